@@ -1,0 +1,94 @@
+import CoreMetrics
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import ServiceLifecycle
+
+/// A gRPC server on HTTP/2 (plaintext, or TLS when configured) with `grpc.health.v1.Health` and per-RPC
+/// metrics. On graceful shutdown it reports NOT_SERVING, stops accepting new RPCs and returns once the
+/// RPCs in flight have finished.
+public final class GRPCServerHost: Service, Sendable {
+    public struct Options: Sendable {
+        public var listen: HostPort
+        public var tls: RuntimeConfiguration.TLSFiles?
+        public var maxMessageBytes: Int
+        public var keepaliveTime: Duration
+        public var keepaliveTimeout: Duration
+
+        public init(listen: HostPort, tls: RuntimeConfiguration.TLSFiles? = nil, maxMessageBytes: Int = 4 << 20,
+                    keepaliveTime: Duration = .seconds(60), keepaliveTimeout: Duration = .seconds(20)) {
+            self.listen = listen
+            self.tls = tls
+            self.maxMessageBytes = maxMessageBytes
+            self.keepaliveTime = keepaliveTime
+            self.keepaliveTimeout = keepaliveTimeout
+        }
+
+        public init(_ configuration: RuntimeConfiguration) {
+            self.init(listen: configuration.listen, tls: configuration.tls,
+                      maxMessageBytes: configuration.maxMessageBytes,
+                      keepaliveTime: configuration.keepaliveTime, keepaliveTimeout: configuration.keepaliveTimeout)
+        }
+    }
+
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let transport: HTTP2ServerTransport.Posix
+    private let health: HealthMonitor
+    private let logger: Logger
+
+    public init(
+        options: Options, services: [any RegistrableRPCService], health: HealthMonitor,
+        metricsFactory: any MetricsFactory, interceptors: [any ServerInterceptor] = [], logger: Logger
+    ) {
+        let security: HTTP2ServerTransport.Posix.TransportSecurity
+        if let tls = options.tls {
+            security = .tls(
+                certificateChain: [.file(path: tls.certificateChainPath, format: .pem)],
+                privateKey: .file(path: tls.privateKeyPath, format: .pem))
+        } else {
+            security = .plaintext
+        }
+        let transport = HTTP2ServerTransport.Posix(
+            address: options.listen.socketAddress,
+            transportSecurity: security,
+            config: .defaults { config in
+                config.rpc.maxRequestPayloadSize = options.maxMessageBytes
+                config.connection.keepalive.time = options.keepaliveTime
+                config.connection.keepalive.timeout = options.keepaliveTimeout
+                config.connection.keepalive.clientBehavior.allowWithoutCalls = true
+                config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(10)
+            })
+        self.transport = transport
+        self.server = GRPCServer(
+            transport: transport,
+            services: services + [HealthService(monitor: health)],
+            interceptors: [RPCMetricsInterceptor(factory: metricsFactory)] + interceptors)
+        self.health = health
+        self.logger = logger
+    }
+
+    /// The port actually bound (useful with port 0); waits until the server listens.
+    public func listeningPort() async throws -> Int {
+        let address = try await transport.listeningAddress
+        if let ipv4 = address.ipv4 { return ipv4.port }
+        if let ipv6 = address.ipv6 { return ipv6.port }
+        throw RPCError(code: .internalError, message: "server is not listening on a TCP address: \(address)")
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.server.serve() }
+                group.addTask {
+                    if let port = try? await self.listeningPort() {
+                        self.logger.info("gRPC listening", metadata: ["port": "\(port)"])
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.logger.info("draining in-flight RPCs")
+            self.health.beginShutdown()
+            self.server.beginGracefulShutdown()
+        }
+    }
+}

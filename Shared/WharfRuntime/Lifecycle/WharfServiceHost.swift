@@ -1,0 +1,205 @@
+import CoreMetrics
+import GRPCCore
+import Logging
+import NIOPosix
+import PostgresNIO
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// What a service adds to the shared runtime.
+public struct WharfServiceParts: Sendable {
+    /// gRPC services to serve (health is added by the host).
+    public var rpcServices: [any RegistrableRPCService]
+    /// Fully qualified names of those services, for per-service health status.
+    public var serviceNames: [String]
+    /// Long-running background parts (event listeners, relays), run alongside the gRPC server.
+    public var backgroundServices: [any Service]
+    /// Handlers for job kinds this service runs from the shared job table.
+    public var jobHandlers: [String: JobHandler]
+    /// Dependencies beyond PostgreSQL and Redis that health must reflect.
+    public var healthDependencies: [HealthDependency]
+
+    public init(
+        rpcServices: [any RegistrableRPCService], serviceNames: [String],
+        backgroundServices: [any Service] = [], jobHandlers: [String: JobHandler] = [:],
+        healthDependencies: [HealthDependency] = []
+    ) {
+        self.rpcServices = rpcServices
+        self.serviceNames = serviceNames
+        self.backgroundServices = backgroundServices
+        self.jobHandlers = jobHandlers
+        self.healthDependencies = healthDependencies
+    }
+}
+
+/// The object graph every Wharf service runs in: PostgreSQL pool (migrated at start), Redis client and
+/// subscriber, event bus, job queue and worker, health monitor, gRPC server and metrics endpoint, all run
+/// under one ServiceGroup. SIGTERM/SIGINT start a graceful shutdown: health turns NOT_SERVING, the gRPC
+/// server drains in-flight RPCs, then the rest stops in reverse order and PostgreSQL is closed last.
+public final class WharfServiceHost: Sendable {
+    public let configuration: RuntimeConfiguration
+    public let logger: Logger
+    public let postgres: PostgresClient
+    public let redis: RedisClient
+    public let subscriber: RedisSubscriber
+    public let events: EventBus
+    public let jobs: JobQueue
+    public let registry: PrometheusCollectorRegistry
+    public let metricsFactory: PrometheusMetricsFactory
+    private let migrations: [MigrationSet]
+    private let grpcHost = OnceValue<GRPCServerHost>()
+    private let metricsEndpoint = OnceValue<MetricsEndpoint?>()
+    private let healthMonitor = OnceValue<HealthMonitor>()
+    private let group = Mutex<ServiceGroup?>(nil)
+    private let shutdownRequested = Mutex(false)
+
+    public init(
+        configuration: RuntimeConfiguration, migrations: [MigrationSet], logger: Logger? = nil,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) {
+        var logger = logger ?? Logger(label: "wharf.\(configuration.serviceName)")
+        logger.logLevel = configuration.logLevel
+        self.configuration = configuration
+        self.logger = logger
+        self.migrations = [JobMigrations.set] + migrations
+        self.registry = registry
+        self.metricsFactory = PrometheusMetricsFactory(registry: registry)
+        postgres = PostgresClient(configuration: configuration.postgres.clientConfiguration, backgroundLogger: logger)
+        redis = RedisClient(configuration: configuration.redis, logger: logger)
+        subscriber = RedisSubscriber(configuration: configuration.redis, logger: logger)
+        events = EventBus(publisher: redis, subscriber: subscriber, logger: logger)
+        jobs = JobQueue(
+            client: postgres, redis: redis, defaultMaxAttempts: configuration.jobs.maxAttempts, logger: logger)
+    }
+
+    /// The gRPC port once listening (the configured one, or the one picked for port 0).
+    public func grpcPort() async throws -> Int {
+        try await grpcHost.value.listeningPort()
+    }
+
+    /// The metrics port once listening, or nil when metrics are off.
+    public func metricsPort() async -> Int? {
+        guard let endpoint = await metricsEndpoint.value else { return nil }
+        return await endpoint.boundPort()
+    }
+
+    public var health: HealthMonitor {
+        get async { await healthMonitor.value }
+    }
+
+    /// Starts a graceful shutdown, as SIGTERM does.
+    public func shutdownGracefully() async {
+        shutdownRequested.withLock { $0 = true }
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
+    /// Runs until SIGTERM/SIGINT (or `shutdownGracefully()`). `build` creates the service's own parts
+    /// once PostgreSQL is migrated. Throws `StartupError` when dependencies stay unreachable for
+    /// `WHARF_STARTUP_TIMEOUT`.
+    public func run(
+        handleSignals: Bool = true,
+        build: @Sendable (WharfServiceHost) async throws -> WharfServiceParts
+    ) async throws {
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask { await self.postgres.run() }
+            try await migrateWhenReachable()
+            let parts = try await build(self)
+            try await runServices(parts: parts, handleSignals: handleSignals)
+            tasks.cancelAll()
+        }
+        await redis.shutdown()
+    }
+
+    private func migrateWhenReachable() async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.startupTimeout
+        var delay = Duration.milliseconds(200)
+        while true {
+            do {
+                try await MigrationRunner.apply(migrations, on: postgres, logger: logger)
+                return
+            } catch {
+                if clock.now + delay > deadline || shutdownRequested.withLock({ $0 }) {
+                    throw StartupError.postgresUnavailable(
+                        configuration.postgres.maskedDescription, String(reflecting: error))
+                }
+                logger.warning("PostgreSQL not ready; retrying", metadata: [
+                    "postgres": "\(configuration.postgres.maskedDescription)", "error": "\(error)",
+                ])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func runServices(parts: WharfServiceParts, handleSignals: Bool) async throws {
+        let postgres = self.postgres
+        let redis = self.redis
+        let health = HealthMonitor(
+            services: parts.serviceNames,
+            dependencies: [
+                HealthDependency(name: "postgres") { try await postgres.query("SELECT 1") },
+                HealthDependency(name: "redis") {
+                    let reply = try await redis.send(["PING"])
+                    guard reply.string == "PONG" else { throw RedisError.unexpectedReply("PING answered \(reply)") }
+                },
+            ] + parts.healthDependencies,
+            interval: configuration.healthInterval, logger: logger)
+        healthMonitor.set(health)
+        let server = GRPCServerHost(
+            options: GRPCServerHost.Options(configuration), services: parts.rpcServices, health: health,
+            metricsFactory: metricsFactory, logger: logger)
+        grpcHost.set(server)
+        let metrics = configuration.metricsListen.map {
+            MetricsEndpoint(registry: registry, address: $0, health: health, logger: logger)
+        }
+        metricsEndpoint.set(metrics)
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        func helper(_ service: any Service, _ name: String) {
+            services.append(.init(service: service, successTerminationBehavior: .ignore, serviceName: name))
+        }
+        helper(health, "health")
+        helper(subscriber, "redis-subscriber")
+        if let metrics { helper(metrics, "metrics") }
+        if !parts.jobHandlers.isEmpty {
+            let worker = JobWorker(
+                queue: jobs, handlers: parts.jobHandlers,
+                settings: .init(
+                    workerID: "\(configuration.serviceName)@\(configuration.nodeID):\(ProcessInfo.processInfo.processIdentifier)",
+                    concurrency: configuration.jobs.concurrency, lease: configuration.jobs.lease,
+                    pollInterval: configuration.jobs.pollInterval),
+                subscriber: subscriber, logger: logger)
+            helper(worker, "jobs")
+        }
+        for (index, service) in parts.backgroundServices.enumerated() { helper(service, "background-\(index)") }
+        // Last, so that graceful shutdown (reverse order) drains the gRPC server first.
+        services.append(.init(service: server, serviceName: "grpc"))
+
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services,
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+            logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let serviceGroup = ServiceGroup(configuration: groupConfiguration)
+        group.withLock { $0 = serviceGroup }
+        if shutdownRequested.withLock({ $0 }) { await serviceGroup.triggerGracefulShutdown() }
+        try await serviceGroup.run()
+        logger.info("\(configuration.serviceName) stopped")
+    }
+}
+
+public enum StartupError: Error, CustomStringConvertible {
+    case postgresUnavailable(String, String)
+
+    public var description: String {
+        switch self {
+        case .postgresUnavailable(let url, let error):
+            return "cannot reach PostgreSQL at \(url) within WHARF_STARTUP_TIMEOUT: \(error)"
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,51 @@
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+
+/// The Prometheus scrape endpoint: `GET /metrics` on its own HTTP port (and `GET /healthz`, answering
+/// from the health monitor, for plain-HTTP checks).
+public final class MetricsEndpoint: Service, Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let address: HostPort
+    private let health: HealthMonitor?
+    private let logger: Logger
+    private let bound = OnceValue<Int>()
+
+    public init(registry: PrometheusCollectorRegistry, address: HostPort, health: HealthMonitor?, logger: Logger) {
+        self.registry = registry
+        self.address = address
+        self.health = health
+        self.logger = logger
+    }
+
+    /// The bound port (useful when configured with port 0); waits until the listener is up.
+    public func boundPort() async -> Int {
+        await bound.value
+    }
+
+    public func run() async throws {
+        let router = Router()
+        router.get("metrics") { [registry] _, _ -> Response in
+            var buffer = ByteBuffer()
+            buffer.writeBytes(registry.emitToBuffer())
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: buffer))
+        }
+        router.get("healthz") { [health] _, _ -> Response in
+            let serving = health?.status(of: "") == .serving
+            return Response(status: serving ? .ok : .serviceUnavailable,
+                            body: .init(byteBuffer: ByteBuffer(string: serving ? "SERVING\n" : "NOT_SERVING\n")))
+        }
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { [bound] channel in
+                bound.set(channel.localAddress?.port ?? 0)
+            },
+            logger: logger)
+        try await application.run()
+    }
+}

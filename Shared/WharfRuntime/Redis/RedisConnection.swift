@@ -1,0 +1,57 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+extension RedisCommand: @unchecked Sendable {}
+
+/// Opens a Redis connection with the hiredis codec, authenticates and selects the database.
+enum RedisConnector {
+    static func connect(
+        to configuration: RedisConfiguration,
+        group: any EventLoopGroup,
+        onPush: (@Sendable (RedisValue) -> Void)? = nil
+    ) async throws -> any Channel {
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout.components.seconds * 1_000_000_000)))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onPush: onPush))
+                    }
+                }
+                .connect(host: configuration.host, port: configuration.port)
+                .get()
+        } catch {
+            throw RedisError.notConnected("\(configuration.host):\(configuration.port): \(error)")
+        }
+        do {
+            if let password = configuration.password {
+                var arguments = ["AUTH"]
+                if let user = configuration.username { arguments.append(user) }
+                arguments.append(password)
+                _ = try await send(arguments.map(ByteBuffer.init(string:)), on: channel)
+            }
+            if configuration.database != 0 {
+                _ = try await send(["SELECT", String(configuration.database)].map(ByteBuffer.init(string:)), on: channel)
+            }
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+        return channel
+    }
+
+    /// Writes one command and waits for its reply; many of these may be in flight on one channel.
+    static func send(_ arguments: [ByteBuffer], on channel: any Channel) async throws -> RedisValue {
+        let promise = channel.eventLoop.makePromise(of: RedisValue.self)
+        channel.writeAndFlush(RedisCommand(arguments: arguments, promise: promise)).cascadeFailure(to: promise)
+        return try await promise.futureResult.get()
+    }
+
+    /// Writes a command whose reply arrives as a push (SUBSCRIBE and friends on a subscriber connection).
+    static func sendWithoutReply(_ arguments: [ByteBuffer], on channel: any Channel) {
+        channel.writeAndFlush(RedisCommand(arguments: arguments, promise: nil), promise: nil)
+    }
+}
