@@ -75,7 +75,7 @@ let package = Package(
         // Starts throw-away PostgreSQL and Redis servers from the installed Debian binaries.
         .target(
             name: "WharfTestSupport",
-            dependencies: ["WharfRuntime"] + grpc,
+            dependencies: ["WharfRuntime", .product(name: "PostgresNIO", package: "postgres-nio")] + grpc,
             path: "Tests/WharfTestSupport"
         ),
         .testTarget(

@@ -91,6 +91,7 @@ public final class JobWorker: Service, Sendable {
                             }
                         }
                     } catch {
+                        if Task.isCancelled { break }
                         failures += 1
                         logger.warning("claiming jobs failed", metadata: ["error": "\(error)", "failures": "\(failures)"])
                     }

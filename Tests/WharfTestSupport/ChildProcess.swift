@@ -1,0 +1,131 @@
+import Foundation
+import Synchronization
+
+/// Processes started by the test support, terminated when the test process exits.
+enum ChildProcesses {
+    private static let running = Mutex<[Int32: SpawnedProcess]>([:])
+    private static let hookInstalled = Mutex(false)
+
+    static func track(_ process: SpawnedProcess) {
+        running.withLock { $0[process.pid] = process }
+        let install = hookInstalled.withLock { installed -> Bool in
+            defer { installed = true }
+            return !installed
+        }
+        if install { atexit { ChildProcesses.terminateAll() } }
+    }
+
+    static func untrack(_ process: SpawnedProcess) {
+        _ = running.withLock { $0.removeValue(forKey: process.pid) }
+    }
+
+    static func terminateAll() {
+        let processes = running.withLock { running in
+            defer { running = [:] }
+            return Array(running.values)
+        }
+        for process in processes { process.send(SIGINT) }
+        for process in processes {
+            let deadline = Date().addingTimeInterval(5)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            process.send(SIGKILL)
+        }
+        TemporaryDirectories.removeAll()
+    }
+}
+
+enum TemporaryDirectories {
+    private static let paths = Mutex<[String]>([])
+
+    static func make(prefix: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        paths.withLock { $0.append(path) }
+        return path
+    }
+
+    static func removeAll() {
+        for path in paths.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+public struct TestSupportError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a command to completion and returns its output; throws with the output when it fails.
+/// Output goes through a file, not a pipe: a server spawned meanwhile by another test could hold a
+/// pipe's write end and the read would never see EOF.
+@discardableResult
+func runCommand(_ executable: String, _ arguments: [String]) async throws -> String {
+    let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-cmd-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+    let process = try SpawnedProcess.spawn(executable, arguments, outputPath: outputPath)
+    let status = await process.waitForExit(timeout: .seconds(120))
+    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    guard status == 0 else {
+        throw TestSupportError("\(executable) \(arguments.joined(separator: " ")) failed (\(status.map(String.init) ?? "timeout")): \(output)")
+    }
+    return output
+}
+
+/// Finds an executable on PATH or in the given folders.
+func findExecutable(_ name: String, extraFolders: [String] = []) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    for folder in extraFolders + path.split(separator: ":").map(String.init) {
+        let candidate = "\(folder)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}
+
+/// A TCP port nobody listens on right now (bound to port 0 and released).
+public func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestSupportError("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw TestSupportError("bind() failed") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else { throw TestSupportError("getsockname() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// True when something accepts TCP connections on 127.0.0.1:`port`.
+func isListening(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+public func eventually(
+    timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(50),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return try await condition()
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Synchronization
+import WharfRuntime
+
+/// A throw-away redis-server on 127.0.0.1 and a free port, without persistence. It can be stopped and
+/// started again on the same port (to test reconnects). Stopped when the test process exits.
+public final class TestRedis: Sendable {
+    public let port: Int
+    private let executable: String
+    private let directory: String
+    private let process = Mutex<SpawnedProcess?>(nil)
+    private static let sharedServer = Mutex<Task<TestRedis, any Error>?>(nil)
+
+    public static func shared() async throws -> TestRedis {
+        let task = sharedServer.withLock { task in
+            if let task { return task }
+            let created = Task { try await TestRedis.start() }
+            task = created
+            return created
+        }
+        return try await task.value
+    }
+
+    /// A dedicated server, for tests that restart it.
+    public static func start() async throws -> TestRedis {
+        let server = try TestRedis()
+        try await server.startServer()
+        return server
+    }
+
+    private init() throws {
+        guard let executable = findExecutable("redis-server", extraFolders: ["/usr/bin", "/usr/sbin"]) else {
+            throw TestSupportError("redis-server not found: install redis-server (scripts/wharf test does)")
+        }
+        self.executable = executable
+        directory = try TemporaryDirectories.make(prefix: "wharf-redis")
+        port = try freePort()
+    }
+
+    public var url: String { "redis://127.0.0.1:\(port)/0" }
+
+    public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
+
+    public func startServer() async throws {
+        let server = try SpawnedProcess.spawn(executable, [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", directory, "--daemonize", "no", "--loglevel", "warning",
+        ], outputPath: "\(directory)/redis.log")
+        process.withLock { $0 = server }
+        let ready = await eventually(timeout: .seconds(15)) { !server.isRunning || isListening(port: self.port) }
+        guard ready, server.isRunning else { throw TestSupportError("redis-server did not start on port \(port)") }
+    }
+
+    public func stopServer() async {
+        guard let server = process.withLock({ $0 }) else { return }
+        await server.stop()
+        process.withLock { $0 = nil }
+    }
+}
