@@ -117,7 +117,11 @@ public final class WharfServiceHost: Sendable {
         var delay = Duration.milliseconds(200)
         while true {
             do {
-                try await MigrationRunner.apply(migrations, on: postgres, logger: logger)
+                // The pool waits for a connection as long as the server is absent: bound each attempt.
+                let remaining = max(deadline - clock.now, .milliseconds(100))
+                try await withDeadline(remaining) { [migrations, postgres, logger] in
+                    try await MigrationRunner.apply(migrations, on: postgres, logger: logger)
+                }
                 return
             } catch {
                 if clock.now + delay > deadline || shutdownRequested.withLock({ $0 }) {

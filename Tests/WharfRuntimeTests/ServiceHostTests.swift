@@ -1,0 +1,185 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Synchronization
+import Testing
+import WharfProto
+import WharfRuntime
+import WharfTestSupport
+
+/// A tiny service for the host tests: Stat waits before answering, so a call can be in flight while the
+/// server shuts down.
+struct SlowBlobService: Tvix_Castore_V1_BlobService.SimpleServiceProtocol {
+    var delay: Duration
+
+    func stat(request: Tvix_Castore_V1_StatBlobRequest, context: ServerContext) async throws -> Tvix_Castore_V1_StatBlobResponse {
+        try await Task.sleep(for: delay)
+        return .with { $0.bao = Data("done".utf8) }
+    }
+
+    func read(request: Tvix_Castore_V1_ReadBlobRequest, response: RPCWriter<Tvix_Castore_V1_BlobChunk>, context: ServerContext) async throws {
+        throw RPCError(code: .unimplemented, message: "test service")
+    }
+
+    func put(request: RPCAsyncSequence<Tvix_Castore_V1_BlobChunk, any Error>, context: ServerContext) async throws -> Tvix_Castore_V1_PutBlobResponse {
+        throw RPCError(code: .unimplemented, message: "test service")
+    }
+}
+
+func hostEnvironment(postgresURL: String, redisURL: String, extra: [String: String] = [:]) -> [String: String] {
+    [
+        "WHARF_LISTEN": "127.0.0.1:0",
+        "WHARF_METRICS_LISTEN": "127.0.0.1:0",
+        "WHARF_POSTGRES_URL": postgresURL,
+        "WHARF_REDIS_URL": redisURL,
+        "WHARF_HEALTH_INTERVAL": "200ms",
+        "WHARF_LOG_LEVEL": "warning",
+    ].merging(extra) { $1 }
+}
+
+func makeHost(environment: [String: String]) throws -> WharfServiceHost {
+    let (runtime, _, _) = try WharfServiceMain.loadConfiguration(
+        service: "test", defaults: .init(grpcPort: 0, metricsPort: 0), environment: environment, settings: { _ in () })
+    return WharfServiceHost(configuration: runtime, migrations: [])
+}
+
+@Suite("Service host: gRPC health, metrics, graceful shutdown")
+struct ServiceHostTests {
+    @Test("health Check answers SERVING, NOT_SERVING while PostgreSQL is stopped, SERVING again after; Watch sees it")
+    func healthFollowsPostgres() async throws {
+        let postgres = try await TestPostgres.start()
+        let redis = try await TestRedis.shared()
+        let host = try makeHost(environment: hostEnvironment(
+            postgresURL: postgres.url(database: "postgres"), redisURL: redis.url))
+        let service = Tvix_Castore_V1_BlobService.descriptor.fullyQualifiedService
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await host.run(handleSignals: false) { _ in
+                    WharfServiceParts(rpcServices: [SlowBlobService(delay: .zero)], serviceNames: [service])
+                }
+            }
+            let port = try await host.grpcPort()
+            try await withTestClient(port: port) { client in
+                let health = Grpc_Health_V1_Health.Client(wrapping: client)
+                func status(_ name: String = "") async throws -> ServingStatus {
+                    try await health.check(.with { $0.service = name }).status
+                }
+                #expect(try await eventually { try await status() == .serving })
+                #expect(try await status(service) == .serving)
+                await #expect {
+                    try await status("no.such.Service")
+                } throws: { error in
+                    (error as? RPCError)?.code == .notFound
+                }
+
+                let watched = Mutex<[ServingStatus]>([])
+                let watch = Task {
+                    try await health.watch(.with { $0.service = service }) { response in
+                        for try await message in response.messages { watched.withLock { $0.append(message.status) } }
+                    }
+                }
+                #expect(await eventually { watched.withLock { $0 } == [.serving] })
+
+                await postgres.stopServer()
+                #expect(try await eventually(timeout: .seconds(15)) { try await status() == .notServing })
+                #expect(try await status(service) == .notServing)
+                #expect(await eventually { watched.withLock { $0.last } == .notServing })
+
+                try await postgres.startServer()
+                #expect(try await eventually(timeout: .seconds(20)) { try await status() == .serving })
+                #expect(await eventually { watched.withLock { $0 } == [.serving, .notServing, .serving] })
+                watch.cancel()
+            }
+            await host.shutdownGracefully()
+            try await group.waitForAll()
+        }
+        await postgres.stopServer()
+    }
+
+    @Test("the metrics endpoint counts RPCs and errors per method in Prometheus text format")
+    func metrics() async throws {
+        let postgres = try await TestPostgres.shared()
+        let redis = try await TestRedis.shared()
+        let database = try await postgres.createDatabase()
+        let host = try makeHost(environment: hostEnvironment(postgresURL: postgres.url(database: database), redisURL: redis.url))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await host.run(handleSignals: false) { _ in
+                    WharfServiceParts(rpcServices: [SlowBlobService(delay: .zero)], serviceNames: [])
+                }
+            }
+            let port = try await host.grpcPort()
+            try await withTestClient(port: port) { client in
+                let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
+                for _ in 0..<3 { _ = try await blobs.stat(.init()) }
+                await #expect(throws: RPCError.self) {
+                    try await blobs.read(.init()) { try await $0.messages.reduce(0) { n, _ in n + 1 } }
+                }
+            }
+            let metricsPort = try #require(await host.metricsPort())
+            let url = try #require(URL(string: "http://127.0.0.1:\(metricsPort)/metrics"))
+            let (data, response) = try await URLSession.shared.data(from: url)
+            #expect((response as? HTTPURLResponse)?.statusCode == 200)
+            let text = String(decoding: data, as: UTF8.self)
+            #expect(text.contains(#"wharf_grpc_requests_total{method="tvix.castore.v1.BlobService/Stat"} 3"#))
+            #expect(text.contains(#"wharf_grpc_errors_total{method="tvix.castore.v1.BlobService/Read",code="unimplemented"} 1"#))
+            #expect(text.contains(#"wharf_grpc_request_duration_seconds_count{method="tvix.castore.v1.BlobService/Stat"} 3"#))
+            await host.shutdownGracefully()
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("graceful shutdown lets an in-flight RPC finish, then the server stops")
+    func gracefulShutdownDrains() async throws {
+        let postgres = try await TestPostgres.shared()
+        let redis = try await TestRedis.shared()
+        let database = try await postgres.createDatabase()
+        let host = try makeHost(environment: hostEnvironment(postgresURL: postgres.url(database: database), redisURL: redis.url))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await host.run(handleSignals: false) { _ in
+                    WharfServiceParts(rpcServices: [SlowBlobService(delay: .milliseconds(1500))], serviceNames: [])
+                }
+            }
+            let port = try await host.grpcPort()
+            let health = await host.health
+            try await withTestClient(port: port) { client in
+                let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
+                let inFlight = Task { try await blobs.stat(.init()) }
+                try await Task.sleep(for: .milliseconds(300))
+                let shutdown = Task { await host.shutdownGracefully() }
+                #expect(await eventually { health.status(of: "") == .notServing })
+                let answer = try await inFlight.value
+                #expect(answer.bao == Data("done".utf8))
+                await shutdown.value
+            }
+            // run() returns: the host stopped after the drain.
+            try await group.waitForAll()
+            // Once stopped, nothing listens on the port any more.
+            await #expect(throws: (any Error).self) {
+                try await withTestClient(port: port) { client in
+                    var options = CallOptions.defaults
+                    options.timeout = .seconds(2)
+                    _ = try await Tvix_Castore_V1_BlobService.Client(wrapping: client).stat(.init(), options: options)
+                }
+            }
+        }
+    }
+
+    @Test("a host whose PostgreSQL never answers gives up after WHARF_STARTUP_TIMEOUT with a clear error")
+    func startupTimeout() async throws {
+        let redis = try await TestRedis.shared()
+        let deadPort = try freePort()
+        let host = try makeHost(environment: hostEnvironment(
+            postgresURL: "postgres://wharf@127.0.0.1:\(deadPort)/wharf", redisURL: redis.url,
+            extra: ["WHARF_STARTUP_TIMEOUT": "1s"]))
+        await #expect {
+            try await host.run(handleSignals: false) { _ in WharfServiceParts(rpcServices: [], serviceNames: []) }
+        } throws: { error in
+            "\(error)".contains("cannot reach PostgreSQL at postgres://wharf@127.0.0.1:\(deadPort)/wharf")
+        }
+    }
+}
