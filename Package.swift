@@ -80,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WharfProtoTests",
-            dependencies: ["WharfProto"] + grpc,
+            dependencies: ["WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Tests/WharfProtoTests"
         ),
         .testTarget(
