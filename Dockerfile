@@ -1,0 +1,29 @@
+# One image with every Wharf executable; compose and Kubernetes pick the one to run with `command`.
+FROM swift:6.3-bookworm AS build
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libhiredis-dev libsecp256k1-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+COPY Shared Shared
+COPY Services Services
+COPY Tests Tests
+COPY Benchmarks Benchmarks
+RUN swift build -c release --static-swift-stdlib \
+ && mkdir /out \
+ && for product in wharfctl store sync routing blob negentropy gateway; do \
+      if [ -x ".build/release/$product" ]; then cp ".build/release/$product" /out/ && strip "/out/$product"; fi; \
+    done
+
+FROM debian:bookworm-slim
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      libhiredis0.14 libsecp256k1-1 ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home /var/lib/wharf --create-home wharf
+COPY --from=build /out/ /usr/local/bin/
+USER wharf
+# Services listen on every interface inside the container; the ports are set per service.
+ENV WHARF_LOG_LEVEL=info
+ENTRYPOINT []
+CMD ["wharfctl", "--help"]
