@@ -34,15 +34,43 @@ enum ChildProcesses {
     }
 }
 
+/// Folders for test servers, named `wharf-test-<kind>-<id>`, each with an `owner.pid` (the test process)
+/// and a `server.pid`. A test process killed outright never runs its exit hook, so the first folder made
+/// by a later run sweeps away servers whose owner is gone.
 enum TemporaryDirectories {
     private static let paths = Mutex<[String]>([])
+    private static let swept = Mutex(false)
 
     static func make(prefix: String) throws -> String {
+        sweepStale()
         let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path
+            .appendingPathComponent("wharf-test-\(prefix)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try String(getpid()).write(toFile: "\(path)/owner.pid", atomically: true, encoding: .utf8)
         paths.withLock { $0.append(path) }
         return path
+    }
+
+    static func recordServer(pid: pid_t, in path: String) {
+        try? String(pid).write(toFile: "\(path)/server.pid", atomically: true, encoding: .utf8)
+    }
+
+    private static func sweepStale() {
+        let first = swept.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        let temporary = FileManager.default.temporaryDirectory.path
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix("wharf-test-") {
+            let path = "\(temporary)/\(name)"
+            func pid(_ file: String) -> pid_t? {
+                (try? String(contentsOfFile: "\(path)/\(file)", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            }
+            guard let owner = pid("owner.pid"), kill(owner, 0) != 0 else { continue }
+            if let server = pid("server.pid") { kill(server, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 
     static func removeAll() {

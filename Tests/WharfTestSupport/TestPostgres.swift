@@ -39,7 +39,7 @@ public final class TestPostgres: Sendable {
         }
         binDirectory = try await runCommand(pgConfig, ["--bindir"]).trimmingCharacters(in: .whitespacesAndNewlines)
         asPostgresUser = getuid() == 0
-        directory = try TemporaryDirectories.make(prefix: "wharf-pg")
+        directory = try TemporaryDirectories.make(prefix: "postgres")
         port = try freePort()
         if asPostgresUser { try await runCommand("/bin/chown", ["-R", "postgres:postgres", directory]) }
         try await runAsOwner("\(binDirectory)/initdb", [
@@ -71,6 +71,7 @@ public final class TestPostgres: Sendable {
                 outputPath: "\(directory)/server.log")
             : try SpawnedProcess.spawn("\(binDirectory)/postgres", arguments, outputPath: "\(directory)/server.log")
         process.withLock { $0 = server }
+        TemporaryDirectories.recordServer(pid: server.pid, in: directory)
         let ready = await eventually(timeout: .seconds(30)) {
             guard server.isRunning else { return true }
             return (try? await self.query(database: "postgres", "SELECT 1")) != nil

@@ -33,7 +33,7 @@ public final class TestRedis: Sendable {
             throw TestSupportError("redis-server not found: install redis-server (scripts/wharf test does)")
         }
         self.executable = executable
-        directory = try TemporaryDirectories.make(prefix: "wharf-redis")
+        directory = try TemporaryDirectories.make(prefix: "redis")
         port = try freePort()
     }
 
@@ -47,6 +47,7 @@ public final class TestRedis: Sendable {
             "--dir", directory, "--daemonize", "no", "--loglevel", "warning",
         ], outputPath: "\(directory)/redis.log")
         process.withLock { $0 = server }
+        TemporaryDirectories.recordServer(pid: server.pid, in: directory)
         let ready = await eventually(timeout: .seconds(15)) { !server.isRunning || isListening(port: self.port) }
         guard ready, server.isRunning else { throw TestSupportError("redis-server did not start on port \(port)") }
     }
