@@ -40,6 +40,28 @@ func hostEnvironment(postgresURL: String, redisURL: String, extra: [String: Stri
     ].merging(extra) { $1 }
 }
 
+/// Runs a host on a fresh database of the shared test servers with `services`, calls `body` with it and its
+/// gRPC port, then shuts it down gracefully and waits for `run()` to return.
+func withRunningHost(
+    services: [any RegistrableRPCService], serviceNames: [String] = [],
+    _ body: (WharfServiceHost, Int) async throws -> Void
+) async throws {
+    let postgres = try await TestPostgres.shared()
+    let redis = try await TestRedis.shared()
+    let database = try await postgres.createDatabase()
+    let host = try makeHost(environment: hostEnvironment(postgresURL: postgres.url(database: database), redisURL: redis.url))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+            try await host.run(handleSignals: false) { _ in
+                WharfServiceParts(rpcServices: services, serviceNames: serviceNames)
+            }
+        }
+        try await body(host, try await host.grpcPort())
+        await host.shutdownGracefully()
+        try await group.waitForAll()
+    }
+}
+
 func makeHost(environment: [String: String]) throws -> WharfServiceHost {
     let (runtime, _, _) = try WharfServiceMain.loadConfiguration(
         service: "test", defaults: .init(grpcPort: 0, metricsPort: 0), environment: environment, settings: { _ in () })
@@ -101,17 +123,7 @@ struct ServiceHostTests {
 
     @Test("the metrics endpoint counts RPCs and errors per method in Prometheus text format")
     func metrics() async throws {
-        let postgres = try await TestPostgres.shared()
-        let redis = try await TestRedis.shared()
-        let database = try await postgres.createDatabase()
-        let host = try makeHost(environment: hostEnvironment(postgresURL: postgres.url(database: database), redisURL: redis.url))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await host.run(handleSignals: false) { _ in
-                    WharfServiceParts(rpcServices: [SlowBlobService(delay: .zero)], serviceNames: [])
-                }
-            }
-            let port = try await host.grpcPort()
+        try await withRunningHost(services: [SlowBlobService(delay: .zero)]) { host, port in
             try await withTestClient(port: port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 for _ in 0..<3 { _ = try await blobs.stat(.init()) }
@@ -127,24 +139,14 @@ struct ServiceHostTests {
             #expect(text.contains(#"wharf_grpc_requests_total{method="tvix.castore.v1.BlobService/Stat"} 3"#))
             #expect(text.contains(#"wharf_grpc_errors_total{method="tvix.castore.v1.BlobService/Read",code="unimplemented"} 1"#))
             #expect(text.contains(#"wharf_grpc_request_duration_seconds_count{method="tvix.castore.v1.BlobService/Stat"} 3"#))
-            await host.shutdownGracefully()
-            try await group.waitForAll()
         }
     }
 
     @Test("graceful shutdown lets an in-flight RPC finish, then the server stops")
     func gracefulShutdownDrains() async throws {
-        let postgres = try await TestPostgres.shared()
-        let redis = try await TestRedis.shared()
-        let database = try await postgres.createDatabase()
-        let host = try makeHost(environment: hostEnvironment(postgresURL: postgres.url(database: database), redisURL: redis.url))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await host.run(handleSignals: false) { _ in
-                    WharfServiceParts(rpcServices: [SlowBlobService(delay: .milliseconds(1500))], serviceNames: [])
-                }
-            }
-            let port = try await host.grpcPort()
+        var grpcPort = 0
+        try await withRunningHost(services: [SlowBlobService(delay: .milliseconds(1500))]) { host, port in
+            grpcPort = port
             let health = await host.health
             try await withTestClient(port: port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
@@ -156,15 +158,14 @@ struct ServiceHostTests {
                 #expect(answer.bao == Data("done".utf8))
                 await shutdown.value
             }
-            // run() returns: the host stopped after the drain.
-            try await group.waitForAll()
-            // Once stopped, nothing listens on the port any more.
-            await #expect(throws: (any Error).self) {
-                try await withTestClient(port: port) { client in
-                    var options = CallOptions.defaults
-                    options.timeout = .seconds(2)
-                    _ = try await Tvix_Castore_V1_BlobService.Client(wrapping: client).stat(.init(), options: options)
-                }
+        }
+        // run() has returned: once stopped, nothing listens on the port any more.
+        let port = grpcPort
+        await #expect(throws: (any Error).self) {
+            try await withTestClient(port: port) { client in
+                var options = CallOptions.defaults
+                options.timeout = .seconds(2)
+                _ = try await Tvix_Castore_V1_BlobService.Client(wrapping: client).stat(.init(), options: options)
             }
         }
     }

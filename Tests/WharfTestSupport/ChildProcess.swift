@@ -157,3 +157,18 @@ public func eventually(
     }
     return try await condition()
 }
+
+/// A value created once per test process by the first caller; later callers wait for the same one.
+final class OncePerProcess<Value: Sendable>: Sendable {
+    private let task = Mutex<Task<Value, any Error>?>(nil)
+
+    func value(_ make: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let task = task.withLock { task in
+            if let task { return task }
+            let created = Task { try await make() }
+            task = created
+            return created
+        }
+        return try await task.value
+    }
+}

@@ -13,17 +13,11 @@ public final class TestPostgres: Sendable {
     private let binDirectory: String
     private let asPostgresUser: Bool
     private let process = Mutex<SpawnedProcess?>(nil)
-    private static let sharedServer = Mutex<Task<TestPostgres, any Error>?>(nil)
+    private static let sharedServer = OncePerProcess<TestPostgres>()
 
     /// One server for the whole test process; every test makes its own database on it.
     public static func shared() async throws -> TestPostgres {
-        let task = sharedServer.withLock { task in
-            if let task { return task }
-            let created = Task { try await TestPostgres.start() }
-            task = created
-            return created
-        }
-        return try await task.value
+        try await sharedServer.value { try await TestPostgres.start() }
     }
 
     /// A dedicated server, for tests that stop and restart it.

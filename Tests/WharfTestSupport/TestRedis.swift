@@ -9,16 +9,10 @@ public final class TestRedis: Sendable {
     private let executable: String
     private let directory: String
     private let process = Mutex<SpawnedProcess?>(nil)
-    private static let sharedServer = Mutex<Task<TestRedis, any Error>?>(nil)
+    private static let sharedServer = OncePerProcess<TestRedis>()
 
     public static func shared() async throws -> TestRedis {
-        let task = sharedServer.withLock { task in
-            if let task { return task }
-            let created = Task { try await TestRedis.start() }
-            task = created
-            return created
-        }
-        return try await task.value
+        try await sharedServer.value { try await TestRedis.start() }
     }
 
     /// A dedicated server, for tests that restart it.
