@@ -72,6 +72,12 @@ let package = Package(
             ],
             path: "Shared/wharfctl"
         ),
+        // Redis client and job queue throughput (scripts/bench-runtime).
+        .executableTarget(
+            name: "RuntimeBench",
+            dependencies: ["WharfRuntime", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Benchmarks/RuntimeBench"
+        ),
         // Starts throw-away PostgreSQL and Redis servers from the installed Debian binaries.
         .target(
             name: "WharfTestSupport",

@@ -161,7 +161,10 @@ public final class JobWorker: Service, Sendable {
             }
         } catch {
             metadata["error"] = "\(error)"
-            logger.error("recording job outcome failed; the lease will expire and the job rerun", metadata: metadata)
+            // Cancelled (the service is stopping hard) or the database is unreachable: either way the job
+            // stays running until its lease expires, then another worker reruns it.
+            logger.log(level: Task.isCancelled ? .notice : .error,
+                       "recording job outcome failed; the lease will expire and the job rerun", metadata: metadata)
         }
     }
 }
