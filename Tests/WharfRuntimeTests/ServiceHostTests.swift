@@ -43,13 +43,14 @@ func hostEnvironment(postgresURL: String, redisURL: String, extra: [String: Stri
 /// Runs a host on a fresh database of the shared test servers with `services`, calls `body` with it and its
 /// gRPC port, then shuts it down gracefully and waits for `run()` to return.
 func withRunningHost(
-    services: [any RegistrableRPCService], serviceNames: [String] = [],
+    services: [any RegistrableRPCService], serviceNames: [String] = [], environment extra: [String: String] = [:],
     _ body: (WharfServiceHost, Int) async throws -> Void
 ) async throws {
     let postgres = try await TestPostgres.shared()
     let redis = try await TestRedis.shared()
     let database = try await postgres.createDatabase()
-    let host = try makeHost(environment: hostEnvironment(postgresURL: postgres.url(database: database), redisURL: redis.url))
+    let host = try makeHost(environment: hostEnvironment(
+        postgresURL: postgres.url(database: database), redisURL: redis.url, extra: extra))
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             try await host.run(handleSignals: false) { _ in
@@ -166,6 +167,59 @@ struct ServiceHostTests {
                 var options = CallOptions.defaults
                 options.timeout = .seconds(2)
                 _ = try await Tvix_Castore_V1_BlobService.Client(wrapping: client).stat(.init(), options: options)
+            }
+        }
+    }
+
+    @Test("a request larger than WHARF_GRPC_MAX_MESSAGE_BYTES gets RESOURCE_EXHAUSTED; the server carries on")
+    func messageSizeLimit() async throws {
+        try await withRunningHost(
+            services: [SlowBlobService(delay: .zero)], environment: ["WHARF_GRPC_MAX_MESSAGE_BYTES": "65536"]
+        ) { _, port in
+            try await withTestClient(port: port) { client in
+                let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
+                await #expect {
+                    try await blobs.stat(.with { $0.digest = Data(count: 100_000) })
+                } throws: { error in
+                    guard let error = error as? RPCError else { return false }
+                    // 100,000 digest bytes + 1 tag byte + 3 bytes of varint length.
+                    return error.code == .resourceExhausted
+                        && error.message == "request message of 100004 bytes is larger than the maximum of 65536 bytes"
+                }
+                let small = try await blobs.stat(.with { $0.digest = Data(count: 32) })
+                #expect(small.bao == Data("done".utf8))
+            }
+        }
+    }
+
+    @Test("with WHARF_TLS_CERT and WHARF_TLS_KEY the server speaks TLS: a client trusting the certificate gets SERVING, a plaintext one fails")
+    func tls() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-tls-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (certificate, key) = ("\(folder)/cert.pem", "\(folder)/key.pem")
+        let made = try await runExecutable("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-keyout", key, "-out", certificate, "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ], environment: [:])
+        #expect(made.status == 0, "\(made.output)")
+        try await withRunningHost(
+            services: [SlowBlobService(delay: .zero)], environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]
+        ) { _, port in
+            let transport = try HTTP2ClientTransport.Posix(
+                target: .ipv4(address: "127.0.0.1", port: port),
+                transportSecurity: .tls { $0.trustRoots = .certificates([.file(path: certificate, format: .pem)]) })
+            let status = try await withGRPCClient(transport: transport) { client in
+                try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init()).status
+            }
+            #expect(status == .serving)
+            await #expect(throws: RPCError.self) {
+                try await withTestClient(port: port) { client in
+                    var options = CallOptions.defaults
+                    options.timeout = .seconds(3)
+                    _ = try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init(), options: options)
+                }
             }
         }
     }

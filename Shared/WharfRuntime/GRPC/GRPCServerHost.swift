@@ -1,6 +1,7 @@
 import CoreMetrics
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOCore
 import Logging
 import ServiceLifecycle
 
@@ -52,7 +53,16 @@ public final class GRPCServerHost: Service, Sendable {
             address: options.listen.socketAddress,
             transportSecurity: security,
             config: .defaults { config in
+                // MessageSizeLimitHandler answers oversized requests with RESOURCE_EXHAUSTED before the
+                // transport's own check (which would reset the stream) can see them.
                 config.rpc.maxRequestPayloadSize = options.maxMessageBytes
+                let limit = options.maxMessageBytes
+                config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            MessageSizeLimitHandler(limit: limit), position: .first)
+                    }
+                }
                 config.connection.keepalive.time = options.keepaliveTime
                 config.connection.keepalive.timeout = options.keepaliveTimeout
                 config.connection.keepalive.clientBehavior.allowWithoutCalls = true

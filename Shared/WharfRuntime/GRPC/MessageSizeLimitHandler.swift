@@ -1,0 +1,104 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// Enforces the request message size limit on one HTTP/2 stream with a gRPC status, as grpc-go and tonic
+/// do (RESOURCE_EXHAUSTED "…larger than max…"), instead of the bare RST_STREAM(CANCEL) the NIO transport
+/// sends when its own limit trips. It reads only the 5-byte length prefix of each gRPC message as DATA
+/// frames pass, so it costs nothing per byte and never buffers a message.
+final class MessageSizeLimitHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias InboundOut = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private let limit: Int
+    /// Bytes of the current message body still to come.
+    private var remainingBody = 0
+    /// The prefix of the next message, while it is split across DATA frames.
+    private var prefix: [UInt8] = []
+    private var responseHeadersSent = false
+    private var rejected = false
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !rejected else { return }
+        let payload = unwrapInboundIn(data)
+        if case .data(let frame) = payload, case .byteBuffer(let buffer) = frame.data,
+           let oversized = oversizedMessage(in: buffer) {
+            reject(context: context, size: oversized)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// Walks the message boundaries in `buffer`; returns the declared size of the first message over the limit.
+    private func oversizedMessage(in buffer: ByteBuffer) -> Int? {
+        var buffer = buffer
+        while buffer.readableBytes > 0 {
+            if remainingBody > 0 {
+                let skip = min(remainingBody, buffer.readableBytes)
+                buffer.moveReaderIndex(forwardBy: skip)
+                remainingBody -= skip
+                continue
+            }
+            let needed = 5 - prefix.count
+            let bytes = buffer.readBytes(length: min(needed, buffer.readableBytes)) ?? []
+            prefix.append(contentsOf: bytes)
+            guard prefix.count == 5 else { continue }
+            let length = prefix[1...4].reduce(0) { $0 << 8 | Int($1) }
+            prefix.removeAll(keepingCapacity: true)
+            if length > limit { return length }
+            remainingBody = length
+        }
+        return nil
+    }
+
+    private func reject(context: ChannelHandlerContext, size: Int) {
+        rejected = true
+        let message = "request message of \(size) bytes is larger than the maximum of \(limit) bytes"
+        var headers = HPACKHeaders()
+        if !responseHeadersSent {
+            headers.add(name: ":status", value: "200")
+            headers.add(name: "content-type", value: "application/grpc")
+        }
+        headers.add(name: "grpc-status", value: "8")
+        headers.add(name: "grpc-message", value: Self.percentEncoded(message))
+        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
+        // The client may still be uploading: tell it to stop (the response is complete, so NO_ERROR).
+        context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
+        context.flush()
+        context.close(promise: nil)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard !rejected else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        if case .headers = unwrapOutboundIn(data) { responseHeadersSent = true }
+        context.write(data, promise: promise)
+    }
+
+    /// grpc-message is percent-encoded: everything outside printable ASCII, and '%' itself.
+    static func percentEncoded(_ text: String) -> String {
+        var result = ""
+        for byte in text.utf8 {
+            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
+                result.append(Character(Unicode.Scalar(byte)))
+            } else {
+                result += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return result
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
