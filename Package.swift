@@ -9,6 +9,16 @@ let grpc: [Target.Dependency] = [
     .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
 ]
 
+// The BLAKE3 kernel modules are compiled for the CPU features they use; BlobCore calls them only on CPUs
+// that have those features (Services/Blob/BlobCore/BLAKE3/BLAKE3Kernel.swift).
+#if arch(x86_64)
+let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+#else
+let avx2Flags: [SwiftSetting] = []
+let avx512Flags: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "Wharf",
     platforms: [.macOS(.v15)],
@@ -32,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // hiredis from Debian's libhiredis-dev: the RESP codec of the Redis client.
@@ -74,6 +85,22 @@ let package = Package(
             ],
             path: "Shared/wharfctl"
         ),
+        // Blob service: BLAKE3 (generic SIMD lane kernel + AVX2/AVX-512 specialisations), FastCDC, stores.
+        .target(name: "BLAKE3Lanes", path: "Services/Blob/BLAKE3Lanes"),
+        .target(name: "BLAKE3AVX2", dependencies: ["BLAKE3Lanes"], path: "Services/Blob/BLAKE3AVX2",
+                swiftSettings: avx2Flags),
+        .target(name: "BLAKE3AVX512", dependencies: ["BLAKE3Lanes"], path: "Services/Blob/BLAKE3AVX512",
+                swiftSettings: avx512Flags),
+        .target(
+            name: "BlobCore",
+            dependencies: [
+                "BLAKE3Lanes", "BLAKE3AVX2", "BLAKE3AVX512", "WharfRuntime", "WharfProto",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ] + grpc,
+            path: "Services/Blob/BlobCore"
+        ),
+        // BLAKE3 and blob service throughput (scripts/bench-blob).
+        .executableTarget(name: "BlobBench", dependencies: ["BlobCore"], path: "Benchmarks/BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).
         .executableTarget(
             name: "RuntimeBench",
@@ -90,6 +117,11 @@ let package = Package(
             name: "WharfProtoTests",
             dependencies: ["WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Tests/WharfProtoTests"
+        ),
+        .testTarget(
+            name: "BlobCoreTests",
+            dependencies: ["BlobCore", "WharfTestSupport"] + grpc,
+            path: "Tests/BlobCoreTests"
         ),
         .testTarget(
             name: "WharfRuntimeTests",
