@@ -9,8 +9,16 @@
 
 /// A vector of N 32-bit words that can split two vectors into their even and odd elements (used to
 /// transpose N message blocks into 16 word vectors).
+///
+/// The arithmetic is a protocol requirement on purpose: written in each concrete conformance, `&+` is the
+/// standard library's vector builtin, and the element loops of `^`, `|`, `&>>`, `&<<` vectorise around it.
+/// Called from generic code, `&+` would be the generic element loop and the whole kernel ended up scalar.
 public protocol BLAKE3Lanes: SIMD where Scalar == UInt32 {
     static func deinterleave(_ a: Self, _ b: Self) -> (even: Self, odd: Self)
+    static func add(_ a: Self, _ b: Self) -> Self
+    static func xor(_ a: Self, _ b: Self) -> Self
+    static func rotateRight(_ x: Self, by n: UInt32) -> Self
+    static func splat(_ value: UInt32) -> Self
 }
 
 extension SIMD4: BLAKE3Lanes where Scalar == UInt32 {
@@ -19,6 +27,20 @@ extension SIMD4: BLAKE3Lanes where Scalar == UInt32 {
         let both = SIMD8(lowHalf: a, highHalf: b)
         return (both.evenHalf, both.oddHalf)
     }
+
+    @inlinable @inline(__always)
+    public static func add(_ a: Self, _ b: Self) -> Self { a &+ b }
+
+    @inlinable @inline(__always)
+    public static func xor(_ a: Self, _ b: Self) -> Self { a ^ b }
+
+    @inlinable @inline(__always)
+    public static func rotateRight(_ x: Self, by n: UInt32) -> Self {
+        (x &>> Self(repeating: n)) | (x &<< Self(repeating: 32 - n))
+    }
+
+    @inlinable @inline(__always)
+    public static func splat(_ value: UInt32) -> Self { Self(repeating: value) }
 }
 
 extension SIMD8: BLAKE3Lanes where Scalar == UInt32 {
@@ -27,6 +49,20 @@ extension SIMD8: BLAKE3Lanes where Scalar == UInt32 {
         let both = SIMD16(lowHalf: a, highHalf: b)
         return (both.evenHalf, both.oddHalf)
     }
+
+    @inlinable @inline(__always)
+    public static func add(_ a: Self, _ b: Self) -> Self { a &+ b }
+
+    @inlinable @inline(__always)
+    public static func xor(_ a: Self, _ b: Self) -> Self { a ^ b }
+
+    @inlinable @inline(__always)
+    public static func rotateRight(_ x: Self, by n: UInt32) -> Self {
+        (x &>> Self(repeating: n)) | (x &<< Self(repeating: 32 - n))
+    }
+
+    @inlinable @inline(__always)
+    public static func splat(_ value: UInt32) -> Self { Self(repeating: value) }
 }
 
 extension SIMD16: BLAKE3Lanes where Scalar == UInt32 {
@@ -35,6 +71,20 @@ extension SIMD16: BLAKE3Lanes where Scalar == UInt32 {
         let both = SIMD32(lowHalf: a, highHalf: b)
         return (both.evenHalf, both.oddHalf)
     }
+
+    @inlinable @inline(__always)
+    public static func add(_ a: Self, _ b: Self) -> Self { a &+ b }
+
+    @inlinable @inline(__always)
+    public static func xor(_ a: Self, _ b: Self) -> Self { a ^ b }
+
+    @inlinable @inline(__always)
+    public static func rotateRight(_ x: Self, by n: UInt32) -> Self {
+        (x &>> Self(repeating: n)) | (x &<< Self(repeating: 32 - n))
+    }
+
+    @inlinable @inline(__always)
+    public static func splat(_ value: UInt32) -> Self { Self(repeating: value) }
 }
 
 /// BLAKE3 constants shared by every implementation.
@@ -82,20 +132,15 @@ struct Sixteen<V: BLAKE3Lanes> {
 }
 
 @inlinable @inline(__always)
-func rotateRight<V: BLAKE3Lanes>(_ x: V, _ n: UInt32) -> V {
-    (x &>> V(repeating: n)) | (x &<< V(repeating: 32 - n))
-}
-
-@inlinable @inline(__always)
 func g<V: BLAKE3Lanes>(_ a: inout V, _ b: inout V, _ c: inout V, _ d: inout V, _ x: V, _ y: V) {
-    a = a &+ b &+ x
-    d = rotateRight(d ^ a, 16)
-    c = c &+ d
-    b = rotateRight(b ^ c, 12)
-    a = a &+ b &+ y
-    d = rotateRight(d ^ a, 8)
-    c = c &+ d
-    b = rotateRight(b ^ c, 7)
+    a = V.add(V.add(a, b), x)
+    d = V.rotateRight(V.xor(d, a), by: 16)
+    c = V.add(c, d)
+    b = V.rotateRight(V.xor(b, c), by: 12)
+    a = V.add(V.add(a, b), y)
+    d = V.rotateRight(V.xor(d, a), by: 8)
+    c = V.add(c, d)
+    b = V.rotateRight(V.xor(b, c), by: 7)
 }
 
 /// One round with the message words already in this round's order.
@@ -135,8 +180,8 @@ public func blake3HashMany<V: BLAKE3Lanes>(
     out: UnsafeMutableRawPointer
 ) {
     let n = V.scalarCount
-    var counterLow = V(repeating: UInt32(truncatingIfNeeded: counter))
-    var counterHigh = V(repeating: UInt32(truncatingIfNeeded: counter >> 32))
+    var counterLow = V.splat(UInt32(truncatingIfNeeded: counter))
+    var counterHigh = V.splat(UInt32(truncatingIfNeeded: counter >> 32))
     if incrementCounter {
         for lane in 0..<n {
             let value = counter &+ UInt64(lane)
@@ -145,8 +190,8 @@ public func blake3HashMany<V: BLAKE3Lanes>(
         }
     }
     var h = Sixteen<V>(repeating: V())
-    (h.v0, h.v1, h.v2, h.v3) = (V(repeating: key[0]), V(repeating: key[1]), V(repeating: key[2]), V(repeating: key[3]))
-    (h.v4, h.v5, h.v6, h.v7) = (V(repeating: key[4]), V(repeating: key[5]), V(repeating: key[6]), V(repeating: key[7]))
+    (h.v0, h.v1, h.v2, h.v3) = (V.splat(key[0]), V.splat(key[1]), V.splat(key[2]), V.splat(key[3]))
+    (h.v4, h.v5, h.v6, h.v7) = (V.splat(key[4]), V.splat(key[5]), V.splat(key[6]), V.splat(key[7]))
     let rowVectors = 16 / n  // vectors per input block row
     for block in 0..<blocks {
         var blockFlags = flags
@@ -168,9 +213,9 @@ public func blake3HashMany<V: BLAKE3Lanes>(
         m.deinterleaveAll()
         m.deinterleaveAll()
         var s = h
-        (s.v8, s.v9, s.v10, s.v11) = (V(repeating: BLAKE3Constants.iv.0), V(repeating: BLAKE3Constants.iv.1),
-                                      V(repeating: BLAKE3Constants.iv.2), V(repeating: BLAKE3Constants.iv.3))
-        (s.v12, s.v13, s.v14, s.v15) = (counterLow, counterHigh, V(repeating: 64), V(repeating: blockFlags))
+        (s.v8, s.v9, s.v10, s.v11) = (V.splat(BLAKE3Constants.iv.0), V.splat(BLAKE3Constants.iv.1),
+                                      V.splat(BLAKE3Constants.iv.2), V.splat(BLAKE3Constants.iv.3))
+        (s.v12, s.v13, s.v14, s.v15) = (counterLow, counterHigh, V.splat(64), V.splat(blockFlags))
         round(&s, m)
         m = permute(m); round(&s, m)
         m = permute(m); round(&s, m)
@@ -178,8 +223,8 @@ public func blake3HashMany<V: BLAKE3Lanes>(
         m = permute(m); round(&s, m)
         m = permute(m); round(&s, m)
         m = permute(m); round(&s, m)
-        (h.v0, h.v1, h.v2, h.v3) = (s.v0 ^ s.v8, s.v1 ^ s.v9, s.v2 ^ s.v10, s.v3 ^ s.v11)
-        (h.v4, h.v5, h.v6, h.v7) = (s.v4 ^ s.v12, s.v5 ^ s.v13, s.v6 ^ s.v14, s.v7 ^ s.v15)
+        (h.v0, h.v1, h.v2, h.v3) = (V.xor(s.v0, s.v8), V.xor(s.v1, s.v9), V.xor(s.v2, s.v10), V.xor(s.v3, s.v11))
+        (h.v4, h.v5, h.v6, h.v7) = (V.xor(s.v4, s.v12), V.xor(s.v5, s.v13), V.xor(s.v6, s.v14), V.xor(s.v7, s.v15))
     }
     let words = out.assumingMemoryBound(to: UInt32.self)
     for lane in 0..<n {
