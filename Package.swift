@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "WharfRuntime", targets: ["WharfRuntime"]),
         .library(name: "WharfProto", targets: ["WharfProto"]),
         .executable(name: "wharfctl", targets: ["wharfctl"]),
+        .executable(name: "blob", targets: ["blob"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -99,6 +100,7 @@ let package = Package(
             ] + grpc,
             path: "Services/Blob/BlobCore"
         ),
+        .executableTarget(name: "blob", dependencies: ["BlobCore", "WharfRuntime"], path: "Services/Blob/blob"),
         // BLAKE3 and blob service throughput (scripts/bench-blob).
         .executableTarget(name: "BlobBench", dependencies: ["BlobCore"], path: "Benchmarks/BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).

@@ -56,10 +56,11 @@ struct FastCDCTests {
             var offset = 0
             while offset < all.count {
                 let end = min(offset + appendSize, all.count)
-                chunker.append(UnsafeRawBufferPointer(rebasing: all[offset..<end])) { lengths.append($0.count) }
+                chunker.append(UnsafeRawBufferPointer(rebasing: all[offset..<end]))
+                while let chunk = chunker.nextChunk() { lengths.append(chunk.readableBytes) }
                 offset = end
             }
-            chunker.finish { lengths.append($0.count) }
+            while let chunk = chunker.nextChunk(final: true) { lengths.append(chunk.readableBytes) }
         }
         #expect(lengths == Self.goldenTable.map(\.length))
     }
@@ -69,8 +70,8 @@ struct FastCDCTests {
         let data = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
         var lengths: [Int] = []
         var chunker = StreamingChunker()
-        data.withUnsafeBytes { chunker.append($0) { lengths.append($0.count) } }
-        chunker.finish { lengths.append($0.count) }
+        data.withUnsafeBytes { chunker.append($0) }
+        while let chunk = chunker.nextChunk(final: true) { lengths.append(chunk.readableBytes) }
         #expect(lengths.reduce(0, +) == data.count)
         #expect(lengths.dropLast().allSatisfy { (131_072...524_288).contains($0) })
         #expect(lengths.allSatisfy { $0 <= 524_288 })

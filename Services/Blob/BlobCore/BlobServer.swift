@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import NIOCore
+import WharfRuntime
+
+/// The blob service's own settings.
+public struct BlobSettings: Sendable {
+    public enum StoreKind: String, Sendable { case postgres, filesystem }
+
+    public var store: StoreKind
+    public var directory: String
+    public var maximumBlobSize: Int64
+    public var garbageGrace: Duration
+    public var garbageInterval: Duration
+
+    public init(reader: EnvironmentReader) {
+        store = reader.parsed("WHARF_BLOB_STORE", default: "postgres") { text throws(ConfigurationProblem) in
+            guard let kind = StoreKind(rawValue: text) else {
+                throw ConfigurationProblem("expected postgres or filesystem, got \"\(text)\"")
+            }
+            return kind
+        } ?? .postgres
+        directory = reader.string("WHARF_BLOB_DIR", default: ".wharf/blobs")
+        maximumBlobSize = Int64(reader.int("WHARF_BLOB_MAX_BYTES", default: 64 << 30, range: 1...(1 << 50)))
+        garbageGrace = reader.duration("WHARF_BLOB_GC_GRACE", default: .seconds(3600), minimum: .seconds(1))
+        garbageInterval = reader.duration("WHARF_BLOB_GC_INTERVAL", default: .seconds(3600), minimum: .seconds(1))
+    }
+}
+
+/// Builds the blob service on a `WharfServiceHost`.
+public enum BlobServer {
+    public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50054, metricsPort: 9104)
+    public static let migrations = [PostgresBlobStore.migrations]
+    static let garbageJob = "blob.collect-garbage"
+
+    public static func makeStore(_ settings: BlobSettings, host: WharfServiceHost) throws -> any BlobStore {
+        switch settings.store {
+        case .postgres:
+            return PostgresBlobStore(client: host.postgres, logger: host.logger)
+        case .filesystem:
+            return try FileSystemBlobStore(root: URL(fileURLWithPath: settings.directory))
+        }
+    }
+
+    public static func parts(host: WharfServiceHost, settings: BlobSettings) async throws -> WharfServiceParts {
+        let store = try makeStore(settings, host: host)
+        let core = BlobServiceCore(store: store, maximumBlobSize: settings.maximumBlobSize, logger: host.logger)
+        // Orphaned chunks (uploads that never committed) are collected by a recurring job. Runs are keyed by
+        // their time slot, so replicas starting together schedule one run per slot between them.
+        let jobs = host.jobs
+        let logger = host.logger
+        let interval = max(1, Double(settings.garbageInterval.components.seconds))
+        @Sendable func schedule(slot: Int64) async throws {
+            try await jobs.enqueue(kind: garbageJob, payload: [String: String](),
+                                   runAt: Date(timeIntervalSince1970: Double(slot) * interval),
+                                   uniqueKey: "\(garbageJob)@\(slot)")
+        }
+        try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval))
+        let collect: JobHandler = { _ in
+            let removed = try await store.collectGarbage(grace: settings.garbageGrace)
+            if removed > 0 { logger.info("collected orphaned blob chunks", metadata: ["removed": "\(removed)"]) }
+            try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval) + 1)
+        }
+        return WharfServiceParts(
+            rpcServices: [TvixBlobService(core: core), SnixBlobService(core: core)],
+            serviceNames: ["tvix.castore.v1.BlobService", "snix.castore.v1.BlobService"],
+            jobHandlers: [garbageJob: collect])
+    }
+}
