@@ -11,12 +11,15 @@ let grpc: [Target.Dependency] = [
 
 // The BLAKE3 kernel modules are compiled for the CPU features they use; BlobCore calls them only on CPUs
 // that have those features (Services/Blob/BlobCore/BLAKE3/BLAKE3Kernel.swift).
+// Hashing is optimised in debug builds too: unoptimised SIMD code is ~50x slower, which would make the
+// tests that move tens of MiB through the blob service spend minutes hashing.
+let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #if arch(x86_64)
-let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
-let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])] + optimisedInDebug
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])] + optimisedInDebug
 #else
-let avx2Flags: [SwiftSetting] = []
-let avx512Flags: [SwiftSetting] = []
+let avx2Flags: [SwiftSetting] = optimisedInDebug
+let avx512Flags: [SwiftSetting] = optimisedInDebug
 #endif
 
 let package = Package(
@@ -87,7 +90,7 @@ let package = Package(
             path: "Shared/wharfctl"
         ),
         // Blob service: BLAKE3 (generic SIMD lane kernel + AVX2/AVX-512 specialisations), FastCDC, stores.
-        .target(name: "BLAKE3Lanes", path: "Services/Blob/BLAKE3Lanes"),
+        .target(name: "BLAKE3Lanes", path: "Services/Blob/BLAKE3Lanes", swiftSettings: optimisedInDebug),
         .target(name: "BLAKE3AVX2", dependencies: ["BLAKE3Lanes"], path: "Services/Blob/BLAKE3AVX2",
                 swiftSettings: avx2Flags),
         .target(name: "BLAKE3AVX512", dependencies: ["BLAKE3Lanes"], path: "Services/Blob/BLAKE3AVX512",
@@ -122,7 +125,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BlobCoreTests",
-            dependencies: ["BlobCore", "WharfTestSupport"] + grpc,
+            dependencies: ["BlobCore", "WharfTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")] + grpc,
             path: "Tests/BlobCoreTests"
         ),
         .testTarget(
