@@ -105,7 +105,7 @@ let package = Package(
         ),
         .executableTarget(name: "blob", dependencies: ["BlobCore", "WharfRuntime"], path: "Services/Blob/blob"),
         // BLAKE3 and blob service throughput (scripts/bench-blob).
-        .executableTarget(name: "BlobBench", dependencies: ["BlobCore"], path: "Benchmarks/BlobBench"),
+        .executableTarget(name: "BlobBench", dependencies: ["BlobCore", "WharfProto"] + grpc, path: "Benchmarks/BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).
         .executableTarget(
             name: "RuntimeBench",

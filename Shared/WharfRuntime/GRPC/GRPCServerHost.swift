@@ -56,6 +56,10 @@ public final class GRPCServerHost: Service, Sendable {
                 // MessageSizeLimitHandler answers oversized requests with RESOURCE_EXHAUSTED before the
                 // transport's own check (which would reset the stream) can see them.
                 config.rpc.maxRequestPayloadSize = options.maxMessageBytes
+                // Large frames and windows: streaming MiB-sized messages (blobs) with 16 KiB frames and small
+                // windows spends its time on framing and WINDOW_UPDATE round trips.
+                config.http2.maxFrameSize = 1 << 20
+                config.http2.targetWindowSize = 16 << 20
                 let limit = options.maxMessageBytes
                 config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
                     channel.eventLoop.makeCompletedFuture {

@@ -33,30 +33,41 @@ public struct FastCDC: Sendable {
     /// unless `source` is the end of the data.
     public func cut(_ source: UnsafeRawBufferPointer) -> Int {
         let n = source.count
-        if n <= minimumSize { return n }
+        guard n > minimumSize, let bytes = source.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return n }
         let limit = min(n, maximumSize)
         let center = min(averageSize, n)
-        let gear = Self.gear
-        let gearShifted = Self.gearShifted
+        // Per-byte loop: raw table pointers and unchecked byte reads (every index stays below `limit` ≤ n).
+        let gear = Self.gearTable
+        let gearShifted = Self.gearShiftedTable
         var hash: UInt64 = 0
         var i = minimumSize / 2
         while i < center / 2 {
             let a = 2 * i
-            hash = (hash &<< 2) &+ gearShifted[Int(source[a])]
+            hash = (hash &<< 2) &+ gearShifted[Int(bytes[a])]
             if hash & maskSShifted == 0 { return a }
-            hash = hash &+ gear[Int(source[a + 1])]
+            hash = hash &+ gear[Int(bytes[a + 1])]
             if hash & maskS == 0 { return a + 1 }
             i += 1
         }
         while i < limit / 2 {
             let a = 2 * i
-            hash = (hash &<< 2) &+ gearShifted[Int(source[a])]
+            hash = (hash &<< 2) &+ gearShifted[Int(bytes[a])]
             if hash & maskLShifted == 0 { return a }
-            hash = hash &+ gear[Int(source[a + 1])]
+            hash = hash &+ gear[Int(bytes[a + 1])]
             if hash & maskL == 0 { return a + 1 }
             i += 1
         }
         return limit
+    }
+
+    /// The tables as process-lifetime pointers: no reference counting or bounds checks in `cut`.
+    private nonisolated(unsafe) static let gearTable: UnsafePointer<UInt64> = permanent(gear)
+    private nonisolated(unsafe) static let gearShiftedTable: UnsafePointer<UInt64> = permanent(gearShifted)
+
+    private static func permanent(_ values: [UInt64]) -> UnsafePointer<UInt64> {
+        let pointer = UnsafeMutablePointer<UInt64>.allocate(capacity: values.count)
+        pointer.initialize(from: values, count: values.count)
+        return UnsafePointer(pointer)
     }
 
     /// GEAR[i] = first 8 bytes (big-endian) of MD5 of 64 bytes equal to i.

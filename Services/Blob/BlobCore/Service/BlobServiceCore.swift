@@ -35,13 +35,21 @@ public struct BlobServiceCore: Sendable {
     func read(digest bytes: Data, send: (ByteBuffer) async throws -> Void) async throws(BlobServiceError) {
         let digest = try Self.digest(bytes)
         guard let record = try await lookUp(digest) else { throw .notFound(digest) }
-        for chunk in record.chunks {
+        // The next chunk is read while the current one is sent (one chunk of read-ahead).
+        var next: Task<ByteBuffer?, any Error>? = record.chunks.first.map { first in
+            Task { [store] in try await store.readChunk(first.digest) }
+        }
+        defer { next?.cancel() }
+        for (index, chunk) in record.chunks.enumerated() {
             let stored: ByteBuffer?
             do {
-                stored = try await store.readChunk(chunk.digest)
+                stored = try await next?.value
             } catch {
                 throw storageFailure(error, "reading chunk \(chunk.digest)")
             }
+            next = index + 1 < record.chunks.count ? Task { [store, following = record.chunks[index + 1]] in
+                try await store.readChunk(following.digest)
+            } : nil
             guard var data = stored else { throw .dataLoss("chunk \(chunk.digest.hex) of blob \(digest.hex) is missing") }
             guard data.readableBytes == chunk.size else {
                 throw .dataLoss("chunk \(chunk.digest.hex) of blob \(digest.hex) has \(data.readableBytes) bytes, expected \(chunk.size)")

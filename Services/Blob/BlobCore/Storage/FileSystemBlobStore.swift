@@ -4,8 +4,10 @@ import NIOFoundationCompat
 import NIOPosix
 
 /// Blobs as files (the embedded option): `chunks/<hex[0..4]>/<hex>` holds chunk bytes, `blobs/<…>/<hex>`
-/// a blob's chunk list. Every file is written to `tmp/`, fsynced and renamed into place (then the folder
-/// is fsynced), so a crash leaves either the whole file or nothing visible. File I/O runs on NIO's
+/// a blob's chunk list. Every file is written to `tmp/` and renamed into place, so a crash leaves either
+/// the whole file or nothing visible. Durability is paid once per blob, not per chunk: `commitBlob`
+/// flushes the filesystem (`syncfs`, covering every chunk file and folder written so far) before it writes
+/// the index with fsync + rename + folder fsync, and only then does Put answer. File I/O runs on NIO's
 /// blocking-I/O thread pool, never on a cooperative or event-loop thread.
 public struct FileSystemBlobStore: BlobStore {
     public let root: URL
@@ -40,7 +42,9 @@ public struct FileSystemBlobStore: BlobStore {
                 _ = utimes(target, nil)
                 return
             }
-            try bytes.withUnsafeReadableBytes { try Self.writeDurably(UnsafeRawBufferPointer($0), temporary: temporary, target: target) }
+            try bytes.withUnsafeReadableBytes {
+                try Self.write(UnsafeRawBufferPointer($0), temporary: temporary, target: target, durably: false)
+            }
         }
     }
 
@@ -54,8 +58,10 @@ public struct FileSystemBlobStore: BlobStore {
             for (chunk, chunkPath) in zip(chunks, chunkPaths) where !FileManager.default.fileExists(atPath: chunkPath) {
                 throw BlobStoreError.missingChunk(chunk.digest)
             }
+            // Every chunk of this blob is on disk before the index that makes it visible.
+            try Self.syncFileSystem(containing: temporary)
             let data = try JSONEncoder().encode(index)
-            try data.withUnsafeBytes { try Self.writeDurably($0, temporary: temporary, target: target) }
+            try data.withUnsafeBytes { try Self.write($0, temporary: temporary, target: target, durably: true) }
         }
     }
 
@@ -94,9 +100,10 @@ public struct FileSystemBlobStore: BlobStore {
             let size = Int(status.st_size)
             var buffer = ByteBufferAllocator().buffer(capacity: size)
             let read = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { target -> Int in
+                guard let base = target.baseAddress else { return 0 }
                 var done = 0
                 while done < size {
-                    let count = Glibc.read(descriptor, target.baseAddress! + done, size - done)
+                    let count = Glibc.read(descriptor, base + done, size - done)
                     if count < 0 && errno == EINTR { continue }
                     guard count > 0 else { throw BlobStoreError.io("read \(chunkPath): short read") }
                     done += count
@@ -141,15 +148,35 @@ public struct FileSystemBlobStore: BlobStore {
         (try? file.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantFuture
     }
 
-    /// Writes `bytes` to `temporary`, fsyncs it, renames it to `target` and fsyncs the folder.
-    private static func writeDurably(_ bytes: UnsafeRawBufferPointer, temporary: String, target: String) throws {
+    /// Flushes everything written to the filesystem holding `path` (one call instead of an fsync per file).
+    private static func syncFileSystem(containing path: String) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        let descriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw BlobStoreError.io("open \(folder): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        if let syncfs = Self.syncfs {
+            guard syncfs(descriptor) == 0 else { throw BlobStoreError.io("syncfs \(folder): \(String(cString: strerror(errno)))") }
+        } else {
+            sync()  // flushes every filesystem: slower, same guarantee
+        }
+    }
+
+    /// glibc's `syncfs`, which Swift's Glibc module does not import (the header hides it behind _GNU_SOURCE).
+    private static let syncfs: (@convention(c) (Int32) -> Int32)? = {
+        guard let symbol = dlsym(nil, "syncfs") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Int32).self)
+    }()
+
+    /// Writes `bytes` to `temporary` and renames it to `target`; `durably` adds fsync of the file before the
+    /// rename and of the folder after it.
+    private static func write(_ bytes: UnsafeRawBufferPointer, temporary: String, target: String, durably: Bool) throws {
         let folder = (target as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw BlobStoreError.io("create \(temporary): \(String(cString: strerror(errno)))") }
         var written = 0
-        while written < bytes.count {
-            let count = write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+        while written < bytes.count, let base = bytes.baseAddress {
+            let count = Glibc.write(descriptor, base + written, bytes.count - written)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else {
                 close(descriptor)
@@ -158,7 +185,7 @@ public struct FileSystemBlobStore: BlobStore {
             }
             written += count
         }
-        guard fsync(descriptor) == 0, close(descriptor) == 0 else {
+        guard !durably || fsync(descriptor) == 0, close(descriptor) == 0 else {
             unlink(temporary)
             throw BlobStoreError.io("fsync \(temporary): \(String(cString: strerror(errno)))")
         }
@@ -166,7 +193,7 @@ public struct FileSystemBlobStore: BlobStore {
             unlink(temporary)
             throw BlobStoreError.io("rename to \(target): \(String(cString: strerror(errno)))")
         }
-        let folderDescriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let folderDescriptor = durably ? open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
         if folderDescriptor >= 0 {
             fsync(folderDescriptor)
             close(folderDescriptor)

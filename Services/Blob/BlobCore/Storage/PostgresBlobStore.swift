@@ -50,12 +50,19 @@ public struct PostgresBlobStore: BlobStore {
         self.logger = logger
     }
 
+    /// Chunk inserts commit without waiting for the WAL flush (`synchronous_commit = off`): the blob's own
+    /// commit is synchronous and flushes the WAL up to and including every earlier chunk insert, so when
+    /// Put answers, every chunk is as durable as the blob row. A chunk lost in a crash before that commit
+    /// belonged to an upload that was never acknowledged.
     public func putChunk(_ digest: BlobDigest, _ bytes: ByteBuffer) async throws {
-        try await client.query(
-            """
-            INSERT INTO blob.chunks (digest, size, data) VALUES (\(digest.bytes), \(bytes.readableBytes), \(bytes))
-            ON CONFLICT (digest) DO UPDATE SET touched_at = now()
-            """, logger: logger)
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SET LOCAL synchronous_commit TO OFF", logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO blob.chunks (digest, size, data) VALUES (\(digest.bytes), \(bytes.readableBytes), \(bytes))
+                ON CONFLICT (digest) DO UPDATE SET touched_at = now()
+                """, logger: logger)
+        }
     }
 
     public func commitBlob(_ digest: BlobDigest, size: Int64, chunks: [ChunkRef]) async throws {
