@@ -91,3 +91,23 @@ struct RedisSubscriberTests {
         await publisher.shutdown()
     }
 }
+
+@Suite("Redis subscriber lifecycle")
+struct RedisSubscriberLifecycleTests {
+    @Test("cancelling run() ends it promptly even while connected")
+    func cancellation() async throws {
+        let server = try await TestRedis.shared()
+        let subscriber = RedisSubscriber(configuration: server.configuration)
+        let running = Task { try await subscriber.run() }
+        let messages = subscriber.messages(on: "test.cancel")
+        #expect(await eventually { subscriber.isSubscribed(to: "test.cancel") })
+        let clock = ContinuousClock()
+        let start = clock.now
+        running.cancel()
+        _ = try? await running.value
+        #expect(clock.now - start < .seconds(2))
+        // Stopping ends the listeners' streams too.
+        var iterator = messages.makeAsyncIterator()
+        #expect(await iterator.next() == nil)
+    }
+}

@@ -81,9 +81,15 @@ public final class RedisSubscriber: Service, Sendable {
     public var connectionCount: Int { state.withLock { $0.connectionCount } }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await connectLoop()
-        } onGracefulShutdown: {
+        // Waiting on the connection's close future ignores task cancellation: stop on cancellation too, or
+        // a cancelled service group would wait for this forever.
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await connectLoop()
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
             self.stop()
         }
     }

@@ -16,7 +16,8 @@ public struct StreamingChunker: Sendable {
     public var pendingCount: Int { buffer.readableBytes }
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        buffer.discardReadBytes()
+        // Move the unread bytes to the front only when the consumed part is large, not on every append.
+        if buffer.readerIndex >= parameters.maximumSize * 2 { buffer.discardReadBytes() }
         buffer.writeBytes(bytes)
     }
 

@@ -73,7 +73,12 @@ public struct BlobServiceCore: Sendable {
         pending.reserveCapacity(1 << 20)
         do {
             for try await message in messages {
-                pending.append(data(message))
+                let bytes = data(message)
+                if pending.isEmpty && bytes.count >= 1 << 16 {
+                    try await upload.append(bytes)  // already large: no extra copy
+                    continue
+                }
+                pending.append(bytes)
                 if pending.count >= 1 << 20 {
                     try await upload.append(pending)
                     pending.removeAll(keepingCapacity: true)

@@ -14,8 +14,10 @@ public struct BlobUpload: ~Copyable {
     private let maximumSize: Int64
     private var chunker = StreamingChunker()
     private let blobHasher = BLAKE3Hasher()
+    /// Chunk writes in blob order; each task hashes its chunk (on another core than the blob hasher) and
+    /// stores it, returning its reference.
+    private var pending: [Task<ChunkRef, any Error>] = []
     private var chunks: [ChunkRef] = []
-    private var pending: [Task<Void, any Error>] = []
     public private(set) var size: Int64 = 0
 
     public init(store: any BlobStore, maximumSize: Int64) {
@@ -35,7 +37,7 @@ public struct BlobUpload: ~Copyable {
     /// Stores the last chunk, waits for every chunk write, commits the blob and returns its digest.
     public consuming func finish() async throws -> BlobDigest {
         while let chunk = chunker.nextChunk(final: true) { try await storeChunk(chunk) }
-        for task in pending { try await task.value }
+        for task in pending { chunks.append(try await task.value) }
         pending = []
         let digest = BlobDigest(trusted: blobHasher.finalize())
         try await store.commitBlob(digest, size: size, chunks: chunks)
@@ -49,15 +51,15 @@ public struct BlobUpload: ~Copyable {
 
     private mutating func storeChunk(_ chunk: ByteBuffer) async throws {
         // Chunks are ≥ 128 KiB (but the last), so both hashers see large updates.
-        let digest = chunk.withUnsafeReadableBytes { bytes -> BlobDigest in
-            blobHasher.update(bytes)
-            return BlobDigest(hashing: bytes)
-        }
-        chunks.append(ChunkRef(digest: digest, size: chunk.readableBytes))
+        chunk.withUnsafeReadableBytes { blobHasher.update($0) }
         let store = self.store
-        pending.append(Task { try await store.putChunk(digest, chunk) })
+        pending.append(Task {
+            let digest = chunk.withUnsafeReadableBytes { BlobDigest(hashing: $0) }
+            try await store.putChunk(digest, chunk)
+            return ChunkRef(digest: digest, size: chunk.readableBytes)
+        })
         if pending.count > Self.storeWindow {
-            try await pending.removeFirst().value
+            chunks.append(try await pending.removeFirst().value)
         }
     }
 

@@ -22,6 +22,9 @@ public struct FileSystemBlobStore: BlobStore {
     }
 
     /// The on-disk form of a blob's chunk list.
+    /// Partial files are named `<target>.tmp-<uuid>` until renamed into place.
+    static let temporaryMarker = ".tmp-"
+
     private struct Index: Codable {
         var size: Int64
         var chunks: [[String]]  // [hex digest, size]
@@ -35,7 +38,8 @@ public struct FileSystemBlobStore: BlobStore {
 
     public func putChunk(_ digest: BlobDigest, _ bytes: ByteBuffer) async throws {
         let target = path("chunks", digest)
-        let temporary = root.appendingPathComponent("tmp").appendingPathComponent(UUID().uuidString).path
+        // Beside its target: concurrent writers do not queue on one folder's lock, and rename stays local.
+        let temporary = target + Self.temporaryMarker + UUID().uuidString
         try await pool.runIfActive {
             if FileManager.default.fileExists(atPath: target) {
                 // Already stored: refresh its age so the collector does not take it from this upload.
@@ -50,8 +54,9 @@ public struct FileSystemBlobStore: BlobStore {
 
     public func commitBlob(_ digest: BlobDigest, size: Int64, chunks: [ChunkRef]) async throws {
         let target = path("blobs", digest)
-        let temporary = root.appendingPathComponent("tmp").appendingPathComponent(UUID().uuidString).path
+        let temporary = target + Self.temporaryMarker + UUID().uuidString
         let chunkPaths = chunks.map { path("chunks", $0.digest) }
+        let root = self.root
         let index = Index(size: size, chunks: chunks.map { [$0.digest.hex, String($0.size)] })
         try await pool.runIfActive {
             if FileManager.default.fileExists(atPath: target) { return }
@@ -59,7 +64,7 @@ public struct FileSystemBlobStore: BlobStore {
                 throw BlobStoreError.missingChunk(chunk.digest)
             }
             // Every chunk of this blob is on disk before the index that makes it visible.
-            try Self.syncFileSystem(containing: temporary)
+            try Self.syncFileSystem(at: root.path)
             let data = try JSONEncoder().encode(index)
             try data.withUnsafeBytes { try Self.write($0, temporary: temporary, target: target, durably: true) }
         }
@@ -120,7 +125,15 @@ public struct FileSystemBlobStore: BlobStore {
         return try await pool.runIfActive {
             let cutoff = Date().addingTimeInterval(-Double(grace.components.seconds))
             var referenced = Set<String>()
-            for file in Self.files(under: root.appendingPathComponent("blobs")) {
+            // Partial files of writers that crashed before their rename.
+            for folder in ["chunks", "blobs", "tmp"] {
+                for file in Self.files(under: root.appendingPathComponent(folder))
+                where file.lastPathComponent.contains(Self.temporaryMarker) && Self.modified(file) < cutoff {
+                    try? FileManager.default.removeItem(at: file)
+                }
+            }
+            for file in Self.files(under: root.appendingPathComponent("blobs"))
+            where !file.lastPathComponent.contains(Self.temporaryMarker) {
                 guard let data = FileManager.default.contents(atPath: file.path),
                       let index = try? JSONDecoder().decode(Index.self, from: data) else { continue }
                 for entry in index.chunks { referenced.insert(entry[0]) }
@@ -128,12 +141,10 @@ public struct FileSystemBlobStore: BlobStore {
             }
             var removed = 0
             for file in Self.files(under: root.appendingPathComponent("chunks"))
-            where !referenced.contains(file.lastPathComponent) && Self.modified(file) < cutoff {
+            where !referenced.contains(file.lastPathComponent) && !file.lastPathComponent.contains(Self.temporaryMarker)
+                && Self.modified(file) < cutoff {
                 try? FileManager.default.removeItem(at: file)
                 removed += 1
-            }
-            for file in Self.files(under: root.appendingPathComponent("tmp")) where Self.modified(file) < cutoff {
-                try? FileManager.default.removeItem(at: file)
             }
             return removed
         }
@@ -149,8 +160,7 @@ public struct FileSystemBlobStore: BlobStore {
     }
 
     /// Flushes everything written to the filesystem holding `path` (one call instead of an fsync per file).
-    private static func syncFileSystem(containing path: String) throws {
-        let folder = (path as NSString).deletingLastPathComponent
+    private static func syncFileSystem(at folder: String) throws {
         let descriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { throw BlobStoreError.io("open \(folder): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
