@@ -16,7 +16,7 @@ public struct FileSystemBlobStore: BlobStore {
     public init(root: URL, pool: NIOThreadPool = .singleton) throws {
         self.root = root
         self.pool = pool
-        for folder in ["chunks", "blobs", "tmp"] {
+        for folder in ["chunks", "blobs"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
     }
@@ -126,7 +126,7 @@ public struct FileSystemBlobStore: BlobStore {
             let cutoff = Date().addingTimeInterval(-Double(grace.components.seconds))
             var referenced = Set<String>()
             // Partial files of writers that crashed before their rename.
-            for folder in ["chunks", "blobs", "tmp"] {
+            for folder in ["chunks", "blobs"] {
                 for file in Self.files(under: root.appendingPathComponent(folder))
                 where file.lastPathComponent.contains(Self.temporaryMarker) && Self.modified(file) < cutoff {
                     try? FileManager.default.removeItem(at: file)
