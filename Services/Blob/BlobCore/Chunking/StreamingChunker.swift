@@ -16,8 +16,14 @@ public struct StreamingChunker: Sendable {
     public var pendingCount: Int { buffer.readableBytes }
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        // Move the unread bytes to the front only when the consumed part is large, not on every append.
-        if buffer.readerIndex >= parameters.maximumSize * 2 { buffer.discardReadBytes() }
+        if buffer.readerIndex > 0 {
+            // The chunks handed out are slices sharing this storage, so writing into it would make NIO copy
+            // the whole buffer, consumed bytes included, on every append. Move only the unread tail
+            // (< maximumSize) to a new buffer; the old one is freed once its chunks are stored.
+            var fresh = ByteBufferAllocator().buffer(capacity: max(parameters.maximumSize * 2, buffer.readableBytes + bytes.count))
+            fresh.writeBuffer(&buffer)
+            buffer = fresh
+        }
         buffer.writeBytes(bytes)
     }
 

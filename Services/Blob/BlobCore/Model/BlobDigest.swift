@@ -1,4 +1,5 @@
 import Foundation
+import WharfRuntime
 
 /// A BLAKE3-256 digest naming a blob or a chunk.
 public struct BlobDigest: Hashable, Sendable, CustomStringConvertible {
@@ -21,7 +22,7 @@ public struct BlobDigest: Hashable, Sendable, CustomStringConvertible {
         self.bytes = Data(bytes)
     }
 
-    public var hex: String { bytes.map { String(format: "%02x", $0) }.joined() }
+    public var hex: String { bytes.hexString }
 
     /// tvix's text form: "b3:" + standard base64.
     public var tvixText: String { "b3:" + bytes.base64EncodedString() }

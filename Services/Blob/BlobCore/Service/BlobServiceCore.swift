@@ -1,4 +1,5 @@
 import Foundation
+import GRPCCore
 import Logging
 import NIOCore
 
@@ -104,6 +105,10 @@ public struct BlobServiceCore: Sendable {
     private func storageFailure(_ error: any Error, _ what: String) -> BlobServiceError {
         if let known = error as? BlobServiceError { return known }
         if error is CancellationError { return .storage(error) }
+        if let clientError = error as? RPCError {
+            logger.debug("upload abandoned by the client; nothing was committed", metadata: ["error": "\(clientError)"])
+            return .clientGone(clientError)
+        }
         logger.error("blob storage failed while \(what)", metadata: ["error": "\(String(reflecting: error))"])
         return .storage(error)
     }

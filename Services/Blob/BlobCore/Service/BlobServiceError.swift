@@ -6,6 +6,8 @@ enum BlobServiceError: Error {
     case notFound(BlobDigest)
     case tooLarge(limit: Int64)
     case dataLoss(String)
+    /// The client's stream failed or was cancelled: nothing was stored, and nobody waits for a status.
+    case clientGone(RPCError)
     case storage(any Error)
 
     /// The status a client sees; `flavor` picks the digest text form of tvix ("b3:…") or snix ("blake3-…").
@@ -20,6 +22,8 @@ enum BlobServiceError: Error {
             return RPCError(code: .resourceExhausted, message: "blob exceeds the maximum size of \(limit) bytes (WHARF_BLOB_MAX_BYTES)")
         case .dataLoss(let message):
             return RPCError(code: .dataLoss, message: message)
+        case .clientGone(let error):
+            return error
         case .storage:
             // Details go to the log, not to the client.
             return RPCError(code: .internalError, message: "blob storage failed")

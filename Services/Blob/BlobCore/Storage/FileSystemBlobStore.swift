@@ -2,19 +2,24 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOPosix
+import WharfRuntime
 
-/// Blobs as files (the embedded option): `chunks/<hex[0..4]>/<hex>` holds chunk bytes, `blobs/<…>/<hex>`
-/// a blob's chunk list. Every file is written to `tmp/` and renamed into place, so a crash leaves either
-/// the whole file or nothing visible. Durability is paid once per blob, not per chunk: `commitBlob`
+/// Blobs as files (the embedded option): `chunks/<hex[0..2]>/<hex>` holds chunk bytes, `blobs/<…>/<hex>`
+/// a blob's chunk list. 256 folders per kind (as git does): a 1 GiB blob has ~3,500 chunks, and a deeper
+/// prefix made almost every chunk create a folder as well as a file. Every file is written beside its
+/// target under a temporary name and renamed into place, so a crash leaves either the whole file or
+/// nothing visible. Durability is paid once per blob, not per chunk: `commitBlob`
 /// flushes the filesystem (`syncfs`, covering every chunk file and folder written so far) before it writes
 /// the index with fsync + rename + folder fsync, and only then does Put answer. File I/O runs on NIO's
 /// blocking-I/O thread pool, never on a cooperative or event-loop thread.
 public struct FileSystemBlobStore: BlobStore {
     public let root: URL
+    private let rootPath: String
     private let pool: NIOThreadPool
 
     public init(root: URL, pool: NIOThreadPool = .singleton) throws {
         self.root = root
+        rootPath = root.standardizedFileURL.path
         self.pool = pool
         for folder in ["chunks", "blobs"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
@@ -32,8 +37,7 @@ public struct FileSystemBlobStore: BlobStore {
 
     private func path(_ kind: String, _ digest: BlobDigest) -> String {
         let hex = digest.hex
-        return root.appendingPathComponent(kind).appendingPathComponent(String(hex.prefix(4)))
-            .appendingPathComponent(hex).path
+        return rootPath + "/" + kind + "/" + hex.prefix(2) + "/" + hex
     }
 
     public func putChunk(_ digest: BlobDigest, _ bytes: ByteBuffer) async throws {
@@ -77,7 +81,7 @@ public struct FileSystemBlobStore: BlobStore {
             if let data = FileManager.default.contents(atPath: blobPath) {
                 let index = try JSONDecoder().decode(Index.self, from: data)
                 let chunks = try index.chunks.map { entry -> ChunkRef in
-                    guard entry.count == 2, let bytes = Data(hex: entry[0]), let digest = BlobDigest(bytes),
+                    guard entry.count == 2, let bytes = Data(hexString: entry[0]), let digest = BlobDigest(bytes),
                           let size = Int(entry[1])
                     else { throw BlobStoreError.io("malformed blob index \(blobPath)") }
                     return ChunkRef(digest: digest, size: size)
@@ -208,21 +212,5 @@ public struct FileSystemBlobStore: BlobStore {
             fsync(folderDescriptor)
             close(folderDescriptor)
         }
-    }
-}
-
-extension Data {
-    init?(hex: String) {
-        guard hex.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(hex.count / 2)
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        self.init(bytes)
     }
 }
