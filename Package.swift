@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "WharfProto", targets: ["WharfProto"]),
         .executable(name: "wharfctl", targets: ["wharfctl"]),
         .executable(name: "blob", targets: ["blob"]),
+        .executable(name: "store", targets: ["store"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -104,6 +105,20 @@ let package = Package(
             path: "Services/Blob/BlobCore"
         ),
         .executableTarget(name: "blob", dependencies: ["BlobCore", "WharfRuntime"], path: "Services/Blob/blob"),
+        // Store service: canonical JSON, record CIDs, records and referrers in PostgreSQL.
+        .target(
+            name: "StoreCore",
+            dependencies: [
+                "WharfRuntime", "WharfProto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ] + grpc,
+            path: "Services/Store/StoreCore"
+        ),
+        .executableTarget(name: "store", dependencies: ["StoreCore", "WharfRuntime"], path: "Services/Store/store"),
+        // Push, Pull and Lookup rates of a running store service (scripts/bench-store).
+        .executableTarget(name: "StoreBench", dependencies: ["StoreCore", "WharfProto"] + grpc, path: "Benchmarks/StoreBench"),
         // BLAKE3 and blob service throughput (scripts/bench-blob).
         .executableTarget(name: "BlobBench", dependencies: ["BlobCore", "WharfProto"] + grpc, path: "Benchmarks/BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).
@@ -127,6 +142,11 @@ let package = Package(
             name: "BlobCoreTests",
             dependencies: ["BlobCore", "WharfTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")] + grpc,
             path: "Tests/BlobCoreTests"
+        ),
+        .testTarget(
+            name: "StoreCoreTests",
+            dependencies: ["StoreCore", "WharfTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+            path: "Tests/StoreCoreTests"
         ),
         .testTarget(
             name: "WharfRuntimeTests",

@@ -1,0 +1,85 @@
+import Foundation
+import SwiftProtobuf
+import WharfProto
+
+/// A pushed record checked and reduced to what the store keeps: its CID, the canonical JSON (what is
+/// stored and hashed), its manifest annotations and the two RecordMeta strings.
+public struct PreparedRecord: Sendable, Equatable {
+    /// Upstream's receive limit (grpc-go's default 4 MiB), applied to the serialized Record.
+    public static let maximumSize = 4 * 1024 * 1024
+    /// Seed 000's "max metadata size: 100KB": the UTF-8 bytes of every key and value of `annotations`.
+    public static let maximumAnnotationBytes = 100 * 1024
+    static let requiredStrings = ["name", "version", "schema_version"]
+
+    public var cid: String
+    public var canonicalJSON: [UInt8]
+    public var annotations: RecordAnnotations
+    public var schemaVersion: String
+    public var createdAt: String
+
+    public init(cid: String, canonicalJSON: [UInt8], annotations: RecordAnnotations, schemaVersion: String, createdAt: String) {
+        self.cid = cid
+        self.canonicalJSON = canonicalJSON
+        self.annotations = annotations
+        self.schemaVersion = schemaVersion
+        self.createdAt = createdAt
+    }
+
+    /// Validates `record` as the Wharf decisions say (spec/agntcy-dir.md) and computes its CID.
+    public init(_ record: Agntcy_Dir_Core_V1_Record) throws(StoreError) {
+        guard record.hasData else { throw .noData }
+        // The gRPC receive limit (WHARF_MAX_MESSAGE_BYTES, 4 MiB by default) already refuses larger messages
+        // with RESOURCE_EXHAUSTED; this keeps the record limit when an operator raises the transport's.
+        let size = (try? record.serializedBytes() as [UInt8])?.count ?? 0
+        guard size <= Self.maximumSize else { throw .recordTooLarge(size: size) }
+        let fields = record.data.fields
+        var problems: [String] = []
+        for name in Self.requiredStrings {
+            guard case .stringValue(let text)? = fields[name]?.kind, !text.isEmpty else {
+                problems.append("\(name) must be a non-empty string")
+                continue
+            }
+        }
+        guard problems.isEmpty else { throw .invalidRecord(problems.joined(separator: "; ")) }
+        if let annotations = fields["annotations"] {
+            let bytes = try Self.annotationBytes(annotations)
+            guard bytes <= Self.maximumAnnotationBytes else { throw .annotationsTooLarge(bytes: bytes) }
+        }
+        let canonical: [UInt8]
+        do {
+            canonical = try CanonicalJSON.encode(record.data)
+        } catch {
+            throw .invalidRecord(error.description)
+        }
+        cid = RecordCID.of(canonicalJSON: canonical)
+        canonicalJSON = canonical
+        annotations = RecordAnnotations(cid: cid, fields: OASFRecordFields(record.data))
+        if case .stringValue(let text)? = fields["schema_version"]?.kind { schemaVersion = text } else { schemaVersion = "v0.3.1" }
+        if case .stringValue(let text)? = fields["created_at"]?.kind { createdAt = text } else { createdAt = "" }
+    }
+
+    /// Total UTF-8 bytes of the annotation keys and values (a non-string value counts as its JSON text).
+    private static func annotationBytes(_ value: Google_Protobuf_Value) throws(StoreError) -> Int {
+        switch value.kind {
+        case .structValue(let object):
+            var total = 0
+            for (key, value) in object.fields {
+                total += key.utf8.count
+                if case .stringValue(let text) = value.kind {
+                    total += text.utf8.count
+                } else {
+                    do {
+                        total += try CanonicalJSON.encode(value).count
+                    } catch {
+                        throw .invalidRecord(error.description)
+                    }
+                }
+            }
+            return total
+        case .nullValue, nil:
+            return 0
+        default:
+            throw .invalidRecord("annotations must be an object of strings")
+        }
+    }
+}
