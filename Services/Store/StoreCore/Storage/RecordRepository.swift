@@ -55,12 +55,24 @@ public struct RecordRepository: Sendable {
         public var payload: String
     }
 
+    /// Batched reads: up to this many queries of each kind at once, each for up to `maximumBatch` CIDs.
+    static let readLanes = 4
+    static let maximumBatch = 256
+
     private let client: PostgresClient
     private let logger: Logger
+    private let dataBatcher: KeyBatcher<String, ByteBuffer>
+    private let metaBatcher: KeyBatcher<String, StoredMeta>
 
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
+        dataBatcher = KeyBatcher(lanes: Self.readLanes, maximumBatch: Self.maximumBatch) { cids in
+            try await Self.fetchData(cids, client: client, logger: logger)
+        }
+        metaBatcher = KeyBatcher(lanes: Self.readLanes, maximumBatch: Self.maximumBatch) { cids in
+            try await Self.fetchMeta(cids, client: client, logger: logger)
+        }
     }
 
     /// Stores the record unless its CID is already stored; true when this call inserted it. Returns after
@@ -79,20 +91,34 @@ public struct RecordRepository: Sendable {
         return try await rows.decode(Int.self).first(where: { _ in true }) != nil
     }
 
-    /// The stored canonical JSON of `cid`.
+    /// The stored canonical JSON of `cid`. Concurrent calls are batched into one query.
     public func data(of cid: String) async throws -> ByteBuffer? {
-        let rows = try await client.query("SELECT data FROM store.records WHERE cid = \(cid)", logger: logger)
-        return try await rows.decode(ByteBuffer.self).first(where: { _ in true })
+        try await dataBatcher.load(cid)
     }
 
     public func meta(of cid: String) async throws -> StoredMeta? {
+        try await metaBatcher.load(cid)
+    }
+
+    private static func fetchData(_ cids: [String], client: PostgresClient, logger: Logger) async throws -> [String: ByteBuffer] {
+        let rows = try await client.query("SELECT cid, data FROM store.records WHERE cid = ANY(\(cids))", logger: logger)
+        var found: [String: ByteBuffer] = [:]
+        for try await (cid, data) in rows.decode((String, ByteBuffer).self) { found[cid] = data }
+        return found
+    }
+
+    private static func fetchMeta(_ cids: [String], client: PostgresClient, logger: Logger) async throws -> [String: StoredMeta] {
         let rows = try await client.query(
-            "SELECT annotation_keys, annotation_values, schema_version, created_at FROM store.records WHERE cid = \(cid)",
-            logger: logger)
-        guard let (keys, values, schemaVersion, createdAt) = try await rows.decode(([String], [String], String, String).self)
-            .first(where: { _ in true }) else { return nil }
-        return StoredMeta(annotations: RecordAnnotations(manifest: Dictionary(zip(keys, values)) { $1 }),
-                          schemaVersion: schemaVersion, createdAt: createdAt)
+            """
+            SELECT cid, annotation_keys, annotation_values, schema_version, created_at
+            FROM store.records WHERE cid = ANY(\(cids))
+            """, logger: logger)
+        var found: [String: StoredMeta] = [:]
+        for try await (cid, keys, values, schemaVersion, createdAt) in rows.decode((String, [String], [String], String, String).self) {
+            found[cid] = StoredMeta(annotations: RecordAnnotations(manifest: Dictionary(zip(keys, values)) { $1 }),
+                                    schemaVersion: schemaVersion, createdAt: createdAt)
+        }
+        return found
     }
 
     /// Removes the record and its referrers; true when it existed.
