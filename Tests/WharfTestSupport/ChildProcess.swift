@@ -80,7 +80,7 @@ enum TemporaryDirectories {
 
 public struct TestSupportError: Error, CustomStringConvertible {
     public var description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 /// Runs a command to completion and returns its output; throws with the output when it fails.
