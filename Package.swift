@@ -31,6 +31,7 @@ let package = Package(
         .executable(name: "wharfctl", targets: ["wharfctl"]),
         .executable(name: "blob", targets: ["blob"]),
         .executable(name: "store", targets: ["store"]),
+        .executable(name: "routing", targets: ["routing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -117,6 +118,24 @@ let package = Package(
             path: "Services/Store/StoreCore"
         ),
         .executableTarget(name: "store", dependencies: ["StoreCore", "WharfRuntime"], path: "Services/Store/store"),
+        // Routing service: labels, the PostgreSQL label index, search, peers.
+        .target(
+            name: "RoutingCore",
+            dependencies: [
+                "WharfRuntime", "WharfProto", "StoreCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + grpc,
+            path: "Services/Routing/RoutingCore"
+        ),
+        .executableTarget(name: "routing", dependencies: ["RoutingCore", "WharfRuntime"], path: "Services/Routing/routing"),
+        // Search latency over a million indexed records (scripts/bench-routing).
+        .executableTarget(
+            name: "RoutingBench",
+            dependencies: ["RoutingCore", "WharfRuntime", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Benchmarks/RoutingBench"
+        ),
         // Push, Pull and Lookup rates of a running store service (scripts/bench-store).
         .executableTarget(name: "StoreBench", dependencies: ["StoreCore", "WharfProto"] + grpc, path: "Benchmarks/StoreBench"),
         // BLAKE3 and blob service throughput (scripts/bench-blob).
@@ -147,6 +166,11 @@ let package = Package(
             name: "StoreCoreTests",
             dependencies: ["StoreCore", "WharfTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Tests/StoreCoreTests"
+        ),
+        .testTarget(
+            name: "RoutingCoreTests",
+            dependencies: ["RoutingCore", "StoreCore", "WharfTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+            path: "Tests/RoutingCoreTests"
         ),
         .testTarget(
             name: "WharfRuntimeTests",

@@ -8,7 +8,7 @@ struct TimeoutError: Error, CustomStringConvertible {
 /// Runs `operation` and returns its result, or throws `TimeoutError` after `timeout` without waiting for
 /// the operation to notice its cancellation (a probe stuck in a connect must not stall the caller).
 @discardableResult
-func withDeadline<T: Sendable>(
+public func withDeadline<T: Sendable>(
     _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let slot = Mutex<CheckedContinuation<T, any Error>?>(nil)

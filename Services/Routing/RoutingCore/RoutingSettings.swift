@@ -1,0 +1,54 @@
+import Foundation
+import WharfRuntime
+
+/// A routing service this node asks during Search and legacy List (`WHARF_ROUTING_PEERS`).
+public struct RoutingPeer: Sendable, Hashable {
+    public var id: String
+    public var address: HostPort
+}
+
+/// The routing service's own settings.
+public struct RoutingSettings: Sendable {
+    public static let maximumHops = 20
+
+    /// The store service records are read from.
+    public var store: HostPort
+    /// This node's identity in answers (`Peer.id`, `Peer.addrs`).
+    public var peerID: String
+    public var advertisedAddress: String
+    public var peers: [RoutingPeer]
+    /// How long a peer may take to answer a forwarded Search or List before it is skipped.
+    public var peerTimeout: Duration
+    /// How many hops a client's Search travels (1 = this node's peers, not theirs).
+    public var searchHops: Int
+    public var republishInterval: Duration
+    public var remoteTTL: Duration
+
+    public init(reader: EnvironmentReader) {
+        store = reader.parsed("WHARF_ROUTING_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
+            try HostPort(parsing: text)
+        } ?? HostPort(host: "127.0.0.1", port: 50051)
+        peerID = reader.string("WHARF_ROUTING_PEER_ID", default: ProcessInfo.processInfo.hostName)
+        advertisedAddress = reader.string("WHARF_ROUTING_ADVERTISE", default: "\(ProcessInfo.processInfo.hostName):50053")
+        peers = reader.parsed("WHARF_ROUTING_PEERS", default: "", display: { $0.map { "\($0.id)=\($0.address)" }.joined(separator: ",") }) {
+            text throws(ConfigurationProblem) in try Self.parsePeers(text)
+        } ?? []
+        peerTimeout = reader.duration("WHARF_ROUTING_PEER_TIMEOUT", default: .seconds(2), minimum: .milliseconds(10))
+        searchHops = reader.int("WHARF_ROUTING_SEARCH_HOPS", default: 1, range: 0...Self.maximumHops)
+        republishInterval = reader.duration("WHARF_ROUTING_REPUBLISH_INTERVAL", default: .seconds(36 * 3600), minimum: .seconds(1))
+        remoteTTL = reader.duration("WHARF_ROUTING_REMOTE_TTL", default: .seconds(72 * 3600), minimum: .seconds(1))
+    }
+
+    /// `id=host:port,id=host:port` (an entry without `id=` uses its address as id).
+    static func parsePeers(_ text: String) throws(ConfigurationProblem) -> [RoutingPeer] {
+        var peers: [RoutingPeer] = []
+        for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            let address = try HostPort(parsing: parts.count == 2 ? parts[1] : parts[0])
+            let id = parts.count == 2 ? parts[0] : address.description
+            guard !id.isEmpty else { throw ConfigurationProblem("empty peer id in \"\(entry)\"") }
+            peers.append(RoutingPeer(id: id, address: address))
+        }
+        return peers
+    }
+}

@@ -1,0 +1,25 @@
+import GRPCCore
+
+/// What can go wrong in a RoutingService call, mapped to one status (upstream's texts) in one place.
+public enum RoutingError: Error, Equatable {
+    case cidRequired
+    case recordNotFound(cid: String)
+    case storeUnavailable
+    case maximumHopsExceeded
+    case storage(operation: String)
+
+    public var rpcError: RPCError {
+        switch self {
+        case .cidRequired:
+            RPCError(code: .invalidArgument, message: "object reference is required and must have a type")
+        case .recordNotFound(let cid):
+            RPCError(code: .notFound, message: "failed to get record: failed to lookup object: record not found: \(cid)")
+        case .storeUnavailable:
+            RPCError(code: .unavailable, message: "failed to get record: the store service is unavailable")
+        case .maximumHopsExceeded:
+            RPCError(code: .unknown, message: "failed to list: max hops exceeded")
+        case .storage(let operation):
+            RPCError(code: .internalError, message: "failed to \(operation)")
+        }
+    }
+}

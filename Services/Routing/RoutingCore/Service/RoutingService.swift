@@ -1,0 +1,231 @@
+import GRPCCore
+import Logging
+import SwiftProtobuf
+import WharfProto
+import WharfRuntime
+
+/// `routing.v1.RoutingService` (seed 003 shapes, the documented semantics; spec/agntcy-dir.md §7 and the
+/// Wharf decisions): this node's published records indexed by label in PostgreSQL, peers asked over gRPC.
+public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
+    let index: LabelIndex
+    let records: StoreRecordSource
+    let peers: PeerNetwork
+    let settings: RoutingSettings
+    let logger: Logger
+
+    public init(index: LabelIndex, records: StoreRecordSource, peers: PeerNetwork, settings: RoutingSettings, logger: Logger) {
+        self.index = index
+        self.records = records
+        self.peers = peers
+        self.settings = settings
+        self.logger = logger
+    }
+
+    var selfPeer: Routing_V1_Peer {
+        .with {
+            $0.id = settings.peerID
+            $0.addrs = [settings.advertisedAddress]
+        }
+    }
+
+    public func publish(request: Routing_V1_PublishRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await mapped {
+            let cid = try Self.requiredCID(request.recordCid)
+            let data: Google_Protobuf_Struct?
+            do {
+                data = try await records.record(cid)
+            } catch {
+                logger.warning("store unavailable during publish", metadata: ["cid": "\(cid)", "error": "\(error)"])
+                throw RoutingError.storeUnavailable
+            }
+            guard let data else { throw RoutingError.recordNotFound(cid: cid) }
+            try await storage("publish record") { try await index.publish(cid, labels: RecordLabels.of(data)) }
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    public func unpublish(request: Routing_V1_UnpublishRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await mapped {
+            let cid = try Self.requiredCID(request.recordCid)
+            try await storage("unpublish record") { try await index.unpublish(cid) }
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    // Search and List read the forwarding metadata of peer requests, so they implement the request-level
+    // methods; the message-level ones (required by the simple protocol) serve requests without metadata.
+    public func search(request: ServerRequest<Routing_V1_SearchRequest>, context: ServerContext) async throws
+        -> StreamingServerResponse<Routing_V1_SearchResponse> {
+        StreamingServerResponse { writer in
+            try await search(request.message, metadata: request.metadata, into: writer)
+            return [:]
+        }
+    }
+
+    public func list(request: ServerRequest<Routing_V1_ListRequest>, context: ServerContext) async throws
+        -> StreamingServerResponse<Routing_V1_ListResponse> {
+        StreamingServerResponse { writer in
+            try await list(request.message, metadata: request.metadata, into: writer)
+            return [:]
+        }
+    }
+
+    public func search(request: Routing_V1_SearchRequest, response: RPCWriter<Routing_V1_SearchResponse>,
+                       context: ServerContext) async throws {
+        try await search(request, metadata: [:], into: response)
+    }
+
+    public func list(request: Routing_V1_ListRequest, response: RPCWriter<Routing_V1_ListResponse>,
+                     context: ServerContext) async throws {
+        try await list(request, metadata: [:], into: response)
+    }
+
+    func search(_ request: Routing_V1_SearchRequest, metadata: Metadata, into response: RPCWriter<Routing_V1_SearchResponse>) async throws {
+        try await mapped {
+            let queries = LabelQuery.deduplicated(request.queries)
+            guard !queries.isEmpty else { return }  // no queries: score 0, nothing matches
+            let minimumScore = max(Int(request.minMatchScore), 1)
+            let limit = Int(request.limit)
+            let local = try await storage("search") {
+                try await index.search(queries, minimumScore: minimumScore, limit: limit)
+            }
+            var results = local.map { match in
+                Routing_V1_SearchResponse.with {
+                    $0.recordCid = match.cid
+                    $0.peer = selfPeer
+                    $0.matchQueries = match.matchedQueries.map { queries[$0].proto }
+                    $0.matchScore = UInt32(match.matchedQueries.count)
+                }
+            }
+            let forwarding = PeerNetwork.Forwarding(metadata: metadata, defaultHops: settings.searchHops)
+            let remote = await peers.ask(forwarding, from: settings.peerID) { client, peerMetadata, options in
+                try await Routing_V1_RoutingService.Client(wrapping: client).search(
+                    request, metadata: peerMetadata, options: options) { response in
+                    try await response.messages.reduce(into: [Routing_V1_SearchResponse]()) { $0.append($1) }
+                }
+            }
+            if !remote.isEmpty {
+                var seen = Set(results.map { SearchKey(cid: $0.recordCid, peer: $0.peer.id) })
+                results += remote.filter { seen.insert(SearchKey(cid: $0.recordCid, peer: $0.peer.id)).inserted }
+                results.sort { ($0.matchScore, $1.recordCid, $1.peer.id) > ($1.matchScore, $0.recordCid, $0.peer.id) }
+            }
+            for result in limit > 0 ? Array(results.prefix(limit)) : results { try await response.write(result) }
+        }
+    }
+
+    func list(_ request: Routing_V1_ListRequest, metadata: Metadata, into response: RPCWriter<Routing_V1_ListResponse>) async throws {
+        try await mapped {
+            if request.hasLegacyListRequest {
+                let items = try await legacyList(request.legacyListRequest, metadata: metadata)
+                try await response.write(.with { $0.recordCid = ""; $0.legacyListResponse = .with { $0.items = items } })
+                return
+            }
+            let queries = LabelQuery.deduplicated(request.queries)
+            let limit = Int(request.limit)
+            let cids: [String]
+            if queries.isEmpty {
+                cids = try await storage("list") { try await index.records(limit: limit).map(\.cid) }
+            } else {
+                cids = try await storage("list") {
+                    try await index.search(queries, minimumScore: queries.count, limit: limit).map(\.cid)
+                }
+            }
+            for cid in cids { try await response.write(.with { $0.recordCid = cid }) }
+        }
+    }
+
+    // MARK: - Legacy list (d47582f1 behaviour, spec §7.1)
+
+    func legacyList(_ request: Routing_V1_LegacyListRequest, metadata: Metadata) async throws -> [Routing_V1_LegacyListResponse.Item] {
+        let maxHops = Int(request.maxHops)
+        guard maxHops <= RoutingSettings.maximumHops else { throw RoutingError.maximumHopsExceeded }
+        if request.hasRef || maxHops > 0 {
+            // Federation: what this node provides for the ref, and what peers answer within the hop budget.
+            var items: [Routing_V1_LegacyListResponse.Item] = []
+            if request.hasRef {
+                items += try await legacyItems(cids: [request.ref.cid], requiredLabels: request.labels)
+            } else if !request.labels.isEmpty {
+                items += try await legacyLabelQuery(request.labels)
+            }
+            let incoming = PeerNetwork.Forwarding(metadata: metadata, defaultHops: maxHops)
+            var forwarded = request
+            forwarded.maxHops = UInt32(max(0, incoming.hops - 1))
+            let listRequest = Routing_V1_ListRequest.with { [forwarded] in $0.legacyListRequest = forwarded }
+            let remote = await peers.ask(incoming, from: settings.peerID) { client, peerMetadata, options in
+                try await Routing_V1_RoutingService.Client(wrapping: client).list(
+                    listRequest, metadata: peerMetadata, options: options) { response in
+                    try await response.messages.reduce(into: [Routing_V1_LegacyListResponse.Item]()) { $0 += $1.legacyListResponse.items }
+                }
+            }
+            var seen = Set(items.map { SearchKey(cid: $0.ref.cid, peer: $0.peer.id) })
+            items += remote.filter { seen.insert(SearchKey(cid: $0.ref.cid, peer: $0.peer.id)).inserted }
+            return items
+        }
+        if request.labels.isEmpty {
+            let counts = try await storage("list labels") { try await index.labelCounts() }
+            return [.with {
+                $0.peer = selfPeer
+                $0.labels = counts.keys.sorted()
+                $0.labelCounts = counts
+            }]
+        }
+        return try await legacyLabelQuery(request.labels)
+    }
+
+    /// Published records carrying every requested label (a label also matches one under it, `label/…`).
+    private func legacyLabelQuery(_ labels: [String]) async throws -> [Routing_V1_LegacyListResponse.Item] {
+        let published = try await storage("list") { try await index.records(limit: 0) }
+        return published.filter { record in
+            labels.allSatisfy { wanted in record.labels.contains { $0 == wanted || $0.hasPrefix(wanted + "/") } }
+        }.map { record in item(cid: record.cid, labels: record.labels) }
+    }
+
+    private func legacyItems(cids: [String], requiredLabels: [String]) async throws -> [Routing_V1_LegacyListResponse.Item] {
+        let labels = try await storage("list") { try await index.labels(of: cids) }
+        return cids.compactMap { cid in
+            guard let recordLabels = labels[cid] else { return nil }
+            guard requiredLabels.allSatisfy({ wanted in recordLabels.contains { $0 == wanted || $0.hasPrefix(wanted + "/") } })
+            else { return nil }
+            return item(cid: cid, labels: recordLabels)
+        }
+    }
+
+    private func item(cid: String, labels: [String]) -> Routing_V1_LegacyListResponse.Item {
+        .with {
+            $0.labels = labels
+            $0.peer = selfPeer
+            $0.ref = .with { $0.cid = cid }
+        }
+    }
+
+    // MARK: - Helpers
+
+    struct SearchKey: Hashable {
+        var cid: String
+        var peer: String
+    }
+
+    static func requiredCID(_ cid: String) throws(RoutingError) -> String {
+        guard !cid.isEmpty else { throw .cidRequired }
+        return cid
+    }
+
+    private func storage<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            logger.error("routing index operation failed", metadata: ["operation": "\(operation)", "error": "\(String(reflecting: error))"])
+            throw RoutingError.storage(operation: operation)
+        }
+    }
+
+    private func mapped<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RoutingError {
+            throw error.rpcError
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import ServiceLifecycle
+import SwiftProtobuf
+import WharfProto
+import WharfRuntime
+
+/// Reads records from the store service over gRPC (routing keeps no copy of record data, only labels).
+/// Runs its client connections as a service of the routing process.
+public final class StoreRecordSource: Service, Sendable {
+    public enum Failure: Error, Equatable {
+        case unavailable(String)
+    }
+
+    private let client: GRPCClient<HTTP2ClientTransport.Posix>
+    /// A store that is (re)starting is waited for, up to the deadline.
+    static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(10); options.waitForReady = true; return options }()
+
+    public init(address: HostPort) throws {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .dns(host: address.host, port: address.port), transportSecurity: .plaintext,
+            config: .defaults { $0.backoff = .init(initial: .milliseconds(100), max: .seconds(5), multiplier: 1.6, jitter: 0.2) })
+        client = GRPCClient(transport: transport)
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await client.runConnections()
+        } onGracefulShutdown: {
+            self.client.beginGracefulShutdown()
+        }
+    }
+
+    /// The record's data, or nil when the store does not have it.
+    public func record(_ cid: String) async throws(Failure) -> Google_Protobuf_Struct? {
+        let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client)
+        do {
+            let options = Self.callOptions
+            return try await store.pull(request: StreamingClientRequest { try await $0.write(.with { $0.cid = cid }) }, options: options) { response in
+                for try await record in response.messages { return record.data }
+                return nil
+            }
+        } catch let error as RPCError where error.code == .notFound {
+            return nil
+        } catch {
+            throw .unavailable("\(error)")
+        }
+    }
+
+    /// Whether the store has `cid` (a Lookup; cheaper than pulling the data).
+    public func exists(_ cid: String) async throws(Failure) -> Bool {
+        let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client)
+        do {
+            return try await store.lookup(request: StreamingClientRequest { try await $0.write(.with { $0.cid = cid }) }, options: Self.callOptions) { response in
+                for try await _ in response.messages { return true }
+                return false
+            }
+        } catch let error as RPCError where error.code == .notFound {
+            return false
+        } catch {
+            throw .unavailable("\(error)")
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import RoutingCore
+import StoreCore
+import SwiftProtobuf
+import WharfProto
+import WharfRuntime
+import WharfTestSupport
+
+/// A service host running in this test process, stopped by `stop()`.
+final class RunningService: Sendable {
+    let host: WharfServiceHost
+    let port: Int
+    private let task: Task<Void, any Error>
+
+    init(host: WharfServiceHost, port: Int, task: Task<Void, any Error>) {
+        self.host = host
+        self.port = port
+        self.task = task
+    }
+
+    func stop() async {
+        await host.shutdownGracefully()
+        _ = await task.result
+    }
+}
+
+func serviceEnvironment(database: String, listen: String = "127.0.0.1:0") async throws -> [String: String] {
+    let postgres = try await TestPostgres.shared()
+    let redis = try await TestRedis.shared()
+    return ["WHARF_LISTEN": listen, "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
+            "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url]
+}
+
+func startStore(database: String) async throws -> RunningService {
+    let (runtime, _, _) = try WharfServiceMain.loadConfiguration(
+        service: "store", defaults: StoreServer.defaults, environment: try await serviceEnvironment(database: database)) { _ in () }
+    let host = WharfServiceHost(configuration: runtime, migrations: StoreServer.migrations)
+    let task = Task { try await host.run(handleSignals: false) { host in StoreServer.parts(host: host) } }
+    return RunningService(host: host, port: try await host.grpcPort(), task: task)
+}
+
+func startRouting(database: String, storePort: Int, port: Int = 0, extra: [String: String] = [:]) async throws -> RunningService {
+    var environment = try await serviceEnvironment(database: database, listen: "127.0.0.1:\(port)")
+    environment["WHARF_ROUTING_STORE"] = "127.0.0.1:\(storePort)"
+    environment.merge(extra) { $1 }
+    let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
+        service: "routing", defaults: RoutingServer.defaults, environment: environment) { RoutingSettings(reader: $0) }
+    let host = WharfServiceHost(configuration: runtime, migrations: RoutingServer.migrations)
+    let task = Task { try await host.run(handleSignals: false) { host in try await RoutingServer.parts(host: host, settings: settings) } }
+    return RunningService(host: host, port: try await host.grpcPort(), task: task)
+}
+
+/// A v0.7.0 record with the given skills and locator types (and a name making its CID unique).
+func labelledRecord(_ name: String, skills: [String], locators: [String], schemaVersion: String = "v0.7.0") -> Agntcy_Dir_Core_V1_Record {
+    func text(_ value: String) -> Google_Protobuf_Value { Google_Protobuf_Value(stringValue: value) }
+    func list(_ values: [Google_Protobuf_Value]) -> Google_Protobuf_Value { Google_Protobuf_Value(listValue: .init(values: values)) }
+    func object(_ fields: [String: Google_Protobuf_Value]) -> Google_Protobuf_Value { Google_Protobuf_Value(structValue: .init(fields: fields)) }
+    return .with {
+        $0.data = Google_Protobuf_Struct(fields: [
+            "name": text(name), "version": text("v1.0.0"), "schema_version": text(schemaVersion),
+            "skills": list(skills.map { object(["name": text($0)]) }),
+            "locators": list(locators.map { object(["type": text($0), "url": text("https://example.org/\(name)")]) }),
+        ])
+    }
+}
+
+extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
+    func pushRecords(_ records: [Agntcy_Dir_Core_V1_Record]) async throws -> [String] {
+        try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: self).push(request: StreamingClientRequest { writer in
+            for record in records { try await writer.write(record) }
+        }) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
+    }
+
+    func deleteRecords(_ cids: [String]) async throws {
+        _ = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: self).delete(request: StreamingClientRequest { writer in
+            for cid in cids { try await writer.write(.with { $0.cid = cid }) }
+        })
+    }
+}
+
+extension Routing_V1_RoutingService.Client where Transport == HTTP2ClientTransport.Posix {
+    func listCIDs(_ queries: [Routing_V1_RecordQuery], limit: UInt32? = nil) async throws -> [String] {
+        try await list(.with { $0.queries = queries; if let limit { $0.limit = limit } }) { response in
+            try await response.messages.reduce(into: [String]()) { $0.append($1.recordCid) }
+        }
+    }
+
+    func searchAll(_ queries: [Routing_V1_RecordQuery], minScore: UInt32? = nil, limit: UInt32? = nil) async throws -> [Routing_V1_SearchResponse] {
+        try await search(.with {
+            $0.queries = queries
+            if let minScore { $0.minMatchScore = minScore }
+            if let limit { $0.limit = limit }
+        }) { response in try await response.messages.reduce(into: [Routing_V1_SearchResponse]()) { $0.append($1) } }
+    }
+}
+
+func skill(_ value: String) -> Routing_V1_RecordQuery { .with { $0.type = .skill; $0.value = value } }
+func locator(_ value: String) -> Routing_V1_RecordQuery { .with { $0.type = .locator; $0.value = value } }
