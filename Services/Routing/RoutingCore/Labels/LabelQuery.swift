@@ -33,18 +33,14 @@ public struct LabelQuery: Hashable, Sendable {
         }
     }
 
-    /// The exact label this query matches (SKILL and LOCATOR), nil when it has none.
-    public var exactLabel: String? {
+    /// The match key (`RecordLabels.matchKeys`) a record must carry for this query to match it, nil for
+    /// UNSPECIFIED and unknown types (which match every record, or none, whatever its labels).
+    public var matchKey: String? {
         switch kind {
-        case .skill: RecordLabels.skillPrefix + value
+        case .skill: RecordLabels.skillPrefix + value + "/"
         case .locator: RecordLabels.locatorPrefix + value
         case .unspecified, .unknown: nil
         }
-    }
-
-    /// Labels that start with this prefix also match (SKILL only).
-    public var labelPrefix: String? {
-        kind == .skill ? RecordLabels.skillPrefix + value + "/" : nil
     }
 
     public func matches(_ labels: [String]) -> Bool {
@@ -52,9 +48,7 @@ public struct LabelQuery: Hashable, Sendable {
         case .unspecified: return true
         case .unknown: return false
         case .skill, .locator:
-            return labels.contains { label in
-                label == exactLabel || (labelPrefix.map { label.hasPrefix($0) } ?? false)
-            }
+            return matchKey.map(RecordLabels.matchKeys(labels).contains) ?? false
         }
     }
 

@@ -37,6 +37,24 @@ public enum RecordLabels {
         return labels
     }
 
+    /// The keys that make label matching exact set membership (and so a GIN index lookup):
+    /// - `P/` for the label itself and each of its `/`-boundary prefixes P, so that "equals P or starts with
+    ///   P/" (SKILL queries, legacy list labels) is "has key P/";
+    /// - the locator label itself, for LOCATOR's exact match.
+    public static func matchKeys(_ labels: [String]) -> Set<String> {
+        var keys = Set<String>()
+        for label in labels {
+            keys.insert(label + "/")
+            var prefix = ""
+            for character in label.dropFirst() {
+                if character == "/" { keys.insert("/" + prefix + "/") }
+                prefix.append(character)
+            }
+            if label.hasPrefix(locatorPrefix) { keys.insert(label) }
+        }
+        return keys
+    }
+
     private static func objects(_ value: Google_Protobuf_Value?) -> [[String: Google_Protobuf_Value]] {
         guard case .listValue(let list)? = value?.kind else { return [] }
         return list.values.map { element in

@@ -122,14 +122,10 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
             }
             let queries = LabelQuery.deduplicated(request.queries)
             let limit = Int(request.limit)
-            let cids: [String]
-            if queries.isEmpty {
-                cids = try await storage("list") { try await index.records(limit: limit).map(\.cid) }
-            } else {
-                cids = try await storage("list") {
-                    try await index.search(queries, minimumScore: queries.count, limit: limit).map(\.cid)
-                }
-            }
+            // Every query must match: UNSPECIFIED ones always do, an unknown type never does.
+            guard !queries.contains(where: { if case .unknown = $0.kind { true } else { false } }) else { return }
+            let keys = queries.compactMap(\.matchKey)
+            let cids = try await storage("list") { try await index.records(havingAll: keys, limit: limit).map(\.cid) }
             for cid in cids { try await response.write(.with { $0.recordCid = cid }) }
         }
     }
@@ -174,10 +170,9 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
 
     /// Published records carrying every requested label (a label also matches one under it, `label/…`).
     private func legacyLabelQuery(_ labels: [String]) async throws -> [Routing_V1_LegacyListResponse.Item] {
-        let published = try await storage("list") { try await index.records(limit: 0) }
-        return published.filter { record in
-            labels.allSatisfy { wanted in record.labels.contains { $0 == wanted || $0.hasPrefix(wanted + "/") } }
-        }.map { record in item(cid: record.cid, labels: record.labels) }
+        let keys = labels.map { $0 + "/" }
+        let published = try await storage("list") { try await index.records(havingAll: keys, limit: 0) }
+        return published.map { record in item(cid: record.cid, labels: record.labels) }
     }
 
     private func legacyItems(cids: [String], requiredLabels: [String]) async throws -> [Routing_V1_LegacyListResponse.Item] {

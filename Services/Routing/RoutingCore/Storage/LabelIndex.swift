@@ -3,28 +3,24 @@ import Logging
 import PostgresNIO
 import WharfRuntime
 
-/// The records this node publishes and their labels, in PostgreSQL (schema `routing`). Labels are stored
-/// one row each under the C collation, so an exact label and a `/skills/v/` prefix are both btree ranges.
+/// The records this node publishes, with their labels and match keys (`RecordLabels.matchKeys`), in
+/// PostgreSQL (schema `routing`). A GIN index over the match keys turns every query into posting-list
+/// operations: AND is `@>`, "any of" is `&&`, so a search never aggregates all the records a popular label
+/// matches (see `search`).
 public struct LabelIndex: Sendable {
     public static let migrations = MigrationSet(schema: "routing", migrations: [
-        Migration(version: 1, name: "published records and labels", sql: [
+        Migration(version: 1, name: "published records with labels and match keys", sql: [
             "CREATE SCHEMA IF NOT EXISTS routing",
             """
             CREATE TABLE routing.records (
                 cid text PRIMARY KEY,
                 labels text[] NOT NULL,
+                match_keys text[] NOT NULL,
                 published_at timestamptz NOT NULL DEFAULT now(),
                 refreshed_at timestamptz NOT NULL DEFAULT now()
             )
             """,
-            """
-            CREATE TABLE routing.labels (
-                label text COLLATE "C" NOT NULL,
-                cid text NOT NULL REFERENCES routing.records (cid) ON DELETE CASCADE,
-                PRIMARY KEY (label, cid)
-            )
-            """,
-            "CREATE INDEX labels_by_cid ON routing.labels (cid)",
+            "CREATE INDEX records_by_match_key ON routing.records USING gin (match_keys)",
         ]),
     ])
 
@@ -32,7 +28,15 @@ public struct LabelIndex: Sendable {
     public struct Match: Sendable, Equatable {
         public var cid: String
         public var matchedQueries: [Int]
+
+        public init(cid: String, matchedQueries: [Int]) {
+            self.cid = cid
+            self.matchedQueries = matchedQueries
+        }
     }
+
+    /// Searches with more labelled queries than this score candidates in memory instead of level by level.
+    static let maximumLevelQueries = 6
 
     private let client: PostgresClient
     private let logger: Logger
@@ -45,22 +49,14 @@ public struct LabelIndex: Sendable {
     /// Publishes `cid` with `labels`; true when it was not published before (a republish only refreshes).
     @discardableResult
     public func publish(_ cid: String, labels: [String]) async throws -> Bool {
-        let distinct = Array(Set(labels))
-        return try await client.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                INSERT INTO routing.records (cid, labels) VALUES (\(cid), \(labels))
-                ON CONFLICT (cid) DO UPDATE SET refreshed_at = now()
-                RETURNING (xmax = 0)
-                """, logger: logger)
-            let inserted = try await rows.decode(Bool.self).first(where: { _ in true }) ?? false
-            if inserted {
-                try await connection.query(
-                    "INSERT INTO routing.labels (label, cid) SELECT unnest(\(distinct)::text[]), \(cid) ON CONFLICT DO NOTHING",
-                    logger: logger)
-            }
-            return inserted
-        }
+        let keys = RecordLabels.matchKeys(labels).sorted()
+        let rows = try await client.query(
+            """
+            INSERT INTO routing.records (cid, labels, match_keys) VALUES (\(cid), \(labels), \(keys))
+            ON CONFLICT (cid) DO UPDATE SET refreshed_at = now()
+            RETURNING (xmax = 0)
+            """, logger: logger)
+        return try await rows.decode(Bool.self).first(where: { _ in true }) ?? false
     }
 
     /// Stops publishing `cid`; true when it was published.
@@ -75,24 +71,21 @@ public struct LabelIndex: Sendable {
         try await client.query("UPDATE routing.records SET refreshed_at = now() WHERE cid = \(cid)", logger: logger)
     }
 
-    public func isPublished(_ cid: String) async throws -> Bool {
-        let rows = try await client.query("SELECT 1 FROM routing.records WHERE cid = \(cid)", logger: logger)
-        return try await rows.decode(Int.self).first(where: { _ in true }) != nil
-    }
-
-    /// Every published CID (start-up reconciliation, republishing).
+    /// Every published CID (republishing).
     public func publishedCIDs() async throws -> [String] {
         let rows = try await client.query("SELECT cid FROM routing.records ORDER BY cid", logger: logger)
         return try await rows.decode(String.self).reduce(into: []) { $0.append($1) }
     }
 
-    /// Published records with their labels (in extraction order), ordered by CID, at most `limit` (0 = all).
-    public func records(limit: Int) async throws -> [(cid: String, labels: [String])] {
+    /// Published records carrying every key in `keys` (none = all), with their labels; at most `limit`
+    /// (0 = all), sorted by CID among those fetched.
+    public func records(havingAll keys: [String] = [], limit: Int) async throws -> [(cid: String, labels: [String])] {
         let rows = try await client.query(
-            "SELECT cid, labels FROM routing.records ORDER BY cid LIMIT \(limit > 0 ? limit : Int(Int32.max))", logger: logger)
+            "SELECT cid, labels FROM routing.records WHERE match_keys @> \(keys)::text[] LIMIT \(limit > 0 ? limit : Int(Int32.max))",
+            logger: logger)
         var records: [(cid: String, labels: [String])] = []
         for try await (cid, labels) in rows.decode((String, [String]).self) { records.append((cid, labels)) }
-        return records
+        return records.sorted { $0.cid < $1.cid }
     }
 
     public func labels(of cids: [String]) async throws -> [String: [String]] {
@@ -104,55 +97,81 @@ public struct LabelIndex: Sendable {
 
     /// Label counts over the published records (the legacy list's stats item).
     public func labelCounts() async throws -> [String: UInt64] {
-        let rows = try await client.query("SELECT label, count(*) FROM routing.labels GROUP BY label", logger: logger)
+        let rows = try await client.query(
+            "SELECT label, count(*) FROM routing.records, unnest(labels) AS label GROUP BY label", logger: logger)
         var counts: [String: UInt64] = [:]
         for try await (label, count) in rows.decode((String, Int64).self) { counts[label] = UInt64(count) }
         return counts
     }
 
-    /// Records matching at least `minimumScore` of `queries` (already deduplicated), best score first, then
-    /// by CID; at most `limit` (0 = no limit). UNSPECIFIED queries match every record; unknown types none.
+    /// Records matching at least `minimumScore` of `queries` (already deduplicated), best score first (by CID
+    /// within a score among those fetched); at most `limit` (0 = no limit). UNSPECIFIED queries match every
+    /// record, unknown types none.
+    ///
+    /// Score levels are fetched from the top: score m is `match_keys @> {all m keys}`, score t is an OR of
+    /// `@>` over the t-subsets minus score t+1, and the fetch stops once `limit` records are out. A search
+    /// thus touches posting-list intersections and `limit` rows, not every record a broad query matches.
     public func search(_ queries: [LabelQuery], minimumScore: Int, limit: Int) async throws -> [Match] {
         let everywhere = queries.indices.filter { queries[$0].kind == .unspecified }
-        let labelled = queries.indices.filter { queries[$0].exactLabel != nil }
-        guard minimumScore <= everywhere.count + labelled.count else { return [] }
-        let sqlLimit = limit > 0 ? limit : Int(Int32.max)
-        if labelled.isEmpty {
-            // Only UNSPECIFIED (and unknown) queries: every record scores the same.
-            guard !everywhere.isEmpty else { return [] }
-            let rows = try await client.query("SELECT cid FROM routing.records ORDER BY cid LIMIT \(sqlLimit)", logger: logger)
-            return try await rows.decode(String.self).reduce(into: []) { $0.append(Match(cid: $1, matchedQueries: everywhere)) }
-        }
-        // One range scan per labelled query; UNSPECIFIED ones add the same amount to every score.
-        let exact = labelled.map { queries[$0].exactLabel ?? "" }
-        let prefixes = labelled.map { queries[$0].labelPrefix ?? "" }
-        let uppers = prefixes.map(Self.prefixUpperBound)
+        let labelled = queries.indices.filter { queries[$0].matchKey != nil }
+        let keys = labelled.map { queries[$0].matchKey ?? "" }
         let required = max(0, minimumScore - everywhere.count)
-        let rows = try await client.query(
-            """
-            SELECT cid, array_agg(q ORDER BY q) FROM (
-                SELECT DISTINCT q.position - 1 AS q, l.cid
-                FROM unnest(\(exact)::text[], \(prefixes)::text[], \(uppers)::text[]) WITH ORDINALITY AS q(exact, prefix, upper, position)
-                JOIN routing.labels l
-                  ON l.label = q.exact COLLATE "C"
-                  OR (q.prefix <> '' AND l.label >= q.prefix COLLATE "C" AND l.label < q.upper COLLATE "C")
-            ) hits
-            GROUP BY cid
-            HAVING count(*) >= \(required)
-            ORDER BY count(*) DESC, cid
-            LIMIT \(sqlLimit)
-            """, logger: logger)
-        var matches: [Match] = []
-        for try await (cid, indexes) in rows.decode((String, [Int]).self) {
-            matches.append(Match(cid: cid, matchedQueries: (indexes.map { labelled[$0] } + everywhere).sorted()))
+        guard required <= keys.count, !(keys.isEmpty && everywhere.isEmpty) else { return [] }
+
+        func match(_ cid: String, _ recordKeys: [String]) -> Match {
+            let held = Set(recordKeys)
+            let matched = labelled.filter { held.contains(queries[$0].matchKey ?? "") } + everywhere
+            return Match(cid: cid, matchedQueries: matched.sorted())
         }
-        return matches
+
+        if keys.count > Self.maximumLevelQueries {
+            // Many queries: score every candidate in memory (rare; clients send a handful).
+            let candidates = try await fetch(condition: required == 0 ? "true" : "match_keys && $1::text[]", keys: keys, limit: 0)
+            let scored = candidates.map { match($0.cid, $0.keys) }.filter { $0.matchedQueries.count >= minimumScore }
+            let ordered = scored.sorted { ($0.matchedQueries.count, $1.cid) > ($1.matchedQueries.count, $0.cid) }
+            return limit > 0 ? Array(ordered.prefix(limit)) : ordered
+        }
+
+        var results: [Match] = []
+        for level in stride(from: keys.count, through: required, by: -1) {
+            let remaining = limit > 0 ? limit - results.count : 0
+            if limit > 0 && remaining <= 0 { break }
+            var condition = "(\(Self.atLeast(level, of: keys.count)))"
+            if level < keys.count { condition += " AND NOT (\(Self.atLeast(level + 1, of: keys.count)))" }
+            let rows = try await fetch(condition: condition, keys: keys, limit: remaining)
+            results += rows.map { match($0.cid, $0.keys) }.sorted { $0.cid < $1.cid }
+        }
+        return results
     }
 
-    /// The smallest string above every string starting with `prefix` (which ends in "/", so bumping that
-    /// byte to "0" is enough); "" for no prefix.
-    static func prefixUpperBound(_ prefix: String) -> String {
-        guard prefix.hasSuffix("/") else { return prefix.isEmpty ? "" : prefix + "\u{10FFFF}" }
-        return String(prefix.dropLast()) + "0"
+    private func fetch(condition: String, keys: [String], limit: Int) async throws -> [(cid: String, keys: [String])] {
+        var bindings = PostgresBindings()
+        bindings.append(keys)
+        let query = PostgresQuery(
+            unsafeSQL: "SELECT cid, match_keys FROM routing.records WHERE \(condition) LIMIT \(Self.sqlLimit(limit))",
+            binds: bindings)
+        let rows = try await client.query(query, logger: logger)
+        var found: [(cid: String, keys: [String])] = []
+        for try await (cid, recordKeys) in rows.decode((String, [String]).self) { found.append((cid, recordKeys)) }
+        return found
     }
+
+    /// SQL true for records holding at least `level` of the `count` keys bound as $1 (subscripts 1-based).
+    static func atLeast(_ level: Int, of count: Int) -> String {
+        if level <= 0 { return "true" }
+        if level == 1 { return "match_keys && $1::text[]" }
+        if level == count { return "match_keys @> $1::text[]" }
+        return subsets(of: Array(1...count), size: level).map { subset in
+            "match_keys @> ARRAY[" + subset.map { "($1::text[])[\($0)]" }.joined(separator: ", ") + "]"
+        }.joined(separator: " OR ")
+    }
+
+    static func subsets(of items: [Int], size: Int) -> [[Int]] {
+        guard size > 0 else { return [[]] }
+        guard items.count >= size, let first = items.first else { return [] }
+        let rest = Array(items.dropFirst())
+        return subsets(of: rest, size: size - 1).map { [first] + $0 } + subsets(of: rest, size: size)
+    }
+
+    static func sqlLimit(_ limit: Int) -> String { limit > 0 ? String(limit) : "ALL" }
 }
