@@ -15,8 +15,12 @@ public enum RoutingServer {
         let reconciler = StoreReconciler(index: index, records: records, events: host.events, logger: host.logger)
         let service = RoutingService(index: index, records: records, peers: peers, settings: settings, logger: host.logger)
 
-        // Republishing is a recurring job keyed by its time slot (replicas share one run per slot); one run is
-        // also due at start-up, since record.deleted events may have been missed while no replica ran.
+        // record.deleted events may have been missed while no replica ran: drop what the store lost since.
+        if let dropped = try await index.dropRecordsMissingFromStore(), dropped > 0 {
+            host.logger.info("unpublished records deleted from the store while routing was down", metadata: ["count": "\(dropped)"])
+        }
+        // Republishing (checking every record with the store over gRPC, as upstream) is a recurring job
+        // keyed by its time slot, so replicas share one run per slot.
         let jobs = host.jobs
         let interval = max(1, Double(settings.republishInterval.components.seconds))
         @Sendable func schedule(slot: Int64) async throws {
@@ -24,8 +28,6 @@ public enum RoutingServer {
                                    runAt: Date(timeIntervalSince1970: Double(slot) * interval),
                                    uniqueKey: "\(republishJob)@\(slot)")
         }
-        try await jobs.enqueue(kind: republishJob, payload: [String: String](), runAt: Date(),
-                               uniqueKey: "\(republishJob)@start-\(Int64(Date().timeIntervalSince1970 / 60))")
         try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval) + 1)
         let republish: JobHandler = { _ in
             _ = try await reconciler.republish()
