@@ -73,6 +73,33 @@ struct RoutingServiceTests {
         }
     }
 
+    @Test("records deleted from the store while routing was down are unpublished when it starts")
+    func startUpReconciliation() async throws {
+        let postgres = try await TestPostgres.shared()
+        let database = try await postgres.createDatabase()
+        let store = try await startStore(database: database)
+        defer { Task { await store.stop() } }
+        try await withTestClient(port: store.port) { storeClient in
+            let cids = try await storeClient.pushRecords([
+                labelledRecord("kept", skills: [Self.generation], locators: ["docker_image"]),
+                labelledRecord("lost", skills: [Self.generation], locators: ["docker_image"]),
+            ])
+            let first = try await startRouting(database: database, storePort: store.port)
+            try await withTestClient(port: first.port) { client in
+                let routingClient = Routing_V1_RoutingService.Client(wrapping: client)
+                for cid in cids { _ = try await routingClient.publish(.with { $0.recordCid = cid }) }
+            }
+            await first.stop()
+            try await storeClient.deleteRecords([cids[1]])  // nobody hears record.deleted
+            let second = try await startRouting(database: database, storePort: store.port)
+            defer { Task { await second.stop() } }
+            try await withTestClient(port: second.port) { client in
+                let listed = try await Routing_V1_RoutingService.Client(wrapping: client).listCIDs([])
+                #expect(listed == [cids[0]])
+            }
+        }
+    }
+
     @Test("the legacy list answers one ListResponse: stats, or items carrying every requested label")
     func legacyList() async throws {
         let postgres = try await TestPostgres.shared()

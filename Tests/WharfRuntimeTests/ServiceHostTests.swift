@@ -210,10 +210,14 @@ struct ServiceHostTests {
             let transport = try HTTP2ClientTransport.Posix(
                 target: .ipv4(address: "127.0.0.1", port: port),
                 transportSecurity: .tls { $0.trustRoots = .certificates([.file(path: certificate, format: .pem)]) })
-            let status = try await withGRPCClient(transport: transport) { client in
-                try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init()).status
+            // The first dependency probes may still be running when the port opens (slower under a loaded
+            // test run): SERVING must come, over TLS.
+            let serving = try await withGRPCClient(transport: transport) { client in
+                await eventually(timeout: .seconds(15)) {
+                    (try? await Grpc_Health_V1_Health.Client(wrapping: client).check(.init()).status) == .serving
+                }
             }
-            #expect(status == .serving)
+            #expect(serving)
             await #expect(throws: RPCError.self) {
                 try await withTestClient(port: port) { client in
                     var options = CallOptions.defaults

@@ -22,7 +22,6 @@ public struct RoutingSettings: Sendable {
     /// How many hops a client's Search travels (1 = this node's peers, not theirs).
     public var searchHops: Int
     public var republishInterval: Duration
-    public var remoteTTL: Duration
 
     public init(reader: EnvironmentReader) {
         store = reader.parsed("WHARF_ROUTING_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
@@ -36,7 +35,6 @@ public struct RoutingSettings: Sendable {
         peerTimeout = reader.duration("WHARF_ROUTING_PEER_TIMEOUT", default: .seconds(2), minimum: .milliseconds(10))
         searchHops = reader.int("WHARF_ROUTING_SEARCH_HOPS", default: 1, range: 0...Self.maximumHops)
         republishInterval = reader.duration("WHARF_ROUTING_REPUBLISH_INTERVAL", default: .seconds(36 * 3600), minimum: .seconds(1))
-        remoteTTL = reader.duration("WHARF_ROUTING_REMOTE_TTL", default: .seconds(72 * 3600), minimum: .seconds(1))
     }
 
     /// `id=host:port,id=host:port` (an entry without `id=` uses its address as id).

@@ -39,7 +39,7 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
                 throw RoutingError.storeUnavailable
             }
             guard let data else { throw RoutingError.recordNotFound(cid: cid) }
-            try await storage("publish record") { try await index.publish(cid, labels: RecordLabels.of(data)) }
+            _ = try await storage("publish record") { try await index.publish(cid, labels: RecordLabels.of(data)) }
             return Google_Protobuf_Empty()
         }
     }
@@ -47,7 +47,7 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
     public func unpublish(request: Routing_V1_UnpublishRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
         try await mapped {
             let cid = try Self.requiredCID(request.recordCid)
-            try await storage("unpublish record") { try await index.unpublish(cid) }
+            _ = try await storage("unpublish record") { try await index.unpublish(cid) }
             return Google_Protobuf_Empty()
         }
     }
