@@ -149,10 +149,11 @@ struct RoutingServiceTests {
         let store = try await startStore(database: storeDatabase)
         let (portA, portB) = (try freePort(), try freePort())
         // Hop budget 3 on both: requests could bounce A → B → A; the path metadata stops them.
-        let nodeA = try await startRouting(database: try await postgres.createDatabase(), storePort: store.port, port: portA, extra: [
+        let nodeADatabase = try await postgres.createDatabase()
+        let nodeA = try await startRouting(database: nodeADatabase, storePort: store.port, port: portA, extra: [
             "WHARF_ROUTING_PEER_ID": "node-a", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portA)",
             "WHARF_ROUTING_PEERS": "node-b=127.0.0.1:\(portB)", "WHARF_ROUTING_SEARCH_HOPS": "3",
-            "WHARF_ROUTING_PEER_TIMEOUT": "1s",
+            "WHARF_ROUTING_PEER_TIMEOUT": "1s", "WHARF_ROUTING_REMOTE_TTL": "4s", "WHARF_ROUTING_EXPIRE_INTERVAL": "1s",
         ])
         let nodeB = try await startRouting(database: try await postgres.createDatabase(), storePort: store.port, port: portB, extra: [
             "WHARF_ROUTING_PEER_ID": "node-b", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portB)",
@@ -187,15 +188,56 @@ struct RoutingServiceTests {
                     #expect(Set(legacy) == ["\(cids[0])@node-a", "\(cids[1])@node-b"])
                 }
             }
+            // B announced its record to A (a job, done within moments of the publish).
+            #expect(try await eventually { try await postgres.count("routing.remote", database: nodeADatabase) == 1 })
             await nodeB.stop()
             try await withTestClient(port: nodeA.port) { clientA in
                 let routingA = Routing_V1_RoutingService.Client(wrapping: clientA)
                 let clock = ContinuousClock()
                 let start = clock.now
+                // B is down: its record still comes from its announcement, with B as the peer; the live
+                // request to B is skipped after the deadline instead of failing the search.
                 let degraded = try await routingA.searchAll([locator("docker_image")])
-                #expect(degraded.map(\.recordCid) == [cids[0]])
+                #expect(Set(degraded.map { "\($0.recordCid)@\($0.peer.id)" }) == ["\(cids[0])@node-a", "\(cids[1])@node-b"])
                 #expect(clock.now - start < .seconds(5))
+                // Once the announcement is older than WHARF_ROUTING_REMOTE_TTL, the expiry job forgets it.
+                #expect(try await eventually(timeout: .seconds(20)) {
+                    try await routingA.searchAll([locator("docker_image")]).map(\.recordCid) == [cids[0]]
+                })
             }
+        }
+    }
+
+    @Test("announcements are taken only from configured peers, within the size limit")
+    func announcementLimits() async throws {
+        let postgres = try await TestPostgres.shared()
+        let database = try await postgres.createDatabase()
+        let store = try await startStore(database: database)
+        let routing = try await startRouting(database: database, storePort: store.port, extra: [
+            "WHARF_ROUTING_PEER_ID": "node-x", "WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1",
+        ])
+        defer { Task { await routing.stop(); await store.stop() } }
+        try await withTestClient(port: routing.port) { client in
+            let announcements = Wharf_Routing_V1_PeerAnnouncements.Client(wrapping: client)
+            func status(_ request: Wharf_Routing_V1_AnnounceRequest) async -> RPCError.Code? {
+                do {
+                    _ = try await announcements.announce(request)
+                    return nil
+                } catch let error as RPCError {
+                    return error.code
+                } catch {
+                    return .unknown
+                }
+            }
+            let one = Wharf_Routing_V1_Announcement.with { $0.recordCid = "baeareione"; $0.labels = ["/locators/binary"] }
+            #expect(await status(.with { $0.peer.id = "stranger"; $0.provided = [one] }) == .permissionDenied)
+            #expect(await status(.with { $0.provided = [one] }) == .invalidArgument)
+            #expect(await status(.with { $0.peer.id = "node-y"; $0.provided = Array(repeating: one, count: 10_001) }) == .resourceExhausted)
+            #expect(await status(.with { $0.peer.id = "node-y"; $0.provided = [one] }) == nil)
+            let found = try await Routing_V1_RoutingService.Client(wrapping: client).searchAll([locator("binary")])
+            #expect(found.map { "\($0.recordCid)@\($0.peer.id)" } == ["baeareione@node-y"])
+            #expect(await status(.with { $0.peer.id = "node-y"; $0.withdrawnCids = ["baeareione"] }) == nil)
+            #expect(try await Routing_V1_RoutingService.Client(wrapping: client).searchAll([locator("binary")]).isEmpty)
         }
     }
 }

@@ -30,7 +30,7 @@ func specPathTable() throws -> [String: String] {
     return table
 }
 
-/// The streaming kind of every method in the compiled descriptor set, keyed by path.
+/// The streaming kind of every upstream method in the compiled descriptor set, keyed by path.
 func descriptorSetKinds() throws -> [String: String] {
     let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: Fixtures.data("wharf.protoset"))
     var kinds: [String: String] = [:]
@@ -44,6 +44,8 @@ func descriptorSetKinds() throws -> [String: String] {
                 case (true, false): kind = "client-streaming"
                 case (true, true): kind = "bidi"
                 }
+                // Wharf's own services (package wharf.*, between Wharf nodes) have no upstream path to match.
+                guard !file.package.hasPrefix("wharf.") else { continue }
                 kinds["/\(file.package).\(service.name)/\(method.name)"] = kind
             }
         }

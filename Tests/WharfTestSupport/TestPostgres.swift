@@ -107,4 +107,15 @@ public final class TestPostgres: Sendable {
         defer { Task { try? await connection.close() } }
         try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "wharf.test.postgres"))
     }
+
+    /// The number of rows in `table` (a short-lived connection).
+    public func count(_ table: String, database: String) async throws -> Int {
+        let configuration = PostgresConnection.Configuration(
+            host: "127.0.0.1", port: port, username: "wharf", password: nil, database: database, tls: .disable)
+        let connection = try await PostgresConnection.connect(
+            configuration: configuration, id: 1, logger: Logger(label: "wharf.test.postgres"))
+        defer { Task { try? await connection.close() } }
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"), logger: Logger(label: "wharf.test.postgres"))
+        return try await rows.decode(Int.self).reduce(0) { $0 + $1 }
+    }
 }

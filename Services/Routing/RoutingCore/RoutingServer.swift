@@ -7,35 +7,55 @@ public enum RoutingServer {
     public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50053, metricsPort: 9103)
     public static let migrations = [LabelIndex.migrations]
     static let republishJob = "routing.republish"
+    static let expireJob = "routing.expire-remote"
 
     public static func parts(host: WharfServiceHost, settings: RoutingSettings) async throws -> WharfServiceParts {
         let index = LabelIndex(client: host.postgres, logger: host.logger)
         let records = try StoreRecordSource(address: settings.store)
         let peers = try PeerNetwork(peers: settings.peers, timeout: settings.peerTimeout, logger: host.logger)
-        let reconciler = StoreReconciler(index: index, records: records, events: host.events, logger: host.logger)
-        let service = RoutingService(index: index, records: records, peers: peers, settings: settings, logger: host.logger)
+        let announcer = Announcer(index: index, peers: peers, jobs: host.jobs, selfPeer: settings.selfPeer, logger: host.logger)
+        let reconciler = StoreReconciler(index: index, records: records, events: host.events, announcer: announcer, logger: host.logger)
+        let service = RoutingService(index: index, records: records, peers: peers, announcer: announcer,
+                                     settings: settings, logger: host.logger)
+        let announcements = PeerAnnouncementsService(index: index, trustedPeers: Set(settings.peers.map(\.id)), logger: host.logger)
 
         // record.deleted events may have been missed while no replica ran: drop what the store lost since.
         if let dropped = try await index.dropRecordsMissingFromStore(), dropped > 0 {
             host.logger.info("unpublished records deleted from the store while routing was down", metadata: ["count": "\(dropped)"])
         }
-        // Republishing (checking every record with the store over gRPC, as upstream) is a recurring job
-        // keyed by its time slot, so replicas share one run per slot.
+        // Peers may have forgotten this node while it was down: announce everything (one run per minute
+        // across replicas starting together).
+        let startMinute = Int64(Date().timeIntervalSince1970 / 60)
+        try await announcer.enqueueAll(uniqueKey: "\(Announcer.allJob)@start-\(startMinute)")
+
+        // Recurring jobs keyed by their time slot, so replicas share one run per slot.
         let jobs = host.jobs
-        let interval = max(1, Double(settings.republishInterval.components.seconds))
-        @Sendable func schedule(slot: Int64) async throws {
-            try await jobs.enqueue(kind: republishJob, payload: [String: String](),
-                                   runAt: Date(timeIntervalSince1970: Double(slot) * interval),
-                                   uniqueKey: "\(republishJob)@\(slot)")
+        @Sendable func schedule(_ kind: String, every interval: Duration) async throws {
+            let seconds = max(1, Double(interval.components.seconds))
+            let slot = Int64(Date().timeIntervalSince1970 / seconds) + 1
+            try await jobs.enqueue(kind: kind, payload: [String: String](), runAt: Date(timeIntervalSince1970: Double(slot) * seconds),
+                                   uniqueKey: "\(kind)@\(slot)")
         }
-        try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval) + 1)
-        let republish: JobHandler = { _ in
+        try await schedule(republishJob, every: settings.republishInterval)
+        try await schedule(expireJob, every: settings.expireInterval)
+        // Republishing, as upstream every 36 h: check every published record with the store over gRPC, then
+        // announce the whole set to the peers again.
+        let republish: JobHandler = { job in
             _ = try await reconciler.republish()
-            try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval) + 1)
+            try await announcer.enqueueAll(uniqueKey: "\(Announcer.allJob)@republish-\(job.id)")
+            try await schedule(republishJob, every: settings.republishInterval)
+        }
+        let logger = host.logger
+        let expire: JobHandler = { _ in
+            let forgotten = try await index.expireRemote(olderThan: settings.remoteTTL)
+            if forgotten > 0 { logger.info("forgot expired peer announcements", metadata: ["count": "\(forgotten)"]) }
+            try await schedule(expireJob, every: settings.expireInterval)
         }
         return WharfServiceParts(
-            rpcServices: [service], serviceNames: ["routing.v1.RoutingService"],
+            rpcServices: [service, announcements],
+            serviceNames: ["routing.v1.RoutingService", "wharf.routing.v1.PeerAnnouncements"],
             backgroundServices: [records, peers, reconciler],
-            jobHandlers: [republishJob: republish])
+            jobHandlers: [republishJob: republish, expireJob: expire,
+                          Announcer.recordJob: announcer.announceRecord, Announcer.allJob: announcer.announceAll])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import WharfProto
 import WharfRuntime
 
 /// A routing service this node asks during Search and legacy List (`WHARF_ROUTING_PEERS`).
@@ -22,6 +23,10 @@ public struct RoutingSettings: Sendable {
     /// How many hops a client's Search travels (1 = this node's peers, not theirs).
     public var searchHops: Int
     public var republishInterval: Duration
+    /// Announcements from peers older than this are forgotten (upstream: 72 h).
+    public var remoteTTL: Duration
+    /// How often forgotten announcements are removed.
+    public var expireInterval: Duration
 
     public init(reader: EnvironmentReader) {
         store = reader.parsed("WHARF_ROUTING_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
@@ -35,6 +40,16 @@ public struct RoutingSettings: Sendable {
         peerTimeout = reader.duration("WHARF_ROUTING_PEER_TIMEOUT", default: .seconds(2), minimum: .milliseconds(10))
         searchHops = reader.int("WHARF_ROUTING_SEARCH_HOPS", default: 1, range: 0...Self.maximumHops)
         republishInterval = reader.duration("WHARF_ROUTING_REPUBLISH_INTERVAL", default: .seconds(36 * 3600), minimum: .seconds(1))
+        remoteTTL = reader.duration("WHARF_ROUTING_REMOTE_TTL", default: .seconds(72 * 3600), minimum: .seconds(1))
+        expireInterval = reader.duration("WHARF_ROUTING_EXPIRE_INTERVAL", default: .seconds(3600), minimum: .seconds(1))
+    }
+
+    /// This node as answers name it.
+    var selfPeer: Routing_V1_Peer {
+        .with {
+            $0.id = peerID
+            $0.addrs = [advertisedAddress]
+        }
     }
 
     /// `id=host:port,id=host:port` (an entry without `id=` uses its address as id).

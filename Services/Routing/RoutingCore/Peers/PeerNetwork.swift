@@ -97,4 +97,23 @@ public final class PeerNetwork: Service, Sendable {
             return await group.reduce(into: []) { $0 += $1 }
         }
     }
+
+    /// Sends `request` to every peer (each under the deadline); returns the ids of those that did not take it.
+    func announce(_ request: Wharf_Routing_V1_AnnounceRequest) async -> [String] {
+        let options = { var options = CallOptions.defaults; options.timeout = timeout * 5; options.waitForReady = true; return options }()
+        return await withTaskGroup(of: String?.self) { group in
+            for connection in connections {
+                group.addTask { [logger] in
+                    do {
+                        _ = try await Wharf_Routing_V1_PeerAnnouncements.Client(wrapping: connection.client).announce(request, options: options)
+                        return nil
+                    } catch {
+                        logger.warning("routing peer did not take an announcement", metadata: ["peer": "\(connection.peer.id)", "error": "\(error)"])
+                        return connection.peer.id
+                    }
+                }
+            }
+            return await group.reduce(into: []) { if let failed = $1 { $0.append(failed) } }
+        }
+    }
 }

@@ -10,23 +10,20 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
     let index: LabelIndex
     let records: StoreRecordSource
     let peers: PeerNetwork
+    let announcer: Announcer
     let settings: RoutingSettings
     let logger: Logger
 
-    public init(index: LabelIndex, records: StoreRecordSource, peers: PeerNetwork, settings: RoutingSettings, logger: Logger) {
+    init(index: LabelIndex, records: StoreRecordSource, peers: PeerNetwork, announcer: Announcer, settings: RoutingSettings, logger: Logger) {
         self.index = index
         self.records = records
         self.peers = peers
+        self.announcer = announcer
         self.settings = settings
         self.logger = logger
     }
 
-    var selfPeer: Routing_V1_Peer {
-        .with {
-            $0.id = settings.peerID
-            $0.addrs = [settings.advertisedAddress]
-        }
-    }
+    var selfPeer: Routing_V1_Peer { settings.selfPeer }
 
     public func publish(request: Routing_V1_PublishRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
         try await mapped {
@@ -39,7 +36,9 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
                 throw RoutingError.storeUnavailable
             }
             guard let data else { throw RoutingError.recordNotFound(cid: cid) }
-            _ = try await storage("publish record") { try await index.publish(cid, labels: RecordLabels.of(data)) }
+            if try await storage("publish record", { try await index.publish(cid, labels: RecordLabels.of(data)) }) {
+                await announcer.enqueue(cid, provided: true)
+            }
             return Google_Protobuf_Empty()
         }
     }
@@ -47,7 +46,9 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
     public func unpublish(request: Routing_V1_UnpublishRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
         try await mapped {
             let cid = try Self.requiredCID(request.recordCid)
-            _ = try await storage("unpublish record") { try await index.unpublish(cid) }
+            if try await storage("unpublish record", { try await index.unpublish(cid) }) {
+                await announcer.enqueue(cid, provided: false)
+            }
             return Google_Protobuf_Empty()
         }
     }
@@ -89,13 +90,21 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
             let local = try await storage("search") {
                 try await index.search(queries, minimumScore: minimumScore, limit: limit)
             }
-            var results = local.map { match in
-                Routing_V1_SearchResponse.with {
+            // What peers announced (kept until it expires), then what they answer now, which wins.
+            let announced = try await storage("search") {
+                try await index.search(queries, minimumScore: minimumScore, limit: limit, in: .remote)
+            }
+            func answer(_ match: LabelIndex.Match, peer: Routing_V1_Peer) -> Routing_V1_SearchResponse {
+                .with {
                     $0.recordCid = match.cid
-                    $0.peer = selfPeer
+                    $0.peer = peer
                     $0.matchQueries = match.matchedQueries.map { queries[$0].proto }
                     $0.matchScore = UInt32(match.matchedQueries.count)
                 }
+            }
+            var results = local.map { answer($0, peer: selfPeer) }
+            let cached = announced.map { match in
+                answer(match, peer: .with { $0.id = match.peerID; $0.addrs = match.peerAddrs })
             }
             let forwarding = PeerNetwork.Forwarding(metadata: metadata, defaultHops: settings.searchHops)
             let remote = await peers.ask(forwarding, from: settings.peerID) { client, peerMetadata, options in
@@ -104,9 +113,9 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
                     try await response.messages.reduce(into: [Routing_V1_SearchResponse]()) { $0.append($1) }
                 }
             }
-            if !remote.isEmpty {
+            if !remote.isEmpty || !cached.isEmpty {
                 var seen = Set(results.map { SearchKey(cid: $0.recordCid, peer: $0.peer.id) })
-                results += remote.filter { seen.insert(SearchKey(cid: $0.recordCid, peer: $0.peer.id)).inserted }
+                results += (remote + cached).filter { seen.insert(SearchKey(cid: $0.recordCid, peer: $0.peer.id)).inserted }
                 results.sort { ($0.matchScore, $1.recordCid, $1.peer.id) > ($1.matchScore, $0.recordCid, $0.peer.id) }
             }
             for result in limit > 0 ? Array(results.prefix(limit)) : results { try await response.write(result) }

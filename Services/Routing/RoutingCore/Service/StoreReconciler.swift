@@ -12,6 +12,7 @@ public struct StoreReconciler: Service {
     let index: LabelIndex
     let records: StoreRecordSource
     let events: EventBus
+    let announcer: Announcer
     let logger: Logger
 
     public func run() async throws {
@@ -19,6 +20,7 @@ public struct StoreReconciler: Service {
             for await event in events.events(of: RecordDeleted.self) {
                 do {
                     if try await index.unpublish(event.cid) {
+                        await announcer.enqueue(event.cid, provided: false)
                         logger.info("unpublished a record deleted from the store", metadata: ["cid": "\(event.cid)"])
                     }
                 } catch {
@@ -36,6 +38,7 @@ public struct StoreReconciler: Service {
             if try await records.exists(cid) {
                 try await index.refresh(cid)
             } else if try await index.unpublish(cid) {
+                await announcer.enqueue(cid, provided: false)
                 dropped += 1
             }
         }

@@ -22,16 +22,48 @@ public struct LabelIndex: Sendable {
             """,
             "CREATE INDEX records_by_match_key ON routing.records USING gin (match_keys)",
         ]),
+        Migration(version: 2, name: "records announced by peers", sql: [
+            """
+            CREATE TABLE routing.remote (
+                peer_id text NOT NULL,
+                cid text NOT NULL,
+                labels text[] NOT NULL,
+                match_keys text[] NOT NULL,
+                addrs text[] NOT NULL,
+                last_seen timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (peer_id, cid)
+            )
+            """,
+            "CREATE INDEX remote_by_match_key ON routing.remote USING gin (match_keys)",
+            "CREATE INDEX remote_by_last_seen ON routing.remote (last_seen)",
+        ]),
     ])
+
+    /// Which records a search reads: this node's, or those its peers announced.
+    public enum Source: Sendable {
+        case local, remote
+
+        var selectList: String {
+            switch self {
+            case .local: "cid, match_keys, ''::text, '{}'::text[] FROM routing.records"
+            case .remote: "cid, match_keys, peer_id, addrs FROM routing.remote"
+            }
+        }
+    }
 
     /// A record that matched a search, with the indexes (into the deduplicated queries) it matched.
     public struct Match: Sendable, Equatable {
         public var cid: String
         public var matchedQueries: [Int]
+        /// The announcing peer (remote matches); empty for this node's records.
+        public var peerID: String
+        public var peerAddrs: [String]
 
-        public init(cid: String, matchedQueries: [Int]) {
+        public init(cid: String, matchedQueries: [Int], peerID: String = "", peerAddrs: [String] = []) {
             self.cid = cid
             self.matchedQueries = matchedQueries
+            self.peerID = peerID
+            self.peerAddrs = peerAddrs
         }
     }
 
@@ -84,6 +116,54 @@ public struct LabelIndex: Sendable {
         return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
     }
 
+    /// Stores what `peerID` announced: provided records (refreshing `last_seen`) and withdrawn ones.
+    /// Returns how many rows changed.
+    public func applyAnnouncement(peerID: String, addrs: [String], provided: [(cid: String, labels: [String])],
+                                  withdrawn: [String]) async throws -> Int {
+        let cids = provided.map(\.cid)
+        let labelLists = provided.map { $0.labels.joined(separator: "\u{1F}") }
+        let keyLists = provided.map { RecordLabels.matchKeys($0.labels).sorted().joined(separator: "\u{1F}") }
+        return try await client.withTransaction(logger: logger) { connection in
+            var applied = 0
+            if !provided.isEmpty {
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO routing.remote (peer_id, cid, labels, match_keys, addrs)
+                    SELECT \(peerID), c, string_to_array(l, chr(31)), string_to_array(k, chr(31)), \(addrs)
+                    FROM unnest(\(cids)::text[], \(labelLists)::text[], \(keyLists)::text[]) AS t(c, l, k)
+                    ON CONFLICT (peer_id, cid) DO UPDATE
+                    SET labels = excluded.labels, match_keys = excluded.match_keys, addrs = excluded.addrs, last_seen = now()
+                    RETURNING 1
+                    """, logger: logger)
+                applied += try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
+            }
+            if !withdrawn.isEmpty {
+                let rows = try await connection.query(
+                    "DELETE FROM routing.remote WHERE peer_id = \(peerID) AND cid = ANY(\(withdrawn)) RETURNING 1", logger: logger)
+                applied += try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
+            }
+            return applied
+        }
+    }
+
+    /// Forgets announcements not refreshed within `age`; returns how many.
+    public func expireRemote(olderThan age: Duration) async throws -> Int {
+        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+        let rows = try await client.query(
+            "DELETE FROM routing.remote WHERE last_seen < now() - \(seconds) * interval '1 second' RETURNING 1", logger: logger)
+        return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
+    }
+
+    /// This node's published records with their labels, in CID order after `after`, at most `limit`
+    /// (paging through the whole set for announcements).
+    public func publishedPage(after: String, limit: Int) async throws -> [(cid: String, labels: [String])] {
+        let rows = try await client.query(
+            "SELECT cid, labels FROM routing.records WHERE cid > \(after) ORDER BY cid LIMIT \(limit)", logger: logger)
+        var page: [(cid: String, labels: [String])] = []
+        for try await (cid, labels) in rows.decode((String, [String]).self) { page.append((cid, labels)) }
+        return page
+    }
+
     /// Every published CID (republishing).
     public func publishedCIDs() async throws -> [String] {
         let rows = try await client.query("SELECT cid FROM routing.records ORDER BY cid", logger: logger)
@@ -124,24 +204,24 @@ public struct LabelIndex: Sendable {
     /// Score levels are fetched from the top: score m is `match_keys @> {all m keys}`, score t is an OR of
     /// `@>` over the t-subsets minus score t+1, and the fetch stops once `limit` records are out. A search
     /// thus touches posting-list intersections and `limit` rows, not every record a broad query matches.
-    public func search(_ queries: [LabelQuery], minimumScore: Int, limit: Int) async throws -> [Match] {
+    public func search(_ queries: [LabelQuery], minimumScore: Int, limit: Int, in source: Source = .local) async throws -> [Match] {
         let everywhere = queries.indices.filter { queries[$0].kind == .unspecified }
         let labelled = queries.indices.filter { queries[$0].matchKey != nil }
         let keys = labelled.map { queries[$0].matchKey ?? "" }
         let required = max(0, minimumScore - everywhere.count)
         guard required <= keys.count, !(keys.isEmpty && everywhere.isEmpty) else { return [] }
 
-        func match(_ cid: String, _ recordKeys: [String]) -> Match {
-            let held = Set(recordKeys)
+        func match(_ row: Row) -> Match {
+            let held = Set(row.keys)
             let matched = labelled.filter { held.contains(queries[$0].matchKey ?? "") } + everywhere
-            return Match(cid: cid, matchedQueries: matched.sorted())
+            return Match(cid: row.cid, matchedQueries: matched.sorted(), peerID: row.peerID, peerAddrs: row.addrs)
         }
 
         if keys.count > Self.maximumLevelQueries {
             // Many queries: score every candidate in memory (rare; clients send a handful).
-            let candidates = try await fetch(condition: required == 0 ? "true" : "match_keys && $1::text[]", keys: keys, limit: 0,
-                                             conjunction: false)
-            let scored = candidates.map { match($0.cid, $0.keys) }.filter { $0.matchedQueries.count >= minimumScore }
+            let candidates = try await fetch(source, condition: required == 0 ? "true" : "match_keys && $1::text[]", keys: keys,
+                                             limit: 0, conjunction: false)
+            let scored = candidates.map(match).filter { $0.matchedQueries.count >= minimumScore }
             let ordered = scored.sorted { ($0.matchedQueries.count, $1.cid) > ($1.matchedQueries.count, $0.cid) }
             return limit > 0 ? Array(ordered.prefix(limit)) : ordered
         }
@@ -152,8 +232,8 @@ public struct LabelIndex: Sendable {
             if limit > 0 && remaining <= 0 { break }
             var condition = "(\(Self.atLeast(level, of: keys.count)))"
             if level < keys.count { condition += " AND NOT (\(Self.atLeast(level + 1, of: keys.count)))" }
-            let rows = try await fetch(condition: condition, keys: keys, limit: remaining, conjunction: level >= 2)
-            results += rows.map { match($0.cid, $0.keys) }.sorted { $0.cid < $1.cid }
+            let rows = try await fetch(source, condition: condition, keys: keys, limit: remaining, conjunction: level >= 2)
+            results += rows.map(match).sorted { ($0.cid, $0.peerID) < ($1.cid, $1.peerID) }
         }
         return results
     }
@@ -164,15 +244,24 @@ public struct LabelIndex: Sendable {
     /// whole table to find fewer rows than the limit (300 ms at a million records, ~5 ms through the index).
     /// Single keys keep the planner's choice: its per-key statistics are accurate, and a sequential scan
     /// stops after `limit` rows of a common key sooner than the index builds its bitmap.
-    private func fetch(condition: String, keys: [String], limit: Int, conjunction: Bool) async throws -> [(cid: String, keys: [String])] {
+    struct Row {
+        var cid: String
+        var keys: [String]
+        var peerID: String
+        var addrs: [String]
+    }
+
+    private func fetch(_ source: Source, condition: String, keys: [String], limit: Int, conjunction: Bool) async throws -> [Row] {
         var bindings = PostgresBindings()
         bindings.append(keys)
         let query = PostgresQuery(
-            unsafeSQL: "SELECT cid, match_keys FROM routing.records WHERE \(condition) LIMIT \(Self.sqlLimit(limit))",
+            unsafeSQL: "SELECT \(source.selectList) WHERE \(condition) LIMIT \(Self.sqlLimit(limit))",
             binds: bindings)
-        func decode(_ rows: PostgresRowSequence) async throws -> [(cid: String, keys: [String])] {
-            var found: [(cid: String, keys: [String])] = []
-            for try await (cid, recordKeys) in rows.decode((String, [String]).self) { found.append((cid, recordKeys)) }
+        func decode(_ rows: PostgresRowSequence) async throws -> [Row] {
+            var found: [Row] = []
+            for try await (cid, recordKeys, peerID, addrs) in rows.decode((String, [String], String, [String]).self) {
+                found.append(Row(cid: cid, keys: recordKeys, peerID: peerID, addrs: addrs))
+            }
             return found
         }
         guard conjunction else { return try await decode(try await client.query(query, logger: logger)) }

@@ -1,0 +1,38 @@
+import GRPCCore
+import Logging
+import WharfProto
+
+/// `wharf.routing.v1.PeerAnnouncements`: stores what configured peers announce. Only peers named in
+/// `WHARF_ROUTING_PEERS` may announce (PERMISSION_DENIED otherwise), a request carries at most
+/// `maximumEntries` records (RESOURCE_EXHAUSTED), and every CID must be non-empty (INVALID_ARGUMENT).
+public struct PeerAnnouncementsService: Wharf_Routing_V1_PeerAnnouncements.SimpleServiceProtocol {
+    static let maximumEntries = 10_000
+
+    let index: LabelIndex
+    let trustedPeers: Set<String>
+    let logger: Logger
+
+    public func announce(request: Wharf_Routing_V1_AnnounceRequest, context: ServerContext) async throws -> Wharf_Routing_V1_AnnounceResponse {
+        let peer = request.peer.id
+        guard !peer.isEmpty else { throw RPCError(code: .invalidArgument, message: "announcement without a peer id") }
+        guard trustedPeers.contains(peer) else {
+            throw RPCError(code: .permissionDenied, message: "peer \(peer) is not in WHARF_ROUTING_PEERS of this node")
+        }
+        let entries = request.provided.count + request.withdrawnCids.count
+        guard entries <= Self.maximumEntries else {
+            throw RPCError(code: .resourceExhausted, message: "announcement of \(entries) records; at most \(Self.maximumEntries) per request")
+        }
+        guard !request.provided.contains(where: { $0.recordCid.isEmpty }), !request.withdrawnCids.contains(where: \.isEmpty) else {
+            throw RPCError(code: .invalidArgument, message: "announcement with an empty record_cid")
+        }
+        do {
+            let applied = try await index.applyAnnouncement(
+                peerID: peer, addrs: request.peer.addrs,
+                provided: request.provided.map { ($0.recordCid, $0.labels) }, withdrawn: request.withdrawnCids)
+            return .with { $0.applied = UInt32(applied) }
+        } catch {
+            logger.error("storing an announcement failed", metadata: ["peer": "\(peer)", "error": "\(String(reflecting: error))"])
+            throw RPCError(code: .internalError, message: "failed to store the announcement")
+        }
+    }
+}
