@@ -20,6 +20,8 @@ struct LabelIndexTests {
         try await withTestDatabase(migrations: [LabelIndex.migrations]) { client, _ in
             let index = LabelIndex(client: client, logger: Logger(label: "test"))
             for record in records { try await index.publish(record.cid, labels: record.labels) }
+            // Statistics make common conjunctions go through the bounded sequential probe, as in production.
+            try await client.query("ANALYZE routing.records", logger: Logger(label: "test"))
             var generator = SystemRandomNumberGenerator()
             for round in 0..<150 {
                 let queries: [Routing_V1_RecordQuery] = (0..<Int.random(in: 1...9, using: &generator)).map { _ in

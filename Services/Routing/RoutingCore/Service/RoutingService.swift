@@ -87,13 +87,15 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
             guard !queries.isEmpty else { return }  // no queries: score 0, nothing matches
             let minimumScore = max(Int(request.minMatchScore), 1)
             let limit = Int(request.limit)
-            let local = try await storage("search") {
+            // This node's records and what peers announced (kept until it expires) are read at the same time;
+            // what peers answer now (below) wins over their announcements.
+            async let localMatches = storage("search") {
                 try await index.search(queries, minimumScore: minimumScore, limit: limit)
             }
-            // What peers announced (kept until it expires), then what they answer now, which wins.
-            let announced = try await storage("search") {
+            async let announcedMatches = storage("search") {
                 try await index.search(queries, minimumScore: minimumScore, limit: limit, in: .remote)
             }
+            let (local, announced) = try await (localMatches, announcedMatches)
             func answer(_ match: LabelIndex.Match, peer: Routing_V1_Peer) -> Routing_V1_SearchResponse {
                 .with {
                     $0.recordCid = match.cid

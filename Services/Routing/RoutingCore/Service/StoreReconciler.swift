@@ -16,7 +16,7 @@ public struct StoreReconciler: Service {
     let logger: Logger
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             for await event in events.events(of: RecordDeleted.self) {
                 do {
                     if try await index.unpublish(event.cid) {

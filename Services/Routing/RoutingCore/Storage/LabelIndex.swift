@@ -40,13 +40,21 @@ public struct LabelIndex: Sendable {
     ])
 
     /// Which records a search reads: this node's, or those its peers announced.
-    public enum Source: Sendable {
+    public enum Source: Sendable, Equatable {
         case local, remote
 
         var selectList: String {
             switch self {
             case .local: "cid, match_keys, ''::text, '{}'::text[] FROM routing.records"
             case .remote: "cid, match_keys, peer_id, addrs FROM routing.remote"
+            }
+        }
+
+        /// The same over only the first `rows` rows of the table in storage order (a bounded sequential scan).
+        func probeSelectList(rows: Int) -> String {
+            switch self {
+            case .local: "cid, match_keys, ''::text, '{}'::text[] FROM (SELECT cid, match_keys FROM routing.records LIMIT \(rows)) probe"
+            case .remote: "cid, match_keys, peer_id, addrs FROM (SELECT cid, match_keys, peer_id, addrs FROM routing.remote LIMIT \(rows)) probe"
             }
         }
     }
@@ -72,10 +80,12 @@ public struct LabelIndex: Sendable {
 
     private let client: PostgresClient
     private let logger: Logger
+    private let statistics: KeyStatistics
 
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
+        statistics = KeyStatistics(client: client, logger: logger)
     }
 
     /// Publishes `cid` with `labels`; true when it was not published before (a republish only refreshes).
@@ -226,13 +236,16 @@ public struct LabelIndex: Sendable {
             return limit > 0 ? Array(ordered.prefix(limit)) : ordered
         }
 
+        let frequencies = source == .local ? await statistics.frequencies() : [:]
         var results: [Match] = []
         for level in stride(from: keys.count, through: required, by: -1) {
             let remaining = limit > 0 ? limit - results.count : 0
             if limit > 0 && remaining <= 0 { break }
             var condition = "(\(Self.atLeast(level, of: keys.count)))"
             if level < keys.count { condition += " AND NOT (\(Self.atLeast(level + 1, of: keys.count)))" }
-            let rows = try await fetch(source, condition: condition, keys: keys, limit: remaining, conjunction: level >= 2)
+            let density = level >= 2 ? Self.expectedDensity(level: level, keys: keys, frequencies: frequencies) : nil
+            let rows = try await fetch(source, condition: condition, keys: keys, limit: remaining, conjunction: level >= 2,
+                                       expectedDensity: density)
             results += rows.map(match).sorted { ($0.cid, $0.peerID) < ($1.cid, $1.peerID) }
         }
         return results
@@ -251,7 +264,8 @@ public struct LabelIndex: Sendable {
         var addrs: [String]
     }
 
-    private func fetch(_ source: Source, condition: String, keys: [String], limit: Int, conjunction: Bool) async throws -> [Row] {
+    private func fetch(_ source: Source, condition: String, keys: [String], limit: Int, conjunction: Bool,
+                       expectedDensity: Double? = nil) async throws -> [Row] {
         var bindings = PostgresBindings()
         bindings.append(keys)
         let query = PostgresQuery(
@@ -265,9 +279,35 @@ public struct LabelIndex: Sendable {
             return found
         }
         guard conjunction else { return try await decode(try await client.query(query, logger: logger)) }
+        // Keys common together (by the statistics, assuming independence) are looked for in a bounded
+        // sequential probe sized to find the page twice over; if they are rarer together than that
+        // (correlation the statistics cannot see), the probe comes back short and GIN answers.
+        if limit > 0, let density = expectedDensity, density > 0 {
+            let probeRows = Int((2 * Double(limit) / density).rounded(.up))
+            if probeRows <= Self.maximumProbeRows {
+                let probe = PostgresQuery(
+                    unsafeSQL: "SELECT \(source.probeSelectList(rows: probeRows)) WHERE \(condition) LIMIT \(limit)",
+                    binds: bindings)
+                let found = try await decode(try await client.query(probe, logger: logger))
+                if found.count == limit { return found }
+            }
+        }
         return try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SET LOCAL enable_seqscan = off", logger: logger)
             return try await decode(try await connection.query(query, logger: logger))
+        }
+    }
+
+    /// Rows a conjunction's sequential probe may read before the GIN index is used instead (~5 ms).
+    static let maximumProbeRows = 40_000
+
+    /// The expected fraction of records holding at least `level` of `keys`, from per-key frequencies under
+    /// independence; nil when a key is not among the common ones (then GIN is the right plan anyway).
+    static func expectedDensity(level: Int, keys: [String], frequencies: [String: Double]) -> Double? {
+        let known = keys.compactMap { frequencies[$0] }
+        guard known.count == keys.count else { return nil }
+        return subsets(of: Array(known.indices), size: level).reduce(0) { total, subset in
+            total + subset.reduce(1) { $0 * known[$1] }
         }
     }
 
