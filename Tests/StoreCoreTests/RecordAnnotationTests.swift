@@ -87,5 +87,10 @@ struct RecordAnnotationTests {
         #expect(throws: StoreError.annotationsTooLarge(bytes: 102_401)) { try PreparedRecord(big) }
         big.data.fields["annotations"] = Google_Protobuf_Value(structValue: .init(fields: ["k": Google_Protobuf_Value(stringValue: String(repeating: "x", count: 102_399))]))
         #expect(throws: Never.self) { try PreparedRecord(big) }
+        // Beyond 4 MiB: refused when the transport would let it through, not measured again when it would not.
+        var huge = try vectorRecord("section 10").record
+        huge.data.fields["blob"] = Google_Protobuf_Value(stringValue: String(repeating: "a", count: 4 << 20))
+        #expect(throws: StoreError.self) { try PreparedRecord(huge, receiveLimit: 16 << 20) }
+        #expect(throws: Never.self) { try PreparedRecord(huge, receiveLimit: PreparedRecord.maximumSize) }
     }
 }

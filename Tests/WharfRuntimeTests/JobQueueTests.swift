@@ -54,8 +54,9 @@ struct JobQueueTests {
         try await withTestDatabase(migrations: [JobMigrations.set]) { client, _ in
             let queue = JobQueue(client: client, redis: nil)
             let job = try await queue.enqueue(kind: "lease", payload: Payload(number: 7))
-            // A worker claims it with a short lease and then stalls (never renews, never completes).
-            let stalled = try await queue.claim(kinds: ["lease"], workerID: "stalled", limit: 10, lease: .milliseconds(300))
+            // A worker claims it with a short lease and then stalls (never renews, never completes). The lease
+            // is long enough that the check below runs inside it even on a loaded machine (300 ms was not).
+            let stalled = try await queue.claim(kinds: ["lease"], workerID: "stalled", limit: 10, lease: .seconds(2))
             #expect(stalled.map(\.id) == [job.id])
             // While the lease holds, nobody else can take it.
             #expect(try await queue.claim(kinds: ["lease"], workerID: "other", limit: 10, lease: .seconds(30)).isEmpty)

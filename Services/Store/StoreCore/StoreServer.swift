@@ -7,7 +7,8 @@ public enum StoreServer {
 
     public static func parts(host: WharfServiceHost) -> WharfServiceParts {
         let repository = RecordRepository(client: host.postgres, logger: host.logger)
-        let service = StoreService(repository: repository, events: host.events, logger: host.logger)
+        let service = StoreService(repository: repository, events: host.events,
+                                   receiveLimit: host.configuration.maxMessageBytes, logger: host.logger)
         return WharfServiceParts(rpcServices: [service], serviceNames: ["agntcy.dir.store.v1.StoreService"])
     }
 }

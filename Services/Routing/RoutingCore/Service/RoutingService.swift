@@ -217,14 +217,7 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
     }
 
     private func storage<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            logger.error("routing index operation failed", metadata: ["operation": "\(operation)", "error": "\(String(reflecting: error))"])
-            throw RoutingError.storage(operation: operation)
-        }
+        try await withLoggedFailure(operation, logger: logger, "routing index operation failed", as: RoutingError.storage, body)
     }
 
     private func mapped<T>(_ body: () async throws -> T) async throws -> T {

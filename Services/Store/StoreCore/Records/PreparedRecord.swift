@@ -26,12 +26,15 @@ public struct PreparedRecord: Sendable, Equatable {
     }
 
     /// Validates `record` as the Wharf decisions say (spec/agntcy-dir.md) and computes its CID.
-    public init(_ record: Agntcy_Dir_Core_V1_Record) throws(StoreError) {
+    /// - Parameter receiveLimit: the gRPC server's message limit. Up to `maximumSize` it already refused
+    ///   larger records with RESOURCE_EXHAUSTED, so the record is not serialized again to measure it; an
+    ///   operator who raises `WHARF_GRPC_MAX_MESSAGE_BYTES` still gets the 4 MiB record limit.
+    public init(_ record: Agntcy_Dir_Core_V1_Record, receiveLimit: Int = .max) throws(StoreError) {
         guard record.hasData else { throw .noData }
-        // The gRPC receive limit (WHARF_MAX_MESSAGE_BYTES, 4 MiB by default) already refuses larger messages
-        // with RESOURCE_EXHAUSTED; this keeps the record limit when an operator raises the transport's.
-        let size = (try? record.serializedBytes() as [UInt8])?.count ?? 0
-        guard size <= Self.maximumSize else { throw .recordTooLarge(size: size) }
+        if receiveLimit > Self.maximumSize {
+            let size = (try? record.serializedBytes() as [UInt8])?.count ?? 0
+            guard size <= Self.maximumSize else { throw .recordTooLarge(size: size) }
+        }
         let fields = record.data.fields
         var problems: [String] = []
         for name in Self.requiredStrings {

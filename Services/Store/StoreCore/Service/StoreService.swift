@@ -15,18 +15,21 @@ public struct StoreService: Agntcy_Dir_Store_V1_StoreService.SimpleServiceProtoc
 
     let repository: RecordRepository
     let events: EventBus?
+    /// The gRPC server's message limit (`WHARF_GRPC_MAX_MESSAGE_BYTES`).
+    let receiveLimit: Int
     let logger: Logger
 
-    public init(repository: RecordRepository, events: EventBus?, logger: Logger) {
+    public init(repository: RecordRepository, events: EventBus?, receiveLimit: Int, logger: Logger) {
         self.repository = repository
         self.events = events
+        self.receiveLimit = receiveLimit
         self.logger = logger
     }
 
     public func push(request: RPCAsyncSequence<Agntcy_Dir_Core_V1_Record, any Error>,
                      response: RPCWriter<Agntcy_Dir_Core_V1_RecordRef>, context: ServerContext) async throws {
         try await answer(request, response) { record in
-            let prepared = try PreparedRecord(record)
+            let prepared = try PreparedRecord(record, receiveLimit: receiveLimit)
             return { [self] in
                 let inserted = try await storage("push record to store") { try await repository.insert(prepared) }
                 if inserted { await events?.publishIgnoringFailure(RecordPushed(cid: prepared.cid)) }
@@ -150,14 +153,7 @@ public struct StoreService: Agntcy_Dir_Store_V1_StoreService.SimpleServiceProtoc
 
     /// Runs a repository call; an unexpected failure is logged with context and becomes INTERNAL.
     private func storage<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            logger.error("store operation failed", metadata: ["operation": "\(operation)", "error": "\(String(reflecting: error))"])
-            throw StoreError.storage(operation: operation)
-        }
+        try await withLoggedFailure(operation, logger: logger, "store operation failed", as: StoreError.storage, body)
     }
 
     private func answer<Request: Sendable, Response: Sendable>(
