@@ -1,5 +1,6 @@
 import BlobCore
 import Foundation
+import WharfTestSupport
 import Testing
 
 struct BLAKE3Vectors: Decodable {
@@ -14,8 +15,7 @@ struct BLAKE3Vectors: Decodable {
     var cases: [Case]
 
     static func load() throws -> BLAKE3Vectors {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/testdata/blake3_test_vectors.json")
+        let url = ProjectPaths.fixture("testdata/blake3_test_vectors.json")
         return try JSONDecoder().decode(BLAKE3Vectors.self, from: Data(contentsOf: url))
     }
 

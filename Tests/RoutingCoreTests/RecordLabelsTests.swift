@@ -1,4 +1,5 @@
 import Foundation
+import WharfTestSupport
 import RoutingCore
 import SwiftProtobuf
 import Testing
@@ -7,8 +8,7 @@ import WharfProto
 @Suite("Routing labels and query matching as upstream v0.3.0")
 struct RecordLabelsTests {
     static func vectorRecord(_ sourceContains: String) throws -> Google_Protobuf_Struct {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/testdata/agntcy_dir_cid_vectors.json")
+        let url = ProjectPaths.fixture("testdata/agntcy_dir_cid_vectors.json")
         let file = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
         let vectors = file?["record_vectors"] as? [[String: Any]] ?? []
         guard let vector = vectors.first(where: { ($0["source"] as? String)?.contains(sourceContains) == true }),

@@ -1,4 +1,5 @@
 import Foundation
+import WharfTestSupport
 import SwiftProtobuf
 
 /// `Fixtures/testdata/agntcy_dir_cid_vectors.json`, the upstream CID vectors (vendored from ../shared/testdata).
@@ -33,8 +34,7 @@ struct CIDVectors: Decodable {
     var canonicalization_edge_cases: [EdgeCase]
 
     static func load() throws -> CIDVectors {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/testdata/agntcy_dir_cid_vectors.json")
+        let url = ProjectPaths.fixture("testdata/agntcy_dir_cid_vectors.json")
         return try JSONDecoder().decode(CIDVectors.self, from: Data(contentsOf: url))
     }
 }

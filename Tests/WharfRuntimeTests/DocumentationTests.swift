@@ -1,11 +1,11 @@
 import Foundation
 import Testing
+import WharfTestSupport
 
 /// The README's configuration table must list every WHARF_* variable the code reads.
 @Suite("Documentation")
 struct DocumentationTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = ProjectPaths.root
 
     static func variablesInSources() throws -> Set<String> {
         var names: Set<String> = []
