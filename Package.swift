@@ -130,6 +130,14 @@ let package = Package(
             path: "Services/Routing/RoutingCore"
         ),
         .executableTarget(name: "routing", dependencies: ["RoutingCore", "WharfRuntime"], path: "Services/Routing/routing"),
+        // Negentropy protocol V1 (reconciler, message coding, sorted storage with prefix sums), apart from any
+        // storage or transport. Optimised in debug builds too: the property tests reconcile 100,000-item sets.
+        .target(
+            name: "NegentropyProtocol",
+            dependencies: ["WharfRuntime", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Services/Negentropy/NegentropyProtocol",
+            swiftSettings: optimisedInDebug
+        ),
         // Search latency over a million indexed records (scripts/bench-routing).
         .executableTarget(
             name: "RoutingBench",
@@ -171,6 +179,11 @@ let package = Package(
             name: "RoutingCoreTests",
             dependencies: ["RoutingCore", "StoreCore", "WharfTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Tests/RoutingCoreTests"
+        ),
+        .testTarget(
+            name: "NegentropyCoreTests",
+            dependencies: ["NegentropyProtocol", "WharfTestSupport", .product(name: "Crypto", package: "swift-crypto")] + grpc,
+            path: "Tests/NegentropyCoreTests"
         ),
         .testTarget(
             name: "WharfRuntimeTests",
