@@ -138,6 +138,8 @@ let package = Package(
             path: "Services/Negentropy/NegentropyProtocol",
             swiftSettings: optimisedInDebug
         ),
+        // In-process reconciliation of a million items per side (scripts/bench-negentropy).
+        .executableTarget(name: "NegentropyBench", dependencies: ["NegentropyProtocol"], path: "Benchmarks/NegentropyBench"),
         // Search latency over a million indexed records (scripts/bench-routing).
         .executableTarget(
             name: "RoutingBench",
