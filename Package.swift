@@ -47,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
@@ -138,6 +139,26 @@ let package = Package(
             path: "Services/Negentropy/NegentropyProtocol",
             swiftSettings: optimisedInDebug
         ),
+        // Debian libsecp256k1: BIP-340 signatures of Nostr events.
+        .systemLibrary(
+            name: "CSecp256k1",
+            path: "Services/Negentropy/CSecp256k1",
+            providers: [.apt(["libsecp256k1-dev"])]
+        ),
+        // Negentropy service: Nostr events in PostgreSQL, the NIP-01/NIP-77 relay, sessions, peer sync.
+        .target(
+            name: "NegentropyCore",
+            dependencies: [
+                "NegentropyProtocol", "CSecp256k1", "WharfRuntime", "WharfProto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ] + grpc,
+            path: "Services/Negentropy/NegentropyCore"
+        ),
         // In-process reconciliation of a million items per side (scripts/bench-negentropy).
         .executableTarget(name: "NegentropyBench", dependencies: ["NegentropyProtocol"], path: "Benchmarks/NegentropyBench"),
         // Search latency over a million indexed records (scripts/bench-routing).
@@ -184,7 +205,11 @@ let package = Package(
         ),
         .testTarget(
             name: "NegentropyCoreTests",
-            dependencies: ["NegentropyProtocol", "WharfTestSupport", .product(name: "Crypto", package: "swift-crypto")] + grpc,
+            dependencies: [
+                "NegentropyProtocol", "NegentropyCore", "WharfTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ] + grpc,
             path: "Tests/NegentropyCoreTests"
         ),
         .testTarget(

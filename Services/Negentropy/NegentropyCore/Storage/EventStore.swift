@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import NIOCore
+import NegentropyProtocol
+import PostgresNIO
+import WharfRuntime
+
+/// Nostr events in PostgreSQL (schema `negentropy`), indexed for NIP-01 filters: by id, by time, by author,
+/// by kind, and by single-letter tag values (GIN over `tag:value` keys). Each row keeps the event's JSON as
+/// the relay sends it.
+public struct EventStore: Sendable {
+    public static let migrations = MigrationSet(schema: "negentropy", migrations: [
+        Migration(version: 1, name: "events and peers", sql: [
+            "CREATE SCHEMA IF NOT EXISTS negentropy",
+            """
+            CREATE TABLE negentropy.events (
+                id bytea PRIMARY KEY CHECK (length(id) = 32),
+                pubkey bytea NOT NULL CHECK (length(pubkey) = 32),
+                created_at bigint NOT NULL CHECK (created_at >= 0),
+                kind integer NOT NULL,
+                d_tag text,
+                tag_keys text[] NOT NULL,
+                json text NOT NULL,
+                stored_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX events_by_time ON negentropy.events (created_at, id)",
+            "CREATE INDEX events_by_author ON negentropy.events (pubkey, created_at)",
+            "CREATE INDEX events_by_kind ON negentropy.events (kind, created_at)",
+            "CREATE INDEX events_by_tag ON negentropy.events USING gin (tag_keys)",
+            "CREATE INDEX events_replaceable ON negentropy.events (pubkey, kind, d_tag) WHERE d_tag IS NOT NULL",
+            """
+            CREATE TABLE negentropy.peers (
+                url text PRIMARY KEY,
+                added_at timestamptz NOT NULL DEFAULT now(),
+                last_sync bigint NOT NULL DEFAULT 0,
+                events_synced bigint NOT NULL DEFAULT 0,
+                status text NOT NULL DEFAULT 'idle' CHECK (status IN ('idle', 'syncing', 'error')),
+                last_error text NOT NULL DEFAULT '',
+                consecutive_failures integer NOT NULL DEFAULT 0
+            )
+            """,
+            """
+            CREATE TABLE negentropy.sync_loop (
+                singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                active boolean NOT NULL DEFAULT false,
+                last_sync bigint NOT NULL DEFAULT 0
+            )
+            """,
+            "INSERT INTO negentropy.sync_loop DEFAULT VALUES",
+        ]),
+    ])
+
+    public enum SaveOutcome: Sendable, Equatable {
+        case stored
+        /// Already held (the same id), or replaced by a newer event of the same replaceable address.
+        case duplicate(String)
+        /// Ephemeral kinds (20000–29999) are relayed, never stored.
+        case ephemeral
+    }
+
+    private let client: PostgresClient
+    private let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Stores a validated event. Replaceable kinds (0, 3, 10000–19999) keep the newest event per author and
+    /// kind, addressable kinds (30000–39999) per author, kind and `d` tag (NIP-01; on equal `created_at` the
+    /// lowest id stays).
+    public func save(_ event: NostrEvent) async throws -> SaveOutcome {
+        guard let id = Data(hexString: event.id), let pubkey = Data(hexString: event.pubkey) else {
+            throw EventRejection("invalid: id and pubkey must be hex")
+        }
+        if (20000..<30000).contains(event.kind) { return .ephemeral }
+        let tagKeys = event.indexedTags.map { "\($0.name):\($0.value)" }
+        let json = String(decoding: event.json, as: UTF8.self)
+        let address = Self.replaceableAddress(of: event)
+        let idBuffer = ByteBuffer(data: id), pubkeyBuffer = ByteBuffer(data: pubkey)
+        return try await client.withTransaction(logger: logger) { connection in
+            if let address {
+                // One writer per address at a time, across replicas.
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(\(event.pubkey + ":" + String(event.kind) + ":" + address), 0))",
+                    logger: logger)
+                let newest = try await connection.query(
+                    """
+                    SELECT id, created_at FROM negentropy.events
+                    WHERE pubkey = \(pubkeyBuffer) AND kind = \(event.kind) AND d_tag = \(address)
+                    ORDER BY created_at DESC, id ASC LIMIT 1
+                    """, logger: logger)
+                for try await (heldID, heldCreatedAt) in newest.decode((ByteBuffer, Int64).self) {
+                    let held = Data(buffer: heldID)
+                    if held == id { return .duplicate("duplicate: already have this event") }
+                    if heldCreatedAt > event.created_at || (heldCreatedAt == event.created_at && held.lexicographicallyPrecedes(id)) {
+                        return .duplicate("duplicate: have a newer version of this replaceable event")
+                    }
+                }
+                try await connection.query(
+                    "DELETE FROM negentropy.events WHERE pubkey = \(pubkeyBuffer) AND kind = \(event.kind) AND d_tag = \(address)",
+                    logger: logger)
+            }
+            let inserted = try await connection.query(
+                """
+                INSERT INTO negentropy.events (id, pubkey, created_at, kind, d_tag, tag_keys, json)
+                VALUES (\(idBuffer), \(pubkeyBuffer), \(event.created_at), \(event.kind), \(address), \(tagKeys), \(json))
+                ON CONFLICT (id) DO NOTHING RETURNING 1
+                """, logger: logger)
+            var stored = false
+            for try await _ in inserted { stored = true }
+            return stored ? .stored : .duplicate("duplicate: already have this event")
+        }
+    }
+
+    /// The `d`-tag address of a replaceable event ("" for plain replaceable kinds); nil for regular events.
+    static func replaceableAddress(of event: NostrEvent) -> String? {
+        switch event.kind {
+        case 0, 3, 10000..<20000: ""
+        case 30000..<40000: event.tags.first(where: { $0.first == "d" }).map { $0.count > 1 ? $0[1] : "" } ?? ""
+        default: nil
+        }
+    }
+
+    /// Events matching any of `filters`, newest first, each filter limited to its own `limit` (capped at
+    /// `maximumPerFilter`), without repeats.
+    public func query(_ filters: [NostrFilter], maximumPerFilter: Int) async throws -> [StoredEvent] {
+        var seen = Set<Data>()
+        var events: [StoredEvent] = []
+        for filter in filters where filter.isSatisfiable {
+            let limit = min(filter.limit ?? maximumPerFilter, maximumPerFilter)
+            var (condition, bindings) = Self.condition(for: filter)
+            bindings.append(limit)
+            let rows = try await client.query(PostgresQuery(
+                unsafeSQL: """
+                    SELECT id, created_at, json FROM negentropy.events WHERE \(condition)
+                    ORDER BY created_at DESC, id ASC LIMIT $\(bindings.count)
+                    """, binds: bindings), logger: logger)
+            for try await (id, createdAt, json) in rows.decode((ByteBuffer, Int64, String).self) {
+                let key = Data(buffer: id)
+                if seen.insert(key).inserted { events.append(StoredEvent(id: key, createdAt: createdAt, json: json)) }
+            }
+        }
+        return events.sorted { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id.lexicographicallyPrecedes($1.id) }
+    }
+
+    public struct StoredEvent: Sendable, Equatable {
+        public var id: Data
+        public var createdAt: Int64
+        /// The event JSON object, as sent to clients.
+        public var json: String
+    }
+
+    public enum SnapshotResult: Sendable {
+        case items(SortedItems)
+        /// More than the allowed number of events match.
+        case tooMany
+    }
+
+    /// The reconciliation set of a filter: (created_at, id) of the matching events — the newest `limit` when
+    /// the filter has one — refused when more than `maximum` match.
+    public func snapshot(_ filter: NostrFilter, maximum: Int) async throws -> SnapshotResult {
+        guard filter.isSatisfiable else { return .items(try SortedItems(sorted: [])) }
+        var (condition, bindings) = Self.condition(for: filter)
+        let wanted = min(filter.limit ?? Int.max - 1, maximum + 1)
+        bindings.append(wanted)
+        let sql = filter.limit == nil
+            ? "SELECT created_at, id FROM negentropy.events WHERE \(condition) ORDER BY created_at, id LIMIT $\(bindings.count)"
+            : "SELECT created_at, id FROM (SELECT created_at, id FROM negentropy.events WHERE \(condition) ORDER BY created_at DESC, id ASC LIMIT $\(bindings.count)) newest ORDER BY created_at, id"
+        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        var items: [NegentropyItem] = []
+        for try await (createdAt, id) in rows.decode((Int64, ByteBuffer).self) {
+            guard let eventID = EventID(bytes: id.readableBytesView) else { continue }
+            items.append(NegentropyItem(timestamp: UInt64(createdAt), id: eventID))
+            if items.count > maximum { return .tooMany }
+        }
+        return .items(try SortedItems(sorted: items))
+    }
+
+    /// Events by id, as JSON (what a REQ by ids returns).
+    public func events(ids: [EventID]) async throws -> [StoredEvent] {
+        try await query([NostrFilter(ids: ids.map(\.hex))], maximumPerFilter: max(ids.count, 1))
+    }
+
+    public func count() async throws -> Int {
+        let rows = try await client.query("SELECT count(*) FROM negentropy.events", logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// The WHERE clause of a filter with its bindings ($1…): every condition is one an index answers.
+    static func condition(for filter: NostrFilter) -> (String, PostgresBindings) {
+        var bindings = PostgresBindings()
+        var clauses: [String] = []
+        func bind(_ value: some PostgresDynamicTypeEncodable) -> String {
+            bindings.append(value)
+            return "$\(bindings.count)"
+        }
+        func bytes(_ hex: [String]) -> [ByteBuffer] { hex.compactMap { Data(hexString: $0).map { ByteBuffer(data: $0) } } }
+        if let ids = filter.ids { clauses.append("id = ANY(\(bind(bytes(ids)))::bytea[])") }
+        if let authors = filter.authors { clauses.append("pubkey = ANY(\(bind(bytes(authors)))::bytea[])") }
+        if let kinds = filter.kinds { clauses.append("kind = ANY(\(bind(kinds))::integer[])") }
+        for (name, values) in filter.tags.sorted(by: { $0.key < $1.key }) {
+            clauses.append("tag_keys && \(bind(values.map { "\(name):\($0)" }))::text[]")
+        }
+        if let since = filter.since { clauses.append("created_at >= \(bind(since))") }
+        if let until = filter.until { clauses.append("created_at <= \(bind(until))") }
+        return (clauses.isEmpty ? "true" : clauses.joined(separator: " AND "), bindings)
+    }
+}
