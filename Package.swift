@@ -32,6 +32,7 @@ let package = Package(
         .executable(name: "blob", targets: ["blob"]),
         .executable(name: "store", targets: ["store"]),
         .executable(name: "routing", targets: ["routing"]),
+        .executable(name: "negentropy", targets: ["negentropy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -159,6 +160,7 @@ let package = Package(
             ] + grpc,
             path: "Services/Negentropy/NegentropyCore"
         ),
+        .executableTarget(name: "negentropy", dependencies: ["NegentropyCore", "WharfRuntime"], path: "Services/Negentropy/negentropy"),
         // In-process reconciliation of a million items per side (scripts/bench-negentropy).
         .executableTarget(name: "NegentropyBench", dependencies: ["NegentropyProtocol"], path: "Benchmarks/NegentropyBench"),
         // Search latency over a million indexed records (scripts/bench-routing).
@@ -206,8 +208,9 @@ let package = Package(
         .testTarget(
             name: "NegentropyCoreTests",
             dependencies: [
-                "NegentropyProtocol", "NegentropyCore", "WharfTestSupport",
+                "NegentropyProtocol", "NegentropyCore", "WharfTestSupport", "WharfProto",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ] + grpc,
             path: "Tests/NegentropyCoreTests"

@@ -7,6 +7,8 @@ import WharfRuntime
 /// live subscriptions. Like every Redis event, a hint: a client that misses one finds it with its next REQ.
 public struct NostrEventAccepted: WharfEvent {
     public static let topic = "negentropy.event"
+    /// The deployment (its event database): replicas of other deployments sharing the Redis server ignore it.
+    public var deployment: String
     /// The replica that accepted it (it has already delivered it to its own connections).
     public var origin: String
     public var event: NostrEvent
@@ -34,9 +36,9 @@ public final class LiveEvents: Sendable {
         for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }
     }
 
-    /// Delivers what other replicas accepted, until cancelled.
-    public func relay(from bus: EventBus, replicaID: String) async {
-        for await accepted in bus.events(of: NostrEventAccepted.self) where accepted.origin != replicaID {
+    /// Delivers what the deployment's other replicas accepted, until cancelled.
+    public func relay(from bus: EventBus, deployment: String, replicaID: String) async {
+        for await accepted in bus.events(of: NostrEventAccepted.self) where accepted.deployment == deployment && accepted.origin != replicaID {
             deliver(accepted.event)
         }
     }

@@ -24,16 +24,19 @@ public struct RelayContext: Sendable {
     public var sessions: NegentropySessions
     public var live: LiveEvents
     public var bus: EventBus?
+    /// Identifies the deployment on the shared event channel (see `NostrEventAccepted`).
+    public var deployment: String
     public var replicaID: String
     public var limits: Limits
     public var logger: Logger
 
-    public init(store: EventStore, sessions: NegentropySessions, live: LiveEvents, bus: EventBus?, replicaID: String,
-                limits: Limits, logger: Logger) {
+    public init(store: EventStore, sessions: NegentropySessions, live: LiveEvents, bus: EventBus?, deployment: String,
+                replicaID: String, limits: Limits, logger: Logger) {
         self.store = store
         self.sessions = sessions
         self.live = live
         self.bus = bus
+        self.deployment = deployment
         self.replicaID = replicaID
         self.limits = limits
         self.logger = logger
@@ -140,7 +143,7 @@ final class RelayConnection: Sendable {
         case .stored, .ephemeral:
             try await send(RelayFrame.ok(eventID: event.id, accepted: true, message: ""))
             context.live.deliver(event)
-            await context.bus?.publishIgnoringFailure(NostrEventAccepted(origin: context.replicaID, event: event))
+            await context.bus?.publishIgnoringFailure(NostrEventAccepted(deployment: context.deployment, origin: context.replicaID, event: event))
         }
     }
 
@@ -229,7 +232,8 @@ final class RelayConnection: Sendable {
             return try await send(RelayFrame.negError(subscription: subscription, reason: "closed: unknown subscription handle"))
         }
         guard let message = Data(hexString: hex) else {
-            return try await send(RelayFrame.negError(subscription: subscription, reason: "invalid: the message must be hex"))
+            // NEG-ERR ends the session (NIP-77).
+            return try await reply(subscription, NegentropySessions.Answer(error: "invalid: the message must be hex"))
         }
         let answer: NegentropySessions.Answer
         do {
@@ -250,7 +254,7 @@ final class RelayConnection: Sendable {
         let reason: String
         switch answer.error {
         case NegentropySessions.notFound: reason = "closed: session expired or closed"
-        case let text where text.hasPrefix("blocked:"): reason = text
+        case let text where text.hasPrefix("blocked:") || text.hasPrefix("invalid:"): reason = text
         default: reason = "error: " + answer.error
         }
         try await send(RelayFrame.negError(subscription: subscription, reason: reason, limit: answer.limit))

@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WharfRuntime
+
+/// Builds the negentropy service on a `WharfServiceHost`: the gRPC NegentropyService, the relay endpoint,
+/// cross-replica live events, peer sync jobs and the idle-session sweep.
+public enum NegentropyServer {
+    public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50055, metricsPort: 9105)
+    public static let migrations = [EventStore.migrations]
+
+    /// Parts plus the relay, whose bound port tests read.
+    public struct Built: Sendable {
+        public var parts: WharfServiceParts
+        public var relay: RelayServer
+    }
+
+    public static func build(host: WharfServiceHost, settings: NegentropySettings) async throws -> Built {
+        let logger = host.logger
+        let store = EventStore(client: host.postgres, logger: logger)
+        let registry = SessionRegistry(redis: host.redis, timeout: settings.sessionTimeout)
+        let sessions = NegentropySessions(registry: registry, store: store, limits: settings.sessionLimits, logger: logger)
+        let live = LiveEvents()
+        let replicaID = UUID().uuidString
+        let postgres = host.configuration.postgres
+        let deployment = "\(postgres.host):\(postgres.port)/\(postgres.database)"
+        let peers = PeerRepository(client: host.postgres, logger: logger)
+        let sync = PeerSync(store: store, live: live, settings: settings.peerSync, logger: logger)
+        let coordinator = SyncCoordinator(peers: peers, jobs: host.jobs, sync: sync, filter: settings.syncFilter,
+                                          interval: settings.syncInterval, logger: logger)
+        // Configured peers join the persisted ones; as ORLY, the loop starts by itself only when there are some.
+        for url in settings.peers { try await peers.add(url) }
+        if !settings.peers.isEmpty { try await coordinator.start() }
+
+        let relay = RelayServer(
+            address: settings.relayAddress,
+            context: RelayContext(store: store, sessions: sessions, live: live, bus: host.events, deployment: deployment, replicaID: replicaID,
+                                  limits: settings.relayLimits, logger: logger),
+            maximumMessageSize: settings.relayMaximumMessageSize)
+        let service = NegentropyService(sessions: sessions, coordinator: coordinator, logger: logger)
+        let background = BackgroundTask(name: "negentropy live events and idle sessions") {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await live.relay(from: host.events, deployment: deployment, replicaID: replicaID) }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(30))
+                        sessions.dropIdle()
+                    }
+                }
+            }
+        }
+        let parts = WharfServiceParts(
+            rpcServices: [service],
+            serviceNames: ["orlysync.negentropy.v1.NegentropyService"],
+            backgroundServices: [relay, background],
+            jobHandlers: coordinator.jobHandlers)
+        return Built(parts: parts, relay: relay)
+    }
+}
+
+/// A long-running task as a ServiceLifecycle service (cancelled on shutdown).
+struct BackgroundTask: Service {
+    var name: String
+    var body: @Sendable () async -> Void
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await body() }
+    }
+}

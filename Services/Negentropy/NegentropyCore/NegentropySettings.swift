@@ -1,0 +1,60 @@
+import Foundation
+import WharfRuntime
+
+/// The negentropy service's own settings (README.md lists them).
+public struct NegentropySettings: Sendable {
+    /// The Nostr relay WebSocket endpoint (NIP-01, NIP-77).
+    public var relayAddress: HostPort
+    /// Largest WebSocket message a client may send.
+    public var relayMaximumMessageSize: Int
+    public var relayLimits: RelayContext.Limits
+    /// Peers added at start (AddPeer adds more; they persist).
+    public var peers: [String]
+    public var syncInterval: Duration
+    /// What peer syncs reconcile (a NIP-01 filter; empty: every event).
+    public var syncFilter: NostrFilter
+    public var peerSync: PeerSync.Settings
+    public var sessionLimits: NegentropySessions.Limits
+    public var sessionTimeout: Duration
+
+    public init(reader: EnvironmentReader) {
+        relayAddress = reader.parsed("WHARF_RELAY_LISTEN", default: "0.0.0.0:7777") { text throws(ConfigurationProblem) in
+            try HostPort(parsing: text)
+        } ?? HostPort(host: "0.0.0.0", port: 7777)
+        relayMaximumMessageSize = reader.int("WHARF_RELAY_MAX_MESSAGE_SIZE", default: 1 << 20, range: 4096...(64 << 20))
+        relayLimits = RelayContext.Limits()
+        relayLimits.subscriptionsPerConnection = reader.int("WHARF_RELAY_MAX_SUBSCRIPTIONS", default: 20, range: 1...1000)
+        relayLimits.sessionsPerConnection = reader.int("WHARF_RELAY_MAX_NEG_SESSIONS", default: 8, range: 1...1000)
+        relayLimits.maximumFilterLimit = reader.int("WHARF_RELAY_MAX_LIMIT", default: 5000, range: 1...1_000_000)
+        peers = reader.parsed("WHARF_NEGENTROPY_PEERS", default: "", display: { $0.joined(separator: ",") }) { text throws(ConfigurationProblem) in
+            text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } ?? []
+        syncInterval = reader.duration("WHARF_NEGENTROPY_INTERVAL", default: .seconds(60), minimum: .seconds(1))
+        syncFilter = reader.parsed("WHARF_NEGENTROPY_FILTER", default: "") { text throws(ConfigurationProblem) in
+            guard !text.isEmpty else { return NostrFilter() }
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+                throw ConfigurationProblem("expected a NIP-01 filter as a JSON object")
+            }
+            do { return try NostrFilter(json: object) } catch let error as FilterError { throw ConfigurationProblem(error.description) } catch { throw ConfigurationProblem("\(error)") }
+        } ?? NostrFilter()
+        peerSync = PeerSync.Settings()
+        peerSync.frameSizeLimit = Self.frameSize(reader, "WHARF_NEGENTROPY_FRAME_SIZE", default: 60_000)
+        peerSync.initialTimeout = reader.duration("WHARF_NEGENTROPY_PEER_TIMEOUT", default: .seconds(10), minimum: .milliseconds(100))
+        peerSync.idleTimeout = reader.duration("WHARF_NEGENTROPY_PEER_IDLE_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
+        sessionLimits = NegentropySessions.Limits(
+            frameSizeLimit: Self.frameSize(reader, "WHARF_NEGENTROPY_RESPONDER_FRAME_SIZE", default: 500_000),
+            maximumSetSize: reader.int("WHARF_NEGENTROPY_MAX_SET_SIZE", default: 1_000_000, range: 1...100_000_000))
+        peerSync.maximumSetSize = sessionLimits.maximumSetSize
+        sessionTimeout = reader.duration("WHARF_NEGENTROPY_SESSION_TIMEOUT", default: .seconds(300), minimum: .seconds(1))
+    }
+
+    /// A negentropy frame size limit: 0 (unlimited) or at least 4096 bytes, as the protocol requires.
+    private static func frameSize(_ reader: EnvironmentReader, _ name: String, default value: Int) -> Int {
+        reader.parsed(name, default: String(value)) { text throws(ConfigurationProblem) in
+            guard let size = Int(text), size == 0 || (4096...(64 << 20)).contains(size) else {
+                throw ConfigurationProblem("expected 0 (unlimited) or a size of at least 4096 bytes, got \"\(text)\"")
+            }
+            return size
+        } ?? value
+    }
+}
