@@ -64,8 +64,10 @@ public struct PeerSync: Sendable {
         case .items(let items): storage = items
         }
         let negentropy = try Negentropy(storage: storage, frameSizeLimit: settings.frameSizeLimit)
-        let outcome = Mutex<Result<PeerSyncProgress, PeerSyncError>>(.failure(PeerSyncError("connection closed before the sync finished")))
+        // Set by the session; what the socket does after it (the close handshake) does not change it.
+        let outcome = Mutex<Result<PeerSyncProgress, PeerSyncError>?>(nil)
         let inbox = FrameInbox<RelayMessage>()
+        var connectionError: (any Error)?
         do {
             try await WebSocketClient.connect(
                 url: Self.webSocketURL(peerURL),
@@ -81,7 +83,6 @@ public struct PeerSync: Sendable {
                     } catch {}
                     inbox.finish()
                 }
-                defer { reader.cancel() }
                 let session = Session(negentropy: negentropy, inbox: inbox, outbound: outbound, store: store, live: live,
                                       settings: settings, filter: filter, progress: progress)
                 do {
@@ -92,12 +93,20 @@ public struct PeerSync: Sendable {
                 } catch {
                     outcome.withLock { $0 = .failure(PeerSyncError("\(error)")) }
                 }
+                // Close, and let the reader see the peer's close frame (the inbound stream has one consumer).
                 try? await outbound.close(.normalClosure, reason: nil)
+                do { try await withDeadline(.seconds(5)) { await reader.value } } catch { reader.cancel() }
             }
         } catch {
-            throw PeerSyncError("could not connect to \(Self.webSocketURL(peerURL)): \(error)")
+            connectionError = error
         }
-        return try outcome.withLock { $0 }.get()
+        switch outcome.withLock({ $0 }) {
+        case .success(let result): return result
+        case .failure(let error): throw error
+        case nil:
+            if let connectionError { throw PeerSyncError("could not connect to \(Self.webSocketURL(peerURL)): \(connectionError)") }
+            throw PeerSyncError("connection to \(Self.webSocketURL(peerURL)) closed before the sync finished")
+        }
     }
 
     /// One connection's work, in order: reconcile, download, upload.

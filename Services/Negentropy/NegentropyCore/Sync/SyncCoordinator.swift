@@ -34,7 +34,9 @@ public struct SyncCoordinator: Sendable {
             Self.peerJob: { job in
                 let payload = try job.decodePayload(PeerPayload.self)
                 guard try await peers.state(of: payload.url) != nil else { return }  // removed meanwhile
-                _ = try await syncPeer(payload.url)
+                // A failed sync is recorded in the peer's row and retried by the next trigger or loop pass;
+                // only a failure to record it (PostgreSQL) makes the job retry.
+                do { try await syncPeer(payload.url) } catch is PeerSyncError {}
             },
             Self.allJob: { job in try await syncAll(loop: try job.decodePayload(AllPayload.self).loop) },
         ]

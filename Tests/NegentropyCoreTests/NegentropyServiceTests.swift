@@ -1,0 +1,226 @@
+import Foundation
+import GRPCCore
+@testable import NegentropyCore
+import NegentropyProtocol
+import Testing
+import WharfProto
+import WharfRuntime
+import WharfTestSupport
+
+/// Publishes `events` through the node's relay and waits for every OK.
+func publish(_ events: [NostrEvent], to node: NegentropyNode) async throws {
+    let client = RelayTestClient(url: node.relayURL)
+    for event in events {
+        try client.send(["EVENT", event.jsonObject])
+        let ok = try await client.receive()
+        guard ok[2] as? Bool == true else { throw TestSupportError("not accepted: \(ok)") }
+    }
+    await client.close()
+}
+
+/// Ids of every event the node's relay returns for `{}` (up to 5000).
+func storedIDs(_ node: NegentropyNode) async throws -> Set<String> {
+    let client = RelayTestClient(url: node.relayURL)
+    try client.send(["REQ", "everything", [String: Any]()])
+    let frames = try await client.receive(until: "EOSE")
+    await client.close()
+    return Set(frames.dropLast().compactMap { ($0[2] as? [String: Any])?["id"] as? String })
+}
+
+@Suite("orlysync.negentropy.v1.NegentropyService over gRPC")
+struct NegentropyServiceTests {
+    @Test("sessions: in-band errors with ORLY's strings; listed, continued and closed across two replicas")
+    func sessionsAcrossReplicas() async throws {
+        let postgres = try await TestPostgres.shared()
+        let database = try await postgres.createDatabase()
+        let connection = "127.0.0.1:5000-\(UUID().uuidString)"
+        try await withNegentropyServer(database: database) { first in
+            try await withNegentropyServer(database: database) { second in
+                let notes = (0..<120).map { TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64($0), kind: 1, content: "n\($0)") }
+                let reactions = (0..<10).map { TestKeys.bob.sign(createdAt: 1_700_000_000 + Int64($0), kind: 7, content: "+") }
+                try await publish(notes + reactions, to: first)
+
+                // The client holds the first 100 notes and 5 of its own; it reconciles kind 1 only.
+                let own = (0..<5).map { TestKeys.bob.sign(createdAt: 1_700_000_500 + Int64($0), kind: 1, content: "own \($0)") }
+                let negentropy = try Negentropy(storage: try SortedItems((Array(notes.prefix(100)) + own).compactMap(\.negentropyItem)),
+                                                frameSizeLimit: 4096)
+                var have = Set<EventID>(), need = Set<EventID>()
+                var next: [UInt8]? = nil
+                try await withNegentropyClient(port: first.grpcPort) { client in
+                    let opened = try await client.handleNegOpen(.with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "s1"
+                        $0.filter = .with { $0.kinds = [1] }
+                        $0.initialMessage = Data(negentropy.initiate())
+                    })
+                    #expect(opened.error == "")
+                    let step = try negentropy.reconcileAsInitiator(Array(opened.message))
+                    have.formUnion(step.have)
+                    need.formUnion(step.need)
+                    next = step.next
+
+                    let missing = try await client.handleNegOpen(.with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "empty"
+                    })
+                    #expect(missing.error == "blocked: NEG-OPEN requires initialMessage from initiator")
+                    let unknown = try await client.handleNegMsg(.with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "nope"
+                        $0.message = Data([0x61])
+                    })
+                    #expect(unknown.error == "session not found")
+                    let garbage = try await client.handleNegMsg(.with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "empty"
+                        $0.message = Data([0x61, 0x00, 0x00, 0x07])
+                    })
+                    #expect(garbage.error == "reconcile failed: unexpected mode")
+                }
+                // The second replica continues the session the first opened.
+                try await withNegentropyClient(port: second.grpcPort) { client in
+                    var rounds = 0
+                    while let message = next {
+                        rounds += 1
+                        let answer = try await client.handleNegMsg(.with {
+                            $0.connectionID = connection
+                            $0.subscriptionID = "s1"
+                            $0.message = Data(message)
+                        })
+                        try #require(answer.error == "", "\(answer.error)")
+                        let step = try negentropy.reconcileAsInitiator(Array(answer.message))
+                        have.formUnion(step.have)
+                        need.formUnion(step.need)
+                        next = step.next
+                    }
+                    #expect(have == Set(own.compactMap(\.eventID)))
+                    #expect(need == Set(notes.suffix(20).compactMap(\.eventID)))
+
+                    let listed = try await client.listSessions(.init()).sessions.filter { $0.connectionID == connection }
+                    #expect(Set(listed.map(\.subscriptionID)) == ["s1", "empty"])
+                    let s1 = try #require(listed.first { $0.subscriptionID == "s1" })
+                    #expect(s1.roundCount == Int32(rounds))
+                    #expect(s1.createdAt > 1_700_000_000 && s1.lastActivity >= s1.createdAt)
+
+                    // Close by subscription id alone: every connection's "s1".
+                    _ = try await client.closeSession(.with { $0.subscriptionID = "s1" })
+                }
+                try await withNegentropyClient(port: first.grpcPort) { client in
+                    let closed = try await client.handleNegMsg(.with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "s1"
+                        $0.message = Data(negentropy.initiate())
+                    })
+                    #expect(closed.error == "session not found")
+                    _ = try await client.handleNegClose(.with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "empty"
+                    })
+                    #expect(try await client.listSessions(.init()).sessions.filter { $0.connectionID == connection }.isEmpty)
+                }
+            }
+        }
+    }
+
+    @Test("an idle session expires after the configured timeout")
+    func sessionTimeout() async throws {
+        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_SESSION_TIMEOUT": "1s"]) { node in
+            try await withNegentropyClient(port: node.grpcPort) { client in
+                let empty = try Negentropy(storage: try SortedItems([]))
+                let connection = "timeout-\(UUID().uuidString)"
+                let opened = try await client.handleNegOpen(.with {
+                    $0.connectionID = connection
+                    $0.subscriptionID = "s"
+                    $0.initialMessage = Data(empty.initiate())
+                })
+                // An empty set answers the empty initial message with its own (empty) id list.
+                #expect(opened.error == "" && !opened.complete)
+                #expect(opened.message == Data([0x61, 0x00, 0x00, 0x02, 0x00]))
+                try await Task.sleep(for: .milliseconds(1600))
+                let late = try await client.handleNegMsg(.with {
+                    $0.connectionID = connection
+                    $0.subscriptionID = "s"
+                    $0.message = Data(empty.initiate())
+                })
+                #expect(late.error == "session not found")
+            }
+        }
+    }
+
+    @Test("SyncWithPeer: two relays end with the same events; progress counts the differences; peer state is kept")
+    func syncWithPeer() async throws {
+        try await withNegentropyServer { left in
+            try await withNegentropyServer { right in
+                let shared = (0..<100).map { TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64($0), kind: 1, content: "shared \($0)") }
+                let leftOnly = (0..<30).map { TestKeys.alice.sign(createdAt: 1_700_001_000 + Int64($0), kind: 1, content: "left \($0)") }
+                let rightOnly = (0..<20).map { TestKeys.bob.sign(createdAt: 1_700_000_050 + Int64($0), kind: 1, content: "right \($0)") }
+                try await publish(shared + leftOnly, to: left)
+                try await publish(shared + rightOnly, to: right)
+
+                try await withNegentropyClient(port: left.grpcPort) { client in
+                    _ = try await client.addPeer(.with { $0.peerURL = right.relayURL })
+                    #expect(try await client.getPeers(.init()).peers == [right.relayURL])
+                    let progress = try await client.syncWithPeer(.with { $0.peerURL = right.relayURL }) { response in
+                        try await response.messages.reduce(into: [Orlysync_Negentropy_V1_SyncProgress]()) { $0.append($1) }
+                    }
+                    #expect(progress.first?.round == 0)
+                    let last = try #require(progress.last)
+                    #expect(last.complete && last.error == "", "\(last)")
+                    #expect(last.haveCount == 30 && last.needCount == 20 && last.fetchedCount == 20 && last.sentCount == 30, "\(last)")
+                    #expect(progress.dropLast().allSatisfy { !$0.complete })
+
+                    let state = try await client.getPeerSyncState(.with { $0.peerURL = right.relayURL })
+                    #expect(state.found && state.state.status == "idle" && state.state.eventsSynced == 50)
+                    #expect(state.state.lastSync > 1_700_000_000 && state.state.consecutiveFailures == 0)
+                    let unknown = try await client.getPeerSyncState(.with { $0.peerURL = "ws://127.0.0.1:1" })
+                    #expect(!unknown.found)
+                }
+                let expected = Set((shared + leftOnly + rightOnly).map(\.id))
+                #expect(try await storedIDs(left) == expected)
+                #expect(try await storedIDs(right) == expected)
+
+                // A second sync finds nothing to do.
+                try await withNegentropyClient(port: left.grpcPort) { client in
+                    let again = try await client.syncWithPeer(.with { $0.peerURL = right.relayURL }) { response in
+                        try await response.messages.reduce(into: [Orlysync_Negentropy_V1_SyncProgress]()) { $0.append($1) }
+                    }
+                    #expect(again.last?.complete == true && again.last?.haveCount == 0 && again.last?.needCount == 0)
+                }
+            }
+        }
+    }
+
+    @Test("TriggerSync runs as a job; an unreachable peer is recorded as an error; Start and Stop toggle the loop")
+    func triggerAndLoop() async throws {
+        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_PEER_TIMEOUT": "500ms"]) { node in
+            try await withNegentropyClient(port: node.grpcPort) { client in
+                #expect(try await client.ready(.init()).ready)
+                let status = try await client.getSyncStatus(.init())
+                #expect(!status.active && status.lastSync == 0 && status.peerCount == 0)
+
+                let dead = "ws://127.0.0.1:1"
+                _ = try await client.addPeer(.with { $0.peerURL = dead })
+                let never = try await client.getPeerSyncState(.with { $0.peerURL = dead })
+                #expect(never.found && never.state.lastSync == 0 && never.state.status == "idle")
+                _ = try await client.triggerSync(.with { $0.peerURL = dead })
+                var state = Orlysync_Negentropy_V1_PeerSyncState()
+                for _ in 0..<100 {
+                    state = try await client.getPeerSyncState(.with { $0.peerURL = dead }).state
+                    if state.consecutiveFailures > 0 { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(state.status == "error" && state.consecutiveFailures == 1 && state.lastError.contains("could not connect"), "\(state)")
+
+                await #expect(throws: RPCError.self) { try await client.triggerSync(.with { $0.peerURL = "ws://unknown.example" }) }
+                await #expect(throws: RPCError.self) { try await client.addPeer(.with { $0.peerURL = "" }) }
+
+                _ = try await client.start(.init())
+                #expect(try await client.getSyncStatus(.init()).active)
+                _ = try await client.stop(.init())
+                #expect(try await !client.getSyncStatus(.init()).active)
+                _ = try await client.removePeer(.with { $0.peerURL = dead })
+                #expect(try await client.getPeers(.init()).peers.isEmpty)
+            }
+        }
+    }
+}
