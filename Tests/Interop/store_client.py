@@ -5,29 +5,17 @@ usage: store_client.py <port> <protos dir> <agntcy_dir_cid_vectors.json>
 Exits 0 when every check passed; prints what failed otherwise.
 """
 import json
-import os
 import sys
-import tempfile
 
 import grpc
-from grpc_tools import protoc
 
-
-def generate(protos, out):
-    files = ["agntcy/dir/core/v1/record.proto", "agntcy/dir/sign/v1/signature.proto",
-             "agntcy/dir/store/v1/store_service.proto"]
-    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-    status = protoc.main(["protoc", f"-I{protos}", f"-I{include}", f"--python_out={out}",
-                          f"--grpc_python_out={out}"] + files)
-    if status != 0:
-        sys.exit(f"protoc failed with {status}")
-    sys.path.insert(0, out)
+from generated_stubs import generate
 
 
 def main():
     port, protos, vectors_path = sys.argv[1], sys.argv[2], sys.argv[3]
-    out = tempfile.mkdtemp(prefix="wharf-python-stubs-")
-    generate(protos, out)
+    generate(protos, ["agntcy/dir/core/v1/record.proto", "agntcy/dir/sign/v1/signature.proto",
+                      "agntcy/dir/store/v1/store_service.proto"])
     from google.protobuf import json_format, struct_pb2
     from agntcy.dir.core.v1 import record_pb2
     from agntcy.dir.store.v1 import store_service_pb2, store_service_pb2_grpc
