@@ -102,6 +102,13 @@ struct NegentropyServiceTests {
                     #expect(s1.roundCount == Int32(rounds))
                     #expect(s1.createdAt > 1_700_000_000 && s1.lastActivity >= s1.createdAt)
 
+                    // Peers are stored in PostgreSQL: one replica adds, the other sees.
+                    _ = try await client.addPeer(.with { $0.peerURL = "wss://relay.example.org" })
+                    let seenByFirst = try await withNegentropyClient(port: first.grpcPort) { other in
+                        try await other.getPeers(.init()).peers
+                    }
+                    #expect(seenByFirst == ["wss://relay.example.org"])
+
                     // Close by subscription id alone: every connection's "s1".
                     _ = try await client.closeSession(.with { $0.subscriptionID = "s1" })
                 }

@@ -150,10 +150,47 @@ struct RelayTests {
             await client.close()
         }
     }
+
+    @Test("a message over WHARF_RELAY_MAX_MESSAGE_SIZE closes that connection; others go on")
+    func messageSize() async throws {
+        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_MESSAGE_SIZE": "4096"]) { node in
+            let client = RelayTestClient(url: node.relayURL)
+            let large = TestKeys.alice.sign(createdAt: 1_700_000_000, kind: 1, content: String(repeating: "x", count: 8000))
+            try client.send(["EVENT", large.jsonObject])
+            await #expect(throws: (any Error).self) { try await client.receive(timeout: .seconds(5)) }
+            let other = RelayTestClient(url: node.relayURL)
+            let small = TestKeys.alice.sign(createdAt: 1_700_000_001, kind: 1, content: "small")
+            try other.send(["EVENT", small.jsonObject])
+            #expect(try await other.receive()[2] as? Bool == true)
+            #expect(try await node.host.postgresCount() == 1)
+            await other.close()
+            await client.close()
+        }
+    }
 }
 
 extension WharfServiceHost {
     func postgresCount() async throws -> Int {
         try await EventStore(client: postgres, logger: logger).count()
+    }
+}
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+@Suite("The relay's NIP-11 information document")
+struct RelayInformationTests {
+    @Test("GET / with Accept: application/nostr+json lists NIPs 1, 11 and 77 and the limits")
+    func information() async throws {
+        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_SUBSCRIPTIONS": "7"]) { node in
+            var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(node.relayPort)/")))
+            request.setValue("application/nostr+json", forHTTPHeaderField: "Accept")
+            let (data, response) = try await URLSession.shared.data(for: request)
+            #expect((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type") == "application/nostr+json")
+            let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            #expect(document["supported_nips"] as? [Int] == [1, 11, 77])
+            #expect((document["limitation"] as? [String: Any])?["max_subscriptions"] as? Int == 7)
+        }
     }
 }
