@@ -14,8 +14,13 @@ import WharfTestSupport
 /// server shuts down.
 struct SlowBlobService: Tvix_Castore_V1_BlobService.SimpleServiceProtocol {
     var delay: Duration
+    /// Stat calls that reached the handler.
+    let started = CallCounter()
+
+    init(delay: Duration) { self.delay = delay }
 
     func stat(request: Tvix_Castore_V1_StatBlobRequest, context: ServerContext) async throws -> Tvix_Castore_V1_StatBlobResponse {
+        started.count.withLock { $0 += 1 }
         try await Task.sleep(for: delay)
         return .with { $0.bao = Data("done".utf8) }
     }
@@ -27,6 +32,10 @@ struct SlowBlobService: Tvix_Castore_V1_BlobService.SimpleServiceProtocol {
     func put(request: RPCAsyncSequence<Tvix_Castore_V1_BlobChunk, any Error>, context: ServerContext) async throws -> Tvix_Castore_V1_PutBlobResponse {
         throw RPCError(code: .unimplemented, message: "test service")
     }
+}
+
+final class CallCounter: Sendable {
+    let count = Mutex(0)
 }
 
 func hostEnvironment(postgresURL: String, redisURL: String, extra: [String: String] = [:]) -> [String: String] {
@@ -146,13 +155,15 @@ struct ServiceHostTests {
     @Test("graceful shutdown lets an in-flight RPC finish, then the server stops")
     func gracefulShutdownDrains() async throws {
         var grpcPort = 0
-        try await withRunningHost(services: [SlowBlobService(delay: .milliseconds(1500))]) { host, port in
+        let service = SlowBlobService(delay: .milliseconds(1500))
+        try await withRunningHost(services: [service]) { host, port in
             grpcPort = port
             let health = await host.health
             try await withTestClient(port: port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 let inFlight = Task { try await blobs.stat(.init()) }
-                try await Task.sleep(for: .milliseconds(300))
+                // Shut down only once the RPC is in the handler (on a loaded machine connecting takes a while).
+                #expect(await eventually { service.started.count.withLock { $0 } == 1 })
                 let shutdown = Task { await host.shutdownGracefully() }
                 #expect(await eventually { health.status(of: "") == .notServing })
                 let answer = try await inFlight.value
