@@ -33,6 +33,7 @@ let package = Package(
         .executable(name: "store", targets: ["store"]),
         .executable(name: "routing", targets: ["routing"]),
         .executable(name: "negentropy", targets: ["negentropy"]),
+        .executable(name: "gateway", targets: ["gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -161,6 +162,25 @@ let package = Package(
             path: "Services/Negentropy/NegentropyCore"
         ),
         .executableTarget(name: "negentropy", dependencies: ["NegentropyCore", "WharfRuntime"], path: "Services/Negentropy/negentropy"),
+        // Gateway: HTTP/2 stream-level routing proxy with pooled upstream connections and the Connect bridge.
+        .target(
+            name: "GatewayCore",
+            dependencies: [
+                "WharfRuntime", "WharfProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ] + grpc,
+            path: "Services/Gateway/GatewayCore"
+        ),
+        .executableTarget(name: "gateway", dependencies: ["GatewayCore"], path: "Services/Gateway/gateway"),
         // In-process reconciliation of a million items per side (scripts/bench-negentropy).
         .executableTarget(name: "NegentropyBench", dependencies: ["NegentropyProtocol"], path: "Benchmarks/NegentropyBench"),
         // Search latency over a million indexed records (scripts/bench-routing).
@@ -214,6 +234,14 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ] + grpc,
             path: "Tests/NegentropyCoreTests"
+        ),
+        .testTarget(
+            name: "GatewayCoreTests",
+            dependencies: [
+                "GatewayCore", "WharfTestSupport", "WharfProto",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ] + grpc,
+            path: "Tests/GatewayCoreTests"
         ),
         .testTarget(
             name: "WharfRuntimeTests",

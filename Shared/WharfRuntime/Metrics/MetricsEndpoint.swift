@@ -9,14 +9,19 @@ import ServiceLifecycle
 public final class MetricsEndpoint: Service, Sendable {
     public let registry: PrometheusCollectorRegistry
     private let address: HostPort
-    private let health: HealthMonitor?
+    private let isServing: @Sendable () -> Bool
     private let logger: Logger
     private let bound = OnceValue<Int>()
 
-    public init(registry: PrometheusCollectorRegistry, address: HostPort, health: HealthMonitor?, logger: Logger) {
+    public convenience init(registry: PrometheusCollectorRegistry, address: HostPort, health: HealthMonitor?, logger: Logger) {
+        self.init(registry: registry, address: address, isServing: { health?.status(of: "") == .serving }, logger: logger)
+    }
+
+    /// `isServing` answers `/healthz` (for processes whose health is not a `HealthMonitor`, like the gateway).
+    public init(registry: PrometheusCollectorRegistry, address: HostPort, isServing: @escaping @Sendable () -> Bool, logger: Logger) {
         self.registry = registry
         self.address = address
-        self.health = health
+        self.isServing = isServing
         self.logger = logger
     }
 
@@ -34,8 +39,8 @@ public final class MetricsEndpoint: Service, Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: buffer))
         }
-        router.get("healthz") { [health] _, _ -> Response in
-            let serving = health?.status(of: "") == .serving
+        router.get("healthz") { [isServing] _, _ -> Response in
+            let serving = isServing()
             return Response(status: serving ? .ok : .serviceUnavailable,
                             body: .init(byteBuffer: ByteBuffer(string: serving ? "SERVING\n" : "NOT_SERVING\n")))
         }

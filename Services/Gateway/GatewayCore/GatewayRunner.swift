@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+import WharfRuntime
+
+/// Runs the gateway: its listener, the upstream prober and the metrics endpoint, until SIGTERM (or
+/// `shutdownGracefully`). The gateway keeps no state and needs neither PostgreSQL nor Redis.
+public final class GatewayRunner: Sendable {
+    public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50050, metricsPort: 9100)
+
+    public let server: GatewayServer
+    private let runtime: RuntimeConfiguration
+    private let registry: PrometheusCollectorRegistry
+    private let logger: Logger
+    private let group = Mutex<ServiceGroup?>(nil)
+    private let metrics = OnceValue<MetricsEndpoint?>()
+
+    public init(runtime: RuntimeConfiguration, settings: GatewaySettings, registry: PrometheusCollectorRegistry, logger: Logger) {
+        self.runtime = runtime
+        self.registry = registry
+        self.logger = logger
+        server = GatewayServer(runtime: runtime, settings: settings, logger: logger)
+    }
+
+    /// The metrics endpoint's port once it listens (nil when disabled).
+    public func metricsPort() async -> Int? {
+        guard let endpoint = await metrics.value else { return nil }
+        return await endpoint.boundPort()
+    }
+
+    public func run(handleSignals: Bool = true) async throws {
+        let gateway = server.gateway
+        let endpoint = runtime.metricsListen.map {
+            MetricsEndpoint(registry: registry, address: $0, isServing: { gateway.health.status(of: "") == .serving }, logger: logger)
+        }
+        metrics.set(endpoint)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server.prober, successTerminationBehavior: .ignore, serviceName: "prober"),
+        ]
+        if let endpoint { services.append(.init(service: endpoint, successTerminationBehavior: .ignore, serviceName: "metrics")) }
+        services.append(.init(service: server, serviceName: "gateway"))
+        var configuration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
+        configuration.maximumGracefulShutdownDuration = runtime.shutdownGrace
+        configuration.maximumCancellationDuration = .seconds(5)
+        let serviceGroup = ServiceGroup(configuration: configuration)
+        group.withLock { $0 = serviceGroup }
+        try await serviceGroup.run()
+        logger.info("gateway stopped")
+    }
+
+    public func shutdownGracefully() async {
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
+    /// The whole `main` of the gateway executable.
+    public static func main() async -> Never {
+        let reader = EnvironmentReader(environment: ProcessInfo.processInfo.environment)
+        let runtime = RuntimeConfiguration(serviceName: "gateway", defaults: defaults, reader: reader)
+        let settings = GatewaySettings(reader: reader)
+        do {
+            try reader.validate()
+        } catch {
+            FileHandle.standardError.write(Data("gateway: \(error)\n".utf8))
+            exit(WharfServiceMain.invalidConfigurationExitCode)
+        }
+        WharfLogging.bootstrap(level: runtime.logLevel)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var logger = Logger(label: "wharf.gateway")
+        logger.logLevel = runtime.logLevel
+        // The gateway uses none of the database or Redis settings the shared reader also reads.
+        let shown = reader.effectiveConfiguration.filter { !$0.0.hasPrefix("WHARF_POSTGRES") && !$0.0.hasPrefix("WHARF_REDIS") && !$0.0.hasPrefix("WHARF_JOB") }
+        logger.info("effective configuration", metadata: Dictionary(shown.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
+        do {
+            try await GatewayRunner(runtime: runtime, settings: settings, registry: registry, logger: logger).run()
+            exit(0)
+        } catch {
+            logger.critical("gateway stopped: \(error)")
+            exit(1)
+        }
+    }
+}

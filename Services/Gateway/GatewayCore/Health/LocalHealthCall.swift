@@ -1,0 +1,55 @@
+import NIOCore
+import NIOHTTP2
+import SwiftProtobuf
+import WharfProto
+
+/// The gateway answers `grpc.health.v1.Health` itself (Check, and Watch with a message per change).
+struct LocalHealthCall {
+    static let service = "grpc.health.v1.Health"
+
+    enum Method {
+        case check, watch
+    }
+
+    let method: Method
+    private var request = ByteBuffer()
+
+    init?(path: String) {
+        switch path {
+        case "/grpc.health.v1.Health/Check": method = .check
+        case "/grpc.health.v1.Health/Watch": method = .watch
+        default: return nil
+        }
+    }
+
+    mutating func append(_ payload: HTTP2Frame.FramePayload) -> Bool {
+        guard case .data(let data) = payload else {
+            if case .headers(let headers) = payload { return headers.endStream }
+            return false
+        }
+        if case .byteBuffer(var buffer) = data.data { request.writeBuffer(&buffer) }
+        return data.endStream
+    }
+
+    /// The requested service name; nil when the request is not one well-formed message.
+    var serviceName: String? {
+        var buffer = request
+        guard let _ = buffer.readInteger(as: UInt8.self), let length = buffer.readInteger(as: UInt32.self),
+              let bytes = buffer.readBytes(length: Int(length)), buffer.readableBytes == 0,
+              let message = try? Grpc_Health_V1_HealthCheckRequest(serializedBytes: bytes) else { return nil }
+        return message.service
+    }
+
+    static let responseHeaders = HTTP2Frame.FramePayload.headers(.init(headers: [":status": "200", "content-type": "application/grpc"]))
+
+    static func message(_ status: GatewayHealth.Status) -> HTTP2Frame.FramePayload {
+        let body = (try? Grpc_Health_V1_HealthCheckResponse.with { $0.status = status }.serializedBytes() as [UInt8]) ?? []
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt8(0))
+        buffer.writeInteger(UInt32(body.count))
+        buffer.writeBytes(body)
+        return .data(.init(data: .byteBuffer(buffer)))
+    }
+
+    static let ok = HTTP2Frame.FramePayload.headers(.init(headers: ["grpc-status": "0"], endStream: true))
+}

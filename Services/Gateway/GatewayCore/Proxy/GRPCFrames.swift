@@ -1,0 +1,76 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// Header rules of a proxy between gRPC peers.
+enum GRPCFrames {
+    /// Connection-specific headers never forwarded (RFC 9113 §8.2.2); `te: trailers` is the one allowed `te`.
+    static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]
+
+    /// `headers` without hop-by-hop fields (returned unchanged, without copying, when there are none).
+    static func forwardable(_ headers: HPACKHeaders) -> HPACKHeaders {
+        guard headers.contains(where: { hopByHop.contains($0.name) || ($0.name == "te" && $0.value != "trailers") }) else {
+            return headers
+        }
+        var kept = HPACKHeaders()
+        for (name, value, indexing) in headers where !hopByHop.contains(name) && !(name == "te" && value != "trailers") {
+            kept.add(name: name, value: value, indexing: indexing)
+        }
+        return kept
+    }
+
+    /// A gRPC response with no messages: the status in the only HEADERS frame, which ends the stream.
+    static func trailersOnly(status: Int, message: String) -> HTTP2Frame.FramePayload {
+        .headers(.init(headers: [
+            ":status": "200", "content-type": "application/grpc",
+            "grpc-status": String(status), "grpc-message": percentEncoded(message),
+        ], endStream: true))
+    }
+
+    /// Trailers carrying a status, after response headers were already sent.
+    static func trailers(status: Int, message: String) -> HTTP2Frame.FramePayload {
+        .headers(.init(headers: ["grpc-status": String(status), "grpc-message": percentEncoded(message)], endStream: true))
+    }
+
+    /// grpc-message is percent-encoded UTF-8 (bytes outside printable ASCII, and `%`).
+    static func percentEncoded(_ message: String) -> String {
+        var output = ""
+        for byte in message.utf8 {
+            if byte >= 0x20 && byte <= 0x7e && byte != UInt8(ascii: "%") {
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                output += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return output
+    }
+
+    /// `grpc-timeout` (`<1–8 digits><H|M|S|m|u|n>`) as a duration; nil when absent or malformed.
+    static func timeout(_ headers: HPACKHeaders) -> TimeAmount? {
+        guard let text = headers.first(name: "grpc-timeout"), let unit = text.last,
+              let amount = Int64(text.dropLast()), amount >= 0, text.count >= 2, text.count <= 9 else { return nil }
+        switch unit {
+        case "H": return .hours(amount)
+        case "M": return .minutes(amount)
+        case "S": return .seconds(amount)
+        case "m": return .milliseconds(amount)
+        case "u": return .microseconds(amount)
+        case "n": return .nanoseconds(amount)
+        default: return nil
+        }
+    }
+
+    enum Status {
+        static let cancelled = 1
+        static let deadlineExceeded = 4
+        static let unimplemented = 12
+        static let unavailable = 14
+        static let unauthenticated = 16
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,300 @@
+import Logging
+import NIOCore
+import NIOHTTP2
+import WharfRuntime
+
+/// One client stream: picks the route from `:path`, opens a stream on a pooled upstream connection of the
+/// same event loop and relays HEADERS, DATA and trailers both ways as they flow, each side reading only
+/// while the other can take more (HTTP/2 flow control holds the rest). Never a hung stream: unknown
+/// services, unreachable upstreams, expired deadlines and resets all end it with a status or a reset.
+final class InboundStreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private enum State {
+        case awaitingHeaders
+        /// Upstream stream being opened; frames read meanwhile wait here (reads are held, so at most one batch).
+        case connecting(buffered: [HTTP2Frame.FramePayload])
+        case proxying(upstream: any Channel)
+        /// `grpc.health.v1.Health`, answered by the gateway itself.
+        case localHealth(LocalHealthCall)
+        case finished
+    }
+
+    private let gateway: Gateway
+    private var state = State.awaitingHeaders
+    private var context: ChannelHandlerContext?
+    private var readPending = false
+    private var responseStarted = false
+    private var deadline: Scheduled<Void>?
+    private var exchange: Exchange?
+
+    init(gateway: Gateway) {
+        self.gateway = gateway
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let payload = unwrapInboundIn(data)
+        switch state {
+        case .awaitingHeaders:
+            guard case .headers(let headers) = payload else { return reset(context) }
+            start(context, headers: headers)
+        case .connecting(var buffered):
+            buffered.append(payload)
+            state = .connecting(buffered: buffered)
+        case .proxying(let upstream):
+            exchange?.countRequest(payload)
+            upstream.write(forwardable(payload), promise: nil)
+        case .localHealth(var call):
+            let complete = call.append(payload)
+            state = .localHealth(call)
+            if complete { answerHealth(context, call) }
+        case .finished:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .proxying(let upstream) = state { upstream.flush() }
+        context.fireChannelReadComplete()
+    }
+
+    /// Reads from the client only while the upstream stream can take what they bring.
+    func read(context: ChannelHandlerContext) {
+        switch state {
+        case .proxying(let upstream) where upstream.isWritable:
+            context.read()
+        case .awaitingHeaders, .finished, .localHealth:
+            context.read()
+        default:
+            readPending = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .proxying(let upstream) = state, context.channel.isWritable { upstream.read() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // The client reset or went away: cancel the upstream call at once.
+        if case .proxying(let upstream) = state { upstream.close(promise: nil) }
+        finish(status: GRPCFrames.Status.cancelled, context: context, clientGone: true)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Stream errors (e.g. a reset from the client) close this stream channel; channelInactive follows.
+        context.close(promise: nil)
+    }
+
+    // MARK: Starting a call
+
+    private func start(_ context: ChannelHandlerContext, headers: HTTP2Frame.FramePayload.Headers) {
+        let path = headers.headers.first(name: ":path") ?? ""
+        exchange = Exchange(gateway: gateway, path: path, started: .now())
+        let service = RouteTable.service(ofPath: Substring(path))
+        if service == Substring(LocalHealthCall.service), gateway.routes.route(forService: service ?? "") == nil {
+            guard var call = LocalHealthCall(path: path) else {
+                return respond(context, status: GRPCFrames.Status.unimplemented, message: "unknown method: \(path)")
+            }
+            exchange?.route = LocalHealthCall.service
+            state = .localHealth(call)
+            if call.append(.headers(headers)) { answerHealth(context, call) }
+            return
+        }
+        guard let service, let route = gateway.routes.route(forService: service) else {
+            return respond(context, status: GRPCFrames.Status.unimplemented,
+                           message: "unknown service: no route for \(path.isEmpty ? "(no :path)" : path)")
+        }
+        exchange?.route = route.service
+        if let failure = gateway.authorize(headers.headers, route: route.service) {
+            return respond(context, status: GRPCFrames.Status.unauthenticated, message: failure)
+        }
+        if let timeout = GRPCFrames.timeout(headers.headers) {
+            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in self?.deadlineExpired() }
+        }
+        guard let cluster = gateway.cluster(named: route.service) else {
+            return respond(context, status: GRPCFrames.Status.unavailable, message: "no upstream configured for \(route.service)")
+        }
+        state = .connecting(buffered: [.headers(headers)])
+        exchange?.countRequest(.headers(headers))
+        connect(context, cluster: cluster, candidates: cluster.candidates()[...], lastError: nil)
+    }
+
+    private func connect(_ context: ChannelHandlerContext, cluster: UpstreamCluster, candidates: ArraySlice<HostPort>, lastError: (any Error)?) {
+        guard case .connecting = state else { return }
+        guard let address = candidates.first else {
+            let reason = lastError.map { ": \($0)" } ?? ""
+            return respond(context, status: GRPCFrames.Status.unavailable,
+                           message: "no upstream of \(cluster.name) could be reached\(reason)")
+        }
+        let pool = gateway.connections(on: context.eventLoop)
+        // Upstream streams are created on this stream's event loop (the pool is per loop).
+        let inbound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        pool.multiplexer(for: address).flatMap { multiplexer -> EventLoopFuture<any Channel> in
+            multiplexer.createStreamChannel { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UpstreamStreamHandler(inbound: inbound.value))
+                }
+            }
+        }.assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let upstream):
+                cluster.recordSuccess(address)
+                cluster.streamOpened(address)
+                upstream.closeFuture.whenComplete { _ in cluster.streamClosed(address) }
+                attach(context, upstream: upstream)
+            case .failure(let error):
+                // Nothing was sent upstream yet, so the next address may take the call.
+                cluster.recordFailure(address)
+                gateway.logger.warning("upstream unreachable", metadata: ["cluster": "\(cluster.name)", "address": "\(address)", "error": "\(error)"])
+                connect(context, cluster: cluster, candidates: candidates.dropFirst(), lastError: error)
+            }
+        }
+    }
+
+    private func attach(_ context: ChannelHandlerContext, upstream: any Channel) {
+        guard case .connecting(let buffered) = state else {
+            // The client left or the deadline passed while connecting.
+            upstream.close(promise: nil)
+            return
+        }
+        state = .proxying(upstream: upstream)
+        for payload in buffered { upstream.write(forwardable(payload), promise: nil) }
+        upstream.flush()
+        if readPending, upstream.isWritable {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func forwardable(_ payload: HTTP2Frame.FramePayload) -> HTTP2Frame.FramePayload {
+        guard case .headers(var headers) = payload else { return payload }
+        headers.headers = GRPCFrames.forwardable(headers.headers)
+        return .headers(headers)
+    }
+
+    // MARK: From the upstream
+
+    func upstreamRead(_ payload: HTTP2Frame.FramePayload) {
+        guard let context, case .proxying = state else { return }
+        var payload = payload
+        if case .headers(var headers) = payload {
+            headers.headers = GRPCFrames.forwardable(headers.headers)
+            if headers.endStream || responseStarted { exchange?.status = headers.headers.first(name: "grpc-status").flatMap { Int($0) } }
+            responseStarted = true
+            payload = .headers(headers)
+            if headers.endStream {
+                context.write(wrapOutboundOut(payload), promise: nil)
+                return finish(status: exchange?.status, context: context, clientGone: false)
+            }
+        } else if case .data(let data) = payload, data.endStream {
+            exchange?.countResponse(payload)
+            context.write(wrapOutboundOut(payload), promise: nil)
+            return finish(status: exchange?.status, context: context, clientGone: false)
+        }
+        exchange?.countResponse(payload)
+        context.write(wrapOutboundOut(payload), promise: nil)
+    }
+
+    func upstreamReadComplete() { context?.flush() }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        guard writable, readPending, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    var clientWritable: Bool { context?.channel.isWritable ?? false }
+
+    /// The upstream stream closed before the response ended (reset, GOAWAY, connection lost).
+    func upstreamClosed() {
+        guard let context, case .proxying = state else { return }
+        if responseStarted {
+            // Part of the response is out: the client must see the call fail, not end early.
+            finish(status: GRPCFrames.Status.unavailable, context: context, clientGone: false)
+            context.close(promise: nil)
+        } else {
+            respond(context, status: GRPCFrames.Status.unavailable, message: "upstream closed the stream before answering")
+        }
+    }
+
+    // MARK: The gateway's own health
+
+    private func answerHealth(_ context: ChannelHandlerContext, _ call: LocalHealthCall) {
+        guard let name = call.serviceName else {
+            return respond(context, status: 3, message: "expected one HealthCheckRequest message")
+        }
+        guard let status = gateway.health.status(of: name) else {
+            return respond(context, status: 5, message: "unknown service \(name)")
+        }
+        responseStarted = true
+        context.write(wrapOutboundOut(LocalHealthCall.responseHeaders), promise: nil)
+        context.write(wrapOutboundOut(LocalHealthCall.message(status)), promise: nil)
+        switch call.method {
+        case .check:
+            context.writeAndFlush(wrapOutboundOut(LocalHealthCall.ok), promise: nil)
+            finish(status: 0, context: context, clientGone: false)
+        case .watch:
+            context.flush()
+            watchHealth(context, name: name, last: status)
+        }
+    }
+
+    /// Watch: a message whenever the status changes, until the client goes away.
+    private func watchHealth(_ context: ChannelHandlerContext, name: String, last: GatewayHealth.Status) {
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [weak self] in
+            guard let self, case .localHealth = self.state, let context = self.context else { return }
+            let status = self.gateway.health.status(of: name) ?? .serviceUnknown
+            if status != last {
+                context.writeAndFlush(self.wrapOutboundOut(LocalHealthCall.message(status)), promise: nil)
+            }
+            self.watchHealth(context, name: name, last: status)
+        }
+    }
+
+    // MARK: Ending
+
+    private func deadlineExpired() {
+        guard let context else { return }
+        switch state {
+        case .connecting, .proxying:
+            guard responseStarted else {
+                return respond(context, status: GRPCFrames.Status.deadlineExceeded, message: "deadline exceeded")
+            }
+            if case .proxying(let upstream) = state { upstream.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(GRPCFrames.trailers(status: GRPCFrames.Status.deadlineExceeded, message: "deadline exceeded")), promise: nil)
+            finish(status: GRPCFrames.Status.deadlineExceeded, context: context, clientGone: false)
+        case .awaitingHeaders, .localHealth, .finished:
+            break
+        }
+    }
+
+    /// Answers with a status and nothing else, then ends the stream.
+    private func respond(_ context: ChannelHandlerContext, status: Int, message: String) {
+        if case .finished = state { return }
+        if case .proxying(let upstream) = state { upstream.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(GRPCFrames.trailersOnly(status: status, message: message)), promise: nil)
+        finish(status: status, context: context, clientGone: false)
+    }
+
+    private func finish(status: Int?, context: ChannelHandlerContext, clientGone: Bool) {
+        if case .finished = state { return }
+        state = .finished
+        deadline?.cancel()
+        deadline = nil
+        exchange?.finish(status: status ?? (clientGone ? GRPCFrames.Status.cancelled : nil))
+        exchange = nil
+    }
+
+    private func reset(_ context: ChannelHandlerContext) {
+        state = .finished
+        context.close(promise: nil)
+    }
+}

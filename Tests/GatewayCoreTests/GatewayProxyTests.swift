@@ -1,0 +1,182 @@
+import Foundation
+import GatewayCore
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Testing
+import WharfProto
+import WharfTestSupport
+
+@Suite("The gateway proxies gRPC streams to its upstreams")
+struct GatewayProxyTests {
+    @Test("all four streaming kinds, metadata and trailers arrive intact; errors pass through with their details")
+    func streamingKinds() async throws {
+        let recorder = EchoRecorder()
+        try await withEchoServer(name: "a", recorder: recorder) { upstream, _ in
+            try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)") { port, _ in
+                try await withClient(port: port) { client in
+                    let raw = RawSerializer()
+                    let unary = try await client.echoUnary(Array("hello".utf8), metadata: ["x-echo": "meta ✓"])
+                    #expect(try unary.message == Array("hello".utf8))
+                    #expect(Array(unary.metadata[stringValues: "x-echoed"]) == ["meta ✓"])
+                    #expect(Array(unary.trailingMetadata[stringValues: "x-trailer"]) == ["done"])
+
+                    let joined = try await client.clientStreaming(
+                        request: StreamingClientRequest { writer in for part in ["ab", "cd", "ef"] { try await writer.write(Array(part.utf8)) } },
+                        descriptor: EchoService.method("ClientStream"), serializer: raw, deserializer: raw, options: .defaults
+                    ) { try $0.message }
+                    #expect(joined == Array("abcdef".utf8))
+
+                    let streamed = try await client.serverStreaming(
+                        request: ClientRequest(message: Array("500".utf8)), descriptor: EchoService.method("ServerStream"),
+                        serializer: raw, deserializer: raw, options: .defaults
+                    ) { response in try await response.messages.reduce(into: [String]()) { $0.append(String(decoding: $1, as: UTF8.self)) } }
+                    #expect(streamed.count == 500 && streamed.first == "message 0" && streamed.last == "message 499")
+
+                    // Large messages in both directions go through flow control, not buffers.
+                    let big = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+                    let (echoed, trailers) = try await client.bidirectionalStreaming(
+                        request: StreamingClientRequest { writer in
+                            for _ in 0..<4 { try await writer.write(big) }
+                            try await writer.write([1, 2, 3])
+                        },
+                        descriptor: EchoService.method("Bidi"), serializer: raw, deserializer: raw, options: .defaults
+                    ) { response in
+                        var messages: [[UInt8]] = []
+                        var trailers: Metadata = [:]
+                        for try await part in response.bodyParts {
+                            switch part {
+                            case .message(let message): messages.append(message)
+                            case .trailingMetadata(let metadata): trailers = metadata
+                            }
+                        }
+                        return (messages, trailers)
+                    }
+                    #expect(echoed.count == 5 && echoed[0] == big.reversed() && echoed[4] == [3, 2, 1])
+                    #expect(Array(trailers[stringValues: "x-bidi"]) == ["finished"])
+
+                    let error = await #expect(throws: RPCError.self) {
+                        try await client.unary(request: ClientRequest(message: [0]), descriptor: EchoService.method("Fail"),
+                                               serializer: raw, deserializer: raw, options: .defaults) { try $0.message }
+                    }
+                    #expect(error?.code == .notFound)
+                    #expect(error?.message == "no such thing: ümlaut 100%")
+                    #expect(error.map { Array($0.metadata[stringValues: "x-detail"]) } == ["why"])
+                }
+            }
+        }
+    }
+
+    @Test("unknown services get UNIMPLEMENTED naming the path; an unreachable upstream UNAVAILABLE")
+    func statuses() async throws {
+        let closedPort = try await freePort()
+        try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(closedPort)") { port, _ in
+            try await withClient(port: port) { client in
+                let raw = RawSerializer()
+                let unknown = await #expect(throws: RPCError.self) {
+                    try await client.unary(request: ClientRequest(message: [0]),
+                                           descriptor: MethodDescriptor(fullyQualifiedService: "no.such.Service", method: "Call"),
+                                           serializer: raw, deserializer: raw, options: .defaults) { try $0.message }
+                }
+                #expect(unknown?.code == .unimplemented)
+                #expect(unknown?.message.contains("/no.such.Service/Call") == true)
+
+                let down = await #expect(throws: RPCError.self) { try await client.echoUnary([1]) }
+                #expect(down?.code == .unavailable)
+                #expect(down?.message.contains(EchoService.service) == true)
+            }
+        }
+    }
+
+    @Test("a deadline expires as DEADLINE_EXCEEDED and cancels the upstream handler; a client cancel reaches it")
+    func deadlinesAndCancellation() async throws {
+        let recorder = EchoRecorder()
+        try await withEchoServer(name: "a", recorder: recorder) { upstream, _ in
+            try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)") { port, _ in
+                try await withClient(port: port) { client in
+                    let raw = RawSerializer()
+                    var options = CallOptions.defaults
+                    options.timeout = .milliseconds(300)
+                    let expired = await #expect(throws: RPCError.self) {
+                        try await client.unary(request: ClientRequest(message: [0]), descriptor: EchoService.method("Slow"),
+                                               serializer: raw, deserializer: raw, options: options) { try $0.message }
+                    }
+                    #expect(expired?.code == .deadlineExceeded)
+                    #expect(await eventually(timeout: .seconds(3)) { recorder.contains("Slow:cancelled") }, "\(recorder.events.withLock { $0 })")
+
+                    // Cancel a server stream after three messages: the upstream handler sees it.
+                    let received = try await client.serverStreaming(
+                        request: ClientRequest(message: []), descriptor: EchoService.method("Endless"),
+                        serializer: raw, deserializer: raw, options: .defaults
+                    ) { response in
+                        var count = 0
+                        for try await _ in response.messages {
+                            count += 1
+                            if count == 3 { break }
+                        }
+                        return count
+                    }
+                    #expect(received == 3)
+                    #expect(await eventually(timeout: .seconds(3)) { recorder.contains("Endless:cancelled") })
+                }
+            }
+        }
+    }
+
+    @Test("two replicas: calls are spread; after one stops, no new call fails; health follows")
+    func replicasAndEjection() async throws {
+        let recorder = EchoRecorder()
+        try await withEchoServer(name: "a", recorder: recorder) { first, stopFirst in
+            try await withEchoServer(name: "b", recorder: recorder) { second, _ in
+                try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(first);127.0.0.1:\(second)") { port, runner in
+                    try await withClient(port: port) { client in
+                        for _ in 0..<20 { _ = try await client.echoUnary([7]) }
+                        #expect(recorder.count("a:Unary") == 10 && recorder.count("b:Unary") == 10)
+                        #expect(try await healthStatus(client, service: "") == .serving)
+                        #expect(try await healthStatus(client, service: EchoService.service) == .serving)
+
+                        await stopFirst()
+                        var failures = 0
+                        for _ in 0..<40 {
+                            do { _ = try await client.echoUnary([8]) } catch { failures += 1 }
+                        }
+                        #expect(failures == 0)
+                        // A call that raced the first replica's GOAWAY may still have been served by it.
+                        #expect(recorder.count("a:Unary") + recorder.count("b:Unary") == 60)
+                        #expect(recorder.count("b:Unary") >= 49)
+                        _ = runner
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("the gateway's health: NOT_SERVING while a route has no serving upstream, NOT_FOUND for unknown names")
+    func health() async throws {
+        let closedPort = try await freePort()
+        try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(closedPort)") { port, _ in
+            try await withClient(port: port) { client async throws in
+                #expect(try await healthStatus(client, service: "") == .notServing)
+                #expect(try await healthStatus(client, service: EchoService.service) == .notServing)
+                let unknown = await #expect(throws: RPCError.self) { try await healthStatus(client, service: "nope") }
+                #expect(unknown?.code == .notFound)
+            }
+        }
+    }
+}
+
+func healthStatus(_ client: GRPCClient<HTTP2ClientTransport.Posix>, service: String) async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
+    try await Grpc_Health_V1_Health.Client(wrapping: client).check(.with { $0.service = service }).status
+}
+
+/// A port nothing listens on (bound once, then released).
+func freePort() async throws -> Int {
+    let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext)
+    let server = GRPCServer(transport: transport, services: [])
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.serve() }
+        let port = try await transport.listeningAddress.ipv4?.port ?? 1
+        server.beginGracefulShutdown()
+        try await group.waitForAll()
+        return port
+    }
+}
