@@ -29,6 +29,14 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     private var responseStarted = false
     private var deadline: Scheduled<Void>?
     private var exchange: Exchange?
+    /// The request frames sent upstream, kept until the first response frame (up to `replayLimit` bytes), so
+    /// that a stream the upstream refused unprocessed (REFUSED_STREAM, or opened after its GOAWAY) is sent
+    /// to another connection — gRPC's transparent retry.
+    private var replay: [HTTP2Frame.FramePayload]? = []
+    private var replayBytes = 0
+    private var retriesLeft = 2
+    private var cluster: UpstreamCluster?
+    static let replayLimit = 1 << 20
 
     init(gateway: Gateway) {
         self.gateway = gateway
@@ -40,6 +48,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let payload = unwrapInboundIn(data)
+        // Stream channels also see WINDOW_UPDATE and PRIORITY: flow control is per hop, never forwarded.
+        guard Self.isMessageFrame(payload) else { return }
         switch state {
         case .awaitingHeaders:
             guard case .headers(let headers) = payload else { return reset(context) }
@@ -49,6 +59,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             state = .connecting(buffered: buffered)
         case .proxying(let upstream):
             exchange?.countRequest(payload)
+            keepForReplay(payload)
             upstream.write(forwardable(payload), promise: nil)
         case .localHealth(var call):
             let complete = call.append(payload)
@@ -124,6 +135,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         }
         state = .connecting(buffered: [.headers(headers)])
         exchange?.countRequest(.headers(headers))
+        self.cluster = cluster
         connect(context, cluster: cluster, candidates: cluster.candidates()[...], lastError: nil)
     }
 
@@ -166,12 +178,21 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             return
         }
         state = .proxying(upstream: upstream)
-        for payload in buffered { upstream.write(forwardable(payload), promise: nil) }
+        for payload in buffered {
+            keepForReplay(payload)
+            upstream.write(forwardable(payload), promise: nil)
+        }
         upstream.flush()
         if readPending, upstream.isWritable {
             readPending = false
             context.read()
         }
+    }
+
+    private func keepForReplay(_ payload: HTTP2Frame.FramePayload) {
+        guard replay != nil else { return }
+        if case .data(let data) = payload { replayBytes += data.data.readableBytes }
+        if replayBytes > Self.replayLimit { replay = nil } else { replay?.append(payload) }
     }
 
     private func forwardable(_ payload: HTTP2Frame.FramePayload) -> HTTP2Frame.FramePayload {
@@ -182,8 +203,16 @@ final class InboundStreamHandler: ChannelDuplexHandler {
 
     // MARK: From the upstream
 
+    static func isMessageFrame(_ payload: HTTP2Frame.FramePayload) -> Bool {
+        switch payload {
+        case .headers, .data: true
+        default: false
+        }
+    }
+
     func upstreamRead(_ payload: HTTP2Frame.FramePayload) {
-        guard let context, case .proxying = state else { return }
+        guard Self.isMessageFrame(payload), let context, case .proxying = state else { return }
+        replay = nil
         var payload = payload
         if case .headers(var headers) = payload {
             headers.headers = GRPCFrames.forwardable(headers.headers)
@@ -214,14 +243,31 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     var clientWritable: Bool { context?.channel.isWritable ?? false }
 
     /// The upstream stream closed before the response ended (reset, GOAWAY, connection lost).
-    func upstreamClosed() {
+    func upstreamClosed(failure: (any Error)?) {
         guard let context, case .proxying = state else { return }
+        if !responseStarted, let replay, retriesLeft > 0, let cluster, Self.wasRefusedUnprocessed(failure) {
+            retriesLeft -= 1
+            state = .connecting(buffered: replay)
+            self.replay = []
+            replayBytes = 0
+            return connect(context, cluster: cluster, candidates: cluster.candidates()[...], lastError: failure)
+        }
         if responseStarted {
             // Part of the response is out: the client must see the call fail, not end early.
             finish(status: GRPCFrames.Status.unavailable, context: context, clientGone: false)
             context.close(promise: nil)
         } else {
             respond(context, status: GRPCFrames.Status.unavailable, message: "upstream closed the stream before answering")
+        }
+    }
+
+    /// An upstream that refused a stream (REFUSED_STREAM), or a stream opened on a connection the upstream
+    /// was already closing, never processed the request: it can be sent elsewhere.
+    static func wasRefusedUnprocessed(_ failure: (any Error)?) -> Bool {
+        switch failure {
+        case let closed as NIOHTTP2Errors.StreamClosed: closed.errorCode == .refusedStream
+        case is NIOHTTP2Errors.CreatedStreamAfterGoaway: true
+        default: false
         }
     }
 

@@ -10,6 +10,8 @@ final class UpstreamStreamHandler: ChannelDuplexHandler {
 
     // Both stream channels live on the same event loop; the pair is released when both close.
     private var inbound: InboundStreamHandler?
+    /// Why the stream ended early, when it did.
+    private var failure: (any Error)?
 
     init(inbound: InboundStreamHandler) {
         self.inbound = inbound
@@ -35,13 +37,14 @@ final class UpstreamStreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        inbound?.upstreamClosed()
+        inbound?.upstreamClosed(failure: failure)
         inbound = nil
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A reset from the upstream, or a protocol error on its stream: channelInactive follows.
+        failure = failure ?? error
         context.close(promise: nil)
     }
 }
