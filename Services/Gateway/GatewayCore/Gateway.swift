@@ -11,14 +11,17 @@ final class Gateway: Sendable {
     let logger: Logger
     let metrics = RouteMetrics()
     let accessLog: Bool
+    /// Largest Connect unary request the bridge buffers (the services' own limit).
+    let maximumMessageBytes: Int
     let health: GatewayHealth
     private let clusters: [String: UpstreamCluster]
     private let pools: [ObjectIdentifier: UpstreamConnections]
     /// Route → accepted bearer tokens (routes without an entry need none).
     private let tokens: [String: Set<String>]
 
-    init(settings: GatewaySettings, group: MultiThreadedEventLoopGroup, logger: Logger) {
+    init(settings: GatewaySettings, maximumMessageBytes: Int, group: MultiThreadedEventLoopGroup, logger: Logger) {
         routes = settings.routes
+        self.maximumMessageBytes = maximumMessageBytes
         self.logger = logger
         accessLog = settings.accessLog
         tokens = settings.tokens

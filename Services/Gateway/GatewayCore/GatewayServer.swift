@@ -22,7 +22,7 @@ public final class GatewayServer: Service, Sendable {
         self.settings = settings
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        gateway = Gateway(settings: settings, group: group, logger: logger)
+        gateway = Gateway(settings: settings, maximumMessageBytes: runtime.maxMessageBytes, group: group, logger: logger)
     }
 
     /// The bound port (useful when configured with port 0); waits until the listener is up.

@@ -37,6 +37,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     private var retriesLeft = 2
     private var cluster: UpstreamCluster?
     static let replayLimit = 1 << 20
+    /// Set for Connect clients: requests and responses are translated to and from gRPC.
+    private var bridge: ConnectBridge?
 
     init(gateway: Gateway) {
         self.gateway = gateway
@@ -55,12 +57,16 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             guard case .headers(let headers) = payload else { return reset(context) }
             start(context, headers: headers)
         case .connecting(var buffered):
-            buffered.append(payload)
+            guard let frames = bridged(context, payload) else { return }
+            buffered += frames
             state = .connecting(buffered: buffered)
         case .proxying(let upstream):
             exchange?.countRequest(payload)
-            keepForReplay(payload)
-            upstream.write(forwardable(payload), promise: nil)
+            guard let frames = bridged(context, payload) else { return }
+            for frame in frames {
+                keepForReplay(frame)
+                upstream.write(forwardable(frame), promise: nil)
+            }
         case .localHealth(var call):
             let complete = call.append(payload)
             state = .localHealth(call)
@@ -109,6 +115,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     private func start(_ context: ChannelHandlerContext, headers: HTTP2Frame.FramePayload.Headers) {
         let path = headers.headers.first(name: ":path") ?? ""
         exchange = Exchange(gateway: gateway, path: path, started: .now())
+        // Connect clients get every answer in Connect's form, the gateway's own errors included.
+        bridge = ConnectBridge(requestHeaders: headers.headers, maximumMessageBytes: gateway.maximumMessageBytes)
         let service = RouteTable.service(ofPath: Substring(path))
         if service == Substring(LocalHealthCall.service), gateway.routes.route(forService: service ?? "") == nil {
             guard var call = LocalHealthCall(path: path) else {
@@ -124,6 +132,22 @@ final class InboundStreamHandler: ChannelDuplexHandler {
                            message: "unknown service: no route for \(path.isEmpty ? "(no :path)" : path)")
         }
         exchange?.route = route.service
+        if let reason = ConnectBridge.unsupported(headers.headers) {
+            gateway.logger.debug("unsupported Connect codec", metadata: ["reason": "\(reason)"])
+            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: [":status": "415"], endStream: true))), promise: nil)
+            return finish(status: nil, context: context, clientGone: false)
+        }
+        var headers = headers
+        var initial: [HTTP2Frame.FramePayload] = []
+        if let translated = bridge?.requestHeaders(headers.headers) {
+            headers.headers = translated
+            if headers.endStream, bridge?.kind == .unary, case .forward(let body)? = bridge?.requestFrame(.headers(headers)) {
+                // A Connect unary call without a body: the empty message goes upstream as DATA.
+                headers.endStream = false
+                initial = body
+            }
+        }
+        initial.insert(.headers(headers), at: 0)
         if let failure = gateway.authorize(headers.headers, route: route.service) {
             return respond(context, status: GRPCFrames.Status.unauthenticated, message: failure)
         }
@@ -133,7 +157,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         guard let cluster = gateway.cluster(named: route.service) else {
             return respond(context, status: GRPCFrames.Status.unavailable, message: "no upstream configured for \(route.service)")
         }
-        state = .connecting(buffered: [.headers(headers)])
+        state = .connecting(buffered: initial)
         exchange?.countRequest(.headers(headers))
         self.cluster = cluster
         connect(context, cluster: cluster, candidates: cluster.candidates()[...], lastError: nil)
@@ -189,6 +213,18 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         }
     }
 
+    /// The frames to send upstream for a client frame (a Connect unary body waits for its end); nil when the
+    /// call was answered instead.
+    private func bridged(_ context: ChannelHandlerContext, _ payload: HTTP2Frame.FramePayload) -> [HTTP2Frame.FramePayload]? {
+        guard bridge != nil else { return [payload] }
+        switch bridge?.requestFrame(payload) {
+        case .forward(let frames): return frames
+        case .tooLarge, nil:
+            respond(context, status: 8, message: "request message larger than \(gateway.maximumMessageBytes) bytes")
+            return nil
+        }
+    }
+
     private func keepForReplay(_ payload: HTTP2Frame.FramePayload) {
         guard replay != nil else { return }
         if case .data(let data) = payload { replayBytes += data.data.readableBytes }
@@ -213,23 +249,36 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     func upstreamRead(_ payload: HTTP2Frame.FramePayload) {
         guard Self.isMessageFrame(payload), let context, case .proxying = state else { return }
         replay = nil
-        var payload = payload
-        if case .headers(var headers) = payload {
-            headers.headers = GRPCFrames.forwardable(headers.headers)
-            if headers.endStream || responseStarted { exchange?.status = headers.headers.first(name: "grpc-status").flatMap { Int($0) } }
+        var status: Int?
+        if case .headers(let headers) = payload {
+            if headers.endStream { status = headers.headers.first(name: "grpc-status").flatMap { Int($0) } }
             responseStarted = true
-            payload = .headers(headers)
-            if headers.endStream {
-                context.write(wrapOutboundOut(payload), promise: nil)
-                return finish(status: exchange?.status, context: context, clientGone: false)
-            }
-        } else if case .data(let data) = payload, data.endStream {
-            exchange?.countResponse(payload)
-            context.write(wrapOutboundOut(payload), promise: nil)
-            return finish(status: exchange?.status, context: context, clientGone: false)
         }
         exchange?.countResponse(payload)
-        context.write(wrapOutboundOut(payload), promise: nil)
+        let frames: [HTTP2Frame.FramePayload]
+        if bridge != nil {
+            frames = bridge?.responseFrame(payload) ?? []
+        } else if case .headers(var headers) = payload {
+            headers.headers = GRPCFrames.forwardable(headers.headers)
+            frames = [.headers(headers)]
+        } else {
+            frames = [payload]
+        }
+        var ended = false
+        for frame in frames {
+            context.write(wrapOutboundOut(frame), promise: nil)
+            switch frame {
+            case .headers(let headers): ended = ended || headers.endStream
+            case .data(let data): ended = ended || data.endStream
+            default: break
+            }
+        }
+        if ended {
+            // The upstream stream may close before its read completes: the end goes out now.
+            context.flush()
+            exchange?.status = status ?? exchange?.status
+            finish(status: status ?? exchange?.status, context: context, clientGone: false)
+        }
     }
 
     func upstreamReadComplete() { context?.flush() }
@@ -311,23 +360,30 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         guard let context else { return }
         switch state {
         case .connecting, .proxying:
-            guard responseStarted else {
-                return respond(context, status: GRPCFrames.Status.deadlineExceeded, message: "deadline exceeded")
-            }
-            if case .proxying(let upstream) = state { upstream.close(promise: nil) }
-            context.writeAndFlush(wrapOutboundOut(GRPCFrames.trailers(status: GRPCFrames.Status.deadlineExceeded, message: "deadline exceeded")), promise: nil)
-            finish(status: GRPCFrames.Status.deadlineExceeded, context: context, clientGone: false)
+            respond(context, status: GRPCFrames.Status.deadlineExceeded, message: "deadline exceeded")
         case .awaitingHeaders, .localHealth, .finished:
             break
         }
     }
 
-    /// Answers with a status and nothing else, then ends the stream.
+    /// Answers with a status (after what the response already carried), then ends the stream.
     private func respond(_ context: ChannelHandlerContext, status: Int, message: String) {
         if case .finished = state { return }
-        if case .proxying(let upstream) = state { upstream.close(promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(GRPCFrames.trailersOnly(status: status, message: message)), promise: nil)
+        var upstream: (any Channel)?
+        if case .proxying(let channel) = state { upstream = channel }
+        let frames: [HTTP2Frame.FramePayload]
+        if bridge != nil {
+            frames = bridge?.localError(status: status, message: message) ?? []
+        } else if responseStarted {
+            frames = [GRPCFrames.trailers(status: status, message: message)]
+        } else {
+            frames = [GRPCFrames.trailersOnly(status: status, message: message)]
+        }
+        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
+        context.flush()
         finish(status: status, context: context, clientGone: false)
+        // Only now: its close must find this call answered, not reset the client's stream.
+        upstream?.close(promise: nil)
     }
 
     private func finish(status: Int?, context: ChannelHandlerContext, clientGone: Bool) {
