@@ -238,7 +238,8 @@ let package = Package(
         .testTarget(
             name: "GatewayCoreTests",
             dependencies: [
-                "GatewayCore", "WharfTestSupport", "WharfProto",
+                "GatewayCore", "WharfTestSupport", "WharfProto", "StoreCore", "BlobCore", "RoutingCore", "NegentropyCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ] + grpc,
             path: "Tests/GatewayCoreTests"

@@ -94,8 +94,9 @@ struct GatewayProxyTests {
             try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)") { port, _ in
                 try await withClient(port: port) { client in
                     let raw = RawSerializer()
+                    // Long enough for the call to reach the handler on a loaded machine, shorter than its 5 s.
                     var options = CallOptions.defaults
-                    options.timeout = .milliseconds(300)
+                    options.timeout = .seconds(2)
                     let expired = await #expect(throws: RPCError.self) {
                         try await client.unary(request: ClientRequest(message: [0]), descriptor: EchoService.method("Slow"),
                                                serializer: raw, deserializer: raw, options: options) { try $0.message }
@@ -145,6 +146,25 @@ struct GatewayProxyTests {
                         #expect(recorder.count("b:Unary") >= 49)
                         _ = runner
                     }
+                }
+            }
+        }
+    }
+
+    @Test("400 concurrent calls on one client connection: more than one upstream connection's stream limit, none fails")
+    func concurrency() async throws {
+        try await withEchoServer(name: "a", recorder: EchoRecorder()) { upstream, _ in
+            try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)") { port, _ in
+                try await withClient(port: port) { client in
+                    let results = await withTaskGroup(of: Bool.self) { group in
+                        for index in 0..<400 {
+                            group.addTask {
+                                (try? await client.echoUnary(Array("m\(index)".utf8)).message) == Array("m\(index)".utf8)
+                            }
+                        }
+                        return await group.reduce(into: [Bool]()) { $0.append($1) }
+                    }
+                    #expect(results.count == 400 && results.allSatisfy { $0 })
                 }
             }
         }

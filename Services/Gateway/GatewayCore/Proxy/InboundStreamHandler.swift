@@ -173,11 +173,9 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         let pool = gateway.connections(on: context.eventLoop)
         // Upstream streams are created on this stream's event loop (the pool is per loop).
         let inbound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        pool.multiplexer(for: address).flatMap { multiplexer -> EventLoopFuture<any Channel> in
-            multiplexer.createStreamChannel { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpstreamStreamHandler(inbound: inbound.value))
-                }
+        pool.openStream(to: address) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(UpstreamStreamHandler(inbound: inbound.value))
             }
         }.assumeIsolated().whenComplete { [self] result in
             switch result {
@@ -274,10 +272,10 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             }
         }
         if ended {
-            // The upstream stream may close before its read completes: the end goes out now.
-            context.flush()
-            exchange?.status = status ?? exchange?.status
+            // Finished first: the flush can close the stream (and run channelInactive) at once. The end goes
+            // out now, since the upstream stream may close before its read completes.
             finish(status: status ?? exchange?.status, context: context, clientGone: false)
+            context.flush()
         }
     }
 
@@ -380,9 +378,10 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             frames = [GRPCFrames.trailersOnly(status: status, message: message)]
         }
         for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
-        context.flush()
+        // Finished before the flush (which may close the stream) and before the upstream's close, which must
+        // find this call answered rather than reset the client's stream.
         finish(status: status, context: context, clientGone: false)
-        // Only now: its close must find this call answered, not reset the client's stream.
+        context.flush()
         upstream?.close(promise: nil)
     }
 

@@ -3,19 +3,23 @@ import NIOHTTP2
 import NIOPosix
 import WharfRuntime
 
-/// HTTP/2 connections to upstream addresses, one per address, owned by one event loop: every inbound
-/// stream on that loop forwards onto them without hopping threads. A connection that receives GOAWAY or
-/// closes is dropped from the pool at once (its open streams finish); the next request opens a new one.
-// Unchecked: every member is used on `eventLoop` only (checked in `multiplexer(for:)`).
+/// HTTP/2 connections to upstream addresses, owned by one event loop: every inbound stream on that loop
+/// forwards onto them without hopping threads. A connection carries at most as many streams as its server
+/// allows (SETTINGS_MAX_CONCURRENT_STREAMS, 100 until it says); more open another connection. A connection
+/// that receives GOAWAY or closes is dropped from the pool at once (its open streams finish).
+// Unchecked: every member is used on `eventLoop` only (checked in `openStream`).
 final class UpstreamConnections: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let connectTimeout: TimeAmount
-    private var connections: [HostPort: Entry] = [:]
+    private var connections: [HostPort: [Entry]] = [:]
     private var nextID = 0
+    static let assumedStreamLimit = 100
 
     private struct Entry {
         var id: Int
         var multiplexer: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
+        var open = 0
+        var limit = UpstreamConnections.assumedStreamLimit
     }
 
     init(eventLoop: any EventLoop, connectTimeout: TimeAmount) {
@@ -23,10 +27,25 @@ final class UpstreamConnections: @unchecked Sendable {
         self.connectTimeout = connectTimeout
     }
 
-    /// The multiplexer of a connection to `address`, opened if there is none.
-    func multiplexer(for address: HostPort) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer> {
+    /// A new stream to `address`, on a connection with room for it (opened if none has).
+    func openStream(to address: HostPort, _ initializer: @escaping NIOChannelInitializer) -> EventLoopFuture<any Channel> {
         eventLoop.preconditionInEventLoop()
-        if let entry = connections[address] { return entry.multiplexer }
+        let entry = connections[address]?.first(where: { $0.open < $0.limit }) ?? connect(address)
+        update(address, id: entry.id) { $0.open += 1 }
+        let id = entry.id
+        let opened = entry.multiplexer.flatMap { $0.createStreamChannel(initializer) }
+        opened.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                channel.closeFuture.assumeIsolated().whenComplete { _ in self.update(address, id: id) { $0.open -= 1 } }
+            case .failure:
+                self.update(address, id: id) { $0.open -= 1 }
+            }
+        }
+        return opened
+    }
+
+    private func connect(_ address: HostPort) -> Entry {
         nextID += 1
         let id = nextID
         let connected = ClientBootstrap(group: eventLoop)
@@ -45,7 +64,9 @@ final class UpstreamConnections: @unchecked Sendable {
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                     mode: .client, connectionConfiguration: connection, streamConfiguration: stream,
                     inboundStreamInitializer: { $0.close() })  // servers do not push streams to gRPC clients
-                try channel.pipeline.syncOperations.addHandler(GoAwayWatcher { self.forget(address, id: id) })
+                try channel.pipeline.syncOperations.addHandler(ConnectionWatcher(
+                    goAway: { self.forget(address, id: id) },
+                    streamLimit: { limit in self.update(address, id: id) { $0.limit = max(1, limit) } }))
                 return (channel, multiplexer)
             }
         connected.assumeIsolated().whenComplete { result in
@@ -56,24 +77,42 @@ final class UpstreamConnections: @unchecked Sendable {
                 self.forget(address, id: id)
             }
         }
-        let multiplexer = connected.map { _, multiplexer in multiplexer }
-        connections[address] = Entry(id: id, multiplexer: multiplexer)
-        return multiplexer
+        let entry = Entry(id: id, multiplexer: connected.map { _, multiplexer in multiplexer })
+        connections[address, default: []].append(entry)
+        return entry
+    }
+
+    private func update(_ address: HostPort, id: Int, _ change: (inout Entry) -> Void) {
+        guard let index = connections[address]?.firstIndex(where: { $0.id == id }) else { return }
+        change(&connections[address]![index])
     }
 
     private func forget(_ address: HostPort, id: Int) {
-        if connections[address]?.id == id { connections[address] = nil }
+        connections[address]?.removeAll { $0.id == id }
+        if connections[address]?.isEmpty == true { connections[address] = nil }
     }
 }
 
-/// Tells the pool when the upstream sends GOAWAY: no new streams may go to that connection.
-private final class GoAwayWatcher: ChannelInboundHandler {
+/// Tells the pool what the upstream's connection-level frames say: GOAWAY (no new streams here) and its
+/// concurrent stream limit.
+private final class ConnectionWatcher: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
-    private let onGoAway: () -> Void
+    private let goAway: () -> Void
+    private let streamLimit: (Int) -> Void
 
-    init(_ onGoAway: @escaping () -> Void) { self.onGoAway = onGoAway }
+    init(goAway: @escaping () -> Void, streamLimit: @escaping (Int) -> Void) {
+        self.goAway = goAway
+        self.streamLimit = streamLimit
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .goAway = unwrapInboundIn(data).payload { onGoAway() }
+        switch unwrapInboundIn(data).payload {
+        case .goAway:
+            goAway()
+        case .settings(.settings(let settings)):
+            if let limit = settings.last(where: { $0.parameter == .maxConcurrentStreams }) { streamLimit(limit.value) }
+        default:
+            break
+        }
     }
 }
