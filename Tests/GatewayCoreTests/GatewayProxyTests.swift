@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import GatewayCore
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -198,5 +201,35 @@ func freePort() async throws -> Int {
         server.beginGracefulShutdown()
         try await group.waitForAll()
         return port
+    }
+}
+
+@Suite("Gateway tokens and metrics")
+struct GatewayTokenAndMetricsTests {
+    @Test("a route with tokens refuses calls without the bearer token (UNAUTHENTICATED); metrics count per route and status")
+    func tokensAndMetrics() async throws {
+        let recorder = EchoRecorder()
+        try await withEchoServer(name: "a", recorder: recorder) { upstream, _ in
+            try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)",
+                                  environment: ["WHARF_GATEWAY_TOKENS": "\(EchoService.service)=secret-1|secret-2",
+                                                "WHARF_METRICS_LISTEN": "127.0.0.1:0"]) { port, runner in
+                try await withClient(port: port) { client async throws in
+                    let refused = await #expect(throws: RPCError.self) { try await client.echoUnary([1]) }
+                    #expect(refused?.code == .unauthenticated)
+                    let wrong = await #expect(throws: RPCError.self) { try await client.echoUnary([1], metadata: ["authorization": "Bearer nope"]) }
+                    #expect(wrong?.code == .unauthenticated)
+                    #expect(recorder.count("a:Unary") == 0)
+                    for token in ["secret-1", "secret-2"] {
+                        #expect(try await client.echoUnary([2], metadata: ["authorization": "Bearer \(token)"]).message == [2])
+                    }
+                }
+                let metricsPort = try #require(await runner.metricsPort())
+                let (data, _) = try await URLSession.shared.data(from: try #require(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")))
+                let text = String(decoding: data, as: UTF8.self)
+                #expect(text.contains(#"wharf_gateway_responses_total{route="wharf.test.Echo",grpc_status="16"} 2"#), "\(text)")
+                #expect(text.contains(#"wharf_gateway_responses_total{route="wharf.test.Echo",grpc_status="0"} 2"#))
+                #expect(text.contains(#"wharf_gateway_requests_total{route="wharf.test.Echo"} 4"#))
+            }
+        }
     }
 }

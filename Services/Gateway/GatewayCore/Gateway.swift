@@ -9,7 +9,7 @@ import WharfRuntime
 final class Gateway: Sendable {
     let routes: RouteTable
     let logger: Logger
-    let metrics = RouteMetrics()
+    let metrics: RouteMetrics
     let accessLog: Bool
     /// Largest Connect unary request the bridge buffers (the services' own limit).
     let maximumMessageBytes: Int
@@ -19,7 +19,8 @@ final class Gateway: Sendable {
     /// Route → accepted bearer tokens (routes without an entry need none).
     private let tokens: [String: Set<String>]
 
-    init(settings: GatewaySettings, maximumMessageBytes: Int, group: MultiThreadedEventLoopGroup, logger: Logger) {
+    init(settings: GatewaySettings, maximumMessageBytes: Int, metrics: RouteMetrics, group: MultiThreadedEventLoopGroup, logger: Logger) {
+        self.metrics = metrics
         routes = settings.routes
         self.maximumMessageBytes = maximumMessageBytes
         self.logger = logger

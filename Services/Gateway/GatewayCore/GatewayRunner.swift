@@ -22,7 +22,7 @@ public final class GatewayRunner: Sendable {
         self.runtime = runtime
         self.registry = registry
         self.logger = logger
-        server = GatewayServer(runtime: runtime, settings: settings, logger: logger)
+        server = GatewayServer(runtime: runtime, settings: settings, metricsFactory: PrometheusMetricsFactory(registry: registry), logger: logger)
     }
 
     /// The metrics endpoint's port once it listens (nil when disabled).

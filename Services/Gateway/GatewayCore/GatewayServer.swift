@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOCore
 import NIOHTTP2
@@ -17,12 +18,13 @@ public final class GatewayServer: Service, Sendable {
     let group: MultiThreadedEventLoopGroup
     let gateway: Gateway
 
-    public init(runtime: RuntimeConfiguration, settings: GatewaySettings, logger: Logger) {
+    public init(runtime: RuntimeConfiguration, settings: GatewaySettings, metricsFactory: any MetricsFactory, logger: Logger) {
         self.runtime = runtime
         self.settings = settings
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        gateway = Gateway(settings: settings, maximumMessageBytes: runtime.maxMessageBytes, group: group, logger: logger)
+        gateway = Gateway(settings: settings, maximumMessageBytes: runtime.maxMessageBytes,
+                          metrics: RouteMetrics(factory: metricsFactory), group: group, logger: logger)
     }
 
     /// The bound port (useful when configured with port 0); waits until the listener is up.

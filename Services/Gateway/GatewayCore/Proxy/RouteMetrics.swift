@@ -14,16 +14,23 @@ final class RouteMetrics: Sendable {
 
     private let handles = Mutex<[String: Handles]>([:])
     private let statuses = Mutex<[String: Counter]>([:])
+    private let factory: any MetricsFactory
+
+    /// `factory`: the process's Prometheus factory (explicit, so that an in-process gateway reports to its
+    /// own registry rather than the global metrics system).
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
 
     func record(route name: String, status: Int?, duration: TimeAmount, requestBytes: Int, responseBytes: Int) {
         let route = handles.withLock { handles in
             if let existing = handles[name] { return existing }
             let dimensions = [("route", name)]
             let created = Handles(
-                requests: Counter(label: "wharf_gateway_requests_total", dimensions: dimensions),
-                latency: Timer(label: "wharf_gateway_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds),
-                bytesIn: Counter(label: "wharf_gateway_request_bytes_total", dimensions: dimensions),
-                bytesOut: Counter(label: "wharf_gateway_response_bytes_total", dimensions: dimensions))
+                requests: Counter(label: "wharf_gateway_requests_total", dimensions: dimensions, factory: factory),
+                latency: Timer(label: "wharf_gateway_request_duration_seconds", dimensions: dimensions, factory: factory),
+                bytesIn: Counter(label: "wharf_gateway_request_bytes_total", dimensions: dimensions, factory: factory),
+                bytesOut: Counter(label: "wharf_gateway_response_bytes_total", dimensions: dimensions, factory: factory))
             handles[name] = created
             return created
         }
@@ -34,7 +41,7 @@ final class RouteMetrics: Sendable {
         let code = status.map(String.init) ?? "none"
         let responses = statuses.withLock { statuses in
             if let existing = statuses[name + "|" + code] { return existing }
-            let created = Counter(label: "wharf_gateway_responses_total", dimensions: [("route", name), ("grpc_status", code)])
+            let created = Counter(label: "wharf_gateway_responses_total", dimensions: [("route", name), ("grpc_status", code)], factory: factory)
             statuses[name + "|" + code] = created
             return created
         }
