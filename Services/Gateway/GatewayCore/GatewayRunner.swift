@@ -73,7 +73,8 @@ public final class GatewayRunner: Sendable {
         var logger = Logger(label: "wharf.gateway")
         logger.logLevel = runtime.logLevel
         // The gateway uses none of the database or Redis settings the shared reader also reads.
-        let shown = reader.effectiveConfiguration.filter { !$0.0.hasPrefix("WHARF_POSTGRES") && !$0.0.hasPrefix("WHARF_REDIS") && !$0.0.hasPrefix("WHARF_JOB") }
+        let unused = ["POSTGRES", "REDIS", "JOB"].map { "WHARF_" + $0 }
+        let shown = reader.effectiveConfiguration.filter { entry in !unused.contains { entry.0.hasPrefix($0) } }
         logger.info("effective configuration", metadata: Dictionary(shown.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
         do {
             try await GatewayRunner(runtime: runtime, settings: settings, registry: registry, logger: logger).run()
