@@ -236,3 +236,39 @@ struct GatewayTokenAndMetricsTests {
         }
     }
 }
+
+@Suite("Gateway TLS listener")
+struct GatewayTLSTests {
+    @Test("with WHARF_TLS_CERT/KEY the gateway speaks TLS with ALPN h2 and proxies as before")
+    func tls() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let certificate = folder.appendingPathComponent("cert.pem").path, key = folder.appendingPathComponent("key.pem").path
+        let (status, output) = try await runExecutable("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ], environment: [:], timeout: .seconds(60))
+        try #require(status == 0, "\(output)")
+        try await withEchoServer(name: "a", recorder: EchoRecorder()) { upstream, _ in
+            try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)",
+                                  environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]) { port, _ in
+                let transport = try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: "127.0.0.1", port: port),
+                    transportSecurity: .tls { $0.trustRoots = .certificates([.file(path: certificate, format: .pem)]) },
+                    config: .defaults { $0.http2.authority = "localhost" })
+                let echoed = try await withGRPCClient(transport: transport) { client in
+                    try await client.echoUnary(Array("secure".utf8)).message
+                }
+                #expect(echoed == Array("secure".utf8))
+                // A plaintext client cannot talk to the TLS listener.
+                let plaintext = await #expect(throws: RPCError.self) {
+                    var options = CallOptions.defaults
+                    options.timeout = .seconds(2)
+                    return try await withClient(port: port) { try await $0.echoUnary([1], options: options).message }
+                }
+                #expect(plaintext?.code == .unavailable || plaintext?.code == .deadlineExceeded)
+            }
+        }
+    }
+}
