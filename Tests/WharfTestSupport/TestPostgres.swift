@@ -22,9 +22,19 @@ public final class TestPostgres: Sendable {
 
     /// A dedicated server, for tests that stop and restart it.
     public static func start() async throws -> TestPostgres {
-        let server = try await TestPostgres()
-        try await server.startServer()
-        return server
+        // The port is picked free, then bound by PostgreSQL a moment later: another server of the same test
+        // run can take it in between. A new port (and data folder) is tried then.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let server = try await TestPostgres()
+            do {
+                try await server.startServer()
+                return server
+            } catch where attempt < 3 {
+                await server.stopServer()
+            }
+        }
     }
 
     private init() async throws {

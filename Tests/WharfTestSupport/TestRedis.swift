@@ -17,9 +17,18 @@ public final class TestRedis: Sendable {
 
     /// A dedicated server, for tests that restart it.
     public static func start() async throws -> TestRedis {
-        let server = try TestRedis()
-        try await server.startServer()
-        return server
+        // As for PostgreSQL: the free port may be taken before redis-server binds it; then try another.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let server = try TestRedis()
+            do {
+                try await server.startServer()
+                return server
+            } catch where attempt < 3 {
+                await server.stopServer()
+            }
+        }
     }
 
     private init() throws {
