@@ -142,14 +142,16 @@ struct GatewayProxyTests {
                         #expect(try await healthStatus(client, service: EchoService.service) == .serving)
 
                         await stopFirst()
+                        // Calls racing the stop may still reach the first replica; once the gateway has ejected it
+                        // (its probe runs every 200 ms here), no call may fail.
+                        try await Task.sleep(for: .seconds(1))
+                        let before = recorder.count("b:Unary")
                         var failures = 0
                         for _ in 0..<40 {
                             do { _ = try await client.echoUnary([8]) } catch { failures += 1 }
                         }
                         #expect(failures == 0)
-                        // A call that raced the first replica's GOAWAY may still have been served by it.
-                        #expect(recorder.count("a:Unary") + recorder.count("b:Unary") == 60)
-                        #expect(recorder.count("b:Unary") >= 49)
+                        #expect(recorder.count("b:Unary") == before + 40)
                         _ = runner
                     }
                 }

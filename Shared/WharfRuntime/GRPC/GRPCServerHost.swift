@@ -49,29 +49,35 @@ public final class GRPCServerHost: Service, Sendable {
         } else {
             security = .plaintext
         }
-        let transport = HTTP2ServerTransport.Posix(
-            address: options.listen.socketAddress,
-            transportSecurity: security,
-            config: .defaults { config in
-                // MessageSizeLimitHandler answers oversized requests with RESOURCE_EXHAUSTED before the
-                // transport's own check (which would reset the stream) can see them.
-                config.rpc.maxRequestPayloadSize = options.maxMessageBytes
-                // Large frames and windows: streaming MiB-sized messages (blobs) with 16 KiB frames and small
-                // windows spends its time on framing and WINDOW_UPDATE round trips.
-                config.http2.maxFrameSize = 1 << 20
-                config.http2.targetWindowSize = 16 << 20
-                let limit = options.maxMessageBytes
-                config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            MessageSizeLimitHandler(limit: limit), position: .first)
-                    }
+        let config = HTTP2ServerTransport.Posix.Config.defaults { config in
+            // MessageSizeLimitHandler answers oversized requests with RESOURCE_EXHAUSTED before the
+            // transport's own check (which would reset the stream) can see them.
+            config.rpc.maxRequestPayloadSize = options.maxMessageBytes
+            // Large frames and windows: streaming MiB-sized messages (blobs) with 16 KiB frames and small
+            // windows spends its time on framing and WINDOW_UPDATE round trips.
+            config.http2.maxFrameSize = 1 << 20
+            config.http2.targetWindowSize = 16 << 20
+            let limit = options.maxMessageBytes
+            config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        MessageSizeLimitHandler(limit: limit), position: .first)
                 }
-                config.connection.keepalive.time = options.keepaliveTime
-                config.connection.keepalive.timeout = options.keepaliveTimeout
-                config.connection.keepalive.clientBehavior.allowWithoutCalls = true
-                config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(10)
-            })
+            }
+            config.connection.keepalive.time = options.keepaliveTime
+            config.connection.keepalive.timeout = options.keepaliveTimeout
+            config.connection.keepalive.clientBehavior.allowWithoutCalls = true
+            config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(10)
+        }
+        // Our own socket, for a large accept backlog; if it cannot be made, the transport binds (and reports
+        // the problem when it serves).
+        let transport: HTTP2ServerTransport.Posix
+        if let descriptor = try? ListeningSocket.make(options.listen) {
+            transport = HTTP2ServerTransport.Posix(
+                listeningSocketDescriptor: Int(descriptor), transportSecurity: security, config: config)
+        } else {
+            transport = HTTP2ServerTransport.Posix(address: options.listen.socketAddress, transportSecurity: security, config: config)
+        }
         self.transport = transport
         self.server = GRPCServer(
             transport: transport,
