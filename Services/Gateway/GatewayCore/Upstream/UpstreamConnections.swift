@@ -53,16 +53,8 @@ final class UpstreamConnections: @unchecked Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: address.host, port: address.port)
             .flatMapThrowing { channel -> (any Channel, NIOHTTP2Handler.StreamMultiplexer) in
-                var connection = NIOHTTP2Handler.ConnectionConfiguration()
-                connection.initialSettings = [
-                    HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
-                    HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
-                    HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 16),
-                ]
-                var stream = NIOHTTP2Handler.StreamConfiguration()
-                stream.targetWindowSize = 1 << 20
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                    mode: .client, connectionConfiguration: connection, streamConfiguration: stream,
+                    mode: .client, connectionConfiguration: GatewayHTTP2.connection, streamConfiguration: GatewayHTTP2.stream,
                     inboundStreamInitializer: { $0.close() })  // servers do not push streams to gRPC clients
                 try channel.pipeline.syncOperations.addHandler(ConnectionWatcher(
                     goAway: { self.forget(address, id: id) },

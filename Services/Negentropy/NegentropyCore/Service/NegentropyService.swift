@@ -47,13 +47,7 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
             try await sessions.open(connectionID: request.connectionID, subscriptionID: request.subscriptionID,
                                     filter: NostrFilter(proto: request.filter), initialMessage: Array(request.initialMessage))
         }
-        return .with {
-            $0.message = Data(answer.message)
-            $0.haveIds = answer.haveIDs.map { Data($0.bytes) }
-            $0.needIds = answer.needIDs.map { Data($0.bytes) }
-            $0.complete = answer.error.isEmpty && answer.complete
-            $0.error = answer.error
-        }
+        return .init(answer)
     }
 
     public func handleNegMsg(request: Orlysync_Negentropy_V1_NegMsgRequest, context: ServerContext) async throws -> Orlysync_Negentropy_V1_NegMsgResponse {
@@ -61,13 +55,7 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
             try await sessions.message(connectionID: request.connectionID, subscriptionID: request.subscriptionID,
                                        message: Array(request.message))
         }
-        return .with {
-            $0.message = Data(answer.message)
-            $0.haveIds = answer.haveIDs.map { Data($0.bytes) }
-            $0.needIds = answer.needIDs.map { Data($0.bytes) }
-            $0.complete = answer.error.isEmpty && answer.complete
-            $0.error = answer.error
-        }
+        return .init(answer)
     }
 
     public func handleNegClose(request: Orlysync_Negentropy_V1_NegCloseRequest, context: ServerContext) async throws -> Orlysync_Common_V1_Empty {
@@ -202,3 +190,27 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
         }
     }
 }
+
+/// NegOpenResponse and NegMsgResponse carry the same fields (ORLY numbers them alike): one mapping fills both.
+protocol NegentropyAnswerMessage {
+    init()
+    var message: Data { get set }
+    var haveIds: [Data] { get set }
+    var needIds: [Data] { get set }
+    var complete: Bool { get set }
+    var error: String { get set }
+}
+
+extension NegentropyAnswerMessage {
+    init(_ answer: NegentropySessions.Answer) {
+        self.init()
+        message = Data(answer.message)
+        haveIds = answer.haveIDs.map { Data($0.bytes) }
+        needIds = answer.needIDs.map { Data($0.bytes) }
+        complete = answer.error.isEmpty && answer.complete
+        error = answer.error
+    }
+}
+
+extension Orlysync_Negentropy_V1_NegOpenResponse: NegentropyAnswerMessage {}
+extension Orlysync_Negentropy_V1_NegMsgResponse: NegentropyAnswerMessage {}
