@@ -56,6 +56,7 @@ public final class GatewayServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
                     _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .server, connectionConfiguration: GatewayHTTP2.connection, streamConfiguration: GatewayHTTP2.stream
                     ) { stream in

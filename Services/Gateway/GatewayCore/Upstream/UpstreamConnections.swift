@@ -53,6 +53,7 @@ final class UpstreamConnections: @unchecked Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: address.host, port: address.port)
             .flatMapThrowing { channel -> (any Channel, NIOHTTP2Handler.StreamMultiplexer) in
+                try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                     mode: .client, connectionConfiguration: GatewayHTTP2.connection, streamConfiguration: GatewayHTTP2.stream,
                     inboundStreamInitializer: { $0.close() })  // servers do not push streams to gRPC clients
