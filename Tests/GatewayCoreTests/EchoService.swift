@@ -109,9 +109,10 @@ struct EchoService: RegistrableRPCService {
     }
 }
 
-/// An echo server on an ephemeral port (with `grpc.health.v1.Health` answering SERVING).
-func withEchoServer<T: Sendable>(name: String, recorder: EchoRecorder, _ body: (Int, @Sendable () async -> Void) async throws -> T) async throws -> T {
-    let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext)
+/// An echo server on `port` (an ephemeral one by default), with `grpc.health.v1.Health` answering SERVING.
+func withEchoServer<T: Sendable>(name: String, recorder: EchoRecorder, port: Int = 0,
+                                 _ body: (Int, @Sendable () async -> Void) async throws -> T) async throws -> T {
+    let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
     let server = GRPCServer(transport: transport, services: [EchoService(name: name, recorder: recorder), ServingHealth()])
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.serve() }

@@ -5,6 +5,7 @@ import FoundationNetworking
 import GatewayCore
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Synchronization
 import Testing
 import WharfProto
 import WharfTestSupport
@@ -187,6 +188,37 @@ struct GatewayProxyTests {
                 #expect(try await healthStatus(client, service: EchoService.service) == .notServing)
                 let unknown = await #expect(throws: RPCError.self) { try await healthStatus(client, service: "nope") }
                 #expect(unknown?.code == .notFound)
+            }
+        }
+    }
+
+    @Test("a dns: route resolves through the system resolver; Watch sends each health change as the upstream comes and goes")
+    func dnsRouteAndHealthWatch() async throws {
+        let recorder = EchoRecorder()
+        let upstreamPort = try await freePort()
+        try await withGateway(routes: "\(EchoService.service)=dns:localhost:\(upstreamPort)") { port, _ in
+            try await withClient(port: port) { client async throws in
+                let refused = await #expect(throws: RPCError.self) { try await client.echoUnary([1]) }
+                #expect(refused?.code == .unavailable)
+
+                let statuses = Mutex<[Grpc_Health_V1_HealthCheckResponse.ServingStatus]>([])
+                let watcher = Task {
+                    try await Grpc_Health_V1_Health.Client(wrapping: client).watch(.with { $0.service = EchoService.service }) { response in
+                        for try await message in response.messages { statuses.withLock { $0.append(message.status) } }
+                    }
+                }
+                #expect(await eventually { statuses.withLock { $0 } == [.notServing] })
+
+                try await withEchoServer(name: "dns", recorder: recorder, port: upstreamPort) { _, stop async throws in
+                    // The next probe resolves localhost again, finds the server and reports the change.
+                    #expect(await eventually { statuses.withLock { $0 } == [.notServing, .serving] })
+                    #expect(try await client.echoUnary([2]).message == [2])
+                    #expect(recorder.count("dns:Unary") == 1)
+                    await stop()
+                    #expect(await eventually { statuses.withLock { $0 } == [.notServing, .serving, .notServing] })
+                }
+                watcher.cancel()
+                _ = await watcher.result
             }
         }
     }

@@ -14,6 +14,11 @@ public final class UpstreamCluster: Sendable {
     public struct Definition: Sendable, Equatable {
         public var name: String
         public var targets: [Target]
+
+        public init(name: String, targets: [Target]) {
+            self.name = name
+            self.targets = targets
+        }
     }
 
     public enum Balancing: String, Sendable {
