@@ -4,22 +4,31 @@ import Testing
 import WharfProto
 import WharfTestSupport
 
-@Suite("The PostgreSQL label index agrees with upstream's matching rules")
+@Suite("The label index (PostgreSQL, and each replica's resident copy) agrees with upstream's matching rules")
 struct LabelIndexTests {
     static let skills = ["a", "a/b", "a/b/c", "a/bc", "b", "b/a", "ab"]
     static let locators = ["docker_image", "source_code", "binary", "docker_image/x"]
 
-    @Test("random records and searches: same records, scores and matched queries as the in-memory reference")
-    func agreesWithReference() async throws {
+    @Test("random records and searches: same records, scores and matched queries as the in-memory reference",
+          arguments: [false, true])
+    func agreesWithReference(residentIndex: Bool) async throws {
         var generator = SystemRandomNumberGenerator()
-        let records: [(cid: String, labels: [String])] = (0..<300).map { index in
+        let all: [(cid: String, labels: [String])] = (0..<300).map { index in
             let skillLabels = (0..<Int.random(in: 0...3, using: &generator)).map { _ in "/skills/" + Self.skills.randomElement(using: &generator)! }
             let locatorLabels = (0..<Int.random(in: 0...2, using: &generator)).map { _ in "/locators/" + Self.locators.randomElement(using: &generator)! }
             return (String(format: "cid-%04d", index), skillLabels + locatorLabels)
         }
         try await withTestDatabase(migrations: [LabelIndex.migrations]) { client, _ in
-            let index = LabelIndex(client: client, logger: Logger(label: "test"))
-            for record in records { try await index.publish(record.cid, labels: record.labels) }
+            let index = LabelIndex(client: client, logger: Logger(label: "test"), residentIndex: residentIndex)
+            for record in all.prefix(200) { try await index.publish(record.cid, labels: record.labels) }
+            #expect(try await index.loadResident() == (residentIndex ? 200 : nil))
+            // Another replica publishes the rest and unpublishes some: the resident index learns of the first
+            // by catching up, of the second when it picks them.
+            let otherReplica = LabelIndex(client: client, logger: Logger(label: "test"))
+            for record in all.dropFirst(200) { try await otherReplica.publish(record.cid, labels: record.labels) }
+            let unpublished = Set(all.indices.filter { $0 % 10 == 3 }.map { all[$0].cid })
+            for cid in unpublished { #expect(try await otherReplica.unpublish(cid)) }
+            let records = all.filter { !unpublished.contains($0.cid) }
             // Statistics make common conjunctions go through the bounded sequential probe, as in production.
             try await client.query("ANALYZE routing.records", logger: Logger(label: "test"))
             var generator = SystemRandomNumberGenerator()
@@ -64,6 +73,44 @@ struct LabelIndexTests {
                     && LabelQuery(.with { $0.type = .locator; $0.value = "docker_image" }).matches(record.labels)
             }.map(\.cid)
             #expect(listed == expected.sorted())
+        }
+    }
+
+    @Test("the resident index sees records of a transaction still open at its catch-up once it commits, and unpublishes at once")
+    func residentCatchUp() async throws {
+        try await withTestDatabase(migrations: [LabelIndex.migrations]) { client, _ in
+            let logger = Logger(label: "test")
+            let index = LabelIndex(client: client, logger: logger, residentIndex: true)
+            let otherReplica = LabelIndex(client: client, logger: logger)
+            let skill = LabelQuery.deduplicated([.with { $0.type = .skill; $0.value = "a" }])
+            func found() async throws -> [String] {
+                try await index.search(skill, minimumScore: 1, limit: 10).map(\.cid)
+            }
+            try await index.publish("cid-1", labels: ["/skills/a/b"])
+            #expect(try await index.loadResident() == 1)
+            #expect(index.residentCount == 1)
+            #expect(try await found() == ["cid-1"])
+
+            // A transaction inserts and stays open while this replica searches (and so catches up): its row is
+            // invisible then, and must not be skipped once it commits.
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    "INSERT INTO routing.records (cid, labels, match_keys) VALUES ('cid-2', '{/skills/a}', '{/skills/a/}')",
+                    logger: logger)
+                #expect(try await found() == ["cid-1"])
+                try await index.catchUpResident()
+            }
+            #expect(try await found() == ["cid-1", "cid-2"])
+            #expect(index.residentCount == 2)
+
+            try await otherReplica.publish("cid-3", labels: ["/skills/a"])
+            #expect(try await found() == ["cid-1", "cid-2", "cid-3"])
+            #expect(try await otherReplica.unpublish("cid-1"))
+            #expect(try await found() == ["cid-2", "cid-3"])
+            #expect(index.residentCount == 2)
+            #expect(try await index.unpublish("cid-2"))
+            #expect(try await found() == ["cid-3"])
+            #expect(index.residentCount == 1)
         }
     }
 }

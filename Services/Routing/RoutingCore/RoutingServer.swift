@@ -10,7 +10,7 @@ public enum RoutingServer {
     static let expireJob = "routing.expire-remote"
 
     public static func parts(host: WharfServiceHost, settings: RoutingSettings) async throws -> WharfServiceParts {
-        let index = LabelIndex(client: host.postgres, logger: host.logger)
+        let index = LabelIndex(client: host.postgres, logger: host.logger, residentIndex: settings.residentIndex)
         let records = try StoreRecordSource(address: settings.store)
         let peers = try PeerNetwork(peers: settings.peers, timeout: settings.peerTimeout, logger: host.logger)
         let announcer = Announcer(index: index, peers: peers, jobs: host.jobs, selfPeer: settings.selfPeer, logger: host.logger)
@@ -54,7 +54,8 @@ public enum RoutingServer {
         return WharfServiceParts(
             rpcServices: [service, announcements],
             serviceNames: ["routing.v1.RoutingService", "wharf.routing.v1.PeerAnnouncements"],
-            backgroundServices: [records, peers, reconciler],
+            backgroundServices: [records, peers, reconciler]
+                + (settings.residentIndex ? [ResidentIndexLoader(index: index, catchUpInterval: .seconds(5), logger: host.logger)] : []),
             jobHandlers: [republishJob: republish, expireJob: expire,
                           Announcer.recordJob: announcer.announceRecord, Announcer.allJob: announcer.announceAll])
     }

@@ -27,6 +27,9 @@ public struct RoutingSettings: Sendable {
     public var remoteTTL: Duration
     /// How often forgotten announcements are removed.
     public var expireInterval: Duration
+    /// Keep every published record's match keys in this replica's memory and search there (PostgreSQL's
+    /// GIN index answers while it loads, or when off).
+    public var residentIndex: Bool
 
     public init(reader: EnvironmentReader) {
         store = reader.parsed("WHARF_ROUTING_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
@@ -42,6 +45,7 @@ public struct RoutingSettings: Sendable {
         republishInterval = reader.duration("WHARF_ROUTING_REPUBLISH_INTERVAL", default: .seconds(36 * 3600), minimum: .seconds(1))
         remoteTTL = reader.duration("WHARF_ROUTING_REMOTE_TTL", default: .seconds(72 * 3600), minimum: .seconds(1))
         expireInterval = reader.duration("WHARF_ROUTING_EXPIRE_INTERVAL", default: .seconds(3600), minimum: .seconds(1))
+        residentIndex = reader.bool("WHARF_ROUTING_RESIDENT_INDEX", default: true)
     }
 
     /// This node as answers name it.

@@ -37,6 +37,12 @@ public struct LabelIndex: Sendable {
             "CREATE INDEX remote_by_match_key ON routing.remote USING gin (match_keys)",
             "CREATE INDEX remote_by_last_seen ON routing.remote (last_seen)",
         ]),
+        Migration(version: 3, name: "the inserting transaction of each record, for replicas' resident indexes", sql: [
+            // pg_current_xact_id() is an xid8 (a 64-bit, never wrapping id); as bigint it compares with
+            // pg_snapshot_xmin, which tells which transactions a replica has surely seen (ResidentKeyIndex).
+            "ALTER TABLE routing.records ADD COLUMN inserted_by bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint",
+            "CREATE INDEX records_by_inserting_transaction ON routing.records (inserted_by)",
+        ]),
     ])
 
     /// Which records a search reads: this node's, or those its peers announced.
@@ -78,14 +84,18 @@ public struct LabelIndex: Sendable {
     /// Searches with more labelled queries than this score candidates in memory instead of level by level.
     static let maximumLevelQueries = 6
 
-    private let client: PostgresClient
-    private let logger: Logger
+    let client: PostgresClient
+    let logger: Logger
     private let statistics: KeyStatistics
+    /// This replica's in-memory copy of the match keys (nil when disabled); see `LabelIndex+Resident`.
+    let resident: ResidentKeyIndex?
 
-    public init(client: PostgresClient, logger: Logger) {
+    /// `residentIndex`: keep the match keys in memory too and search there once loaded (`loadResident`).
+    public init(client: PostgresClient, logger: Logger, residentIndex: Bool = false) {
         self.client = client
         self.logger = logger
         statistics = KeyStatistics(client: client, logger: logger)
+        resident = residentIndex ? ResidentKeyIndex() : nil
     }
 
     /// Publishes `cid` with `labels`; true when it was not published before (a republish only refreshes).
@@ -98,14 +108,18 @@ public struct LabelIndex: Sendable {
             ON CONFLICT (cid) DO UPDATE SET refreshed_at = now()
             RETURNING (xmax = 0)
             """, logger: logger)
-        return try await rows.decode(Bool.self).first(where: { _ in true }) ?? false
+        let inserted = try await rows.decode(Bool.self).first(where: { _ in true }) ?? false
+        resident?.insert([(cid, keys)])
+        return inserted
     }
 
     /// Stops publishing `cid`; true when it was published.
     @discardableResult
     public func unpublish(_ cid: String) async throws -> Bool {
         let rows = try await client.query("DELETE FROM routing.records WHERE cid = \(cid) RETURNING 1", logger: logger)
-        return try await rows.decode(Int.self).first(where: { _ in true }) != nil
+        let removed = try await rows.decode(Int.self).first(where: { _ in true }) != nil
+        resident?.remove([cid])
+        return removed
     }
 
     /// Marks a published record as confirmed against the store now.
@@ -121,9 +135,11 @@ public struct LabelIndex: Sendable {
         let rows = try await client.query(
             """
             DELETE FROM routing.records r WHERE NOT EXISTS (SELECT 1 FROM store.records s WHERE s.cid = r.cid)
-            RETURNING 1
+            RETURNING cid
             """, logger: logger)
-        return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
+        let dropped = try await rows.decode(String.self).reduce(into: [String]()) { $0.append($1) }
+        resident?.remove(dropped)
+        return dropped.count
     }
 
     /// Stores what `peerID` announced: provided records (refreshing `last_seen`) and withdrawn ones.
@@ -220,12 +236,14 @@ public struct LabelIndex: Sendable {
         let keys = labelled.map { queries[$0].matchKey ?? "" }
         let required = max(0, minimumScore - everywhere.count)
         guard required <= keys.count, !(keys.isEmpty && everywhere.isEmpty) else { return [] }
-
-        func match(_ row: Row) -> Match {
-            let held = Set(row.keys)
-            let matched = labelled.filter { held.contains(queries[$0].matchKey ?? "") } + everywhere
-            return Match(cid: row.cid, matchedQueries: matched.sorted(), peerID: row.peerID, peerAddrs: row.addrs)
+        if source == .local, everywhere.isEmpty, required >= 1, (1...ResidentKeyIndex.maximumPage).contains(limit),
+           Set(keys).count == keys.count,
+           let found = try await searchResident(queries: queries, labelled: labelled, keys: keys,
+                                                minimumScore: minimumScore, limit: limit) {
+            return found
         }
+
+        func match(_ row: Row) -> Match { Self.match(row, queries: queries, labelled: labelled, everywhere: everywhere) }
 
         if keys.count > Self.maximumLevelQueries {
             // Many queries: score every candidate in memory (rare; clients send a handful).
@@ -262,6 +280,13 @@ public struct LabelIndex: Sendable {
         var keys: [String]
         var peerID: String
         var addrs: [String]
+    }
+
+    /// `row` as a match of `queries`: the labelled ones whose key it holds, and the ones matching everything.
+    static func match(_ row: Row, queries: [LabelQuery], labelled: [Int], everywhere: [Int]) -> Match {
+        let held = Set(row.keys)
+        let matched = labelled.filter { held.contains(queries[$0].matchKey ?? "") } + everywhere
+        return Match(cid: row.cid, matchedQueries: matched.sorted(), peerID: row.peerID, peerAddrs: row.addrs)
     }
 
     private func fetch(_ source: Source, condition: String, keys: [String], limit: Int, conjunction: Bool,
