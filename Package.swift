@@ -240,6 +240,8 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "WharfTestSupport", "WharfProto", "StoreCore", "BlobCore", "RoutingCore", "NegentropyCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ] + grpc,
             path: "Tests/GatewayCoreTests"
