@@ -119,12 +119,7 @@ public final class HealthMonitor: Service, Sendable {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await self.checkNow()
-                try? await Task.sleep(for: self.interval)
-            }
-        }
+        await repeatUntilShutdown(every: interval) { await self.checkNow() }
     }
 
     private func update(_ change: (inout State) -> Void) {

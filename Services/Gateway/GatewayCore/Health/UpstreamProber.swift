@@ -18,12 +18,7 @@ struct UpstreamProber: Service {
     let timeout: Duration
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await probeAll()
-                try? await Task.sleep(for: interval)
-            }
-        }
+        await repeatUntilShutdown(every: interval) { await probeAll() }
     }
 
     func probeAll() async {

@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import WharfRuntime
 
 /// Loads this replica's resident index at start (retrying while PostgreSQL is unavailable) and then catches
 /// it up on an interval, so that the catch-up each search does itself stays a handful of rows.
@@ -9,24 +10,20 @@ struct ResidentIndexLoader: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            var loaded = false
-            while !Task.isCancelled {
-                do {
-                    if loaded {
-                        try await index.catchUpResident()
-                    } else {
-                        let started = ContinuousClock.now
-                        let count = try await index.loadResident() ?? 0
-                        loaded = true
-                        logger.info("resident key index loaded", metadata: [
-                            "records": "\(count)", "seconds": "\((ContinuousClock.now - started).components.seconds)"])
-                    }
-                } catch {
-                    logger.warning("resident key index: \(loaded ? "catch-up" : "load") failed; searches use PostgreSQL meanwhile",
-                                   metadata: ["error": "\(error)"])
+        await repeatUntilShutdown(every: catchUpInterval) { [index, logger] in
+            let loaded = index.resident?.isLoaded ?? true
+            do {
+                if loaded {
+                    try await index.catchUpResident()
+                } else {
+                    let started = ContinuousClock.now
+                    let count = try await index.loadResident() ?? 0
+                    logger.info("resident key index loaded", metadata: [
+                        "records": "\(count)", "seconds": "\((ContinuousClock.now - started).components.seconds)"])
                 }
-                try? await Task.sleep(for: catchUpInterval)
+            } catch {
+                logger.warning("resident key index: \(loaded ? "catch-up" : "load") failed; searches use PostgreSQL meanwhile",
+                               metadata: ["error": "\(error)"])
             }
         }
     }
