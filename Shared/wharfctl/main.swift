@@ -33,6 +33,10 @@ struct Health: AsyncParsableCommand {
     @Option(help: "seconds to wait for an answer") var timeout: Double = 3
 
     func run() async throws {
+        guard timeout.isFinite, timeout > 0, timeout <= 86_400 else {
+            print("wharfctl: --timeout: expected a number of seconds between 0 and 86400, got \(timeout)")
+            throw ExitCode(ExitCodes.invalidConfiguration)
+        }
         let target: HostPort
         do {
             target = try HostPort(parsing: address)

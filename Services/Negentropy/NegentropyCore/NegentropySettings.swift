@@ -26,8 +26,12 @@ public struct NegentropySettings: Sendable {
         relayLimits.subscriptionsPerConnection = reader.int("WHARF_RELAY_MAX_SUBSCRIPTIONS", default: 20, range: 1...1000)
         relayLimits.sessionsPerConnection = reader.int("WHARF_RELAY_MAX_NEG_SESSIONS", default: 8, range: 1...1000)
         relayLimits.maximumFilterLimit = reader.int("WHARF_RELAY_MAX_LIMIT", default: 5000, range: 1...1_000_000)
+        relayLimits.connectionsPerAddress = reader.int("WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS", default: 64, range: 1...100_000)
+        relayLimits.connections = reader.int("WHARF_RELAY_MAX_CONNECTIONS", default: 10_000, range: 1...1_000_000)
         peers = reader.parsed("WHARF_NEGENTROPY_PEERS", default: "", display: { $0.joined(separator: ",") }) { text throws(ConfigurationProblem) in
-            text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let urls = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for url in urls { if case .failure(let problem) = PeerURL.validated(url) { throw ConfigurationProblem(problem.description) } }
+            return urls
         } ?? []
         syncInterval = reader.duration("WHARF_NEGENTROPY_INTERVAL", default: .seconds(60), minimum: .seconds(1))
         syncFilter = reader.parsed("WHARF_NEGENTROPY_FILTER", default: "") { text throws(ConfigurationProblem) in
@@ -43,7 +47,9 @@ public struct NegentropySettings: Sendable {
         peerSync.idleTimeout = reader.duration("WHARF_NEGENTROPY_PEER_IDLE_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
         sessionLimits = NegentropySessions.Limits(
             frameSizeLimit: Self.frameSize(reader, "WHARF_NEGENTROPY_RESPONDER_FRAME_SIZE", default: 500_000),
-            maximumSetSize: reader.int("WHARF_NEGENTROPY_MAX_SET_SIZE", default: 1_000_000, range: 1...100_000_000))
+            maximumSetSize: reader.int("WHARF_NEGENTROPY_MAX_SET_SIZE", default: 1_000_000, range: 1...100_000_000),
+            maximumSessions: reader.int("WHARF_NEGENTROPY_MAX_SESSIONS", default: 1024, range: 1...1_000_000),
+            maximumHeldItems: reader.int("WHARF_NEGENTROPY_MAX_HELD_ITEMS", default: 2_000_000, range: 1...1_000_000_000))
         peerSync.maximumSetSize = sessionLimits.maximumSetSize
         sessionTimeout = reader.duration("WHARF_NEGENTROPY_SESSION_TIMEOUT", default: .seconds(300), minimum: .seconds(1))
     }

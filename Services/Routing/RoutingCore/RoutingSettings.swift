@@ -30,6 +30,7 @@ public struct RoutingSettings: Sendable {
     /// Keep every published record's match keys in this replica's memory and search there (PostgreSQL's
     /// GIN index answers while it loads, or when off).
     public var residentIndex: Bool
+    public var limits: RoutingLimits
 
     public init(reader: EnvironmentReader) {
         store = reader.parsed("WHARF_ROUTING_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
@@ -46,6 +47,7 @@ public struct RoutingSettings: Sendable {
         remoteTTL = reader.duration("WHARF_ROUTING_REMOTE_TTL", default: .seconds(72 * 3600), minimum: .seconds(1))
         expireInterval = reader.duration("WHARF_ROUTING_EXPIRE_INTERVAL", default: .seconds(3600), minimum: .seconds(1))
         residentIndex = reader.bool("WHARF_ROUTING_RESIDENT_INDEX", default: true)
+        limits = RoutingLimits(reader: reader)
     }
 
     /// This node as answers name it.

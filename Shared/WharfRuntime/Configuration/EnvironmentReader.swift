@@ -109,15 +109,21 @@ public final class EnvironmentReader {
         effective.append((name, shown))
     }
 
+    /// The longest duration a setting may have (100 years): longer ones are refused, never converted with a trap.
+    static let longestDuration: Double = 100 * 365 * 86_400
+
     static func parseDuration(_ text: String) -> Duration? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, seconds) in units where text.hasSuffix(suffix) {
-            let number = text.dropLast(suffix.count)
-            // "5ms" also ends in "s": only accept when the rest is a number.
-            if let value = Double(number), value >= 0 { return .milliseconds(Int64((value * seconds * 1000).rounded())) }
+        func milliseconds(_ number: Substring, _ secondsPerUnit: Double) -> Duration? {
+            // Double() also reads "inf", "nan" and "1e400": only finite values within range become durations.
+            guard let value = Double(number), value.isFinite, value >= 0, value * secondsPerUnit <= longestDuration else { return nil }
+            return .milliseconds(Int64((value * secondsPerUnit * 1000).rounded()))
         }
-        if let value = Double(text), value >= 0 { return .milliseconds(Int64((value * 1000).rounded())) }
-        return nil
+        for (suffix, seconds) in units where text.hasSuffix(suffix) {
+            // "5ms" also ends in "s": only accept when the rest is a number.
+            if let value = milliseconds(text.dropLast(suffix.count), seconds) { return value }
+        }
+        return milliseconds(Substring(text), 1)
     }
 
     static func format(_ duration: Duration) -> String {

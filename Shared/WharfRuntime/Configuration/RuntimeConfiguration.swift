@@ -28,6 +28,8 @@ public struct RuntimeConfiguration: Sendable {
     public var metricsListen: HostPort?
     public var tls: TLSFiles?
     public var maxMessageBytes: Int
+    /// Streams (calls) one client connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
+    public var maxConcurrentStreams: Int
     public var keepaliveTime: Duration
     public var keepaliveTimeout: Duration
     public var shutdownGrace: Duration
@@ -81,6 +83,7 @@ public struct RuntimeConfiguration: Sendable {
         }
         maxMessageBytes = reader.int(
             "WHARF_GRPC_MAX_MESSAGE_BYTES", default: defaults.maxMessageBytes, range: 1024...(256 * 1024 * 1024))
+        maxConcurrentStreams = reader.int("WHARF_GRPC_MAX_CONCURRENT_STREAMS", default: 256, range: 1...65_536)
         keepaliveTime = reader.duration("WHARF_GRPC_KEEPALIVE", default: .seconds(60), minimum: .seconds(1))
         keepaliveTimeout = reader.duration("WHARF_GRPC_KEEPALIVE_TIMEOUT", default: .seconds(20), minimum: .seconds(1))
         shutdownGrace = reader.duration("WHARF_SHUTDOWN_GRACE", default: .seconds(30))

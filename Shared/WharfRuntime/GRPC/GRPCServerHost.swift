@@ -13,21 +13,24 @@ public final class GRPCServerHost: Service, Sendable {
         public var listen: HostPort
         public var tls: RuntimeConfiguration.TLSFiles?
         public var maxMessageBytes: Int
+        public var maxConcurrentStreams: Int
         public var keepaliveTime: Duration
         public var keepaliveTimeout: Duration
 
         public init(listen: HostPort, tls: RuntimeConfiguration.TLSFiles? = nil, maxMessageBytes: Int = 4 << 20,
-                    keepaliveTime: Duration = .seconds(60), keepaliveTimeout: Duration = .seconds(20)) {
+                    maxConcurrentStreams: Int = 256, keepaliveTime: Duration = .seconds(60),
+                    keepaliveTimeout: Duration = .seconds(20)) {
             self.listen = listen
             self.tls = tls
             self.maxMessageBytes = maxMessageBytes
+            self.maxConcurrentStreams = maxConcurrentStreams
             self.keepaliveTime = keepaliveTime
             self.keepaliveTimeout = keepaliveTimeout
         }
 
         public init(_ configuration: RuntimeConfiguration) {
             self.init(listen: configuration.listen, tls: configuration.tls,
-                      maxMessageBytes: configuration.maxMessageBytes,
+                      maxMessageBytes: configuration.maxMessageBytes, maxConcurrentStreams: configuration.maxConcurrentStreams,
                       keepaliveTime: configuration.keepaliveTime, keepaliveTimeout: configuration.keepaliveTimeout)
         }
     }
@@ -50,18 +53,22 @@ public final class GRPCServerHost: Service, Sendable {
             security = .plaintext
         }
         let config = HTTP2ServerTransport.Posix.Config.defaults { config in
-            // MessageSizeLimitHandler answers oversized requests with RESOURCE_EXHAUSTED before the
-            // transport's own check (which would reset the stream) can see them.
+            // RequestGuardHandler answers oversized requests with RESOURCE_EXHAUSTED before the transport's
+            // own check (which would reset the stream) can see them, and malformed deadlines before GRPCCore
+            // traps on them.
             config.rpc.maxRequestPayloadSize = options.maxMessageBytes
             // Large frames and windows: streaming MiB-sized messages (blobs) with 16 KiB frames and small
             // windows spends its time on framing and WINDOW_UPDATE round trips.
             config.http2.maxFrameSize = 1 << 20
             config.http2.targetWindowSize = 16 << 20
+            // Calls in flight per client connection are bounded (the transport advertises no limit by default);
+            // a client that opens more gets REFUSED_STREAM from the HTTP/2 layer.
+            config.http2.maxConcurrentStreams = options.maxConcurrentStreams
             let limit = options.maxMessageBytes
             config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        MessageSizeLimitHandler(limit: limit), position: .first)
+                        RequestGuardHandler(limit: limit), position: .first)
                 }
             }
             config.connection.keepalive.time = options.keepaliveTime

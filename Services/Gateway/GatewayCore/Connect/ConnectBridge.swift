@@ -23,6 +23,8 @@ struct ConnectBridge {
     private var responseHeaders = HPACKHeaders()
     private var unaryResponse = ByteBuffer()
     private var sentResponseHeaders = false
+    /// What is wrong with the request headers (answered INVALID_ARGUMENT by the gateway), if anything.
+    private(set) var requestProblem: String?
 
     /// The bridge for a request's headers; nil for gRPC requests (forwarded unchanged).
     init?(requestHeaders headers: HPACKHeaders, maximumMessageBytes: Int) {
@@ -53,7 +55,12 @@ struct ConnectBridge {
             case "content-type": grpc.add(name: name, value: "application/grpc+proto", indexing: indexing)
             case "connect-protocol-version", "content-length": continue
             case "connect-timeout-ms":
-                if let milliseconds = Int64(value), milliseconds >= 0 { grpc.add(name: "grpc-timeout", value: "\(min(milliseconds, 99_999_999))m") }
+                // Connect: a positive integer of at most 10 digits; anything else is refused (`requestProblem`).
+                if (1...10).contains(value.utf8.count), value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let milliseconds = Int64(value) {
+                    grpc.add(name: "grpc-timeout", value: milliseconds <= 99_999_999 ? "\(milliseconds)m" : "\(milliseconds / 1000 + 1)S")
+                } else {
+                    requestProblem = "malformed connect-timeout-ms header: expected 1 to 10 digits, got \"\(value.prefix(32))\""
+                }
             case "connect-content-encoding": grpc.add(name: "grpc-encoding", value: value)
             case "connect-accept-encoding": grpc.add(name: "grpc-accept-encoding", value: value)
             case "content-encoding":
@@ -113,7 +120,9 @@ struct ConnectBridge {
             return [.headers(.init(headers: Self.connectHeaders(headers.headers, contentType: "application/connect+proto")))]
         case .data(var data):
             if kind == .unary {
+                guard responseProblem == nil else { return [] }
                 if case .byteBuffer(var buffer) = data.data { unaryResponse.writeBuffer(&buffer) }
+                checkUnaryResponse()
                 return []
             }
             data.endStream = false  // the end-of-stream envelope ends the stream
@@ -122,6 +131,21 @@ struct ConnectBridge {
             return []
         }
     }
+
+    /// A unary answer is one message, held until the trailers: one larger than the message limit, or a second
+    /// message (a streaming method called with the unary protocol), is refused instead of buffered.
+    private mutating func checkUnaryResponse() {
+        guard unaryResponse.readableBytes >= 5, let length = unaryResponse.getInteger(at: unaryResponse.readerIndex + 1, as: UInt32.self) else { return }
+        if Int(length) > maximumMessageBytes {
+            responseProblem = (8, "response message of \(length) bytes is larger than the gateway's maximum of \(maximumMessageBytes) bytes for a unary Connect call")
+        } else if unaryResponse.readableBytes > 5 + Int(length) {
+            responseProblem = (12, "the method answered with more than one message: call it with the Connect streaming protocol (application/connect+proto)")
+        }
+        if responseProblem != nil { unaryResponse = ByteBuffer() }
+    }
+
+    /// Why the response cannot be bridged (the gateway then answers this status and cancels the upstream call).
+    private(set) var responseProblem: (status: Int, message: String)?
 
     /// A status the gateway itself answers with (unknown service, unreachable upstream, deadline).
     mutating func localError(status: Int, message: String) -> [HTTP2Frame.FramePayload] {

@@ -22,12 +22,22 @@ struct LocalHealthCall {
         }
     }
 
+    /// A health request is one service name: more than this is refused rather than buffered.
+    static let maximumRequestBytes = 64 << 10
+    private(set) var oversized = false
+
+    /// Adds a request frame; true when the request is complete (or too large to go on).
     mutating func append(_ payload: HTTP2Frame.FramePayload) -> Bool {
         guard case .data(let data) = payload else {
             if case .headers(let headers) = payload { return headers.endStream }
             return false
         }
         if case .byteBuffer(var buffer) = data.data { request.writeBuffer(&buffer) }
+        if request.readableBytes > Self.maximumRequestBytes {
+            oversized = true
+            request = ByteBuffer()
+            return true
+        }
         return data.endStream
     }
 

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import WharfRuntime
 
 /// Header rules of a proxy between gRPC peers.
 enum GRPCFrames {
@@ -45,23 +46,24 @@ enum GRPCFrames {
         return output
     }
 
-    /// `grpc-timeout` (`<1–8 digits><H|M|S|m|u|n>`) as a duration; nil when absent or malformed.
-    static func timeout(_ headers: HPACKHeaders) -> TimeAmount? {
-        guard let text = headers.first(name: "grpc-timeout"), let unit = text.last,
-              let amount = Int64(text.dropLast()), amount >= 0, text.count >= 2, text.count <= 9 else { return nil }
-        switch unit {
-        case "H": return .hours(amount)
-        case "M": return .minutes(amount)
-        case "S": return .seconds(amount)
-        case "m": return .milliseconds(amount)
-        case "u": return .microseconds(amount)
-        case "n": return .nanoseconds(amount)
-        default: return nil
-        }
+    /// The request's deadline from `grpc-timeout` (nil when absent), or the problem with it. A valid but
+    /// enormous value (99,999,999 hours) is capped at a year: NIO's time amounts would overflow.
+    static func timeout(_ headers: HPACKHeaders) -> Result<TimeAmount?, TimeoutProblem> {
+        let values = headers[GRPCTimeoutHeader.name]
+        if let problem = GRPCTimeoutHeader.problem(in: values) { return .failure(TimeoutProblem(message: problem)) }
+        guard let first = values.first, case .valid(let nanoseconds) = GRPCTimeoutHeader.parse(first) else { return .success(nil) }
+        return .success(.nanoseconds(min(nanoseconds, longestDeadline)))
     }
+
+    struct TimeoutProblem: Error {
+        var message: String
+    }
+
+    static let longestDeadline: Int64 = 365 * 86_400 * 1_000_000_000
 
     enum Status {
         static let cancelled = 1
+        static let invalidArgument = 3
         static let deadlineExceeded = 4
         static let unimplemented = 12
         static let unavailable = 14

@@ -151,8 +151,16 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         if let failure = gateway.authorize(headers.headers, route: route.service) {
             return respond(context, status: GRPCFrames.Status.unauthenticated, message: failure)
         }
-        if let timeout = GRPCFrames.timeout(headers.headers) {
+        if let problem = bridge?.requestProblem {
+            return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem)
+        }
+        switch GRPCFrames.timeout(headers.headers) {
+        case .failure(let problem):
+            return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem.message)
+        case .success(let timeout?):
             deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in self?.deadlineExpired() }
+        case .success(nil):
+            break
         }
         guard let cluster = gateway.cluster(named: route.service) else {
             return respond(context, status: GRPCFrames.Status.unavailable, message: "no upstream configured for \(route.service)")
@@ -256,6 +264,10 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         let frames: [HTTP2Frame.FramePayload]
         if bridge != nil {
             frames = bridge?.responseFrame(payload) ?? []
+            if let problem = bridge?.responseProblem {
+                responseStarted = false
+                return respond(context, status: problem.status, message: problem.message)
+            }
         } else if case .headers(var headers) = payload {
             headers.headers = GRPCFrames.forwardable(headers.headers)
             frames = [.headers(headers)]
@@ -321,6 +333,9 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     // MARK: The gateway's own health
 
     private func answerHealth(_ context: ChannelHandlerContext, _ call: LocalHealthCall) {
+        guard !call.oversized else {
+            return respond(context, status: 8, message: "health request larger than \(LocalHealthCall.maximumRequestBytes) bytes")
+        }
         guard let name = call.serviceName else {
             return respond(context, status: 3, message: "expected one HealthCheckRequest message")
         }

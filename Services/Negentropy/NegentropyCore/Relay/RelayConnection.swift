@@ -16,6 +16,9 @@ public struct RelayContext: Sendable {
         public var maximumFilterLimit = 5000
         /// Filters in one REQ.
         public var filtersPerRequest = 10
+        /// WebSocket connections open at once from one client address, and in all.
+        public var connectionsPerAddress = 64
+        public var connections = 10_000
 
         public init() {}
     }
@@ -198,6 +201,9 @@ final class RelayConnection: Sendable {
               let hex = frame[3] as? String else {
             let subscription = frame.count >= 2 ? frame[1] as? String ?? "" : ""
             return try await send(RelayFrame.negError(subscription: subscription, reason: "error: NEG-OPEN needs a subscription id, a filter and an initial message"))
+        }
+        guard !subscription.isEmpty, subscription.utf8.count <= 256 else {
+            return try await send(RelayFrame.notice("error: NEG-OPEN needs a subscription id of 1 to 256 bytes"))
         }
         let filter: NostrFilter
         do { filter = try NostrFilter(json: object) } catch {

@@ -35,14 +35,22 @@ public final class RelayServer: Service, Sendable {
         }
         let context = self.context
         let maximumMessageSize = self.maximumMessageSize
+        let admission = RelayAdmission(perAddress: context.limits.connectionsPerAddress, total: context.limits.connections)
         let application = Application(
             router: router,
             server: .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: maximumMessageSize))) { request, channel, _ in
                 guard request.path == "/" || request.path?.isEmpty == true else { return .dontUpgrade }
                 // ORLY's connection ids: "<remote address>-<unix nanoseconds>".
+                let clientAddress = channel.remoteAddress?.ipAddress ?? "unknown"
                 let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
                 let id = "\(remote)-\(UInt64(Date().timeIntervalSince1970 * 1e9))"
                 return .upgrade([:]) { inbound, outbound, _ in
+                    // Over the limits: the client learns why (NOTICE) before the socket closes.
+                    if let refusal = admission.admit(clientAddress) {
+                        try? await outbound.write(.text(RelayFrame.notice(refusal)))
+                        return
+                    }
+                    defer { admission.release(clientAddress) }
                     await RelayConnection(id: id, context: context, outbound: outbound)
                         .run(inbound, maximumMessageSize: maximumMessageSize)
                 }

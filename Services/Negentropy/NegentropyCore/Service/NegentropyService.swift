@@ -43,22 +43,35 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
     }
 
     public func handleNegOpen(request: Orlysync_Negentropy_V1_NegOpenRequest, context: ServerContext) async throws -> Orlysync_Negentropy_V1_NegOpenResponse {
+        try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
         let answer = try await dependency("HandleNegOpen") {
             try await sessions.open(connectionID: request.connectionID, subscriptionID: request.subscriptionID,
                                     filter: NostrFilter(proto: request.filter), initialMessage: Array(request.initialMessage))
         }
+        if answer.exhausted { throw RPCError(code: .resourceExhausted, message: answer.error) }
         return .init(answer)
     }
 
     public func handleNegMsg(request: Orlysync_Negentropy_V1_NegMsgRequest, context: ServerContext) async throws -> Orlysync_Negentropy_V1_NegMsgResponse {
+        try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
         let answer = try await dependency("HandleNegMsg") {
             try await sessions.message(connectionID: request.connectionID, subscriptionID: request.subscriptionID,
                                        message: Array(request.message))
         }
+        if answer.exhausted { throw RPCError(code: .resourceExhausted, message: answer.error) }
         return .init(answer)
     }
 
+    /// Session ids become Redis keys: bounded, so one request cannot make a megabyte key.
+    static func checkSessionIDs(_ connectionID: String, _ subscriptionID: String) throws {
+        for (name, id) in [("connection_id", connectionID), ("subscription_id", subscriptionID)]
+        where id.utf8.count > NegentropySessions.maximumIDBytes {
+            throw RPCError(code: .invalidArgument, message: "\(name) of \(id.utf8.count) bytes; at most \(NegentropySessions.maximumIDBytes)")
+        }
+    }
+
     public func handleNegClose(request: Orlysync_Negentropy_V1_NegCloseRequest, context: ServerContext) async throws -> Orlysync_Common_V1_Empty {
+        try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
         try await dependency("HandleNegClose") {
             try await sessions.close(connectionID: request.connectionID, subscriptionID: request.subscriptionID)
         }
@@ -67,7 +80,9 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
 
     public func syncWithPeer(request: Orlysync_Negentropy_V1_SyncPeerRequest, response: RPCWriter<Orlysync_Negentropy_V1_SyncProgress>,
                              context: ServerContext) async throws {
-        guard !request.peerURL.isEmpty else { throw RPCError(code: .invalidArgument, message: "peer_url is empty") }
+        if case .failure(let problem) = PeerURL.validated(request.peerURL) {
+            throw RPCError(code: .invalidArgument, message: problem.description)
+        }
         var filter = request.hasFilter ? NostrFilter(proto: request.filter) : nil
         if request.since > 0 {
             var narrowed = filter ?? NostrFilter()
@@ -121,9 +136,8 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
 
     public func addPeer(request: Orlysync_Negentropy_V1_AddPeerRequest, context: ServerContext) async throws -> Orlysync_Common_V1_Empty {
         let url = request.peerURL.trimmingCharacters(in: .whitespaces)
-        guard !url.isEmpty else { throw RPCError(code: .invalidArgument, message: "peer_url is empty") }
-        guard URL(string: PeerSync.webSocketURL(url))?.host != nil else {
-            throw RPCError(code: .invalidArgument, message: "peer_url \(url) is not a relay address (ws://host:port or wss://host)")
+        if case .failure(let problem) = PeerURL.validated(url) {
+            throw RPCError(code: .invalidArgument, message: problem.description)
         }
         try await dependency("AddPeer") { try await peers.add(url) }
         return .init()
@@ -169,6 +183,7 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
     }
 
     public func closeSession(request: Orlysync_Negentropy_V1_CloseSessionRequest, context: ServerContext) async throws -> Orlysync_Common_V1_Empty {
+        try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
         try await dependency("CloseSession") {
             if request.connectionID.isEmpty {
                 try await sessions.closeAll(subscriptionID: request.subscriptionID)

@@ -14,10 +14,18 @@ public final class NegentropySessions: Sendable {
         public var frameSizeLimit: Int
         /// Largest set a session may reconcile.
         public var maximumSetSize: Int
+        /// Sessions this replica serves at once (gRPC and relay together).
+        public var maximumSessions: Int
+        /// Items the sets held in memory may add up to; beyond it the least recently used sets are dropped
+        /// (their sessions stay open and are rebuilt from their filter at their next message).
+        public var maximumHeldItems: Int
 
-        public init(frameSizeLimit: Int = 500_000, maximumSetSize: Int = 1_000_000) {
+        public init(frameSizeLimit: Int = 500_000, maximumSetSize: Int = 1_000_000, maximumSessions: Int = 1024,
+                    maximumHeldItems: Int = 2_000_000) {
             self.frameSizeLimit = frameSizeLimit
             self.maximumSetSize = maximumSetSize
+            self.maximumSessions = maximumSessions
+            self.maximumHeldItems = maximumHeldItems
         }
     }
 
@@ -33,6 +41,8 @@ public final class NegentropySessions: Sendable {
         public var error = ""
         /// For `blocked: too many query results`, the largest set allowed (NIP-77's optional 4th element).
         public var limit: Int?
+        /// The session was refused because this replica serves as many as it may (gRPC: RESOURCE_EXHAUSTED).
+        public var exhausted = false
     }
 
     public static let missingInitialMessage = "blocked: NEG-OPEN requires initialMessage from initiator"
@@ -41,8 +51,17 @@ public final class NegentropySessions: Sendable {
     public static let noState = "session has no negentropy state"
 
     private struct Local: Sendable {
+        /// nil once dropped to stay within `maximumHeldItems` (rebuilt at the next message).
         var negentropy: Negentropy<SortedItems>?
         var lastUsed: ContinuousClock.Instant
+        var items: Int { negentropy?.storage.count ?? 0 }
+    }
+
+    /// Longest connection or subscription id a session may have (NIP-01 allows 64 characters).
+    public static let maximumIDBytes = 256
+
+    public static func tooManySessions(_ maximum: Int) -> String {
+        "blocked: too many open negentropy sessions (at most \(maximum) on this replica)"
     }
 
     public let registry: SessionRegistry
@@ -63,14 +82,28 @@ public final class NegentropySessions: Sendable {
         let key = SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID)
         let filterJSON = String(decoding: (try? JSONSerialization.data(withJSONObject: filter.jsonObject, options: [.sortedKeys])) ?? Data("{}".utf8),
                                 as: UTF8.self)
-        local.withLock { $0[key] = nil }
-        try await registry.open(connectionID: connectionID, subscriptionID: subscriptionID, filterJSON: filterJSON)
+        let admitted = local.withLock { states -> Bool in
+            states[key] = nil
+            guard states.count < limits.maximumSessions else { return false }
+            // Reserved while the set is built, so concurrent opens cannot all pass the check.
+            states[key] = Local(negentropy: nil, lastUsed: .now)
+            return true
+        }
+        guard admitted else { return Answer(error: Self.tooManySessions(limits.maximumSessions), exhausted: true) }
+        do {
+            try await registry.open(connectionID: connectionID, subscriptionID: subscriptionID, filterJSON: filterJSON)
+        } catch {
+            local.withLock { $0[key] = nil }
+            throw error
+        }
         let negentropy: Negentropy<SortedItems>
         switch try await build(filter) {
-        case .failure(let answer): return answer
+        case .failure(let answer):
+            local.withLock { $0[key] = nil }
+            return answer
         case .success(let built): negentropy = built
         }
-        local.withLock { $0[key] = Local(negentropy: negentropy, lastUsed: .now) }
+        hold(negentropy, for: key)
         guard !initialMessage.isEmpty else { return Answer(error: Self.missingInitialMessage) }
         return Self.respond(negentropy, to: initialMessage)
     }
@@ -86,11 +119,13 @@ public final class NegentropySessions: Sendable {
             states[key]?.lastUsed = .now
             return states[key]
         }
-        if let held {
-            guard let negentropy = held.negentropy else { return Answer(error: Self.noState) }
+        if let negentropy = held?.negentropy {
             return Self.respond(negentropy, to: message)
         }
-        // Opened on another replica: rebuild the set from the session's filter.
+        if held == nil, localSessionCount >= limits.maximumSessions {
+            return Answer(error: Self.tooManySessions(limits.maximumSessions), exhausted: true)
+        }
+        // Opened on another replica, or its set was dropped to save memory: rebuild it from the session's filter.
         let filter: NostrFilter
         do {
             let object = try JSONSerialization.jsonObject(with: Data(record.filterJSON.utf8)) as? [String: Any] ?? [:]
@@ -101,7 +136,7 @@ public final class NegentropySessions: Sendable {
         switch try await build(filter) {
         case .failure(let answer): return answer
         case .success(let negentropy):
-            local.withLock { $0[key] = Local(negentropy: negentropy, lastUsed: .now) }
+            hold(negentropy, for: key)
             return Self.respond(negentropy, to: message)
         }
     }
@@ -125,6 +160,24 @@ public final class NegentropySessions: Sendable {
     }
 
     public var localSessionCount: Int { local.withLock { $0.count } }
+
+    /// Items of the sets held in memory now.
+    public var heldItemCount: Int { local.withLock { $0.values.reduce(0) { $0 + $1.items } } }
+
+    /// Keeps `negentropy` as the set of session `key`, dropping the least recently used other sets while the
+    /// held items exceed `maximumHeldItems` (a set larger than the budget on its own is still served).
+    private func hold(_ negentropy: Negentropy<SortedItems>, for key: String) {
+        local.withLock { states in
+            states[key] = Local(negentropy: negentropy, lastUsed: .now)
+            var held = states.values.reduce(0) { $0 + $1.items }
+            guard held > limits.maximumHeldItems else { return }
+            let others = states.filter { $0.key != key && $0.value.negentropy != nil }.sorted { $0.value.lastUsed < $1.value.lastUsed }
+            for (other, state) in others where held > limits.maximumHeldItems {
+                held -= state.items
+                states[other]?.negentropy = nil
+            }
+        }
+    }
 
     private enum Built {
         case success(Negentropy<SortedItems>)

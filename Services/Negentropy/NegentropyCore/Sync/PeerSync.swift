@@ -58,6 +58,9 @@ public struct PeerSync: Sendable {
 
     public func run(peerURL: String, filter: NostrFilter,
                     progress: @escaping @Sendable (PeerSyncProgress) async -> Void = { _ in }) async throws -> PeerSyncProgress {
+        // Whatever the URL came from (a request, the configuration, a row written by an older version), the
+        // WebSocket client only ever sees a validated one.
+        if case .failure(let problem) = PeerURL.validated(peerURL) { throw PeerSyncError(problem.description) }
         let storage: SortedItems
         switch try await store.snapshot(filter, maximum: settings.maximumSetSize) {
         case .tooMany: throw PeerSyncError("too many local events match the filter (more than \(settings.maximumSetSize))")

@@ -25,6 +25,18 @@ public struct PeerAnnouncementsService: Wharf_Routing_V1_PeerAnnouncements.Simpl
         guard !request.provided.contains(where: { $0.recordCid.isEmpty }), !request.withdrawnCids.contains(where: \.isEmpty) else {
             throw RPCError(code: .invalidArgument, message: "announcement with an empty record_cid")
         }
+        if let long = (request.provided.map(\.recordCid) + request.withdrawnCids).first(where: { $0.utf8.count > RoutingLimits.maximumQueryBytes }) {
+            throw RPCError(code: .invalidArgument, message: "announcement with a record_cid of \(long.utf8.count) bytes; at most \(RoutingLimits.maximumQueryBytes)")
+        }
+        for entry in request.provided {
+            if let problem = RoutingLimits.labelProblem(entry.labels) {
+                throw RPCError(code: .invalidArgument, message: "announced record \(entry.recordCid.prefix(100)) has \(problem)")
+            }
+        }
+        guard request.peer.addrs.count <= RoutingLimits.maximumPeerAddresses,
+              !request.peer.addrs.contains(where: { $0.utf8.count > RoutingLimits.maximumQueryBytes }) else {
+            throw RPCError(code: .invalidArgument, message: "announcing peer has more than \(RoutingLimits.maximumPeerAddresses) addresses or one longer than \(RoutingLimits.maximumQueryBytes) bytes")
+        }
         do {
             let applied = try await index.applyAnnouncement(
                 peerID: peer, addrs: request.peer.addrs,

@@ -7,6 +7,9 @@ public enum RoutingError: Error, Equatable {
     case storeUnavailable
     case maximumHopsExceeded
     case storage(operation: String)
+    case tooManyQueries(what: String, count: Int, maximum: Int)
+    case queryTooLong(what: String, bytes: Int, maximum: Int)
+    case recordLabelsTooLarge(cid: String, problem: String)
 
     public var rpcError: RPCError {
         switch self {
@@ -20,6 +23,12 @@ public enum RoutingError: Error, Equatable {
             RPCError(code: .unknown, message: "failed to list: max hops exceeded")
         case .storage(let operation):
             RPCError(code: .internalError, message: "failed to \(operation)")
+        case .tooManyQueries(let what, let count, let maximum):
+            RPCError(code: .invalidArgument, message: "\(what) has \(count) queries; at most \(maximum) are allowed (WHARF_ROUTING_MAX_QUERIES)")
+        case .queryTooLong(let what, let bytes, let maximum):
+            RPCError(code: .invalidArgument, message: "\(what) has a query value of \(bytes) bytes; at most \(maximum) are allowed")
+        case .recordLabelsTooLarge(let cid, let problem):
+            RPCError(code: .invalidArgument, message: "record \(cid) cannot be published: it has \(problem)")
         }
     }
 }

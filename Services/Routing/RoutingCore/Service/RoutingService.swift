@@ -36,7 +36,9 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
                 throw RoutingError.storeUnavailable
             }
             guard let data else { throw RoutingError.recordNotFound(cid: cid) }
-            if try await storage("publish record", { try await index.publish(cid, labels: RecordLabels.of(data)) }) {
+            let labels = RecordLabels.of(data)
+            if let problem = RoutingLimits.labelProblem(labels) { throw RoutingError.recordLabelsTooLarge(cid: cid, problem: problem) }
+            if try await storage("publish record", { try await index.publish(cid, labels: labels) }) {
                 await announcer.enqueue(cid, provided: true)
             }
             return Google_Protobuf_Empty()
@@ -83,10 +85,12 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
 
     func search(_ request: Routing_V1_SearchRequest, metadata: Metadata, into response: RPCWriter<Routing_V1_SearchResponse>) async throws {
         try await mapped {
+            try settings.limits.check(queryValues: request.queries.map(\.value), what: "search")
             let queries = LabelQuery.deduplicated(request.queries)
             guard !queries.isEmpty else { return }  // no queries: score 0, nothing matches
             let minimumScore = max(Int(request.minMatchScore), 1)
-            let limit = Int(request.limit)
+            let limit = settings.limits.effectiveLimit(request.limit)
+            let maximumResults = settings.limits.maximumResults
             // This node's records and what peers announced (kept until it expires) are read at the same time;
             // what peers answer now (below) wins over their announcements.
             async let localMatches = storage("search") {
@@ -112,7 +116,7 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
             let remote = await peers.ask(forwarding, from: settings.peerID) { client, peerMetadata, options in
                 try await Routing_V1_RoutingService.Client(wrapping: client).search(
                     request, metadata: peerMetadata, options: options) { response in
-                    try await response.messages.reduce(into: [Routing_V1_SearchResponse]()) { $0.append($1) }
+                    try await Self.collect(response.messages, atMost: maximumResults) { [$0] }
                 }
             }
             if !remote.isEmpty || !cached.isEmpty {
@@ -120,7 +124,7 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
                 results += (remote + cached).filter { seen.insert(SearchKey(cid: $0.recordCid, peer: $0.peer.id)).inserted }
                 results.sort { ($0.matchScore, $1.recordCid, $1.peer.id) > ($1.matchScore, $0.recordCid, $0.peer.id) }
             }
-            for result in limit > 0 ? Array(results.prefix(limit)) : results { try await response.write(result) }
+            for result in results.prefix(limit) { try await response.write(result) }
         }
     }
 
@@ -131,8 +135,9 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
                 try await response.write(.with { $0.recordCid = ""; $0.legacyListResponse = .with { $0.items = items } })
                 return
             }
+            try settings.limits.check(queryValues: request.queries.map(\.value), what: "list")
             let queries = LabelQuery.deduplicated(request.queries)
-            let limit = Int(request.limit)
+            let limit = settings.limits.effectiveLimit(request.limit)
             // Every query must match: UNSPECIFIED ones always do, an unknown type never does.
             guard !queries.contains(where: { if case .unknown = $0.kind { true } else { false } }) else { return }
             let keys = queries.compactMap(\.matchKey)
@@ -146,6 +151,8 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
     func legacyList(_ request: Routing_V1_LegacyListRequest, metadata: Metadata) async throws -> [Routing_V1_LegacyListResponse.Item] {
         let maxHops = Int(request.maxHops)
         guard maxHops <= RoutingSettings.maximumHops else { throw RoutingError.maximumHopsExceeded }
+        try settings.limits.check(queryValues: request.labels, what: "legacy list")
+        let maximumResults = settings.limits.maximumResults
         if request.hasRef || maxHops > 0 {
             // Federation: what this node provides for the ref, and what peers answer within the hop budget.
             var items: [Routing_V1_LegacyListResponse.Item] = []
@@ -161,15 +168,15 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
             let remote = await peers.ask(incoming, from: settings.peerID) { client, peerMetadata, options in
                 try await Routing_V1_RoutingService.Client(wrapping: client).list(
                     listRequest, metadata: peerMetadata, options: options) { response in
-                    try await response.messages.reduce(into: [Routing_V1_LegacyListResponse.Item]()) { $0 += $1.legacyListResponse.items }
+                    try await Self.collect(response.messages, atMost: maximumResults) { $0.legacyListResponse.items }
                 }
             }
             var seen = Set(items.map { SearchKey(cid: $0.ref.cid, peer: $0.peer.id) })
             items += remote.filter { seen.insert(SearchKey(cid: $0.ref.cid, peer: $0.peer.id)).inserted }
-            return items
+            return Array(items.prefix(maximumResults))
         }
         if request.labels.isEmpty {
-            let counts = try await storage("list labels") { try await index.labelCounts() }
+            let counts = try await storage("list labels") { try await index.labelCounts(atMost: maximumResults) }
             return [.with {
                 $0.peer = selfPeer
                 $0.labels = counts.keys.sorted()
@@ -182,7 +189,7 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
     /// Published records carrying every requested label (a label also matches one under it, `label/…`).
     private func legacyLabelQuery(_ labels: [String]) async throws -> [Routing_V1_LegacyListResponse.Item] {
         let keys = labels.map { $0 + "/" }
-        let published = try await storage("list") { try await index.records(havingAll: keys, limit: 0) }
+        let published = try await storage("list") { try await index.records(havingAll: keys, limit: settings.limits.maximumResults) }
         return published.map { record in item(cid: record.cid, labels: record.labels) }
     }
 
@@ -205,6 +212,18 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
     }
 
     // MARK: - Helpers
+
+    /// What a peer's answer stream holds, up to `maximum` items: a peer cannot make this node hold more.
+    static func collect<Message: Sendable, Item>(
+        _ messages: RPCAsyncSequence<Message, any Error>, atMost maximum: Int, _ items: (Message) -> [Item]
+    ) async throws -> [Item] {
+        var collected: [Item] = []
+        for try await message in messages {
+            collected += items(message).prefix(maximum - collected.count)
+            if collected.count >= maximum { break }
+        }
+        return collected
+    }
 
     struct SearchKey: Hashable {
         var cid: String

@@ -66,7 +66,8 @@ extension LabelIndex {
         guard let resident, resident.isLoaded else { return nil }
         try await catchUpResident()
         for _ in 0..<3 {
-            let picked = resident.candidates(keys: keys, required: minimumScore, limit: limit).map(\.cid)
+            guard let candidates = resident.candidates(keys: keys, required: minimumScore, limit: limit) else { return nil }
+            let picked = candidates.map(\.cid)
             guard !picked.isEmpty else { return [] }
             let rows = try await client.query(
                 "SELECT cid, match_keys FROM routing.records WHERE cid = ANY(\(picked))", logger: logger)

@@ -215,9 +215,13 @@ public struct LabelIndex: Sendable {
     }
 
     /// Label counts over the published records (the legacy list's stats item).
-    public func labelCounts() async throws -> [String: UInt64] {
+    /// At most `maximum` labels, the most used first.
+    public func labelCounts(atMost maximum: Int = 10_000) async throws -> [String: UInt64] {
         let rows = try await client.query(
-            "SELECT label, count(*) FROM routing.records, unnest(labels) AS label GROUP BY label", logger: logger)
+            """
+            SELECT label, count(*) FROM routing.records, unnest(labels) AS label GROUP BY label
+            ORDER BY count(*) DESC, label LIMIT \(maximum)
+            """, logger: logger)
         var counts: [String: UInt64] = [:]
         for try await (label, count) in rows.decode((String, Int64).self) { counts[label] = UInt64(count) }
         return counts
@@ -308,8 +312,10 @@ public struct LabelIndex: Sendable {
         // sequential probe sized to find the page twice over; if they are rarer together than that
         // (correlation the statistics cannot see), the probe comes back short and GIN answers.
         if limit > 0, let density = expectedDensity, density > 0 {
-            let probeRows = Int((2 * Double(limit) / density).rounded(.up))
-            if probeRows <= Self.maximumProbeRows {
+            // In Double until compared: a tiny density gives a row count no integer holds.
+            let probeRowsEstimate = (2 * Double(limit) / density).rounded(.up)
+            if probeRowsEstimate <= Double(Self.maximumProbeRows) {
+                let probeRows = Int(probeRowsEstimate)
                 let probe = PostgresQuery(
                     unsafeSQL: "SELECT \(source.probeSelectList(rows: probeRows)) WHERE \(condition) LIMIT \(limit)",
                     binds: bindings)

@@ -77,8 +77,11 @@ final class ResidentKeyIndex: Sendable {
 
     /// Up to `limit` live records holding at least `required` (≥ 1) of `keys` (distinct), best score first;
     /// within a score, in the order they were added.
-    func candidates(keys: [String], required: Int, limit: Int) -> [Candidate] {
-        precondition(required >= 1 && limit >= 1 && keys.count < Int(UInt8.max))
+    /// Scores are counted in one byte: with 255 keys or more (callers are bounded by `RoutingLimits`) there
+    /// is no answer here, and an empty one for a `required` or `limit` below 1.
+    func candidates(keys: [String], required: Int, limit: Int) -> [Candidate]? {
+        guard keys.count < Int(UInt8.max) else { return nil }
+        guard required >= 1, limit >= 1, !keys.isEmpty else { return [] }
         return state.withLock { state in
             let lists = keys.map { state.postings[$0] ?? [] }
             if lists.count == 1 {

@@ -2,11 +2,15 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 
-/// Enforces the request message size limit on one HTTP/2 stream with a gRPC status, as grpc-go and tonic
-/// do (RESOURCE_EXHAUSTED "…larger than max…"), instead of the bare RST_STREAM(CANCEL) the NIO transport
-/// sends when its own limit trips. It reads only the 5-byte length prefix of each gRPC message as DATA
-/// frames pass, so it costs nothing per byte and never buffers a message.
-final class MessageSizeLimitHandler: ChannelDuplexHandler {
+/// The first handler of every HTTP/2 stream of a Wharf gRPC server: it answers with a gRPC status what the
+/// transport would otherwise trap on or reset.
+/// - A malformed `grpc-timeout` header gets INVALID_ARGUMENT before GRPCCore decodes it (its decoder traps on
+///   some values, see `GRPCTimeoutHeader`).
+/// - A request message over the size limit gets RESOURCE_EXHAUSTED, as grpc-go and tonic answer ("…larger than
+///   max…"), instead of the bare RST_STREAM(CANCEL) the NIO transport sends when its own limit trips. Only the
+///   5-byte length prefix of each gRPC message is read as DATA frames pass, so it costs nothing per byte and
+///   never buffers a message.
+final class RequestGuardHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
     typealias OutboundIn = HTTP2Frame.FramePayload
@@ -26,11 +30,18 @@ final class MessageSizeLimitHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !rejected else { return }
-        let payload = unwrapInboundIn(data)
-        if case .data(let frame) = payload, case .byteBuffer(let buffer) = frame.data,
-           let oversized = oversizedMessage(in: buffer) {
-            reject(context: context, size: oversized)
-            return
+        switch unwrapInboundIn(data) {
+        case .headers(let frame):
+            if let problem = GRPCTimeoutHeader.problem(in: frame.headers[GRPCTimeoutHeader.name]) {
+                return reject(context: context, status: 3, message: problem)
+            }
+        case .data(let frame):
+            if case .byteBuffer(let buffer) = frame.data, let oversized = oversizedMessage(in: buffer) {
+                return reject(context: context, status: 8,
+                              message: "request message of \(oversized) bytes is larger than the maximum of \(limit) bytes")
+            }
+        default:
+            break
         }
         context.fireChannelRead(data)
     }
@@ -57,15 +68,14 @@ final class MessageSizeLimitHandler: ChannelDuplexHandler {
         return nil
     }
 
-    private func reject(context: ChannelHandlerContext, size: Int) {
+    private func reject(context: ChannelHandlerContext, status: Int, message: String) {
         rejected = true
-        let message = "request message of \(size) bytes is larger than the maximum of \(limit) bytes"
         var headers = HPACKHeaders()
         if !responseHeadersSent {
             headers.add(name: ":status", value: "200")
             headers.add(name: "content-type", value: "application/grpc")
         }
-        headers.add(name: "grpc-status", value: "8")
+        headers.add(name: "grpc-status", value: String(status))
         headers.add(name: "grpc-message", value: Self.percentEncoded(message))
         context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
         // The client may still be uploading: tell it to stop (the response is complete, so NO_ERROR).
