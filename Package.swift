@@ -202,8 +202,27 @@ let package = Package(
         // Starts throw-away PostgreSQL and Redis servers from the installed Debian binaries.
         .target(
             name: "WharfTestSupport",
-            dependencies: ["WharfRuntime", .product(name: "PostgresNIO", package: "postgres-nio")] + grpc,
+            dependencies: [
+                "WharfRuntime", "WharfProto", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ] + grpc,
             path: "Tests/WharfTestSupport"
+        ),
+        // The robustness suite: the built executables as real processes, abused over every RPC, the gateway's
+        // Connect bridge and the relay (run by scripts/wharf test like every suite).
+        .testTarget(
+            name: "RobustnessTests",
+            dependencies: [
+                "WharfTestSupport", "WharfProto", "NegentropyProtocol",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            ] + grpc,
+            path: "Tests/RobustnessTests"
         ),
         .testTarget(
             name: "WharfProtoTests",

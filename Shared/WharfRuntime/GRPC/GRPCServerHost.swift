@@ -89,7 +89,7 @@ public final class GRPCServerHost: Service, Sendable {
         self.server = GRPCServer(
             transport: transport,
             services: services + [HealthService(monitor: health)],
-            interceptors: [RPCMetricsInterceptor(factory: metricsFactory)] + interceptors)
+            interceptors: [StatusMessageLimitInterceptor(), RPCMetricsInterceptor(factory: metricsFactory)] + interceptors)
         self.health = health
         self.logger = logger
     }

@@ -6,6 +6,7 @@ import NIOHTTP2
 /// transport would otherwise trap on or reset.
 /// - A malformed `grpc-timeout` header gets INVALID_ARGUMENT before GRPCCore decodes it (its decoder traps on
 ///   some values, see `GRPCTimeoutHeader`).
+/// - A request stream that ends inside a message gets INVALID_ARGUMENT (the transport answers INTERNAL).
 /// - A request message over the size limit gets RESOURCE_EXHAUSTED, as grpc-go and tonic answer ("…larger than
 ///   max…"), instead of the bare RST_STREAM(CANCEL) the NIO transport sends when its own limit trips. Only the
 ///   5-byte length prefix of each gRPC message is read as DATA frames pass, so it costs nothing per byte and
@@ -39,6 +40,11 @@ final class RequestGuardHandler: ChannelDuplexHandler {
             if case .byteBuffer(let buffer) = frame.data, let oversized = oversizedMessage(in: buffer) {
                 return reject(context: context, status: 8,
                               message: "request message of \(oversized) bytes is larger than the maximum of \(limit) bytes")
+            }
+            // A request that ends inside a message is malformed; the transport would call it an internal error.
+            if frame.endStream, remainingBody > 0 || !prefix.isEmpty {
+                let missing = remainingBody > 0 ? "\(remainingBody) bytes of its last message" : "\(5 - prefix.count) bytes of a message header"
+                return reject(context: context, status: 3, message: "request stream ended \(missing) short (a truncated gRPC message)")
             }
         default:
             break

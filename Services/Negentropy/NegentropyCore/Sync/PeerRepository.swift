@@ -35,6 +35,7 @@ public struct PeerRepository: Sendable {
 
     @discardableResult
     public func remove(_ url: String) async throws -> Bool {
+        guard PostgresText.canStore(url) else { return false }  // no stored URL has a NUL
         let rows = try await client.query("DELETE FROM negentropy.peers WHERE url = \(url) RETURNING 1", logger: logger)
         for try await _ in rows { return true }
         return false
@@ -47,7 +48,8 @@ public struct PeerRepository: Sendable {
     }
 
     public func state(of url: String) async throws -> PeerState? {
-        try await states(client.query(
+        guard PostgresText.canStore(url) else { return nil }
+        return try await states(client.query(
             """
             SELECT url, last_sync, events_synced, status, last_error, consecutive_failures FROM negentropy.peers
             WHERE url = \(url)
@@ -70,7 +72,7 @@ public struct PeerRepository: Sendable {
     public func recordFailure(_ url: String, error: String) async throws {
         try await client.query(
             """
-            UPDATE negentropy.peers SET status = 'error', last_error = \(error),
+            UPDATE negentropy.peers SET status = 'error', last_error = \(error.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")),
                 consecutive_failures = consecutive_failures + 1, last_sync = extract(epoch FROM now())::bigint
             WHERE url = \(url)
             """, logger: logger)

@@ -1,6 +1,7 @@
 import GRPCCore
 import Logging
 import WharfProto
+import WharfRuntime
 
 /// `wharf.routing.v1.PeerAnnouncements`: stores what configured peers announce. Only peers named in
 /// `WHARF_ROUTING_PEERS` may announce (PERMISSION_DENIED otherwise), a request carries at most
@@ -27,6 +28,9 @@ public struct PeerAnnouncementsService: Wharf_Routing_V1_PeerAnnouncements.Simpl
         }
         if let long = (request.provided.map(\.recordCid) + request.withdrawnCids).first(where: { $0.utf8.count > RoutingLimits.maximumQueryBytes }) {
             throw RPCError(code: .invalidArgument, message: "announcement with a record_cid of \(long.utf8.count) bytes; at most \(RoutingLimits.maximumQueryBytes)")
+        }
+        guard PostgresText.canStoreAll(request.provided.map(\.recordCid) + request.withdrawnCids + request.peer.addrs + [peer]) else {
+            throw RPCError(code: .invalidArgument, message: "announcement with a NUL character (U+0000) in a CID, an address or the peer id")
         }
         for entry in request.provided {
             if let problem = RoutingLimits.labelProblem(entry.labels) {

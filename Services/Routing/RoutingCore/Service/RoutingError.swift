@@ -10,6 +10,7 @@ public enum RoutingError: Error, Equatable {
     case tooManyQueries(what: String, count: Int, maximum: Int)
     case queryTooLong(what: String, bytes: Int, maximum: Int)
     case recordLabelsTooLarge(cid: String, problem: String)
+    case nulInText(what: String)
 
     public var rpcError: RPCError {
         switch self {
@@ -27,6 +28,8 @@ public enum RoutingError: Error, Equatable {
             RPCError(code: .invalidArgument, message: "\(what) has \(count) queries; at most \(maximum) are allowed (WHARF_ROUTING_MAX_QUERIES)")
         case .queryTooLong(let what, let bytes, let maximum):
             RPCError(code: .invalidArgument, message: "\(what) has a query value of \(bytes) bytes; at most \(maximum) are allowed")
+        case .nulInText(let what):
+            RPCError(code: .invalidArgument, message: "\(what) contains a NUL character (U+0000)")
         case .recordLabelsTooLarge(let cid, let problem):
             RPCError(code: .invalidArgument, message: "record \(cid) cannot be published: it has \(problem)")
         }

@@ -41,6 +41,7 @@ public struct RoutingLimits: Sendable, Equatable {
         if let long = values.first(where: { $0.utf8.count > Self.maximumQueryBytes }) {
             throw .queryTooLong(what: what, bytes: long.utf8.count, maximum: Self.maximumQueryBytes)
         }
+        guard PostgresText.canStoreAll(values) else { throw .nulInText(what: "\(what) query value") }
     }
 
     /// The problem with a record's labels, if PostgreSQL could not index them or they are unreasonably many.
@@ -51,6 +52,7 @@ public struct RoutingLimits: Sendable, Equatable {
         if let long = labels.first(where: { $0.utf8.count > maximumLabelBytes }) {
             return "a label of \(long.utf8.count) bytes; at most \(maximumLabelBytes)"
         }
+        if !PostgresText.canStoreAll(labels) { return "a label with a NUL character (U+0000)" }
         return nil
     }
 }

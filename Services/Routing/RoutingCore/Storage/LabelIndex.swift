@@ -116,6 +116,7 @@ public struct LabelIndex: Sendable {
     /// Stops publishing `cid`; true when it was published.
     @discardableResult
     public func unpublish(_ cid: String) async throws -> Bool {
+        guard PostgresText.canStore(cid) else { return false }  // never published
         let rows = try await client.query("DELETE FROM routing.records WHERE cid = \(cid) RETURNING 1", logger: logger)
         let removed = try await rows.decode(Int.self).first(where: { _ in true }) != nil
         resident?.remove([cid])
@@ -208,6 +209,7 @@ public struct LabelIndex: Sendable {
     }
 
     public func labels(of cids: [String]) async throws -> [String: [String]] {
+        let cids = cids.filter { PostgresText.canStore($0) }
         let rows = try await client.query("SELECT cid, labels FROM routing.records WHERE cid = ANY(\(cids))", logger: logger)
         var found: [String: [String]] = [:]
         for try await (cid, labels) in rows.decode((String, [String]).self) { found[cid] = labels }

@@ -1,6 +1,7 @@
 import Foundation
 import SwiftProtobuf
 import WharfProto
+import WharfRuntime
 
 /// A pushed record checked and reduced to what the store keeps: its CID, the canonical JSON (what is
 /// stored and hashed), its manifest annotations and the two RecordMeta strings.
@@ -59,6 +60,11 @@ public struct PreparedRecord: Sendable, Equatable {
         annotations = RecordAnnotations(cid: cid, fields: OASFRecordFields(record.data))
         if case .stringValue(let text)? = fields["schema_version"]?.kind { schemaVersion = text } else { schemaVersion = "v0.3.1" }
         if case .stringValue(let text)? = fields["created_at"]?.kind { createdAt = text } else { createdAt = "" }
+        // These are stored as PostgreSQL text (the JSON itself is bytes, with NUL escaped).
+        let texts = [schemaVersion, createdAt] + Array(annotations.manifest.keys) + Array(annotations.manifest.values)
+        guard PostgresText.canStoreAll(texts) else {
+            throw .invalidRecord("a field the store indexes (name, version, schema_version, created_at, skills, locators, annotations, …) contains a NUL character (U+0000)")
+        }
     }
 
     /// Total UTF-8 bytes of the annotation keys and values (a non-string value counts as its JSON text).

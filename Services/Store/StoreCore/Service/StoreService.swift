@@ -108,6 +108,9 @@ public struct StoreService: Agntcy_Dir_Store_V1_StoreService.SimpleServiceProtoc
                 kind = .publicKey
                 referrer = .init(value: key, payload: "")
             }
+            guard PostgresText.canStoreAll([referrer.value, referrer.payload]) else {
+                return { .failure("the referrer contains a NUL character (U+0000), which cannot be stored") }
+            }
             return { [self] in
                 let stored = try await storage("push referrer") { try await repository.putReferrer(kind, of: cid, referrer) }
                 return stored ? .with { $0.success = true } : .failure("record not found: \(cid)")

@@ -93,11 +93,13 @@ public struct RecordRepository: Sendable {
 
     /// The stored canonical JSON of `cid`. Concurrent calls are batched into one query.
     public func data(of cid: String) async throws -> ByteBuffer? {
-        try await dataBatcher.load(cid)
+        guard PostgresText.canStore(cid) else { return nil }  // no stored CID has a NUL
+        return try await dataBatcher.load(cid)
     }
 
     public func meta(of cid: String) async throws -> StoredMeta? {
-        try await metaBatcher.load(cid)
+        guard PostgresText.canStore(cid) else { return nil }
+        return try await metaBatcher.load(cid)
     }
 
     private static func fetchData(_ cids: [String], client: PostgresClient, logger: Logger) async throws -> [String: ByteBuffer] {
@@ -123,12 +125,14 @@ public struct RecordRepository: Sendable {
 
     /// Removes the record and its referrers; true when it existed.
     public func delete(_ cid: String) async throws -> Bool {
+        guard PostgresText.canStore(cid) else { return false }
         let rows = try await client.query("DELETE FROM store.records WHERE cid = \(cid) RETURNING 1", logger: logger)
         return try await rows.decode(Int.self).first(where: { _ in true }) != nil
     }
 
     /// Stores (or replaces) a referrer of an existing record; false when the record is not stored.
     public func putReferrer(_ kind: ReferrerKind, of cid: String, _ referrer: Referrer) async throws -> Bool {
+        guard PostgresText.canStore(cid) else { return false }
         do {
             let rows = try await client.query(
                 """
@@ -144,6 +148,7 @@ public struct RecordRepository: Sendable {
     }
 
     public func referrer(_ kind: ReferrerKind, of cid: String) async throws -> Referrer? {
+        guard PostgresText.canStore(cid) else { return nil }
         let rows = try await client.query(
             "SELECT value, payload FROM store.referrers WHERE cid = \(cid) AND kind = \(kind.rawValue)", logger: logger)
         guard let (value, payload) = try await rows.decode((String, String).self).first(where: { _ in true }) else { return nil }

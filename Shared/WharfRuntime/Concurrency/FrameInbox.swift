@@ -1,9 +1,11 @@
 import Synchronization
-import WharfRuntime
+
 
 /// Frames read from a socket by one task and taken by another with a timeout (a peer that stops answering
 /// must fail the sync, not hang it).
-final class FrameInbox<Element: Sendable>: Sendable {
+public final class FrameInbox<Element: Sendable>: Sendable {
+    public init() {}
+
     private struct State {
         var queued: [Element] = []
         var finished = false
@@ -12,7 +14,7 @@ final class FrameInbox<Element: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    func push(_ element: Element) {
+    public func push(_ element: Element) {
         let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -24,7 +26,7 @@ final class FrameInbox<Element: Sendable>: Sendable {
         waiter?.resume(returning: element)
     }
 
-    func finish() {
+    public func finish() {
         let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
             state.finished = true
             defer { state.waiter = nil }
@@ -34,7 +36,7 @@ final class FrameInbox<Element: Sendable>: Sendable {
     }
 
     /// The next frame; nil once the socket is closed and everything was taken; throws after `timeout`.
-    func next(timeout: Duration) async throws -> Element? {
+    public func next(timeout: Duration) async throws -> Element? {
         try await withDeadline(timeout) { try await self.next() }
     }
 

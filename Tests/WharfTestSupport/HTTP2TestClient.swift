@@ -7,13 +7,19 @@ import WharfRuntime
 
 /// A minimal Connect client written from the protocol's rules (connectrpc.com/docs/protocol): one HTTP/2
 /// request with cleartext prior knowledge, as backrest's client sends them; the whole response collected.
-struct ConnectResponse {
-    var headers: HPACKHeaders
-    var body: ByteBuffer
-    var trailers: HPACKHeaders?
+/// It sends any headers it is given, so tests also use it for gRPC requests no gRPC library would send
+/// (a malformed `grpc-timeout`, say).
+public struct ConnectResponse: Sendable {
+    public var headers: HPACKHeaders
+    public var body: ByteBuffer
+    public var trailers: HPACKHeaders?
+
+    /// `grpc-status` of a gRPC response (trailers, or a trailers-only response's headers).
+    public var grpcStatus: Int? { (trailers?.first(name: "grpc-status") ?? headers.first(name: "grpc-status")).flatMap(Int.init) }
+    public var grpcMessage: String { trailers?.first(name: "grpc-message") ?? headers.first(name: "grpc-message") ?? "" }
 
     /// Envelopes of a streaming response: (flags, payload).
-    var envelopes: [(flags: UInt8, payload: [UInt8])] {
+    public var envelopes: [(flags: UInt8, payload: [UInt8])] {
         var buffer = body
         var result: [(UInt8, [UInt8])] = []
         while let flags = buffer.readInteger(as: UInt8.self), let length = buffer.readInteger(as: UInt32.self),
@@ -24,24 +30,24 @@ struct ConnectResponse {
     }
 
     /// The JSON object of the body (unary errors) or of the end-of-stream envelope.
-    var json: [String: Any]? {
+    public var json: [String: Any]? {
         let bytes = envelopes.last(where: { $0.flags & 0x02 != 0 })?.payload ?? Array(body.readableBytesView)
         return (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
     }
 }
 
-struct ConnectTestError: Error, CustomStringConvertible {
-    var description: String
+public struct ConnectTestError: Error, CustomStringConvertible {
+    public var description: String
 }
 
-func envelope(_ message: [UInt8], flags: UInt8 = 0) -> [UInt8] {
+public func envelope(_ message: [UInt8], flags: UInt8 = 0) -> [UInt8] {
     var bytes = [flags]
     withUnsafeBytes(of: UInt32(message.count).bigEndian) { bytes += $0 }
     return bytes + message
 }
 
-func connectCall(port: Int, path: String, contentType: String, headers extra: [(String, String)] = [],
-                 body: [[UInt8]]) async throws -> ConnectResponse {
+public func connectCall(port: Int, path: String, contentType: String, headers extra: [(String, String)] = [],
+                        body: [[UInt8]], timeout: Duration = .seconds(10)) async throws -> ConnectResponse {
     // The HTTP/2 handler must be in the pipeline before the server's first bytes (its SETTINGS) arrive.
     let (channel, multiplexer) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: "127.0.0.1", port: port) { channel in
@@ -59,8 +65,9 @@ func connectCall(port: Int, path: String, contentType: String, headers extra: [(
     }.get()
     var headers: HPACKHeaders = [
         ":method": "POST", ":scheme": "http", ":path": path, ":authority": "127.0.0.1:\(port)",
-        "content-type": contentType, "connect-protocol-version": "1",
+        "content-type": contentType,
     ]
+    if !contentType.hasPrefix("application/grpc") { headers.add(name: "connect-protocol-version", value: "1") }
     for (name, value) in extra { headers.add(name: name, value: value) }
     stream.write(HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: body.isEmpty)), promise: nil)
     for (index, part) in body.enumerated() {
@@ -69,7 +76,7 @@ func connectCall(port: Int, path: String, contentType: String, headers extra: [(
     stream.flush()
     let response = promise.futureResult
     do {
-        return try await withDeadline(.seconds(10)) { try await response.get() }
+        return try await withDeadline(timeout) { try await response.get() }
     } catch {
         throw ConnectTestError(description: "\(path) (\(contentType)): \(error)")
     }

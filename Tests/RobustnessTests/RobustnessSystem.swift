@@ -1,0 +1,79 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Synchronization
+import Testing
+import WharfTestSupport
+
+/// The system every robustness test abuses: the real executables, with settings that keep calls short
+/// (a peer that does not answer is given up after a second).
+enum Robustness {
+    static func system() async throws -> WharfSystem {
+        try await WharfSystem.shared(environment: [
+            "WHARF_NEGENTROPY_PEER_TIMEOUT": "1s", "WHARF_NEGENTROPY_PEER_IDLE_TIMEOUT": "2s",
+            "WHARF_JOB_POLL_INTERVAL": "500ms",
+        ])
+    }
+
+    /// Where a row's calls go directly: the executable serving its service (health: every one).
+    static func directPorts(_ row: RobustnessRow, in system: WharfSystem) -> [Int] {
+        if row.service == "grpc.health.v1.Health" { return system.components.map(\.grpcPort) }
+        if row.service == "wharf.routing.v1.PeerAnnouncements" { return [system.port("routing")] }
+        guard let owner = WharfSystem.routes.first(where: { $0.value.contains(row.service) })?.key else { return [] }
+        return [system.port(owner)]
+    }
+
+    /// Whether the gateway routes the row's service (it answers health itself).
+    static func routedByGateway(_ row: RobustnessRow) -> Bool {
+        row.service == "grpc.health.v1.Health" || WharfSystem.routes.values.contains { $0.contains(row.service) }
+    }
+
+    /// The problem with an outcome, or nil when it is one a hostile request may get.
+    static func problem(_ outcome: CallOutcome, allowed extra: Set<RPCError.Code>) -> String? {
+        guard let code = outcome.code else { return nil }
+        guard RobustnessTable.namedStatuses.contains(code) || extra.contains(code) else { return "status \(outcome)" }
+        guard !outcome.message.isEmpty else { return "status \(code) without a message saying what was wrong" }
+        return nil
+    }
+
+    /// Asserts that every process is the one started and SERVING.
+    static func expectAllAlive(_ system: WharfSystem, after group: String, sourceLocation: SourceLocation = #_sourceLocation) async {
+        let problems = await system.problems()
+        #expect(problems.isEmpty, "after \(group): \(problems.joined(separator: "\n"))", sourceLocation: sourceLocation)
+    }
+
+    /// Runs `calls` with at most `width` in flight.
+    static func forEach<Item: Sendable>(_ items: [Item], width: Int = 8, _ call: @escaping @Sendable (Item) async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            var iterator = items.makeIterator()
+            for _ in 0..<width {
+                guard let item = iterator.next() else { break }
+                group.addTask { await call(item) }
+            }
+            while await group.next() != nil {
+                guard let item = iterator.next() else { continue }
+                group.addTask { await call(item) }
+            }
+        }
+    }
+}
+
+/// Failures found while abusing, collected across concurrent calls and reported together.
+final class FailureLog: Sendable {
+    private let entries = Mutex<[String]>([])
+    func record(_ entry: String) { entries.withLock { $0.append(entry) } }
+    var all: [String] { entries.withLock { $0 } }
+}
+
+/// A value shared by concurrent tasks of a test.
+final class Shared<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func update<T>(_ body: (inout Value) -> T) -> T { value.withLock { body(&$0) } }
+    var current: Value { value.withLock { $0 } }
+}
+
+/// A client connection to 127.0.0.1:`port` for the duration of `body`.
+func withRawClient<T: Sendable>(port: Int, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+    try await withTestClient(port: port, body)
+}

@@ -1,0 +1,143 @@
+import Foundation
+import GRPCCore
+import NegentropyProtocol
+import SwiftProtobuf
+import WharfProto
+import WharfTestSupport
+
+/// One RPC of the robustness suite. Its hostile requests are generated from the method's input type in the
+/// descriptor set; a row adds what a generator cannot know: realistic valid requests (which are also
+/// truncated), statuses the spec prescribes for some input, and how to read a stream that never ends.
+struct RobustnessRow: Sendable {
+    var method: String
+    /// Valid requests as a real client sends them.
+    var seeds: [[UInt8]] = []
+    /// Statuses allowed beyond the usual ones, each for a reason the spec gives.
+    var alsoAllowed: Set<RPCError.Code> = []
+    /// Responses read before the call is cancelled (for streams that never end, such as health Watch).
+    var readAtMost = Int.max
+
+    var service: String { String(method.split(separator: "/").first ?? "") }
+}
+
+enum RobustnessTable {
+    /// Statuses that name what was wrong with a request. INTERNAL, UNKNOWN, UNAVAILABLE and DATA_LOSS are
+    /// not among them: bad input answered with one of those is a defect (or a crash seen by the client).
+    static let namedStatuses: Set<RPCError.Code> = [
+        .invalidArgument, .notFound, .resourceExhausted, .failedPrecondition, .outOfRange, .permissionDenied,
+        .unauthenticated, .alreadyExists,
+    ]
+
+    /// Generated services no executable serves yet (the sync service lands in issues 15 and 16); the suite
+    /// checks that each answers UNIMPLEMENTED through the gateway, so serving one without a row fails.
+    static let notServedYet: Set<String> = [
+        "agntcy.dir.store.v1.SyncService", "v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService",
+    ]
+
+    static var rows: [RobustnessRow] {
+        let cid = vectorCID
+        let record = vectorRecord
+        let ref = bytes(Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = cid })
+        let digest = Data(repeating: 0x11, count: 32)
+        let negentropyOpen = (try? Negentropy(storage: try SortedItems([])).initiate()) ?? [0x61]
+        let filter = Orlysync_Common_V1_Filter.with { $0.kinds = [1]; $0.limit = 10 }
+        let skill = Routing_V1_RecordQuery.with { $0.type = .skill; $0.value = "natural_language_processing" }
+        return [
+            // agntcy.dir.store.v1.StoreService
+            RobustnessRow(method: "/agntcy.dir.store.v1.StoreService/Push", seeds: [bytes(record)]),
+            RobustnessRow(method: "/agntcy.dir.store.v1.StoreService/Pull", seeds: [ref]),
+            RobustnessRow(method: "/agntcy.dir.store.v1.StoreService/Lookup", seeds: [ref]),
+            RobustnessRow(method: "/agntcy.dir.store.v1.StoreService/Delete", seeds: [bytes(Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = "baeareiunknown" })]),
+            RobustnessRow(method: "/agntcy.dir.store.v1.StoreService/PushReferrer", seeds: [bytes(Agntcy_Dir_Store_V1_PushReferrerRequest.with {
+                $0.recordRef = .with { $0.cid = cid }
+                $0.publicKey = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----"
+            })]),
+            RobustnessRow(method: "/agntcy.dir.store.v1.StoreService/PullReferrer", seeds: [bytes(Agntcy_Dir_Store_V1_PullReferrerRequest.with {
+                $0.recordRef = .with { $0.cid = cid }
+                $0.pullPublicKey = true
+            })]),
+            // routing.v1.RoutingService (List includes the legacy list request; max_hops > 20 is UNKNOWN as upstream)
+            RobustnessRow(method: "/routing.v1.RoutingService/Publish", seeds: [bytes(Routing_V1_PublishRequest.with { $0.recordCid = cid })]),
+            RobustnessRow(method: "/routing.v1.RoutingService/Unpublish", seeds: [bytes(Routing_V1_UnpublishRequest.with { $0.recordCid = "baeareiunknown" })]),
+            RobustnessRow(method: "/routing.v1.RoutingService/Search", seeds: [bytes(Routing_V1_SearchRequest.with {
+                $0.queries = [skill, .with { $0.type = .locator; $0.value = "docker_image" }]
+                $0.limit = 10
+                $0.minMatchScore = 1
+            })]),
+            RobustnessRow(method: "/routing.v1.RoutingService/List", seeds: [
+                bytes(Routing_V1_ListRequest.with { $0.queries = [skill]; $0.limit = 10 }),
+                bytes(Routing_V1_ListRequest.with { $0.legacyListRequest = .with { $0.labels = ["/skills/natural_language_processing"] } }),
+                bytes(Routing_V1_ListRequest.with { $0.legacyListRequest = .with { $0.maxHops = 3; $0.ref = .with { $0.cid = cid } } }),
+            ], alsoAllowed: [.unknown]),
+            // wharf.routing.v1.PeerAnnouncements (between routing nodes; not routed by the gateway)
+            RobustnessRow(method: "/wharf.routing.v1.PeerAnnouncements/Announce", seeds: [bytes(Wharf_Routing_V1_AnnounceRequest.with {
+                $0.peer = .with { $0.id = "stranger"; $0.addrs = ["127.0.0.1:1"] }
+                $0.provided = [.with { $0.recordCid = cid; $0.labels = ["/skills/x"] }]
+            })]),
+            // tvix and snix castore BlobService
+            RobustnessRow(method: "/tvix.castore.v1.BlobService/Stat", seeds: [bytes(Tvix_Castore_V1_StatBlobRequest.with { $0.digest = digest; $0.sendChunks = true })]),
+            RobustnessRow(method: "/tvix.castore.v1.BlobService/Read", seeds: [bytes(Tvix_Castore_V1_ReadBlobRequest.with { $0.digest = digest })]),
+            RobustnessRow(method: "/tvix.castore.v1.BlobService/Put", seeds: [bytes(Tvix_Castore_V1_BlobChunk.with { $0.data = Data("Hello World!".utf8) })]),
+            RobustnessRow(method: "/snix.castore.v1.BlobService/Stat", seeds: [bytes(Snix_Castore_V1_StatBlobRequest.with { $0.digest = digest })]),
+            RobustnessRow(method: "/snix.castore.v1.BlobService/Read", seeds: [bytes(Snix_Castore_V1_ReadBlobRequest.with { $0.digest = digest })]),
+            RobustnessRow(method: "/snix.castore.v1.BlobService/Put", seeds: [bytes(Snix_Castore_V1_BlobChunk.with { $0.data = Data("Hello World!".utf8) })]),
+            // orlysync.negentropy.v1.NegentropyService (reconciliation failures are answered in-band, as ORLY)
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/Ready"),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/Start"),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/Stop"),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/HandleNegOpen", seeds: [bytes(Orlysync_Negentropy_V1_NegOpenRequest.with {
+                $0.connectionID = "robustness"
+                $0.subscriptionID = "seed"
+                $0.filter = filter
+                $0.initialMessage = Data(negentropyOpen)
+            })]),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/HandleNegMsg", seeds: [bytes(Orlysync_Negentropy_V1_NegMsgRequest.with {
+                $0.connectionID = "robustness"
+                $0.subscriptionID = "seed"
+                $0.message = Data(negentropyOpen)
+            })]),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/HandleNegClose", seeds: [bytes(Orlysync_Negentropy_V1_NegCloseRequest.with {
+                $0.connectionID = "robustness"
+                $0.subscriptionID = "seed"
+            })]),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/SyncWithPeer", seeds: [bytes(Orlysync_Negentropy_V1_SyncPeerRequest.with {
+                $0.peerURL = "ws://127.0.0.1:1"
+                $0.filter = filter
+            })]),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/GetSyncStatus"),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/GetPeers"),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/AddPeer", seeds: [bytes(Orlysync_Negentropy_V1_AddPeerRequest.with { $0.peerURL = "ws://127.0.0.1:1" })]),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/RemovePeer", seeds: [bytes(Orlysync_Negentropy_V1_RemovePeerRequest.with { $0.peerURL = "ws://127.0.0.1:1" })]),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/TriggerSync", seeds: [bytes(Orlysync_Negentropy_V1_TriggerSyncRequest.with { $0.peerURL = "ws://127.0.0.1:1" })]),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/GetPeerSyncState", seeds: [bytes(Orlysync_Negentropy_V1_PeerSyncStateRequest.with { $0.peerURL = "ws://127.0.0.1:1" })]),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/ListSessions"),
+            RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/CloseSession", seeds: [bytes(Orlysync_Negentropy_V1_CloseSessionRequest.with {
+                $0.connectionID = "robustness"
+                $0.subscriptionID = "seed"
+            })]),
+            // grpc.health.v1.Health, on every server (Watch never ends by itself: read its first answer)
+            RobustnessRow(method: "/grpc.health.v1.Health/Check", seeds: [bytes(Grpc_Health_V1_HealthCheckRequest.with { $0.service = "" })]),
+            RobustnessRow(method: "/grpc.health.v1.Health/Watch", seeds: [bytes(Grpc_Health_V1_HealthCheckRequest.with { $0.service = "" })], readAtMost: 1),
+        ]
+    }
+
+    static func bytes(_ message: some SwiftProtobuf.Message) -> [UInt8] {
+        (try? message.serializedBytes()) ?? []
+    }
+
+    /// The first record of the upstream CID vectors, and its CID.
+    static var vectorRecord: Agntcy_Dir_Core_V1_Record {
+        guard let vector = firstVector, let record = vector["record"],
+              let json = try? JSONSerialization.data(withJSONObject: record),
+              let data = try? Google_Protobuf_Struct(jsonUTF8Data: json) else { return .init() }
+        return .with { $0.data = data }
+    }
+
+    static var vectorCID: String { firstVector?["cid"] as? String ?? "" }
+
+    private static var firstVector: [String: Any]? {
+        guard let data = try? Data(contentsOf: ProjectPaths.fixture("testdata/agntcy_dir_cid_vectors.json")),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return (object["record_vectors"] as? [[String: Any]])?.first
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import WharfProto
+
+/// The whole system as `scripts/wharf up` runs it, as real processes: the built executables of store, routing,
+/// blob and negentropy on one new database of the shared test PostgreSQL and the shared test Redis, and the
+/// gateway in front of them, each on its own free port. Tests that must see a process survive (same pid) or
+/// measure its memory use this instead of servers in the test process.
+public final class WharfSystem: Sendable {
+    public struct Component: Sendable {
+        public let name: String
+        public let grpcPort: Int
+        public let process: SpawnedProcess
+        public let logPath: String
+        public var pid: Int32 { process.pid }
+    }
+
+    public let components: [Component]
+    public let database: String
+    /// The negentropy relay's WebSocket port.
+    public let relayPort: Int
+
+    /// The services behind the gateway, by the executable that serves them.
+    public static let routes: [String: [String]] = [
+        "store": ["agntcy.dir.store.v1.StoreService"],
+        "routing": ["routing.v1.RoutingService"],
+        "blob": ["tvix.castore.v1.BlobService", "snix.castore.v1.BlobService"],
+        "negentropy": ["orlysync.negentropy.v1.NegentropyService"],
+    ]
+
+    public func component(_ name: String) -> Component {
+        guard let found = components.first(where: { $0.name == name }) else { preconditionFailure("no component \(name)") }
+        return found
+    }
+
+    public func port(_ name: String) -> Int { component(name).grpcPort }
+
+    private static let sharedSystem = OncePerProcess<WharfSystem>()
+
+    /// One system for the whole test process (suites using it run `.serialized`), with `environment`.
+    public static func shared(environment: [String: String] = [:]) async throws -> WharfSystem {
+        try await sharedSystem.value { try await start(environment: environment) }
+    }
+
+    /// Starts every component (each waits until it reports SERVING). `environment` is added to every process.
+    public static func start(environment extra: [String: String] = [:]) async throws -> WharfSystem {
+        let postgres = try await TestPostgres.shared()
+        let redis = try await TestRedis.shared()
+        let database = try await postgres.createDatabase(prefix: "system")
+        let folder = try TemporaryDirectories.make(prefix: "system")
+        let relayPort = try freePort()
+        var ports: [String: Int] = [:]
+        for name in ["store", "routing", "blob", "negentropy", "gateway"] { ports[name] = try freePort() }
+        func port(_ name: String) -> Int { ports[name] ?? 0 }
+        var common = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WHARF_") }
+        common.merge([
+            "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
+            "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+            "WHARF_NODE_ID": "robustness", "WHARF_POSTGRES_POOL_SIZE": "10",
+        ]) { $1 }
+        common.merge(extra) { $1 }
+        let own: [String: [String: String]] = [
+            "store": [:],
+            "routing": ["WHARF_ROUTING_STORE": "127.0.0.1:\(port("store"))", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(port("routing"))"],
+            "blob": [:],
+            "negentropy": ["WHARF_RELAY_LISTEN": "127.0.0.1:\(relayPort)"],
+            "gateway": [
+                "WHARF_GATEWAY_ROUTES": routes.sorted { $0.key < $1.key }.flatMap { name, services in
+                    services.map { "\($0)=127.0.0.1:\(port(name))" }
+                }.joined(separator: ","),
+                "WHARF_GATEWAY_HEALTH_INTERVAL": "500ms", "WHARF_GATEWAY_ACCESS_LOG": "off",
+            ],
+        ]
+        var started: [Component] = []
+        // Routing reads the store and the gateway probes every service: the gateway starts last.
+        for name in ["store", "blob", "negentropy", "routing", "gateway"] {
+            var environment = common
+            environment["WHARF_LISTEN"] = "127.0.0.1:\(port(name))"
+            environment.merge(own[name] ?? [:]) { $1 }
+            let logPath = "\(folder)/\(name).log"
+            let process = try SpawnedProcess.spawn(try builtExecutable(name), [], environment: environment, outputPath: logPath)
+            let component = Component(name: name, grpcPort: port(name), process: process, logPath: logPath)
+            started.append(component)
+            let serving = await eventually(timeout: .seconds(90), every: .milliseconds(200)) {
+                guard process.isRunning else { return true }
+                return (try? await healthStatus(port: component.grpcPort)) == .serving
+            }
+            guard serving, process.isRunning else {
+                for other in started { await other.process.stop() }
+                throw TestSupportError("\(name) did not become SERVING: \(Self.tail(of: logPath))")
+            }
+        }
+        return WharfSystem(components: started, database: database, relayPort: relayPort)
+    }
+
+    private init(components: [Component], database: String, relayPort: Int) {
+        self.components = components
+        self.database = database
+        self.relayPort = relayPort
+    }
+
+    /// The components that are not running any more (with the end of their logs), or whose health is not
+    /// SERVING; empty when every process is still the one started.
+    public func problems() async -> [String] {
+        var problems: [String] = []
+        for component in components {
+            guard component.process.isRunning else {
+                let status = await component.process.waitForExit(timeout: .seconds(1)).map(String.init) ?? "?"
+                problems.append("\(component.name) (pid \(component.pid)) exited with \(status): \(Self.tail(of: component.logPath))")
+                continue
+            }
+            // Health can lag behind a burst of abuse (a probe waits for a pool connection): a few tries.
+            let serving = await eventually(timeout: .seconds(15), every: .milliseconds(250)) {
+                (try? await healthStatus(port: component.grpcPort)) == .serving
+            }
+            if !serving { problems.append("\(component.name) (pid \(component.pid)) is running but not SERVING") }
+        }
+        return problems
+    }
+
+    /// Resident memory of a component in bytes (VmRSS of /proc/<pid>/status).
+    public func residentBytes(_ name: String) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(component(name).pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        return kilobytes * 1024
+    }
+
+    public func stop() async {
+        for component in components.reversed() { await component.process.stop() }
+    }
+
+    static func tail(of path: String) -> String {
+        String(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "(no log)").suffix(3000))
+    }
+}
+
+/// The `grpc.health.v1` status of the whole server at 127.0.0.1:`port`.
+public func healthStatus(port: Int, timeout: Duration = .seconds(2)) async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
+    try await withTestClient(port: port) { client in
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        return try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init(), options: options).status
+    }
+}
