@@ -270,5 +270,11 @@ let package = Package(
             dependencies: ["WharfRuntime", "WharfTestSupport"] + grpc,
             path: "Tests/WharfRuntimeTests"
         ),
+        // A job worker whose handler traps, for the poison-job test (not a product; `swift build` builds it).
+        .executableTarget(
+            name: "job-crash-worker",
+            dependencies: ["WharfRuntime", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Tests/JobCrashWorker"
+        ),
     ]
 )

@@ -15,6 +15,7 @@ struct NegentropyNode {
     var grpcPort: Int
     var relayPort: Int
     var host: WharfServiceHost
+    var sessions: NegentropySessions?
     var relayURL: String { "ws://127.0.0.1:\(relayPort)" }
 }
 
@@ -35,16 +36,19 @@ func withNegentropyServer(database: String? = nil, environment extra: [String: S
         service: "negentropy", defaults: NegentropyServer.defaults, environment: environment) { NegentropySettings(reader: $0) }
     let host = WharfServiceHost(configuration: runtime, migrations: NegentropyServer.migrations)
     let relay = OnceValue<RelayServer>()
+    let sessions = OnceValue<NegentropySessions>()
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             try await host.run(handleSignals: false) { host in
                 let built = try await NegentropyServer.build(host: host, settings: settings)
                 relay.set(built.relay)
+                sessions.set(built.sessions)
                 return built.parts
             }
         }
         let relayPort = await relay.value.boundPort()
-        try await body(NegentropyNode(grpcPort: try await host.grpcPort(), relayPort: relayPort, host: host))
+        try await body(NegentropyNode(grpcPort: try await host.grpcPort(), relayPort: relayPort, host: host,
+                                      sessions: await sessions.value))
         await host.shutdownGracefully()
         try await group.waitForAll()
     }

@@ -5,6 +5,11 @@ import Synchronization
 import Testing
 import WharfTestSupport
 
+/// Every robustness suite, one after the other: they share one system, and one suite's load would make
+/// another's timing and memory figures meaningless.
+@Suite("Robustness", .serialized)
+struct RobustnessSuites {}
+
 /// The system every robustness test abuses: the real executables, with settings that keep calls short
 /// (a peer that does not answer is given up after a second).
 enum Robustness {

@@ -24,6 +24,17 @@ public struct BlobSettings: Sendable {
         maximumBlobSize = Int64(reader.int("WHARF_BLOB_MAX_BYTES", default: 64 << 30, range: 1...(1 << 50)))
         garbageGrace = reader.duration("WHARF_BLOB_GC_GRACE", default: .seconds(3600), minimum: .seconds(1))
         garbageInterval = reader.duration("WHARF_BLOB_GC_INTERVAL", default: .seconds(3600), minimum: .seconds(1))
+        // Read by BLAKE3Kernel.selected; checked here so that a kernel this CPU cannot run (or a typo) stops
+        // the start with its name instead of being ignored.
+        _ = reader.parsed("WHARF_BLAKE3_KERNEL", default: BLAKE3Kernel.selected.rawValue) { text throws(ConfigurationProblem) in
+            guard let kernel = BLAKE3Kernel(rawValue: text) else {
+                throw ConfigurationProblem("expected one of \(BLAKE3Kernel.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(text)\"")
+            }
+            guard BLAKE3Kernel.supportedByCPU.contains(kernel) else {
+                throw ConfigurationProblem("this CPU cannot run the \(text) kernel (it can run \(BLAKE3Kernel.supportedByCPU.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return kernel
+        }
     }
 }
 

@@ -13,6 +13,8 @@ public enum NegentropyServer {
     public struct Built: Sendable {
         public var parts: WharfServiceParts
         public var relay: RelayServer
+        /// The sessions this replica serves (tests read their counts).
+        public var sessions: NegentropySessions
     }
 
     public static func build(host: WharfServiceHost, settings: NegentropySettings) async throws -> Built {
@@ -54,7 +56,7 @@ public enum NegentropyServer {
             serviceNames: ["orlysync.negentropy.v1.NegentropyService"],
             backgroundServices: [relay, background],
             jobHandlers: coordinator.jobHandlers)
-        return Built(parts: parts, relay: relay)
+        return Built(parts: parts, relay: relay, sessions: sessions)
     }
 }
 

@@ -117,6 +117,14 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         exchange = Exchange(gateway: gateway, path: path, started: .now())
         // Connect clients get every answer in Connect's form, the gateway's own errors included.
         bridge = ConnectBridge(requestHeaders: headers.headers, maximumMessageBytes: gateway.maximumMessageBytes)
+        // Checked before anything else answers: a malformed deadline is refused by every path, health included.
+        let requestTimeout: TimeAmount?
+        switch GRPCFrames.timeout(headers.headers) {
+        case .failure(let problem):
+            return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem.message)
+        case .success(let timeout):
+            requestTimeout = timeout
+        }
         let service = RouteTable.service(ofPath: Substring(path))
         if service == Substring(LocalHealthCall.service), gateway.routes.route(forService: service ?? "") == nil {
             guard var call = LocalHealthCall(path: path) else {
@@ -154,13 +162,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         if let problem = bridge?.requestProblem {
             return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem)
         }
-        switch GRPCFrames.timeout(headers.headers) {
-        case .failure(let problem):
-            return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem.message)
-        case .success(let timeout?):
+        if let timeout = requestTimeout {
             deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in self?.deadlineExpired() }
-        case .success(nil):
-            break
         }
         guard let cluster = gateway.cluster(named: route.service) else {
             return respond(context, status: GRPCFrames.Status.unavailable, message: "no upstream configured for \(route.service)")

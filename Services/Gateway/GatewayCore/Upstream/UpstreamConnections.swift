@@ -77,7 +77,7 @@ final class UpstreamConnections: @unchecked Sendable {
 
     private func update(_ address: HostPort, id: Int, _ change: (inout Entry) -> Void) {
         guard let index = connections[address]?.firstIndex(where: { $0.id == id }) else { return }
-        change(&connections[address]![index])
+        change(&connections[address, default: []][index])
     }
 
     private func forget(_ address: HostPort, id: Int) {

@@ -1,0 +1,94 @@
+import Foundation
+import GRPCCore
+@testable import NegentropyCore
+import NegentropyProtocol
+import Testing
+import WharfTestSupport
+
+@Suite("Negentropy session limits")
+struct SessionLimitTests {
+    @Test("past WHARF_NEGENTROPY_MAX_SESSIONS a NEG-OPEN gets RESOURCE_EXHAUSTED; a closed session frees its place")
+    func sessionLimit() async throws {
+        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_MAX_SESSIONS": "3"]) { node in
+            let open = try Negentropy(storage: try SortedItems([])).initiate()
+            let connection = "limit-\(UUID().uuidString)"
+            try await withNegentropyClient(port: node.grpcPort) { client in
+                for index in 0..<3 {
+                    let answer = try await client.handleNegOpen(.with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "s\(index)"
+                        $0.initialMessage = Data(open)
+                    })
+                    #expect(answer.error == "")
+                }
+                let refused = await #expect(throws: RPCError.self) {
+                    try await client.handleNegOpen(.with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "s3"
+                        $0.initialMessage = Data(open)
+                    })
+                }
+                #expect(refused?.code == .resourceExhausted)
+                #expect(refused?.message.contains("at most 3") == true, "\(refused?.message ?? "")")
+                // Reopening a session that is open replaces it: it is not a new one.
+                let reopened = try await client.handleNegOpen(.with {
+                    $0.connectionID = connection
+                    $0.subscriptionID = "s0"
+                    $0.initialMessage = Data(open)
+                })
+                #expect(reopened.error == "")
+                _ = try await client.handleNegClose(.with { $0.connectionID = connection; $0.subscriptionID = "s1" })
+                let admitted = try await client.handleNegOpen(.with {
+                    $0.connectionID = connection
+                    $0.subscriptionID = "s3"
+                    $0.initialMessage = Data(open)
+                })
+                #expect(admitted.error == "")
+                // Ids are Redis keys: bounded.
+                let long = await #expect(throws: RPCError.self) {
+                    try await client.handleNegOpen(.with {
+                        $0.connectionID = String(repeating: "c", count: 10_000)
+                        $0.subscriptionID = "s"
+                        $0.initialMessage = Data(open)
+                    })
+                }
+                #expect(long?.code == .invalidArgument)
+            }
+        }
+    }
+
+    @Test("sets over WHARF_NEGENTROPY_MAX_HELD_ITEMS are dropped least recently used first and rebuilt at the next message")
+    func heldItemsBudget() async throws {
+        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_MAX_HELD_ITEMS": "150"]) { node in
+            let notes = (0..<100).map { TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64($0), kind: 1, content: "held \($0)") }
+            try await publish(notes, to: node)
+            let sessions = try #require(node.sessions)
+            let empty = try Negentropy(storage: try SortedItems([]), frameSizeLimit: 4096)
+            let connection = "held-\(UUID().uuidString)"
+            try await withNegentropyClient(port: node.grpcPort) { client in
+                // Two sessions of 100 items each: only the newer set stays in memory.
+                for subscription in ["a", "b"] {
+                    let answer = try await client.handleNegOpen(.with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = subscription
+                        $0.filter = .with { $0.kinds = [1] }
+                        $0.initialMessage = Data(empty.initiate())
+                    })
+                    #expect(answer.error == "")
+                }
+                #expect(sessions.heldItemCount == 100)
+                #expect(sessions.localSessionCount == 2)
+                // The dropped session still answers: its set is rebuilt from its filter.
+                let continued = try await client.handleNegMsg(.with {
+                    $0.connectionID = connection
+                    $0.subscriptionID = "a"
+                    $0.message = Data(empty.initiate())
+                })
+                #expect(continued.error == "")
+                let step = try empty.reconcileAsInitiator(Array(continued.message))
+                #expect(step.need.count == 100 || step.next != nil)
+                #expect(sessions.heldItemCount == 100)
+            }
+        }
+    }
+}
