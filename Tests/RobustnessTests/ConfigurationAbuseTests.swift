@@ -30,7 +30,7 @@ extension RobustnessSuites {
             ("store", "WHARF_REDIS_URL", "redis://127.0.0.1:-1/0"),
             ("store", "WHARF_JOB_MAX_ATTEMPTS", "0"),
             ("store", "WHARF_JOB_LEASE", "1e400ms"),
-            ("routing", "WHARF_ROUTING_PEERS", "=127.0.0.1:1"),
+            ("routing", "WHARF_ROUTING_PEERS", "peer=no-port"),
             ("routing", "WHARF_ROUTING_MAX_QUERIES", "255"),
             ("routing", "WHARF_ROUTING_MAX_RESULTS", "-1"),
             ("routing", "WHARF_ROUTING_PEER_TIMEOUT", "99999999999999999999h"),

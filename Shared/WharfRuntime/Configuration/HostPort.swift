@@ -24,6 +24,9 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
             portText = text[text.index(after: colon)...]
         }
         guard !host.isEmpty else { throw ConfigurationProblem("missing host in \"\(text)\"") }
+        guard !host.contains(where: { $0 == "[" || $0 == "]" || $0.isWhitespace || $0 == "/" }) else {
+            throw ConfigurationProblem("malformed host \"\(host)\" in \"\(text)\" (IPv6 addresses are written [addr]:port)")
+        }
         guard let port = Int(portText), (0...65535).contains(port) else {
             throw ConfigurationProblem("port must be 0-65535, got \"\(portText)\" in \"\(text)\"")
         }
