@@ -9,6 +9,13 @@ let grpc: [Target.Dependency] = [
     .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
 ]
 
+/// SwiftNIO with HTTP/2: what every target that speaks HTTP/2 frames itself needs.
+let nioHTTP2: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+]
+
 // The BLAKE3 kernel modules are compiled for the CPU features they use; BlobCore calls them only on CPUs
 // that have those features (Services/Blob/BlobCore/BLAKE3/BLAKE3Kernel.swift).
 // Hashing is optimised in debug builds too: unoptimised SIMD code is ~50x slower, which would make the
@@ -68,13 +75,10 @@ let package = Package(
         ),
         .target(
             name: "WharfRuntime",
-            dependencies: grpc + [
+            dependencies: grpc + nioHTTP2 + [
                 "WharfProto",
                 "CHiredis",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -167,9 +171,6 @@ let package = Package(
             name: "GatewayCore",
             dependencies: [
                 "WharfRuntime", "WharfProto",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -177,7 +178,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ] + grpc,
+            ] + grpc + nioHTTP2,
             path: "Services/Gateway/GatewayCore"
         ),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore"], path: "Services/Gateway/gateway"),
@@ -204,10 +205,8 @@ let package = Package(
             name: "WharfTestSupport",
             dependencies: [
                 "WharfRuntime", "WharfProto", .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-            ] + grpc,
+            ] + grpc + nioHTTP2,
             path: "Tests/WharfTestSupport"
         ),
         // The robustness suite: the built executables as real processes, abused over every RPC, the gateway's
@@ -218,10 +217,7 @@ let package = Package(
                 "WharfTestSupport", "WharfProto", "NegentropyProtocol",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-            ] + grpc,
+            ] + grpc + nioHTTP2,
             path: "Tests/RobustnessTests"
         ),
         .testTarget(

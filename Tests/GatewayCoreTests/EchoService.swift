@@ -114,13 +114,20 @@ func withEchoServer<T: Sendable>(name: String, recorder: EchoRecorder, port: Int
                                  _ body: (Int, @Sendable () async -> Void) async throws -> T) async throws -> T {
     let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
     let server = GRPCServer(transport: transport, services: [EchoService(name: name, recorder: recorder), ServingHealth()])
+    // Stopped gracefully and waited for, on every path: cancelling `serve` while a stream is being accepted
+    // drops that stream's NIOAsyncChannel unfinished, which traps the process (apple/swift-nio#3481).
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.serve() }
-        guard let address = try await transport.listeningAddress.ipv4 else { throw RPCError(code: .internalError, message: "no address") }
-        let result = try await body(address.port) { server.beginGracefulShutdown() }
+        let outcome: Result<T, any Error>
+        do {
+            guard let address = try await transport.listeningAddress.ipv4 else { throw RPCError(code: .internalError, message: "no address") }
+            outcome = .success(try await body(address.port) { server.beginGracefulShutdown() })
+        } catch {
+            outcome = .failure(error)
+        }
         server.beginGracefulShutdown()
-        group.cancelAll()
-        return result
+        try await group.waitForAll()
+        return try outcome.get()
     }
 }
 

@@ -3,6 +3,7 @@ import GRPCCore
 @testable import NegentropyCore
 import NegentropyProtocol
 import Testing
+import WharfProto
 import WharfTestSupport
 
 @Suite("Negentropy session limits")
@@ -14,43 +15,23 @@ struct SessionLimitTests {
             let connection = "limit-\(UUID().uuidString)"
             try await withNegentropyClient(port: node.grpcPort) { client in
                 for index in 0..<3 {
-                    let answer = try await client.handleNegOpen(.with {
-                        $0.connectionID = connection
-                        $0.subscriptionID = "s\(index)"
-                        $0.initialMessage = Data(open)
-                    })
+                    let answer = try await client.open(connection: connection, subscription: "s\(index)", message: open)
                     #expect(answer.error == "")
                 }
                 let refused = await #expect(throws: RPCError.self) {
-                    try await client.handleNegOpen(.with {
-                        $0.connectionID = connection
-                        $0.subscriptionID = "s3"
-                        $0.initialMessage = Data(open)
-                    })
+                    try await client.open(connection: connection, subscription: "s3", message: open)
                 }
                 #expect(refused?.code == .resourceExhausted)
                 #expect(refused?.message.contains("at most 3") == true, "\(refused?.message ?? "")")
                 // Reopening a session that is open replaces it: it is not a new one.
-                let reopened = try await client.handleNegOpen(.with {
-                    $0.connectionID = connection
-                    $0.subscriptionID = "s0"
-                    $0.initialMessage = Data(open)
-                })
+                let reopened = try await client.open(connection: connection, subscription: "s0", message: open)
                 #expect(reopened.error == "")
                 _ = try await client.handleNegClose(.with { $0.connectionID = connection; $0.subscriptionID = "s1" })
-                let admitted = try await client.handleNegOpen(.with {
-                    $0.connectionID = connection
-                    $0.subscriptionID = "s3"
-                    $0.initialMessage = Data(open)
-                })
+                let admitted = try await client.open(connection: connection, subscription: "s3", message: open)
                 #expect(admitted.error == "")
                 // Ids are Redis keys: bounded.
                 let long = await #expect(throws: RPCError.self) {
-                    try await client.handleNegOpen(.with {
-                        $0.connectionID = String(repeating: "c", count: 10_000)
-                        $0.subscriptionID = "s"
-                        $0.initialMessage = Data(open)
-                    })
+                    try await client.open(connection: String(repeating: "c", count: 10_000), subscription: "s", message: open)
                 }
                 #expect(long?.code == .invalidArgument)
             }
@@ -90,5 +71,16 @@ struct SessionLimitTests {
                 #expect(sessions.heldItemCount == 100)
             }
         }
+    }
+}
+
+extension NegentropyClient {
+    /// NEG-OPEN of `subscription` on `connection` with no filter.
+    fileprivate func open(connection: String, subscription: String, message: [UInt8]) async throws -> Orlysync_Negentropy_V1_NegOpenResponse {
+        try await handleNegOpen(.with {
+            $0.connectionID = connection
+            $0.subscriptionID = subscription
+            $0.initialMessage = Data(message)
+        })
     }
 }

@@ -118,12 +118,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         // Connect clients get every answer in Connect's form, the gateway's own errors included.
         bridge = ConnectBridge(requestHeaders: headers.headers, maximumMessageBytes: gateway.maximumMessageBytes)
         // Checked before anything else answers: a malformed deadline is refused by every path, health included.
-        let requestTimeout: TimeAmount?
-        switch GRPCFrames.timeout(headers.headers) {
-        case .failure(let problem):
+        if case .failure(let problem) = GRPCFrames.timeout(headers.headers) {
             return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem.message)
-        case .success(let timeout):
-            requestTimeout = timeout
         }
         let service = RouteTable.service(ofPath: Substring(path))
         if service == Substring(LocalHealthCall.service), gateway.routes.route(forService: service ?? "") == nil {
@@ -162,7 +158,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         if let problem = bridge?.requestProblem {
             return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem)
         }
-        if let timeout = requestTimeout {
+        // The deadline of the headers as forwarded: a Connect call's connect-timeout-ms became grpc-timeout.
+        if case .success(let timeout?) = GRPCFrames.timeout(headers.headers) {
             deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in self?.deadlineExpired() }
         }
         guard let cluster = gateway.cluster(named: route.service) else {
