@@ -214,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "RobustnessTests",
             dependencies: [
-                "WharfTestSupport", "WharfProto", "NegentropyProtocol",
+                "WharfTestSupport", "WharfProto", "WharfRuntime", "NegentropyProtocol",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ] + grpc + nioHTTP2,

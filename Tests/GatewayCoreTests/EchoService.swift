@@ -42,6 +42,8 @@ struct EchoService: RegistrableRPCService {
             var initial = Metadata()
             initial.addString(request.metadata[stringValues: "x-echo"].first(where: { _ in true }) ?? "", forKey: "x-echoed")
             initial.addString(name, forKey: "x-replica")
+            // What reached the upstream of the client's credentials (the gateway strips them unless told not to).
+            initial.addString(request.metadata[stringValues: "authorization"].first(where: { _ in true }) ?? "(none)", forKey: "x-authorization-seen")
             return StreamingServerResponse(metadata: initial) { writer in
                 try await writer.write(message)
                 return ["x-trailer": "done"]

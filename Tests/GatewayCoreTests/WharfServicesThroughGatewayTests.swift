@@ -48,7 +48,8 @@ struct WharfServicesThroughGatewayTests {
                                    environment: ["WHARF_ROUTING_STORE": "127.0.0.1:\(store)"],
                                    settings: { RoutingSettings(reader: $0) }, build: { try await RoutingServer.parts(host: $0, settings: $1) }) { routing in
         try await withWharfService("negentropy", defaults: NegentropyServer.defaults, migrations: NegentropyServer.migrations, database: database,
-                                   environment: ["WHARF_NEGENTROPY_PEER_TIMEOUT": "500ms"],
+                                   environment: ["WHARF_NEGENTROPY_PEER_TIMEOUT": "500ms", "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
+                                                 "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic],
                                    settings: { NegentropySettings(reader: $0) },
                                    build: { try await NegentropyServer.build(host: $0, settings: $1).parts }) { negentropy in
             let routes = [
@@ -100,7 +101,10 @@ struct WharfServicesThroughGatewayTests {
                     // Negentropy: unary, and a server stream that ends with the sync's error.
                     let negentropyClient = Orlysync_Negentropy_V1_NegentropyService.Client(wrapping: client)
                     #expect(try await negentropyClient.ready(.init()).ready)
-                    let progress = try await negentropyClient.syncWithPeer(.with { $0.peerURL = "ws://127.0.0.1:1" }) { response in
+                    // An administrative RPC: the gateway passes the admin token through to the service.
+                    var admin = Metadata()
+                    admin.addString(TestCredentials.adminTokenText, forKey: AdminBoundaryInterceptor.metadataKey)
+                    let progress = try await negentropyClient.syncWithPeer(.with { $0.peerURL = "ws://127.0.0.1:1" }, metadata: admin) { response in
                         try await response.messages.reduce(into: [Orlysync_Negentropy_V1_SyncProgress]()) { $0.append($1) }
                     }
                     #expect(progress.first?.round == 0 && progress.last?.error.isEmpty == false)

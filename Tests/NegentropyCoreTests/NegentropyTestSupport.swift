@@ -30,6 +30,8 @@ func withNegentropyServer(database: String? = nil, environment extra: [String: S
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
         "WHARF_POSTGRES_URL": postgres.url(database: name), "WHARF_REDIS_URL": redis.url,
         "WHARF_RELAY_LISTEN": "127.0.0.1:0",
+        "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
+        "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic,
     ]
     environment.merge(extra) { $1 }
     let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
@@ -54,9 +56,9 @@ func withNegentropyServer(database: String? = nil, environment extra: [String: S
     }
 }
 
-func withNegentropyClient<T: Sendable>(port: Int, _ body: (NegentropyClient) async throws -> T) async throws -> T {
-    let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
-    return try await withGRPCClient(transport: transport) { client in try await body(NegentropyClient(wrapping: client)) }
+/// A client of the negentropy service on `port`; `admin` (the default) sends the admin token.
+func withNegentropyClient<T: Sendable>(port: Int, admin: Bool = true, _ body: (NegentropyClient) async throws -> T) async throws -> T {
+    try await withTestClient(port: port, admin: admin) { client in try await body(NegentropyClient(wrapping: client)) }
 }
 
 extension NostrEvent {

@@ -30,7 +30,7 @@ struct NegentropyPythonClientTests {
         try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_PEER_TIMEOUT": "500ms"]) { node in
             let (status, output) = try await runExecutable(python, [
                 ProjectPaths.root.appendingPathComponent("Tests/Interop/negentropy_client.py").path, String(node.grpcPort),
-                ProjectPaths.root.appendingPathComponent("Shared/Protos").path,
+                ProjectPaths.root.appendingPathComponent("Shared/Protos").path, TestCredentials.adminTokenText,
             ], environment: [:], timeout: .seconds(120))
             #expect(status == 0, "\(output)")
             #expect(output.contains("ok"), "\(output)")

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 import WharfProto
+import WharfRuntime
 import WharfTestSupport
 
 extension RobustnessSuites {
@@ -68,7 +69,8 @@ extension RobustnessSuites {
             var truncated = envelope(Array(repeating: 1, count: 100))
             truncated.removeLast(60)
             let streaming = try await connectCall(port: gateway, path: "/orlysync.negentropy.v1.NegentropyService/SyncWithPeer",
-                                                  contentType: "application/connect+proto", body: [truncated])
+                                                  contentType: "application/connect+proto",
+                                                  headers: [(AdminBoundaryInterceptor.metadataKey, TestCredentials.adminTokenText)], body: [truncated])
             let end = streaming.json?["error"] as? [String: Any]
             #expect(end?["code"] as? String != nil && end?["code"] as? String != "internal" && end?["code"] as? String != "unknown", "\(streaming.json ?? [:])")
             // A unary body that is not a message of the request type.

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import WharfRuntime
 import WharfTestSupport
 
 /// Request and response messages as bytes: the suite sends whatever bytes it likes to any method, and reads
@@ -24,11 +25,14 @@ struct CallOutcome: Sendable, CustomStringConvertible {
     var description: String { "\(code.map { "\($0)" } ?? "ok") \"\(message.prefix(200))\" after \(responses) responses" }
 }
 
+/// The admin token: hostile requests to administrative RPCs must reach their handlers, not stop at the boundary.
+let adminMetadata: Metadata = [AdminBoundaryInterceptor.metadataKey: .string(TestCredentials.adminTokenText)]
+
 /// One call of `method` sending `messages` (and then closing the request stream unless `halfOpen`), on
 /// `client`. Every method is called as a bidirectional stream: on the wire that is what any gRPC call is.
 func rawCall(
     _ client: GRPCClient<HTTP2ClientTransport.Posix>, method: String, messages: [[UInt8]],
-    timeout: Duration = .seconds(30), metadata: Metadata = [:], halfOpen: Bool = false,
+    timeout: Duration = .seconds(30), metadata: Metadata = adminMetadata, halfOpen: Bool = false,
     readAtMost: Int = .max
 ) async -> CallOutcome {
     let parts = method.split(separator: "/")

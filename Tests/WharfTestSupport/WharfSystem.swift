@@ -58,13 +58,14 @@ public final class WharfSystem: Sendable {
             "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
             "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
             "WHARF_NODE_ID": "robustness", "WHARF_POSTGRES_POOL_SIZE": "10",
+            "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
         ]) { $1 }
         common.merge(extra) { $1 }
         let own: [String: [String: String]] = [
             "store": [:],
             "routing": ["WHARF_ROUTING_STORE": "127.0.0.1:\(port("store"))", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(port("routing"))"],
             "blob": [:],
-            "negentropy": ["WHARF_RELAY_LISTEN": "127.0.0.1:\(relayPort)"],
+            "negentropy": ["WHARF_RELAY_LISTEN": "127.0.0.1:\(relayPort)", "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic],
             "gateway": [
                 "WHARF_GATEWAY_ROUTES": routes.sorted { $0.key < $1.key }.flatMap { name, services in
                     services.map { "\($0)=127.0.0.1:\(port(name))" }

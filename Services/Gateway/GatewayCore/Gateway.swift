@@ -18,6 +18,7 @@ final class Gateway: Sendable {
     private let pools: [ObjectIdentifier: UpstreamConnections]
     /// Route → accepted bearer tokens (routes without an entry need none).
     private let tokens: [String: Set<String>]
+    private let passAuthorization: Set<String>
 
     init(settings: GatewaySettings, maximumMessageBytes: Int, metrics: RouteMetrics, group: MultiThreadedEventLoopGroup, logger: Logger) {
         self.metrics = metrics
@@ -26,6 +27,7 @@ final class Gateway: Sendable {
         self.logger = logger
         accessLog = settings.accessLog
         tokens = settings.tokens
+        passAuthorization = settings.passAuthorization
         let clusters = Dictionary(uniqueKeysWithValues: settings.routes.routes.values.map { route in
             (route.service, UpstreamCluster(route.cluster, balancing: settings.balancing, ejection: settings.ejectionTime))
         })
@@ -50,12 +52,26 @@ final class Gateway: Sendable {
         return pool
     }
 
-    /// nil when the request may use `route`; otherwise why not.
-    func authorize(_ headers: HPACKHeaders, route: String) -> String? {
-        guard let accepted = tokens[route] ?? tokens["*"] else { return nil }
-        guard let value = headers.first(name: "authorization"), value.hasPrefix("Bearer ") else {
-            return "missing bearer token for \(route)"
+    /// nil when a request carrying `authorization` may use `route`; otherwise why not. A service the
+    /// gateway has no route for (`route` nil) is answered as a protected route would be when any tokens are
+    /// configured: without a valid token nobody can tell which routes exist.
+    func authorize(_ authorization: String?, route: String?) -> String? {
+        let accepted: Set<String>
+        if let route {
+            guard let tokens = tokens[route] ?? tokens["*"] else { return nil }
+            accepted = tokens
+        } else {
+            guard !tokens.isEmpty else { return nil }
+            accepted = tokens.values.reduce(into: Set<String>()) { $0.formUnion($1) }
         }
-        return accepted.contains(String(value.dropFirst("Bearer ".count))) ? nil : "invalid bearer token for \(route)"
+        let what = route ?? "this service"
+        guard let value = authorization, value.hasPrefix("Bearer ") else { return "missing bearer token for \(what)" }
+        return accepted.contains(String(value.dropFirst("Bearer ".count))) ? nil : "invalid bearer token for \(what)"
+    }
+
+    /// Whether the client's `authorization` header goes on to the upstreams of `route` (it is the gateway's
+    /// credential otherwise, and a backend must not see it).
+    func forwardsAuthorization(_ route: String) -> Bool {
+        passAuthorization.contains(route)
     }
 }

@@ -12,6 +12,8 @@ public struct GatewaySettings: Sendable {
     public var healthInterval: Duration
     /// Route (or `*` for all) → accepted bearer tokens.
     public var tokens: [String: Set<String>]
+    /// Routes whose upstreams receive the client's `authorization` header (stripped for every other route).
+    public var passAuthorization: Set<String>
     public var accessLog: Bool
 
     public init(reader: EnvironmentReader) {
@@ -32,6 +34,19 @@ public struct GatewaySettings: Sendable {
         tokens = reader.parsed("WHARF_GATEWAY_TOKENS", default: "", display: { $0.isEmpty ? "" : "***" }) { text throws(ConfigurationProblem) in
             try Self.parseTokens(text)
         } ?? [:]
+        // A token for a route that does not exist protects nothing while looking as if it did.
+        let routes = self.routes
+        for route in tokens.keys.sorted() where route != "*" && routes.route(forService: Substring(route)) == nil {
+            reader.fail("WHARF_GATEWAY_TOKENS", "route \(route) matches no route of WHARF_GATEWAY_ROUTES (\(routes.routes.keys.sorted().joined(separator: ", ")))")
+        }
+        passAuthorization = reader.parsed("WHARF_GATEWAY_PASS_AUTHORIZATION", default: "", display: { $0.sorted().joined(separator: ",") }) {
+            text throws(ConfigurationProblem) in
+            let names = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+            if let unknown = names.sorted().first(where: { routes.route(forService: Substring($0)) == nil }) {
+                throw ConfigurationProblem("route \(unknown) matches no route of WHARF_GATEWAY_ROUTES")
+            }
+            return names
+        } ?? []
         accessLog = reader.bool("WHARF_GATEWAY_ACCESS_LOG", default: true)
     }
 

@@ -39,7 +39,7 @@ public enum NegentropyServer {
             context: RelayContext(store: store, sessions: sessions, live: live, bus: host.events, deployment: deployment, replicaID: replicaID,
                                   limits: settings.relayLimits, logger: logger),
             maximumMessageSize: settings.relayMaximumMessageSize)
-        let service = NegentropyService(sessions: sessions, coordinator: coordinator, logger: logger)
+        let service = NegentropyService(sessions: sessions, coordinator: coordinator, allowedPeers: settings.peerSync.allowedPeers, logger: logger)
         let background = BackgroundTask(name: "negentropy live events and idle sessions") {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await live.relay(from: host.events, deployment: deployment, replicaID: replicaID) }
@@ -55,7 +55,8 @@ public enum NegentropyServer {
             rpcServices: [service],
             serviceNames: ["orlysync.negentropy.v1.NegentropyService"],
             backgroundServices: [relay, background],
-            jobHandlers: coordinator.jobHandlers)
+            jobHandlers: coordinator.jobHandlers,
+            adminMethods: NegentropyService.administrativeMethods)
         return Built(parts: parts, relay: relay, sessions: sessions)
     }
 }

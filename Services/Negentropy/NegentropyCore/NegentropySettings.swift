@@ -51,6 +51,7 @@ public struct NegentropySettings: Sendable {
             maximumSessions: reader.int("WHARF_NEGENTROPY_MAX_SESSIONS", default: 1024, range: 1...1_000_000),
             maximumHeldItems: reader.int("WHARF_NEGENTROPY_MAX_HELD_ITEMS", default: 2_000_000, range: 1...1_000_000_000))
         peerSync.maximumSetSize = sessionLimits.maximumSetSize
+        peerSync.allowedPeers = reader.allowList("WHARF_NEGENTROPY_ALLOWED_PEERS")
         sessionTimeout = reader.duration("WHARF_NEGENTROPY_SESSION_TIMEOUT", default: .seconds(300), minimum: .seconds(1))
     }
 

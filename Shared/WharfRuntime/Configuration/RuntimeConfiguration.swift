@@ -39,6 +39,8 @@ public struct RuntimeConfiguration: Sendable {
     public var postgres: PostgresConfiguration
     public var redis: RedisConfiguration
     public var jobs: JobSettings
+    /// The credential of administrative RPCs (`AdminBoundaryInterceptor`); nil refuses them all.
+    public var adminToken: SharedSecret?
 
     public struct JobSettings: Sendable {
         public var lease: Duration
@@ -116,5 +118,6 @@ public struct RuntimeConfiguration: Sendable {
             pollInterval: reader.duration("WHARF_JOB_POLL_INTERVAL", default: .seconds(2), minimum: .milliseconds(10)),
             concurrency: reader.int("WHARF_JOB_CONCURRENCY", default: 4, range: 1...256),
             maxAttempts: reader.int("WHARF_JOB_MAX_ATTEMPTS", default: 5, range: 1...100))
+        adminToken = reader.secret("WHARF_ADMIN_TOKEN")
     }
 }

@@ -19,17 +19,20 @@ public struct WharfServiceParts: Sendable {
     public var jobHandlers: [String: JobHandler]
     /// Dependencies beyond PostgreSQL and Redis that health must reflect.
     public var healthDependencies: [HealthDependency]
+    /// RPCs that need the admin token (`AdminBoundaryInterceptor`).
+    public var adminMethods: Set<MethodDescriptor>
 
     public init(
         rpcServices: [any RegistrableRPCService], serviceNames: [String],
         backgroundServices: [any Service] = [], jobHandlers: [String: JobHandler] = [:],
-        healthDependencies: [HealthDependency] = []
+        healthDependencies: [HealthDependency] = [], adminMethods: Set<MethodDescriptor> = []
     ) {
         self.rpcServices = rpcServices
         self.serviceNames = serviceNames
         self.backgroundServices = backgroundServices
         self.jobHandlers = jobHandlers
         self.healthDependencies = healthDependencies
+        self.adminMethods = adminMethods
     }
 }
 
@@ -153,7 +156,9 @@ public final class WharfServiceHost: Sendable {
         healthMonitor.set(health)
         let server = GRPCServerHost(
             options: GRPCServerHost.Options(configuration), services: parts.rpcServices, health: health,
-            metricsFactory: metricsFactory, logger: logger)
+            metricsFactory: metricsFactory,
+            interceptors: [AdminBoundaryInterceptor(token: configuration.adminToken, methods: parts.adminMethods)],
+            logger: logger)
         grpcHost.set(server)
         let metrics = configuration.metricsListen.map {
             MetricsEndpoint(registry: registry, address: $0, health: health, logger: logger)

@@ -29,6 +29,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     private var responseStarted = false
     private var deadline: Scheduled<Void>?
     private var exchange: Exchange?
+    /// The request's `authorization` header (checked against the route's tokens; kept for the local health).
+    private var authorization: String?
     /// The request frames sent upstream, kept until the first response frame (up to `replayLimit` bytes), so
     /// that a stream the upstream refused unprocessed (REFUSED_STREAM, or opened after its GOAWAY) is sent
     /// to another connection — gRPC's transparent retry.
@@ -121,6 +123,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         if case .failure(let problem) = GRPCFrames.timeout(headers.headers) {
             return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem.message)
         }
+        authorization = headers.headers.first(name: "authorization")
         let service = RouteTable.service(ofPath: Substring(path))
         if service == Substring(LocalHealthCall.service), gateway.routes.route(forService: service ?? "") == nil {
             guard var call = LocalHealthCall(path: path) else {
@@ -131,11 +134,17 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             if call.append(.headers(headers)) { answerHealth(context, call) }
             return
         }
-        guard let service, let route = gateway.routes.route(forService: service) else {
+        let route = service.flatMap { gateway.routes.route(forService: $0) }
+        if let route { exchange?.route = route.service }
+        // Authenticated before anything else answers: an unknown service or a codec refused without a token
+        // would tell a caller which routes exist.
+        if let failure = gateway.authorize(authorization, route: route?.service) {
+            return respond(context, status: GRPCFrames.Status.unauthenticated, message: failure)
+        }
+        guard let route else {
             return respond(context, status: GRPCFrames.Status.unimplemented,
                            message: "unknown service: no route for \(path.isEmpty ? "(no :path)" : path)")
         }
-        exchange?.route = route.service
         if let reason = ConnectBridge.unsupported(headers.headers) {
             gateway.logger.debug("unsupported Connect codec", metadata: ["reason": "\(reason)"])
             context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: [":status": "415"], endStream: true))), promise: nil)
@@ -151,10 +160,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
                 initial = body
             }
         }
+        if !gateway.forwardsAuthorization(route.service) { headers.headers.remove(name: "authorization") }
         initial.insert(.headers(headers), at: 0)
-        if let failure = gateway.authorize(headers.headers, route: route.service) {
-            return respond(context, status: GRPCFrames.Status.unauthenticated, message: failure)
-        }
         if let problem = bridge?.requestProblem {
             return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem)
         }
@@ -338,6 +345,10 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         }
         guard let name = call.serviceName else {
             return respond(context, status: 3, message: "expected one HealthCheckRequest message")
+        }
+        // The whole gateway's status ("") is for probes; a route's status needs what the route needs.
+        if !name.isEmpty, let failure = gateway.authorize(authorization, route: gateway.routes.route(forService: Substring(name))?.service) {
+            return respond(context, status: GRPCFrames.Status.unauthenticated, message: failure)
         }
         guard let status = gateway.health.status(of: name) else {
             return respond(context, status: 5, message: "unknown service \(name)")

@@ -11,12 +11,24 @@ import WharfRuntime
 public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.SimpleServiceProtocol {
     private let sessions: NegentropySessions
     private let coordinator: SyncCoordinator
+    private let allowedPeers: OutboundAllowList
     private let logger: Logger
 
-    public init(sessions: NegentropySessions, coordinator: SyncCoordinator, logger: Logger) {
+    public init(sessions: NegentropySessions, coordinator: SyncCoordinator, allowedPeers: OutboundAllowList, logger: Logger) {
         self.sessions = sessions
         self.coordinator = coordinator
+        self.allowedPeers = allowedPeers
         self.logger = logger
+    }
+
+    /// A peer URL a request names: well formed (INVALID_ARGUMENT) and allowed (PERMISSION_DENIED naming the rule).
+    private func checkPeerURL(_ url: String, dialling: Bool) async throws {
+        if case .failure(let problem) = PeerURL.validated(url) {
+            throw RPCError(code: .invalidArgument, message: problem.description)
+        }
+        if let refusal = await PeerURL.refusal(url, by: allowedPeers, dialling: dialling) {
+            throw RPCError(code: .permissionDenied, message: refusal)
+        }
     }
 
     private var peers: PeerRepository { coordinator.peers }
@@ -80,9 +92,7 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
 
     public func syncWithPeer(request: Orlysync_Negentropy_V1_SyncPeerRequest, response: RPCWriter<Orlysync_Negentropy_V1_SyncProgress>,
                              context: ServerContext) async throws {
-        if case .failure(let problem) = PeerURL.validated(request.peerURL) {
-            throw RPCError(code: .invalidArgument, message: problem.description)
-        }
+        try await checkPeerURL(request.peerURL, dialling: true)
         var filter = request.hasFilter ? NostrFilter(proto: request.filter) : nil
         if request.since > 0 {
             var narrowed = filter ?? NostrFilter()
@@ -136,9 +146,7 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
 
     public func addPeer(request: Orlysync_Negentropy_V1_AddPeerRequest, context: ServerContext) async throws -> Orlysync_Common_V1_Empty {
         let url = request.peerURL.trimmingCharacters(in: .whitespaces)
-        if case .failure(let problem) = PeerURL.validated(url) {
-            throw RPCError(code: .invalidArgument, message: problem.description)
-        }
+        try await checkPeerURL(url, dialling: false)
         try await dependency("AddPeer") { try await peers.add(url) }
         return .init()
     }

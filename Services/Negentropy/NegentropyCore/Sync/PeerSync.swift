@@ -35,6 +35,8 @@ public struct PeerSync: Sendable {
         public var maximumRounds = 10_000
         /// Ids per REQ and events per upload batch.
         public var batchSize = 100
+        /// Hosts a sync may dial (`WHARF_NEGENTROPY_ALLOWED_PEERS`); checked before every dial.
+        public var allowedPeers = OutboundAllowList(empty: "WHARF_NEGENTROPY_ALLOWED_PEERS")
 
         public init() {}
     }
@@ -61,6 +63,7 @@ public struct PeerSync: Sendable {
         // Whatever the URL came from (a request, the configuration, a row written by an older version), the
         // WebSocket client only ever sees a validated one.
         if case .failure(let problem) = PeerURL.validated(peerURL) { throw PeerSyncError(problem.description) }
+        if let refusal = await PeerURL.refusal(peerURL, by: settings.allowedPeers, dialling: true) { throw PeerSyncError(refusal) }
         let storage: SortedItems
         switch try await store.snapshot(filter, maximum: settings.maximumSetSize) {
         case .tooMany: throw PeerSyncError("too many local events match the filter (more than \(settings.maximumSetSize))")

@@ -1,4 +1,5 @@
 import Foundation
+import WharfRuntime
 
 /// A peer relay's address as Wharf accepts it: checked before any client library parses it. The WebSocket
 /// client's URI parser (swift-websocket 1.6) reads past the end of its buffer on some non-ASCII input and traps,
@@ -31,6 +32,12 @@ public enum PeerURL {
             return .failure(PeerURLError("peer_url \(shown(text)) must not carry credentials"))
         }
         return .success(url)
+    }
+
+    /// Why `url` (validated) may not be dialled under `allowList` (`dialling`), or recorded as a peer.
+    public static func refusal(_ url: String, by allowList: OutboundAllowList, dialling: Bool) async -> String? {
+        guard let host = URLComponents(string: PeerSync.webSocketURL(url))?.host else { return "peer_url \(shown(url)) has no host" }
+        return await allowList.refusal(host: host, dialling: dialling).map { "peer_url \(shown(url)) refused: \($0)" }
     }
 
     private static func shown(_ text: String) -> String {

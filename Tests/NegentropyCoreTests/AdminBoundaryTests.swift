@@ -1,0 +1,131 @@
+import Foundation
+import GRPCCore
+import NegentropyProtocol
+import Testing
+import WharfProto
+import WharfRuntime
+import WharfTestSupport
+
+@Suite("Negentropy's administrative boundary and peer allow list")
+struct AdminBoundaryTests {
+    /// Every administrative RPC, called once with `client`; the error each threw (nil: it succeeded).
+    private func callEveryAdminRPC(_ client: NegentropyClient) async -> [String: RPCError?] {
+        var outcomes: [String: RPCError?] = [:]
+        func record(_ name: String, _ call: () async throws -> Void) async {
+            do { try await call(); outcomes[name] = .some(nil) } catch let error as RPCError { outcomes[name] = error } catch {
+                outcomes[name] = RPCError(code: .unknown, message: "\(error)")
+            }
+        }
+        await record("AddPeer") { _ = try await client.addPeer(.with { $0.peerURL = "ws://127.0.0.1:9" }) }
+        await record("RemovePeer") { _ = try await client.removePeer(.with { $0.peerURL = "ws://127.0.0.1:9" }) }
+        await record("TriggerSync") { _ = try await client.triggerSync(.with { $0.peerURL = "" }) }
+        await record("Start") { _ = try await client.start(.init()) }
+        await record("Stop") { _ = try await client.stop(.init()) }
+        await record("ListSessions") { _ = try await client.listSessions(.init()) }
+        await record("CloseSession") { _ = try await client.closeSession(.with { $0.subscriptionID = "s" }) }
+        await record("SyncWithPeer") {
+            try await client.syncWithPeer(.with { $0.peerURL = "ws://127.0.0.1:9" }) { response in
+                for try await _ in response.messages {}
+            }
+        }
+        return outcomes
+    }
+
+    @Test("without the admin token every administrative RPC is UNAUTHENTICATED and changes nothing; with it they work")
+    func adminToken() async throws {
+        try await withNegentropyServer { node in
+            let refused = try await withNegentropyClient(port: node.grpcPort, admin: false) { client async throws -> [String: RPCError?] in
+                let outcomes = await callEveryAdminRPC(client)
+                // Reading is open: ORLY's relay front-end and monitoring call these.
+                #expect(try await client.getPeers(.init()).peers.isEmpty)
+                #expect(try await client.ready(.init()).ready)
+                return outcomes
+            }
+            #expect(refused.count == 8)
+            for (name, error) in refused {
+                #expect(error?.code == .unauthenticated, "\(name): \(String(describing: error))")
+                #expect(error?.message.contains("wharf-admin-token") == true, "\(name): \(String(describing: error))")
+            }
+            // A wrong token is refused the same way.
+            let transportTarget = node.grpcPort
+            try await withTestClient(port: transportTarget) { raw async throws in
+                let client = NegentropyClient(wrapping: raw)
+                var metadata = Metadata()
+                metadata.addString("wharf-test-admin-token-WRONG000", forKey: "wharf-admin-token")
+                let wrong = await #expect(throws: RPCError.self) {
+                    _ = try await client.addPeer(.with { $0.peerURL = "ws://127.0.0.1:9" }, metadata: metadata)
+                }
+                #expect(wrong?.code == .unauthenticated)
+                #expect(wrong?.message.contains("not this node's admin token") == true)
+                #expect(try await client.getPeers(.init()).peers.isEmpty)
+            }
+            let admitted = try await withNegentropyClient(port: node.grpcPort) { client in await callEveryAdminRPC(client) }
+            for (name, error) in admitted where name != "SyncWithPeer" {
+                #expect(error == nil, "\(name): \(String(describing: error))")
+            }
+        }
+    }
+
+    @Test("a node without WHARF_ADMIN_TOKEN refuses administrative RPCs whatever is sent, on loopback too")
+    func noTokenConfigured() async throws {
+        try await withNegentropyServer(environment: ["WHARF_ADMIN_TOKEN": ""]) { node in
+            let outcomes = try await withNegentropyClient(port: node.grpcPort) { client in await callEveryAdminRPC(client) }
+            for (name, error) in outcomes {
+                #expect(error?.code == .unauthenticated, "\(name)")
+                #expect(error?.message.contains("set WHARF_ADMIN_TOKEN") == true, "\(name): \(String(describing: error))")
+            }
+        }
+    }
+
+    @Test("peer URLs outside WHARF_NEGENTROPY_ALLOWED_PEERS get PERMISSION_DENIED naming the rule; nothing is dialled or stored")
+    func allowList() async throws {
+        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_ALLOWED_PEERS": "10.1.0.0/16"]) { node in
+            try await withNegentropyClient(port: node.grpcPort) { client in
+                for url in ["ws://127.0.0.1:7777", "ws://localhost:7777", "ws://169.254.169.254", "ws://[::1]:7777", "ws://10.2.0.1", "wss://93.184.216.34"] {
+                    let added = await #expect(throws: RPCError.self, "\(url)") { try await client.addPeer(.with { $0.peerURL = url }) }
+                    #expect(added?.code == .permissionDenied, "\(url)")
+                    #expect(added?.message.contains("WHARF_NEGENTROPY_ALLOWED_PEERS") == true, "\(added?.message ?? "")")
+                    let synced = await #expect(throws: RPCError.self, "\(url)") {
+                        try await client.syncWithPeer(.with { $0.peerURL = url }) { response in for try await _ in response.messages {} }
+                    }
+                    #expect(synced?.code == .permissionDenied, "\(url)")
+                }
+                #expect(try await client.getPeers(.init()).peers.isEmpty)
+                // A listed network is allowed (stored; dialling it is the sync's business).
+                _ = try await client.addPeer(.with { $0.peerURL = "ws://10.1.2.3:7777" })
+                #expect(try await client.getPeers(.init()).peers == ["ws://10.1.2.3:7777"])
+            }
+        }
+        // The default: public hosts only.
+        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_ALLOWED_PEERS": ""]) { node in
+            try await withNegentropyClient(port: node.grpcPort) { client in
+                let refused = await #expect(throws: RPCError.self) { try await client.addPeer(.with { $0.peerURL = "ws://127.0.0.1:1" }) }
+                #expect(refused?.message.contains("loopback") == true, "\(refused?.message ?? "")")
+                _ = try await client.addPeer(.with { $0.peerURL = "wss://93.184.216.34" })
+                _ = try await client.addPeer(.with { $0.peerURL = "wss://relay.not-resolvable.invalid" })
+                #expect(Set(try await client.getPeers(.init()).peers) == ["wss://93.184.216.34", "wss://relay.not-resolvable.invalid"])
+            }
+        }
+    }
+
+    @Test("a relay client reaches only its own negentropy sessions: the same subscription id on another connection is untouched")
+    func relaySessionsAreConnectionScoped() async throws {
+        try await withNegentropyServer { node in
+            let open = try Negentropy(storage: try SortedItems([])).initiate()
+            let first = RelayTestClient(url: node.relayURL)
+            let second = RelayTestClient(url: node.relayURL)
+            defer { Task { await first.close(); await second.close() } }
+            for client in [first, second] {
+                try client.send(["NEG-OPEN", "shared", ["kinds": [1]], open.hexString])
+                #expect(try await client.receive().first as? String == "NEG-MSG")
+            }
+            try first.send(["NEG-CLOSE", "shared"])
+            try second.send(["NEG-MSG", "shared", open.hexString])
+            let answer = try await second.receive()
+            #expect(answer.first as? String == "NEG-MSG", "\(answer)")
+            try first.send(["NEG-MSG", "shared", open.hexString])
+            let closed = try await first.receive()
+            #expect(closed.first as? String == "NEG-ERR", "\(closed)")
+        }
+    }
+}
