@@ -11,6 +11,8 @@ struct RoutingServiceTests {
     static let generation = "natural_language_processing/natural_language_generation/text_completion"
     static let reasoning = "natural_language_processing/analytical_reasoning/problem_solving"
     static let vision = "images_computer_vision/image_classification"
+    /// The secret node pairs of these tests share (WHARF_ROUTING_PEER_SECRETS).
+    static let pairSecret = "routing-pair-secret-0001"
 
     @Test("List and Search return exactly the expected CIDs and scores; Unpublish and store Delete remove records")
     func singleNode() async throws {
@@ -153,11 +155,13 @@ struct RoutingServiceTests {
         let nodeA = try await startRouting(database: nodeADatabase, storePort: store.port, port: portA, extra: [
             "WHARF_ROUTING_PEER_ID": "node-a", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portA)",
             "WHARF_ROUTING_PEERS": "node-b=127.0.0.1:\(portB)", "WHARF_ROUTING_SEARCH_HOPS": "3",
+            "WHARF_ROUTING_PEER_SECRETS": "node-b=\(Self.pairSecret)",
             "WHARF_ROUTING_PEER_TIMEOUT": "1s", "WHARF_ROUTING_REMOTE_TTL": "4s", "WHARF_ROUTING_EXPIRE_INTERVAL": "1s",
         ])
         let nodeB = try await startRouting(database: try await postgres.createDatabase(), storePort: store.port, port: portB, extra: [
             "WHARF_ROUTING_PEER_ID": "node-b", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portB)",
             "WHARF_ROUTING_PEERS": "node-a=127.0.0.1:\(portA)", "WHARF_ROUTING_SEARCH_HOPS": "3",
+            "WHARF_ROUTING_PEER_SECRETS": "node-a=\(Self.pairSecret)",
         ])
         defer { Task { await nodeA.stop(); await store.stop() } }
         try await withTestClient(port: store.port) { storeClient in
@@ -215,13 +219,15 @@ struct RoutingServiceTests {
         let store = try await startStore(database: database)
         let routing = try await startRouting(database: database, storePort: store.port, extra: [
             "WHARF_ROUTING_PEER_ID": "node-x", "WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1",
+            "WHARF_ROUTING_PEER_SECRETS": "node-y=\(Self.pairSecret)",
         ])
         defer { Task { await routing.stop(); await store.stop() } }
         try await withTestClient(port: routing.port) { client in
             let announcements = Wharf_Routing_V1_PeerAnnouncements.Client(wrapping: client)
+            let asNodeY = peerMetadata(id: "node-y", secret: Self.pairSecret)
             func status(_ request: Wharf_Routing_V1_AnnounceRequest) async -> RPCError.Code? {
                 do {
-                    _ = try await announcements.announce(request)
+                    _ = try await announcements.announce(request, metadata: asNodeY)
                     return nil
                 } catch let error as RPCError {
                     return error.code
@@ -230,6 +236,7 @@ struct RoutingServiceTests {
                 }
             }
             let one = Wharf_Routing_V1_Announcement.with { $0.recordCid = "baeareione"; $0.labels = ["/locators/binary"] }
+            // node-y's credential claiming another peer's id.
             #expect(await status(.with { $0.peer.id = "stranger"; $0.provided = [one] }) == .permissionDenied)
             #expect(await status(.with { $0.provided = [one] }) == .invalidArgument)
             #expect(await status(.with { $0.peer.id = "node-y"; $0.provided = Array(repeating: one, count: 10_001) }) == .resourceExhausted)

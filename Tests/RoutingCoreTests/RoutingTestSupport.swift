@@ -98,3 +98,8 @@ extension Routing_V1_RoutingService.Client where Transport == HTTP2ClientTranspo
 
 func skill(_ value: String) -> Routing_V1_RecordQuery { .with { $0.type = .skill; $0.value = value } }
 func locator(_ value: String) -> Routing_V1_RecordQuery { .with { $0.type = .locator; $0.value = value } }
+
+/// The metadata by which a routing node proves to a peer that it is `id`.
+func peerMetadata(id: String, secret: String) -> Metadata {
+    [PeerCredentials.idKey: .string(id), PeerCredentials.secretKey: .string(secret)]
+}

@@ -12,12 +12,12 @@ public enum RoutingServer {
     public static func parts(host: WharfServiceHost, settings: RoutingSettings) async throws -> WharfServiceParts {
         let index = LabelIndex(client: host.postgres, logger: host.logger, residentIndex: settings.residentIndex)
         let records = try StoreRecordSource(address: settings.store)
-        let peers = try PeerNetwork(peers: settings.peers, timeout: settings.peerTimeout, logger: host.logger)
+        let peers = try PeerNetwork(peers: settings.peers, credentials: settings.credentials, timeout: settings.peerTimeout, logger: host.logger)
         let announcer = Announcer(index: index, peers: peers, jobs: host.jobs, selfPeer: settings.selfPeer, logger: host.logger)
         let reconciler = StoreReconciler(index: index, records: records, events: host.events, announcer: announcer, logger: host.logger)
         let service = RoutingService(index: index, records: records, peers: peers, announcer: announcer,
                                      settings: settings, logger: host.logger)
-        let announcements = PeerAnnouncementsService(index: index, trustedPeers: Set(settings.peers.map(\.id)), logger: host.logger)
+        let announcements = PeerAnnouncementsService(index: index, credentials: settings.credentials, logger: host.logger)
 
         // record.deleted events may have been missed while no replica ran: drop what the store lost since.
         if let dropped = try await index.dropRecordsMissingFromStore(), dropped > 0 {

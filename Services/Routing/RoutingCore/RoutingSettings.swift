@@ -18,6 +18,8 @@ public struct RoutingSettings: Sendable {
     public var peerID: String
     public var advertisedAddress: String
     public var peers: [RoutingPeer]
+    /// The secret shared with each peer (`WHARF_ROUTING_PEER_SECRETS`), proving who calls whom.
+    public var credentials: PeerCredentials
     /// How long a peer may take to answer a forwarded Search or List before it is skipped.
     public var peerTimeout: Duration
     /// How many hops a client's Search travels (1 = this node's peers, not theirs).
@@ -41,6 +43,22 @@ public struct RoutingSettings: Sendable {
         peers = reader.parsed("WHARF_ROUTING_PEERS", default: "", display: { $0.map { "\($0.id)=\($0.address)" }.joined(separator: ",") }) {
             text throws(ConfigurationProblem) in try Self.parsePeers(text)
         } ?? []
+        let configuredPeers = peers
+        let secretsText = reader.optionalString("WHARF_ROUTING_PEER_SECRETS", secret: true)
+            ?? reader.optionalString("WHARF_ROUTING_PEER_SECRETS_FILE").flatMap { path -> String? in
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    reader.fail("WHARF_ROUTING_PEER_SECRETS_FILE", "cannot read file \"\(path)\"")
+                    return nil
+                }
+                return String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: ",")
+            }
+        var secrets: [String: SharedSecret] = [:]
+        do {
+            secrets = try PeerCredentials.parse(secretsText ?? "", peers: configuredPeers)
+        } catch {
+            reader.fail("WHARF_ROUTING_PEER_SECRETS", error.message)
+        }
+        credentials = PeerCredentials(ownID: peerID, secrets: secrets)
         peerTimeout = reader.duration("WHARF_ROUTING_PEER_TIMEOUT", default: .seconds(2), minimum: .milliseconds(10))
         searchHops = reader.int("WHARF_ROUTING_SEARCH_HOPS", default: 1, range: 0...Self.maximumHops)
         republishInterval = reader.duration("WHARF_ROUTING_REPUBLISH_INTERVAL", default: .seconds(36 * 3600), minimum: .seconds(1))

@@ -19,10 +19,11 @@ public final class PeerNetwork: Service, Sendable {
     }
 
     let connections: [Connection]
+    let credentials: PeerCredentials
     let timeout: Duration
     let logger: Logger
 
-    public init(peers: [RoutingPeer], timeout: Duration, logger: Logger) throws {
+    public init(peers: [RoutingPeer], credentials: PeerCredentials, timeout: Duration, logger: Logger) throws {
         connections = try peers.map { peer in
             let transport = try HTTP2ClientTransport.Posix(
                 target: .dns(host: peer.address.host, port: peer.address.port), transportSecurity: .plaintext,
@@ -33,6 +34,7 @@ public final class PeerNetwork: Service, Sendable {
                 })
             return Connection(peer: peer, client: GRPCClient(transport: transport))
         }
+        self.credentials = credentials
         self.timeout = timeout
         self.logger = logger
     }
@@ -58,15 +60,16 @@ public final class PeerNetwork: Service, Sendable {
             self.path = path
         }
 
-        init(metadata: Metadata, defaultHops: Int) {
+        /// The budget is the server's (`budget`): a forwarded request may lower it, never raise it.
+        init(metadata: Metadata, budget: Int) {
             let hopsText = metadata[stringValues: PeerNetwork.hopsKey].first(where: { _ in true })
-            hops = hopsText.flatMap { Int($0) }.map { max(0, min($0, RoutingSettings.maximumHops)) } ?? defaultHops
+            hops = hopsText.flatMap { Int($0) }.map { max(0, min($0, budget)) } ?? budget
             path = metadata[stringValues: PeerNetwork.pathKey].first(where: { _ in true })?
                 .split(separator: ",").map(String.init) ?? []
         }
 
-        func metadata(adding node: String) -> Metadata {
-            var metadata = Metadata()
+        func metadata(adding node: String, credentials: Metadata) -> Metadata {
+            var metadata = credentials
             metadata.addString("\(hops - 1)", forKey: PeerNetwork.hopsKey)
             metadata.addString((path + [node]).joined(separator: ","), forKey: PeerNetwork.pathKey)
             return metadata
@@ -79,14 +82,14 @@ public final class PeerNetwork: Service, Sendable {
         _ call: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Metadata, CallOptions) async throws -> [Answer]
     ) async -> [Answer] {
         guard forwarding.hops > 0 else { return [] }
-        let metadata = forwarding.metadata(adding: node)
         // Wait for a connecting peer rather than failing at once; the deadline bounds the wait.
         let options = { var options = CallOptions.defaults; options.timeout = timeout; options.waitForReady = true; return options }()
         let targets = connections.filter { !forwarding.path.contains($0.peer.id) && $0.peer.id != node }
         return await withTaskGroup(of: [Answer].self) { group in
             for connection in targets {
-                group.addTask { [logger, timeout] in
+                group.addTask { [logger, timeout, credentials] in
                     do {
+                        let metadata = forwarding.metadata(adding: node, credentials: credentials.metadata(to: connection.peer.id))
                         return try await withDeadline(timeout) { try await call(connection.client, metadata, options) }
                     } catch {
                         logger.warning("routing peer skipped", metadata: ["peer": "\(connection.peer.id)", "error": "\(error)"])
@@ -103,9 +106,10 @@ public final class PeerNetwork: Service, Sendable {
         let options = { var options = CallOptions.defaults; options.timeout = timeout * 5; options.waitForReady = true; return options }()
         return await withTaskGroup(of: String?.self) { group in
             for connection in connections {
-                group.addTask { [logger] in
+                group.addTask { [logger, credentials] in
                     do {
-                        _ = try await Wharf_Routing_V1_PeerAnnouncements.Client(wrapping: connection.client).announce(request, options: options)
+                        _ = try await Wharf_Routing_V1_PeerAnnouncements.Client(wrapping: connection.client).announce(
+                            request, metadata: credentials.metadata(to: connection.peer.id), options: options)
                         return nil
                     } catch {
                         logger.warning("routing peer did not take an announcement", metadata: ["peer": "\(connection.peer.id)", "error": "\(error)"])

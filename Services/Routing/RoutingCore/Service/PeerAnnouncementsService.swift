@@ -3,21 +3,27 @@ import Logging
 import WharfProto
 import WharfRuntime
 
-/// `wharf.routing.v1.PeerAnnouncements`: stores what configured peers announce. Only peers named in
-/// `WHARF_ROUTING_PEERS` may announce (PERMISSION_DENIED otherwise), a request carries at most
-/// `maximumEntries` records (RESOURCE_EXHAUSTED), and every CID must be non-empty (INVALID_ARGUMENT).
-public struct PeerAnnouncementsService: Wharf_Routing_V1_PeerAnnouncements.SimpleServiceProtocol {
+/// `wharf.routing.v1.PeerAnnouncements`: stores what configured peers announce. The caller proves which peer
+/// it is with the secret this node shares with it (UNAUTHENTICATED otherwise) and may announce only for that
+/// peer (PERMISSION_DENIED for another id); a request carries at most `maximumEntries` records
+/// (RESOURCE_EXHAUSTED), and every CID must be non-empty (INVALID_ARGUMENT).
+public struct PeerAnnouncementsService: Wharf_Routing_V1_PeerAnnouncements.ServiceProtocol {
     static let maximumEntries = 10_000
 
     let index: LabelIndex
-    let trustedPeers: Set<String>
+    let credentials: PeerCredentials
     let logger: Logger
 
-    public func announce(request: Wharf_Routing_V1_AnnounceRequest, context: ServerContext) async throws -> Wharf_Routing_V1_AnnounceResponse {
+    public func announce(request: ServerRequest<Wharf_Routing_V1_AnnounceRequest>, context: ServerContext) async throws -> ServerResponse<Wharf_Routing_V1_AnnounceResponse> {
+        let proven = try credentials.provenPeer(request.metadata).get()
+        return ServerResponse(message: try await announce(request.message, from: proven))
+    }
+
+    func announce(_ request: Wharf_Routing_V1_AnnounceRequest, from proven: String) async throws -> Wharf_Routing_V1_AnnounceResponse {
         let peer = request.peer.id
         guard !peer.isEmpty else { throw RPCError(code: .invalidArgument, message: "announcement without a peer id") }
-        guard trustedPeers.contains(peer) else {
-            throw RPCError(code: .permissionDenied, message: "peer \(peer) is not in WHARF_ROUTING_PEERS of this node")
+        guard peer == proven else {
+            throw RPCError(code: .permissionDenied, message: "the credential sent proves peer \(proven); it may not announce for \(peer.prefix(100))")
         }
         let entries = request.provided.count + request.withdrawnCids.count
         guard entries <= Self.maximumEntries else {

@@ -112,7 +112,7 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
             let cached = announced.map { match in
                 answer(match, peer: .with { $0.id = match.peerID; $0.addrs = match.peerAddrs })
             }
-            let forwarding = PeerNetwork.Forwarding(metadata: metadata, defaultHops: settings.searchHops)
+            let forwarding = PeerNetwork.Forwarding(metadata: metadata, budget: settings.searchHops)
             let remote = await peers.ask(forwarding, from: settings.peerID) { client, peerMetadata, options in
                 try await Routing_V1_RoutingService.Client(wrapping: client).search(
                     request, metadata: peerMetadata, options: options) { response in
@@ -161,7 +161,8 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
             } else if !request.labels.isEmpty {
                 items += try await legacyLabelQuery(request.labels)
             }
-            let incoming = PeerNetwork.Forwarding(metadata: metadata, defaultHops: maxHops)
+            // The client's max_hops, within this node's own budget (WHARF_ROUTING_SEARCH_HOPS).
+            let incoming = PeerNetwork.Forwarding(metadata: metadata, budget: min(maxHops, settings.searchHops))
             var forwarded = request
             forwarded.maxHops = UInt32(max(0, incoming.hops - 1))
             let listRequest = Routing_V1_ListRequest.with { [forwarded] in $0.legacyListRequest = forwarded }
