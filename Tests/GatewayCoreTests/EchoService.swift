@@ -105,6 +105,17 @@ struct EchoService: RegistrableRPCService {
                 return [:]
             }
         }
+        // Two seconds of work that ignores cancellation: a call in flight while the gateway shuts down.
+        register("Sleep") { request, _ in
+            for try await _ in request.messages {}
+            recorder.record("\(name):Sleep:started")
+            try await Task.sleep(for: .seconds(2))
+            recorder.record("\(name):Sleep:done")
+            return StreamingServerResponse { writer in
+                try await writer.write([1])
+                return [:]
+            }
+        }
         register("Fail") { _, _ in
             throw RPCError(code: .notFound, message: "no such thing: ümlaut 100%", metadata: ["x-detail": "why"])
         }

@@ -1,15 +1,19 @@
 import CoreMetrics
 import Logging
 import NIOCore
+import NIOExtras
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
+import Synchronization
 import WharfRuntime
 
 /// The gateway's listener: HTTP/2 with prior knowledge (h2c), or TLS with ALPN h2 when a certificate is
-/// configured; every stream goes to an `InboundStreamHandler`. Graceful shutdown stops accepting and turns
-/// health NOT_SERVING; calls in flight finish on their connections.
+/// configured; every stream goes to an `InboundStreamHandler`. Graceful shutdown turns health NOT_SERVING,
+/// stops accepting connections and sends every client GOAWAY (then, once the client has seen it, a second
+/// GOAWAY naming the last stream taken); calls in flight finish, and each connection closes when its last
+/// call has, or when `WHARF_SHUTDOWN_GRACE` has passed.
 public final class GatewayServer: Service, Sendable {
     private let runtime: RuntimeConfiguration
     private let settings: GatewaySettings
@@ -49,36 +53,63 @@ public final class GatewayServer: Service, Sendable {
             return try NIOSSLContext(configuration: configuration)
         }
         let gateway = self.gateway
+        let quiescing = ServerQuiescingHelper(group: group)
+        let grace = TimeAmount.nanoseconds(Int64(clamping: runtime.shutdownGrace.components.seconds) * 1_000_000_000
+                                           + runtime.shutdownGrace.components.attoseconds / 1_000_000_000)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
+                    // Drains the connection on shutdown (the quiescing helper's event): GOAWAY, then close once
+                    // its streams are done or the grace has passed.
+                    let lifecycle = NIOHTTP2ServerConnectionManagementHandler(
+                        eventLoop: channel.eventLoop,
+                        configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: grace, keepalive: nil))
                     _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .server, connectionConfiguration: GatewayHTTP2.connection, streamConfiguration: GatewayHTTP2.stream
+                        mode: .server, connectionConfiguration: GatewayHTTP2.connection, streamConfiguration: GatewayHTTP2.stream,
+                        streamDelegate: lifecycle.http2StreamDelegate
                     ) { stream in
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(InboundStreamHandler(gateway: gateway))
                         }
                     }
+                    try channel.pipeline.syncOperations.addHandler(lifecycle)
                 }
             }
         let server = try await bootstrap.bind(host: runtime.listen.host, port: runtime.listen.port).get()
         bound.set(server.localAddress?.port ?? runtime.listen.port)
         logger.info("gateway listening", metadata: ["address": "\(server.localAddress.map { "\($0)" } ?? "?")",
                                                     "tls": "\(tls != nil)", "routes": "\(settings.routes.routes.count)"])
+        // Completed once: when every connection has drained, or at once when the task is cancelled.
+        let drained = group.next().makePromise(of: Void.self)
+        let drainEnded = Mutex(false)
+        @Sendable func endDrain() {
+            if drainEnded.withLock({ ended in defer { ended = true }; return !ended }) { drained.succeed() }
+        }
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await server.closeFuture.get()
+                // Stopped gracefully: wait for the connections to drain (each closes by itself within the grace).
+                if Task.isShuttingDownGracefully { try await drained.futureResult.get() }
             } onCancel: {
                 server.close(promise: nil)
+                endDrain()
             }
-        } onGracefulShutdown: {
+        } onGracefulShutdown: { [logger, runtime, group] in
             gateway.health.beginShutdown()
-            server.close(promise: nil)
+            logger.info("draining client connections", metadata: ["grace": "\(runtime.shutdownGrace)"])
+            let quiesced = group.next().makePromise(of: Void.self)
+            quiesced.futureResult.whenComplete { _ in endDrain() }
+            quiescing.initiateShutdown(promise: quiesced)
         }
         try await group.shutdownGracefully()
     }
