@@ -80,7 +80,7 @@ func makeHost(environment: [String: String]) throws -> WharfServiceHost {
 
 @Suite("Service host: gRPC health, metrics, graceful shutdown")
 struct ServiceHostTests {
-    @Test("health Check answers SERVING, NOT_SERVING while PostgreSQL is stopped, SERVING again after; Watch sees it")
+    @Test("health Check answers SERVING, NOT_SERVING while PostgreSQL is stopped (liveness stays SERVING), SERVING again after; Watch sees it")
     func healthFollowsPostgres() async throws {
         let postgres = try await TestPostgres.start()
         let redis = try await TestRedis.shared()
@@ -119,6 +119,8 @@ struct ServiceHostTests {
                 #expect(try await eventually(timeout: .seconds(15)) { try await status() == .notServing })
                 #expect(try await status(service) == .notServing)
                 #expect(await eventually { watched.withLock { $0.last } == .notServing })
+                // Liveness knows nothing of dependencies: the process works, so it must not be restarted.
+                #expect(try await status(HealthMonitor.livenessService) == .serving)
 
                 try await postgres.startServer()
                 #expect(try await eventually(timeout: .seconds(20)) { try await status() == .serving })

@@ -51,8 +51,13 @@ public final class HealthMonitor: Service, Sendable {
         self.logger = logger
     }
 
+    /// The liveness name: SERVING whenever the process answers, whatever its dependencies (Kubernetes'
+    /// liveness probe asks for it, so a PostgreSQL or Redis outage makes pods unready, never restarts them).
+    public static let livenessService = "wharf.liveness"
+
     /// The status of `service`, or nil when this server does not offer it.
     public func status(of service: String) -> ServingStatus? {
+        if service == Self.livenessService { return .serving }
         guard services.contains(service) else { return nil }
         return state.withLock { $0.overall }
     }
@@ -63,6 +68,11 @@ public final class HealthMonitor: Service, Sendable {
     /// The current status, then every change, until the server shuts down or the consumer stops.
     public func updates(of service: String) -> AsyncStream<ServingStatus> {
         let (stream, continuation) = AsyncStream.makeStream(of: ServingStatus.self, bufferingPolicy: .bufferingNewest(16))
+        if service == Self.livenessService {
+            continuation.yield(.serving)
+            continuation.finish()
+            return stream
+        }
         let known = services.contains(service)
         let id: Int? = state.withLock { state in
             continuation.yield(known ? state.overall : .serviceUnknown)
