@@ -45,6 +45,13 @@ public final class GatewayServer: Service, Sendable {
     }
 
     public func run() async throws {
+        // Everything the listener owns is released before the event loops stop (the quiescing helper completes
+        // a promise on them when it goes).
+        try await serve()
+        try await group.shutdownGracefully()
+    }
+
+    private func serve() async throws {
         let tls = try runtime.tls.map { files -> NIOSSLContext in
             var configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(files.certificateChainPath).map { .certificate($0) },
@@ -54,8 +61,9 @@ public final class GatewayServer: Service, Sendable {
         }
         let gateway = self.gateway
         let quiescing = ServerQuiescingHelper(group: group)
-        let grace = TimeAmount.nanoseconds(Int64(clamping: runtime.shutdownGrace.components.seconds) * 1_000_000_000
-                                           + runtime.shutdownGrace.components.attoseconds / 1_000_000_000)
+        // At most a day (a larger WHARF_SHUTDOWN_GRACE would overflow NIO's nanoseconds).
+        let components = runtime.shutdownGrace.components
+        let grace = TimeAmount.milliseconds(min(components.seconds, 86_400) * 1000 + components.attoseconds / 1_000_000_000_000_000)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -111,6 +119,5 @@ public final class GatewayServer: Service, Sendable {
             quiesced.futureResult.whenComplete { _ in endDrain() }
             quiescing.initiateShutdown(promise: quiesced)
         }
-        try await group.shutdownGracefully()
     }
 }
