@@ -110,6 +110,7 @@ let package = Package(
             dependencies: [
                 "BLAKE3Lanes", "BLAKE3AVX2", "BLAKE3AVX512", "WharfRuntime", "WharfProto",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ] + grpc,
             path: "Services/Blob/BlobCore"
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import WharfRuntime
 
@@ -67,8 +68,18 @@ public enum BlobServer {
                                    uniqueKey: "\(garbageJob)@\(slot)")
         }
         try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval))
+        let failures = Counter(label: "wharf_blob_gc_failures_total")
         let collect: JobHandler = { _ in
-            let removed = try await store.collectGarbage(grace: settings.garbageGrace)
+            let removed: Int
+            do {
+                removed = try await store.collectGarbage(grace: settings.garbageGrace)
+            } catch {
+                // The next slot still runs: a collection that stopped is retried, never skipped for good.
+                failures.increment()
+                logger.error("blob garbage collection stopped", metadata: ["error": "\(error)"])
+                try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval) + 1)
+                throw error
+            }
             if removed > 0 { logger.info("collected orphaned blob chunks", metadata: ["removed": "\(removed)"]) }
             try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval) + 1)
         }

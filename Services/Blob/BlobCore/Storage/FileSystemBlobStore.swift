@@ -138,8 +138,11 @@ public struct FileSystemBlobStore: BlobStore {
             }
             for file in Self.files(under: root.appendingPathComponent("blobs"))
             where !file.lastPathComponent.contains(Self.temporaryMarker) {
+                // An index that cannot be read may still refer to live chunks: nothing is deleted then.
                 guard let data = FileManager.default.contents(atPath: file.path),
-                      let index = try? JSONDecoder().decode(Index.self, from: data) else { continue }
+                      let index = try? JSONDecoder().decode(Index.self, from: data) else {
+                    throw BlobStoreError.io("blob index \(file.path) cannot be read: garbage collection stopped, nothing deleted")
+                }
                 for entry in index.chunks { referenced.insert(entry[0]) }
                 referenced.insert(file.lastPathComponent)  // a one-chunk blob is its own chunk
             }

@@ -1,0 +1,49 @@
+import Foundation
+import NIOCore
+import Testing
+@testable import BlobCore
+
+@Suite("Blob garbage collection never deletes what may be live")
+struct GarbageCollectionSafetyTests {
+    @Test("an index that cannot be read stops the collection with an error, and nothing is deleted")
+    func unreadableIndexStopsCollection() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-gc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = try FileSystemBlobStore(root: root)
+        func chunk(_ fill: Int, count: Int = 4096) async throws -> ChunkRef {
+            let bytes = ByteBuffer(bytes: (0..<count).map { UInt8(truncatingIfNeeded: $0 &* fill) })
+            let digest = bytes.withUnsafeReadableBytes { BlobDigest(hashing: $0) }
+            try await store.putChunk(digest, bytes)
+            return ChunkRef(digest: digest, size: count)
+        }
+        // Two committed blobs of two chunks each, and one orphan chunk.
+        let blobs = [BlobDigest(trusted: Array(repeating: 1, count: 32)), BlobDigest(trusted: Array(repeating: 2, count: 32))]
+        try await store.commitBlob(blobs[0], size: 8192, chunks: [try await chunk(3), try await chunk(5)])
+        try await store.commitBlob(blobs[1], size: 8192, chunks: [try await chunk(7), try await chunk(11)])
+        _ = try await chunk(13, count: 1000)
+        let chunksFolder = root.appendingPathComponent("chunks").path
+        func chunkFiles() throws -> Set<String> {
+            Set(try FileManager.default.subpathsOfDirectory(atPath: chunksFolder).filter { $0.contains("/") })
+        }
+        let before = try chunkFiles()
+        #expect(before.count == 5)
+
+        // Damage one index (a torn write by another tool, a bad sector): the collector must not guess.
+        let hex = blobs[0].hex
+        let index = root.appendingPathComponent("blobs/\(hex.prefix(2))/\(hex)")
+        let original = try Data(contentsOf: index)
+        try Data("{\"size\": 81".utf8).write(to: index)
+        let stopped = await #expect(throws: BlobStoreError.self) { _ = try await store.collectGarbage(grace: .zero) }
+        #expect("\(String(describing: stopped))".contains("nothing deleted"))
+        #expect(try chunkFiles() == before)
+
+        // Readable again: only the orphan goes, both blobs read back whole.
+        try original.write(to: index)
+        #expect(try await store.collectGarbage(grace: .zero) == 1)
+        #expect(try chunkFiles().count == 4)
+        for blob in blobs {
+            let record = try #require(await store.record(of: blob))
+            for part in record.chunks { #expect(try await store.readChunk(part.digest) != nil) }
+        }
+    }
+}
