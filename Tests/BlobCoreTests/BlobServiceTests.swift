@@ -204,7 +204,7 @@ struct BlobServiceTests {
                 let keptDigest = try await blobs.put(kept)
                 let blobStore = try BlobServer.makeStore(try blobSettings(server, store), host: server.host)
                 let before = try await storedChunkCount(server, store)
-                let removed = try await blobStore.collectGarbage(grace: .zero)
+                let removed = try await blobStore.collectGarbage(grace: .zero, keepingSince: nil)
                 #expect(removed > 0)
                 #expect(try await storedChunkCount(server, store) == before - removed)
                 #expect(try await blobs.readAll(keptDigest).data == kept)

@@ -1,7 +1,11 @@
 import Foundation
+import GRPCCore
+import Synchronization
 import NIOCore
 import Testing
 @testable import BlobCore
+import WharfProto
+import WharfTestSupport
 
 @Suite("Blob garbage collection never deletes what may be live")
 struct GarbageCollectionSafetyTests {
@@ -33,17 +37,46 @@ struct GarbageCollectionSafetyTests {
         let index = root.appendingPathComponent("blobs/\(hex.prefix(2))/\(hex)")
         let original = try Data(contentsOf: index)
         try Data("{\"size\": 81".utf8).write(to: index)
-        let stopped = await #expect(throws: BlobStoreError.self) { _ = try await store.collectGarbage(grace: .zero) }
+        let stopped = await #expect(throws: BlobStoreError.self) { _ = try await store.collectGarbage(grace: .zero, keepingSince: nil) }
         #expect("\(String(describing: stopped))".contains("nothing deleted"))
         #expect(try chunkFiles() == before)
 
         // Readable again: only the orphan goes, both blobs read back whole.
         try original.write(to: index)
-        #expect(try await store.collectGarbage(grace: .zero) == 1)
+        #expect(try await store.collectGarbage(grace: .zero, keepingSince: nil) == 1)
         #expect(try chunkFiles().count == 4)
         for blob in blobs {
             let record = try #require(await store.record(of: blob))
             for part in record.chunks { #expect(try await store.readChunk(part.digest) != nil) }
+        }
+    }
+
+    @Test("an upload slower than WHARF_BLOB_GC_GRACE keeps its early chunks while collections run, and commits whole",
+          arguments: StoreUnderTest.allCases)
+    func slowUploadSurvivesCollection(store: StoreUnderTest) async throws {
+        try await withBlobServer(store, environment: ["WHARF_BLOB_GC_GRACE": "1s"]) { server in
+            let data = randomBytes(6 << 20)
+            let blobStore = try BlobServer.makeStore(try blobSettings(server, store), host: server.host)
+            let leases = UploadLeases(client: server.host.postgres, logger: server.host.logger)
+            try await withTestClient(port: server.port) { client in
+                let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
+                let collected = Mutex(0)
+                let put = try await blobs.put(request: StreamingClientRequest { writer in
+                    try await writer.write(.with { $0.data = data[0..<(3 << 20)] })
+                    // Longer than the grace, with collections meanwhile: the first chunks are stored and older.
+                    for _ in 0..<3 {
+                        try await Task.sleep(for: .milliseconds(900))
+                        let removed = try await BlobServer.collectGarbage(store: blobStore, leases: leases, grace: .seconds(1))
+                        collected.withLock { $0 += removed }
+                    }
+                    try await writer.write(.with { $0.data = data[(3 << 20)...] })
+                })
+                #expect(put.digest == b3(data))
+                #expect(collected.withLock { $0 } == 0)
+                #expect(try await blobs.readAll(put.digest).data == data)
+            }
+            // Done: the lease is released (soon after the upload), and nothing is kept for it any more.
+            #expect(try await eventually { try await leases.oldestLiveStart() == nil })
         }
     }
 }

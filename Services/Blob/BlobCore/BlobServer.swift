@@ -54,9 +54,15 @@ public enum BlobServer {
         }
     }
 
+    /// One collection: chunks no blob refers to, older than `grace`, and older than every upload in progress.
+    public static func collectGarbage(store: any BlobStore, leases: UploadLeases, grace: Duration) async throws -> Int {
+        try await store.collectGarbage(grace: grace, keepingSince: try await leases.oldestLiveStart())
+    }
+
     public static func parts(host: WharfServiceHost, settings: BlobSettings) async throws -> WharfServiceParts {
         let store = try makeStore(settings, host: host)
-        let core = BlobServiceCore(store: store, maximumBlobSize: settings.maximumBlobSize, logger: host.logger)
+        let leases = UploadLeases(client: host.postgres, logger: host.logger)
+        let core = BlobServiceCore(store: store, leases: leases, maximumBlobSize: settings.maximumBlobSize, logger: host.logger)
         // Orphaned chunks (uploads that never committed) are collected by a recurring job. Runs are keyed by
         // their time slot, so replicas starting together schedule one run per slot between them.
         let jobs = host.jobs
@@ -72,7 +78,7 @@ public enum BlobServer {
         let collect: JobHandler = { _ in
             let removed: Int
             do {
-                removed = try await store.collectGarbage(grace: settings.garbageGrace)
+                removed = try await collectGarbage(store: store, leases: leases, grace: settings.garbageGrace)
             } catch {
                 // The next slot still runs: a collection that stopped is retried, never skipped for good.
                 failures.increment()

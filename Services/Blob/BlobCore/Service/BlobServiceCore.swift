@@ -11,10 +11,13 @@ public struct BlobServiceCore: Sendable {
 
     public let store: any BlobStore
     public let maximumBlobSize: Int64
+    /// Held by every Put so that the collector leaves its chunks alone, however slow it is.
+    let leases: UploadLeases
     let logger: Logger
 
-    public init(store: any BlobStore, maximumBlobSize: Int64, logger: Logger = Logger(label: "wharf.blob")) {
+    public init(store: any BlobStore, leases: UploadLeases, maximumBlobSize: Int64, logger: Logger = Logger(label: "wharf.blob")) {
         self.store = store
+        self.leases = leases
         self.maximumBlobSize = maximumBlobSize
         self.logger = logger
     }
@@ -68,6 +71,16 @@ public struct BlobServiceCore: Sendable {
     /// Stores the blob arriving as `messages`; returns its digest once committed. A stream that fails or is
     /// cancelled commits nothing.
     func put<Messages: AsyncSequence>(_ messages: Messages, data: (Messages.Element) -> Data) async throws(BlobServiceError) -> BlobDigest {
+        do {
+            return try await leases.holding { () async throws(BlobServiceError) -> BlobDigest in try await leasedPut(messages, data: data) }
+        } catch let error as BlobServiceError {
+            throw error
+        } catch {
+            throw storageFailure(error, "taking an upload lease")
+        }
+    }
+
+    private func leasedPut<Messages: AsyncSequence>(_ messages: Messages, data: (Messages.Element) -> Data) async throws(BlobServiceError) -> BlobDigest {
         var upload = BlobUpload(store: store, maximumSize: maximumBlobSize)
         // Small messages (tvix clients send ≤ 8 KiB) are gathered so the chunker and hashers see large appends.
         var pending = Data()

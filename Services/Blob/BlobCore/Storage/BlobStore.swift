@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Durable storage of blobs as de-duplicated chunks (the role of tvix's BlobService backends). Writes are
@@ -18,9 +19,10 @@ public protocol BlobStore: Sendable {
     /// A stored chunk's bytes, or nil when unknown.
     func readChunk(_ digest: BlobDigest) async throws -> ByteBuffer?
 
-    /// Removes chunks no blob refers to that are older than `grace` (uploads in progress are younger),
-    /// and whatever partial files a crashed writer left. Returns the number of chunks removed.
-    func collectGarbage(grace: Duration) async throws -> Int
+    /// Removes chunks no blob refers to that are older than `grace` and were not written or touched since
+    /// `keepingSince` (the start of the oldest upload in progress, `UploadLeases`), and whatever partial files
+    /// a crashed writer left. Returns the number of chunks removed.
+    func collectGarbage(grace: Duration, keepingSince: Date?) async throws -> Int
 }
 
 /// Storage failures that are not "not found": the service maps them to INTERNAL / DATA_LOSS.

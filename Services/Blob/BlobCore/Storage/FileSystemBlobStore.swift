@@ -124,10 +124,12 @@ public struct FileSystemBlobStore: BlobStore {
         }
     }
 
-    public func collectGarbage(grace: Duration) async throws -> Int {
+    public func collectGarbage(grace: Duration, keepingSince: Date?) async throws -> Int {
         let root = self.root
         return try await pool.runIfActive {
-            let cutoff = Date().addingTimeInterval(-Double(grace.components.seconds))
+            // `keepingSince` comes from PostgreSQL's clock, file times from this host's: a minute of margin.
+            let cutoff = min(Date().addingTimeInterval(-Double(grace.components.seconds)),
+                             keepingSince?.addingTimeInterval(-60) ?? .distantFuture)
             var referenced = Set<String>()
             // Partial files of writers that crashed before their rename.
             for folder in ["chunks", "blobs"] {

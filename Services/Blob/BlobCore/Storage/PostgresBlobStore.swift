@@ -40,6 +40,15 @@ public struct PostgresBlobStore: BlobStore {
             """,
             "CREATE INDEX blob_chunks_by_chunk ON blob.blob_chunks (chunk_digest)",
         ]),
+        Migration(version: 2, name: "upload leases", sql: [
+            """
+            CREATE TABLE blob.upload_leases (
+                id uuid PRIMARY KEY,
+                started_at timestamptz NOT NULL DEFAULT now(),
+                renewed_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+        ]),
     ])
 
     private let client: PostgresClient
@@ -106,12 +115,15 @@ public struct PostgresBlobStore: BlobStore {
         return try await rows.decode(ByteBuffer.self).first(where: { _ in true })
     }
 
-    public func collectGarbage(grace: Duration) async throws -> Int {
+    public func collectGarbage(grace: Duration, keepingSince: Date?) async throws -> Int {
         let seconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
+        // Both times are PostgreSQL's: `keepingSince` is a lease's started_at.
+        let keep = keepingSince ?? .distantFuture
         let rows = try await client.query(
             """
             DELETE FROM blob.chunks c
             WHERE c.touched_at < now() - \(seconds) * interval '1 second'
+              AND c.touched_at < \(keep)
               AND NOT EXISTS (SELECT 1 FROM blob.blob_chunks b WHERE b.chunk_digest = c.digest)
             RETURNING 1
             """, logger: logger)
