@@ -82,7 +82,7 @@ final class RequestGuardHandler: ChannelDuplexHandler {
             headers.add(name: "content-type", value: "application/grpc")
         }
         headers.add(name: "grpc-status", value: String(status))
-        headers.add(name: "grpc-message", value: Self.percentEncoded(message))
+        headers.add(name: "grpc-message", value: GRPCStatusMessage.percentEncoded(message))
         context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
         // The client may still be uploading: tell it to stop (the response is complete, so NO_ERROR).
         context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
@@ -97,24 +97,5 @@ final class RequestGuardHandler: ChannelDuplexHandler {
         }
         if case .headers = unwrapOutboundIn(data) { responseHeadersSent = true }
         context.write(data, promise: promise)
-    }
-
-    /// grpc-message is percent-encoded: everything outside printable ASCII, and '%' itself.
-    static func percentEncoded(_ text: String) -> String {
-        var result = ""
-        for byte in text.utf8 {
-            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
-                result.append(Character(Unicode.Scalar(byte)))
-            } else {
-                result += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
-            }
-        }
-        return result
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

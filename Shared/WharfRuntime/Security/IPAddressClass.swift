@@ -71,13 +71,16 @@ public struct IPAddressBytes: Sendable, Hashable, CustomStringConvertible {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let family = bytes.count == 4 ? AF_INET : AF_INET6
         let text: String? = bytes.withUnsafeBytes { raw in
-            inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)).map { _ in String(cString: buffer) }
+            inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)).map { _ in
+                String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            }
         }
         return text ?? "?"
     }
 
-    /// Every address `host` resolves to (the system resolver, run off the cooperative pool by the caller).
-    static func resolve(_ host: String) -> [IPAddressBytes] {
+    /// Every address `host` resolves to, in the resolver's order without repeats (the system resolver:
+    /// it blocks, so callers run it off the cooperative pool).
+    public static func resolve(_ host: String) -> [IPAddressBytes] {
         if let literal = IPAddressBytes(literal: host) { return [literal] }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -105,6 +108,7 @@ public struct IPAddressBytes: Sendable, Hashable, CustomStringConvertible {
             }
             entry = current.pointee.ai_next
         }
-        return Array(Set(addresses))
+        var seen = Set<IPAddressBytes>()
+        return addresses.filter { seen.insert($0).inserted }
     }
 }

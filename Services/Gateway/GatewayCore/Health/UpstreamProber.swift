@@ -5,9 +5,6 @@ import Logging
 import ServiceLifecycle
 import WharfProto
 import WharfRuntime
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Probes every upstream address with `grpc.health.v1.Health/Check` and re-resolves `dns:` targets, on an
 /// interval: addresses that fail are ejected (requests try them last), routes without a serving address make
@@ -64,39 +61,7 @@ struct UpstreamProber: Service {
     /// Every address `name` resolves to (IPv4 and IPv6), with its port.
     static func resolve(_ name: HostPort) async -> [HostPort] {
         await Task.detached {
-            var hints = addrinfo()
-            hints.ai_family = AF_UNSPEC
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            var list: UnsafeMutablePointer<addrinfo>?
-            guard getaddrinfo(name.host, String(name.port), &hints, &list) == 0, let first = list else { return [] }
-            defer { freeaddrinfo(first) }
-            var addresses: [HostPort] = []
-            var cursor: UnsafeMutablePointer<addrinfo>? = first
-            while let entry = cursor {
-                var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-                let family = entry.pointee.ai_family
-                let ok: Bool = entry.pointee.ai_addr.withMemoryRebound(to: UInt8.self, capacity: 1) { _ in
-                    if family == AF_INET {
-                        return entry.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
-                            var ip = address.pointee.sin_addr
-                            return inet_ntop(AF_INET, &ip, &text, socklen_t(text.count)) != nil
-                        }
-                    } else if family == AF_INET6 {
-                        return entry.pointee.ai_addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
-                            var ip = address.pointee.sin6_addr
-                            return inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count)) != nil
-                        }
-                    }
-                    return false
-                }
-                if ok {
-                    let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                    let address = HostPort(host: host, port: name.port)
-                    if !addresses.contains(address) { addresses.append(address) }
-                }
-                cursor = entry.pointee.ai_next
-            }
-            return addresses
+            IPAddressBytes.resolve(name.host).map { HostPort(host: $0.description, port: name.port) }
         }.value
     }
 }

@@ -34,17 +34,7 @@ enum GRPCFrames {
     }
 
     /// grpc-message is percent-encoded UTF-8 (bytes outside printable ASCII, and `%`).
-    static func percentEncoded(_ message: String) -> String {
-        var output = ""
-        for byte in message.utf8 {
-            if byte >= 0x20 && byte <= 0x7e && byte != UInt8(ascii: "%") {
-                output.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                output += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
-            }
-        }
-        return output
-    }
+    static func percentEncoded(_ message: String) -> String { GRPCStatusMessage.percentEncoded(message) }
 
     /// The request's deadline from `grpc-timeout` (nil when absent), or the problem with it. A valid but
     /// enormous value (99,999,999 hours) is capped at a year: NIO's time amounts would overflow.
@@ -71,8 +61,3 @@ enum GRPCFrames {
     }
 }
 
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}
