@@ -208,6 +208,7 @@ let package = Package(
             name: "WharfTestSupport",
             dependencies: [
                 "WharfRuntime", "WharfProto", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ] + grpc + nioHTTP2,
             path: "Tests/WharfTestSupport"
@@ -222,6 +223,13 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ] + grpc + nioHTTP2,
             path: "Tests/RobustnessTests"
+        ),
+        // Fault tests: real processes killed with SIGKILL, PostgreSQL and Redis restarted under load (run by
+        // scripts/wharf test after the robustness suites, on their own).
+        .testTarget(
+            name: "FaultTests",
+            dependencies: ["WharfTestSupport", "WharfProto", "WharfRuntime", .product(name: "PostgresNIO", package: "postgres-nio")] + grpc,
+            path: "Tests/FaultTests"
         ),
         .testTarget(
             name: "WharfProtoTests",

@@ -52,34 +52,6 @@ func startRouting(database: String, storePort: Int, port: Int = 0, extra: [Strin
     return RunningService(host: host, port: try await host.grpcPort(), task: task)
 }
 
-/// A v0.7.0 record with the given skills and locator types (and a name making its CID unique).
-func labelledRecord(_ name: String, skills: [String], locators: [String], schemaVersion: String = "v0.7.0") -> Agntcy_Dir_Core_V1_Record {
-    func text(_ value: String) -> Google_Protobuf_Value { Google_Protobuf_Value(stringValue: value) }
-    func list(_ values: [Google_Protobuf_Value]) -> Google_Protobuf_Value { Google_Protobuf_Value(listValue: .init(values: values)) }
-    func object(_ fields: [String: Google_Protobuf_Value]) -> Google_Protobuf_Value { Google_Protobuf_Value(structValue: .init(fields: fields)) }
-    return .with {
-        $0.data = Google_Protobuf_Struct(fields: [
-            "name": text(name), "version": text("v1.0.0"), "schema_version": text(schemaVersion),
-            "skills": list(skills.map { object(["name": text($0)]) }),
-            "locators": list(locators.map { object(["type": text($0), "url": text("https://example.org/\(name)")]) }),
-        ])
-    }
-}
-
-extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
-    func pushRecords(_ records: [Agntcy_Dir_Core_V1_Record]) async throws -> [String] {
-        try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: self).push(request: StreamingClientRequest { writer in
-            for record in records { try await writer.write(record) }
-        }) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
-    }
-
-    func deleteRecords(_ cids: [String]) async throws {
-        _ = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: self).delete(request: StreamingClientRequest { writer in
-            for cid in cids { try await writer.write(.with { $0.cid = cid }) }
-        })
-    }
-}
-
 extension Routing_V1_RoutingService.Client where Transport == HTTP2ClientTransport.Posix {
     func listCIDs(_ queries: [Routing_V1_RecordQuery], limit: UInt32? = nil) async throws -> [String] {
         try await list(.with { $0.queries = queries; if let limit { $0.limit = limit } }) { response in

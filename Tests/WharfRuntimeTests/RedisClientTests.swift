@@ -75,4 +75,25 @@ struct RedisClientTests {
         try await server.startServer()
         #expect(await eventually { await client.ping() })
     }
+
+    @Test("a Redis that stops answering fails commands after the command timeout; the client recovers when it answers again")
+    func commandTimeout() async throws {
+        let server = try await TestRedis.start()
+        var configuration = server.configuration
+        configuration.commandTimeout = .milliseconds(500)
+        let client = RedisClient(configuration: configuration)
+        defer { Task { await client.shutdown(); server.resume(); await server.stopServer() } }
+        #expect(await client.ping())
+        server.suspend()
+        let clock = ContinuousClock()
+        let started = clock.now
+        await #expect(throws: RedisError.timedOut(.milliseconds(500))) {
+            try await client.publish(ByteBuffer(string: "hint"), to: "test.timeout")
+        }
+        #expect(clock.now - started < .seconds(3))
+        // A command on a new connection to the still-stopped server also gives up in time.
+        await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
+        server.resume()
+        #expect(await eventually { await client.ping() })
+    }
 }

@@ -45,12 +45,16 @@ struct RedisSubscriberTests {
             group.addTask { try await subscriber.run() }
             let messages = subscriber.messages(on: channel)
             var iterator = messages.makeAsyncIterator()
+            var resumptions = subscriber.resumptions().makeAsyncIterator()
             #expect(await eventually { subscriber.isSubscribed(to: channel) })
             #expect(try await publisher.publish(ByteBuffer(string: "before"), to: channel) == 1)
             #expect(await iterator.next().map { String(buffer: $0.payload) } == "before")
 
             await server.stopServer()
             try await server.startServer()
+            // Listeners are told once the channel is subscribed again (the first connection is no resumption).
+            #expect(await resumptions.next() != nil)
+            #expect(subscriber.isSubscribed(to: channel))
             // Nothing is re-subscribed by the test: the subscriber must do it on its own.
             #expect(await eventually(timeout: .seconds(15)) {
                 (try? await publisher.publish(ByteBuffer(string: "after"), to: channel)) == 1

@@ -37,11 +37,11 @@ enum ChildProcesses {
 /// Folders for test servers, named `wharf-test-<kind>-<id>`, each with an `owner.pid` (the test process)
 /// and a `server.pid`. A test process killed outright never runs its exit hook, so the first folder made
 /// by a later run sweeps away servers whose owner is gone.
-enum TemporaryDirectories {
+public enum TemporaryDirectories {
     private static let paths = Mutex<[String]>([])
     private static let swept = Mutex(false)
 
-    static func make(prefix: String) throws -> String {
+    public static func make(prefix: String) throws -> String {
         sweepStale()
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("wharf-test-\(prefix)-\(UUID().uuidString.prefix(8))").path

@@ -55,6 +55,16 @@ public final class TestRedis: Sendable {
         guard ready, server.isRunning else { throw TestSupportError("redis-server did not start on port \(port)") }
     }
 
+    /// SIGSTOP: the server keeps its connections and accepts new ones, but answers nothing (as a Redis that
+    /// hangs or swaps would); `resume()` undoes it.
+    public func suspend() {
+        process.withLock { $0 }?.send(SIGSTOP)
+    }
+
+    public func resume() {
+        process.withLock { $0 }?.send(SIGCONT)
+    }
+
     public func stopServer() async {
         guard let server = process.withLock({ $0 }) else { return }
         await server.stop()

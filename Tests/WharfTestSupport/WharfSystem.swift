@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Synchronization
 import WharfProto
 
 /// The whole system as `scripts/wharf up` runs it, as real processes: the built executables of store, routing,
@@ -13,10 +14,13 @@ public final class WharfSystem: Sendable {
         public let grpcPort: Int
         public let process: SpawnedProcess
         public let logPath: String
+        let environment: [String: String]
         public var pid: Int32 { process.pid }
     }
 
-    public let components: [Component]
+    private let running: Mutex<[Component]>
+    /// The components as they run now (a respawned one replaces the one it follows).
+    public var components: [Component] { running.withLock { $0 } }
     public let database: String
     /// The negentropy relay's WebSocket port.
     public let relayPort: Int
@@ -43,10 +47,18 @@ public final class WharfSystem: Sendable {
         try await sharedSystem.value { try await start(environment: environment) }
     }
 
-    /// Starts every component (each waits until it reports SERVING). `environment` is added to every process.
-    public static func start(environment extra: [String: String] = [:]) async throws -> WharfSystem {
-        let postgres = try await TestPostgres.shared()
-        let redis = try await TestRedis.shared()
+    /// Every component, in the order they start: routing reads the store and the gateway probes every service.
+    public static let everyComponent = ["store", "blob", "negentropy", "routing", "gateway"]
+
+    /// Starts `only` these components (each waits until it reports SERVING), on `postgres` and `redis` (the
+    /// shared test servers when nil; fault tests pass dedicated ones they restart). `environment` is added to
+    /// every process.
+    public static func start(
+        environment extra: [String: String] = [:], postgres: TestPostgres? = nil, redis: TestRedis? = nil,
+        only: [String] = everyComponent
+    ) async throws -> WharfSystem {
+        let postgres = if let postgres { postgres } else { try await TestPostgres.shared() }
+        let redis = if let redis { redis } else { try await TestRedis.shared() }
         let database = try await postgres.createDatabase(prefix: "system")
         let folder = try TemporaryDirectories.make(prefix: "system")
         let relayPort = try freePort()
@@ -74,29 +86,51 @@ public final class WharfSystem: Sendable {
             ],
         ]
         var started: [Component] = []
-        // Routing reads the store and the gateway probes every service: the gateway starts last.
-        for name in ["store", "blob", "negentropy", "routing", "gateway"] {
+        for name in everyComponent where only.contains(name) {
             var environment = common
             environment["WHARF_LISTEN"] = "127.0.0.1:\(port(name))"
             environment.merge(own[name] ?? [:]) { $1 }
-            let logPath = "\(folder)/\(name).log"
-            let process = try SpawnedProcess.spawn(try builtExecutable(name), [], environment: environment, outputPath: logPath)
-            let component = Component(name: name, grpcPort: port(name), process: process, logPath: logPath)
-            started.append(component)
-            let serving = await eventually(timeout: .seconds(90), every: .milliseconds(200)) {
-                guard process.isRunning else { return true }
-                return (try? await healthStatus(port: component.grpcPort)) == .serving
-            }
-            guard serving, process.isRunning else {
+            do {
+                started.append(try await launch(name, port: port(name), environment: environment, logPath: "\(folder)/\(name).log"))
+            } catch {
                 for other in started { await other.process.stop() }
-                throw TestSupportError("\(name) did not become SERVING: \(Self.tail(of: logPath))")
+                throw error
             }
         }
         return WharfSystem(components: started, database: database, relayPort: relayPort)
     }
 
+    /// Spawns one component and waits until it reports SERVING.
+    private static func launch(_ name: String, port: Int, environment: [String: String], logPath: String) async throws -> Component {
+        let process = try SpawnedProcess.spawn(try builtExecutable(name), [], environment: environment, outputPath: logPath)
+        let component = Component(name: name, grpcPort: port, process: process, logPath: logPath, environment: environment)
+        let serving = await eventually(timeout: .seconds(90), every: .milliseconds(200)) {
+            guard process.isRunning else { return true }
+            return (try? await healthStatus(port: port)) == .serving
+        }
+        guard serving, process.isRunning else {
+            await process.stop()
+            throw TestSupportError("\(name) did not become SERVING: \(Self.tail(of: logPath))")
+        }
+        return component
+    }
+
+    /// Starts `name` again, with the same port, database and environment, after its process ended (a fault
+    /// test killed it); waits until it is SERVING.
+    @discardableResult
+    public func respawn(_ name: String) async throws -> Component {
+        let previous = component(name)
+        _ = await previous.process.waitForExit(timeout: .seconds(10))
+        ChildProcesses.untrack(previous.process)
+        let next = try await Self.launch(name, port: previous.grpcPort, environment: previous.environment, logPath: previous.logPath)
+        running.withLock { components in
+            components = components.map { $0.name == name ? next : $0 }
+        }
+        return next
+    }
+
     private init(components: [Component], database: String, relayPort: Int) {
-        self.components = components
+        running = Mutex(components)
         self.database = database
         self.relayPort = relayPort
     }

@@ -8,6 +8,7 @@ public enum RoutingServer {
     public static let migrations = [LabelIndex.migrations]
     static let republishJob = "routing.republish"
     static let expireJob = "routing.expire-remote"
+    static let reconcileJob = "routing.reconcile"
 
     public static func parts(host: WharfServiceHost, settings: RoutingSettings) async throws -> WharfServiceParts {
         let index = LabelIndex(client: host.postgres, logger: host.logger, residentIndex: settings.residentIndex)
@@ -20,8 +21,8 @@ public enum RoutingServer {
         let announcements = PeerAnnouncementsService(index: index, credentials: settings.credentials, logger: host.logger)
 
         // record.deleted events may have been missed while no replica ran: drop what the store lost since.
-        if let dropped = try await index.dropRecordsMissingFromStore(), dropped > 0 {
-            host.logger.info("unpublished records deleted from the store while routing was down", metadata: ["count": "\(dropped)"])
+        if let dropped = try await index.dropRecordsMissingFromStore(), !dropped.isEmpty {
+            host.logger.info("unpublished records deleted from the store while routing was down", metadata: ["count": "\(dropped.count)"])
         }
         // Peers may have forgotten this node while it was down: announce everything (one run per minute
         // across replicas starting together).
@@ -38,25 +39,31 @@ public enum RoutingServer {
         }
         try await schedule(republishJob, every: settings.republishInterval)
         try await schedule(expireJob, every: settings.expireInterval)
+        try await schedule(reconcileJob, every: settings.reconcileInterval)
         // Republishing, as upstream every 36 h: check every published record with the store over gRPC, then
         // announce the whole set to the peers again.
+        // Each recurring job books its next slot first, so that a run that fails for good does not end the chain.
         let republish: JobHandler = { job in
+            try await schedule(republishJob, every: settings.republishInterval)
             _ = try await reconciler.republish()
             try await announcer.enqueueAll(uniqueKey: "\(Announcer.allJob)@republish-\(job.id)")
-            try await schedule(republishJob, every: settings.republishInterval)
         }
         let logger = host.logger
         let expire: JobHandler = { _ in
+            try await schedule(expireJob, every: settings.expireInterval)
             let forgotten = try await index.expireRemote(olderThan: settings.remoteTTL)
             if forgotten > 0 { logger.info("forgot expired peer announcements", metadata: ["count": "\(forgotten)"]) }
-            try await schedule(expireJob, every: settings.expireInterval)
+        }
+        let reconcile: JobHandler = { _ in
+            try await schedule(reconcileJob, every: settings.reconcileInterval)
+            _ = try await reconciler.unpublishMissing()
         }
         return WharfServiceParts(
             rpcServices: [service, announcements],
             serviceNames: ["routing.v1.RoutingService", "wharf.routing.v1.PeerAnnouncements"],
             backgroundServices: [records, peers, reconciler]
                 + (settings.residentIndex ? [ResidentIndexLoader(index: index, catchUpInterval: .seconds(5), logger: host.logger)] : []),
-            jobHandlers: [republishJob: republish, expireJob: expire,
+            jobHandlers: [republishJob: republish, expireJob: expire, reconcileJob: reconcile,
                           Announcer.recordJob: announcer.announceRecord, Announcer.allJob: announcer.announceAll])
     }
 }

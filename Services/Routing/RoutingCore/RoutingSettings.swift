@@ -29,6 +29,9 @@ public struct RoutingSettings: Sendable {
     public var remoteTTL: Duration
     /// How often forgotten announcements are removed.
     public var expireInterval: Duration
+    /// How often published records are checked against the store's table, for deletions whose
+    /// `record.deleted` hint never arrived (also done at once when the Redis subscription comes back).
+    public var reconcileInterval: Duration
     /// Keep every published record's match keys in this replica's memory and search there (PostgreSQL's
     /// GIN index answers while it loads, or when off).
     public var residentIndex: Bool
@@ -64,6 +67,7 @@ public struct RoutingSettings: Sendable {
         republishInterval = reader.duration("WHARF_ROUTING_REPUBLISH_INTERVAL", default: .seconds(36 * 3600), minimum: .seconds(1))
         remoteTTL = reader.duration("WHARF_ROUTING_REMOTE_TTL", default: .seconds(72 * 3600), minimum: .seconds(1))
         expireInterval = reader.duration("WHARF_ROUTING_EXPIRE_INTERVAL", default: .seconds(3600), minimum: .seconds(1))
+        reconcileInterval = reader.duration("WHARF_ROUTING_RECONCILE_INTERVAL", default: .seconds(300), minimum: .seconds(1))
         residentIndex = reader.bool("WHARF_ROUTING_RESIDENT_INDEX", default: true)
         limits = RoutingLimits(reader: reader)
     }

@@ -42,6 +42,12 @@ public struct EventBus: Sendable {
         }
     }
 
+    /// Yields each time the subscription is back after Redis was unreachable (and every channel is subscribed
+    /// again): consumers reconcile then what they missed meanwhile.
+    public func resumptions() -> AsyncStream<Void> {
+        subscriber.resumptions()
+    }
+
     /// Events of `type` published from now on. Messages that do not decode as `Event` are logged and skipped.
     public func events<Event: WharfEvent>(of type: Event.Type) -> AsyncStream<Event> {
         let messages = subscriber.messages(on: Self.channel(for: Event.topic))

@@ -38,7 +38,7 @@ public final class RedisClient: Sendable {
     @discardableResult
     public func send(buffers arguments: [ByteBuffer]) async throws -> RedisValue {
         let channel = try await currentChannel()
-        return try await RedisConnector.send(arguments, on: channel)
+        return try await RedisConnector.send(arguments, on: channel, timeout: configuration.commandTimeout)
     }
 
     /// Publishes `message` on `channel`; returns how many subscribers received it.

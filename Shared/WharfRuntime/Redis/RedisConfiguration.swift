@@ -9,11 +9,16 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var password: String?
     public var database: Int
     public var connectTimeout: Duration
+    /// How long a command waits for its reply. A Redis that accepts connections but does not answer (stopped,
+    /// swapping) must not hold up the writes whose hints it carries; replies are matched by order, so a
+    /// connection with an overdue reply is closed and the next command opens another.
+    public var commandTimeout: Duration
 
     public init(
         host: String, port: Int = 6379, username: String? = nil, password: String? = nil,
-        database: Int = 0, connectTimeout: Duration = .seconds(5)
+        database: Int = 0, connectTimeout: Duration = .seconds(5), commandTimeout: Duration = .seconds(5)
     ) {
+        self.commandTimeout = commandTimeout
         self.host = host
         self.port = port
         self.username = username

@@ -27,6 +27,9 @@ public final class RedisSubscriber: Service, Sendable {
         var confirmed: Set<String> = []
         var connectionCount = 0
         var stopped = false
+        /// Set on a reconnect until every channel is confirmed again; then resumption watchers are told.
+        var resumptionPending = false
+        var resumptionWatchers: [Int: AsyncStream<Void>.Continuation] = [:]
 
         var channels: Set<String> { Set(listeners.values.map(\.channel)) }
     }
@@ -72,6 +75,27 @@ public final class RedisSubscriber: Service, Sendable {
         return stream
     }
 
+    /// Yields each time the connection, lost before, is back and has confirmed every channel again: from that
+    /// moment nothing more is missed, so it is when a listener reconciles what it missed from PostgreSQL.
+    public func resumptions() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id: Int? = state.withLock { state in
+            if state.stopped { return nil }
+            let id = state.nextListenerID
+            state.nextListenerID += 1
+            state.resumptionWatchers[id] = continuation
+            return id
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.resumptionWatchers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
     /// True once the current connection has confirmed a subscription to `channel`.
     public func isSubscribed(to channel: String) -> Bool {
         state.withLock { $0.confirmed.contains(channel) }
@@ -106,6 +130,7 @@ public final class RedisSubscriber: Service, Sendable {
                     state.connection = channel
                     state.confirmed = []
                     state.connectionCount += 1
+                    state.resumptionPending = state.connectionCount > 1
                     return state.channels
                 }
                 guard let channels else {
@@ -118,6 +143,8 @@ public final class RedisSubscriber: Service, Sendable {
                 if !channels.isEmpty {
                     RedisConnector.sendWithoutReply(
                         (["SUBSCRIBE"] + channels.sorted()).map(ByteBuffer.init(string:)), on: channel)
+                } else {
+                    tellResumedIfConfirmed()
                 }
                 delay = backoff.lowerBound
                 try? await channel.closeFuture.get()
@@ -138,15 +165,18 @@ public final class RedisSubscriber: Service, Sendable {
 
     /// Closes the connection and ends every listener's stream.
     public func stop() {
-        let (connection, listeners) = state.withLock { state -> ((any Channel)?, [Listener]) in
+        let (connection, listeners, watchers) = state.withLock { state -> ((any Channel)?, [Listener], [AsyncStream<Void>.Continuation]) in
             state.stopped = true
             let listeners = Array(state.listeners.values)
+            let watchers = Array(state.resumptionWatchers.values)
             state.listeners = [:]
+            state.resumptionWatchers = [:]
             defer { state.connection = nil }
-            return (state.connection, listeners)
+            return (state.connection, listeners, watchers)
         }
         connection?.close(promise: nil)
         for listener in listeners { listener.continuation.finish() }
+        for watcher in watchers { watcher.finish() }
     }
 
     private func removeListener(_ id: Int) {
@@ -174,9 +204,19 @@ public final class RedisSubscriber: Service, Sendable {
         case "subscribe" where elements.count >= 2:
             if let channel = elements[1].string {
                 _ = state.withLock { $0.confirmed.insert(channel) }
+                tellResumedIfConfirmed()
             }
         default:
             break
         }
+    }
+
+    private func tellResumedIfConfirmed() {
+        let watchers: [AsyncStream<Void>.Continuation] = state.withLock { state in
+            guard state.resumptionPending, state.confirmed.isSuperset(of: state.channels) else { return [] }
+            state.resumptionPending = false
+            return Array(state.resumptionWatchers.values)
+        }
+        for watcher in watchers { watcher.yield() }
     }
 }

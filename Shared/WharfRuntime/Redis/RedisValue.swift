@@ -36,12 +36,14 @@ public enum RedisError: Error, CustomStringConvertible, Sendable, Equatable {
     case connectionClosed
     case notConnected(String)
     case unexpectedReply(String)
+    case timedOut(Duration)
 
     public var description: String {
         switch self {
         case .server(let message): return "redis error reply: \(message)"
         case .protocolError(let message): return "redis protocol error: \(message)"
         case .connectionClosed: return "redis connection closed"
+        case .timedOut(let limit): return "redis did not answer within \(limit) (the connection was closed)"
         case .notConnected(let reason): return "redis not connected: \(reason)"
         case .unexpectedReply(let what): return "unexpected redis reply: \(what)"
         }

@@ -5,9 +5,10 @@ import StoreCore
 import WharfProto
 import WharfRuntime
 
-/// Keeps the published set a subset of the store: unpublishes at once on `record.deleted`, and (since events
-/// are hints that can be missed) the republish job checks every published record against the store, drops
-/// those the store no longer has and refreshes the rest, as upstream's 36-hour republish task does.
+/// Keeps the published set a subset of the store: unpublishes at once on `record.deleted`, and, since events
+/// are hints that can be missed (Redis down, this service down), reconciles from the store: when the Redis
+/// subscription comes back, every `WHARF_ROUTING_RECONCILE_INTERVAL` (a job), and in the republish job, which
+/// checks every published record against the store and refreshes the rest, as upstream's 36-hour task does.
 public struct StoreReconciler: Service {
     let index: LabelIndex
     let records: StoreRecordSource
@@ -17,26 +18,63 @@ public struct StoreReconciler: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            for await event in events.events(of: RecordDeleted.self) {
-                do {
-                    if try await index.unpublish(event.cid) {
-                        await announcer.enqueue(event.cid, provided: false)
-                        logger.info("unpublished a record deleted from the store", metadata: ["cid": "\(event.cid)"])
+            await withDiscardingTaskGroup { group in
+                let deletions = events.events(of: RecordDeleted.self)
+                let resumptions = events.resumptions()
+                group.addTask { await unpublishOnEvents(deletions) }
+                group.addTask {
+                    for await _ in resumptions {
+                        do {
+                            let dropped = try await unpublishMissing()
+                            logger.info("reconciled with the store after the Redis subscription came back",
+                                        metadata: ["unpublished": "\(dropped)"])
+                        } catch {
+                            logger.warning("reconciliation after Redis came back failed; the reconcile job will retry",
+                                           metadata: ["error": "\(error)"])
+                        }
                     }
-                } catch {
-                    logger.warning("unpublish on record.deleted failed; the republish job will retry",
-                                   metadata: ["cid": "\(event.cid)", "error": "\(error)"])
                 }
             }
         }
     }
 
+    private func unpublishOnEvents(_ deletions: AsyncStream<RecordDeleted>) async {
+        for await event in deletions {
+            do {
+                if try await index.unpublish(event.cid) {
+                    await announcer.enqueue(event.cid, provided: false)
+                    logger.info("unpublished a record deleted from the store", metadata: ["cid": "\(event.cid)"])
+                }
+            } catch {
+                logger.warning("unpublish on record.deleted failed; the reconcile job will retry",
+                               metadata: ["cid": "\(event.cid)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Unpublishes what the store deleted without this service hearing of it, and tells the peers. Reads the
+    /// store's table when both share the database (one query); otherwise asks the store about every published
+    /// record. Returns how many were unpublished.
+    public func unpublishMissing() async throws -> Int {
+        guard let dropped = try await index.dropRecordsMissingFromStore() else {
+            return try await checkEveryPublishedRecord(refreshing: false)
+        }
+        for cid in dropped { await announcer.enqueue(cid, provided: false) }
+        if !dropped.isEmpty { logger.info("unpublished records the store no longer has", metadata: ["count": "\(dropped.count)"]) }
+        return dropped.count
+    }
+
     /// One republish run: returns how many published records were dropped because the store lost them.
     public func republish() async throws -> Int {
+        try await checkEveryPublishedRecord(refreshing: true)
+    }
+
+    /// Asks the store about every published record: unpublishes those it lost, refreshes the others if asked.
+    private func checkEveryPublishedRecord(refreshing: Bool) async throws -> Int {
         var dropped = 0
         for cid in try await index.publishedCIDs() {
             if try await records.exists(cid) {
-                try await index.refresh(cid)
+                if refreshing { try await index.refresh(cid) }
             } else if try await index.unpublish(cid) {
                 await announcer.enqueue(cid, provided: false)
                 dropped += 1

@@ -129,8 +129,9 @@ public struct LabelIndex: Sendable {
     }
 
     /// Unpublishes records the store no longer holds, reading the store's table directly when both services
-    /// share the database (as deployed); nil when the store's schema is not in this database.
-    public func dropRecordsMissingFromStore() async throws -> Int? {
+    /// share the database (as deployed); returns the CIDs dropped, nil when the store's schema is not in this
+    /// database.
+    public func dropRecordsMissingFromStore() async throws -> [String]? {
         let present = try await client.query("SELECT to_regclass('store.records') IS NOT NULL", logger: logger)
         guard try await present.decode(Bool.self).first(where: { _ in true }) == true else { return nil }
         let rows = try await client.query(
@@ -140,7 +141,7 @@ public struct LabelIndex: Sendable {
             """, logger: logger)
         let dropped = try await rows.decode(String.self).reduce(into: [String]()) { $0.append($1) }
         resident?.remove(dropped)
-        return dropped.count
+        return dropped
     }
 
     /// Stores what `peerID` announced: provided records (refreshing `last_seen`) and withdrawn ones.
