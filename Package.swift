@@ -90,13 +90,13 @@ let package = Package(
             ],
             path: "Shared/WharfRuntime"
         ),
-        // Operator tool: health probe, migrations, configuration check.
+        // Command line: health probe, migrations, configuration check, service calls through the gateway.
         .executableTarget(
             name: "wharfctl",
             dependencies: [
-                "WharfRuntime",
+                "WharfRuntime", "WharfProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            ] + grpc,
             path: "Shared/wharfctl"
         ),
         // Blob service: BLAKE3 (generic SIMD lane kernel + AVX2/AVX-512 specialisations), FastCDC, stores.

@@ -129,3 +129,38 @@ struct AdminBoundaryTests {
         }
     }
 }
+
+@Suite("wharfctl negentropy: the admin token from the environment or a file")
+struct WharfctlNegentropyTests {
+    @Test("without the admin token wharfctl says how to get it (exit 78); a wrong one is UNAUTHENTICATED (exit 1); with it peers are added and listed, JSON too")
+    func adminTokenSources() async throws {
+        try await withNegentropyServer { node in
+            let wharfctl = try builtExecutable("wharfctl")
+            let address = ["--address", "127.0.0.1:\(node.grpcPort)"]
+            let missing = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address, environment: [:])
+            #expect(missing.status == 78, "\(missing.output)")
+            #expect(missing.output.contains("needs the admin token: set WHARF_ADMIN_TOKEN"), "\(missing.output)")
+            #expect(!missing.output.contains("Stack"), "\(missing.output)")
+
+            let wrong = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address,
+                                                environment: ["WHARF_ADMIN_TOKEN": "wharf-test-admin-token-WRONG000"])
+            #expect(wrong.status == 1, "\(wrong.output)")
+            #expect(wrong.output.hasPrefix("wharfctl: UNAUTHENTICATED: "), "\(wrong.output)")
+
+            let folder = try TemporaryDirectories.make(prefix: "wharfctl")
+            let tokenFile = "\(folder)/admin-token"
+            try Data((TestCredentials.adminTokenText + "\n").utf8).write(to: URL(fileURLWithPath: tokenFile))
+            let added = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address,
+                                                environment: ["WHARF_ADMIN_TOKEN_FILE": tokenFile])
+            #expect(added.status == 0, "\(added.output)")
+            #expect(added.output == "added ws://127.0.0.1:7001\n")
+            let listed = try await runExecutable(wharfctl, ["negentropy", "peers", "--output", "json"] + address, environment: [:])
+            #expect(listed.status == 0, "\(listed.output)")
+            #expect(listed.output == "{\"peer_url\":\"ws://127.0.0.1:7001\"}\n")
+            let refused = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://10.1.2.3:7001"] + address,
+                                                  environment: ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText])
+            #expect(refused.status == 1, "\(refused.output)")
+            #expect(refused.output.hasPrefix("wharfctl: PERMISSION_DENIED: "), "\(refused.output)")
+        }
+    }
+}

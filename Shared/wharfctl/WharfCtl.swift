@@ -7,14 +7,14 @@ import PostgresNIO
 import WharfProto
 import WharfRuntime
 
-/// Operator tool for a Wharf deployment: health probes (scripts, compose healthchecks), database
-/// migrations of the shared schemas, and configuration checks.
+/// Command line for a Wharf deployment: health probes (scripts, compose healthchecks), database migrations
+/// of the shared schemas, configuration checks, and the services' calls through the gateway.
 @main
 struct WharfCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wharfctl",
         abstract: "Operate a Wharf deployment.",
-        subcommands: [Health.self, Migrate.self, Config.self])
+        subcommands: [Health.self, Migrate.self, Config.self, Negentropy.self])
 }
 
 /// Exit codes: 0 success, 1 failure, 2 not serving, 78 invalid configuration (EX_CONFIG).

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+
+/// Why a command failed, printed on one line to standard error with its exit code (README "wharfctl"):
+/// 1 a call failed (the gRPC status and the server's message), 78 invalid configuration or arguments.
+enum CommandFailure: Error {
+    case rpc(RPCError)
+    case configuration(String)
+
+    var line: String {
+        switch self {
+        case .rpc(let error): "wharfctl: \(Self.statusName(error.code)): \(error.message)"
+        case .configuration(let problem): "wharfctl: \(problem)"
+        }
+    }
+
+    /// The status as gRPC documents name it (`PERMISSION_DENIED`), as grpcurl and the other clients print it.
+    static func statusName(_ code: RPCError.Code) -> String {
+        switch code {
+        case .cancelled: "CANCELLED"
+        case .unknown: "UNKNOWN"
+        case .invalidArgument: "INVALID_ARGUMENT"
+        case .deadlineExceeded: "DEADLINE_EXCEEDED"
+        case .notFound: "NOT_FOUND"
+        case .alreadyExists: "ALREADY_EXISTS"
+        case .permissionDenied: "PERMISSION_DENIED"
+        case .resourceExhausted: "RESOURCE_EXHAUSTED"
+        case .failedPrecondition: "FAILED_PRECONDITION"
+        case .aborted: "ABORTED"
+        case .outOfRange: "OUT_OF_RANGE"
+        case .unimplemented: "UNIMPLEMENTED"
+        case .internalError: "INTERNAL"
+        case .unavailable: "UNAVAILABLE"
+        case .dataLoss: "DATA_LOSS"
+        case .unauthenticated: "UNAUTHENTICATED"
+        default: "\(code)"
+        }
+    }
+
+    var exitCode: Int32 {
+        switch self {
+        case .rpc: ExitCodes.failure
+        case .configuration: ExitCodes.invalidConfiguration
+        }
+    }
+}
+
+/// Runs a command body, turning its failures into one line and an exit code instead of a stack trace.
+func reportingFailures(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let failure as CommandFailure {
+        FileHandle.standardError.write(Data((failure.line + "\n").utf8))
+        throw ExitCode(failure.exitCode)
+    } catch let error as RPCError {
+        FileHandle.standardError.write(Data((CommandFailure.rpc(error).line + "\n").utf8))
+        throw ExitCode(ExitCodes.failure)
+    }
+}
+
+/// Prints one result: `text` as is, or `json` as one compact object per line with sorted keys.
+func emit(_ format: OutputFormat, text: @autoclosure () -> String, json: [String: any Sendable]) {
+    switch format {
+    case .text:
+        print(text())
+    case .json:
+        let data = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        print(String(decoding: data, as: UTF8.self))
+    }
+}

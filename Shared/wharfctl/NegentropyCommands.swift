@@ -1,0 +1,75 @@
+import ArgumentParser
+import GRPCCore
+import WharfProto
+
+/// `wharfctl negentropy …`: the relay's peer list and client sessions (administrative: they need the admin
+/// token, see AdminCredential).
+struct Negentropy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the negentropy service's sync peers and relay sessions.",
+        subcommands: [Peers.self, AddPeer.self, RemovePeer.self, Sessions.self])
+
+    typealias Client = Orlysync_Negentropy_V1_NegentropyService.Client
+
+    struct Peers: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the configured sync peers.")
+        @OptionGroup var gateway: GatewayOptions
+
+        func run() async throws {
+            try await reportingFailures {
+                let peers = try await gateway.withClient { client, options in
+                    try await Client(wrapping: client).getPeers(.init(), options: options).peers
+                }
+                for peer in peers { emit(gateway.output, text: peer, json: ["peer_url": peer]) }
+            }
+        }
+    }
+
+    struct AddPeer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add-peer", abstract: "Add a sync peer (checked against WHARF_NEGENTROPY_ALLOWED_PEERS).")
+        @OptionGroup var gateway: GatewayOptions
+        @Argument(help: "the peer relay's ws:// or wss:// URL") var url: String
+
+        func run() async throws {
+            try await reportingFailures {
+                _ = try await gateway.withClient(admin: true) { client, options in
+                    try await Client(wrapping: client).addPeer(.with { $0.peerURL = url }, options: options)
+                }
+                emit(gateway.output, text: "added \(url)", json: ["peer_url": url, "added": true])
+            }
+        }
+    }
+
+    struct RemovePeer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "remove-peer", abstract: "Remove a sync peer.")
+        @OptionGroup var gateway: GatewayOptions
+        @Argument(help: "the peer's URL as listed by `wharfctl negentropy peers`") var url: String
+
+        func run() async throws {
+            try await reportingFailures {
+                _ = try await gateway.withClient(admin: true) { client, options in
+                    try await Client(wrapping: client).removePeer(.with { $0.peerURL = url }, options: options)
+                }
+                emit(gateway.output, text: "removed \(url)", json: ["peer_url": url, "removed": true])
+            }
+        }
+    }
+
+    struct Sessions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the relay's client subscriptions.")
+        @OptionGroup var gateway: GatewayOptions
+
+        func run() async throws {
+            try await reportingFailures {
+                let sessions = try await gateway.withClient(admin: true) { client, options in
+                    try await Client(wrapping: client).listSessions(.init(), options: options).sessions
+                }
+                for session in sessions {
+                    emit(gateway.output, text: "\(session.connectionID)\t\(session.subscriptionID)",
+                         json: ["connection_id": session.connectionID, "subscription_id": session.subscriptionID])
+                }
+            }
+        }
+    }
+}
