@@ -38,6 +38,7 @@ let package = Package(
         .executable(name: "wharfctl", targets: ["wharfctl"]),
         .executable(name: "blob", targets: ["blob"]),
         .executable(name: "store", targets: ["store"]),
+        .executable(name: "sync", targets: ["sync"]),
         .executable(name: "routing", targets: ["routing"]),
         .executable(name: "negentropy", targets: ["negentropy"]),
         .executable(name: "gateway", targets: ["gateway"]),
@@ -57,6 +58,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -115,23 +117,47 @@ let package = Package(
             path: "Services/Blob/BlobCore"
         ),
         .executableTarget(name: "blob", dependencies: ["BlobCore", "WharfRuntime"], path: "Services/Blob/blob"),
-        // Store service: canonical JSON, record CIDs, records and referrers in PostgreSQL.
+        // The events services publish on Redis (topics and payloads), shared by publishers and consumers so
+        // that no service imports another's library for them.
+        .target(name: "WharfEvents", dependencies: ["WharfRuntime"], path: "Shared/WharfEvents"),
+        // What identifies an agntcy record: its canonical JSON and CID (store computes them, sync verifies
+        // mirrored records with them).
+        .target(
+            name: "RecordIdentity",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Shared/RecordIdentity"
+        ),
+        // Store service: records and referrers in PostgreSQL.
         .target(
             name: "StoreCore",
             dependencies: [
-                "WharfRuntime", "WharfProto",
+                "WharfRuntime", "WharfProto", "WharfEvents", "RecordIdentity", "NegentropyProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ] + grpc,
             path: "Services/Store/StoreCore"
         ),
         .executableTarget(name: "store", dependencies: ["StoreCore", "WharfRuntime"], path: "Services/Store/store"),
+        // Sync service: agntcy SyncService, mirrors of remote Directories verified record by record.
+        .target(
+            name: "SyncCore",
+            dependencies: [
+                "WharfRuntime", "WharfProto", "RecordIdentity", "NegentropyProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + grpc,
+            path: "Services/Sync/SyncCore"
+        ),
+        .executableTarget(name: "sync", dependencies: ["SyncCore", "WharfRuntime"], path: "Services/Sync/sync"),
         // Routing service: labels, the PostgreSQL label index, search, peers.
         .target(
             name: "RoutingCore",
             dependencies: [
-                "WharfRuntime", "WharfProto", "StoreCore",
+                "WharfRuntime", "WharfProto", "WharfEvents",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -243,7 +269,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StoreCoreTests",
-            dependencies: ["StoreCore", "WharfTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+            dependencies: ["StoreCore", "WharfEvents", "RecordIdentity", "WharfTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Tests/StoreCoreTests"
         ),
         .testTarget(

@@ -41,7 +41,8 @@ struct WharfServicesThroughGatewayTests {
     func services() async throws {
         let database = try await TestPostgres.shared().createDatabase()
         try await withWharfService("store", defaults: StoreServer.defaults, migrations: StoreServer.migrations, database: database,
-                                   settings: { _ in () }, build: { host, _ in StoreServer.parts(host: host) }) { store in
+                                   environment: ["WHARF_STORE_OCI_LISTEN": "off"],
+                                   settings: { StoreSettings(reader: $0) }, build: { try await StoreServer.parts(host: $0, settings: $1) }) { store in
         try await withWharfService("blob", defaults: BlobServer.defaults, migrations: BlobServer.migrations, database: database,
                                    settings: { BlobSettings(reader: $0) }, build: { try await BlobServer.parts(host: $0, settings: $1) }) { blob in
         try await withWharfService("routing", defaults: RoutingServer.defaults, migrations: RoutingServer.migrations, database: database,

@@ -32,6 +32,7 @@ enum RobustnessTable {
     /// checks that each answers UNIMPLEMENTED through the gateway, so serving one without a row fails.
     static let notServedYet: Set<String> = [
         "agntcy.dir.store.v1.SyncService", "v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService",
+        "wharf.sync.v1.SyncProgress",
     ]
 
     static var rows: [RobustnessRow] {
@@ -56,6 +57,20 @@ enum RobustnessTable {
                 $0.recordRef = .with { $0.cid = cid }
                 $0.pullPublicKey = true
             })]),
+            // wharf.store.v1: registry credentials (administrative) and reconciliation of the CID set
+            RobustnessRow(method: "/wharf.store.v1.RegistryCredentials/Issue", seeds: [bytes(Wharf_Store_V1_IssueCredentialsRequest.with {
+                $0.nodeID = "robustness-node"
+                $0.ttlSeconds = 60
+            })]),
+            RobustnessRow(method: "/wharf.store.v1.RegistryCredentials/Revoke", seeds: [bytes(Wharf_Store_V1_RevokeCredentialsRequest.with {
+                $0.nodeID = "robustness-node"
+            })]),
+            RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/Reconcile", seeds: [bytes(Wharf_Store_V1_ReconcileMessage.with {
+                $0.negentropy = Data(negentropyOpen)
+            })]),
+            RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/Initiate", seeds: [bytes(Wharf_Store_V1_ReconcileMessage())]),
+            RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/WatchRecords", seeds: [bytes(Wharf_Store_V1_WatchRecordsRequest())],
+                          readAtMost: 1),
             // routing.v1.RoutingService (List includes the legacy list request; max_hops > 20 is UNKNOWN as upstream)
             RobustnessRow(method: "/routing.v1.RoutingService/Publish", seeds: [bytes(Routing_V1_PublishRequest.with { $0.recordCid = cid })]),
             RobustnessRow(method: "/routing.v1.RoutingService/Unpublish", seeds: [bytes(Routing_V1_UnpublishRequest.with { $0.recordCid = "baeareiunknown" })]),

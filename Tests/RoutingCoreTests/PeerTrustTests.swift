@@ -57,7 +57,7 @@ struct PeerTrustTests {
         }
     }
 
-    @Test("a client's wharf-routing-hops above WHARF_ROUTING_SEARCH_HOPS is lowered to it: no peer is asked when the budget is 0")
+    @Test("a client's wharf-routing-hops-left above WHARF_ROUTING_SEARCH_HOPS is lowered to it: no peer is asked when the budget is 0")
     func hopBudget() async throws {
         let postgres = try await TestPostgres.shared()
         let store = try await startStore(database: try await postgres.createDatabase())
@@ -80,7 +80,7 @@ struct PeerTrustTests {
             ])
             try await withTestClient(port: nodeA.port) { client in
                 let search = Routing_V1_RoutingService.Client(wrapping: client)
-                let found = try await search.search(.with { $0.queries = [skill("hop_budget")] }, metadata: ["wharf-routing-hops": "20"]) { response in
+                let found = try await search.search(.with { $0.queries = [skill("hop_budget")] }, metadata: ["wharf-routing-hops-left": "20"]) { response in
                     try await response.messages.reduce(into: [String]()) { $0.append("\($1.recordCid)@\($1.peer.id)") }
                 }
                 #expect(found == expected, "budget \(budget)")

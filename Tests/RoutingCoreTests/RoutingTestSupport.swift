@@ -34,10 +34,12 @@ func serviceEnvironment(database: String, listen: String = "127.0.0.1:0") async 
 }
 
 func startStore(database: String) async throws -> RunningService {
-    let (runtime, _, _) = try WharfServiceMain.loadConfiguration(
-        service: "store", defaults: StoreServer.defaults, environment: try await serviceEnvironment(database: database)) { _ in () }
+    var environment = try await serviceEnvironment(database: database)
+    environment["WHARF_STORE_OCI_LISTEN"] = "off"
+    let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
+        service: "store", defaults: StoreServer.defaults, environment: environment) { StoreSettings(reader: $0) }
     let host = WharfServiceHost(configuration: runtime, migrations: StoreServer.migrations)
-    let task = Task { try await host.run(handleSignals: false) { host in StoreServer.parts(host: host) } }
+    let task = Task { try await host.run(handleSignals: false) { host in try await StoreServer.parts(host: host, settings: settings) } }
     return RunningService(host: host, port: try await host.grpcPort(), task: task)
 }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RecordIdentity
 import StoreCore
 import SwiftProtobuf
 import Testing

@@ -1,27 +1,31 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import RecordIdentity
 import StoreCore
 import SwiftProtobuf
 import Testing
+import WharfEvents
 import WharfProto
 import WharfRuntime
 import WharfTestSupport
 
-/// Runs the store service (as its executable would) on a fresh database, then `body` with its port.
-func withStoreServer(_ body: (Int, WharfServiceHost) async throws -> Void) async throws {
+/// Runs the store service (as its executable would) on a fresh database, then `body` with its port;
+/// `environment` is added (its OCI registry is off unless it says where).
+func withStoreServer(environment extra: [String: String] = [:], _ body: (Int, WharfServiceHost) async throws -> Void) async throws {
     let postgres = try await TestPostgres.shared()
     let redis = try await TestRedis.shared()
     let database = try await postgres.createDatabase()
     let environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
         "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
-    ]
-    let (runtime, _, _) = try WharfServiceMain.loadConfiguration(
-        service: "store", defaults: StoreServer.defaults, environment: environment) { _ in () }
+        "WHARF_STORE_OCI_LISTEN": "off", "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
+    ].merging(extra) { $1 }
+    let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
+        service: "store", defaults: StoreServer.defaults, environment: environment) { StoreSettings(reader: $0) }
     let host = WharfServiceHost(configuration: runtime, migrations: StoreServer.migrations)
     try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await host.run(handleSignals: false) { host in StoreServer.parts(host: host) } }
+        group.addTask { try await host.run(handleSignals: false) { host in try await StoreServer.parts(host: host, settings: settings) } }
         try await body(try await host.grpcPort(), host)
         await host.shutdownGracefully()
         try await group.waitForAll()

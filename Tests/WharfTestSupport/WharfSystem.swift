@@ -24,10 +24,12 @@ public final class WharfSystem: Sendable {
     public let database: String
     /// The negentropy relay's WebSocket port.
     public let relayPort: Int
+    /// The store's OCI registry port.
+    public let registryPort: Int
 
     /// The services behind the gateway, by the executable that serves them.
     public static let routes: [String: [String]] = [
-        "store": ["agntcy.dir.store.v1.StoreService"],
+        "store": ["agntcy.dir.store.v1.StoreService", "wharf.store.v1.RecordReconciliation", "wharf.store.v1.RegistryCredentials"],
         "routing": ["routing.v1.RoutingService"],
         "blob": ["tvix.castore.v1.BlobService", "snix.castore.v1.BlobService"],
         "negentropy": ["orlysync.negentropy.v1.NegentropyService"],
@@ -62,6 +64,7 @@ public final class WharfSystem: Sendable {
         let database = try await postgres.createDatabase(prefix: "system")
         let folder = try TemporaryDirectories.make(prefix: "system")
         let relayPort = try freePort()
+        let registryPort = try freePort()
         var ports: [String: Int] = [:]
         for name in ["store", "routing", "blob", "negentropy", "gateway"] { ports[name] = try freePort() }
         func port(_ name: String) -> Int { ports[name] ?? 0 }
@@ -74,7 +77,7 @@ public final class WharfSystem: Sendable {
         ]) { $1 }
         common.merge(extra) { $1 }
         let own: [String: [String: String]] = [
-            "store": [:],
+            "store": ["WHARF_STORE_OCI_LISTEN": "127.0.0.1:\(registryPort)"],
             "routing": ["WHARF_ROUTING_STORE": "127.0.0.1:\(port("store"))", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(port("routing"))"],
             "blob": [:],
             "negentropy": ["WHARF_RELAY_LISTEN": "127.0.0.1:\(relayPort)", "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic],
@@ -97,7 +100,7 @@ public final class WharfSystem: Sendable {
                 throw error
             }
         }
-        return WharfSystem(components: started, database: database, relayPort: relayPort)
+        return WharfSystem(components: started, database: database, relayPort: relayPort, registryPort: registryPort)
     }
 
     /// Spawns one component and waits until it reports SERVING.
@@ -129,10 +132,11 @@ public final class WharfSystem: Sendable {
         return next
     }
 
-    private init(components: [Component], database: String, relayPort: Int) {
+    private init(components: [Component], database: String, relayPort: Int, registryPort: Int) {
         running = Mutex(components)
         self.database = database
         self.relayPort = relayPort
+        self.registryPort = registryPort
     }
 
     /// The components that are not running any more (with the end of their logs), or whose health is not

@@ -1,14 +1,48 @@
+import Foundation
+import ServiceLifecycle
 import WharfRuntime
 
 /// Builds the store service on a `WharfServiceHost`.
 public enum StoreServer {
     public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50051, metricsPort: 9101)
-    public static let migrations = [RecordRepository.migrations]
+    public static let migrations = [MigrationSet(
+        schema: "store",
+        migrations: RecordRepository.migrations.migrations
+            + [RegistryCredentialStore.migration, RecordChangeFeed.migration, RecordRepository.manifestDigestMigration])]
+    static let pruneChangesJob = "store.prune-changes"
 
-    public static func parts(host: WharfServiceHost) -> WharfServiceParts {
+    public static func parts(host: WharfServiceHost, settings: StoreSettings) async throws -> WharfServiceParts {
         let repository = RecordRepository(client: host.postgres, logger: host.logger)
+        let credentials = RegistryCredentialStore(client: host.postgres, logger: host.logger)
+        let changes = RecordChangeFeed(client: host.postgres, logger: host.logger)
         let service = StoreService(repository: repository, events: host.events,
                                    receiveLimit: host.configuration.maxMessageBytes, logger: host.logger)
-        return WharfServiceParts(rpcServices: [service], serviceNames: ["agntcy.dir.store.v1.StoreService"])
+        let credentialService = RegistryCredentialsService(store: credentials, settings: settings, logger: host.logger)
+        let reconciliation = RecordReconciliationService(repository: repository, changes: changes, events: host.events, logger: host.logger)
+        var background: [any Service] = [ManifestDigestBackfill(records: repository, logger: host.logger)]
+        if let listen = settings.registryListen {
+            background.append(OCIRegistry(address: listen, records: repository, credentials: credentials, logger: host.logger))
+        }
+
+        // Pruning the change feed: one run per hour across replicas (keyed by time slot).
+        let jobs = host.jobs
+        @Sendable func schedulePrune() async throws {
+            let slot = Int64(Date().timeIntervalSince1970 / 3600) + 1
+            try await jobs.enqueue(kind: pruneChangesJob, payload: [String: String](), runAt: Date(timeIntervalSince1970: Double(slot) * 3600),
+                                   uniqueKey: "\(pruneChangesJob)@\(slot)")
+        }
+        try await schedulePrune()
+        let logger = host.logger
+        let prune: JobHandler = { _ in
+            try await schedulePrune()
+            let pruned = try await changes.prune(olderThan: settings.changeRetention)
+            if pruned > 0 { logger.info("pruned the record change feed", metadata: ["count": "\(pruned)"]) }
+        }
+        return WharfServiceParts(
+            rpcServices: [service, credentialService, reconciliation],
+            serviceNames: ["agntcy.dir.store.v1.StoreService", "wharf.store.v1.RegistryCredentials", "wharf.store.v1.RecordReconciliation"],
+            backgroundServices: background,
+            jobHandlers: [pruneChangesJob: prune],
+            adminMethods: RegistryCredentialsService.administrativeMethods)
     }
 }

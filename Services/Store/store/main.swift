@@ -1,8 +1,9 @@
 import StoreCore
 import WharfRuntime
 
-// The store service: agntcy.dir.store.v1.StoreService. Configuration: README.md.
+// The store service: agntcy.dir.store.v1.StoreService, its read-only OCI registry, and Wharf's record
+// reconciliation and registry credentials. Configuration: README.md.
 await WharfServiceMain.run(
     service: "store", defaults: StoreServer.defaults, migrations: StoreServer.migrations,
-    settings: { _ in () },
-    build: { host, _ in StoreServer.parts(host: host) })
+    settings: { StoreSettings(reader: $0) },
+    build: { host, settings in try await StoreServer.parts(host: host, settings: settings) })

@@ -10,7 +10,7 @@ import WharfRuntime
 /// requests carry the remaining hop budget and the peers already on the path in metadata, so requests
 /// neither loop nor travel further than asked.
 public final class PeerNetwork: Service, Sendable {
-    static let hopsKey = "wharf-routing-hops"
+    static let hopsKey = "wharf-routing-hops-left"
     static let pathKey = "wharf-routing-path"
 
     struct Connection: Sendable {

@@ -1,7 +1,7 @@
 import GRPCCore
 import Logging
 import ServiceLifecycle
-import StoreCore
+import WharfEvents
 import WharfProto
 import WharfRuntime
 

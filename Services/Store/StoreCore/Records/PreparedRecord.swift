@@ -1,4 +1,5 @@
 import Foundation
+import RecordIdentity
 import SwiftProtobuf
 import WharfProto
 import WharfRuntime
@@ -17,6 +18,11 @@ public struct PreparedRecord: Sendable, Equatable {
     public var annotations: RecordAnnotations
     public var schemaVersion: String
     public var createdAt: String
+
+    /// The record's manifest in the store's OCI registry.
+    public var manifest: OCIManifest {
+        OCIManifest(cid: cid, layerSize: canonicalJSON.count, annotations: annotations.manifest)
+    }
 
     public init(cid: String, canonicalJSON: [UInt8], annotations: RecordAnnotations, schemaVersion: String, createdAt: String) {
         self.cid = cid

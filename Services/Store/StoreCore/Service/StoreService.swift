@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import SwiftProtobuf
+import WharfEvents
 import WharfProto
 import WharfRuntime
 

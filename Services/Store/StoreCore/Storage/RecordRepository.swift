@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import RecordIdentity
 import WharfRuntime
 
 /// Records, their manifest annotations and referrers in PostgreSQL (schema `store`). A record row is
@@ -34,6 +35,12 @@ public struct RecordRepository: Sendable {
             )
             """,
         ]),
+    ])
+
+    /// The registry finds a record by its manifest digest (filled at Push; older rows by a backfill).
+    public static let manifestDigestMigration = Migration(version: 4, name: "manifest digests", sql: [
+        "ALTER TABLE store.records ADD COLUMN manifest_digest text",
+        "CREATE INDEX records_manifest_digest ON store.records (manifest_digest)",
     ])
 
     /// What Lookup needs of a stored record.
@@ -80,13 +87,17 @@ public struct RecordRepository: Sendable {
     public func insert(_ record: PreparedRecord) async throws -> Bool {
         let keys = Array(record.annotations.manifest.keys)
         let values = keys.map { record.annotations.manifest[$0] ?? "" }
+        // The change feed's row is written by the same statement, so a committed record always has one.
         let rows = try await client.query(
             """
-            INSERT INTO store.records (cid, data, annotation_keys, annotation_values, schema_version, created_at)
-            VALUES (\(record.cid), \(ByteBuffer(bytes: record.canonicalJSON)), \(keys), \(values),
-                    \(record.schemaVersion), \(record.createdAt))
-            ON CONFLICT (cid) DO NOTHING
-            RETURNING 1
+            WITH inserted AS (
+                INSERT INTO store.records (cid, data, annotation_keys, annotation_values, schema_version, created_at, manifest_digest)
+                VALUES (\(record.cid), \(ByteBuffer(bytes: record.canonicalJSON)), \(keys), \(values),
+                        \(record.schemaVersion), \(record.createdAt), \(record.manifest.digest))
+                ON CONFLICT (cid) DO NOTHING
+                RETURNING cid
+            )
+            INSERT INTO store.changes (cid, present) SELECT cid, true FROM inserted RETURNING 1
             """, logger: logger)
         return try await rows.decode(Int.self).first(where: { _ in true }) != nil
     }
@@ -123,10 +134,59 @@ public struct RecordRepository: Sendable {
         return found
     }
 
+    /// Stored CIDs after `cid` in byte order, at most `limit` (the registry's tag list).
+    public func cids(after cid: String, limit: Int) async throws -> [String] {
+        let rows = try await client.query(
+            "SELECT cid FROM store.records WHERE cid > \(cid) ORDER BY cid LIMIT \(limit)", logger: logger)
+        return try await rows.decode(String.self).reduce(into: []) { $0.append($1) }
+    }
+
+    /// The sha2-256 digest of every stored CID (the set reconciliation compares).
+    public func allDigests() async throws -> [[UInt8]] {
+        let rows = try await client.query("SELECT cid FROM store.records", logger: logger)
+        var digests: [[UInt8]] = []
+        for try await cid in rows.decode(String.self) {
+            if let digest = RecordCID.digest(of: cid) { digests.append(digest) }
+        }
+        return digests
+    }
+
+    /// The record whose registry manifest has `digest` (`sha256:<hex>`).
+    public func cid(forManifestDigest digest: String) async throws -> String? {
+        guard PostgresText.canStore(digest) else { return nil }
+        let rows = try await client.query("SELECT cid FROM store.records WHERE manifest_digest = \(digest)", logger: logger)
+        return try await rows.decode(String.self).first(where: { _ in true })
+    }
+
+    /// Fills `manifest_digest` for up to `limit` records stored before the registry existed; returns how many.
+    public func backfillManifestDigests(limit: Int) async throws -> Int {
+        let rows = try await client.query(
+            """
+            SELECT cid, octet_length(data), annotation_keys, annotation_values FROM store.records
+            WHERE manifest_digest IS NULL LIMIT \(limit)
+            """, logger: logger)
+        var digests: [(String, String)] = []
+        for try await (cid, size, keys, values) in rows.decode((String, Int, [String], [String]).self) {
+            let manifest = OCIManifest(cid: cid, layerSize: size, annotations: Dictionary(zip(keys, values)) { $1 })
+            digests.append((cid, manifest.digest))
+        }
+        guard !digests.isEmpty else { return 0 }
+        try await client.query(
+            """
+            UPDATE store.records r SET manifest_digest = t.digest
+            FROM unnest(\(digests.map(\.0))::text[], \(digests.map(\.1))::text[]) AS t(cid, digest) WHERE r.cid = t.cid
+            """, logger: logger)
+        return digests.count
+    }
+
     /// Removes the record and its referrers; true when it existed.
     public func delete(_ cid: String) async throws -> Bool {
         guard PostgresText.canStore(cid) else { return false }
-        let rows = try await client.query("DELETE FROM store.records WHERE cid = \(cid) RETURNING 1", logger: logger)
+        let rows = try await client.query(
+            """
+            WITH deleted AS (DELETE FROM store.records WHERE cid = \(cid) RETURNING cid)
+            INSERT INTO store.changes (cid, present) SELECT cid, false FROM deleted RETURNING 1
+            """, logger: logger)
         return try await rows.decode(Int.self).first(where: { _ in true }) != nil
     }
 

@@ -1,0 +1,103 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import WharfRuntime
+
+/// The basic-auth credentials of the store's read-only OCI registry, one set per request of a node
+/// (SyncService.RequestRegistryCredentials): random, short-lived, revocable per node, and kept only as the
+/// SHA-256 of the password (the password is 32 random bytes, so a slow hash adds nothing).
+public struct RegistryCredentialStore: Sendable {
+    public static let migration = Migration(version: 2, name: "registry credentials", sql: [
+        """
+        CREATE TABLE store.registry_credentials (
+            username text PRIMARY KEY,
+            node_id text NOT NULL,
+            password_sha256 bytea NOT NULL,
+            issued_at timestamptz NOT NULL DEFAULT now(),
+            expires_at timestamptz NOT NULL,
+            revoked_at timestamptz
+        )
+        """,
+        "CREATE INDEX registry_credentials_node ON store.registry_credentials (node_id) WHERE revoked_at IS NULL",
+    ])
+
+    /// Live credentials one node may hold; issuing more revokes its oldest (a node asks once per sync round).
+    public static let maximumPerNode = 16
+    /// Bytes of a node id (upstream: `directory://local-node`).
+    public static let maximumNodeIDBytes = 256
+
+    public struct Issued: Sendable {
+        public var username: String
+        public var password: String
+        public var expiresAt: Date
+    }
+
+    private let client: PostgresClient
+    private let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    public func issue(nodeID: String, ttl: Duration) async throws -> Issued {
+        let username = "wharf-" + Self.randomHex(byteCount: 12)
+        let password = Self.randomHex(byteCount: 32)
+        let seconds = Double(ttl.components.seconds)
+        let expiresAt = Date().addingTimeInterval(seconds)
+        let hash = ByteBuffer(bytes: SHA256.hash(data: Array(password.utf8)))
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO store.registry_credentials (username, node_id, password_sha256, expires_at)
+                VALUES (\(username), \(nodeID), \(hash), \(expiresAt))
+                """, logger: logger)
+            // Keep each node's live set bounded, and the table free of long-expired rows.
+            try await connection.query(
+                """
+                UPDATE store.registry_credentials SET revoked_at = now()
+                WHERE node_id = \(nodeID) AND revoked_at IS NULL AND username IN (
+                    SELECT username FROM store.registry_credentials WHERE node_id = \(nodeID) AND revoked_at IS NULL
+                    ORDER BY issued_at DESC OFFSET \(Self.maximumPerNode))
+                """, logger: logger)
+            try await connection.query(
+                "DELETE FROM store.registry_credentials WHERE expires_at < now() - interval '1 day'", logger: logger)
+        }
+        return Issued(username: username, password: password, expiresAt: expiresAt)
+    }
+
+    /// Revokes every credential of `nodeID` still valid; returns how many.
+    public func revoke(nodeID: String) async throws -> Int {
+        let rows = try await client.query(
+            """
+            UPDATE store.registry_credentials SET revoked_at = now()
+            WHERE node_id = \(nodeID) AND revoked_at IS NULL AND expires_at > now() RETURNING 1
+            """, logger: logger)
+        return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
+    }
+
+    /// The node a username/password pair belongs to, when it is valid now (not expired, not revoked).
+    public func verify(username: String, password: String) async throws -> String? {
+        guard username.utf8.count <= 64, password.utf8.count <= 128, PostgresText.canStore(username) else { return nil }
+        let rows = try await client.query(
+            """
+            SELECT node_id, password_sha256 FROM store.registry_credentials
+            WHERE username = \(username) AND revoked_at IS NULL AND expires_at > now()
+            """, logger: logger)
+        guard let (nodeID, stored) = try await rows.decode((String, ByteBuffer).self).first(where: { _ in true }) else { return nil }
+        let presented = [UInt8](SHA256.hash(data: Array(password.utf8)))
+        return Self.constantTimeEqual(presented, Array(buffer: stored)) ? nodeID : nil
+    }
+
+    static func randomHex(byteCount: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) }.hexString
+    }
+
+    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        return zip(lhs, rhs).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}

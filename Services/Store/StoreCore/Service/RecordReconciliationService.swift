@@ -1,0 +1,199 @@
+import Foundation
+import GRPCCore
+import Logging
+import NegentropyProtocol
+import RecordIdentity
+import Synchronization
+import WharfEvents
+import WharfProto
+import WharfRuntime
+
+/// `wharf.store.v1.RecordReconciliation`: negentropy over the store's CID set (as responder, or as an
+/// initiator whose messages the caller relays to another store), and the change feed. Each reconciliation
+/// holds a snapshot of the whole set (40 bytes a record), so only a few run at once per process.
+struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceProtocol {
+    /// Reconciliations (of either kind) running at once in this process.
+    static let maximumReconciliations = 4
+    /// Change-feed followers at once in this process.
+    static let maximumWatchers = 64
+    /// Negentropy frames are kept well below the gRPC message limit.
+    static let frameSizeLimit = 512 * 1024
+    /// Rounds one reconciliation may take (a million-record difference takes a few dozen).
+    static let maximumRounds = 10_000
+    static let cidsPerMessage = 10_000
+
+    let repository: RecordRepository
+    let changes: RecordChangeFeed
+    let events: EventBus?
+    let logger: Logger
+    private let running = Limiter()
+
+    init(repository: RecordRepository, changes: RecordChangeFeed, events: EventBus?, logger: Logger) {
+        self.repository = repository
+        self.changes = changes
+        self.events = events
+        self.logger = logger
+    }
+
+    func reconcile(request: StreamingServerRequest<Wharf_Store_V1_ReconcileMessage>, context: ServerContext)
+        async throws -> StreamingServerResponse<Wharf_Store_V1_ReconcileMessage> {
+        try running.acquireReconciliation()
+        return StreamingServerResponse { [self] writer in
+            defer { running.releaseReconciliation() }
+            let negentropy = try await snapshot()
+            var rounds = 0
+            for try await message in request.messages {
+                rounds += 1
+                guard rounds <= Self.maximumRounds else { throw Self.tooManyRounds }
+                let step: Negentropy<SortedItems>.ResponderStep
+                do {
+                    step = try negentropy.reconcileAsResponder(Array(message.negentropy))
+                } catch {
+                    throw RPCError(code: .invalidArgument, message: "negentropy message \(rounds) is invalid: \(error)")
+                }
+                try await writer.write(.with { $0.negentropy = Data(step.reply) })
+            }
+            return [:]
+        }
+    }
+
+    func initiate(request: StreamingServerRequest<Wharf_Store_V1_ReconcileMessage>, context: ServerContext)
+        async throws -> StreamingServerResponse<Wharf_Store_V1_InitiatorStep> {
+        try running.acquireReconciliation()
+        return StreamingServerResponse { [self] writer in
+            defer { running.releaseReconciliation() }
+            let negentropy = try await snapshot()
+            var rounds = 0
+            for try await message in request.messages {
+                rounds += 1
+                guard rounds <= Self.maximumRounds else { throw Self.tooManyRounds }
+                if rounds == 1 {
+                    guard message.negentropy.isEmpty else {
+                        throw RPCError(code: .invalidArgument, message: "the first message of Initiate must be empty")
+                    }
+                    try await writer.write(.with { $0.roundComplete = true; $0.negentropy = Data(negentropy.initiate()) })
+                    continue
+                }
+                let step: Negentropy<SortedItems>.InitiatorStep
+                do {
+                    step = try negentropy.reconcileAsInitiator(Array(message.negentropy))
+                } catch {
+                    throw RPCError(code: .invalidArgument, message: "responder message \(rounds - 1) is invalid: \(error)")
+                }
+                let have = step.have.map { RecordCID.string(digest: $0.bytes) }
+                let need = step.need.map { RecordCID.string(digest: $0.bytes) }
+                var sentHave = 0, sentNeed = 0
+                repeat {
+                    let haveChunk = have[sentHave..<min(have.count, sentHave + Self.cidsPerMessage)]
+                    let needChunk = need[sentNeed..<min(need.count, sentNeed + Self.cidsPerMessage - haveChunk.count)]
+                    sentHave += haveChunk.count
+                    sentNeed += needChunk.count
+                    let last = sentHave == have.count && sentNeed == need.count
+                    try await writer.write(.with {
+                        $0.haveCids = Array(haveChunk)
+                        $0.needCids = Array(needChunk)
+                        if last {
+                            $0.roundComplete = true
+                            $0.negentropy = Data(step.next ?? [])
+                            $0.done = step.next == nil
+                        }
+                    })
+                } while sentHave < have.count || sentNeed < need.count
+                if step.next == nil { break }
+            }
+            return [:]
+        }
+    }
+
+    func watchRecords(request: ServerRequest<Wharf_Store_V1_WatchRecordsRequest>, context: ServerContext)
+        async throws -> StreamingServerResponse<Wharf_Store_V1_RecordChange> {
+        let message = request.message
+        try running.acquireWatcher()
+        return StreamingServerResponse { [self] writer in
+            defer { running.releaseWatcher() }
+            let latest = try await storage { try await changes.latestSequence() }
+            var after = message.afterSequence == 0 ? latest : min(Int64(clamping: message.afterSequence), latest)
+            var caughtUp = false
+            // Wake-ups: the store's own events (this replica's and the others'), else a short poll.
+            let pushed = events?.events(of: RecordPushed.self)
+            let deleted = events?.events(of: RecordDeleted.self)
+            let bell = Doorbell()
+            let listeners = Task {
+                await withDiscardingTaskGroup { group in
+                    if let pushed { group.addTask { for await _ in pushed { bell.ring() } } }
+                    if let deleted { group.addTask { for await _ in deleted { bell.ring() } } }
+                }
+            }
+            defer { listeners.cancel() }
+            while !Task.isCancelled {
+                let batch = try await storage { try await changes.changes(after: after, limit: 1000) }
+                for change in batch {
+                    try await writer.write(.with {
+                        $0.sequence = UInt64(change.sequence)
+                        $0.cid = change.cid
+                        $0.present = change.present
+                    })
+                    after = change.sequence
+                }
+                if batch.count < 1000 {
+                    if !caughtUp {
+                        caughtUp = true
+                        try await writer.write(.with { $0.sequence = UInt64(after) })
+                    }
+                    await bell.wait(timeout: .milliseconds(500))
+                }
+            }
+            return [:]
+        }
+    }
+
+    /// The store's CID set, sorted, for one reconciliation.
+    private func snapshot() async throws -> Negentropy<SortedItems> {
+        let digests = try await storage { try await repository.allDigests() }
+        let items = digests.compactMap { EventID(bytes: $0).map { NegentropyItem(timestamp: 0, id: $0) } }
+        do {
+            return try Negentropy(storage: try SortedItems(items), frameSizeLimit: Self.frameSizeLimit)
+        } catch {
+            throw RPCError(code: .internalError, message: "the record set could not be prepared for reconciliation: \(error)")
+        }
+    }
+
+    private func storage<T>(_ body: () async throws -> T) async throws -> T {
+        try await withLoggedFailure("reconcile records", logger: logger, "record reconciliation storage failed",
+                                    as: { RPCError(code: .unavailable, message: "\($0): the store database is unavailable") }, body)
+    }
+
+    private static let tooManyRounds = RPCError(code: .resourceExhausted, message: "at most \(maximumRounds) negentropy rounds per reconciliation")
+
+    /// Counts of running reconciliations and watchers, refused beyond their limits.
+    final class Limiter: Sendable {
+        private let counts = Mutex((reconciliations: 0, watchers: 0))
+
+        func acquireReconciliation() throws {
+            let acquired = counts.withLock { counts in
+                guard counts.reconciliations < RecordReconciliationService.maximumReconciliations else { return false }
+                counts.reconciliations += 1
+                return true
+            }
+            guard acquired else {
+                throw RPCError(code: .resourceExhausted,
+                               message: "\(RecordReconciliationService.maximumReconciliations) reconciliations are running; retry shortly")
+            }
+        }
+
+        func releaseReconciliation() { counts.withLock { $0.reconciliations -= 1 } }
+
+        func acquireWatcher() throws {
+            let acquired = counts.withLock { counts in
+                guard counts.watchers < RecordReconciliationService.maximumWatchers else { return false }
+                counts.watchers += 1
+                return true
+            }
+            guard acquired else {
+                throw RPCError(code: .resourceExhausted, message: "\(RecordReconciliationService.maximumWatchers) change-feed watchers are connected")
+            }
+        }
+
+        func releaseWatcher() { counts.withLock { $0.watchers -= 1 } }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import GRPCCore
+import Logging
+import WharfProto
+import WharfRuntime
+
+/// `wharf.store.v1.RegistryCredentials`: issues and revokes the registry's credentials for the sync service
+/// (both RPCs are administrative: the admin token is checked by the host's AdminBoundaryInterceptor).
+struct RegistryCredentialsService: Wharf_Store_V1_RegistryCredentials.SimpleServiceProtocol {
+    static let administrativeMethods: Set<MethodDescriptor> = [
+        Wharf_Store_V1_RegistryCredentials.Method.Issue.descriptor, Wharf_Store_V1_RegistryCredentials.Method.Revoke.descriptor,
+    ]
+
+    let store: RegistryCredentialStore
+    let settings: StoreSettings
+    let logger: Logger
+
+    func issue(request: Wharf_Store_V1_IssueCredentialsRequest, context: ServerContext) async throws -> Wharf_Store_V1_IssuedCredentials {
+        let node = try Self.nodeID(request.nodeID)
+        guard !settings.registryAdvertise.isEmpty else {
+            throw RPCError(code: .failedPrecondition, message: "this store runs no registry (WHARF_STORE_OCI_LISTEN=off)")
+        }
+        let requested = request.ttlSeconds == 0 ? settings.maximumCredentialTTL : .seconds(Int64(request.ttlSeconds))
+        let ttl = min(requested, settings.maximumCredentialTTL)
+        let issued = try await withLoggedFailure("issue registry credentials", logger: logger, "registry credential storage failed",
+                                                 as: Self.unavailable) {
+            try await store.issue(nodeID: node, ttl: ttl)
+        }
+        logger.info("registry credentials issued", metadata: ["node": "\(node)", "username": "\(issued.username)"])
+        return .with {
+            $0.registryAddress = settings.registryAdvertise
+            $0.username = issued.username
+            $0.password = issued.password
+            $0.expiresAt = Int64(issued.expiresAt.timeIntervalSince1970)
+        }
+    }
+
+    func revoke(request: Wharf_Store_V1_RevokeCredentialsRequest, context: ServerContext) async throws -> Wharf_Store_V1_RevokeCredentialsResponse {
+        let node = try Self.nodeID(request.nodeID)
+        let revoked = try await withLoggedFailure("revoke registry credentials", logger: logger, "registry credential storage failed",
+                                                  as: Self.unavailable) {
+            try await store.revoke(nodeID: node)
+        }
+        logger.notice("registry credentials revoked", metadata: ["node": "\(node)", "count": "\(revoked)"])
+        return .with { $0.revoked = UInt32(clamping: revoked) }
+    }
+
+    private static func nodeID(_ text: String) throws -> String {
+        guard !text.isEmpty else { throw RPCError(code: .invalidArgument, message: "node_id is required") }
+        guard text.utf8.count <= RegistryCredentialStore.maximumNodeIDBytes, PostgresText.canStore(text) else {
+            throw RPCError(code: .invalidArgument,
+                           message: "node_id is longer than \(RegistryCredentialStore.maximumNodeIDBytes) bytes or contains NUL")
+        }
+        return text
+    }
+
+    private static func unavailable(_ operation: String) -> RPCError {
+        RPCError(code: .unavailable, message: "\(operation): the store database is unavailable")
+    }
+}

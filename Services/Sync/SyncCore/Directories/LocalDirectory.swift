@@ -1,0 +1,156 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import NegentropyProtocol
+import ServiceLifecycle
+import Synchronization
+import WharfProto
+import WharfRuntime
+
+/// This node's store and routing services as the sync service uses them, over their RPCs only: records and
+/// referrers are pushed to the store, mirrored records published in routing, registry credentials issued by
+/// the store (with the admin token), and the local CID set reconciled through the store's Initiate.
+public final class LocalDirectory: Service, Sendable {
+    let store: GRPCClient<HTTP2ClientTransport.Posix>
+    let routing: GRPCClient<HTTP2ClientTransport.Posix>
+    static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(30); options.waitForReady = true; return options }()
+
+    public init(settings: SyncSettings, adminToken: SharedSecret?) throws {
+        func client(_ address: HostPort, admin: Bool) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
+            let transport = try HTTP2ClientTransport.Posix(
+                target: .dns(host: address.host, port: address.port), transportSecurity: .plaintext,
+                config: .defaults { $0.backoff = .init(initial: .milliseconds(100), max: .seconds(5), multiplier: 1.6, jitter: 0.2) })
+            let interceptors: [any ClientInterceptor] = admin ? adminToken.map { [AdminTokenClientInterceptor(token: $0)] } ?? [] : []
+            return GRPCClient(transport: transport, interceptors: interceptors)
+        }
+        store = try client(settings.store, admin: true)
+        routing = try client(settings.routing, admin: false)
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.store.runConnections() }
+                group.addTask { try await self.routing.runConnections() }
+            }
+        } onGracefulShutdown: {
+            self.store.beginGracefulShutdown()
+            self.routing.beginGracefulShutdown()
+        }
+    }
+
+    /// Read-only registry credentials for `nodeID`, from the local store.
+    func issueCredentials(nodeID: String, ttl: Duration) async throws -> Wharf_Store_V1_IssuedCredentials {
+        try await Wharf_Store_V1_RegistryCredentials.Client(wrapping: store).issue(
+            .with { $0.nodeID = nodeID; $0.ttlSeconds = UInt32(clamping: ttl.components.seconds) }, options: Self.callOptions)
+    }
+
+    func revokeCredentials(nodeID: String) async throws -> UInt32 {
+        try await Wharf_Store_V1_RegistryCredentials.Client(wrapping: store).revoke(.with { $0.nodeID = nodeID }, options: Self.callOptions).revoked
+    }
+
+    /// Who answers the local store's reconciliation: the remote store, or a set held here (a listed sync,
+    /// a remote's tag list).
+    enum Responder: Sendable {
+        case remote(RemoteDirectory)
+        case set(Negentropy<SortedItems>)
+    }
+
+    /// The difference between the local store's CID set and the responder's: the local store initiates a
+    /// negentropy reconciliation (Initiate) whose messages are relayed to the responder and back. Returns
+    /// the CIDs only the responder has (`need`) and the bytes exchanged.
+    func difference(with responder: Responder) async throws -> (need: [String], bytes: Int) {
+        let (toResponder, toResponderInput) = AsyncStream.makeStream(of: Data.self)
+        let (fromResponder, fromResponderInput) = AsyncStream.makeStream(of: Data.self)
+        // The responder's failure (a remote that is no Wharf node answers UNIMPLEMENTED) is the one to report,
+        // not the local stream's end that it causes.
+        let responderFailure = FirstFailure()
+        do {
+            return try await reconcile(responder, toResponder, toResponderInput, fromResponder, fromResponderInput, responderFailure)
+        } catch {
+            throw responderFailure.error ?? error
+        }
+    }
+
+    private func reconcile(
+        _ responder: Responder, _ toResponder: AsyncStream<Data>, _ toResponderInput: AsyncStream<Data>.Continuation,
+        _ fromResponder: AsyncStream<Data>, _ fromResponderInput: AsyncStream<Data>.Continuation,
+        _ responderFailure: FirstFailure
+    ) async throws -> (need: [String], bytes: Int) {
+        try await withThrowingTaskGroup(of: (need: [String], bytes: Int)?.self) { group in
+            group.addTask {
+                do {
+                    switch responder {
+                    case .remote(let remote):
+                        try await remote.reconcile(toResponder, replies: fromResponderInput)
+                    case .set(let negentropy):
+                        defer { fromResponderInput.finish() }
+                        for await message in toResponder {
+                            fromResponderInput.yield(Data(try negentropy.reconcileAsResponder(Array(message)).reply))
+                        }
+                    }
+                } catch {
+                    responderFailure.record(error)
+                    throw error
+                }
+                return nil
+            }
+            group.addTask { [store] in
+                try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: store).initiate(
+                    request: StreamingClientRequest { writer in
+                        try await writer.write(.init())
+                        for await reply in fromResponder { try await writer.write(.with { $0.negentropy = reply }) }
+                    }, options: Self.callOptions
+                ) { response in
+                    defer { toResponderInput.finish() }
+                    var need: [String] = []
+                    var bytes = 0
+                    for try await step in response.messages {
+                        need += step.needCids
+                        guard step.roundComplete else { continue }
+                        if step.done { return (need, bytes) }
+                        bytes += step.negentropy.count
+                        toResponderInput.yield(step.negentropy)
+                    }
+                    throw RPCError(code: .unavailable, message: "the reconciliation ended before it was complete")
+                }
+            }
+            var result: (need: [String], bytes: Int)?
+            for try await outcome in group {
+                if let outcome { result = outcome }
+            }
+            guard let result else { throw RPCError(code: .unavailable, message: "the reconciliation ended before it was complete") }
+            return result
+        }
+    }
+
+    /// Pushes verified records; returns the CIDs the store acknowledged, in order.
+    func push(_ records: [Agntcy_Dir_Core_V1_Record]) async throws -> [String] {
+        guard !records.isEmpty else { return [] }
+        return try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: store).push(request: StreamingClientRequest { writer in
+            for record in records { try await writer.write(record) }
+        }, options: Self.callOptions) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
+    }
+
+    func pushReferrers(_ requests: [Agntcy_Dir_Store_V1_PushReferrerRequest]) async throws {
+        guard !requests.isEmpty else { return }
+        _ = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: store).pushReferrer(request: StreamingClientRequest { writer in
+            for request in requests { try await writer.write(request) }
+        }, options: Self.callOptions) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
+    }
+
+    func publish(_ cid: String) async throws {
+        _ = try await Routing_V1_RoutingService.Client(wrapping: routing).publish(.with { $0.recordCid = cid }, options: Self.callOptions)
+    }
+}
+
+/// The first error one side of a relay hit.
+final class FirstFailure: Sendable {
+    private let first = Mutex<(any Error)?>(nil)
+
+    func record(_ error: any Error) {
+        first.withLock { if $0 == nil { $0 = error } }
+    }
+
+    var error: (any Error)? { first.withLock { $0 } }
+}

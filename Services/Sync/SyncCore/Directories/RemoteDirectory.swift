@@ -1,0 +1,88 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import WharfProto
+import WharfRuntime
+
+/// The remote Directory of one sync, reached at its `remote_directory_url` as a gRPC target (upstream dials
+/// the URL's host:port; `https://` means TLS). Used for one mirror round at a time.
+struct RemoteDirectory: Sendable {
+    let client: GRPCClient<HTTP2ClientTransport.Posix>
+    static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(60); return options }()
+
+    /// Runs `body` with a client of `remote`, connected for the duration of the call.
+    static func with<T: Sendable>(_ remote: RemoteDirectoryURL, _ body: (RemoteDirectory) async throws -> T) async throws -> T {
+        let target: ResolvableTargets.DNS = .dns(host: remote.host, port: remote.port)
+        let security: HTTP2ClientTransport.Posix.TransportSecurity = remote.usesTLS ? .tls : .plaintext
+        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security)
+        return try await withGRPCClient(transport: transport) { client in try await body(RemoteDirectory(client: client)) }
+    }
+
+    func requestRegistryCredentials(nodeID: String) async throws -> Agntcy_Dir_Store_V1_RequestRegistryCredentialsResponse {
+        try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: client).requestRegistryCredentials(
+            .with { $0.requestingNodeID = nodeID }, options: Self.callOptions)
+    }
+
+    /// A Reconcile stream with the remote store as the responder: sends every message of `requests`, and
+    /// yields each reply to `replies` (finished when the remote ends the stream). A remote that is not a
+    /// Wharf node answers UNIMPLEMENTED.
+    func reconcile(_ requests: AsyncStream<Data>, replies: AsyncStream<Data>.Continuation) async throws {
+        defer { replies.finish() }
+        try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: client).reconcile(
+            request: StreamingClientRequest { writer in
+                for await message in requests { try await writer.write(.with { $0.negentropy = message }) }
+            }, options: Self.callOptions
+        ) { response in
+            for try await reply in response.messages { replies.yield(reply.negentropy) }
+        }
+    }
+
+    /// Pulls `cids` in one stream; a CID the remote no longer has ends the stream, and what follows it is
+    /// asked for again in a new one. Returns the records found, by CID.
+    func pull(_ cids: [String]) async throws -> [String: Agntcy_Dir_Core_V1_Record] {
+        let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client)
+        func pullStream(_ batch: ArraySlice<String>) async throws -> ([Agntcy_Dir_Core_V1_Record], RPCError?) {
+            try await store.pull(request: StreamingClientRequest { writer in
+                for cid in batch { try await writer.write(.with { $0.cid = cid }) }
+            }, options: Self.callOptions) { response in
+                var records: [Agntcy_Dir_Core_V1_Record] = []
+                do {
+                    for try await record in response.messages { records.append(record) }
+                    return (records, nil)
+                } catch let error as RPCError where error.code == .notFound {
+                    return (records, error)
+                }
+            }
+        }
+        var found: [String: Agntcy_Dir_Core_V1_Record] = [:]
+        var remaining = cids[...]
+        while !remaining.isEmpty {
+            let (records, missing) = try await pullStream(remaining)
+            for (cid, record) in zip(remaining, records) { found[cid] = record }
+            if missing == nil { break }
+            remaining = remaining.dropFirst(records.count + 1)
+        }
+        return found
+    }
+
+    /// The record's signature and public key referrers, as PushReferrer requests for the local store.
+    func referrers(of cid: String) async throws -> [Agntcy_Dir_Store_V1_PushReferrerRequest] {
+        let reference = Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = cid }
+        let answers = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullReferrer(request: StreamingClientRequest { writer in
+            try await writer.write(.with { $0.recordRef = reference; $0.pullSignature = true })
+            try await writer.write(.with { $0.recordRef = reference; $0.pullPublicKey = true })
+        }, options: Self.callOptions) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
+        var requests: [Agntcy_Dir_Store_V1_PushReferrerRequest] = []
+        for answer in answers {
+            switch answer.response {
+            case .signature(let signature) where !signature.signature.isEmpty:
+                requests.append(.with { $0.recordRef = reference; $0.signature = signature })
+            case .publicKey(let key) where !key.isEmpty:
+                requests.append(.with { $0.recordRef = reference; $0.publicKey = key })
+            default:
+                continue
+            }
+        }
+        return requests
+    }
+}

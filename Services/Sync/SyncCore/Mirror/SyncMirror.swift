@@ -1,0 +1,180 @@
+import Foundation
+import GRPCCore
+import Logging
+import NegentropyProtocol
+import RecordIdentity
+import WharfProto
+import WharfRuntime
+
+/// The mirror of one sync, as a chain of jobs (`sync.mirror`, any replica): each run is one round — find
+/// what the remote has and this node lacks, copy it verified, and, from a Wharf remote, follow its change
+/// feed for a while — and ends by enqueueing the next round. A killed worker's round is taken over by
+/// another replica once its lease expires; copying is idempotent (the difference is computed afresh), so a
+/// round run twice duplicates nothing.
+public struct SyncMirror: Sendable {
+    static let jobKind = "sync.mirror"
+    /// Records pulled, verified and pushed together.
+    static let batchSize = 256
+
+    struct Payload: Codable, Sendable {
+        var syncID: String
+        var round: Int
+    }
+
+    let repository: SyncRepository
+    let local: LocalDirectory
+    let settings: SyncSettings
+    let nodeID: String
+    let jobs: JobQueue
+    let logger: Logger
+
+    /// Enqueues round `round` of the sync (unique per round, so a retried round does not fork the chain).
+    static func enqueue(_ id: UUID, round: Int = 0, jobs: JobQueue, runAt: Date? = nil) async throws {
+        try await jobs.enqueue(kind: jobKind, payload: Payload(syncID: id.uuidString, round: round), runAt: runAt,
+                               uniqueKey: "\(id.uuidString)#\(round)", maxAttempts: 1000)
+    }
+
+    /// Enqueues the job that moves a DELETE_PENDING sync to DELETED.
+    static func enqueueDeletion(_ id: UUID, jobs: JobQueue) async throws {
+        try await jobs.enqueue(kind: jobKind, payload: Payload(syncID: id.uuidString, round: -1), uniqueKey: "\(id.uuidString)#delete")
+    }
+
+    /// Runs one round of the job's sync.
+    func run(_ job: Job) async throws {
+        let payload = try job.decodePayload(Payload.self)
+        guard let id = UUID(uuidString: payload.syncID), let row = try await repository.find(id) else { return }
+        switch row.status {
+        case .deleted, .failed, .unspecified, .UNRECOGNIZED:
+            return
+        case .deletePending:
+            try await repository.transition(id, to: .deleted, from: [.deletePending])
+            logger.info("sync deleted", metadata: ["sync_id": "\(id)"])
+            return
+        case .pending:
+            try await repository.transition(id, to: .inProgress, from: [.pending])
+        case .inProgress:
+            break
+        }
+        guard payload.round >= 0 else { return }  // a deletion job for a sync that is not being deleted
+        do {
+            try await round(row)
+            try await Self.enqueue(id, round: payload.round + 1, jobs: jobs, runAt: Date().addingTimeInterval(Self.seconds(settings.pollInterval)))
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            let reason = Self.describe(error)
+            let failures = try await repository.recordFailure(id, error: reason)
+            logger.warning("sync round failed", metadata: ["sync_id": "\(id)", "failures": "\(failures)", "error": "\(reason)"])
+            if failures >= settings.maximumFailures {
+                try await repository.transition(id, to: .failed, from: [.inProgress], lastError: reason)
+                logger.error("sync failed after repeated errors", metadata: ["sync_id": "\(id)", "error": "\(reason)"])
+                return
+            }
+            // Back off: 1, 2, 4 … poll intervals, at most 10.
+            let delay = Self.seconds(settings.pollInterval) * Double(min(1 << min(failures - 1, 10), 10))
+            try await Self.enqueue(id, round: payload.round + 1, jobs: jobs, runAt: Date().addingTimeInterval(delay))
+        }
+    }
+
+    private func round(_ row: SyncRepository.Row) async throws {
+        let remote = try RemoteDirectoryURL(validating: row.remoteDirectoryURL)
+        if let refusal = await settings.allowedRemotes.refusal(host: remote.host, dialling: true) {
+            throw MirrorFailure("remote directory refused: \(refusal)")
+        }
+        try await RemoteDirectory.with(remote) { directory in
+            if !row.cids.isEmpty {
+                try await mirrorListed(row, from: directory)
+            } else {
+                try await mirrorWharf(row, from: directory)
+            }
+        }
+    }
+
+    /// A sync limited to `cids`: copy those this node lacks.
+    private func mirrorListed(_ row: SyncRepository.Row, from directory: RemoteDirectory) async throws {
+        let (need, bytes) = try await local.difference(with: .set(try Self.responder(for: row.cids)))
+        try await copy(need, of: row, from: directory, method: "cids", discovered: Set(row.cids).count, reconciliationBytes: bytes)
+    }
+
+    /// A whole Wharf remote: reconcile the two stores' sets, copy the difference, then follow the remote's
+    /// change feed until the round's time is up (or the sync is deleted).
+    private func mirrorWharf(_ row: SyncRepository.Row, from directory: RemoteDirectory) async throws {
+        try await ChangeFollower.follow(directory, for: settings.pollInterval, statusCheck: { [repository] in
+            try await repository.find(row.id)?.status == .inProgress
+        }, catchUp: {
+            let (need, bytes) = try await local.difference(with: .remote(directory))
+            try await copy(need, of: row, from: directory, method: "negentropy", discovered: need.count, reconciliationBytes: bytes)
+        }, changed: { cids in
+            try await copy(cids, of: row, from: directory, method: "negentropy", discovered: cids.count, reconciliationBytes: 0)
+        })
+    }
+
+    /// Pulls `cids` from the remote in batches, keeps those whose content hashes to their CID, pushes them
+    /// with their referrers, and publishes them in this node's routing.
+    private func copy(_ cids: [String], of row: SyncRepository.Row, from directory: RemoteDirectory, method: String,
+                      discovered: Int, reconciliationBytes: Int) async throws {
+        var alreadyPresent = discovered - cids.count
+        var first = true
+        for start in stride(from: 0, to: max(cids.count, 1), by: Self.batchSize) {
+            let batch = Array(cids[start..<min(start + Self.batchSize, cids.count)])
+            let pulled = try await directory.pull(batch)
+            var verified: [Agntcy_Dir_Core_V1_Record] = []
+            var verifiedCIDs: [String] = []
+            var rejected = 0
+            var bytes = first ? reconciliationBytes : 0
+            for cid in batch {
+                guard let record = pulled[cid] else { continue }
+                let canonical: [UInt8]
+                do {
+                    canonical = try CanonicalJSON.encode(record.data)
+                } catch {
+                    rejected += 1
+                    logger.warning("mirrored record rejected: its data has no canonical JSON", metadata: ["sync_id": "\(row.id)", "cid": "\(cid)"])
+                    continue
+                }
+                let actual = RecordCID.of(canonicalJSON: canonical)
+                guard actual == cid else {
+                    rejected += 1
+                    logger.warning("mirrored record rejected: its content does not hash to its CID",
+                                   metadata: ["sync_id": "\(row.id)", "expected_cid": "\(cid)", "actual_cid": "\(actual)"])
+                    continue
+                }
+                bytes += canonical.count
+                verified.append(record)
+                verifiedCIDs.append(cid)
+            }
+            let pushed = try await local.push(verified)
+            var referrers: [Agntcy_Dir_Store_V1_PushReferrerRequest] = []
+            for cid in pushed { referrers += try await directory.referrers(of: cid) }
+            try await local.pushReferrers(referrers)
+            for cid in pushed { try await local.publish(cid) }
+            let copied = pushed.count
+            let vanished = batch.count - pulled.count
+            alreadyPresent = first ? alreadyPresent : 0
+            try await repository.add(row.id, method: method, discovered: first ? discovered : 0, copied: copied,
+                                     alreadyPresent: alreadyPresent, rejected: rejected, bytes: bytes,
+                                     inStep: start + Self.batchSize >= cids.count && vanished == 0 && rejected == 0)
+            first = false
+        }
+    }
+
+    /// A responder holding `cids` (a listed sync, or a remote's tag list) for the local store's Initiate.
+    static func responder(for cids: [String]) throws -> Negentropy<SortedItems> {
+        let items = Set(cids.compactMap { RecordCID.digest(of: $0).flatMap(EventID.init(bytes:)) }).map { NegentropyItem(timestamp: 0, id: $0) }
+        return try Negentropy(storage: try SortedItems(items), frameSizeLimit: 512 * 1024)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? RPCError { return "\(error.code): \(error.message)" }
+        return "\(error)"
+    }
+}
+
+struct MirrorFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
