@@ -25,7 +25,8 @@ extension RobustnessSuites {
                 Agntcy_Dir_Store_V1_StoreService.Method.descriptors, Routing_V1_RoutingService.Method.descriptors,
                 Wharf_Routing_V1_PeerAnnouncements.Method.descriptors, Tvix_Castore_V1_BlobService.Method.descriptors,
                 Snix_Castore_V1_BlobService.Method.descriptors, Orlysync_Negentropy_V1_NegentropyService.Method.descriptors,
-                Grpc_Health_V1_Health.Method.descriptors,
+                Grpc_Health_V1_Health.Method.descriptors, Wharf_Store_V1_RegistryCredentials.Method.descriptors,
+                Wharf_Store_V1_RecordReconciliation.Method.descriptors,
             ].joined().map { "/\($0.fullyQualifiedMethod)" }
             #expect(Set(generated) == served)
         }
