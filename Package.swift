@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "WharfRuntime", "WharfProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ] + grpc,
             path: "Shared/wharfctl"
         ),
@@ -157,7 +158,7 @@ let package = Package(
         .target(
             name: "RoutingCore",
             dependencies: [
-                "WharfRuntime", "WharfProto", "WharfEvents",
+                "WharfRuntime", "WharfProto", "WharfEvents", "RecordIdentity", "NegentropyProtocol",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -256,6 +257,13 @@ let package = Package(
             name: "FaultTests",
             dependencies: ["WharfTestSupport", "WharfProto", "WharfRuntime", .product(name: "PostgresNIO", package: "postgres-nio")] + grpc,
             path: "Tests/FaultTests"
+        ),
+        // Two whole systems on one machine (separate databases, Redis servers and ports) mirroring each other
+        // through the sync service; run after the fault suites by scripts/wharf test.
+        .testTarget(
+            name: "FederationTests",
+            dependencies: ["WharfTestSupport", "WharfProto", "WharfRuntime"] + grpc,
+            path: "Tests/FederationTests"
         ),
         .testTarget(
             name: "WharfProtoTests",

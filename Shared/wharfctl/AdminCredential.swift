@@ -2,12 +2,11 @@ import Foundation
 import WharfRuntime
 
 /// The admin token that administrative RPCs require (`wharf-admin-token`): `WHARF_ADMIN_TOKEN`, or the file
-/// named by `WHARF_ADMIN_TOKEN_FILE`, or `.wharf/admin-token`, which `scripts/wharf up` writes (mode 0600) in
-/// the checkout it is run from.
+/// named by `WHARF_ADMIN_TOKEN_FILE`, or `admin-token` in the launcher's state folder (`WHARF_STATE_DIR`,
+/// default `.wharf`), which `scripts/wharf up` writes (mode 0600) in the checkout it is run from.
 enum AdminCredential {
-    static let localFile = ".wharf/admin-token"
-
     static func load(environment: [String: String]) throws -> SharedSecret {
+        let localFile = (environment["WHARF_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".wharf") + "/admin-token"
         let reader = EnvironmentReader(environment: environment)
         if let secret = reader.secret("WHARF_ADMIN_TOKEN") { return secret }
         do {

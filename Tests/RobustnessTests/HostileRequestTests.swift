@@ -26,7 +26,8 @@ extension RobustnessSuites {
                 Wharf_Routing_V1_PeerAnnouncements.Method.descriptors, Tvix_Castore_V1_BlobService.Method.descriptors,
                 Snix_Castore_V1_BlobService.Method.descriptors, Orlysync_Negentropy_V1_NegentropyService.Method.descriptors,
                 Grpc_Health_V1_Health.Method.descriptors, Wharf_Store_V1_RegistryCredentials.Method.descriptors,
-                Wharf_Store_V1_RecordReconciliation.Method.descriptors,
+                Wharf_Store_V1_RecordReconciliation.Method.descriptors, Agntcy_Dir_Store_V1_SyncService.Method.descriptors,
+                Wharf_Sync_V1_SyncProgress.Method.descriptors,
             ].joined().map { "/\($0.fullyQualifiedMethod)" }
             #expect(Set(generated) == served)
         }

@@ -28,12 +28,14 @@ enum RobustnessTable {
         .unauthenticated, .alreadyExists,
     ]
 
-    /// Generated services no executable serves yet (the sync service lands in issues 15 and 16); the suite
+    /// Generated services no executable serves yet (the backrest hub lands in issue 16); the suite
     /// checks that each answers UNIMPLEMENTED through the gateway, so serving one without a row fails.
     static let notServedYet: Set<String> = [
-        "agntcy.dir.store.v1.SyncService", "v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService",
-        "wharf.sync.v1.SyncProgress",
+        "v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService",
     ]
+
+    /// A well-formed sync id no sync has.
+    static let unknownSyncID = "00000000-0000-4000-8000-000000000000"
 
     static var rows: [RobustnessRow] {
         let cid = vectorCID
@@ -71,6 +73,30 @@ enum RobustnessTable {
             RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/Initiate", seeds: [bytes(Wharf_Store_V1_ReconcileMessage())]),
             RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/WatchRecords", seeds: [bytes(Wharf_Store_V1_WatchRecordsRequest())],
                           readAtMost: 1),
+            // agntcy.dir.store.v1.SyncService (the remote of a seeded sync refuses connections: its rounds fail)
+            RobustnessRow(method: "/agntcy.dir.store.v1.SyncService/CreateSync", seeds: [bytes(Agntcy_Dir_Store_V1_CreateSyncRequest.with {
+                $0.remoteDirectoryURL = "http://127.0.0.1:1"
+                $0.cids = [cid]
+            })]),
+            RobustnessRow(method: "/agntcy.dir.store.v1.SyncService/ListSyncs", seeds: [bytes(Agntcy_Dir_Store_V1_ListSyncsRequest.with {
+                $0.limit = 10
+                $0.offset = 0
+            })]),
+            RobustnessRow(method: "/agntcy.dir.store.v1.SyncService/GetSync", seeds: [bytes(Agntcy_Dir_Store_V1_GetSyncRequest.with {
+                $0.syncID = unknownSyncID
+            })]),
+            RobustnessRow(method: "/agntcy.dir.store.v1.SyncService/DeleteSync", seeds: [bytes(Agntcy_Dir_Store_V1_DeleteSyncRequest.with {
+                $0.syncID = unknownSyncID
+            })]),
+            RobustnessRow(method: "/agntcy.dir.store.v1.SyncService/RequestRegistryCredentials",
+                          seeds: [bytes(Agntcy_Dir_Store_V1_RequestRegistryCredentialsRequest.with { $0.requestingNodeID = "robustness-node" })]),
+            // wharf.sync.v1.SyncProgress (RevokeRegistryCredentials is administrative)
+            RobustnessRow(method: "/wharf.sync.v1.SyncProgress/GetSyncProgress", seeds: [bytes(Wharf_Sync_V1_GetSyncProgressRequest.with {
+                $0.syncID = unknownSyncID
+            })]),
+            RobustnessRow(method: "/wharf.sync.v1.SyncProgress/RevokeRegistryCredentials", seeds: [bytes(Wharf_Sync_V1_RevokeRegistryCredentialsRequest.with {
+                $0.nodeID = "robustness-node"
+            })]),
             // routing.v1.RoutingService (List includes the legacy list request; max_hops > 20 is UNKNOWN as upstream)
             RobustnessRow(method: "/routing.v1.RoutingService/Publish", seeds: [bytes(Routing_V1_PublishRequest.with { $0.recordCid = cid })]),
             RobustnessRow(method: "/routing.v1.RoutingService/Unpublish", seeds: [bytes(Routing_V1_UnpublishRequest.with { $0.recordCid = "baeareiunknown" })]),

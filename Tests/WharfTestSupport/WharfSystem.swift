@@ -5,7 +5,7 @@ import Synchronization
 import WharfProto
 
 /// The whole system as `scripts/wharf up` runs it, as real processes: the built executables of store, routing,
-/// blob and negentropy on one new database of the shared test PostgreSQL and the shared test Redis, and the
+/// blob, negentropy and sync on one new database of the shared test PostgreSQL and the shared test Redis, and the
 /// gateway in front of them, each on its own free port. Tests that must see a process survive (same pid) or
 /// measure its memory use this instead of servers in the test process.
 public final class WharfSystem: Sendable {
@@ -33,6 +33,7 @@ public final class WharfSystem: Sendable {
         "routing": ["routing.v1.RoutingService"],
         "blob": ["tvix.castore.v1.BlobService", "snix.castore.v1.BlobService"],
         "negentropy": ["orlysync.negentropy.v1.NegentropyService"],
+        "sync": ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress"],
     ]
 
     public func component(_ name: String) -> Component {
@@ -49,8 +50,9 @@ public final class WharfSystem: Sendable {
         try await sharedSystem.value { try await start(environment: environment) }
     }
 
-    /// Every component, in the order they start: routing reads the store and the gateway probes every service.
-    public static let everyComponent = ["store", "blob", "negentropy", "routing", "gateway"]
+    /// Every component, in the order they start: routing reads the store, sync writes to store and routing, and
+    /// the gateway probes every service.
+    public static let everyComponent = ["store", "blob", "negentropy", "routing", "sync", "gateway"]
 
     /// Starts `only` these components (each waits until it reports SERVING), on `postgres` and `redis` (the
     /// shared test servers when nil; fault tests pass dedicated ones they restart). `environment` is added to
@@ -66,7 +68,7 @@ public final class WharfSystem: Sendable {
         let relayPort = try freePort()
         let registryPort = try freePort()
         var ports: [String: Int] = [:]
-        for name in ["store", "routing", "blob", "negentropy", "gateway"] { ports[name] = try freePort() }
+        for name in everyComponent { ports[name] = try freePort() }
         func port(_ name: String) -> Int { ports[name] ?? 0 }
         var common = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WHARF_") }
         common.merge([
@@ -80,9 +82,11 @@ public final class WharfSystem: Sendable {
             "store": ["WHARF_STORE_OCI_LISTEN": "127.0.0.1:\(registryPort)"],
             "routing": ["WHARF_ROUTING_STORE": "127.0.0.1:\(port("store"))", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(port("routing"))"],
             "blob": [:],
+            "sync": ["WHARF_SYNC_STORE": "127.0.0.1:\(port("store"))", "WHARF_SYNC_ROUTING": "127.0.0.1:\(port("routing"))",
+                     "WHARF_SYNC_ALLOWED_REMOTES": TestCredentials.loopbackAndPublic],
             "negentropy": ["WHARF_RELAY_LISTEN": "127.0.0.1:\(relayPort)", "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic],
             "gateway": [
-                "WHARF_GATEWAY_ROUTES": routes.sorted { $0.key < $1.key }.flatMap { name, services in
+                "WHARF_GATEWAY_ROUTES": routes.filter { only.contains($0.key) }.sorted { $0.key < $1.key }.flatMap { name, services in
                     services.map { "\($0)=127.0.0.1:\(port(name))" }
                 }.joined(separator: ","),
                 "WHARF_GATEWAY_HEALTH_INTERVAL": "500ms", "WHARF_GATEWAY_ACCESS_LOG": "off",

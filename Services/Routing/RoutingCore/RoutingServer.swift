@@ -20,10 +20,7 @@ public enum RoutingServer {
                                      settings: settings, logger: host.logger)
         let announcements = PeerAnnouncementsService(index: index, credentials: settings.credentials, logger: host.logger)
 
-        // record.deleted events may have been missed while no replica ran: drop what the store lost since.
-        if let dropped = try await index.dropRecordsMissingFromStore(), !dropped.isEmpty {
-            host.logger.info("unpublished records deleted from the store while routing was down", metadata: ["count": "\(dropped.count)"])
-        }
+        // record.deleted events missed while no replica ran are reconciled by the reconciler as it starts.
         // Peers may have forgotten this node while it was down: announce everything (one run per minute
         // across replicas starting together).
         let startMinute = Int64(Date().timeIntervalSince1970 / 60)

@@ -22,6 +22,7 @@ public struct StoreReconciler: Service {
                 let deletions = events.events(of: RecordDeleted.self)
                 let resumptions = events.resumptions()
                 group.addTask { await unpublishOnEvents(deletions) }
+                group.addTask { await reconcileAtStart() }
                 group.addTask {
                     for await _ in resumptions {
                         do {
@@ -34,6 +35,22 @@ public struct StoreReconciler: Service {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// record.deleted events may have been missed while no replica ran: drop what the store lost since, as
+    /// soon as the store answers (tried every 2 s until then; the reconcile job covers a store down for long).
+    private func reconcileAtStart() async {
+        for attempt in 1...30 {
+            do {
+                let dropped = try await unpublishMissing()
+                if dropped > 0 { logger.info("unpublished records deleted from the store while routing was down", metadata: ["count": "\(dropped)"]) }
+                return
+            } catch {
+                if Task.isCancelled { return }
+                if attempt == 30 { logger.warning("start-up reconciliation with the store failed; the reconcile job will retry", metadata: ["error": "\(error)"]) }
+                try? await Task.sleep(for: .seconds(2))
             }
         }
     }
@@ -52,16 +69,18 @@ public struct StoreReconciler: Service {
         }
     }
 
-    /// Unpublishes what the store deleted without this service hearing of it, and tells the peers. Reads the
-    /// store's table when both share the database (one query); otherwise asks the store about every published
-    /// record. Returns how many were unpublished.
+    /// Unpublishes what the store deleted without this service hearing of it, and tells the peers: the
+    /// published set is compared with the store's through the store's reconciliation RPC (never its tables:
+    /// the two services may not share a database). Returns how many were unpublished.
     public func unpublishMissing() async throws -> Int {
-        guard let dropped = try await index.dropRecordsMissingFromStore() else {
-            return try await checkEveryPublishedRecord(refreshing: false)
+        let missing = try await records.cidsMissing(from: try await index.publishedCIDs())
+        var dropped = 0
+        for cid in missing where try await index.unpublish(cid) {
+            await announcer.enqueue(cid, provided: false)
+            dropped += 1
         }
-        for cid in dropped { await announcer.enqueue(cid, provided: false) }
-        if !dropped.isEmpty { logger.info("unpublished records the store no longer has", metadata: ["count": "\(dropped.count)"]) }
-        return dropped.count
+        if dropped > 0 { logger.info("unpublished records the store no longer has", metadata: ["count": "\(dropped)"]) }
+        return dropped
     }
 
     /// One republish run: returns how many published records were dropped because the store lost them.

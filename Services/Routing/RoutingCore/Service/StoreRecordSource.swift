@@ -12,7 +12,7 @@ public final class StoreRecordSource: Service, Sendable {
         case unavailable(String)
     }
 
-    private let client: GRPCClient<HTTP2ClientTransport.Posix>
+    let client: GRPCClient<HTTP2ClientTransport.Posix>
     /// A store that is (re)starting is waited for, up to the deadline.
     static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(10); options.waitForReady = true; return options }()
 

@@ -128,22 +128,6 @@ public struct LabelIndex: Sendable {
         try await client.query("UPDATE routing.records SET refreshed_at = now() WHERE cid = \(cid)", logger: logger)
     }
 
-    /// Unpublishes records the store no longer holds, reading the store's table directly when both services
-    /// share the database (as deployed); returns the CIDs dropped, nil when the store's schema is not in this
-    /// database.
-    public func dropRecordsMissingFromStore() async throws -> [String]? {
-        let present = try await client.query("SELECT to_regclass('store.records') IS NOT NULL", logger: logger)
-        guard try await present.decode(Bool.self).first(where: { _ in true }) == true else { return nil }
-        let rows = try await client.query(
-            """
-            DELETE FROM routing.records r WHERE NOT EXISTS (SELECT 1 FROM store.records s WHERE s.cid = r.cid)
-            RETURNING cid
-            """, logger: logger)
-        let dropped = try await rows.decode(String.self).reduce(into: [String]()) { $0.append($1) }
-        resident?.remove(dropped)
-        return dropped
-    }
-
     /// Stores what `peerID` announced: provided records (refreshing `last_seen`) and withdrawn ones.
     /// Returns how many rows changed.
     public func applyAnnouncement(peerID: String, addrs: [String], provided: [(cid: String, labels: [String])],

@@ -124,12 +124,28 @@ public final class LocalDirectory: Service, Sendable {
         }
     }
 
-    /// Pushes verified records; returns the CIDs the store acknowledged, in order.
+    /// Push streams one copy batch is spread over: each Push answer follows its own commit, so one stream
+    /// is bound by commit latency, and several keep the store's connection pool busy.
+    static let pushStreams = 8
+    /// Publish calls in flight at once.
+    static let publishConcurrency = 16
+
+    /// Pushes verified records over a few concurrent streams; returns the CIDs the store acknowledged.
     func push(_ records: [Agntcy_Dir_Core_V1_Record]) async throws -> [String] {
         guard !records.isEmpty else { return [] }
-        return try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: store).push(request: StreamingClientRequest { writer in
-            for record in records { try await writer.write(record) }
-        }, options: Self.callOptions) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
+        let client = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: store)
+        let share = (records.count + Self.pushStreams - 1) / Self.pushStreams
+        return try await withThrowingTaskGroup(of: [String].self) { group in
+            for start in stride(from: 0, to: records.count, by: max(share, 1)) {
+                let part = records[start..<min(start + share, records.count)]
+                group.addTask {
+                    try await client.push(request: StreamingClientRequest { writer in
+                        for record in part { try await writer.write(record) }
+                    }, options: Self.callOptions) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
     }
 
     func pushReferrers(_ requests: [Agntcy_Dir_Store_V1_PushReferrerRequest]) async throws {
@@ -139,8 +155,16 @@ public final class LocalDirectory: Service, Sendable {
         }, options: Self.callOptions) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
     }
 
-    func publish(_ cid: String) async throws {
-        _ = try await Routing_V1_RoutingService.Client(wrapping: routing).publish(.with { $0.recordCid = cid }, options: Self.callOptions)
+    /// Publishes `cids` in this node's routing, a few calls at a time.
+    func publish(_ cids: [String]) async throws {
+        let client = Routing_V1_RoutingService.Client(wrapping: routing)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, cid) in cids.enumerated() {
+                if index >= Self.publishConcurrency { try await group.next() }
+                group.addTask { _ = try await client.publish(.with { $0.recordCid = cid }, options: Self.callOptions) }
+            }
+            try await group.waitForAll()
+        }
     }
 }
 

@@ -65,15 +65,23 @@ struct RemoteDirectory: Sendable {
         return found
     }
 
-    /// The record's signature and public key referrers, as PushReferrer requests for the local store.
-    func referrers(of cid: String) async throws -> [Agntcy_Dir_Store_V1_PushReferrerRequest] {
-        let reference = Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = cid }
+    /// The records' signature and public key referrers, as PushReferrer requests for the local store: one
+    /// PullReferrer stream asks for both of every record (the store answers each request in order).
+    func referrers(of cids: [String]) async throws -> [Agntcy_Dir_Store_V1_PushReferrerRequest] {
+        guard !cids.isEmpty else { return [] }
         let answers = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullReferrer(request: StreamingClientRequest { writer in
-            try await writer.write(.with { $0.recordRef = reference; $0.pullSignature = true })
-            try await writer.write(.with { $0.recordRef = reference; $0.pullPublicKey = true })
+            for cid in cids {
+                let reference = Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = cid }
+                try await writer.write(.with { $0.recordRef = reference; $0.pullSignature = true })
+                try await writer.write(.with { $0.recordRef = reference; $0.pullPublicKey = true })
+            }
         }, options: Self.callOptions) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
+        guard answers.count == cids.count * 2 else {
+            throw RPCError(code: .unavailable, message: "the remote answered \(answers.count) referrer requests of \(cids.count * 2)")
+        }
         var requests: [Agntcy_Dir_Store_V1_PushReferrerRequest] = []
-        for answer in answers {
+        for (index, answer) in answers.enumerated() {
+            let reference = Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = cids[index / 2] }
             switch answer.response {
             case .signature(let signature) where !signature.signature.isEmpty:
                 requests.append(.with { $0.recordRef = reference; $0.signature = signature })

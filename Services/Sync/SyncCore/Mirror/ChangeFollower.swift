@@ -7,11 +7,13 @@ import WharfRuntime
 /// Follows a Wharf remote's change feed (WatchRecords) for one round: the feed is opened before the
 /// catch-up reconciliation, so nothing pushed meanwhile falls between the two; records added later are
 /// handed to `changed` in small batches within milliseconds. The round ends after `window`, when the sync
-/// is no longer IN_PROGRESS (checked every 2 s), or when the feed ends (the next round reconciles again).
+/// is no longer IN_PROGRESS (checked every 2 s, when `statusCheck` is also told whether everything the feed
+/// sent has been copied, so that the sync's lag stays near zero while it follows), or when the feed ends (the
+/// next round reconciles again).
 enum ChangeFollower {
     static func follow(
         _ directory: RemoteDirectory, for window: Duration,
-        statusCheck: @escaping @Sendable () async throws -> Bool,
+        statusCheck: @escaping @Sendable (_ inStep: Bool) async throws -> Bool,
         catchUp: @escaping @Sendable () async throws -> Void,
         changed: @escaping @Sendable ([String]) async throws -> Void
     ) async throws {
@@ -43,7 +45,7 @@ enum ChangeFollower {
                     if !cids.isEmpty { try await changed(cids) }
                     if ended && cids.isEmpty { return }
                     if clock.now >= nextStatusCheck {
-                        guard try await statusCheck() else { return }
+                        guard try await statusCheck(cids.isEmpty && !ended) else { return }
                         nextStatusCheck = clock.now + .seconds(2)
                     }
                 }

@@ -14,7 +14,7 @@ import WharfRuntime
 public struct SyncMirror: Sendable {
     static let jobKind = "sync.mirror"
     /// Records pulled, verified and pushed together.
-    static let batchSize = 256
+    static let batchSize = 512
 
     struct Payload: Codable, Sendable {
         var syncID: String
@@ -61,6 +61,9 @@ public struct SyncMirror: Sendable {
             try await Self.enqueue(id, round: payload.round + 1, jobs: jobs, runAt: Date().addingTimeInterval(Self.seconds(settings.pollInterval)))
         } catch is CancellationError {
             throw CancellationError()
+        } catch is MirrorStopped {
+            // Deleted (or failed) meanwhile: the next round, at once, settles the status.
+            try await Self.enqueue(id, round: payload.round + 1, jobs: jobs)
         } catch {
             let reason = Self.describe(error)
             let failures = try await repository.recordFailure(id, error: reason)
@@ -82,6 +85,7 @@ public struct SyncMirror: Sendable {
             throw MirrorFailure("remote directory refused: \(refusal)")
         }
         try await RemoteDirectory.with(remote) { directory in
+            try await finishUnfinishedCopies(row, from: directory)
             if !row.cids.isEmpty {
                 try await mirrorListed(row, from: directory)
             } else {
@@ -99,8 +103,9 @@ public struct SyncMirror: Sendable {
     /// A whole Wharf remote: reconcile the two stores' sets, copy the difference, then follow the remote's
     /// change feed until the round's time is up (or the sync is deleted).
     private func mirrorWharf(_ row: SyncRepository.Row, from directory: RemoteDirectory) async throws {
-        try await ChangeFollower.follow(directory, for: settings.pollInterval, statusCheck: { [repository] in
-            try await repository.find(row.id)?.status == .inProgress
+        try await ChangeFollower.follow(directory, for: settings.pollInterval, statusCheck: { [repository] inStep in
+            if inStep { try await repository.markInStep(row.id) }
+            return try await repository.find(row.id)?.status == .inProgress
         }, catchUp: {
             let (need, bytes) = try await local.difference(with: .remote(directory))
             try await copy(need, of: row, from: directory, method: "negentropy", discovered: need.count, reconciliationBytes: bytes)
@@ -109,13 +114,31 @@ public struct SyncMirror: Sendable {
         })
     }
 
+    /// Copies a killed worker began: they may be in the local store already without their referrers or
+    /// routing entry, which no difference would show; pushing and publishing again is harmless. Not counted
+    /// again as copied.
+    private func finishUnfinishedCopies(_ row: SyncRepository.Row, from directory: RemoteDirectory) async throws {
+        while true {
+            let unfinished = try await repository.unfinishedCopies(row.id, limit: Self.batchSize)
+            guard !unfinished.isEmpty else { return }
+            logger.info("finishing copies an interrupted round began", metadata: ["sync_id": "\(row.id)", "count": "\(unfinished.count)"])
+            try await copy(unfinished, of: row, from: directory, method: nil, discovered: 0, reconciliationBytes: 0)
+            // Those the remote no longer has, or that failed verification, are not retried for ever.
+            try await repository.endCopies(row.id, cids: unfinished)
+        }
+    }
+
     /// Pulls `cids` from the remote in batches, keeps those whose content hashes to their CID, pushes them
-    /// with their referrers, and publishes them in this node's routing.
-    private func copy(_ cids: [String], of row: SyncRepository.Row, from directory: RemoteDirectory, method: String,
+    /// with their referrers, and publishes them in this node's routing. `method` nil: finishing an
+    /// interrupted round's copies (progress is not counted again).
+    private func copy(_ cids: [String], of row: SyncRepository.Row, from directory: RemoteDirectory, method: String?,
                       discovered: Int, reconciliationBytes: Int) async throws {
         var alreadyPresent = discovered - cids.count
         var first = true
         for start in stride(from: 0, to: max(cids.count, 1), by: Self.batchSize) {
+            // A record the remote received after DeleteSync reached this node after it too: checked here, after
+            // the CIDs arrived and before anything is copied, it is never copied.
+            guard try await repository.find(row.id)?.status == .inProgress else { throw MirrorStopped() }
             let batch = Array(cids[start..<min(start + Self.batchSize, cids.count)])
             let pulled = try await directory.pull(batch)
             var verified: [Agntcy_Dir_Core_V1_Record] = []
@@ -143,11 +166,12 @@ public struct SyncMirror: Sendable {
                 verified.append(record)
                 verifiedCIDs.append(cid)
             }
+            try await repository.beginCopies(row.id, cids: verifiedCIDs)
             let pushed = try await local.push(verified)
-            var referrers: [Agntcy_Dir_Store_V1_PushReferrerRequest] = []
-            for cid in pushed { referrers += try await directory.referrers(of: cid) }
-            try await local.pushReferrers(referrers)
-            for cid in pushed { try await local.publish(cid) }
+            try await local.pushReferrers(try await directory.referrers(of: pushed))
+            try await local.publish(pushed)
+            try await repository.endCopies(row.id, cids: verifiedCIDs)
+            guard let method else { continue }
             let copied = pushed.count
             let vanished = batch.count - pulled.count
             alreadyPresent = first ? alreadyPresent : 0
@@ -173,6 +197,9 @@ public struct SyncMirror: Sendable {
         return "\(error)"
     }
 }
+
+/// The sync left IN_PROGRESS while a round was copying.
+struct MirrorStopped: Error {}
 
 struct MirrorFailure: Error, CustomStringConvertible {
     let description: String

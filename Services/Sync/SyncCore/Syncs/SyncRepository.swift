@@ -35,6 +35,17 @@ public struct SyncRepository: Sendable {
             """,
             "CREATE INDEX syncs_active ON sync.syncs (status) WHERE status IN (1, 2, 4)",
         ]),
+        // Records a round has verified and is pushing, publishing and giving their referrers: a worker killed
+        // between those steps leaves them here, and the next round finishes them first.
+        Migration(version: 2, name: "copies in flight", sql: [
+            """
+            CREATE TABLE sync.copies_in_flight (
+                sync_id uuid NOT NULL REFERENCES sync.syncs (id),
+                cid text NOT NULL,
+                PRIMARY KEY (sync_id, cid)
+            )
+            """,
+        ]),
     ])
 
     /// A sync as GetSync and ListSyncs show it.
@@ -146,6 +157,32 @@ public struct SyncRepository: Sendable {
                 consecutive_failures = 0
             WHERE id = \(id)
             """, logger: logger)
+    }
+
+    /// Marks the sync as caught up with the remote now (its change feed has sent nothing left to copy).
+    public func markInStep(_ id: UUID) async throws {
+        try await client.query("UPDATE sync.syncs SET in_step_at = now() WHERE id = \(id)", logger: logger)
+    }
+
+    /// Notes `cids` as being copied (before the first step that writes to this node).
+    public func beginCopies(_ id: UUID, cids: [String]) async throws {
+        guard !cids.isEmpty else { return }
+        try await client.query(
+            "INSERT INTO sync.copies_in_flight (sync_id, cid) SELECT \(id), unnest(\(cids)::text[]) ON CONFLICT DO NOTHING",
+            logger: logger)
+    }
+
+    /// Forgets `cids` once they are pushed, published and given their referrers.
+    public func endCopies(_ id: UUID, cids: [String]) async throws {
+        guard !cids.isEmpty else { return }
+        try await client.query("DELETE FROM sync.copies_in_flight WHERE sync_id = \(id) AND cid = ANY(\(cids))", logger: logger)
+    }
+
+    /// Copies an earlier round began and did not finish (its worker was killed), at most `limit`.
+    public func unfinishedCopies(_ id: UUID, limit: Int) async throws -> [String] {
+        let rows = try await client.query(
+            "SELECT cid FROM sync.copies_in_flight WHERE sync_id = \(id) ORDER BY cid LIMIT \(limit)", logger: logger)
+        return try await rows.decode(String.self).reduce(into: [String]()) { $0.append($1) }
     }
 
     /// Records a failed round; returns how many rounds have failed in a row.
