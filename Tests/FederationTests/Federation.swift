@@ -23,8 +23,10 @@ struct Federation: Sendable {
         "WHARF_ROUTING_MAX_RESULTS": "100000",
     ]
 
-    static func start(a extraA: [String: String] = [:], b extraB: [String: String] = [:]) async throws -> Federation {
-        let a = try await WharfSystem.start(environment: ["WHARF_NODE_ID": "node-a"].merging(extraA) { $1 })
+    /// `unroutedOnA`: services A's gateway does not route (A then looks like a Directory that is no Wharf node).
+    static func start(a extraA: [String: String] = [:], b extraB: [String: String] = [:],
+                      unroutedOnA: Set<String> = []) async throws -> Federation {
+        let a = try await WharfSystem.start(environment: ["WHARF_NODE_ID": "node-a"].merging(extraA) { $1 }, unrouted: unroutedOnA)
         do {
             let redisB = try await TestRedis.start()
             do {

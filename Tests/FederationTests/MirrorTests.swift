@@ -250,3 +250,34 @@ extension FederationTests {
         }
     }
 }
+
+extension FederationTests {
+    @Test("a remote that is no Wharf node (no reconciliation RPC) is mirrored through its OCI tag list with the credentials it issues")
+    func tagListFallback() async throws {
+        let federation = try await Federation.start(unroutedOnA: ["wharf.store.v1.RecordReconciliation"])
+        defer { Task { await federation.stop() } }
+        let skill = uniqueSkill("oci")
+
+        try await federation.withGateways { a, b in
+            // A's gateway does not know the Wharf-only service, as any other Directory.
+            let probe = await #expect(throws: RPCError.self) {
+                try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: a).watchRecords(.init()) { response in
+                    for try await _ in response.messages {}
+                }
+            }
+            #expect(probe?.code == .unimplemented)
+            let cids = try await a.pushRecords(federationRecords(30, skill: skill))
+            let id = try await b.sync.createSync(.with { $0.remoteDirectoryURL = federation.remoteURL }).syncID
+            #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(250)) { try await b.pullableCIDs(cids) == Set(cids) })
+            let progress = try await b.progress(id)
+            #expect(progress.method == "oci-tags")
+            #expect(progress.copied == 30)
+            #expect(progress.rejected == 0)
+            #expect(Set(try await b.listed(skill: skill)) == Set(cids))
+            // Later pushes arrive with the next listing (one poll interval, 3 s here).
+            let later = try await a.pushRecords(federationRecords(3, skill: skill))
+            #expect(try await eventually(timeout: .seconds(20), every: .milliseconds(250)) { try await b.pullableCIDs(later) == Set(later) })
+            #expect(try await eventually(timeout: .seconds(10)) { try await b.progress(id).copied == 33 })
+        }
+    }
+}

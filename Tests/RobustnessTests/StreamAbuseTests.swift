@@ -23,7 +23,7 @@ extension RobustnessSuites {
         func manyTinyMessages(throughGateway: Bool) async throws {
             let system = try await Robustness.system()
             let failures = FailureLog()
-            #expect(Self.clientStreamingRows.count == 8)
+            #expect(Self.clientStreamingRows.count == 10)  // store 3 + reconciliation 2, blob 2 (tvix, snix), negentropy 3
             for row in Self.clientStreamingRows {
                 let port = throughGateway ? system.port("gateway") : Robustness.directPorts(row, in: system)[0]
                 // The smallest valid message of the method (a real seed, else the empty message), 100,000 times.

@@ -56,10 +56,10 @@ public final class WharfSystem: Sendable {
 
     /// Starts `only` these components (each waits until it reports SERVING), on `postgres` and `redis` (the
     /// shared test servers when nil; fault tests pass dedicated ones they restart). `environment` is added to
-    /// every process.
+    /// every process; the gateway routes no service of `unrouted` (a remote that is no Wharf node).
     public static func start(
         environment extra: [String: String] = [:], postgres: TestPostgres? = nil, redis: TestRedis? = nil,
-        only: [String] = everyComponent
+        only: [String] = everyComponent, unrouted: Set<String> = []
     ) async throws -> WharfSystem {
         let postgres = if let postgres { postgres } else { try await TestPostgres.shared() }
         let redis = if let redis { redis } else { try await TestRedis.shared() }
@@ -87,7 +87,7 @@ public final class WharfSystem: Sendable {
             "negentropy": ["WHARF_RELAY_LISTEN": "127.0.0.1:\(relayPort)", "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic],
             "gateway": [
                 "WHARF_GATEWAY_ROUTES": routes.filter { only.contains($0.key) }.sorted { $0.key < $1.key }.flatMap { name, services in
-                    services.map { "\($0)=127.0.0.1:\(port(name))" }
+                    services.filter { !unrouted.contains($0) }.map { "\($0)=127.0.0.1:\(port(name))" }
                 }.joined(separator: ","),
                 "WHARF_GATEWAY_HEALTH_INTERVAL": "500ms", "WHARF_GATEWAY_ACCESS_LOG": "off",
             ],

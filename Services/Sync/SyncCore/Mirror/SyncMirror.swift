@@ -88,8 +88,13 @@ public struct SyncMirror: Sendable {
             try await finishUnfinishedCopies(row, from: directory)
             if !row.cids.isEmpty {
                 try await mirrorListed(row, from: directory)
-            } else {
+                return
+            }
+            do {
                 try await mirrorWharf(row, from: directory)
+            } catch let error as RPCError where error.code == .unimplemented {
+                // Not a Wharf node (no reconciliation or change feed): enumerate its OCI tag list, as upstream.
+                try await mirrorTagList(row, from: directory)
             }
         }
     }
@@ -112,6 +117,25 @@ public struct SyncMirror: Sendable {
         }, changed: { cids in
             try await copy(cids, of: row, from: directory, method: "negentropy", discovered: cids.count, reconciliationBytes: 0)
         })
+    }
+
+    /// Any other Directory: ask it for registry credentials for this node, list the tags (CIDs) of its
+    /// repository `dir`, and copy those this node lacks (found by the local store's reconciliation against the
+    /// listed set, so that the local set is never loaded here).
+    private func mirrorTagList(_ row: SyncRepository.Row, from directory: RemoteDirectory) async throws {
+        let credentials = try await directory.requestRegistryCredentials(nodeID: nodeID)
+        guard credentials.success else {
+            throw MirrorFailure("the remote refused registry credentials: \(credentials.errorMessage.prefix(500))")
+        }
+        let registry = try RegistryTagList(registry: credentials.remoteRegistryURL, username: credentials.basicAuth.username,
+                                           password: credentials.basicAuth.password)
+        if let refusal = await settings.allowedRemotes.refusal(host: registry.host, dialling: true) {
+            throw MirrorFailure("the remote's registry refused: \(refusal)")
+        }
+        let (tags, listingBytes) = try await registry.all()
+        let cids = tags.filter { RecordCID.digest(of: $0) != nil }
+        let (need, bytes) = try await local.difference(with: .set(try Self.responder(for: cids)))
+        try await copy(need, of: row, from: directory, method: "oci-tags", discovered: cids.count, reconciliationBytes: bytes + listingBytes)
     }
 
     /// Copies a killed worker began: they may be in the local store already without their referrers or
