@@ -223,6 +223,9 @@ let package = Package(
         ),
         // Push, Pull and Lookup rates of a running store service (scripts/bench-store).
         .executableTarget(name: "StoreBench", dependencies: ["StoreCore", "WharfProto"] + grpc, path: "Benchmarks/StoreBench"),
+        // Mirror rate, push-to-pullable latency and re-sync cost between two systems (scripts/bench-sync).
+        .executableTarget(name: "SyncBench", dependencies: ["SyncCore", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+                          path: "Benchmarks/SyncBench"),
         // BLAKE3 and blob service throughput (scripts/bench-blob).
         .executableTarget(name: "BlobBench", dependencies: ["BlobCore", "WharfProto"] + grpc, path: "Benchmarks/BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).

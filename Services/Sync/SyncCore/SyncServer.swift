@@ -16,7 +16,7 @@ public enum SyncServer {
         return WharfServiceParts(
             rpcServices: [service, progress],
             serviceNames: ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress"],
-            backgroundServices: [local],
+            backgroundServices: [local, SyncMetrics(repository: repository, factory: host.metricsFactory, interval: .seconds(10), logger: host.logger)],
             jobHandlers: [SyncMirror.jobKind: mirror.run],
             adminMethods: SyncProgressService.administrativeMethods)
     }

@@ -145,6 +145,18 @@ public struct SyncRepository: Sendable {
         return nil
     }
 
+    /// The syncs that are not DELETED, newest first, with their progress (metrics).
+    public func reported(limit: Int) async throws -> [(Row, Progress)] {
+        let deleted = Int16(Agntcy_Dir_Store_V1_SyncStatus.deleted.rawValue)
+        let ids = try await client.query(
+            "SELECT id FROM sync.syncs WHERE status <> \(deleted) ORDER BY position DESC LIMIT \(limit)", logger: logger)
+        var reported: [(Row, Progress)] = []
+        for try await id in ids.decode(UUID.self) {
+            if let row = try await find(id), let progress = try await progress(of: id) { reported.append((row, progress)) }
+        }
+        return reported
+    }
+
     /// Adds one batch's counts; `inStep` marks the sync as caught up with the remote now.
     public func add(_ id: UUID, method: String, discovered: Int, copied: Int, alreadyPresent: Int, rejected: Int, bytes: Int,
                     inStep: Bool) async throws {
