@@ -31,7 +31,8 @@ struct Federation: Sendable {
             let redisB = try await TestRedis.start()
             do {
                 let b = try await WharfSystem.start(
-                    environment: ["WHARF_NODE_ID": "node-b"].merging(mirrorSettings) { $1 }.merging(extraB) { $1 }, redis: redisB)
+                    environment: ["WHARF_NODE_ID": "node-b"].merging(mirrorSettings) { $1 }.merging(extraB) { $1 }, redis: redisB,
+                    metrics: ["sync"])
                 return Federation(a: a, b: b, redisB: redisB)
             } catch {
                 await redisB.stopServer()

@@ -75,6 +75,14 @@ extension FederationTests {
             print("federation figures: push on A to pullable on B: \(latencies.map { "\($0)" }.joined(separator: ", "))")
             // While it follows, the lag stays near zero.
             #expect(try await eventually(timeout: .seconds(10)) { try await b.progress(id).lagSeconds <= 3 })
+            // The same counters as Prometheus gauges on B's sync metrics port (refreshed every 10 s).
+            let metricsPort = try #require(federation.b.component("sync").metricsPort)
+            var metrics = ""
+            #expect(try await eventually(timeout: .seconds(25), every: .milliseconds(500)) {
+                metrics = try await httpGet("http://127.0.0.1:\(metricsPort)/metrics").body
+                return metrics.contains("wharf_sync_records_copied{sync_id=\"\(id)\"} \(all.count + 5)")
+            }, "\(metrics.split(separator: "\n").filter { $0.contains("wharf_sync") })")
+            #expect(metrics.contains("wharf_sync_records_rejected{sync_id=\"\(id)\"} 0"))
 
             // wharfctl prints the counters, as text and as JSON.
             let text = try await wharfctl(["sync", "status", id, "--address", "127.0.0.1:\(federation.b.port("gateway"))"])

@@ -14,6 +14,8 @@ public final class WharfSystem: Sendable {
         public let grpcPort: Int
         public let process: SpawnedProcess
         public let logPath: String
+        /// Its Prometheus `/metrics` port, when the system was started with its metrics on.
+        public let metricsPort: Int?
         let environment: [String: String]
         public var pid: Int32 { process.pid }
     }
@@ -56,10 +58,11 @@ public final class WharfSystem: Sendable {
 
     /// Starts `only` these components (each waits until it reports SERVING), on `postgres` and `redis` (the
     /// shared test servers when nil; fault tests pass dedicated ones they restart). `environment` is added to
-    /// every process; the gateway routes no service of `unrouted` (a remote that is no Wharf node).
+    /// every process; the gateway routes no service of `unrouted` (a remote that is no Wharf node); the
+    /// components in `metrics` serve Prometheus metrics on a port of their own.
     public static func start(
         environment extra: [String: String] = [:], postgres: TestPostgres? = nil, redis: TestRedis? = nil,
-        only: [String] = everyComponent, unrouted: Set<String> = []
+        only: [String] = everyComponent, unrouted: Set<String> = [], metrics: Set<String> = []
     ) async throws -> WharfSystem {
         let postgres = if let postgres { postgres } else { try await TestPostgres.shared() }
         let redis = if let redis { redis } else { try await TestRedis.shared() }
@@ -97,8 +100,15 @@ public final class WharfSystem: Sendable {
             var environment = common
             environment["WHARF_LISTEN"] = "127.0.0.1:\(port(name))"
             environment.merge(own[name] ?? [:]) { $1 }
+            var metricsPort: Int?
+            if metrics.contains(name) {
+                let chosen = try freePort()
+                environment["WHARF_METRICS_LISTEN"] = "127.0.0.1:\(chosen)"
+                metricsPort = chosen
+            }
             do {
-                started.append(try await launch(name, port: port(name), environment: environment, logPath: "\(folder)/\(name).log"))
+                started.append(try await launch(name, port: port(name), metricsPort: metricsPort, environment: environment,
+                                                logPath: "\(folder)/\(name).log"))
             } catch {
                 for other in started { await other.process.stop() }
                 throw error
@@ -108,9 +118,11 @@ public final class WharfSystem: Sendable {
     }
 
     /// Spawns one component and waits until it reports SERVING.
-    private static func launch(_ name: String, port: Int, environment: [String: String], logPath: String) async throws -> Component {
+    private static func launch(_ name: String, port: Int, metricsPort: Int? = nil, environment: [String: String],
+                               logPath: String) async throws -> Component {
         let process = try SpawnedProcess.spawn(try builtExecutable(name), [], environment: environment, outputPath: logPath)
-        let component = Component(name: name, grpcPort: port, process: process, logPath: logPath, environment: environment)
+        let component = Component(name: name, grpcPort: port, process: process, logPath: logPath, metricsPort: metricsPort,
+                                  environment: environment)
         let serving = await eventually(timeout: .seconds(90), every: .milliseconds(200)) {
             guard process.isRunning else { return true }
             return (try? await healthStatus(port: port)) == .serving
@@ -129,7 +141,8 @@ public final class WharfSystem: Sendable {
         let previous = component(name)
         _ = await previous.process.waitForExit(timeout: .seconds(10))
         ChildProcesses.untrack(previous.process)
-        let next = try await Self.launch(name, port: previous.grpcPort, environment: previous.environment, logPath: previous.logPath)
+        let next = try await Self.launch(name, port: previous.grpcPort, metricsPort: previous.metricsPort, environment: previous.environment,
+                                         logPath: previous.logPath)
         running.withLock { components in
             components = components.map { $0.name == name ? next : $0 }
         }
