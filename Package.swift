@@ -281,7 +281,8 @@ let package = Package(
         ),
         .testTarget(
             name: "StoreCoreTests",
-            dependencies: ["StoreCore", "WharfEvents", "RecordIdentity", "WharfTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+            dependencies: ["StoreCore", "WharfEvents", "RecordIdentity", "NegentropyProtocol", "WharfTestSupport",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Tests/StoreCoreTests"
         ),
         .testTarget(

@@ -13,6 +13,11 @@ import WharfProto
 //    (bytes both ways, wall time) next to listing A's OCI tag list of the same set, and a new sync's time to copy
 //    the 100.
 
+/// One line on standard output, written at once (print buffers when the output is a pipe).
+func report(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
@@ -148,14 +153,14 @@ func measure(aStore: Client, bStore: Client, aGateway: Client, bGateway: Client,
     // 1. Initial mirror.
     var start = clock.now
     let pushed = try await push(aStore, run: run, 0..<initialCount)
-    print(String(format: "setup: %d records pushed to A in %.1f s", pushed, seconds(clock.now - start)))
+    report(String(format: "setup: %d records pushed to A in %.1f s", pushed, seconds(clock.now - start)))
     start = clock.now
     let first = try await createSync(bGateway, remote: aGatewayPort)
     while try await progress(bGateway, first).copied < UInt64(initialCount) {
         try await Task.sleep(for: .milliseconds(100))
     }
     let initialSeconds = seconds(clock.now - start)
-    print(String(format: "initial mirror: %d records in %.1f s = %.0f records/s (target >= 3,000/s)",
+    report(String(format: "initial mirror: %d records in %.1f s = %.0f records/s (target >= 3,000/s)",
                  initialCount, initialSeconds, Double(initialCount) / initialSeconds))
 
     // 2. Latency, with the sync active and in step.
@@ -169,7 +174,7 @@ func measure(aStore: Client, bStore: Client, aGateway: Client, bGateway: Client,
         while !(await exists(bGateway, cid)) { try await Task.sleep(for: .milliseconds(2)) }
         latencies.append(seconds(clock.now - begin))
     }
-    print(String(format: "push on A to pullable on B (200 records): p50 %.0f ms, p95 %.0f ms, max %.0f ms (target p95 <= 2 s)",
+    report(String(format: "push on A to pullable on B (200 records): p50 %.0f ms, p95 %.0f ms, max %.0f ms (target p95 <= 2 s)",
                  percentile(latencies, 0.5) * 1000, percentile(latencies, 0.95) * 1000, (latencies.max() ?? 0) * 1000))
     try await deleteSync(bGateway, first)
 
@@ -180,13 +185,13 @@ func measure(aStore: Client, bStore: Client, aGateway: Client, bGateway: Client,
     async let onB = push(bStore, run: run, initialCount..<commonCount)
     _ = try await (onA, onB)
     _ = try await push(aStore, run: run, 20_000_000..<20_000_100)
-    print(String(format: "setup: %d more records on both, 100 on A only, in %.1f s", commonCount - initialCount, seconds(clock.now - start)))
+    report(String(format: "setup: %d more records on both, 100 on A only, in %.1f s", commonCount - initialCount, seconds(clock.now - start)))
     start = clock.now
     let difference = try await reconcile(b: bStore, a: aStore)
     let reconcileSeconds = seconds(clock.now - start)
     let replies = difference.replies
     let setSize = commonCount + 200
-    print(String(format: "re-sync %d vs %d records differing by %d: reconciliation %d bytes (%d from B, %d from A), %d rounds, %.2f s (target <= 100 KB, <= 5 s)",
+    report(String(format: "re-sync %d vs %d records differing by %d: reconciliation %d bytes (%d from B, %d from A), %d rounds, %.2f s (target <= 100 KB, <= 5 s)",
                  setSize + 100, setSize, difference.need, difference.bytes + replies, difference.bytes, replies, difference.rounds, reconcileSeconds))
     if registryPort > 0 {
         let credentials = try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: aGateway).requestRegistryCredentials(.with { $0.requestingNodeID = "bench-sync" })
@@ -194,18 +199,18 @@ func measure(aStore: Client, bStore: Client, aGateway: Client, bGateway: Client,
                                           password: credentials.basicAuth.password)
         start = clock.now
         let (tags, bytes) = try await listing.all()
-        print(String(format: "the same set through A's OCI tag list: %d tags, %d bytes, %.2f s", tags.count, bytes, seconds(clock.now - start)))
+        report(String(format: "the same set through A's OCI tag list: %d tags, %d bytes, %.2f s", tags.count, bytes, seconds(clock.now - start)))
     }
     start = clock.now
     let second = try await createSync(bGateway, remote: aGatewayPort)
     while try await progress(bGateway, second).copied < 100 { try await Task.sleep(for: .milliseconds(50)) }
-    print(String(format: "a new sync on B copies the 100: %.2f s from CreateSync (job pick-up, reconciliation, copy)", seconds(clock.now - start)))
+    report(String(format: "a new sync on B copies the 100: %.2f s from CreateSync (job pick-up, reconciliation, copy)", seconds(clock.now - start)))
     try await deleteSync(bGateway, second)
 }
 
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 guard arguments.count >= 4 else {
-    print("usage: SyncBench <A store port> <A gateway port> <B store port> <B gateway port> [initial records] [common records]")
+    report("usage: SyncBench <A store port> <A gateway port> <B store port> <B gateway port> [initial records] [common records]")
     exit(2)
 }
 let (aStorePort, aGatewayPort, bStorePort, bGatewayPort) = (arguments[0], arguments[1], arguments[2], arguments[3])

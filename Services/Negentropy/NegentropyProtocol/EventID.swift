@@ -20,6 +20,23 @@ public struct EventID: Hashable, Comparable, Sendable {
         self.init(padding: bytes)
     }
 
+    /// The same for an array, without the generic path (a million ids are read at once for a reconciliation).
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == Self.byteCount else { return nil }
+        self = bytes.withUnsafeBytes { Self(raw: $0) }
+    }
+
+    public init?(bytes: Data) {
+        guard bytes.count == Self.byteCount else { return nil }
+        self = bytes.withUnsafeBytes { Self(raw: $0) }
+    }
+
+    /// From exactly 32 raw bytes, read as four big-endian words.
+    init(raw: UnsafeRawBufferPointer) {
+        func word(_ index: Int) -> UInt64 { UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) }
+        self.init(words: word(0), word(1), word(2), word(3))
+    }
+
     /// The id whose first bytes are `prefix` (at most 32) and the rest zero: how a bound's id prefix compares.
     init(padding prefix: some Collection<UInt8>) {
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)

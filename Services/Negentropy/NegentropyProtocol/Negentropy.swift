@@ -10,11 +10,21 @@ public struct Negentropy<Storage: NegentropyStorage>: Sendable {
     public let storage: Storage
     /// 0 = unlimited; otherwise at least 4096 bytes per message.
     public let frameSizeLimit: Int
+    /// Fingerprinted buckets a differing range is split into (ranges of fewer than twice as many items are
+    /// sent as ids). 16 is the reference's, which NIP-77 peers use; any value is understood by every peer, and
+    /// fewer buckets trade rounds for bytes (each level of the split costs buckets × 16 bytes per difference).
+    public let buckets: Int
+    /// The split that costs the fewest bytes for a few differences in a large set (measured on 1,000,000 ids
+    /// differing by 100: 16 buckets 170 KB in 3 rounds, 8: 89 KB in 4, 4: 68 KB in 5, 2: 80 KB in 10), used
+    /// where both ends are Wharf's own (the store's record reconciliation).
+    public static var fewestBytesBuckets: Int { 4 }
 
-    public init(storage: Storage, frameSizeLimit: Int = 0) throws {
+    public init(storage: Storage, frameSizeLimit: Int = 0, buckets: Int = 16) throws {
         guard frameSizeLimit == 0 || frameSizeLimit >= 4096 else { throw NegentropyError.frameSizeLimitTooSmall }
+        guard (2...64).contains(buckets) else { throw NegentropyError.invalidBucketCount }
         self.storage = storage
         self.frameSizeLimit = frameSizeLimit
+        self.buckets = buckets
     }
 
     /// The initiator's first message: the whole set, split.
@@ -150,10 +160,9 @@ public struct Negentropy<Storage: NegentropyStorage>: Sendable {
         return output
     }
 
-    /// A differing range: its ids when fewer than 32, else 16 fingerprinted buckets (the first `n % 16` one
-    /// item larger) separated by minimal bounds.
+    /// A differing range: its ids when fewer than 2 × `buckets` (32 by default), else `buckets` fingerprinted
+    /// buckets (the first `n % buckets` one item larger) separated by minimal bounds.
     private func splitRange(_ range: Range<Int>, upperBound: Bound, encoder: inout BoundEncoder, into output: inout [UInt8]) {
-        let buckets = 16
         let count = range.count
         if count < 2 * buckets {
             encoder.append(upperBound, to: &output)

@@ -12,5 +12,6 @@ public struct NegentropyError: Error, Equatable, CustomStringConvertible, Sendab
     static let boundTooLong = NegentropyError("bound key too long")
     static let unexpectedMode = NegentropyError("unexpected mode")
     static let frameSizeLimitTooSmall = NegentropyError("frameSizeLimit too small")
+    static let invalidBucketCount = NegentropyError("buckets must be between 2 and 64")
     static let duplicateItem = NegentropyError("duplicate item inserted")
 }

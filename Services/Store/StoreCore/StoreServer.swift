@@ -1,4 +1,5 @@
 import Foundation
+import NegentropyProtocol
 import ServiceLifecycle
 import WharfRuntime
 
@@ -18,7 +19,10 @@ public enum StoreServer {
         let service = StoreService(repository: repository, events: host.events,
                                    receiveLimit: host.configuration.maxMessageBytes, logger: host.logger)
         let credentialService = RegistryCredentialsService(store: credentials, settings: settings, logger: host.logger)
-        let reconciliation = RecordReconciliationService(repository: repository, changes: changes, events: host.events, logger: host.logger)
+        let recordSet = RecordSetSnapshot(client: host.postgres, logger: host.logger, buckets: Negentropy<SortedItems>.fewestBytesBuckets,
+                                          frameSizeLimit: RecordReconciliationService.frameSizeLimit)
+        let reconciliation = RecordReconciliationService(repository: repository, changes: changes, recordSet: recordSet,
+                                                         events: host.events, logger: host.logger)
         var background: [any Service] = [ManifestDigestBackfill(records: repository, logger: host.logger)]
         if let listen = settings.registryListen {
             background.append(OCIRegistry(address: listen, records: repository, credentials: credentials, logger: host.logger))

@@ -22,7 +22,7 @@ extension StoreRecordSource {
         guard !byID.isEmpty else { return [] }
         do {
             let negentropy = try Negentropy(storage: try SortedItems(byID.keys.map { NegentropyItem(timestamp: 0, id: $0) }),
-                                            frameSizeLimit: 512 * 1024)
+                                            frameSizeLimit: 512 * 1024, buckets: Negentropy<SortedItems>.fewestBytesBuckets)
             let (replies, repliesInput) = AsyncStream.makeStream(of: Data.self)
             let missing = try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: client).reconcile(
                 request: StreamingClientRequest { writer in

@@ -9,8 +9,8 @@ import WharfProto
 import WharfRuntime
 
 /// `wharf.store.v1.RecordReconciliation`: negentropy over the store's CID set (as responder, or as an
-/// initiator whose messages the caller relays to another store), and the change feed. Each reconciliation
-/// holds a snapshot of the whole set (40 bytes a record), so only a few run at once per process.
+/// initiator whose messages the caller relays to another store), and the change feed. Reconciliations share
+/// one resident copy of the set (`RecordSetSnapshot`, brought up to date before each); only a few run at once.
 struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceProtocol {
     /// Reconciliations (of either kind) running at once in this process.
     static let maximumReconciliations = 4
@@ -28,9 +28,12 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
     let logger: Logger
     private let running = Limiter()
 
-    init(repository: RecordRepository, changes: RecordChangeFeed, events: EventBus?, logger: Logger) {
+    private let recordSet: RecordSetSnapshot
+
+    init(repository: RecordRepository, changes: RecordChangeFeed, recordSet: RecordSetSnapshot, events: EventBus?, logger: Logger) {
         self.repository = repository
         self.changes = changes
+        self.recordSet = recordSet
         self.events = events
         self.logger = logger
     }
@@ -149,10 +152,10 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
 
     /// The store's CID set, sorted, for one reconciliation.
     private func snapshot() async throws -> Negentropy<SortedItems> {
-        let digests = try await storage { try await repository.allDigests() }
-        let items = digests.compactMap { EventID(bytes: $0).map { NegentropyItem(timestamp: 0, id: $0) } }
         do {
-            return try Negentropy(storage: try SortedItems(items), frameSizeLimit: Self.frameSizeLimit)
+            return try await storage { try await recordSet.negentropy() }
+        } catch let error as RPCError {
+            throw error
         } catch {
             throw RPCError(code: .internalError, message: "the record set could not be prepared for reconciliation: \(error)")
         }

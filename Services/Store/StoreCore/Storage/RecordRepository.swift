@@ -141,16 +141,6 @@ public struct RecordRepository: Sendable {
         return try await rows.decode(String.self).reduce(into: []) { $0.append($1) }
     }
 
-    /// The sha2-256 digest of every stored CID (the set reconciliation compares).
-    public func allDigests() async throws -> [[UInt8]] {
-        let rows = try await client.query("SELECT cid FROM store.records", logger: logger)
-        var digests: [[UInt8]] = []
-        for try await cid in rows.decode(String.self) {
-            if let digest = RecordCID.digest(of: cid) { digests.append(digest) }
-        }
-        return digests
-    }
-
     /// The record whose registry manifest has `digest` (`sha256:<hex>`).
     public func cid(forManifestDigest digest: String) async throws -> String? {
         guard PostgresText.canStore(digest) else { return nil }

@@ -209,7 +209,7 @@ public struct SyncMirror: Sendable {
     /// A responder holding `cids` (a listed sync, or a remote's tag list) for the local store's Initiate.
     static func responder(for cids: [String]) throws -> Negentropy<SortedItems> {
         let items = Set(cids.compactMap { RecordCID.digest(of: $0).flatMap(EventID.init(bytes:)) }).map { NegentropyItem(timestamp: 0, id: $0) }
-        return try Negentropy(storage: try SortedItems(items), frameSizeLimit: 512 * 1024)
+        return try Negentropy(storage: try SortedItems(items), frameSizeLimit: 512 * 1024, buckets: Negentropy<SortedItems>.fewestBytesBuckets)
     }
 
     static func seconds(_ duration: Duration) -> Double {
