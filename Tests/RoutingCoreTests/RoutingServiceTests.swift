@@ -213,7 +213,9 @@ struct RoutingServiceTests {
                 // request to B is skipped after the deadline instead of failing the search.
                 let degraded = try await routingA.searchAll([locator("docker_image")])
                 #expect(Set(degraded.map { "\($0.recordCid)@\($0.peer.id)" }) == ["\(cids[0])@node-a", "\(cids[1])@node-b"])
-                #expect(clock.now - start < .seconds(5))
+                // Bounded by the 2 s peer deadline, not by a connect timeout (tens of seconds); the margin is for
+                // a machine running every other suite at the same time.
+                #expect(clock.now - start < .seconds(10))
                 // Once the announcement is older than WHARF_ROUTING_REMOTE_TTL, the expiry job forgets it.
                 #expect(try await eventually(timeout: .seconds(30)) {
                     try await routingA.searchAll([locator("docker_image")]).map(\.recordCid) == [cids[0]]
