@@ -23,7 +23,8 @@ extension RobustnessSuites {
             // into the descriptor set would still be noticed).
             let generated = [
                 Agntcy_Dir_Store_V1_StoreService.Method.descriptors, Routing_V1_RoutingService.Method.descriptors,
-                Wharf_Routing_V1_PeerAnnouncements.Method.descriptors, Tvix_Castore_V1_BlobService.Method.descriptors,
+                Wharf_Routing_V1_PeerAnnouncements.Method.descriptors, Wharf_Routing_V1_RecordPublishing.Method.descriptors,
+                Tvix_Castore_V1_BlobService.Method.descriptors,
                 Snix_Castore_V1_BlobService.Method.descriptors, Orlysync_Negentropy_V1_NegentropyService.Method.descriptors,
                 Grpc_Health_V1_Health.Method.descriptors, Wharf_Store_V1_RegistryCredentials.Method.descriptors,
                 Wharf_Store_V1_RecordReconciliation.Method.descriptors, Agntcy_Dir_Store_V1_SyncService.Method.descriptors,

@@ -23,7 +23,7 @@ enum Robustness {
     /// Where a row's calls go directly: the executable serving its service (health: every one).
     static func directPorts(_ row: RobustnessRow, in system: WharfSystem) -> [Int] {
         if row.service == "grpc.health.v1.Health" { return system.components.map(\.grpcPort) }
-        if row.service == "wharf.routing.v1.PeerAnnouncements" { return [system.port("routing")] }
+        if ["wharf.routing.v1.PeerAnnouncements", "wharf.routing.v1.RecordPublishing"].contains(row.service) { return [system.port("routing")] }
         guard let owner = WharfSystem.routes.first(where: { $0.value.contains(row.service) })?.key else { return [] }
         return [system.port(owner)]
     }

@@ -115,6 +115,12 @@ enum RobustnessTable {
                 $0.peer = .with { $0.id = "stranger"; $0.addrs = ["127.0.0.1:1"] }
                 $0.provided = [.with { $0.recordCid = cid; $0.labels = ["/skills/x"] }]
             })]),
+            // wharf.routing.v1.RecordPublishing (for this node's sync; not routed by the gateway). An oversized
+            // or unknown CID is answered in-band, as Publish's status inside the outcome.
+            RobustnessRow(method: "/wharf.routing.v1.RecordPublishing/PublishMany", seeds: [
+                bytes(Wharf_Routing_V1_PublishManyRequest.with { $0.recordCids = [cid, "", "bafy-unknown"] }),
+                bytes(Wharf_Routing_V1_PublishManyRequest.with { $0.recordCids = Array(repeating: cid, count: 1_001) }),
+            ]),
             // tvix and snix castore BlobService
             RobustnessRow(method: "/tvix.castore.v1.BlobService/Stat", seeds: [bytes(Tvix_Castore_V1_StatBlobRequest.with { $0.digest = digest; $0.sendChunks = true })]),
             RobustnessRow(method: "/tvix.castore.v1.BlobService/Read", seeds: [bytes(Tvix_Castore_V1_ReadBlobRequest.with { $0.digest = digest })]),

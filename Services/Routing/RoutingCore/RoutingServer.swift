@@ -18,6 +18,7 @@ public enum RoutingServer {
         let reconciler = StoreReconciler(index: index, records: records, events: host.events, announcer: announcer, logger: host.logger)
         let service = RoutingService(index: index, records: records, peers: peers, announcer: announcer,
                                      settings: settings, logger: host.logger)
+        let publishing = RecordPublishingService(index: index, records: records, announcer: announcer, logger: host.logger)
         let announcements = PeerAnnouncementsService(index: index, credentials: settings.credentials, logger: host.logger)
 
         // record.deleted events missed while no replica ran are reconciled by the reconciler as it starts.
@@ -56,8 +57,8 @@ public enum RoutingServer {
             _ = try await reconciler.unpublishMissing()
         }
         return WharfServiceParts(
-            rpcServices: [service, announcements],
-            serviceNames: ["routing.v1.RoutingService", "wharf.routing.v1.PeerAnnouncements"],
+            rpcServices: [service, publishing, announcements],
+            serviceNames: ["routing.v1.RoutingService", "wharf.routing.v1.RecordPublishing", "wharf.routing.v1.PeerAnnouncements"],
             backgroundServices: [records, peers, reconciler]
                 + (settings.residentIndex ? [ResidentIndexLoader(index: index, catchUpInterval: .seconds(5), logger: host.logger)] : []),
             jobHandlers: [republishJob: republish, expireJob: expire, reconcileJob: reconcile,

@@ -47,6 +47,16 @@ public final class StoreRecordSource: Service, Sendable {
         }
     }
 
+    /// The records of `cids` in order, nil where the store has none (one Pull stream unless some are missing).
+    public func records(_ cids: [String]) async throws(Failure) -> [Agntcy_Dir_Core_V1_Record?] {
+        guard !cids.isEmpty else { return [] }
+        do {
+            return try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullEach(cids, options: Self.callOptions)
+        } catch {
+            throw .unavailable("\(error)")
+        }
+    }
+
     /// Whether the store has `cid` (a Lookup; cheaper than pulling the data).
     public func exists(_ cid: String) async throws(Failure) -> Bool {
         let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client)

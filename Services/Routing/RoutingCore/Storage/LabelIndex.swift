@@ -113,6 +113,34 @@ public struct LabelIndex: Sendable {
         return inserted
     }
 
+    /// Publishes many records in one statement; returns the CIDs that were not published before. A CID
+    /// given twice is published once, with its first labels. The labels travel as JSON arrays because
+    /// PostgreSQL arrays of arrays must be rectangular.
+    public func publish(_ records: [(cid: String, labels: [String])]) async throws -> Set<String> {
+        var seen = Set<String>()
+        let unique = records.filter { seen.insert($0.cid).inserted }
+        guard !unique.isEmpty else { return [] }
+        let keys = unique.map { RecordLabels.matchKeys($0.labels).sorted() }
+        let encoder = JSONEncoder()
+        let labelLists = try unique.map { String(decoding: try encoder.encode($0.labels), as: UTF8.self) }
+        let keyLists = try keys.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let cids = unique.map(\.cid)
+        let rows = try await client.query(
+            """
+            INSERT INTO routing.records (cid, labels, match_keys)
+            SELECT c,
+                   ARRAY(SELECT e FROM jsonb_array_elements_text(l) WITH ORDINALITY AS x(e, n) ORDER BY n),
+                   ARRAY(SELECT e FROM jsonb_array_elements_text(k) WITH ORDINALITY AS x(e, n) ORDER BY n)
+            FROM unnest(\(cids)::text[], \(labelLists)::text[]::jsonb[], \(keyLists)::text[]::jsonb[]) AS t(c, l, k)
+            ON CONFLICT (cid) DO UPDATE SET refreshed_at = now()
+            RETURNING cid, (xmax = 0)
+            """, logger: logger)
+        var inserted = Set<String>()
+        for try await (cid, new) in rows.decode((String, Bool).self) where new { inserted.insert(cid) }
+        resident?.insert(zip(cids, keys).map { (cid: $0, keys: $1) })
+        return inserted
+    }
+
     /// Stops publishing `cid`; true when it was published.
     @discardableResult
     public func unpublish(_ cid: String) async throws -> Bool {

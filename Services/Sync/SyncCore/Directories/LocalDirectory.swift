@@ -127,8 +127,6 @@ public final class LocalDirectory: Service, Sendable {
     /// Push streams one copy batch is spread over: each Push answer follows its own commit, so one stream
     /// is bound by commit latency, and several keep the store's connection pool busy.
     static let pushStreams = 8
-    /// Publish calls in flight at once.
-    static let publishConcurrency = 16
 
     /// Pushes verified records over a few concurrent streams; returns the CIDs the store acknowledged.
     func push(_ records: [Agntcy_Dir_Core_V1_Record]) async throws -> [String] {
@@ -155,15 +153,57 @@ public final class LocalDirectory: Service, Sendable {
         }, options: Self.callOptions) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
     }
 
-    /// Publishes `cids` in this node's routing, a few calls at a time.
-    func publish(_ cids: [String]) async throws {
-        let client = Routing_V1_RoutingService.Client(wrapping: routing)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (index, cid) in cids.enumerated() {
-                if index >= Self.publishConcurrency { try await group.next() }
-                group.addTask { _ = try await client.publish(.with { $0.recordCid = cid }, options: Self.callOptions) }
+    /// CIDs per PublishMany request (routing's maximum).
+    static let publishBatch = 1_000
+    /// Whether this node's routing answered PublishMany with UNIMPLEMENTED (an older routing): then
+    /// records are published one Publish at a time.
+    private let publishManyUnimplemented = Atomic<Bool>(false)
+
+    /// Publishes `cids` in this node's routing; returns those routing did not publish, with the status
+    /// Publish gives them (a record whose labels are over routing's limits, one deleted meanwhile). Anything
+    /// else (routing or its store unavailable) is thrown.
+    func publish(_ cids: [String]) async throws -> [Wharf_Routing_V1_PublishOutcome] {
+        guard !cids.isEmpty else { return [] }
+        if !publishManyUnimplemented.load(ordering: .relaxed) {
+            do {
+                let outcomes = try await Wharf_Routing_V1_RecordPublishing.Client(wrapping: routing).publishMany(
+                    request: StreamingClientRequest { writer in
+                        for start in stride(from: 0, to: cids.count, by: Self.publishBatch) {
+                            try await writer.write(.with { $0.recordCids = Array(cids[start..<min(start + Self.publishBatch, cids.count)]) })
+                        }
+                    }, options: Self.callOptions
+                ) { response in try await response.messages.reduce(into: [Wharf_Routing_V1_PublishOutcome]()) { $0 += $1.outcomes } }
+                guard outcomes.count == cids.count else {
+                    throw RPCError(code: .unavailable, message: "routing answered \(outcomes.count) of \(cids.count) publications")
+                }
+                return outcomes.filter { $0.code != 0 }
+            } catch let error as RPCError where error.code == .unimplemented {
+                publishManyUnimplemented.store(true, ordering: .relaxed)
             }
-            try await group.waitForAll()
+        }
+        return try await publishEach(cids)
+    }
+
+    /// Publish calls in flight at once when publishing one record per call.
+    static let publishConcurrency = 16
+
+    private func publishEach(_ cids: [String]) async throws -> [Wharf_Routing_V1_PublishOutcome] {
+        let client = Routing_V1_RoutingService.Client(wrapping: routing)
+        return try await withThrowingTaskGroup(of: Wharf_Routing_V1_PublishOutcome?.self) { group in
+            var refused: [Wharf_Routing_V1_PublishOutcome] = []
+            for (index, cid) in cids.enumerated() {
+                if index >= Self.publishConcurrency, let outcome = try await group.next() { outcome.map { refused.append($0) } }
+                group.addTask {
+                    do {
+                        _ = try await client.publish(.with { $0.recordCid = cid }, options: Self.callOptions)
+                        return nil
+                    } catch let error as RPCError where error.code == .invalidArgument || error.code == .notFound {
+                        return .with { $0.recordCid = cid; $0.code = Int32(error.code.rawValue); $0.message = error.message }
+                    }
+                }
+            }
+            for try await outcome in group { outcome.map { refused.append($0) } }
+            return refused
         }
     }
 }

@@ -37,31 +37,11 @@ struct RemoteDirectory: Sendable {
         }
     }
 
-    /// Pulls `cids` in one stream; a CID the remote no longer has ends the stream, and what follows it is
-    /// asked for again in a new one. Returns the records found, by CID.
+    /// Pulls `cids` (one stream unless some are missing); returns the records found, by CID.
     func pull(_ cids: [String]) async throws -> [String: Agntcy_Dir_Core_V1_Record] {
-        let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client)
-        func pullStream(_ batch: ArraySlice<String>) async throws -> ([Agntcy_Dir_Core_V1_Record], RPCError?) {
-            try await store.pull(request: StreamingClientRequest { writer in
-                for cid in batch { try await writer.write(.with { $0.cid = cid }) }
-            }, options: Self.callOptions) { response in
-                var records: [Agntcy_Dir_Core_V1_Record] = []
-                do {
-                    for try await record in response.messages { records.append(record) }
-                    return (records, nil)
-                } catch let error as RPCError where error.code == .notFound {
-                    return (records, error)
-                }
-            }
-        }
+        let answers = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullEach(cids, options: Self.callOptions)
         var found: [String: Agntcy_Dir_Core_V1_Record] = [:]
-        var remaining = cids[...]
-        while !remaining.isEmpty {
-            let (records, missing) = try await pullStream(remaining)
-            for (cid, record) in zip(remaining, records) { found[cid] = record }
-            if missing == nil { break }
-            remaining = remaining.dropFirst(records.count + 1)
-        }
+        for (cid, record) in zip(cids, answers) { found[cid] = record }
         return found
     }
 

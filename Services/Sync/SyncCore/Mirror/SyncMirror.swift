@@ -193,7 +193,12 @@ public struct SyncMirror: Sendable {
             try await repository.beginCopies(row.id, cids: verifiedCIDs)
             let pushed = try await local.push(verified)
             try await local.pushReferrers(try await directory.referrers(of: pushed))
-            try await local.publish(pushed)
+            for refused in try await local.publish(pushed) {
+                // Stored and pullable, only not listed by label here; copying it again would not change that.
+                logger.warning("mirrored record stored but not published in routing",
+                               metadata: ["sync_id": "\(row.id)", "cid": "\(refused.recordCid)", "code": "\(refused.code)",
+                                          "reason": "\(refused.message)"])
+            }
             try await repository.endCopies(row.id, cids: verifiedCIDs)
             guard let method else { continue }
             let copied = pushed.count
