@@ -70,6 +70,8 @@ public struct RecordRepository: Sendable {
     private let logger: Logger
     private let dataBatcher: KeyBatcher<String, ByteBuffer>
     private let metaBatcher: KeyBatcher<String, StoredMeta>
+    private let referrerBatcher: KeyBatcher<ReferrerKey, Referrer>
+    private let insertBatcher: KeyBatcher<PendingInsert, Result<Bool, any Error>>
 
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
@@ -80,26 +82,82 @@ public struct RecordRepository: Sendable {
         metaBatcher = KeyBatcher(lanes: Self.readLanes, maximumBatch: Self.maximumBatch) { cids in
             try await Self.fetchMeta(cids, client: client, logger: logger)
         }
+        insertBatcher = KeyBatcher(lanes: Self.writeLanes, maximumBatch: Self.maximumBatch) { pending in
+            try await Self.insertBatch(pending.map(\.record), client: client, logger: logger)
+        }
+        referrerBatcher = KeyBatcher(lanes: Self.readLanes, maximumBatch: Self.maximumBatch) { keys in
+            try await Self.fetchReferrers(keys, client: client, logger: logger)
+        }
+    }
+
+    /// Concurrent inserts (a mirror pushing over several streams) share one statement and one commit, up to
+    /// this many at once.
+    static let writeLanes = 4
+
+    struct PendingInsert: Hashable, Sendable {
+        var record: PreparedRecord
+        static func == (lhs: Self, rhs: Self) -> Bool { lhs.record.cid == rhs.record.cid }
+        func hash(into hasher: inout Hasher) { hasher.combine(record.cid) }
     }
 
     /// Stores the record unless its CID is already stored; true when this call inserted it. Returns after
     /// the commit.
     public func insert(_ record: PreparedRecord) async throws -> Bool {
-        let keys = Array(record.annotations.manifest.keys)
-        let values = keys.map { record.annotations.manifest[$0] ?? "" }
-        // The change feed's row is written by the same statement, so a committed record always has one.
+        try await insertBatcher.load(PendingInsert(record: record))?.get() ?? false
+    }
+
+    /// Inserts `records` in one statement (the change feed's rows with them, so a committed record always
+    /// has one); each gets whether it was inserted. A failing statement is retried one record at a time, so
+    /// a bad record fails only its own push.
+    private static func insertBatch(_ records: [PreparedRecord], client: PostgresClient, logger: Logger) async throws
+        -> [PendingInsert: Result<Bool, any Error>] {
+        do {
+            let inserted = try await insertRows(records, client: client, logger: logger)
+            return Dictionary(records.map { (PendingInsert(record: $0), .success(inserted.contains($0.cid))) }) { first, _ in first }
+        } catch where records.count > 1 {
+            var outcomes: [PendingInsert: Result<Bool, any Error>] = [:]
+            for record in records {
+                do {
+                    outcomes[PendingInsert(record: record)] = .success(try await insertRows([record], client: client, logger: logger).contains(record.cid))
+                } catch {
+                    outcomes[PendingInsert(record: record)] = .failure(error)
+                }
+            }
+            return outcomes
+        }
+    }
+
+    private static func insertRows(_ records: [PreparedRecord], client: PostgresClient, logger: Logger) async throws -> Set<String> {
+        let encoder = JSONEncoder()
+        func json(_ texts: [String]) throws -> String { String(decoding: try encoder.encode(texts), as: UTF8.self) }
+        var cids: [String] = [], data: [ByteBuffer] = [], keyLists: [String] = [], valueLists: [String] = []
+        var versions: [String] = [], createdAts: [String] = [], digests: [String] = []
+        for record in records {
+            let keys = Array(record.annotations.manifest.keys)
+            cids.append(record.cid)
+            data.append(ByteBuffer(bytes: record.canonicalJSON))
+            keyLists.append(try json(keys))
+            valueLists.append(try json(keys.map { record.annotations.manifest[$0] ?? "" }))
+            versions.append(record.schemaVersion)
+            createdAts.append(record.createdAt)
+            digests.append(record.manifest.digest)
+        }
         let rows = try await client.query(
             """
             WITH inserted AS (
                 INSERT INTO store.records (cid, data, annotation_keys, annotation_values, schema_version, created_at, manifest_digest)
-                VALUES (\(record.cid), \(ByteBuffer(bytes: record.canonicalJSON)), \(keys), \(values),
-                        \(record.schemaVersion), \(record.createdAt), \(record.manifest.digest))
+                SELECT c, d,
+                       ARRAY(SELECT e FROM jsonb_array_elements_text(k) WITH ORDINALITY AS x(e, n) ORDER BY n),
+                       ARRAY(SELECT e FROM jsonb_array_elements_text(v) WITH ORDINALITY AS x(e, n) ORDER BY n),
+                       s, t, m
+                FROM unnest(\(cids)::text[], \(data)::bytea[], \(keyLists)::text[]::jsonb[], \(valueLists)::text[]::jsonb[],
+                            \(versions)::text[], \(createdAts)::text[], \(digests)::text[]) AS r(c, d, k, v, s, t, m)
                 ON CONFLICT (cid) DO NOTHING
                 RETURNING cid
             )
-            INSERT INTO store.changes (cid, present) SELECT cid, true FROM inserted RETURNING 1
+            INSERT INTO store.changes (cid, present) SELECT cid, true FROM inserted RETURNING cid
             """, logger: logger)
-        return try await rows.decode(Int.self).first(where: { _ in true }) != nil
+        return try await rows.decode(String.self).reduce(into: Set<String>()) { $0.insert($1) }
     }
 
     /// The stored canonical JSON of `cid`. Concurrent calls are batched into one query.
@@ -199,9 +257,23 @@ public struct RecordRepository: Sendable {
 
     public func referrer(_ kind: ReferrerKind, of cid: String) async throws -> Referrer? {
         guard PostgresText.canStore(cid) else { return nil }
-        let rows = try await client.query(
-            "SELECT value, payload FROM store.referrers WHERE cid = \(cid) AND kind = \(kind.rawValue)", logger: logger)
-        guard let (value, payload) = try await rows.decode((String, String).self).first(where: { _ in true }) else { return nil }
-        return Referrer(value: value, payload: payload)
+        return try await referrerBatcher.load(ReferrerKey(cid: cid, kind: kind))
+    }
+
+    struct ReferrerKey: Hashable, Sendable {
+        var cid: String
+        var kind: ReferrerKind
+    }
+
+    /// A mirror asks for both referrers of every record it copies: concurrent reads share one query.
+    private static func fetchReferrers(_ keys: [ReferrerKey], client: PostgresClient, logger: Logger) async throws -> [ReferrerKey: Referrer] {
+        let cids = Array(Set(keys.map(\.cid)))
+        let rows = try await client.query("SELECT cid, kind, value, payload FROM store.referrers WHERE cid = ANY(\(cids))", logger: logger)
+        var found: [ReferrerKey: Referrer] = [:]
+        for try await (cid, kind, value, payload) in rows.decode((String, String, String, String).self) {
+            guard let kind = ReferrerKind(rawValue: kind) else { continue }
+            found[ReferrerKey(cid: cid, kind: kind)] = Referrer(value: value, payload: payload)
+        }
+        return found
     }
 }
