@@ -147,6 +147,7 @@ let package = Package(
             name: "SyncCore",
             dependencies: [
                 "WharfRuntime", "WharfProto", "RecordIdentity", "NegentropyProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -284,6 +285,12 @@ let package = Package(
             dependencies: ["StoreCore", "WharfEvents", "RecordIdentity", "NegentropyProtocol", "WharfTestSupport",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Tests/StoreCoreTests"
+        ),
+        .testTarget(
+            name: "SyncCoreTests",
+            dependencies: ["SyncCore", "WharfTestSupport", "WharfProto", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+            path: "Tests/SyncCoreTests"
         ),
         .testTarget(
             name: "RoutingCoreTests",
