@@ -10,12 +10,10 @@ extension RobustnessSuites {
     /// process must be the same process and SERVING, and every answer a status that names what was wrong.
     @Suite("Robustness: hostile requests to every RPC", .serialized)
     struct HostileRequestTests {
-        @Test("the table has a row for every RPC the descriptor set defines, except services not served yet")
+        @Test("the table has a row for every RPC the descriptor set defines")
         func tableCoversEveryRPC() throws {
             let schema = ProtoSchema.shared
-            let served = Set(schema.methods.keys.filter { path in
-                !RobustnessTable.notServedYet.contains(where: { path.hasPrefix("/\($0)/") })
-            })
+            let served = Set(schema.methods.keys)
             let rows = RobustnessTable.rows.map(\.method)
             #expect(Set(rows).count == rows.count, "a method has two rows")
             #expect(Set(rows) == served, "rows without a method: \(Set(rows).subtracting(served)); methods without a row: \(served.subtracting(rows))")
@@ -28,22 +26,10 @@ extension RobustnessSuites {
                 Snix_Castore_V1_BlobService.Method.descriptors, Orlysync_Negentropy_V1_NegentropyService.Method.descriptors,
                 Grpc_Health_V1_Health.Method.descriptors, Wharf_Store_V1_RegistryCredentials.Method.descriptors,
                 Wharf_Store_V1_RecordReconciliation.Method.descriptors, Agntcy_Dir_Store_V1_SyncService.Method.descriptors,
-                Wharf_Sync_V1_SyncProgress.Method.descriptors,
+                Wharf_Sync_V1_SyncProgress.Method.descriptors, V1sync_BackrestSyncService.Method.descriptors,
+                V1sync_BackrestSyncStateService.Method.descriptors, Wharf_Sync_V1_BackrestHub.Method.descriptors,
             ].joined().map { "/\($0.fullyQualifiedMethod)" }
             #expect(Set(generated) == served)
-        }
-
-        @Test("services no executable serves yet answer UNIMPLEMENTED through the gateway")
-        func unservedServicesAreUnimplemented() async throws {
-            let system = try await Robustness.system()
-            let paths = ProtoSchema.shared.methods.keys.filter { path in RobustnessTable.notServedYet.contains { path.hasPrefix("/\($0)/") } }
-            #expect(!paths.isEmpty)
-            try await withRawClient(port: system.port("gateway")) { client in
-                for path in paths.sorted() {
-                    let outcome = await rawCall(client, method: path, messages: [[]], timeout: .seconds(5))
-                    #expect(outcome.code == .unimplemented, "\(path): \(outcome)")
-                }
-            }
         }
 
         @Test("random bytes, truncated messages and hostile values, straight to each service")

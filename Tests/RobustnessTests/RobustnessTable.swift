@@ -28,12 +28,6 @@ enum RobustnessTable {
         .unauthenticated, .alreadyExists,
     ]
 
-    /// Generated services no executable serves yet (the backrest hub lands in issue 16); the suite
-    /// checks that each answers UNIMPLEMENTED through the gateway, so serving one without a row fails.
-    static let notServedYet: Set<String> = [
-        "v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService",
-    ]
-
     /// A well-formed sync id no sync has.
     static let unknownSyncID = "00000000-0000-4000-8000-000000000000"
 
@@ -97,6 +91,26 @@ enum RobustnessTable {
             RobustnessRow(method: "/wharf.sync.v1.SyncProgress/RevokeRegistryCredentials", seeds: [bytes(Wharf_Sync_V1_RevokeRegistryCredentialsRequest.with {
                 $0.nodeID = "robustness-node"
             })]),
+            // v1sync (the backrest hub): a first item that is no handshake, a stale vector handshake, a backrest
+            // 1.13+ opening (field 2), and the hub's own services
+            RobustnessRow(method: "/v1sync.BackrestSyncService/Sync", seeds: [
+                bytes(V1sync_SyncStreamItem.with { $0.heartbeat = .init() }),
+                bytes(V1sync_SyncStreamItem.with { $0.handshake = .with {
+                    $0.protocolVersion = 1
+                    $0.publicKey = .with { $0.keyid = "ecdsa.05BlKD2qFJGT19XtUPlLTGCwYPD_jrSmOlLgPXQVgZ0"; $0.ed25519Pub = "-----BEGIN EC PUBLIC-----\n-----END EC PUBLIC-----\n" }
+                    $0.instanceID = .with { $0.keyid = "ecdsa.x"; $0.payload = Data("robustness".utf8); $0.signature = Data([0x30, 0x00]); $0.timestampMillis = 1 }
+                } }),
+                [0x12, 0x03, 0x0A, 0x01, 0x41],
+            ]),
+            RobustnessRow(method: "/v1sync.BackrestSyncStateService/GetPeerSyncStatesStream",
+                          seeds: [bytes(V1sync_SyncStateStreamRequest.with { $0.subscribe = false })]),
+            RobustnessRow(method: "/wharf.sync.v1.BackrestHub/GetIdentity"),
+            RobustnessRow(method: "/wharf.sync.v1.BackrestHub/AddClient", seeds: [bytes(Wharf_Sync_V1_AddClientRequest.with {
+                $0.instanceID = "robustness-client"; $0.keyid = "ecdsa.not-a-keyid"
+            })]),
+            RobustnessRow(method: "/wharf.sync.v1.BackrestHub/RemoveClient", seeds: [bytes(Wharf_Sync_V1_RemoveClientRequest.with { $0.keyid = "ecdsa.unknown" })]),
+            RobustnessRow(method: "/wharf.sync.v1.BackrestHub/ListClients"),
+            RobustnessRow(method: "/wharf.sync.v1.BackrestHub/PushConfig", seeds: [bytes(Wharf_Sync_V1_PushConfigRequest.with { $0.keyid = "ecdsa.unknown" })]),
             // routing.v1.RoutingService (List includes the legacy list request; max_hops > 20 is UNKNOWN as upstream)
             RobustnessRow(method: "/routing.v1.RoutingService/Publish", seeds: [bytes(Routing_V1_PublishRequest.with { $0.recordCid = cid })]),
             RobustnessRow(method: "/routing.v1.RoutingService/Unpublish", seeds: [bytes(Routing_V1_UnpublishRequest.with { $0.recordCid = "baeareiunknown" })]),

@@ -35,7 +35,8 @@ public final class WharfSystem: Sendable {
         "routing": ["routing.v1.RoutingService"],
         "blob": ["tvix.castore.v1.BlobService", "snix.castore.v1.BlobService"],
         "negentropy": ["orlysync.negentropy.v1.NegentropyService"],
-        "sync": ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress"],
+        "sync": ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress", "v1sync.BackrestSyncService",
+                 "v1sync.BackrestSyncStateService", "wharf.sync.v1.BackrestHub"],
     ]
 
     public func component(_ name: String) -> Component {
@@ -86,7 +87,9 @@ public final class WharfSystem: Sendable {
             "routing": ["WHARF_ROUTING_STORE": "127.0.0.1:\(port("store"))", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(port("routing"))"],
             "blob": [:],
             "sync": ["WHARF_SYNC_STORE": "127.0.0.1:\(port("store"))", "WHARF_SYNC_ROUTING": "127.0.0.1:\(port("routing"))",
-                     "WHARF_SYNC_ALLOWED_REMOTES": TestCredentials.loopbackAndPublic],
+                     "WHARF_SYNC_ALLOWED_REMOTES": TestCredentials.loopbackAndPublic,
+                     "WHARF_BACKREST_KEY_FILE": FileManager.default.temporaryDirectory
+                         .appendingPathComponent("wharf-backrest-\(database)-key.pem").path],
             "negentropy": ["WHARF_RELAY_LISTEN": "127.0.0.1:\(relayPort)", "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic],
             "gateway": [
                 "WHARF_GATEWAY_ROUTES": routes.filter { only.contains($0.key) }.sorted { $0.key < $1.key }.flatMap { name, services in

@@ -1,10 +1,11 @@
 import Foundation
+import GRPCCore
 import WharfRuntime
 
 /// Builds the sync service on a `WharfServiceHost`.
 public enum SyncServer {
     public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50052, metricsPort: 9102)
-    public static let migrations = [SyncRepository.migrations]
+    public static let migrations = [SyncRepository.migrations, BackrestSchema.migrations]
 
     public static func parts(host: WharfServiceHost, settings: SyncSettings) async throws -> WharfServiceParts {
         let repository = SyncRepository(client: host.postgres, logger: host.logger)
@@ -13,11 +14,37 @@ public enum SyncServer {
         let progress = SyncProgressService(repository: repository, local: local, logger: host.logger)
         let mirror = SyncMirror(repository: repository, local: local, settings: settings, nodeID: host.configuration.nodeID,
                                 jobs: host.jobs, logger: host.logger)
+        let backrest = try await backrestParts(host: host, settings: settings.backrest)
         return WharfServiceParts(
-            rpcServices: [service, progress],
-            serviceNames: ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress"],
+            rpcServices: [service, progress] + backrest.services,
+            serviceNames: ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress",
+                           "v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService", "wharf.sync.v1.BackrestHub"],
             backgroundServices: [local, SyncMetrics(repository: repository, factory: host.metricsFactory, interval: .seconds(10), logger: host.logger)],
             jobHandlers: [SyncMirror.jobKind: mirror.run],
-            adminMethods: SyncProgressService.administrativeMethods)
+            adminMethods: SyncProgressService.administrativeMethods.union(BackrestSyncStateService.administrativeMethods)
+                .union(BackrestHubService.administrativeMethods))
+    }
+
+    /// The backrest hub: its identity (the key file, created on first start), the clients seeded from
+    /// configuration, and its three services.
+    static func backrestParts(host: WharfServiceHost, settings: BackrestSettings) async throws -> (services: [any RegistrableRPCService], instanceID: String) {
+        let identity = try settings.loadOrCreateIdentity()
+        let instanceID = settings.instanceID ?? host.configuration.nodeID
+        if let problem = BackrestClients.instanceIDProblem(instanceID) {
+            throw ConfigurationProblem("the backrest hub's instance id \"\(instanceID)\" (WHARF_BACKREST_INSTANCE_ID, else WHARF_NODE_ID): \(problem)")
+        }
+        let clients = BackrestClients(client: host.postgres, logger: host.logger)
+        for entry in try BackrestClientSeed.parse(settings.seedClients) {
+            _ = try await clients.put(instanceID: entry.instanceID, keyid: entry.keyid, permissions: entry.permissions)
+        }
+        let peerStates = PeerStates(client: host.postgres, events: host.events, logger: host.logger)
+        let configPushes = ConfigPushes(client: host.postgres, events: host.events, logger: host.logger)
+        let hub = BackrestSyncHub(identity: identity, instanceID: instanceID, clients: clients,
+                                  operations: OperationStore(client: host.postgres, logger: host.logger), peerStates: peerStates,
+                                  configPushes: configPushes, settings: settings, logger: host.logger)
+        host.logger.info("backrest hub identity", metadata: ["instance_id": "\(instanceID)", "keyid": "\(identity.publicKey.keyid)"])
+        return ([hub, BackrestSyncStateService(clients: clients, peerStates: peerStates, logger: host.logger),
+                 BackrestHubService(identity: identity, instanceID: instanceID, clients: clients, configPushes: configPushes, logger: host.logger)],
+                instanceID)
     }
 }

@@ -17,6 +17,8 @@ public struct SyncSettings: Sendable {
     public var maximumFailures: Int
     /// Syncs that may be PENDING, IN_PROGRESS or DELETE_PENDING at once.
     public var maximumActiveSyncs: Int
+    /// The backrest hub (`WHARF_BACKREST_*`).
+    public var backrest: BackrestSettings
 
     public init(reader: EnvironmentReader) {
         store = reader.parsed("WHARF_SYNC_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
@@ -30,5 +32,6 @@ public struct SyncSettings: Sendable {
         pollInterval = reader.duration("WHARF_SYNC_POLL_INTERVAL", default: .seconds(60), minimum: .milliseconds(100))
         maximumFailures = reader.int("WHARF_SYNC_MAX_FAILURES", default: 5, range: 1...1000)
         maximumActiveSyncs = reader.int("WHARF_SYNC_MAX_ACTIVE", default: 100, range: 1...100_000)
+        backrest = BackrestSettings(reader: reader)
     }
 }

@@ -28,7 +28,7 @@ public struct RouteTable: Sendable {
         [
             ("agntcy.dir.store.v1.StoreService", 50051), ("wharf.store.v1.RecordReconciliation", 50051),
             ("agntcy.dir.store.v1.SyncService", 50052), ("wharf.sync.v1.SyncProgress", 50052),
-            ("v1sync.BackrestSyncService", 50052), ("v1sync.BackrestSyncStateService", 50052),
+            ("v1sync.BackrestSyncService", 50052), ("v1sync.BackrestSyncStateService", 50052), ("wharf.sync.v1.BackrestHub", 50052),
             ("routing.v1.RoutingService", 50053), ("tvix.castore.v1.BlobService", 50054),
             ("snix.castore.v1.BlobService", 50054), ("orlysync.negentropy.v1.NegentropyService", 50055),
         ].map { "\($0.0)=\(host):\($0.1)" }.joined(separator: ",")

@@ -1,0 +1,46 @@
+import WharfProto
+import WharfRuntime
+
+/// `WHARF_BACKREST_AUTHORIZED_CLIENTS`: clients added at start-up, separated by whitespace, each
+/// `INSTANCE_ID=KEYID` followed by `;PERMISSION=SCOPE,SCOPE…` parts, e.g.
+/// `laptop=ecdsa.05Bl…;read-operations=*;read-write-config=plan:daily`. Permission names as
+/// `wharfctl backrest client add --permission`: read-operations, read-config, read-write-config.
+enum BackrestClientSeed {
+    struct Entry: Equatable {
+        var instanceID: String
+        var keyid: String
+        var permissions: [V1_Multihost.Permission]
+    }
+
+    static func permissionType(_ name: String) -> V1_Multihost.Permission.TypeEnum? {
+        switch name.lowercased().replacingOccurrences(of: "_", with: "-") {
+        case "read-operations", "permission-read-operations": .permissionReadOperations
+        case "read-config", "permission-read-config": .permissionReadConfig
+        case "read-write-config", "permission-read-write-config": .permissionReadWriteConfig
+        default: nil
+        }
+    }
+
+    static func parse(_ text: String) throws(ConfigurationProblem) -> [Entry] {
+        try text.split(whereSeparator: \.isWhitespace).map { entry throws(ConfigurationProblem) in
+            let parts = entry.split(separator: ";").map(String.init)
+            let identity = parts[0].split(separator: "=", maxSplits: 1).map(String.init)
+            guard identity.count == 2 else {
+                throw ConfigurationProblem("WHARF_BACKREST_AUTHORIZED_CLIENTS: \"\(parts[0])\" is not INSTANCE_ID=KEYID")
+            }
+            var permissions: [V1_Multihost.Permission] = []
+            for part in parts.dropFirst() {
+                let pieces = part.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pieces.count == 2, let type = permissionType(pieces[0]) else {
+                    throw ConfigurationProblem("WHARF_BACKREST_AUTHORIZED_CLIENTS: \"\(part)\" is not PERMISSION=SCOPE[,SCOPE…] "
+                        + "(read-operations, read-config or read-write-config)")
+                }
+                permissions.append(.with { $0.type = type; $0.scopes = pieces[1].split(separator: ",").map(String.init) })
+            }
+            if let problem = BackrestClients.problem(instanceID: identity[0], keyid: identity[1], permissions: permissions) {
+                throw ConfigurationProblem("WHARF_BACKREST_AUTHORIZED_CLIENTS: \(identity[0]): \(problem)")
+            }
+            return Entry(instanceID: identity[0], keyid: identity[1], permissions: permissions)
+        }
+    }
+}

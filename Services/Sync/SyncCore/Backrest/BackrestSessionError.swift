@@ -1,0 +1,24 @@
+import GRPCCore
+import WharfProto
+
+/// Why a hub session ended: the peer state it leaves (backrest's SyncError states) and the status the stream
+/// ends with (the Wharf decisions: UNAUTHENTICATED when the identity is not proven, PERMISSION_DENIED when it
+/// is proven but not authorized, INVALID_ARGUMENT for a protocol error, as backrest's ERROR_PROTOCOL).
+struct BackrestSessionError: Error, CustomStringConvertible {
+    var state: V1sync_ConnectionState
+    var code: RPCError.Code
+    var message: String
+
+    var description: String { message }
+    var rpcError: RPCError { RPCError(code: code, message: message) }
+
+    static func unauthenticated(_ message: String) -> Self { .init(state: .errorAuth, code: .unauthenticated, message: message) }
+    static func permissionDenied(_ message: String) -> Self { .init(state: .errorAuth, code: .permissionDenied, message: message) }
+    static func protocolError(_ message: String) -> Self { .init(state: .errorProtocol, code: .invalidArgument, message: message) }
+
+    /// A backrest 1.13+ client opens with `establish_shared_secret` (field 2, unknown to protocol 1).
+    static let newerProtocol = Self(
+        state: .errorProtocol, code: .failedPrecondition,
+        message: "this hub speaks backrest multihost sync protocol 1 (backrest 1.11 to 1.12); the client speaks a newer protocol "
+            + "(backrest 1.13 or later, which opens with establish_shared_secret): run backrest 1.12 on this client")
+}

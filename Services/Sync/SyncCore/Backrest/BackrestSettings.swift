@@ -1,0 +1,60 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import WharfRuntime
+
+/// The backrest hub's settings (README "Configuration").
+public struct BackrestSettings: Sendable {
+    /// The hub's instance id, which clients have in their known_hosts (`WHARF_BACKREST_INSTANCE_ID`; default
+    /// the node id).
+    public var instanceID: String?
+    /// PEM file of the hub's P-256 key, created (mode 0600) on first start when absent.
+    public var keyFile: String
+    /// How often the hub sends a heartbeat (backrest's own default is 600 s; a shorter one keeps proxies open).
+    public var heartbeatInterval: Duration
+    /// How often clients send theirs (backrest's `--multihost-heartbeat-interval`, 600 s): a session silent
+    /// for twice this long is ended and its peer marked DISCONNECTED.
+    public var clientHeartbeatInterval: Duration
+    /// How long a client has to send its handshake (backrest: 15 s).
+    public var handshakeTimeout: Duration
+    /// `instance_id=keyid[;PERM=SCOPE,SCOPE…]…` entries separated by spaces (`WHARF_BACKREST_AUTHORIZED_CLIENTS`),
+    /// added at start-up as `wharfctl backrest client add` would.
+    public var seedClients: String
+
+    public init(reader: EnvironmentReader) {
+        instanceID = reader.optionalString("WHARF_BACKREST_INSTANCE_ID")
+        keyFile = reader.string("WHARF_BACKREST_KEY_FILE", default: "backrest-hub-key.pem")
+        heartbeatInterval = reader.duration("WHARF_BACKREST_HEARTBEAT_INTERVAL", default: .seconds(60), minimum: .milliseconds(100))
+        clientHeartbeatInterval = reader.duration("WHARF_BACKREST_CLIENT_HEARTBEAT_INTERVAL", default: .seconds(600), minimum: .milliseconds(100))
+        handshakeTimeout = reader.duration("WHARF_BACKREST_HANDSHAKE_TIMEOUT", default: .seconds(15), minimum: .milliseconds(100))
+        seedClients = reader.string("WHARF_BACKREST_AUTHORIZED_CLIENTS", default: "")
+    }
+
+    /// Loads the hub's key from `keyFile`, or creates it there (0600) when the file does not exist.
+    func loadOrCreateIdentity() throws -> BackrestIdentity {
+        let url = URL(fileURLWithPath: keyFile)
+        if let text = try? String(contentsOf: url, encoding: .utf8) {
+            do {
+                return try BackrestIdentity(pem: text)
+            } catch {
+                throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): \(error)")
+            }
+        }
+        let identity = BackrestIdentity.generate()
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        // O_EXCL: a replica starting at the same moment does not overwrite the key another one wrote; the
+        // mode is set as the file is created, so the key is never readable by others.
+        let descriptor = open(keyFile, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+        if descriptor >= 0 {
+            let bytes = Array(identity.privatePEM.utf8)
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            close(descriptor)
+            guard written == bytes.count else { throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): cannot be written") }
+        } else if errno != EEXIST {
+            throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): cannot be created (errno \(errno))")
+        }
+        // Another replica may have created it first: the file wins.
+        return try BackrestIdentity(pem: String(contentsOf: url, encoding: .utf8))
+    }
+}

@@ -1,0 +1,308 @@
+import Foundation
+import GRPCCore
+import Logging
+import Synchronization
+import WharfProto
+import WharfRuntime
+
+/// `/v1sync.BackrestSyncService/Sync`: a hub for backrest 1.11–1.12 clients (spec/backrest-sync.md, Wharf
+/// decisions). Each stream is one session: both handshakes, then receive_config, receive_resources and
+/// request_operations to the client, and the client's operations stored as upserts until the stream ends,
+/// the client falls silent for twice its heartbeat interval, or it breaks the protocol. Every end of a
+/// session leaves the peer's state at once.
+public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol {
+    let identity: BackrestIdentity
+    let instanceID: String
+    let clients: BackrestClients
+    let operations: OperationStore
+    let peerStates: PeerStates
+    let configPushes: ConfigPushes
+    let settings: BackrestSettings
+    let logger: Logger
+
+    /// Operations applied per database statement (a message may carry many more).
+    static let operationChunk = 1_000
+
+    public func sync(request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, response: RPCWriter<V1sync_SyncStreamItem>,
+                     context: ServerContext) async throws {
+        let outbox = SessionOutbox(writer: response)
+        let session = HubSession()
+        do {
+            // Sent at once, before the client's is read, as backrest does.
+            try await outbox.send(.with { $0.handshake = try handshake() })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await watchSilence(session) }
+                group.addTask { try await converse(request, session: session, outbox: outbox) }
+                group.addTask { try await sendHeartbeats(outbox) }
+                group.addTask {
+                    guard let peer = await session.established() else { return try await Self.sleepForever() }
+                    try await deliverConfigPushes(to: peer, outbox: outbox)
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            if let peer = session.peer { try await ended(peer, state: .disconnected, message: "disconnected") }
+        } catch let error as BackrestSessionError {
+            logger.info("backrest session ended", metadata: ["peer": "\(session.peer?.keyid ?? "-")", "remote": "\(context.remotePeer)", "reason": "\(error)"])
+            if let peer = session.peer { try? await ended(peer, state: error.state, message: error.message) }
+            else if error.message == BackrestSessionError.newerProtocol.message { try? await recordNewerClient(context.remotePeer) }
+            throw error.rpcError
+        } catch {
+            if let peer = session.peer { try? await ended(peer, state: .disconnected, message: "disconnected: \(Self.describe(error))") }
+            if error is CancellationError || error is RPCError { throw error }
+            logger.error("backrest session failed", metadata: ["peer": "\(session.peer?.keyid ?? "-")", "error": "\(String(reflecting: error))"])
+            throw RPCError(code: .internalError, message: "the hub could not store the session's data")
+        }
+    }
+
+    /// The client's side of the session: its handshake, then everything it sends until it ends the stream.
+    private func converse(_ request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, session: HubSession, outbox: SessionOutbox) async throws {
+        var items = request.makeAsyncIterator()
+        guard let first = try await items.next() else { return }  // the client left before saying anything
+        session.touch()
+        let proven = try BackrestHandshake.prove(first, now: Date())
+        let client = try await clients.find(keyid: proven.keyid)
+        let peer: BackrestClients.Client
+        do {
+            peer = try BackrestHandshake.authorize(proven, as: client)
+        } catch {
+            if client != nil { try await recordRefusal(keyid: proven.keyid, instanceID: proven.instanceID, error) }
+            throw error
+        }
+        try await established(peer, outbox: outbox)
+        session.establish(peer)
+        while let item = try await items.next() {
+            session.touch()
+            try await handle(item, from: peer)
+        }
+    }
+
+    private func handshake() throws -> V1sync_SyncStreamItem.SyncActionHandshake {
+        let signed = try identity.signedMessage(payload: Data(instanceID.utf8))
+        return .with {
+            $0.protocolVersion = BackrestHandshake.protocolVersion
+            $0.publicKey = identity.publicKey.proto
+            $0.instanceID = signed
+        }
+    }
+
+    /// After both handshakes: the peer is CONNECTED; it gets the hub's (empty) config and resources, and the
+    /// catch-up request in its own numbering, then a config push that waited for it.
+    private func established(_ peer: BackrestClients.Client, outbox: SessionOutbox) async throws {
+        try await peerStates.put(.with {
+            $0.peerInstanceID = peer.instanceID
+            $0.peerKeyid = peer.keyid
+            $0.state = .connected
+            $0.statusMessage = "connected"
+            $0.lastHeartbeatMillis = Self.nowMillis()
+        })
+        // The hub has no repos or plans of its own to share (it is a viewer of its clients' operations).
+        try await outbox.send(.with { $0.receiveConfig = .with { $0.config = .init() } })
+        try await outbox.send(.with { $0.receiveResources = .init() })
+        let point = try await operations.catchUpPoint(peerKeyID: peer.keyid)
+        try await outbox.send(.with { $0.requestOperations = .with { $0.highOpid = point.highOpID; $0.highModno = point.highModno } })
+        logger.info("backrest client connected", metadata: ["peer": "\(peer.keyid)", "instance": "\(peer.instanceID)",
+                                                            "high_opid": "\(point.highOpID)", "high_modno": "\(point.highModno)"])
+    }
+
+    private func handle(_ item: V1sync_SyncStreamItem, from peer: BackrestClients.Client) async throws {
+        switch item.action {
+        case .heartbeat?:
+            try await peerStates.update(keyid: peer.keyid) { $0.lastHeartbeatMillis = Self.nowMillis() }
+        case .receiveConfig(let received)?:
+            try await peerStates.update(keyid: peer.keyid) { $0.remoteConfig = received.config }
+        case .receiveResources(let resources)?:
+            try await peerStates.update(keyid: peer.keyid) { state in
+                // Merged by id, never removed (as backrest).
+                var repos = Dictionary(state.knownRepos.map { ($0.id, $0) }) { $1 }
+                for repo in resources.repos { repos[repo.id] = repo }
+                var plans = Dictionary(state.knownPlans.map { ($0.id, $0) }) { $1 }
+                for plan in resources.plans { plans[plan.id] = plan }
+                state.knownRepos = repos.values.sorted { $0.id < $1.id }
+                state.knownPlans = plans.values.sorted { $0.id < $1.id }
+            }
+        case .receiveOperations(let received)?:
+            try await apply(received.event, from: peer)
+        case .requestLog?, .receiveLogData?, .throttle?, .signedMessage?:
+            // Never implemented by any backrest; ignored rather than ending the session.
+            logger.info("backrest message type ignored", metadata: ["peer": "\(peer.keyid)", "type": "\(Self.describe(item))"])
+        case .handshake?, .requestOperations?, .setConfig?, .requestResources?, nil:
+            throw BackrestSessionError.protocolError("unknown action type: a client does not send \(Self.describe(item)) to a hub")
+        }
+    }
+
+    private func apply(_ event: V1_OperationEvent, from peer: BackrestClients.Client) async throws {
+        switch event.event {
+        case .createdOperations(let list)?, .updatedOperations(let list)?:
+            // Created and updated alike: seed clients send updates in "created" batches (spec §13.4).
+            for start in stride(from: 0, to: list.operations.count, by: Self.operationChunk) {
+                let chunk = Array(list.operations[start..<min(start + Self.operationChunk, list.operations.count)])
+                let applied = try await operations.upsert(chunk, peerKeyID: peer.keyid, peerInstanceID: peer.instanceID)
+                for skipped in applied.skipped.prefix(10) {
+                    logger.warning("backrest operation skipped", metadata: ["peer": "\(peer.keyid)", "op_id": "\(skipped.id)", "reason": "\(skipped.reason)"])
+                }
+            }
+        case .deletedOperations(let ids)?:
+            // Unknown ids are ignored (backrest ends the session there, spec §13.6).
+            for start in stride(from: 0, to: ids.values.count, by: Self.operationChunk) {
+                try await operations.delete(originalIDs: Array(ids.values[start..<min(start + Self.operationChunk, ids.values.count)]), peerKeyID: peer.keyid)
+            }
+        case .keepAlive?, nil:
+            break
+        }
+    }
+
+    private func sendHeartbeats(_ outbox: SessionOutbox) async throws {
+        while true {
+            try await Task.sleep(for: settings.heartbeatInterval)
+            try await outbox.send(.with { $0.heartbeat = .init() })
+        }
+    }
+
+    /// Ends the session when the client sent no handshake within the handshake timeout (backrest's 15 s),
+    /// or nothing for twice its heartbeat interval afterwards: a peer that vanished without closing its
+    /// connection is not shown CONNECTED.
+    private func watchSilence(_ session: HubSession) async throws {
+        while true {
+            let handshaken = session.peer != nil
+            let limit = handshaken ? settings.clientHeartbeatInterval * 2 : settings.handshakeTimeout
+            let silent = session.silence
+            if silent >= limit {
+                if !handshaken { throw BackrestSessionError.unauthenticated("no handshake packet received from peer within timeout") }
+                throw BackrestSessionError(state: .disconnected, code: .unavailable,
+                                           message: "stale: no message from the peer for \(limit) (twice its heartbeat interval)")
+            }
+            try await Task.sleep(for: min(limit - silent, .seconds(1)) + .milliseconds(1))
+        }
+    }
+
+    private func deliverConfigPushes(to peer: BackrestClients.Client, outbox: SessionOutbox) async throws {
+        let announcements = configPushes.announcements()
+        try await sendPendingConfig(to: peer, outbox: outbox)
+        for await announcement in announcements where announcement.keyid == peer.keyid {
+            try await sendPendingConfig(to: peer, outbox: outbox)
+        }
+        try await Self.sleepForever()  // the subscription ended (shutdown): the session goes on until it ends
+    }
+
+    static func sleepForever() async throws {
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    private func sendPendingConfig(to peer: BackrestClients.Client, outbox: SessionOutbox) async throws {
+        // Permissions are read again: an operator may have changed them since the session began.
+        guard let current = try await clients.find(keyid: peer.keyid), current.acceptsConfigPushes else { return }
+        guard let setConfig = try await configPushes.take(for: peer.keyid) else { return }
+        try await outbox.send(.with { $0.setConfig = setConfig })
+        logger.info("config pushed to backrest client", metadata: ["peer": "\(peer.keyid)"])
+    }
+
+    private func ended(_ peer: BackrestClients.Client, state: V1sync_ConnectionState, message: String) async throws {
+        try await peerStates.update(keyid: peer.keyid) {
+            $0.state = state
+            $0.statusMessage = message
+            $0.lastHeartbeatMillis = Self.nowMillis()
+        }
+    }
+
+    /// A refused handshake claiming a configured client's keyid is shown in that client's state, unless a
+    /// session of the real client is connected now (a stranger's failed claim must not hide it).
+    private func recordRefusal(keyid: String, instanceID: String, _ error: BackrestSessionError) async throws {
+        let current = try await peerStates.find(keyid: keyid)
+        if current?.state == .connected { return }
+        var state = current ?? .with { $0.peerKeyid = keyid; $0.peerInstanceID = instanceID }
+        state.state = error.state
+        state.statusMessage = error.message
+        try await peerStates.put(state)
+    }
+
+    /// A backrest 1.13+ client proves no identity; its attempt is recorded under an "unidentified" peer so an
+    /// operator watching the peer states sees why it cannot connect.
+    private func recordNewerClient(_ remote: String) async throws {
+        try await peerStates.put(.with {
+            $0.peerKeyid = "unidentified"
+            $0.peerInstanceID = "backrest 1.13+ client at \(remote)"
+            $0.state = .errorProtocol
+            $0.statusMessage = BackrestSessionError.newerProtocol.message
+            $0.lastHeartbeatMillis = Self.nowMillis()
+        })
+    }
+
+    static func describe(_ item: V1sync_SyncStreamItem) -> String {
+        switch item.action {
+        case .signedMessage?: "signed_message"
+        case .handshake?: "handshake"
+        case .heartbeat?: "heartbeat"
+        case .requestOperations?: "request_operations"
+        case .receiveOperations?: "receive_operations"
+        case .receiveConfig?: "receive_config"
+        case .setConfig?: "set_config"
+        case .requestResources?: "request_resources"
+        case .receiveResources?: "receive_resources"
+        case .requestLog?: "request_log"
+        case .receiveLogData?: "receive_log_data"
+        case .throttle?: "throttle"
+        case nil: "an item with no known action"
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? RPCError { return "\(error.code): \(error.message)" }
+        return "\(error)"
+    }
+
+    static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+}
+
+/// What the tasks of one session share: when the client last sent something, and who it proved to be.
+final class HubSession: Sendable {
+    private struct State {
+        var lastFrame = ContinuousClock.now
+        var peer: BackrestClients.Client?
+        var waiters: [CheckedContinuation<BackrestClients.Client?, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func touch() { state.withLock { $0.lastFrame = .now } }
+    var silence: Duration { ContinuousClock.now - state.withLock { $0.lastFrame } }
+    var peer: BackrestClients.Client? { state.withLock { $0.peer } }
+
+    func establish(_ peer: BackrestClients.Client) {
+        let waiters = state.withLock { state in
+            state.peer = peer
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: peer) }
+    }
+
+    /// The peer once its handshake was accepted (nil if cancelled first).
+    func established() async -> BackrestClients.Client? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> BackrestClients.Client?? in
+                    if let peer = state.peer { return .some(peer) }
+                    if Task.isCancelled { return .some(nil) }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            let waiters = state.withLock { state in
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume(returning: nil) }
+        }
+    }
+}
+
+/// Serializes a session's writes: the handshake and catch-up request, heartbeats and config pushes come
+/// from different tasks.
+actor SessionOutbox {
+    let writer: RPCWriter<V1sync_SyncStreamItem>
+    init(writer: RPCWriter<V1sync_SyncStreamItem>) { self.writer = writer }
+    func send(_ item: V1sync_SyncStreamItem) async throws { try await writer.write(item) }
+}
