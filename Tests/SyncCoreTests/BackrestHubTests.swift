@@ -1,0 +1,256 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SyncCore
+import Testing
+import WharfProto
+import WharfRuntime
+import WharfTestSupport
+
+/// The sync service running in this test process on a fresh database, with a short heartbeat.
+func withSyncServer(environment extra: [String: String] = [:], _ body: (Int, String) async throws -> Void) async throws {
+    let postgres = try await TestPostgres.shared()
+    let redis = try await TestRedis.shared()
+    let database = try await postgres.createDatabase(prefix: "backrest")
+    let environment = [
+        "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
+        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+        "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText, "WHARF_SYNC_STORE": "127.0.0.1:1", "WHARF_SYNC_ROUTING": "127.0.0.1:1",
+        "WHARF_BACKREST_INSTANCE_ID": "wharf-hub", "WHARF_BACKREST_HEARTBEAT_INTERVAL": "1s",
+        "WHARF_BACKREST_KEY_FILE": FileManager.default.temporaryDirectory.appendingPathComponent("\(database)-hub.pem").path,
+    ].merging(extra) { $1 }
+    let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
+        service: "sync", defaults: SyncServer.defaults, environment: environment) { SyncSettings(reader: $0) }
+    let host = WharfServiceHost(configuration: runtime, migrations: SyncServer.migrations)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await host.run(handleSignals: false) { host in try await SyncServer.parts(host: host, settings: settings) } }
+        try await body(try await host.grpcPort(), database)
+        await host.shutdownGracefully()
+        try await group.waitForAll()
+    }
+}
+
+/// One Sync stream as a backrest client drives it: items sent when the test says, answers read one by one.
+final class HubSessionIO {
+    let send: AsyncStream<V1sync_SyncStreamItem>.Continuation
+    var incoming: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>.AsyncIterator
+
+    init(send: AsyncStream<V1sync_SyncStreamItem>.Continuation, incoming: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>.AsyncIterator) {
+        self.send = send
+        self.incoming = incoming
+    }
+
+    /// The next item that is not a heartbeat.
+    func next() async throws -> V1sync_SyncStreamItem? {
+        while let item = try await incoming.next() {
+            if case .heartbeat? = item.action { continue }
+            return item
+        }
+        return nil
+    }
+}
+
+func withHubSession<T: Sendable>(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ body: @escaping @Sendable (HubSessionIO) async throws -> T) async throws -> T {
+    let (outgoing, send) = AsyncStream.makeStream(of: V1sync_SyncStreamItem.self)
+    defer { send.finish() }
+    return try await V1sync_BackrestSyncService.Client(wrapping: client).sync(request: StreamingClientRequest { writer in
+        for await item in outgoing { try await writer.write(item) }
+    }) { response in
+        let io = HubSessionIO(send: send, incoming: response.messages.makeAsyncIterator())
+        defer { send.finish() }
+        return try await body(io)
+    }
+}
+
+struct BackrestClientIdentity: Sendable {
+    let identity = BackrestIdentity.generate()
+    let instanceID: String
+
+    func handshake(payload: String? = nil, at date: Date = Date(), keyid: String? = nil) throws -> V1sync_SyncStreamItem {
+        let signed = try identity.signedMessage(payload: Data((payload ?? instanceID).utf8), at: date)
+        return .with {
+            $0.handshake = .with {
+                $0.protocolVersion = 1
+                $0.publicKey = identity.publicKey.proto
+                if let keyid { $0.publicKey.keyid = keyid }
+                $0.instanceID = signed
+            }
+        }
+    }
+
+    func operation(_ id: Int64, flow: Int64, modno: Int64, message: String = "") -> V1_Operation {
+        .with {
+            $0.id = id
+            $0.flowID = flow
+            $0.modno = modno
+            $0.instanceID = instanceID
+            $0.repoID = "repo1"
+            $0.repoGuid = "guid-repo1"
+            $0.planID = "daily"
+            $0.unixTimeStartMs = 1_762_000_000_000 + id
+            $0.status = .statusSuccess
+            $0.displayMessage = message
+        }
+    }
+}
+
+func created(_ operations: [V1_Operation]) -> V1sync_SyncStreamItem {
+    .with { $0.receiveOperations = .with { $0.event = .with { $0.createdOperations = .with { $0.operations = operations } } } }
+}
+
+@Suite("backrest hub: v1sync Sync over gRPC with clients written from the spec", .serialized)
+struct BackrestHubTests {
+    static let readOperations: [V1_Multihost.Permission] = [.with { $0.type = .permissionReadOperations; $0.scopes = ["*"] }]
+
+    @Test("an authorized key is accepted: the hub's handshake verifies, then config, resources and request_operations in order; 10,000 operations in batches of 500 are stored once; updates, deletes and reconnect catch-up")
+    func acceptedSession() async throws {
+        try await withSyncServer { port, database in
+            try await withTestClient(port: port, admin: true) { client in
+                let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
+                let identity = try await hub.getIdentity(.init())
+                #expect(identity.instanceID == "wharf-hub")
+                #expect(try BackrestPublicKey(pem: identity.publicKeyPem).keyid == identity.keyid)
+                let laptop = BackrestClientIdentity(instanceID: "laptop")
+                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations })
+                #expect(try await hub.listClients(.init()).clients.map(\.keyid) == [laptop.identity.publicKey.keyid])
+
+                let first = try await withHubSession(client) { io in
+                    io.send.yield(try laptop.handshake())
+                    let greeting = try #require(try await io.next())
+                    guard case .handshake(let handshake)? = greeting.action else { throw HubTestError("first item \(greeting)") }
+                    #expect(handshake.protocolVersion == 1)
+                    #expect(handshake.publicKey.keyid == identity.keyid)
+                    #expect(String(decoding: handshake.instanceID.payload, as: UTF8.self) == "wharf-hub")
+                    let key = try BackrestPublicKey(pem: handshake.publicKey.ed25519Pub)
+                    #expect(key.isValidSignature(handshake.instanceID.signature, over: handshake.instanceID.payload))
+                    let config = try #require(try await io.next())
+                    let resources = try #require(try await io.next())
+                    let request = try #require(try await io.next())
+                    guard case .receiveConfig? = config.action, case .receiveResources? = resources.action,
+                          case .requestOperations(let ask)? = request.action else { throw HubTestError("order \(config) \(resources) \(request)") }
+                    #expect(ask.highOpid == 0 && ask.highModno == 0)
+                    // 10,000 operations in batches of 500, every tenth flow with several operations.
+                    for batch in 0..<20 {
+                        let operations = (1...500).map { index -> V1_Operation in
+                            let id = Int64(batch * 500 + index)
+                            return laptop.operation(id, flow: (id + 9) / 10, modno: id)
+                        }
+                        io.send.yield(created(operations))
+                    }
+                    // A garbled >256 catch-up: the same operations again, some twice in one list, sent as created.
+                    var garbled: [V1_Operation] = []
+                    for index in 1...300 {
+                        let id = Int64(index % 150 + 1)
+                        garbled.append(laptop.operation(id, flow: (id + 9) / 10, modno: id))
+                    }
+                    io.send.yield(created(garbled))
+                    io.send.yield(.with { $0.heartbeat = .init() })
+                    return try await eventually(timeout: .seconds(30)) { try await TestPostgres.shared().count("backrest.operations", database: database) == 10_000 }
+                }
+                #expect(first)
+                #expect(try await TestPostgres.shared().count("backrest.operations", database: database) == 10_000)
+                let states = try await V1sync_BackrestSyncStateService.Client(wrapping: client).getPeerSyncStatesStream(.with { $0.subscribe = false }) {
+                    try await $0.messages.reduce(into: [V1sync_PeerState]()) { $0.append($1) }
+                }
+                #expect(states.map(\.peerKeyid) == [laptop.identity.publicKey.keyid])
+                #expect(try await eventually { try await Self.state(client, laptop)?.state == .disconnected })
+
+                // Reconnect: catch-up asks from the client's own highest id and modno; an offline edit of op 7
+                // (modno 10,001), a delete, and a delete of an unknown op.
+                let second = try await withHubSession(client) { io in
+                    io.send.yield(try laptop.handshake())
+                    var ask: V1sync_SyncStreamItem.SyncActionRequestOperations?
+                    while let item = try await io.next() {
+                        if case .requestOperations(let request)? = item.action { ask = request; break }
+                    }
+                    io.send.yield(.with { $0.receiveOperations = .with { $0.event = .with { $0.updatedOperations = .with {
+                        $0.operations = [laptop.operation(7, flow: 1, modno: 10_001, message: "edited offline")]
+                    } } } })
+                    io.send.yield(.with { $0.receiveOperations = .with { $0.event = .with { $0.deletedOperations = .with { $0.values = [8, 999_999] } } } })
+                    let applied = try await eventually(timeout: .seconds(10)) {
+                        try await TestPostgres.shared().count("backrest.operations", database: database) == 9_999
+                    }
+                    #expect(try await Self.state(client, laptop)?.state == .connected)
+                    return (ask, applied)
+                }
+                #expect(second.0?.highOpid == 10_000)
+                #expect(second.0?.highModno == 10_000)
+                #expect(second.1)
+            }
+        }
+    }
+
+    @Test("refused: unknown key, wrong keyid, bad signature, signature over timestamp ‖ payload, stale timestamp, instance mismatch, non-handshake first message, a backrest 1.13 client")
+    func refusedHandshakes() async throws {
+        try await withSyncServer { port, _ in
+            try await withTestClient(port: port, admin: true) { client in
+                let laptop = BackrestClientIdentity(instanceID: "laptop")
+                let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
+                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations })
+                func refusal(_ item: V1sync_SyncStreamItem) async throws -> RPCError? {
+                    do {
+                        _ = try await withHubSession(client) { io in
+                            io.send.yield(item)
+                            while try await io.next() != nil {}
+                        }
+                        return nil
+                    } catch let error as RPCError {
+                        return error
+                    }
+                }
+                let stranger = BackrestClientIdentity(instanceID: "stranger")
+                #expect(try await refusal(try stranger.handshake())?.code == .permissionDenied)
+                #expect(try await refusal(try laptop.handshake(keyid: stranger.identity.publicKey.keyid))?.code == .unauthenticated)
+                var badSignature = try laptop.handshake()
+                if case .handshake(var handshake)? = badSignature.action {
+                    handshake.instanceID.signature = try stranger.identity.signature(over: handshake.instanceID.payload)
+                    badSignature.handshake = handshake
+                }
+                #expect(try await refusal(badSignature)?.code == .unauthenticated)
+                var timestamped = try laptop.handshake()
+                if case .handshake(var handshake)? = timestamped.action {
+                    var prefixed = withUnsafeBytes(of: handshake.instanceID.timestampMillis.bigEndian) { Data($0) }
+                    prefixed.append(handshake.instanceID.payload)
+                    handshake.instanceID.signature = try laptop.identity.signature(over: prefixed)
+                    timestamped.handshake = handshake
+                }
+                #expect(try await refusal(timestamped)?.code == .unauthenticated)
+                let stale = try await refusal(try laptop.handshake(at: Date().addingTimeInterval(-301)))
+                #expect(stale?.code == .unauthenticated && stale?.message.contains("5 minutes") == true)
+                #expect(try await refusal(try laptop.handshake(payload: "desktop"))?.code == .permissionDenied)
+                #expect(try await Self.state(client, laptop)?.state == .errorAuth)
+                #expect(try await refusal(.with { $0.heartbeat = .init() })?.code == .unauthenticated)
+                // backrest 1.13+: establish_shared_secret is field 2, unknown to protocol 1.
+                let newer = try await refusal(try V1sync_SyncStreamItem(serializedBytes: [0x12, 0x03, 0x0A, 0x01, 0x41]))
+                #expect(newer?.code == .failedPrecondition)
+                #expect(newer?.message.contains("protocol 1 (backrest 1.11 to 1.12)") == true)
+            }
+        }
+    }
+
+    @Test("no handshake within the handshake timeout ends the stream with UNAUTHENTICATED")
+    func handshakeTimeout() async throws {
+        try await withSyncServer(environment: ["WHARF_BACKREST_HANDSHAKE_TIMEOUT": "500ms"]) { port, _ in
+            try await withTestClient(port: port) { client in
+                do {
+                    _ = try await withHubSession(client) { io in while try await io.next() != nil {} }
+                    Issue.record("a silent client was kept")
+                } catch let error as RPCError {
+                    #expect(error.code == .unauthenticated)
+                    #expect(error.message == "no handshake packet received from peer within timeout")
+                }
+            }
+        }
+    }
+
+    static func state(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ peer: BackrestClientIdentity) async throws -> V1sync_PeerState? {
+        try await V1sync_BackrestSyncStateService.Client(wrapping: client).getPeerSyncStatesStream(.with { $0.subscribe = false }) {
+            try await $0.messages.reduce(into: [V1sync_PeerState]()) { $0.append($1) }
+        }.first { $0.peerKeyid == peer.identity.publicKey.keyid }
+    }
+}
+
+struct HubTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
