@@ -14,11 +14,18 @@ public enum SyncServer {
         let progress = SyncProgressService(repository: repository, local: local, logger: host.logger)
         let mirror = SyncMirror(repository: repository, local: local, settings: settings, nodeID: host.configuration.nodeID,
                                 jobs: host.jobs, logger: host.logger)
-        let backrest = try await backrestParts(host: host, settings: settings.backrest)
+        // A hub without a usable key (a read-only mount with no Secret, say) is off; the mirrors still run.
+        let backrest: [any RegistrableRPCService]
+        do {
+            backrest = try await backrestParts(host: host, settings: settings.backrest).services
+        } catch let problem as ConfigurationProblem {
+            host.logger.error("the backrest hub is off", metadata: ["reason": "\(problem)"])
+            backrest = []
+        }
         return WharfServiceParts(
-            rpcServices: [service, progress] + backrest.services,
-            serviceNames: ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress",
-                           "v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService", "wharf.sync.v1.BackrestHub"],
+            rpcServices: [service, progress] + backrest,
+            serviceNames: ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress"]
+                + (backrest.isEmpty ? [] : ["v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService", "wharf.sync.v1.BackrestHub"]),
             backgroundServices: [local, SyncMetrics(repository: repository, factory: host.metricsFactory, interval: .seconds(10), logger: host.logger)],
             jobHandlers: [SyncMirror.jobKind: mirror.run],
             adminMethods: SyncProgressService.administrativeMethods.union(BackrestSyncStateService.administrativeMethods)
