@@ -198,8 +198,8 @@ struct StoreServiceTests {
         try await withStoreServer { port, host in
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
-                // 8 streams of 300 records each; neighbouring streams share half their records.
-                let records = try (0..<1_350).map { index in
+                // 6 streams of 120 records each; neighbouring streams share half their records.
+                let records = try (0..<420).map { index in
                     var record = try exampleRecord("overlap-\(index)")
                     record.data.fields["annotations"] = Google_Protobuf_Value(structValue: .init(fields: [
                         "order": Google_Protobuf_Value(stringValue: "\(index)"), "quote\"d": Google_Protobuf_Value(stringValue: "ü\\"),
@@ -208,21 +208,21 @@ struct StoreServiceTests {
                 }
                 let expected = try records.map { try PreparedRecord($0) }
                 let answers = try await withThrowingTaskGroup(of: (Int, [String], RPCError?).self) { group in
-                    for stream in 0..<8 {
-                        let part = Array(records[(stream * 150)..<(stream * 150 + 300)])
+                    for stream in 0..<6 {
+                        let part = Array(records[(stream * 60)..<(stream * 60 + 120)])
                         group.addTask { let (cids, error) = try await store.push(part); return (stream, cids, error) }
                     }
                     return try await group.reduce(into: [(Int, [String], RPCError?)]()) { $0.append($1) }
                 }
                 for (stream, cids, error) in answers {
                     #expect(error == nil)
-                    #expect(cids == expected[(stream * 150)..<(stream * 150 + 300)].map(\.cid))
+                    #expect(cids == expected[(stream * 60)..<(stream * 60 + 120)].map(\.cid))
                 }
                 let postgres = try await TestPostgres.shared()
                 let database = host.configuration.postgres.database
-                #expect(try await postgres.count("store.records", database: database) == 1_350)
-                #expect(try await postgres.count("store.changes", database: database) == 1_350)
-                for index in [0, 149, 150, 700, 1_349] {
+                #expect(try await postgres.count("store.records", database: database) == 420)
+                #expect(try await postgres.count("store.changes", database: database) == 420)
+                for index in [0, 59, 60, 200, 419] {
                     let meta = try await store.lookupOne(expected[index].cid)
                     #expect(meta.annotations == expected[index].annotations.lookupAnnotations)
                     #expect(meta.annotations.values.contains("\(index)"))

@@ -148,7 +148,14 @@ struct BackrestHubTests {
                     return try await eventually(timeout: .seconds(30)) { try await TestPostgres.shared().count("backrest.operations", database: database) == 10_000 }
                 }
                 #expect(first)
-                #expect(try await TestPostgres.shared().count("backrest.operations", database: database) == 10_000)
+                let postgres = try await TestPostgres.shared()
+                #expect(try await postgres.count("backrest.operations", database: database) == 10_000)
+                // 1,000 flows of 10; each maps to the hub id of its first stored operation.
+                #expect(try await postgres.count("(SELECT DISTINCT flow_id FROM backrest.operations) AS flows", database: database) == 1_000)
+                #expect(try await postgres.count("""
+                    backrest.operations o WHERE o.flow_id <> (SELECT min(p.id) FROM backrest.operations p
+                    WHERE p.peer_keyid = o.peer_keyid AND p.original_flow_id = o.original_flow_id)
+                    """, database: database) == 0)
                 let states = try await V1sync_BackrestSyncStateService.Client(wrapping: client).getPeerSyncStatesStream(.with { $0.subscribe = false }) {
                     try await $0.messages.reduce(into: [V1sync_PeerState]()) { $0.append($1) }
                 }
@@ -176,6 +183,8 @@ struct BackrestHubTests {
                 #expect(second.0?.highOpid == 10_000)
                 #expect(second.0?.highModno == 10_000)
                 #expect(second.1)
+                #expect(try await postgres.count("backrest.operations WHERE original_id = 7 AND peer_modno = 10001", database: database) == 1)
+                #expect(try await postgres.count("backrest.operations WHERE original_id = 8", database: database) == 0)
             }
         }
     }

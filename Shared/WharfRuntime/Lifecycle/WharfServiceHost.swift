@@ -191,7 +191,9 @@ public final class WharfServiceHost: Sendable {
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
-        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        // Past this, ServiceLifecycle ends the process with a fatal error rather than hang: long enough that a
+        // loaded machine finishing a database round trip is not mistaken for a hang (a CI run crashed at 5 s).
+        groupConfiguration.maximumCancellationDuration = .seconds(30)
         let serviceGroup = ServiceGroup(configuration: groupConfiguration)
         group.withLock { $0 = serviceGroup }
         if shutdownRequested.withLock({ $0 }) { await serviceGroup.triggerGracefulShutdown() }
