@@ -191,9 +191,10 @@ public final class WharfServiceHost: Sendable {
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
-        // Past this, ServiceLifecycle ends the process with a fatal error rather than hang: long enough that a
-        // loaded machine finishing a database round trip is not mistaken for a hang (a CI run crashed at 5 s).
-        groupConfiguration.maximumCancellationDuration = .seconds(30)
+        // No limit: past one, ServiceLifecycle ends the whole process with a fatal error, which took down a test
+        // process hosting several services when one host's cancellation was slow. A process that is told to stop
+        // and does not is ended by its supervisor (Kubernetes' grace period, `scripts/wharf down`).
+        groupConfiguration.maximumCancellationDuration = nil
         let serviceGroup = ServiceGroup(configuration: groupConfiguration)
         group.withLock { $0 = serviceGroup }
         if shutdownRequested.withLock({ $0 }) { await serviceGroup.triggerGracefulShutdown() }
