@@ -72,11 +72,12 @@ struct PublishManyTests {
         defer { Task { await routing.stop(); await store.stop() } }
         try await withTestClient(port: store.port) { storeClient in
             try await withTestClient(port: routing.port) { client in
-                let cids = try await storeClient.pushRecords((0..<1_000).map { labelledRecord("r\($0)", skills: [RoutingServiceTests.vision], locators: []) })
+                // The limit is checked before anything is read, so the oversized request may name unknown records.
+                let cids = try await storeClient.pushRecords((0..<10).map { labelledRecord("r\($0)", skills: [RoutingServiceTests.vision], locators: []) })
                 let publishing = Wharf_Routing_V1_RecordPublishing.Client(wrapping: client)
                 let (answered, failure) = try await publishing.publishMany(request: StreamingClientRequest { writer in
                     try await writer.write(.with { $0.recordCids = cids })
-                    try await writer.write(.with { $0.recordCids = cids + [cids[0]] })
+                    try await writer.write(.with { $0.recordCids = (0..<1_001).map { "baeareiunknown\($0)" } })
                 }) { response in
                     var messages: [Wharf_Routing_V1_PublishManyResponse] = []
                     do {
@@ -89,10 +90,10 @@ struct PublishManyTests {
                 #expect(failure?.code == .invalidArgument)
                 #expect(failure?.message == "a PublishMany request has 1001 CIDs; at most 1000 are allowed")
                 #expect(answered.count == 1)
-                #expect(answered.first?.outcomes.count == 1_000)
+                #expect(answered.first?.outcomes.count == 10)
                 #expect(answered.first?.outcomes.allSatisfy { $0.code == 0 } == true)
                 let routingClient = Routing_V1_RoutingService.Client(wrapping: client)
-                #expect(try await routingClient.listCIDs([skill(RoutingServiceTests.vision)]).count == 1_000)
+                #expect(try await routingClient.listCIDs([skill(RoutingServiceTests.vision)]).count == 10)
             }
         }
     }
