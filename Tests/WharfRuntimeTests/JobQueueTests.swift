@@ -149,10 +149,13 @@ struct JobQueueTests {
     func runAt() async throws {
         try await withTestDatabase(migrations: [JobMigrations.set]) { client, _ in
             let queue = JobQueue(client: client, redis: nil)
-            let later = try await queue.enqueue(kind: "later", payload: Payload(number: 1), runAt: Date().addingTimeInterval(0.6))
+            // Far enough apart that a loaded machine cannot blur them: an hour ahead and a second behind.
+            let later = try await queue.enqueue(kind: "later", payload: Payload(number: 1), runAt: Date().addingTimeInterval(3600))
             #expect(try await queue.claim(kinds: ["later"], workerID: "w", limit: 1, lease: .seconds(5)).isEmpty)
-            try await Task.sleep(for: .milliseconds(700))
-            #expect(try await queue.claim(kinds: ["later"], workerID: "w", limit: 1, lease: .seconds(5)).map(\.id) == [later.id])
+            let due = try await queue.enqueue(kind: "later", payload: Payload(number: 2), runAt: Date().addingTimeInterval(-1))
+            #expect(try await queue.claim(kinds: ["later"], workerID: "w", limit: 2, lease: .seconds(5)).map(\.id) == [due.id])
+            #expect(try await queue.claim(kinds: ["later"], workerID: "w", limit: 2, lease: .seconds(5)).isEmpty)
+            #expect(later.id != due.id)
         }
     }
 
