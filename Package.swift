@@ -227,6 +227,9 @@ let package = Package(
         // Mirror rate, push-to-pullable latency and re-sync cost between two systems (scripts/bench-sync).
         .executableTarget(name: "SyncBench", dependencies: ["SyncCore", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
                           path: "Benchmarks/SyncBench"),
+        // backrest hub ingest and catch-up (scripts/bench-backrest).
+        .executableTarget(name: "BackrestBench", dependencies: ["SyncCore", "WharfRuntime", "WharfProto"] + grpc,
+                          path: "Benchmarks/BackrestBench"),
         // BLAKE3 and blob service throughput (scripts/bench-blob).
         .executableTarget(name: "BlobBench", dependencies: ["BlobCore", "WharfProto"] + grpc, path: "Benchmarks/BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).
@@ -239,9 +242,10 @@ let package = Package(
         .target(
             name: "WharfTestSupport",
             dependencies: [
-                "WharfRuntime", "WharfProto", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "WharfRuntime", "WharfProto", "GatewayCore", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ] + grpc + nioHTTP2,
             path: "Tests/WharfTestSupport"
         ),

@@ -61,11 +61,15 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
 
 /// Prints one result: `text` as is, or `json` as one compact object per line with sorted keys.
 func emit(_ format: OutputFormat, text: @autoclosure () -> String, json: [String: any Sendable]) {
+    let line: String
     switch format {
     case .text:
-        print(text())
+        line = text()
     case .json:
         let data = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        print(String(decoding: data, as: UTF8.self))
+        line = String(decoding: data, as: UTF8.self)
     }
+    // Written at once rather than through print's buffer: each result reaches a pipe as it happens
+    // (`peers --watch | grep …`), not when a buffer fills or the process ends.
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -115,18 +115,22 @@ struct Sync: AsyncParsableCommand {
     }
 }
 
-/// A sync status by its name in the proto (`SYNC_STATUS_IN_PROGRESS`), as upstream's clients print it: taken
-/// from the generated code's JSON mapping rather than spelled out again.
+/// A sync status by its name in the proto (`SYNC_STATUS_IN_PROGRESS`), as upstream's clients print it.
 enum SyncStatusText {
     static func name(of status: Agntcy_Dir_Store_V1_SyncStatus) -> String {
+        ProtoEnumName.name(in: Agntcy_Dir_Store_V1_ListSyncsItem.with { $0.status = status }, field: "status")
+            ?? (status == .unspecified ? "SYNC_STATUS_UNSPECIFIED" : "\(status.rawValue)")
+    }
+}
+
+/// An enum value by its name in the proto, taken from the generated code's JSON mapping rather than spelled
+/// out again: `message` has the value set in `field` (its JSON name).
+enum ProtoEnumName {
+    static func name(in message: some SwiftProtobuf.Message, field: String) -> String? {
         var options = JSONEncodingOptions()
         options.alwaysPrintEnumsAsInts = false
-        let item = Agntcy_Dir_Store_V1_ListSyncsItem.with { $0.status = status }
-        guard let text = try? item.jsonString(options: options),
-              let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let name = object["status"] as? String else {
-            return status == .unspecified ? "SYNC_STATUS_UNSPECIFIED" : "\(status.rawValue)"
-        }
-        return name
+        guard let text = try? message.jsonString(options: options),
+              let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
+        return object[field] as? String
     }
 }

@@ -14,7 +14,7 @@ struct WharfCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wharfctl",
         abstract: "Operate a Wharf deployment.",
-        subcommands: [Health.self, Migrate.self, Config.self, Negentropy.self, Sync.self])
+        subcommands: [Health.self, Migrate.self, Config.self, Negentropy.self, Sync.self, Backrest.self])
 }
 
 /// Exit codes: 0 success, 1 failure, 2 not serving, 78 invalid configuration (EX_CONFIG).

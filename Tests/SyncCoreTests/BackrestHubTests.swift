@@ -7,11 +7,14 @@ import WharfProto
 import WharfRuntime
 import WharfTestSupport
 
-/// The sync service running in this test process on a fresh database, with a short heartbeat.
-func withSyncServer(environment extra: [String: String] = [:], _ body: (Int, String) async throws -> Void) async throws {
+/// The sync service running in this test process on a fresh database (or, for a second replica, on
+/// `database`, sharing its hub key), with a short heartbeat.
+func withSyncServer(database existing: String? = nil, environment extra: [String: String] = [:],
+                    _ body: (Int, String) async throws -> Void) async throws {
     let postgres = try await TestPostgres.shared()
     let redis = try await TestRedis.shared()
-    let database = try await postgres.createDatabase(prefix: "backrest")
+    let database: String
+    if let existing { database = existing } else { database = try await postgres.createDatabase(prefix: "backrest") }
     let environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
         "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,

@@ -12,15 +12,6 @@ enum BackrestClientSeed {
         var permissions: [V1_Multihost.Permission]
     }
 
-    static func permissionType(_ name: String) -> V1_Multihost.Permission.TypeEnum? {
-        switch name.lowercased().replacingOccurrences(of: "_", with: "-") {
-        case "read-operations", "permission-read-operations": .permissionReadOperations
-        case "read-config", "permission-read-config": .permissionReadConfig
-        case "read-write-config", "permission-read-write-config": .permissionReadWriteConfig
-        default: nil
-        }
-    }
-
     static func parse(_ text: String) throws(ConfigurationProblem) -> [Entry] {
         try text.split(whereSeparator: \.isWhitespace).map { entry throws(ConfigurationProblem) in
             let parts = entry.split(separator: ";").map(String.init)
@@ -30,12 +21,11 @@ enum BackrestClientSeed {
             }
             var permissions: [V1_Multihost.Permission] = []
             for part in parts.dropFirst() {
-                let pieces = part.split(separator: "=", maxSplits: 1).map(String.init)
-                guard pieces.count == 2, let type = permissionType(pieces[0]) else {
+                guard let permission = BackrestPermissionText.permission(part) else {
                     throw ConfigurationProblem("WHARF_BACKREST_AUTHORIZED_CLIENTS: \"\(part)\" is not PERMISSION=SCOPE[,SCOPE…] "
-                        + "(read-operations, read-config or read-write-config)")
+                        + "(\(BackrestPermissionText.names))")
                 }
-                permissions.append(.with { $0.type = type; $0.scopes = pieces[1].split(separator: ",").map(String.init) })
+                permissions.append(permission)
             }
             if let problem = BackrestClients.problem(instanceID: identity[0], keyid: identity[1], permissions: permissions) {
                 throw ConfigurationProblem("WHARF_BACKREST_AUTHORIZED_CLIENTS: \(identity[0]): \(problem)")

@@ -21,4 +21,8 @@ struct BackrestSessionError: Error, CustomStringConvertible {
         state: .errorProtocol, code: .failedPrecondition,
         message: "this hub speaks backrest multihost sync protocol 1 (backrest 1.11 to 1.12); the client speaks a newer protocol "
             + "(backrest 1.13 or later, which opens with establish_shared_secret): run backrest 1.12 on this client")
+
+    /// The replica is shutting down: the client reconnects (through the gateway, to another replica).
+    static let shuttingDown = Self(state: .disconnected, code: .unavailable,
+                                   message: "this hub replica is shutting down; reconnect")
 }

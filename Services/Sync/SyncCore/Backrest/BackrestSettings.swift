@@ -43,15 +43,19 @@ public struct BackrestSettings: Sendable {
         }
         let identity = BackrestIdentity.generate()
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        // O_EXCL: a replica starting at the same moment does not overwrite the key another one wrote; the
-        // mode is set as the file is created, so the key is never readable by others.
-        let descriptor = open(keyFile, O_CREAT | O_EXCL | O_WRONLY, 0o600)
-        if descriptor >= 0 {
-            let bytes = Array(identity.privatePEM.utf8)
-            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            close(descriptor)
-            guard written == bytes.count else { throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): cannot be written") }
-        } else if errno != EEXIST {
+        // The key is written whole to a private temporary file (mode 0600 from its creation, so never readable by
+        // others), then hard-linked into place: link(2) fails if the name exists, so a replica starting at the
+        // same moment neither overwrites the key another one wrote nor reads a half-written file.
+        let temporary = "\(keyFile).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let descriptor = open(temporary, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+        guard descriptor >= 0 else { throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): cannot be created (errno \(errno))") }
+        defer { unlink(temporary) }
+        let bytes = Array(identity.privatePEM.utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let synced = fsync(descriptor) == 0
+        close(descriptor)
+        guard written == bytes.count, synced else { throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): cannot be written") }
+        if link(temporary, keyFile) != 0, errno != EEXIST {
             throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): cannot be created (errno \(errno))")
         }
         // Another replica may have created it first: the file wins.

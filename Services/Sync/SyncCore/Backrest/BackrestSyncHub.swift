@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import Logging
+import ServiceLifecycle
 import Synchronization
 import WharfProto
 import WharfRuntime
@@ -30,16 +31,25 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         do {
             // Sent at once, before the client's is read, as backrest does.
             try await outbox.send(.with { $0.handshake = try handshake() })
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await watchSilence(session) }
-                group.addTask { try await converse(request, session: session, outbox: outbox) }
-                group.addTask { try await sendHeartbeats(outbox) }
-                group.addTask {
-                    guard let peer = await session.established() else { return try await Self.sleepForever() }
-                    try await deliverConfigPushes(to: peer, outbox: outbox)
+            let hub = self
+            do {
+                // A replica shutting down ends its sessions at once (backrest reconnects, through the gateway to
+                // another replica) rather than holding its shutdown for the grace period.
+                try await cancelWhenGracefulShutdown {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await hub.watchSilence(session) }
+                        group.addTask { try await hub.converse(request, session: session, outbox: outbox) }
+                        group.addTask { try await hub.sendHeartbeats(outbox) }
+                        group.addTask {
+                            guard let peer = await session.established() else { return try await Self.sleepForever() }
+                            try await hub.deliverConfigPushes(to: peer, outbox: outbox)
+                        }
+                        try await group.next()
+                        group.cancelAll()
+                    }
                 }
-                try await group.next()
-                group.cancelAll()
+            } catch is CancellationError where Task.isShuttingDownGracefully {
+                throw BackrestSessionError.shuttingDown
             }
             if let peer = session.peer { try await ended(peer, state: .disconnected, message: "disconnected") }
         } catch let error as BackrestSessionError {
@@ -198,11 +208,16 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     }
 
     private func ended(_ peer: BackrestClients.Client, state: V1sync_ConnectionState, message: String) async throws {
-        try await peerStates.update(keyid: peer.keyid) {
-            $0.state = state
-            $0.statusMessage = message
-            $0.lastHeartbeatMillis = Self.nowMillis()
-        }
+        // A client that went away cancels this RPC's task, and a cancelled task's queries fail: the state is
+        // written from a task of its own, so that the peer is shown DISCONNECTED at once rather than never.
+        let peerStates = peerStates
+        try await Task {
+            try await peerStates.update(keyid: peer.keyid) {
+                $0.state = state
+                $0.statusMessage = message
+                $0.lastHeartbeatMillis = Self.nowMillis()
+            }
+        }.value
     }
 
     /// A refused handshake claiming a configured client's keyid is shown in that client's state, unless a

@@ -1,5 +1,6 @@
 import GRPCCore
 import Logging
+import ServiceLifecycle
 import WharfProto
 import WharfRuntime
 
@@ -20,9 +21,18 @@ public struct BackrestSyncStateService: V1sync_BackrestSyncStateService.SimpleSe
         let keyids = try await clients.all().map(\.keyid)
         for state in try await peerStates.states(of: keyids) { try await response.write(state) }
         guard let changes else { return }
-        for await keyid in changes {
-            guard let state = try await peerStates.find(keyid: keyid) else { continue }
-            try await response.write(state)
+        let peerStates = peerStates
+        do {
+            // A replica shutting down ends its watchers' streams rather than holding its shutdown for the grace
+            // period: they reconnect to another replica and get the current states again.
+            try await cancelWhenGracefulShutdown {
+                for await keyid in changes {
+                    guard let state = try await peerStates.find(keyid: keyid) else { continue }
+                    try await response.write(state)
+                }
+            }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            throw RPCError(code: .unavailable, message: "this hub replica is shutting down; subscribe again")
         }
     }
 }

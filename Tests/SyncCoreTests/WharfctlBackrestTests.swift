@@ -1,0 +1,101 @@
+import Foundation
+import GRPCCore
+import SyncCore
+import Testing
+import WharfProto
+import WharfRuntime
+import WharfTestSupport
+
+@Suite("wharfctl backrest: identity, clients, peers and config pushes through the gateway", .serialized)
+struct WharfctlBackrestTests {
+    @Test("identity (text and JSON), client add/list/remove with permissions, push-config to a connected client, peers and peers --watch; errors exit non-zero on one line")
+    func commands() async throws {
+        try await withSyncServer { sync, _ in
+            try await withGateway(routes: BackrestConnectTests.routes(sync)) { gateway, _ in
+                let wharfctl = try builtExecutable("wharfctl")
+                let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
+                func run(_ arguments: [String], environment: [String: String] = admin) async throws -> (status: Int32?, output: String) {
+                    try await runExecutable(wharfctl, ["backrest"] + arguments + ["--address", "127.0.0.1:\(gateway)"],
+                                            environment: environment, timeout: .seconds(30))
+                }
+                let identity = try await withTestClient(port: gateway) { try await Wharf_Sync_V1_BackrestHub.Client(wrapping: $0).getIdentity(.init()) }
+                let text = try await run(["identity"], environment: [:])
+                #expect(text.status == 0 && text.output == "instance_id: wharf-hub\nkeyid: \(identity.keyid)\n", "\(text.output)")
+                let json = try await run(["identity", "--output", "json"], environment: [:])
+                #expect(json.output == "{\"instance_id\":\"wharf-hub\",\"keyid\":\"\(identity.keyid)\"}\n", "\(json.output)")
+
+                let laptop = BackrestClientIdentity(instanceID: "laptop")
+                let desktop = BackrestClientIdentity(instanceID: "desktop")
+                let noToken = try await run(["client", "list"], environment: [:])
+                #expect(noToken.status == 78, "\(noToken.output)")
+                let badPermission = try await run(["client", "add", "--instance-id", "laptop", "--keyid", laptop.identity.publicKey.keyid,
+                                                   "--permission", "write-everything=*"])
+                #expect(badPermission.status == 78 && badPermission.output.hasPrefix("wharfctl: --permission: "), "\(badPermission.output)")
+                let badKeyid = try await run(["client", "add", "--instance-id", "laptop", "--keyid", "ecdsa.short"])
+                #expect(badKeyid.status == 1 && badKeyid.output.hasPrefix("wharfctl: INVALID_ARGUMENT: "), "\(badKeyid.output)")
+                let added = try await run(["client", "add", "--instance-id", "laptop", "--keyid", laptop.identity.publicKey.keyid,
+                                           "--permission", "read-operations=*"])
+                #expect(added.status == 0 && added.output == "accepted laptop (\(laptop.identity.publicKey.keyid))\n", "\(added.output)")
+                _ = try await run(["client", "add", "--instance-id", "desktop", "--keyid", desktop.identity.publicKey.keyid,
+                                   "--permission", "read-operations=*", "--permission", "read-write-config=plan:daily,repo:nas"])
+                let listed = try await run(["client", "list"])
+                #expect(listed.output.split(separator: "\n").sorted() == [
+                    "desktop\t\(desktop.identity.publicKey.keyid)\tread-operations=* read-write-config=plan:daily,repo:nas",
+                    "laptop\t\(laptop.identity.publicKey.keyid)\tread-operations=*",
+                ], "\(listed.output)")
+                let listedJSON = try await run(["client", "list", "--output", "json"])
+                let objects = listedJSON.output.split(separator: "\n").compactMap {
+                    (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                }
+                #expect(objects.count == 2)
+                #expect(objects.contains { $0["instance_id"] as? String == "laptop" && $0["permissions"] as? [String] == ["read-operations=*"] })
+
+                // push-config: refused for laptop (read-operations only); delivered to a connected desktop.
+                let folder = try TemporaryDirectories.make(prefix: "wharfctl-backrest")
+                let configFile = "\(folder)/set-config.json"
+                try Data(#"{"repos": [{"id": "nas", "uri": "/mnt/nas/restic"}], "plansToDelete": ["old"]}"#.utf8)
+                    .write(to: URL(fileURLWithPath: configFile))
+                let refused = try await run(["push-config", "--keyid", laptop.identity.publicKey.keyid, configFile])
+                #expect(refused.status == 1 && refused.output.hasPrefix("wharfctl: FAILED_PRECONDITION: "), "\(refused.output)")
+                try Data("repos: nas".utf8).write(to: URL(fileURLWithPath: "\(folder)/not.json"))
+                let notJSON = try await run(["push-config", "--keyid", desktop.identity.publicKey.keyid, "\(folder)/not.json"])
+                #expect(notJSON.status == 78, "\(notJSON.output)")
+
+                let watchOutput = "\(folder)/watch.out"
+                let watcher = try SpawnedProcess.spawn(wharfctl, ["backrest", "peers", "--watch", "--address", "127.0.0.1:\(gateway)"],
+                                                       environment: ProcessInfo.processInfo.environment.merging(admin) { $1 }, outputPath: watchOutput)
+                let session = try await ConnectHubSession.open(gateway: gateway)
+                try await session.send(try desktop.handshake())
+                _ = try await session.untilRequestOperations()
+                let pushed = try await run(["push-config", "--keyid", desktop.identity.publicKey.keyid, configFile])
+                #expect(pushed.status == 0 && pushed.output == "delivered to \(desktop.identity.publicKey.keyid)\n", "\(pushed.output)")
+                let item = try #require(try await session.next())
+                guard case .setConfig(let setConfig)? = item.action else { throw HubTestError("expected set_config, got \(item)") }
+                #expect(setConfig.repos.map(\.uri) == ["/mnt/nas/restic"])
+                #expect(setConfig.plansToDelete == ["old"])
+
+                let peers = try await run(["peers", "--output", "json"])
+                let desktopState = peers.output.split(separator: "\n").compactMap {
+                    (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                }.first { $0["peer_keyid"] as? String == desktop.identity.publicKey.keyid }
+                #expect(desktopState?["state"] as? String == "CONNECTED", "\(peers.output)")
+                #expect(desktopState?["peer_instance_id"] as? String == "desktop")
+
+                session.stream.disappear()
+                let watched = await eventually(timeout: .seconds(10)) {
+                    let lines = ((try? String(contentsOfFile: watchOutput, encoding: .utf8)) ?? "").split(separator: "\n")
+                        .filter { $0.hasPrefix("desktop\t") }
+                    return lines.contains { $0.contains("\tCONNECTED\t") } && lines.last?.contains("\tDISCONNECTED\t") == true
+                }
+                #expect(watched, "\((try? String(contentsOfFile: watchOutput, encoding: .utf8)) ?? "")")
+                await watcher.stop()
+
+                let removed = try await run(["client", "remove", "--keyid", laptop.identity.publicKey.keyid])
+                #expect(removed.status == 0 && removed.output == "removed \(laptop.identity.publicKey.keyid)\n", "\(removed.output)")
+                let again = try await run(["client", "remove", "--keyid", laptop.identity.publicKey.keyid])
+                #expect(again.status == 1 && again.output.hasPrefix("wharfctl: NOT_FOUND: "), "\(again.output)")
+                #expect(![noToken, badPermission, badKeyid, refused, notJSON, again].contains { $0.output.contains("Stack") || $0.output.contains("Fatal") })
+            }
+        }
+    }
+}
