@@ -58,11 +58,11 @@ struct Peer: Sendable {
             $0.unixTimeStartMs = 1_762_000_000_000 + id * 60_000
             $0.unixTimeEndMs = 1_762_000_000_000 + id * 60_000 + 42_000
             $0.status = .statusSuccess
-            $0.snapshotID = String(format: "%016llx%016llx", UInt64(id), UInt64(modno))
+            $0.snapshotID = String(format: "%016llx%016llx%016llx%016llx", UInt64(id), UInt64(modno), UInt64(id) &* 0x9E37_79B9, UInt64(modno) &* 0x85EB_CA6B)
             $0.displayMessage = "backup of /home finished: 1,204 files, 3.1 GiB"
             $0.operationBackup = .with { $0.lastStatus = .with { $0.summary = .with {
                 $0.filesNew = 12; $0.filesChanged = 40; $0.filesUnmodified = 1_152; $0.dataAdded = 48_000_000
-                $0.totalFilesProcessed = 1_204; $0.totalBytesProcessed = 3_328_599_654; $0.snapshotID = "\(id)"
+                $0.totalFilesProcessed = 1_204; $0.totalBytesProcessed = 3_328_599_654
             } } }
         }
     }
@@ -166,6 +166,14 @@ try await withGRPCClient(transport: transport, interceptors: [AdminTokenClientIn
     let each = operations / 10
     let ten = try await ingest(client, peers: crowd, each: each)
     report(String(format: "ingest, 10 peers at once: %lld operations in %.2f s = %.0f ops/s", each * 10, seconds(ten), Double(each * 10) / seconds(ten)))
+    for peer in [solo] + crowd {
+        // Every operation is stored: the hub's catch-up point for each peer is its highest id and modno.
+        let expected = peer.instanceID == solo.instanceID ? operations : each
+        let point = try await session(client, peer) { _ in [] }
+        guard point.highOpid == expected, point.highModno == expected else {
+            throw BenchFailure(description: "\(peer.instanceID): hub holds up to \(point.highOpid)/\(point.highModno), sent \(expected)")
+        }
+    }
 
     var modno = operations
     for edits: Int64 in [0, 100, 1_000] {

@@ -75,13 +75,24 @@ struct BackrestConnectTests {
     static let readOperations = BackrestHubTests.readOperations
     static let writeConfig: [V1_Multihost.Permission] = readOperations + [.with { $0.type = .permissionReadWriteConfig; $0.scopes = ["*"] }]
 
+    /// Connect's name of a gRPC status code (connectrpc.com/docs/protocol, "Error Codes").
+    static func connectCode(_ code: RPCError.Code) -> String {
+        switch code {
+        case .unauthenticated: "unauthenticated"
+        case .permissionDenied: "permission_denied"
+        case .failedPrecondition: "failed_precondition"
+        case .unavailable: "unavailable"
+        default: "\(code)"
+        }
+    }
+
     static func routes(_ replicas: Int...) -> String {
         let addresses = replicas.map { "127.0.0.1:\($0)" }.joined(separator: ";")
         return ["v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService", "wharf.sync.v1.BackrestHub"]
             .map { "\($0)=\(addresses)" }.joined(separator: ",")
     }
 
-    @Test("over Connect through the gateway: the hub's handshake verifies, 1,000 operations are stored, a config push reaches only a READ_WRITE_CONFIG client, refusals are Connect errors")
+    @Test("over Connect through the gateway: the hub's handshake verifies, 1,000 operations are stored, a config push reaches only a READ_WRITE_CONFIG client; every refused handshake is a Connect error with gRPC's code")
     func connectThroughGateway() async throws {
         try await withSyncServer { sync, database in
             try await withGateway(routes: Self.routes(sync)) { gateway, _ in
@@ -111,8 +122,22 @@ struct BackrestConnectTests {
                             return laptop.operation(id, flow: id, modno: id)
                         }))
                     }
+                    // Its config and resources are kept with its peer state.
+                    try await session.send(.with { $0.receiveConfig = .with { $0.config = .with {
+                        $0.modno = 7
+                        $0.repos = [.with { $0.id = "nas"; $0.guid = "guid-nas"; $0.uri = "/mnt/nas/restic" }]
+                    } } })
+                    try await session.send(.with { $0.receiveResources = .with {
+                        $0.repos = [.with { $0.id = "nas"; $0.guid = "guid-nas" }]
+                        $0.plans = [.with { $0.id = "daily" }]
+                    } })
                     let postgres = try await TestPostgres.shared()
                     #expect(try await eventually(timeout: .seconds(20)) { try await postgres.count("backrest.operations", database: database) == 1_000 })
+                    let kept = try await eventually {
+                        let state = try await BackrestHubTests.state(client, laptop)
+                        return state?.remoteConfig.modno == 7 && state?.knownRepos.map(\.id) == ["nas"] && state?.knownPlans.map(\.id) == ["daily"]
+                    }
+                    #expect(kept)
 
                     // Config pushes: refused for a client without READ_WRITE_CONFIG, delivered to one with it.
                     await #expect(throws: RPCError.self) {
@@ -145,12 +170,11 @@ struct BackrestConnectTests {
                             return error
                         }
                     }
-                    let stranger = BackrestClientIdentity(instanceID: "stranger")
-                    #expect(try await refusal(try stranger.handshake())?.code == "permission_denied")
-                    #expect(try await refusal(try laptop.handshake(at: Date().addingTimeInterval(-301)))?.code == "unauthenticated")
-                    let newer = try await refusal(try V1sync_SyncStreamItem(serializedBytes: [0x12, 0x03, 0x0A, 0x01, 0x41]))
-                    #expect(newer?.code == "failed_precondition")
-                    #expect(newer?.message.contains("protocol 1 (backrest 1.11 to 1.12)") == true)
+                    for refused in try BackrestHubTests.refusedHandshakes(laptop) {
+                        let error = try await refusal(refused.item)
+                        #expect(error?.code == Self.connectCode(refused.code), "\(refused.name): \(String(describing: error))")
+                        #expect(error?.message.contains(refused.says) == true, "\(refused.name): \(String(describing: error))")
+                    }
                 }
             }
         }

@@ -210,32 +210,40 @@ struct BackrestHubTests {
                         return error
                     }
                 }
-                let stranger = BackrestClientIdentity(instanceID: "stranger")
-                #expect(try await refusal(try stranger.handshake())?.code == .permissionDenied)
-                #expect(try await refusal(try laptop.handshake(keyid: stranger.identity.publicKey.keyid))?.code == .unauthenticated)
-                var badSignature = try laptop.handshake()
-                if case .handshake(var handshake)? = badSignature.action {
-                    handshake.instanceID.signature = try stranger.identity.signature(over: handshake.instanceID.payload)
-                    badSignature.handshake = handshake
+                for refused in try Self.refusedHandshakes(laptop) {
+                    let error = try await refusal(refused.item)
+                    #expect(error?.code == refused.code, "\(refused.name): \(String(describing: error))")
+                    #expect(error?.message.contains(refused.says) == true, "\(refused.name): \(String(describing: error))")
                 }
-                #expect(try await refusal(badSignature)?.code == .unauthenticated)
-                var timestamped = try laptop.handshake()
-                if case .handshake(var handshake)? = timestamped.action {
-                    var prefixed = withUnsafeBytes(of: handshake.instanceID.timestampMillis.bigEndian) { Data($0) }
-                    prefixed.append(handshake.instanceID.payload)
-                    handshake.instanceID.signature = try laptop.identity.signature(over: prefixed)
-                    timestamped.handshake = handshake
-                }
-                #expect(try await refusal(timestamped)?.code == .unauthenticated)
-                let stale = try await refusal(try laptop.handshake(at: Date().addingTimeInterval(-301)))
-                #expect(stale?.code == .unauthenticated && stale?.message.contains("5 minutes") == true)
-                #expect(try await refusal(try laptop.handshake(payload: "desktop"))?.code == .permissionDenied)
                 #expect(try await Self.state(client, laptop)?.state == .errorAuth)
-                #expect(try await refusal(.with { $0.heartbeat = .init() })?.code == .unauthenticated)
-                // backrest 1.13+: establish_shared_secret is field 2, unknown to protocol 1.
-                let newer = try await refusal(try V1sync_SyncStreamItem(serializedBytes: [0x12, 0x03, 0x0A, 0x01, 0x41]))
-                #expect(newer?.code == .failedPrecondition)
-                #expect(newer?.message.contains("protocol 1 (backrest 1.11 to 1.12)") == true)
+            }
+        }
+    }
+
+    @Test("a client silent for twice its heartbeat interval after its handshake is ended UNAVAILABLE and shown DISCONNECTED (stale)")
+    func silentPeer() async throws {
+        let environment = ["WHARF_BACKREST_CLIENT_HEARTBEAT_INTERVAL": "500ms", "WHARF_BACKREST_HEARTBEAT_INTERVAL": "200ms"]
+        try await withSyncServer(environment: environment) { port, _ in
+            try await withTestClient(port: port, admin: true) { client in
+                let laptop = BackrestClientIdentity(instanceID: "laptop")
+                _ = try await Wharf_Sync_V1_BackrestHub.Client(wrapping: client).addClient(.with {
+                    $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations
+                })
+                let started = ContinuousClock.now
+                do {
+                    _ = try await withHubSession(client) { io in
+                        io.send.yield(try laptop.handshake())
+                        while try await io.next() != nil {}  // the hub's own heartbeats do not keep it alive
+                    }
+                    Issue.record("a silent client was kept")
+                } catch let error as RPCError {
+                    #expect(error.code == .unavailable)
+                    #expect(error.message.contains("stale"), "\(error.message)")
+                }
+                #expect(ContinuousClock.now - started >= .milliseconds(1_000))
+                let state = try await Self.state(client, laptop)
+                #expect(state?.state == .disconnected)
+                #expect(state?.statusMessage.contains("stale") == true)
             }
         }
     }
@@ -253,6 +261,36 @@ struct BackrestHubTests {
                 }
             }
         }
+    }
+
+    /// First items a hub must refuse from a client that claims to be `laptop` (authorized, read-operations),
+    /// with the status each gets and a phrase of its message; the same over gRPC and over Connect.
+    static func refusedHandshakes(_ laptop: BackrestClientIdentity) throws -> [(name: String, item: V1sync_SyncStreamItem, code: RPCError.Code, says: String)] {
+        let stranger = BackrestClientIdentity(instanceID: "stranger")
+        var badSignature = try laptop.handshake()
+        if case .handshake(var handshake)? = badSignature.action {
+            handshake.instanceID.signature = try stranger.identity.signature(over: handshake.instanceID.payload)
+            badSignature.handshake = handshake
+        }
+        var timestamped = try laptop.handshake()
+        if case .handshake(var handshake)? = timestamped.action {
+            var prefixed = withUnsafeBytes(of: handshake.instanceID.timestampMillis.bigEndian) { Data($0) }
+            prefixed.append(handshake.instanceID.payload)
+            handshake.instanceID.signature = try laptop.identity.signature(over: prefixed)
+            timestamped.handshake = handshake
+        }
+        return [
+            ("unknown key", try stranger.handshake(), .permissionDenied, "not found in known peers"),
+            ("wrong keyid", try laptop.handshake(keyid: stranger.identity.publicKey.keyid), .unauthenticated, "does not match the derived key"),
+            ("bad signature", badSignature, .unauthenticated, "signature does not verify"),
+            ("signature over timestamp ‖ payload", timestamped, .unauthenticated, "signature does not verify"),
+            ("stale timestamp", try laptop.handshake(at: Date().addingTimeInterval(-301)), .unauthenticated, "5 minutes"),
+            ("instance id mismatch", try laptop.handshake(payload: "desktop"), .permissionDenied, "belongs to instance laptop"),
+            ("not a handshake first", .with { $0.heartbeat = .init() }, .unauthenticated, "must be a handshake"),
+            // backrest 1.13+: establish_shared_secret is field 2, unknown to protocol 1.
+            ("a backrest 1.13 client", try V1sync_SyncStreamItem(serializedBytes: [0x12, 0x03, 0x0A, 0x01, 0x41]), .failedPrecondition,
+             "protocol 1 (backrest 1.11 to 1.12)"),
+        ]
     }
 
     static func state(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ peer: BackrestClientIdentity) async throws -> V1sync_PeerState? {

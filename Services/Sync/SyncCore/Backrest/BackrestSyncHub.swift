@@ -148,8 +148,12 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
             for start in stride(from: 0, to: list.operations.count, by: Self.operationChunk) {
                 let chunk = Array(list.operations[start..<min(start + Self.operationChunk, list.operations.count)])
                 let applied = try await operations.upsert(chunk, peerKeyID: peer.keyid, peerInstanceID: peer.instanceID)
-                for skipped in applied.skipped.prefix(10) {
-                    logger.warning("backrest operation skipped", metadata: ["peer": "\(peer.keyid)", "op_id": "\(skipped.id)", "reason": "\(skipped.reason)"])
+                // One line per statement, not per operation: a client sending only invalid operations must not
+                // flood the log.
+                if let first = applied.skipped.first {
+                    logger.warning("backrest operations skipped", metadata: [
+                        "peer": "\(peer.keyid)", "count": "\(applied.skipped.count)", "first_op_id": "\(first.id)", "reason": "\(first.reason)",
+                    ])
                 }
             }
         case .deletedOperations(let ids)?:
