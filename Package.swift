@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "wharfctl",
             dependencies: [
-                "WharfRuntime", "WharfProto",
+                "WharfRuntime", "WharfProto", "BlobCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ] + grpc,

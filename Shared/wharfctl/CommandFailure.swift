@@ -3,15 +3,17 @@ import Foundation
 import GRPCCore
 
 /// Why a command failed, printed on one line to standard error with its exit code (README "wharfctl"):
-/// 1 a call failed (the gRPC status and the server's message), 78 invalid configuration or arguments.
+/// 1 a call failed (the gRPC status and the server's message), 65 the data is wrong (a file that cannot be
+/// read or is not JSON, a blob whose bytes do not hash to its digest), 78 invalid configuration or arguments.
 enum CommandFailure: Error {
     case rpc(RPCError)
     case configuration(String)
+    case input(String)
 
     var line: String {
         switch self {
         case .rpc(let error): "wharfctl: \(Self.statusName(error.code)): \(error.message)"
-        case .configuration(let problem): "wharfctl: \(problem)"
+        case .configuration(let problem), .input(let problem): "wharfctl: \(problem)"
         }
     }
 
@@ -42,6 +44,7 @@ enum CommandFailure: Error {
         switch self {
         case .rpc: ExitCodes.failure
         case .configuration: ExitCodes.invalidConfiguration
+        case .input: ExitCodes.dataError
         }
     }
 }
@@ -72,4 +75,12 @@ func emit(_ format: OutputFormat, text: @autoclosure () -> String, json: [String
     // Written at once rather than through print's buffer: each result reaches a pipe as it happens
     // (`peers --watch | grep …`), not when a buffer fills or the process ends.
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+enum JSONText {
+    /// `text` as a JSON string literal.
+    static func quoted(_ text: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+    }
 }

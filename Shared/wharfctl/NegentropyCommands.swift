@@ -7,7 +7,7 @@ import WharfProto
 struct Negentropy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the negentropy service's sync peers and relay sessions.",
-        subcommands: [Peers.self, AddPeer.self, RemovePeer.self, Sessions.self])
+        subcommands: [Peers.self, AddPeer.self, RemovePeer.self, Sessions.self, SyncNow.self])
 
     typealias Client = Orlysync_Negentropy_V1_NegentropyService.Client
 
@@ -69,6 +69,45 @@ struct Negentropy: AsyncParsableCommand {
                     emit(gateway.output, text: "\(session.connectionID)\t\(session.subscriptionID)",
                          json: ["connection_id": session.connectionID, "subscription_id": session.subscriptionID])
                 }
+            }
+        }
+    }
+
+    struct SyncNow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sync",
+            abstract: "Reconcile with a relay now (NIP-77), following its progress: rounds, have, need, fetched, sent.")
+        @OptionGroup var gateway: GatewayOptions
+        @Flag(name: .shortAndLong, help: "no progress line") var quiet = false
+        @Argument(help: "the relay's ws:// or wss:// URL (checked against WHARF_NEGENTROPY_ALLOWED_PEERS)") var url: String
+        @Option(help: "only events created at or after this Unix time") var since: Int64?
+
+        func run() async throws {
+            try await reportingFailures {
+                let progress = ProgressLine(label: "sync \(url)", total: nil, unit: .items, quiet: quiet)
+                let last = try await gateway.withClient(admin: true) { client, options in
+                    try await Client(wrapping: client).syncWithPeer(.with { request in
+                        request.peerURL = url
+                        if let since { request.since = since }
+                    }, options: options) { response in
+                        var last = Orlysync_Negentropy_V1_SyncProgress()
+                        for try await update in response.messages {
+                            // The count of events moved so far drives the line; the rest is its text.
+                            progress.show(done: update.fetchedCount + update.sentCount,
+                                          detail: "round \(update.round), have \(update.haveCount), need \(update.needCount)")
+                            last = update
+                        }
+                        return last
+                    }
+                }
+                progress.finish()
+                if !last.error.isEmpty {
+                    throw CommandFailure.rpc(RPCError(code: .unavailable, message: "sync with \(url) failed: \(last.error)"))
+                }
+                emit(gateway.output,
+                     text: "synced \(url): \(last.round) rounds, have \(last.haveCount), need \(last.needCount), fetched \(last.fetchedCount), sent \(last.sentCount)",
+                     json: ["peer_url": url, "rounds": last.round, "have": last.haveCount, "need": last.needCount,
+                            "fetched": last.fetchedCount, "sent": last.sentCount, "complete": last.complete])
             }
         }
     }

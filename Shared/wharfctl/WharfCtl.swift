@@ -14,13 +14,15 @@ struct WharfCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wharfctl",
         abstract: "Operate a Wharf deployment.",
-        subcommands: [Health.self, Migrate.self, Config.self, Negentropy.self, Sync.self, Backrest.self])
+        subcommands: [Record.self, Routing.self, Blob.self, Sync.self, Backrest.self, Negentropy.self,
+                      Health.self, Migrate.self, Config.self, Completion.self])
 }
 
-/// Exit codes: 0 success, 1 failure, 2 not serving, 78 invalid configuration (EX_CONFIG).
+/// Exit codes: 0 success, 1 failure, 2 not serving, 65 wrong data (EX_DATAERR), 78 invalid configuration (EX_CONFIG).
 enum ExitCodes {
     static let failure: Int32 = 1
     static let notServing: Int32 = 2
+    static let dataError: Int32 = 65
     static let invalidConfiguration: Int32 = 78
 }
 

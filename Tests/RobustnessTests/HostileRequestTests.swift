@@ -83,7 +83,7 @@ extension RobustnessSuites {
                 for port in ports {
                     try await withRawClient(port: port) { client in
                         await Robustness.forEach(variants) { label, bytes in
-                            let outcome = await rawCall(client, method: row.method, messages: [bytes], readAtMost: row.readAtMost)
+                            let outcome = await rawCall(client, method: row.method, messages: [bytes], timeout: row.timeout, readAtMost: row.readAtMost)
                             if unrouted {
                                 if outcome.code != .unimplemented { failures.record("\(row.method) [\(label)] via gateway: expected UNIMPLEMENTED, got \(outcome)") }
                             } else if let problem = Robustness.problem(outcome, allowed: row.alsoAllowed) {

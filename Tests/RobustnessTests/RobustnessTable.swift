@@ -16,6 +16,8 @@ struct RobustnessRow: Sendable {
     var alsoAllowed: Set<RPCError.Code> = []
     /// Responses read before the call is cancelled (for streams that never end, such as health Watch).
     var readAtMost = Int.max
+    /// The deadline of each call; a subscription that has nothing to send ends with DEADLINE_EXCEEDED.
+    var timeout: Duration = .seconds(30)
 
     var service: String { String(method.split(separator: "/").first ?? "") }
 }
@@ -102,8 +104,11 @@ enum RobustnessTable {
                 } }),
                 [0x12, 0x03, 0x0A, 0x01, 0x41],
             ]),
+            // With subscribe set the stream stays open for changes; with no peer state to send, the call's
+            // deadline ends it.
             RobustnessRow(method: "/v1sync.BackrestSyncStateService/GetPeerSyncStatesStream",
-                          seeds: [bytes(V1sync_SyncStateStreamRequest.with { $0.subscribe = false })]),
+                          seeds: [bytes(V1sync_SyncStateStreamRequest.with { $0.subscribe = false })],
+                          alsoAllowed: [.deadlineExceeded], timeout: .seconds(2)),
             RobustnessRow(method: "/wharf.sync.v1.BackrestHub/GetIdentity"),
             RobustnessRow(method: "/wharf.sync.v1.BackrestHub/AddClient", seeds: [bytes(Wharf_Sync_V1_AddClientRequest.with {
                 $0.instanceID = "robustness-client"; $0.keyid = "ecdsa.not-a-keyid"

@@ -21,8 +21,11 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     let settings: BackrestSettings
     let logger: Logger
 
-    /// Operations applied per database statement (a message may carry many more).
-    static let operationChunk = 1_000
+    /// Operations applied per transaction: one message may carry more, and messages waiting back to back
+    /// are applied together up to this.
+    static let operationsPerTransaction = 5_000
+    /// Messages of an established peer read ahead of the database work.
+    static let readAheadMessages = 8
 
     public func sync(request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, response: RPCWriter<V1sync_SyncStreamItem>,
                      context: ServerContext) async throws {
@@ -66,7 +69,31 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     }
 
     /// The client's side of the session: its handshake, then everything it sends until it ends the stream.
+    /// A reader task runs a few messages ahead of the database (bounded by `readAheadMessages`), so the next
+    /// batches arrive while one is being stored, and batches that are already waiting are stored together in
+    /// one transaction: one peer's ingest is not held to one commit per message (spec §13.10: read promptly).
     private func converse(_ request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, session: HubSession, outbox: SessionOutbox) async throws {
+        let inbox = ReadAhead<V1sync_SyncStreamItem>(capacity: Self.readAheadMessages)
+        let hub = self
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await hub.receive(request, session: session, outbox: outbox, into: inbox)
+                    inbox.finish()
+                } catch {
+                    // Thrown by the storing task once it has stored what was read before: nothing read is lost.
+                    inbox.finish(throwing: error)
+                }
+            }
+            group.addTask { try await hub.store(from: inbox, session: session) }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Proves and authorizes the client's handshake, then queues every later message (only an established
+    /// peer's messages are read ahead).
+    private func receive(_ request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, session: HubSession, outbox: SessionOutbox,
+                         into inbox: ReadAhead<V1sync_SyncStreamItem>) async throws {
         var items = request.makeAsyncIterator()
         guard let first = try await items.next() else { return }  // the client left before saying anything
         session.touch()
@@ -83,7 +110,33 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         session.establish(peer)
         while let item = try await items.next() {
             session.touch()
-            try await handle(item, from: peer)
+            try await inbox.push(item)
+        }
+    }
+
+    /// Acts on the established peer's messages in order; created/updated lists waiting back to back are
+    /// upserted together, up to `operationsPerTransaction` (last copy wins, as within one list).
+    private func store(from inbox: ReadAhead<V1sync_SyncStreamItem>, session: HubSession) async throws {
+        while let item = try await inbox.next() {
+            guard let peer = session.peer else { continue }  // never: only an established peer's items are queued
+            guard var operations = Self.upserted(item) else {
+                try await handle(item, from: peer)
+                continue
+            }
+            while operations.count < Self.operationsPerTransaction,
+                  let waiting = inbox.takeReady(if: { Self.upserted($0) != nil }).flatMap(Self.upserted) {
+                operations += waiting
+            }
+            try await upsert(operations, from: peer)
+        }
+    }
+
+    /// The operations of a created or updated list (seed clients send updates in "created" lists, §13.4).
+    static func upserted(_ item: V1sync_SyncStreamItem) -> [V1_Operation]? {
+        guard case .receiveOperations(let received)? = item.action else { return nil }
+        switch received.event.event {
+        case .createdOperations(let list)?, .updatedOperations(let list)?: return list.operations
+        default: return nil
         }
     }
 
@@ -144,25 +197,29 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     private func apply(_ event: V1_OperationEvent, from peer: BackrestClients.Client) async throws {
         switch event.event {
         case .createdOperations(let list)?, .updatedOperations(let list)?:
-            // Created and updated alike: seed clients send updates in "created" batches (spec §13.4).
-            for start in stride(from: 0, to: list.operations.count, by: Self.operationChunk) {
-                let chunk = Array(list.operations[start..<min(start + Self.operationChunk, list.operations.count)])
-                let applied = try await operations.upsert(chunk, peerKeyID: peer.keyid, peerInstanceID: peer.instanceID)
-                // One line per statement, not per operation: a client sending only invalid operations must not
-                // flood the log.
-                if let first = applied.skipped.first {
-                    logger.warning("backrest operations skipped", metadata: [
-                        "peer": "\(peer.keyid)", "count": "\(applied.skipped.count)", "first_op_id": "\(first.id)", "reason": "\(first.reason)",
-                    ])
-                }
-            }
+            try await upsert(list.operations, from: peer)
         case .deletedOperations(let ids)?:
             // Unknown ids are ignored (backrest ends the session there, spec §13.6).
-            for start in stride(from: 0, to: ids.values.count, by: Self.operationChunk) {
-                try await operations.delete(originalIDs: Array(ids.values[start..<min(start + Self.operationChunk, ids.values.count)]), peerKeyID: peer.keyid)
+            for start in stride(from: 0, to: ids.values.count, by: Self.operationsPerTransaction) {
+                let end = min(start + Self.operationsPerTransaction, ids.values.count)
+                try await operations.delete(originalIDs: Array(ids.values[start..<end]), peerKeyID: peer.keyid)
             }
         case .keepAlive?, nil:
             break
+        }
+    }
+
+    private func upsert(_ list: [V1_Operation], from peer: BackrestClients.Client) async throws {
+        for start in stride(from: 0, to: list.count, by: Self.operationsPerTransaction) {
+            let chunk = Array(list[start..<min(start + Self.operationsPerTransaction, list.count)])
+            let applied = try await operations.upsert(chunk, peerKeyID: peer.keyid, peerInstanceID: peer.instanceID)
+            // One line per statement, not per operation: a client sending only invalid operations must not
+            // flood the log.
+            if let first = applied.skipped.first {
+                logger.warning("backrest operations skipped", metadata: [
+                    "peer": "\(peer.keyid)", "count": "\(applied.skipped.count)", "first_op_id": "\(first.id)", "reason": "\(first.reason)",
+                ])
+            }
         }
     }
 
@@ -215,7 +272,7 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         // A client that went away cancels this RPC's task, and a cancelled task's queries fail: the state is
         // written from a task of its own, so that the peer is shown DISCONNECTED at once rather than never.
         let peerStates = peerStates
-        try await Task {
+        _ = try await Task {
             try await peerStates.update(keyid: peer.keyid) {
                 $0.state = state
                 $0.statusMessage = message
