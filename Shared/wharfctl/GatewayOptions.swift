@@ -13,6 +13,12 @@ struct GatewayOptions: ParsableArguments {
     @Option(help: "the gateway's bearer token for the route (default: WHARF_TOKEN)")
     var token: String?
 
+    @Flag(help: "speak TLS to the gateway, checking its certificate against the system's roots (or --ca-file)")
+    var tls = false
+
+    @Option(name: .customLong("ca-file"), help: "PEM file of the CA that signed the gateway's certificate (implies --tls)")
+    var caFile: String?
+
     @Option(help: "seconds a call may take")
     var timeout: Double = 30
 
@@ -28,6 +34,15 @@ struct GatewayOptions: ParsableArguments {
         } catch {
             throw CommandFailure.configuration("--address: \(error)")
         }
+    }
+
+    func security() throws -> HTTP2ClientTransport.Posix.TransportSecurity {
+        guard tls || caFile != nil else { return .plaintext }
+        guard let caFile else { return .tls }
+        guard FileManager.default.isReadableFile(atPath: caFile) else {
+            throw CommandFailure.configuration("--ca-file: \(caFile) cannot be read")
+        }
+        return .tls { $0.trustRoots = .certificates([.file(path: caFile, format: .pem)]) }
     }
 
     func callOptions() throws -> CallOptions {
@@ -48,7 +63,7 @@ struct GatewayOptions: ParsableArguments {
         var interceptors: [any ClientInterceptor] = []
         if let bearer = token ?? environment["WHARF_TOKEN"] { interceptors.append(BearerTokenInterceptor(token: bearer)) }
         if admin { interceptors.append(AdminTokenClientInterceptor(token: try AdminCredential.load(environment: environment))) }
-        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: target.host, port: target.port), transportSecurity: .plaintext)
+        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: target.host, port: target.port), transportSecurity: try security())
         do {
             return try await withGRPCClient(transport: transport, interceptors: interceptors) { client in
                 try await body(client, options)

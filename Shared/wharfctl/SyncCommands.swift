@@ -64,11 +64,22 @@ struct Sync: AsyncParsableCommand {
             abstract: "Print a sync's progress counters, one `name: value` line each (or one JSON object).")
         @OptionGroup var gateway: GatewayOptions
         @Argument(help: "the sync id CreateSync returned") var id: String
+        @Flag(help: "follow the counters (a progress line on a terminal) until the sync is deleted or failed, or Ctrl-C")
+        var watch = false
+        @Flag(name: .shortAndLong, help: "with --watch: no progress line, only the final counters") var quiet = false
 
         func run() async throws {
             try await reportingFailures {
-                let progress = try await gateway.withClient { client, options in
-                    try await ProgressClient(wrapping: client).getSyncProgress(.with { $0.syncID = id }, options: options)
+                var progress = try await fetch()
+                if watch {
+                    let line = ProgressLine(label: "sync \(id)", total: nil, unit: .items, quiet: quiet)
+                    while !Self.finished(progress.status) {
+                        line.show(done: Int64(clamping: progress.copied), detail: "of \(progress.discovered) discovered, "
+                                  + "\(progress.rejected) rejected, lag \(progress.lagSeconds) s, \(progress.status)")
+                        try await Task.sleep(for: .seconds(1))
+                        progress = try await fetch()
+                    }
+                    line.finish()
                 }
                 let fields: KeyValuePairs<String, any Sendable> = [
                     "sync_id": progress.syncID, "status": progress.status, "remote_directory_url": progress.remoteDirectoryURL,
@@ -80,6 +91,17 @@ struct Sync: AsyncParsableCommand {
                 emit(gateway.output, text: fields.map { "\($0.key): \($0.value)" }.joined(separator: "\n"),
                      json: Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }))
             }
+        }
+
+        private func fetch() async throws -> Wharf_Sync_V1_SyncProgressResponse {
+            try await gateway.withClient { client, options in
+                try await ProgressClient(wrapping: client).getSyncProgress(.with { $0.syncID = id }, options: options)
+            }
+        }
+
+        /// A sync that will not change any more (the status as the progress RPC names it).
+        static func finished(_ status: String) -> Bool {
+            status.hasSuffix("DELETED") || status.hasSuffix("FAILED")
         }
     }
 

@@ -203,8 +203,15 @@ extension FederationTests {
             let cids = try await a.pushRecords(federationRecords(3, skill: skill))
             let id = try await b.sync.createSync(.with { $0.remoteDirectoryURL = federation.remoteURL }).syncID
             #expect(try await eventually(timeout: .seconds(30)) { try await b.pullableCIDs(cids) == Set(cids) })
+            // `sync status --watch` follows the sync from here and ends by itself once it has FAILED.
+            async let watched = runExecutable(try builtExecutable("wharfctl"), [
+                "sync", "status", id, "--watch", "--address", "127.0.0.1:\(federation.b.port("gateway"))",
+            ], environment: [:], timeout: .seconds(90))
             await federation.a.component("gateway").process.stop()
             #expect(try await eventually(timeout: .seconds(60), every: .milliseconds(250)) { try await b.status(id) == .failed })
+            let watch = try await watched
+            #expect(watch.status == 0 && watch.output.contains("status: SYNC_STATUS_FAILED"), "\(watch.output)")
+            #expect(!watch.output.contains("\r"), "no line drawn in place when the output is not a terminal: \(watch.output)")
 
             let status = try await wharfctl(["sync", "status", id, "--address", "127.0.0.1:\(federation.b.port("gateway"))"])
             #expect(status.status == 0, "\(status.output)")
