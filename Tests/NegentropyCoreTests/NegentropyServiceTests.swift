@@ -197,6 +197,33 @@ struct NegentropyServiceTests {
         }
     }
 
+    @Test("wharfctl negentropy sync reconciles two relays and prints the final counts (JSON too); an unreachable relay exits 1 on one line")
+    func wharfctlSync() async throws {
+        try await withNegentropyServer { left in
+            try await withNegentropyServer { right in
+                let shared = (0..<10).map { TestKeys.alice.sign(createdAt: 1_700_100_000 + Int64($0), kind: 1, content: "shared \($0)") }
+                let leftOnly = (0..<7).map { TestKeys.alice.sign(createdAt: 1_700_101_000 + Int64($0), kind: 1, content: "left \($0)") }
+                let rightOnly = (0..<4).map { TestKeys.bob.sign(createdAt: 1_700_100_050 + Int64($0), kind: 1, content: "right \($0)") }
+                try await publish(shared + leftOnly, to: left)
+                try await publish(shared + rightOnly, to: right)
+                let wharfctl = try builtExecutable("wharfctl")
+                let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
+                let address = ["--address", "127.0.0.1:\(left.grpcPort)"]
+                let first = try await runExecutable(wharfctl, ["negentropy", "sync", right.relayURL, "--output", "json"] + address, environment: admin)
+                #expect(first.status == 0, "\(first.output)")
+                let counts = try #require((try? JSONSerialization.jsonObject(with: Data(first.output.utf8))) as? [String: Any], "\(first.output)")
+                #expect(counts["have"] as? Int == 7 && counts["need"] as? Int == 4 && counts["fetched"] as? Int == 4
+                        && counts["sent"] as? Int == 7 && counts["complete"] as? Bool == true, "\(counts)")
+                #expect(try await storedIDs(left) == Set((shared + leftOnly + rightOnly).map(\.id)))
+                let again = try await runExecutable(wharfctl, ["negentropy", "sync", right.relayURL] + address, environment: admin)
+                #expect(again.status == 0 && again.output.hasPrefix("synced \(right.relayURL): ")
+                        && again.output.hasSuffix("have 0, need 0, fetched 0, sent 0\n"), "\(again.output)")
+                let dead = try await runExecutable(wharfctl, ["negentropy", "sync", "ws://127.0.0.1:9"] + address, environment: admin)
+                #expect(dead.status == 1 && dead.output.hasPrefix("wharfctl: ") && dead.output.split(separator: "\n").count == 1, "\(dead.output)")
+            }
+        }
+    }
+
     @Test("TriggerSync runs as a job; an unreachable peer is recorded as an error; Start and Stop toggle the loop")
     func triggerAndLoop() async throws {
         try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_PEER_TIMEOUT": "500ms"]) { node in
