@@ -66,7 +66,11 @@ struct Blob: AsyncParsableCommand {
                 let size: Int64 = try await gateway.withClient { client, options in
                     let blobs = Client(wrapping: client)
                     let chunks = try await blobs.stat(.with { $0.digest = wanted.bytes; $0.sendChunks = true }, options: options).chunks
-                    let total = chunks.reduce(Int64(0)) { $0 + Int64(clamping: $1.size) }
+                    // Sizes come from the server: summed without trapping, whatever they are.
+                    let total = chunks.reduce(Int64(0)) { sum, chunk in
+                        let (added, overflow) = sum.addingReportingOverflow(Int64(clamping: chunk.size))
+                        return overflow ? .max : added
+                    }
                     let progress = ProgressLine(label: "get \(wanted.tvixText)", total: total > 0 ? total : nil, quiet: quiet)
                     defer { progress.finish() }
                     try await blobs.read(.with { $0.digest = wanted.bytes }, options: options) { response in

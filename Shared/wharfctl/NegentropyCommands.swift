@@ -93,7 +93,7 @@ struct Negentropy: AsyncParsableCommand {
                         var last = Orlysync_Negentropy_V1_SyncProgress()
                         for try await update in response.messages {
                             // The count of events moved so far drives the line; the rest is its text.
-                            progress.show(done: update.fetchedCount + update.sentCount,
+                            progress.show(done: update.fetchedCount &+ update.sentCount,
                                           detail: "round \(update.round), have \(update.haveCount), need \(update.needCount)")
                             last = update
                         }

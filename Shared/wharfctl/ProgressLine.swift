@@ -76,30 +76,31 @@ final class ProgressLine: Sendable {
         let rate = Double(done) / seconds
         var text = "\(label): \(amount(Double(done), unit))"
         if let total, total > 0 {
-            text += " of \(amount(Double(total), unit)) (\(min(100, done * 100 / total))%)"
+            text += " of \(amount(Double(total), unit)) (\(Int(max(0, min(100, Double(done) * 100 / Double(total)))))%)"
         }
         text += ", \(amount(rate, unit))/s"
         if let total, total > done, rate > 0 {
-            text += ", \(duration(Double(total - done) / rate)) left"
+            text += ", \(duration((Double(total) - Double(done)) / rate)) left"
         }
         return text
     }
 
+    /// Formatted from a Double, never converted to an integer type: counts come from servers too.
     static func amount(_ value: Double, _ unit: Unit) -> String {
         switch unit {
         case .items:
-            return "\(Int64(value.rounded(.down))) items"
+            return String(format: "%.0f", value.rounded(.down)) + " items"
         case .bytes:
             let units = ["B", "KiB", "MiB", "GiB", "TiB"]
             var scaled = value
             var index = 0
             while scaled >= 1024, index < units.count - 1 { scaled /= 1024; index += 1 }
-            return index == 0 ? "\(Int64(scaled)) B" : String(format: "%.1f", scaled) + " " + units[index]
+            return index == 0 ? String(format: "%.0f", scaled) + " B" : String(format: "%.1f", scaled) + " " + units[index]
         }
     }
 
     static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds < 1e9 else { return "?" }
+        guard seconds.isFinite, seconds >= 0, seconds < 1e9 else { return "?" }
         let whole = Int(seconds.rounded(.up))
         if whole < 60 { return "\(whole) s" }
         if whole < 3600 { return "\(whole / 60) min \(whole % 60) s" }
