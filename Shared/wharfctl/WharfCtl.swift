@@ -14,7 +14,7 @@ struct WharfCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wharfctl",
         abstract: "Operate a Wharf deployment.",
-        subcommands: [Record.self, Routing.self, Blob.self, Sync.self, Backrest.self, Negentropy.self,
+        subcommands: [Record.self, Routing.self, Blob.self, Sync.self, Backrest.self, Negentropy.self, StatusCommand.self,
                       Health.self, Migrate.self, Config.self, Completion.self])
 }
 

@@ -137,7 +137,9 @@ struct WharfctlNegentropyTests {
         try await withNegentropyServer { node in
             let wharfctl = try builtExecutable("wharfctl")
             let address = ["--address", "127.0.0.1:\(node.grpcPort)"]
-            let missing = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address, environment: [:])
+            // No token anywhere (not even in a launcher state folder of the working directory).
+            let missing = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address,
+                                                  environment: ["WHARF_STATE_DIR": try TemporaryDirectories.make(prefix: "wharfctl-no-token")])
             #expect(missing.status == 78, "\(missing.output)")
             #expect(missing.output.contains("needs the admin token: set WHARF_ADMIN_TOKEN"), "\(missing.output)")
             #expect(!missing.output.contains("Stack"), "\(missing.output)")

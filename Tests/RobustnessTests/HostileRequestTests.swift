@@ -28,6 +28,7 @@ extension RobustnessSuites {
                 Wharf_Store_V1_RecordReconciliation.Method.descriptors, Agntcy_Dir_Store_V1_SyncService.Method.descriptors,
                 Wharf_Sync_V1_SyncProgress.Method.descriptors, V1sync_BackrestSyncService.Method.descriptors,
                 V1sync_BackrestSyncStateService.Method.descriptors, Wharf_Sync_V1_BackrestHub.Method.descriptors,
+                Wharf_Gateway_V1_GatewayStatus.Method.descriptors,
             ].joined().map { "/\($0.fullyQualifiedMethod)" }
             #expect(Set(generated) == served)
         }

@@ -23,14 +23,16 @@ enum Robustness {
     /// Where a row's calls go directly: the executable serving its service (health: every one).
     static func directPorts(_ row: RobustnessRow, in system: WharfSystem) -> [Int] {
         if row.service == "grpc.health.v1.Health" { return system.components.map(\.grpcPort) }
+        if row.service == "wharf.gateway.v1.GatewayStatus" { return [system.port("gateway")] }
         if ["wharf.routing.v1.PeerAnnouncements", "wharf.routing.v1.RecordPublishing"].contains(row.service) { return [system.port("routing")] }
         guard let owner = WharfSystem.routes.first(where: { $0.value.contains(row.service) })?.key else { return [] }
         return [system.port(owner)]
     }
 
-    /// Whether the gateway routes the row's service (it answers health itself).
+    /// Whether the gateway routes the row's service (it answers health and its own status itself).
     static func routedByGateway(_ row: RobustnessRow) -> Bool {
-        row.service == "grpc.health.v1.Health" || WharfSystem.routes.values.contains { $0.contains(row.service) }
+        ["grpc.health.v1.Health", "wharf.gateway.v1.GatewayStatus"].contains(row.service)
+            || WharfSystem.routes.values.contains { $0.contains(row.service) }
     }
 
     /// The problem with an outcome, or nil when it is one a hostile request may get.

@@ -183,6 +183,8 @@ enum RobustnessTable {
             })]),
             // grpc.health.v1.Health, on every server (Watch never ends by itself: read its first answer)
             RobustnessRow(method: "/grpc.health.v1.Health/Check", seeds: [bytes(Grpc_Health_V1_HealthCheckRequest.with { $0.service = "" })]),
+            // wharf.gateway.v1.GatewayStatus, answered by the gateway itself (administrative)
+            RobustnessRow(method: "/wharf.gateway.v1.GatewayStatus/ListRoutes"),
             RobustnessRow(method: "/grpc.health.v1.Health/Watch", seeds: [bytes(Grpc_Health_V1_HealthCheckRequest.with { $0.service = "" })], readAtMost: 1),
         ]
     }

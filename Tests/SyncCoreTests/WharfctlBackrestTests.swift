@@ -26,7 +26,8 @@ struct WharfctlBackrestTests {
 
                 let laptop = BackrestClientIdentity(instanceID: "laptop")
                 let desktop = BackrestClientIdentity(instanceID: "desktop")
-                let noToken = try await run(["client", "list"], environment: [:])
+                // No token anywhere (not even in a launcher state folder of the working directory).
+                let noToken = try await run(["client", "list"], environment: ["WHARF_STATE_DIR": try TemporaryDirectories.make(prefix: "wharfctl-no-token")])
                 #expect(noToken.status == 78, "\(noToken.output)")
                 let badPermission = try await run(["client", "add", "--instance-id", "laptop", "--keyid", laptop.identity.publicKey.keyid,
                                                    "--permission", "write-everything=*"])
@@ -95,6 +96,35 @@ struct WharfctlBackrestTests {
                 let again = try await run(["client", "remove", "--keyid", laptop.identity.publicKey.keyid])
                 #expect(again.status == 1 && again.output.hasPrefix("wharfctl: NOT_FOUND: "), "\(again.output)")
                 #expect(![noToken, badPermission, badKeyid, refused, notJSON, again].contains { $0.output.contains("Stack") || $0.output.contains("Fatal") })
+            }
+        }
+    }
+
+    @Test("--ca-file (and --tls) reach a gateway serving TLS; plaintext to it fails on one line; an unreadable CA file exits 78")
+    func tlsGateway() async throws {
+        let folder = try TemporaryDirectories.make(prefix: "wharfctl-tls")
+        let certificate = "\(folder)/cert.pem", key = "\(folder)/key.pem"
+        let made = try await runExecutable("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ], environment: [:], timeout: .seconds(60))
+        try #require(made.status == 0, "\(made.output)")
+        try await withSyncServer { sync, _ in
+            try await withGateway(routes: BackrestConnectTests.routes(sync),
+                                  environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]) { gateway, _ in
+                let wharfctl = try builtExecutable("wharfctl")
+                let address = ["--address", "localhost:\(gateway)"]
+                let trusted = try await runExecutable(wharfctl, ["backrest", "identity", "--ca-file", certificate] + address, environment: [:])
+                #expect(trusted.status == 0 && trusted.output.hasPrefix("instance_id: wharf-hub\nkeyid: ecdsa."), "\(trusted.output)")
+                // --tls alone checks against the system's roots, which do not hold this self-signed certificate.
+                let untrusted = try await runExecutable(wharfctl, ["backrest", "identity", "--tls"] + address, environment: [:])
+                #expect(untrusted.status == 1 && untrusted.output.hasPrefix("wharfctl: UNAVAILABLE: ")
+                        && untrusted.output.split(separator: "\n").count == 1, "\(untrusted.output)")
+                let plaintext = try await runExecutable(wharfctl, ["backrest", "identity", "--timeout", "3"] + address, environment: [:])
+                #expect(plaintext.status == 1 && plaintext.output.hasPrefix("wharfctl: ") && plaintext.output.split(separator: "\n").count == 1,
+                        "\(plaintext.output)")
+                let missing = try await runExecutable(wharfctl, ["backrest", "identity", "--ca-file", "\(folder)/absent.pem"] + address, environment: [:])
+                #expect(missing.status == 78 && missing.output.hasPrefix("wharfctl: --ca-file: "), "\(missing.output)")
             }
         }
     }

@@ -14,14 +14,18 @@ final class Gateway: Sendable {
     /// Largest Connect unary request the bridge buffers (the services' own limit).
     let maximumMessageBytes: Int
     let health: GatewayHealth
+    /// The node's admin token: `wharf.gateway.v1.GatewayStatus` names internal addresses and needs it.
+    let adminToken: SharedSecret?
     private let clusters: [String: UpstreamCluster]
     private let pools: [ObjectIdentifier: UpstreamConnections]
     /// Route → accepted bearer tokens (routes without an entry need none).
     private let tokens: [String: Set<String>]
     private let passAuthorization: Set<String>
 
-    init(settings: GatewaySettings, maximumMessageBytes: Int, metrics: RouteMetrics, group: MultiThreadedEventLoopGroup, logger: Logger) {
+    init(settings: GatewaySettings, maximumMessageBytes: Int, adminToken: SharedSecret?, metrics: RouteMetrics,
+         group: MultiThreadedEventLoopGroup, logger: Logger) {
         self.metrics = metrics
+        self.adminToken = adminToken
         routes = settings.routes
         self.maximumMessageBytes = maximumMessageBytes
         self.logger = logger
@@ -41,6 +45,13 @@ final class Gateway: Sendable {
     }
 
     var allClusters: [UpstreamCluster] { Array(clusters.values) }
+
+    /// Every route with its replicas' states, by service name (`wharf.gateway.v1.GatewayStatus/ListRoutes`).
+    func routeStatuses() -> [(service: String, serving: Bool, replicas: [UpstreamCluster.ReplicaState])] {
+        clusters.sorted { $0.key < $1.key }.map { service, cluster in
+            (service, health.status(of: service) == .serving, cluster.replicaStates())
+        }
+    }
 
     func cluster(named route: String) -> UpstreamCluster? { clusters[route] }
 

@@ -27,7 +27,7 @@ public final class GatewayServer: Service, Sendable {
         self.settings = settings
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        gateway = Gateway(settings: settings, maximumMessageBytes: runtime.maxMessageBytes,
+        gateway = Gateway(settings: settings, maximumMessageBytes: runtime.maxMessageBytes, adminToken: runtime.adminToken,
                           metrics: RouteMetrics(factory: metricsFactory), group: group, logger: logger)
     }
 

@@ -3,12 +3,14 @@ import NIOHTTP2
 import SwiftProtobuf
 import WharfProto
 
-/// The gateway answers `grpc.health.v1.Health` itself (Check, and Watch with a message per change).
+/// Calls the gateway answers itself: `grpc.health.v1.Health` (Check, and Watch with a message per change)
+/// and `wharf.gateway.v1.GatewayStatus/ListRoutes` (the routes and their replicas, for `wharfctl status`).
 struct LocalHealthCall {
     static let service = "grpc.health.v1.Health"
+    static let statusService = "wharf.gateway.v1.GatewayStatus"
 
     enum Method {
-        case check, watch
+        case check, watch, listRoutes
     }
 
     let method: Method
@@ -18,6 +20,7 @@ struct LocalHealthCall {
         switch path {
         case "/grpc.health.v1.Health/Check": method = .check
         case "/grpc.health.v1.Health/Watch": method = .watch
+        case "/wharf.gateway.v1.GatewayStatus/ListRoutes": method = .listRoutes
         default: return nil
         }
     }
@@ -43,17 +46,26 @@ struct LocalHealthCall {
 
     /// The requested service name; nil when the request is not one well-formed message.
     var serviceName: String? {
-        var buffer = request
-        guard let _ = buffer.readInteger(as: UInt8.self), let length = buffer.readInteger(as: UInt32.self),
-              let bytes = buffer.readBytes(length: Int(length)), buffer.readableBytes == 0,
-              let message = try? Grpc_Health_V1_HealthCheckRequest(serializedBytes: bytes) else { return nil }
+        guard let bytes = messageBytes, let message = try? Grpc_Health_V1_HealthCheckRequest(serializedBytes: bytes) else { return nil }
         return message.service
+    }
+
+    /// The one uncompressed message of the request; nil when it is not exactly one.
+    var messageBytes: [UInt8]? {
+        var buffer = request
+        guard buffer.readInteger(as: UInt8.self) == 0, let length = buffer.readInteger(as: UInt32.self),
+              let bytes = buffer.readBytes(length: Int(length)), buffer.readableBytes == 0 else { return nil }
+        return bytes
     }
 
     static let responseHeaders = HTTP2Frame.FramePayload.headers(.init(headers: [":status": "200", "content-type": "application/grpc"]))
 
     static func message(_ status: GatewayHealth.Status) -> HTTP2Frame.FramePayload {
-        let body = (try? Grpc_Health_V1_HealthCheckResponse.with { $0.status = status }.serializedBytes() as [UInt8]) ?? []
+        message(bytes: (try? Grpc_Health_V1_HealthCheckResponse.with { $0.status = status }.serializedBytes() as [UInt8]) ?? [])
+    }
+
+    /// One gRPC message frame carrying `body`.
+    static func message(bytes body: [UInt8]) -> HTTP2Frame.FramePayload {
         var buffer = ByteBuffer()
         buffer.writeInteger(UInt8(0))
         buffer.writeInteger(UInt32(body.count))

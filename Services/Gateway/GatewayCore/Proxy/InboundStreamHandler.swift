@@ -1,6 +1,8 @@
+import GRPCCore
 import Logging
 import NIOCore
 import NIOHTTP2
+import WharfProto
 import WharfRuntime
 
 /// One client stream: picks the route from `:path`, opens a stream on a pooled upstream connection of the
@@ -31,6 +33,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     private var exchange: Exchange?
     /// The request's `authorization` header (checked against the route's tokens; kept for the local health).
     private var authorization: String?
+    /// The request's `wharf-admin-token` values (the gateway's own status calls need the admin token).
+    private var adminTokens: [String] = []
     /// The request frames sent upstream, kept until the first response frame (up to `replayLimit` bytes), so
     /// that a stream the upstream refused unprocessed (REFUSED_STREAM, or opened after its GOAWAY) is sent
     /// to another connection — gRPC's transparent retry.
@@ -124,12 +128,14 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem.message)
         }
         authorization = headers.headers.first(name: "authorization")
+        adminTokens = headers.headers[canonicalForm: AdminBoundaryInterceptor.metadataKey].map { String($0) }
         let service = RouteTable.service(ofPath: Substring(path))
-        if service == Substring(LocalHealthCall.service), gateway.routes.route(forService: service ?? "") == nil {
+        let local = [Substring(LocalHealthCall.service), Substring(LocalHealthCall.statusService)]
+        if let service, local.contains(service), gateway.routes.route(forService: service) == nil {
             guard var call = LocalHealthCall(path: path) else {
                 return respond(context, status: GRPCFrames.Status.unimplemented, message: "unknown method: \(path)")
             }
-            exchange?.route = LocalHealthCall.service
+            exchange?.route = String(service)
             state = .localHealth(call)
             if call.append(.headers(headers)) { answerHealth(context, call) }
             return
@@ -343,6 +349,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         guard !call.oversized else {
             return respond(context, status: 8, message: "health request larger than \(LocalHealthCall.maximumRequestBytes) bytes")
         }
+        if call.method == .listRoutes { return answerRoutes(context, call) }
         guard let name = call.serviceName else {
             return respond(context, status: 3, message: "expected one HealthCheckRequest message")
         }
@@ -357,13 +364,47 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(LocalHealthCall.responseHeaders), promise: nil)
         context.write(wrapOutboundOut(LocalHealthCall.message(status)), promise: nil)
         switch call.method {
-        case .check:
+        case .check, .listRoutes:  // ListRoutes was answered above
             context.writeAndFlush(wrapOutboundOut(LocalHealthCall.ok), promise: nil)
             finish(status: 0, context: context, clientGone: false)
         case .watch:
             context.flush()
             watchHealth(context, name: name, last: status)
         }
+    }
+
+    /// `wharf.gateway.v1.GatewayStatus/ListRoutes`: every route and its replicas, behind the admin token.
+    private func answerRoutes(_ context: ChannelHandlerContext, _ call: LocalHealthCall) {
+        var metadata = Metadata()
+        for value in adminTokens { metadata.addString(value, forKey: AdminBoundaryInterceptor.metadataKey) }
+        let method = MethodDescriptor(fullyQualifiedService: LocalHealthCall.statusService, method: "ListRoutes")
+        if let refusal = AdminBoundaryInterceptor.refusal(token: gateway.adminToken, metadata: metadata, method: method) {
+            return respond(context, status: GRPCFrames.Status.unauthenticated, message: refusal.message)
+        }
+        guard let bytes = call.messageBytes, (try? Wharf_Gateway_V1_ListRoutesRequest(serializedBytes: bytes)) != nil else {
+            return respond(context, status: 3, message: "expected one ListRoutesRequest message")
+        }
+        let response = Wharf_Gateway_V1_ListRoutesResponse.with { response in
+            response.routes = gateway.routeStatuses().map { route in
+                .with {
+                    $0.service = route.service
+                    $0.serving = route.serving
+                    $0.replicas = route.replicas.map { replica in
+                        .with {
+                            $0.address = replica.address.description
+                            $0.serving = replica.serving
+                            $0.consecutiveFailures = UInt32(clamping: replica.consecutiveFailures)
+                            $0.openStreams = UInt32(clamping: replica.openStreams)
+                        }
+                    }
+                }
+            }
+        }
+        responseStarted = true
+        context.write(wrapOutboundOut(LocalHealthCall.responseHeaders), promise: nil)
+        context.write(wrapOutboundOut(LocalHealthCall.message(bytes: (try? response.serializedBytes() as [UInt8]) ?? [])), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(LocalHealthCall.ok), promise: nil)
+        finish(status: 0, context: context, clientGone: false)
     }
 
     /// Watch: a message whenever the status changes, until the client goes away.

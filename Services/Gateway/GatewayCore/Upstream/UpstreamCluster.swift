@@ -112,6 +112,27 @@ public final class UpstreamCluster: Sendable {
         }
     }
 
+    /// One replica as `wharfctl status` shows it.
+    public struct ReplicaState: Sendable, Equatable {
+        public var address: HostPort
+        /// Not ejected: its last probe or call succeeded, or none has failed yet.
+        public var serving: Bool
+        public var consecutiveFailures: Int
+        public var openStreams: Int
+    }
+
+    /// Every replica, in configured (or resolved) order.
+    public func replicaStates() -> [ReplicaState] {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            state.addresses.map { address in
+                ReplicaState(address: address, serving: (state.ejectedUntil[address] ?? now) <= now,
+                             consecutiveFailures: state.consecutiveFailures[address] ?? 0,
+                             openStreams: max(0, state.outstanding[address] ?? 0))
+            }
+        }
+    }
+
     public func streamOpened(_ address: HostPort) { state.withLock { $0.outstanding[address, default: 0] += 1 } }
     public func streamClosed(_ address: HostPort) { state.withLock { $0.outstanding[address, default: 1] -= 1 } }
 }
