@@ -136,11 +136,17 @@ struct GatewayProxyTests {
             try await withEchoServer(name: "b", recorder: recorder) { second, _ in
                 try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(first);127.0.0.1:\(second)") { port, runner in
                     try await withClient(port: port) { client in
-                        for _ in 0..<20 { _ = try await client.echoUnary([7]) }
-                        // Round-robin: both replicas serve (exactly 10 each unless a health probe timed out on a
-                        // loaded machine and moved one address to the back for a while).
-                        #expect(recorder.count("a:Unary") + recorder.count("b:Unary") == 20)
-                        #expect(recorder.count("a:Unary") >= 5 && recorder.count("b:Unary") >= 5)
+                        // Round-robin: both replicas serve. On a loaded machine a health probe may time out and
+                        // move one address to the back until its next probe passes, so calls go on (for at most
+                        // 10 s) until each replica has served ten; a balancer that sticks to one never gets there.
+                        let clock = ContinuousClock(), until = clock.now + .seconds(10)
+                        var calls = 0
+                        while clock.now < until, recorder.count("a:Unary") < 10 || recorder.count("b:Unary") < 10 {
+                            _ = try await client.echoUnary([7])
+                            calls += 1
+                        }
+                        #expect(recorder.count("a:Unary") + recorder.count("b:Unary") == calls)
+                        #expect(recorder.count("a:Unary") >= 10 && recorder.count("b:Unary") >= 10, "after \(calls) calls")
                         // A probe that timed out on a loaded machine marks a replica down until the next one passes.
                         #expect(try await eventually(timeout: .seconds(5)) { try await healthStatus(client, service: "") == .serving })
                         #expect(try await eventually(timeout: .seconds(5)) { try await healthStatus(client, service: EchoService.service) == .serving })
