@@ -48,6 +48,10 @@ public final class RelayServer: Service, Sendable {
                     // Over the limits: the client learns why (NOTICE) before the socket closes.
                     if let refusal = admission.admit(clientAddress) {
                         try? await outbound.write(.text(RelayFrame.notice(refusal)))
+                        // What the client sent meanwhile is read (and dropped) for up to a second before the
+                        // close: a socket closed with unread data sends a reset, and the client can lose the
+                        // NOTICE with it.
+                        _ = try? await withDeadline(.seconds(1)) { for try await _ in inbound {} }
                         return
                     }
                     defer { admission.release(clientAddress) }
