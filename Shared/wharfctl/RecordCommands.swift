@@ -32,8 +32,7 @@ struct Record: AsyncParsableCommand {
                         try await response.messages.reduce(into: [String]()) { $0.append($1.cid) }
                     }
                     if publish {
-                        let routing = Routing_V1_RoutingService.Client(wrapping: client)
-                        for cid in refs { _ = try await routing.publish(.with { $0.recordCid = cid }, options: options) }
+                        for cid in refs { try await Routing.setPublished(true, cid, client: client, options: options) }
                     }
                     return refs
                 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import WharfProto
 
 /// `wharfctl routing …`: records published by label (routing.v1.RoutingService), as dirctl's publish and search.
@@ -34,16 +35,7 @@ struct Routing: AsyncParsableCommand {
         @OptionGroup var gateway: GatewayOptions
         @Argument(help: "record CIDs") var cids: [String]
 
-        func run() async throws {
-            try await reportingFailures {
-                for cid in cids {
-                    _ = try await gateway.withClient { client, options in
-                        try await Client(wrapping: client).publish(.with { $0.recordCid = cid }, options: options)
-                    }
-                    emit(gateway.output, text: "published \(cid)", json: ["cid": cid, "published": true])
-                }
-            }
-        }
+        func run() async throws { try await Routing.setPublished(true, cids, gateway: gateway) }
     }
 
     struct Unpublish: AsyncParsableCommand {
@@ -51,15 +43,28 @@ struct Routing: AsyncParsableCommand {
         @OptionGroup var gateway: GatewayOptions
         @Argument(help: "record CIDs") var cids: [String]
 
-        func run() async throws {
-            try await reportingFailures {
+        func run() async throws { try await Routing.setPublished(false, cids, gateway: gateway) }
+    }
+
+    /// Publishes or unpublishes `cids` in order on one connection, printing each as it is done; the first
+    /// failure ends the command.
+    static func setPublished(_ published: Bool, _ cids: [String], gateway: GatewayOptions) async throws {
+        try await reportingFailures {
+            try await gateway.withClient { client, options in
                 for cid in cids {
-                    _ = try await gateway.withClient { client, options in
-                        try await Client(wrapping: client).unpublish(.with { $0.recordCid = cid }, options: options)
-                    }
-                    emit(gateway.output, text: "unpublished \(cid)", json: ["cid": cid, "published": false])
+                    try await setPublished(published, cid, client: client, options: options)
+                    emit(gateway.output, text: "\(published ? "published" : "unpublished") \(cid)", json: ["cid": cid, "published": published])
                 }
             }
+        }
+    }
+
+    static func setPublished(_ published: Bool, _ cid: String, client: GRPCClient<HTTP2ClientTransport.Posix>, options: CallOptions) async throws {
+        let routing = Client(wrapping: client)
+        if published {
+            _ = try await routing.publish(.with { $0.recordCid = cid }, options: options)
+        } else {
+            _ = try await routing.unpublish(.with { $0.recordCid = cid }, options: options)
         }
     }
 
