@@ -231,6 +231,8 @@ let package = Package(
         .executableTarget(name: "BackrestBench", dependencies: ["SyncCore", "WharfRuntime", "WharfProto"] + grpc,
                           path: "Benchmarks/BackrestBench"),
         // BLAKE3 and blob service throughput (scripts/bench-blob).
+        .executableTarget(name: "RecordCodecBench", dependencies: ["RecordIdentity", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                          path: "Benchmarks/RecordCodecBench"),
         .executableTarget(name: "BlobBench", dependencies: ["BlobCore", "WharfProto"] + grpc, path: "Benchmarks/BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).
         .executableTarget(

@@ -168,8 +168,7 @@ enum BackrestClientText {
 enum PeerStateText {
     static func show(_ state: V1sync_PeerState, format: OutputFormat) {
         let name = stateName(state.state)
-        let heartbeat = state.lastHeartbeatMillis > 0
-            ? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(state.lastHeartbeatMillis) / 1000)) : "-"
+        let heartbeat = TimeText.rfc3339(unixSeconds: Double(state.lastHeartbeatMillis) / 1000)
         emit(format, text: "\(state.peerInstanceID)\t\(state.peerKeyid)\t\(name)\t\(heartbeat)\t\(state.statusMessage)",
              json: ["peer_instance_id": state.peerInstanceID, "peer_keyid": state.peerKeyid, "state": name,
                     "status_message": state.statusMessage, "last_heartbeat_millis": state.lastHeartbeatMillis,

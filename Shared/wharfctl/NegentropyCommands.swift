@@ -65,9 +65,18 @@ struct Negentropy: AsyncParsableCommand {
                 let sessions = try await gateway.withClient(admin: true) { client, options in
                     try await Client(wrapping: client).listSessions(.init(), options: options).sessions
                 }
+                if gateway.output == .text {
+                    TextTable(header: ["CONNECTION", "SUBSCRIPTION", "ROUNDS", "OPENED", "LAST ACTIVITY"], rows: sessions.map { session in
+                        [session.connectionID, session.subscriptionID, "\(session.roundCount)",
+                         TimeText.rfc3339(unixSeconds: Double(session.createdAt)), TimeText.rfc3339(unixSeconds: Double(session.lastActivity))]
+                    }).print()
+                    return
+                }
                 for session in sessions {
-                    emit(gateway.output, text: "\(session.connectionID)\t\(session.subscriptionID)",
-                         json: ["connection_id": session.connectionID, "subscription_id": session.subscriptionID])
+                    emit(.json, text: "", json: [
+                        "connection_id": session.connectionID, "subscription_id": session.subscriptionID,
+                        "rounds": session.roundCount, "created_at": session.createdAt, "last_activity": session.lastActivity,
+                    ])
                 }
             }
         }

@@ -19,3 +19,10 @@ struct TextTable {
         FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
     }
 }
+
+enum TimeText {
+    /// Unix seconds as RFC 3339 in UTC (`2026-12-03T10:00:00Z`); "-" for none (0 or less).
+    static func rfc3339(unixSeconds: Double) -> String {
+        unixSeconds > 0 ? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: unixSeconds)) : "-"
+    }
+}

@@ -56,8 +56,17 @@ struct WharfctlBlobTests {
         #expect(chunks.compactMap { $0["size"] as? Int }.reduce(0, +) == Self.size)
 
         // Under a pseudo-terminal (script(1)): the progress line is drawn in place, then cleared for the result.
-        // A smaller file does (the line comes within a fifth of a second); the 200 MB one was checked above.
+        // Reading the 200 MB blob back: bytes of the known size, a percentage and the time left.
         try? FileManager.default.removeItem(atPath: copy)
+        let readScreen = "\(folder)/get-typescript"
+        let terminalGet = try await Self.shell("script -qefc \(Self.quoted("\(wharfctl) blob get \(expected.tvixText) -o \(Self.quoted(copy)) \(address)")) \(Self.quoted(readScreen)) >/dev/null")
+        #expect(terminalGet.status == 0, "\(terminalGet.output)")
+        let getScreen = try String(decoding: Data(contentsOf: URL(fileURLWithPath: readScreen)), as: UTF8.self)
+        #expect(getScreen.contains("\r\u{1B}[2Kget \(expected.tvixText): ") && getScreen.contains(" MiB (") && getScreen.contains("%), "), "\(getScreen.prefix(400))")
+        #expect(getScreen.contains("\(expected.tvixText)\t\(Self.size) bytes\t\(copy)"), "\(getScreen.suffix(400))")
+        #expect(try Self.digest(ofFile: copy) == expected)
+        try? FileManager.default.removeItem(atPath: copy)
+        // A smaller file is stored with a progress line too (it comes after a fifth of a second).
         let smaller = "\(folder)/smaller.bin"
         _ = try await Self.shell("head -c 40000000 \(Self.quoted(original)) > \(Self.quoted(smaller))")
         try? FileManager.default.removeItem(atPath: original)

@@ -32,6 +32,8 @@ extension FederationTests {
             // B mirrors A: the id comes back at once, the sync is PENDING or IN_PROGRESS with its timestamps.
             let id = try await b.sync.createSync(.with { $0.remoteDirectoryURL = federation.remoteURL }).syncID
             #expect(UUID(uuidString: id) != nil)
+            let outside = try await wharfctl(["sync", "create", "http://10.1.2.3:50050", "--address", "127.0.0.1:\(federation.b.port("gateway"))"])
+            #expect(outside.status == 1 && outside.output.hasPrefix("wharfctl: PERMISSION_DENIED: "), "\(outside.output)")
             let created = try await b.sync.getSync(.with { $0.syncID = id })
             #expect([.pending, .inProgress].contains(created.status))
             #expect(created.remoteDirectoryURL == federation.remoteURL)
@@ -41,11 +43,16 @@ extension FederationTests {
             #expect(try await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
                 try await b.pullableCIDs(all) == Set(all)
             }, "B did not receive every record of A")
-            // The copies are the records (their CIDs are recomputed on B's Push), with their referrers.
-            let pulledSigned = try await b.store.pullReferrer(request: StreamingClientRequest { writer in
-                try await writer.write(.with { $0.recordRef.cid = signed; $0.pullSignature = true })
-                try await writer.write(.with { $0.recordRef.cid = signed; $0.pullPublicKey = true })
-            }) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
+            // The copies are the records (their CIDs are recomputed on B's Push), with their referrers (pushed
+            // right after their batch of records: a record can be pullable a moment before its signature).
+            var pulledSigned: [Agntcy_Dir_Store_V1_PullReferrerResponse] = []
+            #expect(try await eventually(timeout: .seconds(10), every: .milliseconds(100)) {
+                pulledSigned = try await b.store.pullReferrer(request: StreamingClientRequest { writer in
+                    try await writer.write(.with { $0.recordRef.cid = signed; $0.pullSignature = true })
+                    try await writer.write(.with { $0.recordRef.cid = signed; $0.pullPublicKey = true })
+                }) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
+                return pulledSigned.last?.publicKey.isEmpty == false
+            })
             #expect(pulledSigned.count == 2)
             #expect(pulledSigned.first?.signature == signature)
             #expect(pulledSigned.last?.publicKey == publicKey)
@@ -97,7 +104,8 @@ extension FederationTests {
             #expect(listed.output.contains("\(id)\tSYNC_STATUS_IN_PROGRESS\t\(federation.remoteURL)"), "\(listed.output)")
 
             // DeleteSync: DELETE_PENDING, then DELETED; a record pushed to A afterwards never arrives.
-            _ = try await b.sync.deleteSync(.with { $0.syncID = id })
+            let deleting = try await wharfctl(["sync", "delete", id, "--address", "127.0.0.1:\(federation.b.port("gateway"))"])
+            #expect(deleting.status == 0 && deleting.output == "deleting \(id)\n", "\(deleting.output)")
             #expect([.deletePending, .deleted].contains(try await b.status(id)))
             #expect(try await eventually(timeout: .seconds(15)) { try await b.status(id) == .deleted })
             let late = try #require(try await a.pushRecords(federationRecords(1, skill: skill)).first)
@@ -110,6 +118,8 @@ extension FederationTests {
             // A second delete says it is gone, as settled.
             let again = await #expect(throws: RPCError.self) { try await b.sync.deleteSync(.with { $0.syncID = id }) }
             #expect(again?.code == .notFound)
+            let againByWharfctl = try await wharfctl(["sync", "delete", id, "--address", "127.0.0.1:\(federation.b.port("gateway"))"])
+            #expect(againByWharfctl.status == 1 && againByWharfctl.output.hasPrefix("wharfctl: NOT_FOUND: "), "\(againByWharfctl.output)")
         }
         #expect(await federation.a.problems().isEmpty)
         #expect(await federation.b.problems().isEmpty)
@@ -130,10 +140,14 @@ extension FederationTests {
                 WHERE cid = '\(cids[3])'
                 """)
             let wanted = [cids[0], cids[1], cids[3], cids[5]]
-            let id = try await b.sync.createSync(.with {
-                $0.remoteDirectoryURL = federation.remoteURL
-                $0.cids = wanted
-            }).syncID
+            // Created with wharfctl, as a user would: one --cid per record, the id in the JSON answer.
+            let created = try await wharfctl(["sync", "create", federation.remoteURL, "--address", "127.0.0.1:\(federation.b.port("gateway"))",
+                                              "--output", "json"] + wanted.flatMap { ["--cid", $0] })
+            #expect(created.status == 0, "\(created.output)")
+            let answer = try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any]
+            #expect(answer?["remote_directory_url"] as? String == federation.remoteURL)
+            let id = try #require(answer?["sync_id"] as? String, "\(created.output)")
+            #expect(UUID(uuidString: id) != nil)
             let expected: Set<String> = [cids[0], cids[1], cids[5]]
             #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
                 try await b.pullableCIDs(cids) == expected

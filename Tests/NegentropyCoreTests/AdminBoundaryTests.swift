@@ -132,7 +132,7 @@ struct AdminBoundaryTests {
 
 @Suite("wharfctl negentropy: the admin token from the environment or a file")
 struct WharfctlNegentropyTests {
-    @Test("without the admin token wharfctl says how to get it (exit 78); a wrong one is UNAUTHENTICATED (exit 1); with it peers are added and listed, JSON too")
+    @Test("without the admin token wharfctl says how to get it (exit 78); a wrong one is UNAUTHENTICATED (exit 1); with it peers are added, listed and removed and sessions listed, JSON too")
     func adminTokenSources() async throws {
         try await withNegentropyServer { node in
             let wharfctl = try builtExecutable("wharfctl")
@@ -163,6 +163,41 @@ struct WharfctlNegentropyTests {
                                                   environment: ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText])
             #expect(refused.status == 1, "\(refused.output)")
             #expect(refused.output.hasPrefix("wharfctl: PERMISSION_DENIED: "), "\(refused.output)")
+
+            let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
+            let removed = try await runExecutable(wharfctl, ["negentropy", "remove-peer", "ws://127.0.0.1:7001", "--output", "json"] + address,
+                                                  environment: admin)
+            #expect(removed.status == 0, "\(removed.output)")
+            #expect(removed.output == "{\"peer_url\":\"ws://127.0.0.1:7001\",\"removed\":true}\n")
+            let none = try await runExecutable(wharfctl, ["negentropy", "peers"] + address, environment: [:])
+            #expect(none.status == 0 && none.output.isEmpty, "\(none.output)")
+
+            // Sessions: one a client opened (NEG-OPEN over gRPC), as a table and as JSON; none without the token.
+            let negentropy = try Negentropy(storage: try SortedItems([]))
+            try await withNegentropyClient(port: node.grpcPort) { client in
+                let opened = try await client.handleNegOpen(.with {
+                    $0.connectionID = "wharfctl-conn"
+                    $0.subscriptionID = "wharfctl-sub"
+                    $0.initialMessage = Data(negentropy.initiate())
+                })
+                #expect(opened.error == "")
+            }
+            let table = try await runExecutable(wharfctl, ["negentropy", "sessions"] + address, environment: admin)
+            #expect(table.status == 0, "\(table.output)")
+            let lines = table.output.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("CONNECTION") == true && lines.first?.contains("LAST ACTIVITY") == true, "\(table.output)")
+            let row = try #require(lines.first { $0.hasPrefix("wharfctl-conn") }, "\(table.output)")
+            #expect(row.split(separator: " ", omittingEmptySubsequences: true).prefix(3) == ["wharfctl-conn", "wharfctl-sub", "0"], "\(row)")
+            #expect(row.contains("Z"), "RFC 3339 times: \(row)")
+            let json = try await runExecutable(wharfctl, ["negentropy", "sessions", "--output", "json"] + address, environment: admin)
+            let objects = json.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let session = try #require(objects.first { $0["connection_id"] as? String == "wharfctl-conn" }, "\(json.output)")
+            #expect(session["subscription_id"] as? String == "wharfctl-sub")
+            #expect(session["rounds"] as? Int == 0)  // counted from the first NEG-MSG after the open
+            #expect((session["created_at"] as? Int ?? 0) > 1_700_000_000)
+            let anonymous = try await runExecutable(wharfctl, ["negentropy", "sessions"] + address,
+                                                    environment: ["WHARF_STATE_DIR": try TemporaryDirectories.make(prefix: "wharfctl-no-token")])
+            #expect(anonymous.status == 78, "\(anonymous.output)")
         }
     }
 }

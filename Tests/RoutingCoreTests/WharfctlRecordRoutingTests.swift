@@ -1,4 +1,5 @@
 import Foundation
+import GRPCCore
 import SwiftProtobuf
 import Testing
 import WharfProto
@@ -62,6 +63,28 @@ struct WharfctlRecordRoutingTests {
         #expect(looked.status == 0 && looked.json.first?["cid"] as? String == vectors[0].cid, "\(looked.stdout) \(looked.stderr)")
         let signInfo = try await run("record", "sign-info", vectors[0].cid)
         #expect(signInfo.stdout == "signature: (none)\npublic_key: (none)\n", "\(signInfo.stdout)")
+        // A signed record (its signature and public key pushed as referrers, as dirctl sign does): both shown.
+        let publicKey = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ==\n-----END PUBLIC KEY-----\n"
+        let referred = try await withTestClient(port: gateway) { client in
+            try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pushReferrer(request: StreamingClientRequest { writer in
+                try await writer.write(.with { $0.recordRef.cid = vectors[1].cid; $0.signature = .with {
+                    $0.signature = "MEUCIQ=="
+                    $0.annotations = ["payload": "{\"critical\":{}}"]
+                } })
+                try await writer.write(.with { $0.recordRef.cid = vectors[1].cid; $0.publicKey = publicKey })
+            }) { response in try await response.messages.reduce(into: [Bool]()) { $0.append($1.success) } }
+        }
+        #expect(referred == [true, true])
+        let signed = try await run("record", "sign-info", vectors[1].cid)
+        #expect(signed.status == 0, "\(signed.stderr)")
+        #expect(signed.stdout == "signature: MEUCIQ==\npublic_key: \(publicKey)\n", "\(signed.stdout)")
+        let signedJSON = try #require(try await run("record", "sign-info", vectors[1].cid, "--output", "json").json.first)
+        #expect(signedJSON["signed"] as? Bool == true)
+        #expect(signedJSON["signature"] as? String == "MEUCIQ==")
+        #expect(signedJSON["annotations"] as? [String: String] == ["payload": "{\"critical\":{}}"])
+        #expect(signedJSON["public_key"] as? String == publicKey)
+        let unsignedJSON = try #require(try await run("record", "sign-info", vectors[0].cid, "--output", "json").json.first)
+        #expect(unsignedJSON["signed"] as? Bool == false && unsignedJSON["public_key"] == nil, "\(unsignedJSON)")
 
         // A labelled record from standard input, published as it is pushed.
         let skill = "Natural Language Processing/Text Completion"
