@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import Testing
 import WharfProto
+import WharfRuntime
 import WharfTestSupport
 
 extension FederationTests {
@@ -281,9 +282,9 @@ extension FederationTests {
 }
 
 extension FederationTests {
-    @Test("a remote that is no Wharf node (no reconciliation RPC) is mirrored through its OCI tag list with the credentials it issues")
+    @Test("a remote that is no Wharf node (no reconciliation or transfer RPC) is mirrored through its OCI tag list with the credentials it issues, by Pull and PullReferrer")
     func tagListFallback() async throws {
-        let federation = try await Federation.start(unroutedOnA: ["wharf.store.v1.RecordReconciliation"])
+        let federation = try await Federation.start(unroutedOnA: ["wharf.store.v1.RecordReconciliation", "wharf.store.v1.RecordTransfer"])
         defer { Task { await federation.stop() } }
         let skill = uniqueSkill("oci")
 
@@ -295,7 +296,16 @@ extension FederationTests {
                 }
             }
             #expect(probe?.code == .unimplemented)
+            let exportProbe = await #expect(throws: RPCError.self) {
+                _ = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: a).exportEach(["baeareiexample"], referrers: true, options: .defaults)
+            }
+            #expect(exportProbe?.code == .unimplemented)
             let cids = try await a.pushRecords(federationRecords(30, skill: skill))
+            let publicKey = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ==\n-----END PUBLIC KEY-----\n"
+            _ = try await a.store.pushReferrer(request: StreamingClientRequest { writer in
+                try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.signature = .with { $0.signature = "MEUCIQ=="; $0.annotations = ["payload": "{}"] } })
+                try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.publicKey = publicKey })
+            }) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
             let id = try await b.sync.createSync(.with { $0.remoteDirectoryURL = federation.remoteURL }).syncID
             #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(250)) { try await b.pullableCIDs(cids) == Set(cids) })
             let progress = try await b.progress(id)
@@ -303,6 +313,13 @@ extension FederationTests {
             #expect(progress.copied == 30)
             #expect(progress.rejected == 0)
             #expect(Set(try await b.listed(skill: skill)) == Set(cids))
+            // The referrers came by PullReferrer.
+            let referrers = try await b.store.pullReferrer(request: StreamingClientRequest { writer in
+                try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.pullSignature = true })
+                try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.pullPublicKey = true })
+            }) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
+            #expect(referrers.first?.signature.signature == "MEUCIQ==" && referrers.first?.signature.annotations == ["payload": "{}"])
+            #expect(referrers.last?.publicKey == publicKey)
             // Later pushes arrive with the next listing (one poll interval, 3 s here).
             let later = try await a.pushRecords(federationRecords(3, skill: skill))
             #expect(try await eventually(timeout: .seconds(20), every: .milliseconds(250)) { try await b.pullableCIDs(later) == Set(later) })

@@ -31,7 +31,8 @@ public final class WharfSystem: Sendable {
 
     /// The services behind the gateway, by the executable that serves them.
     public static let routes: [String: [String]] = [
-        "store": ["agntcy.dir.store.v1.StoreService", "wharf.store.v1.RecordReconciliation", "wharf.store.v1.RegistryCredentials"],
+        "store": ["agntcy.dir.store.v1.StoreService", "wharf.store.v1.RecordReconciliation", "wharf.store.v1.RecordTransfer",
+                  "wharf.store.v1.RegistryCredentials"],
         "routing": ["routing.v1.RoutingService"],
         "blob": ["tvix.castore.v1.BlobService", "snix.castore.v1.BlobService"],
         "negentropy": ["orlysync.negentropy.v1.NegentropyService"],

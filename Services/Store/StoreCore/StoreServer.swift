@@ -18,6 +18,7 @@ public enum StoreServer {
         let changes = RecordChangeFeed(client: host.postgres, logger: host.logger)
         let service = StoreService(repository: repository, events: host.events,
                                    receiveLimit: host.configuration.maxMessageBytes, logger: host.logger)
+        let transfer = RecordTransferService(repository: repository, events: host.events, logger: host.logger)
         let credentialService = RegistryCredentialsService(store: credentials, settings: settings, logger: host.logger)
         let recordSet = RecordSetSnapshot(client: host.postgres, logger: host.logger, buckets: Negentropy<SortedItems>.fewestBytesBuckets,
                                           frameSizeLimit: RecordReconciliationService.frameSizeLimit)
@@ -43,8 +44,9 @@ public enum StoreServer {
             if pruned > 0 { logger.info("pruned the record change feed", metadata: ["count": "\(pruned)"]) }
         }
         return WharfServiceParts(
-            rpcServices: [service, credentialService, reconciliation],
-            serviceNames: ["agntcy.dir.store.v1.StoreService", "wharf.store.v1.RegistryCredentials", "wharf.store.v1.RecordReconciliation"],
+            rpcServices: [service, credentialService, reconciliation, transfer],
+            serviceNames: ["agntcy.dir.store.v1.StoreService", "wharf.store.v1.RegistryCredentials", "wharf.store.v1.RecordReconciliation",
+                           "wharf.store.v1.RecordTransfer"],
             backgroundServices: background,
             jobHandlers: [pruneChangesJob: prune],
             adminMethods: RegistryCredentialsService.administrativeMethods)

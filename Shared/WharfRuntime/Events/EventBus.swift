@@ -42,6 +42,14 @@ public struct EventBus: Sendable {
         }
     }
 
+    /// Publishes each of `events` (pipelined on the one connection rather than one round trip after
+    /// another), logging failures; after a committed write of many things.
+    public func publishIgnoringFailure<Event: WharfEvent>(_ events: [Event]) async {
+        await withDiscardingTaskGroup { group in
+            for event in events { group.addTask { await publishIgnoringFailure(event) } }
+        }
+    }
+
     /// Yields each time the subscription is back after Redis was unreachable (and every channel is subscribed
     /// again): consumers reconcile then what they missed meanwhile.
     public func resumptions() -> AsyncStream<Void> {

@@ -27,6 +27,7 @@ public struct RouteTable: Sendable {
     public static func defaults(host: String = "127.0.0.1") -> String {
         [
             ("agntcy.dir.store.v1.StoreService", 50051), ("wharf.store.v1.RecordReconciliation", 50051),
+            ("wharf.store.v1.RecordTransfer", 50051),
             ("agntcy.dir.store.v1.SyncService", 50052), ("wharf.sync.v1.SyncProgress", 50052),
             ("v1sync.BackrestSyncService", 50052), ("v1sync.BackrestSyncStateService", 50052), ("wharf.sync.v1.BackrestHub", 50052),
             ("routing.v1.RoutingService", 50053), ("tvix.castore.v1.BlobService", 50054),

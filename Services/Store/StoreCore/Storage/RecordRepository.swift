@@ -66,8 +66,8 @@ public struct RecordRepository: Sendable {
     static let readLanes = 4
     static let maximumBatch = 256
 
-    private let client: PostgresClient
-    private let logger: Logger
+    let client: PostgresClient
+    let logger: Logger
     private let dataBatcher: KeyBatcher<String, ByteBuffer>
     private let metaBatcher: KeyBatcher<String, StoredMeta>
     private let referrerBatcher: KeyBatcher<ReferrerKey, Referrer>
@@ -128,36 +128,47 @@ public struct RecordRepository: Sendable {
     }
 
     private static func insertRows(_ records: [PreparedRecord], client: PostgresClient, logger: Logger) async throws -> Set<String> {
-        let encoder = JSONEncoder()
-        func json(_ texts: [String]) throws -> String { String(decoding: try encoder.encode(texts), as: UTF8.self) }
-        var cids: [String] = [], data: [ByteBuffer] = [], keyLists: [String] = [], valueLists: [String] = []
-        var versions: [String] = [], createdAts: [String] = [], digests: [String] = []
-        for record in records {
-            let keys = Array(record.annotations.manifest.keys)
-            cids.append(record.cid)
-            data.append(ByteBuffer(bytes: record.canonicalJSON))
-            keyLists.append(try json(keys))
-            valueLists.append(try json(keys.map { record.annotations.manifest[$0] ?? "" }))
-            versions.append(record.schemaVersion)
-            createdAts.append(record.createdAt)
-            digests.append(record.manifest.digest)
-        }
-        let rows = try await client.query(
+        let rows = try RecordRows(records)
+        let inserted = try await client.query(
             """
-            WITH inserted AS (
-                INSERT INTO store.records (cid, data, annotation_keys, annotation_values, schema_version, created_at, manifest_digest)
-                SELECT c, d,
-                       ARRAY(SELECT e FROM jsonb_array_elements_text(k) WITH ORDINALITY AS x(e, n) ORDER BY n),
-                       ARRAY(SELECT e FROM jsonb_array_elements_text(v) WITH ORDINALITY AS x(e, n) ORDER BY n),
-                       s, t, m
-                FROM unnest(\(cids)::text[], \(data)::bytea[], \(keyLists)::text[]::jsonb[], \(valueLists)::text[]::jsonb[],
-                            \(versions)::text[], \(createdAts)::text[], \(digests)::text[]) AS r(c, d, k, v, s, t, m)
+            WITH inserted AS (\(unescaped: RecordRows.insertStatement)
+                FROM unnest(\(rows.cids)::text[], \(rows.data)::bytea[], \(rows.keyLists)::text[]::jsonb[], \(rows.valueLists)::text[]::jsonb[],
+                            \(rows.versions)::text[], \(rows.createdAts)::text[], \(rows.digests)::text[]) AS r(c, d, k, v, s, t, m)
                 ON CONFLICT (cid) DO NOTHING
                 RETURNING cid
             )
             INSERT INTO store.changes (cid, present) SELECT cid, true FROM inserted RETURNING cid
             """, logger: logger)
-        return try await rows.decode(String.self).reduce(into: Set<String>()) { $0.insert($1) }
+        return try await inserted.decode(String.self).reduce(into: Set<String>()) { $0.insert($1) }
+    }
+
+    /// `store.records` columns of prepared records, as arrays for one `unnest` insert.
+    struct RecordRows {
+        /// The INSERT … SELECT of `store.records` whose FROM clause unnests the arrays as r(c, d, k, v, s, t, m).
+        static let insertStatement = """
+            INSERT INTO store.records (cid, data, annotation_keys, annotation_values, schema_version, created_at, manifest_digest)
+                SELECT c, d,
+                       ARRAY(SELECT e FROM jsonb_array_elements_text(k) WITH ORDINALITY AS x(e, n) ORDER BY n),
+                       ARRAY(SELECT e FROM jsonb_array_elements_text(v) WITH ORDINALITY AS x(e, n) ORDER BY n),
+                       s, t, m
+            """
+        var cids: [String] = [], data: [ByteBuffer] = [], keyLists: [String] = [], valueLists: [String] = []
+        var versions: [String] = [], createdAts: [String] = [], digests: [String] = []
+
+        init(_ records: [PreparedRecord]) throws {
+            let encoder = JSONEncoder()
+            func json(_ texts: [String]) throws -> String { String(decoding: try encoder.encode(texts), as: UTF8.self) }
+            for record in records {
+                let keys = Array(record.annotations.manifest.keys)
+                cids.append(record.cid)
+                data.append(ByteBuffer(bytes: record.canonicalJSON))
+                keyLists.append(try json(keys))
+                valueLists.append(try json(keys.map { record.annotations.manifest[$0] ?? "" }))
+                versions.append(record.schemaVersion)
+                createdAts.append(record.createdAt)
+                digests.append(record.manifest.digest)
+            }
+        }
     }
 
     /// The stored canonical JSON of `cid`. Concurrent calls are batched into one query.

@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import NegentropyProtocol
 import ServiceLifecycle
+import SwiftProtobuf
 import Synchronization
 import WharfProto
 import WharfRuntime
@@ -122,6 +123,67 @@ public final class LocalDirectory: Service, Sendable {
             guard let result else { throw RPCError(code: .unavailable, message: "the reconciliation ended before it was complete") }
             return result
         }
+    }
+
+    /// Records per ImportRecords message, and the size a message is kept under (one larger record goes alone).
+    static let importBatch = 1_000
+    static let importMessageBytes = 1024 * 1024
+    /// A record whose canonical JSON is larger than this is pushed with StoreService's Push instead: alone in an
+    /// ImportRecords message it could exceed the store's gRPC message limit, which its protobuf form does not.
+    static let largestImportedRecord = 3 * 1024 * 1024
+
+    /// Stores verified records with their referrers (each record committed with its referrers); returns the
+    /// CIDs the store holds afterwards, and the store's refusals (with the status Push would have given).
+    func importRecords(_ records: [Wharf_Store_V1_TransferredRecord]) async throws -> (stored: [String], refused: [Wharf_Store_V1_ImportOutcome]) {
+        let large = records.filter { $0.canonicalJson.count > Self.largestImportedRecord }
+        var messages: [[Wharf_Store_V1_TransferredRecord]] = []
+        var current: [Wharf_Store_V1_TransferredRecord] = []
+        var currentBytes = 0
+        for record in records where record.canonicalJson.count <= Self.largestImportedRecord {
+            let size = record.canonicalJson.count + record.signature.utf8.count + record.signaturePayload.utf8.count + record.publicKey.utf8.count
+            if !current.isEmpty, current.count >= Self.importBatch || currentBytes + size > Self.importMessageBytes {
+                messages.append(current)
+                current = []
+                currentBytes = 0
+            }
+            current.append(record)
+            currentBytes += size
+        }
+        if !current.isEmpty { messages.append(current) }
+        var outcomes: [Wharf_Store_V1_ImportOutcome] = []
+        if !messages.isEmpty {
+            let messages = messages
+            outcomes = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: store).importRecords(request: StreamingClientRequest { writer in
+                for message in messages { try await writer.write(.with { $0.records = message }) }
+            }, options: Self.callOptions) { response in try await response.messages.reduce(into: [Wharf_Store_V1_ImportOutcome]()) { $0 += $1.outcomes } }
+            guard outcomes.count == records.count - large.count else {
+                throw RPCError(code: .unavailable, message: "the store answered \(outcomes.count) of \(records.count - large.count) imports")
+            }
+        }
+        var stored = outcomes.filter { $0.code == 0 }.map(\.cid)
+        if !large.isEmpty { stored += try await pushLarge(large) }
+        return (stored, outcomes.filter { $0.code != 0 })
+    }
+
+    /// Records too large for an import message: pushed, then their referrers.
+    private func pushLarge(_ records: [Wharf_Store_V1_TransferredRecord]) async throws -> [String] {
+        var decoded: [Agntcy_Dir_Core_V1_Record] = []
+        var referrers: [Agntcy_Dir_Store_V1_PushReferrerRequest] = []
+        for record in records {
+            guard let data = try? Google_Protobuf_Struct(jsonUTF8Data: record.canonicalJson) else { continue }
+            decoded.append(.with { $0.data = data })
+            let reference = Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = record.cid }
+            if !record.signature.isEmpty {
+                referrers.append(.with {
+                    $0.recordRef = reference
+                    $0.signature = .with { $0.signature = record.signature; $0.annotations = ["payload": record.signaturePayload] }
+                })
+            }
+            if !record.publicKey.isEmpty { referrers.append(.with { $0.recordRef = reference; $0.publicKey = record.publicKey }) }
+        }
+        let pushed = try await push(decoded)
+        try await pushReferrers(referrers)
+        return pushed
     }
 
     /// Push streams one copy batch is spread over: each Push answer follows its own commit, so one stream

@@ -1,13 +1,21 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import RecordIdentity
+import Synchronization
 import WharfProto
 import WharfRuntime
 
 /// The remote Directory of one sync, reached at its `remote_directory_url` as a gRPC target (upstream dials
 /// the URL's host:port; `https://` means TLS). Used for one mirror round at a time.
-struct RemoteDirectory: Sendable {
+final class RemoteDirectory: Sendable {
     let client: GRPCClient<HTTP2ClientTransport.Posix>
+    /// Whether the remote answered ExportRecords with UNIMPLEMENTED (it is not a Wharf node).
+    private let exportUnimplemented = Atomic<Bool>(false)
+
+    init(client: GRPCClient<HTTP2ClientTransport.Posix>) {
+        self.client = client
+    }
     static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(60); return options }()
 
     /// Runs `body` with a client of `remote`, connected for the duration of the call.
@@ -35,6 +43,42 @@ struct RemoteDirectory: Sendable {
         ) { response in
             for try await reply in response.messages { replies.yield(reply.negentropy) }
         }
+    }
+
+    /// The records of `cids` the remote has, by CID, as canonical JSON with their referrers: from a Wharf node
+    /// in bulk (RecordTransfer's ExportRecords), from any other Directory by Pull and PullReferrer, the JSON
+    /// computed here (empty for data that has none: such a record is rejected, never stored).
+    func records(_ cids: [String]) async throws -> [String: Wharf_Store_V1_TransferredRecord] {
+        guard !cids.isEmpty else { return [:] }
+        if !exportUnimplemented.load(ordering: .relaxed) {
+            do {
+                let exported = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: client).exportEach(cids, referrers: true, options: Self.callOptions)
+                return Dictionary(exported.filter(\.found).map { ($0.cid, $0) }) { first, _ in first }
+            } catch let error as RPCError where error.code == .unimplemented {
+                exportUnimplemented.store(true, ordering: .relaxed)
+            }
+        }
+        let pulled = try await pull(cids)
+        var records: [String: Wharf_Store_V1_TransferredRecord] = [:]
+        for (cid, record) in pulled {
+            records[cid] = .with {
+                $0.cid = cid
+                $0.found = true
+                $0.canonicalJson = Data((try? CanonicalJSON.encode(record.data)) ?? [])
+            }
+        }
+        for referrer in try await referrers(of: cids.filter { pulled[$0] != nil }) {
+            switch referrer.options {
+            case .signature(let signature)?:
+                records[referrer.recordRef.cid]?.signature = signature.signature
+                records[referrer.recordRef.cid]?.signaturePayload = signature.annotations["payload"] ?? ""
+            case .publicKey(let key)?:
+                records[referrer.recordRef.cid]?.publicKey = key
+            case nil:
+                continue
+            }
+        }
+        return records
     }
 
     /// Pulls `cids` (one stream unless some are missing); returns the records found, by CID.

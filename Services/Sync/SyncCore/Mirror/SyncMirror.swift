@@ -152,63 +152,94 @@ public struct SyncMirror: Sendable {
         }
     }
 
-    /// Pulls `cids` from the remote in batches, keeps those whose content hashes to their CID, pushes them
-    /// with their referrers, and publishes them in this node's routing. `method` nil: finishing an
-    /// interrupted round's copies (progress is not counted again).
+    /// Pulls `cids` from the remote in batches, keeps those whose content hashes to their CID, stores them
+    /// with their referrers, and publishes them in this node's routing. A few batches are in flight at once,
+    /// so that the remote's export, this store's import and routing's indexing overlap. `method` nil:
+    /// finishing an interrupted round's copies (progress is not counted again).
     private func copy(_ cids: [String], of row: SyncRepository.Row, from directory: RemoteDirectory, method: String?,
                       discovered: Int, reconciliationBytes: Int) async throws {
-        var alreadyPresent = discovered - cids.count
-        var first = true
-        for start in stride(from: 0, to: max(cids.count, 1), by: Self.batchSize) {
-            // A record the remote received after DeleteSync reached this node after it too: checked here, after
-            // the CIDs arrived and before anything is copied, it is never copied.
-            guard try await repository.find(row.id)?.status == .inProgress else { throw MirrorStopped() }
-            let batch = Array(cids[start..<min(start + Self.batchSize, cids.count)])
-            let pulled = try await directory.pull(batch)
-            var verified: [Agntcy_Dir_Core_V1_Record] = []
-            var verifiedCIDs: [String] = []
-            var rejected = 0
-            var bytes = first ? reconciliationBytes : 0
-            for cid in batch {
-                guard let record = pulled[cid] else { continue }
-                let canonical: [UInt8]
-                do {
-                    canonical = try CanonicalJSON.encode(record.data)
-                } catch {
-                    rejected += 1
-                    logger.warning("mirrored record rejected: its data has no canonical JSON", metadata: ["sync_id": "\(row.id)", "cid": "\(cid)"])
-                    continue
-                }
-                let actual = RecordCID.of(canonicalJSON: canonical)
-                guard actual == cid else {
-                    rejected += 1
-                    logger.warning("mirrored record rejected: its content does not hash to its CID",
-                                   metadata: ["sync_id": "\(row.id)", "expected_cid": "\(cid)", "actual_cid": "\(actual)"])
-                    continue
-                }
-                bytes += canonical.count
-                verified.append(record)
-                verifiedCIDs.append(cid)
+        let starts = Array(stride(from: 0, to: max(cids.count, 1), by: Self.batchSize))
+        try await withThrowingTaskGroup(of: BatchOutcome.self) { group in
+            var started = 0
+            func startNext() async throws {
+                // A record the remote received after DeleteSync reached this node after it too: checked here,
+                // after the CIDs arrived and before anything is copied, it is never copied.
+                guard try await repository.find(row.id)?.status == .inProgress else { throw MirrorStopped() }
+                let start = starts[started]
+                let batch = Array(cids[min(start, cids.count)..<min(start + Self.batchSize, cids.count)])
+                group.addTask { try await copyBatch(batch, of: row, from: directory) }
+                started += 1
             }
-            try await repository.beginCopies(row.id, cids: verifiedCIDs)
-            let pushed = try await local.push(verified)
-            try await local.pushReferrers(try await directory.referrers(of: pushed))
-            for refused in try await local.publish(pushed) {
-                // Stored and pullable, only not listed by label here; copying it again would not change that.
-                logger.warning("mirrored record stored but not published in routing",
-                               metadata: ["sync_id": "\(row.id)", "cid": "\(refused.recordCid)", "code": "\(refused.code)",
-                                          "reason": "\(refused.message)"])
+            while started < min(starts.count, Self.batchesInFlight) { try await startNext() }
+            var completed = 0
+            while let outcome = try await group.next() {
+                completed += 1
+                if let method {
+                    let first = completed == 1
+                    try await repository.add(row.id, method: method, discovered: first ? discovered : 0, copied: outcome.copied,
+                                             alreadyPresent: first ? discovered - cids.count : 0, rejected: outcome.rejected,
+                                             bytes: outcome.bytes + (first ? reconciliationBytes : 0),
+                                             inStep: completed == starts.count && outcome.vanished == 0 && outcome.rejected == 0)
+                }
+                if started < starts.count { try await startNext() }
             }
-            try await repository.endCopies(row.id, cids: verifiedCIDs)
-            guard let method else { continue }
-            let copied = pushed.count
-            let vanished = batch.count - pulled.count
-            alreadyPresent = first ? alreadyPresent : 0
-            try await repository.add(row.id, method: method, discovered: first ? discovered : 0, copied: copied,
-                                     alreadyPresent: alreadyPresent, rejected: rejected, bytes: bytes,
-                                     inStep: start + Self.batchSize >= cids.count && vanished == 0 && rejected == 0)
-            first = false
         }
+    }
+
+    /// Batches copied at once by one mirror.
+    static let batchesInFlight = 3
+
+    struct BatchOutcome: Sendable {
+        var copied = 0
+        /// Asked for but no longer on the remote.
+        var vanished = 0
+        var rejected = 0
+        var bytes = 0
+    }
+
+    /// Copies one batch: pulled, verified by hash, stored with referrers (marked as copies in progress
+    /// meanwhile, so a killed worker's successor finishes them), published.
+    private func copyBatch(_ batch: [String], of row: SyncRepository.Row, from directory: RemoteDirectory) async throws -> BatchOutcome {
+        let pulled = try await directory.records(batch)
+        var outcome = BatchOutcome(vanished: batch.count - pulled.count)
+        var verified: [Wharf_Store_V1_TransferredRecord] = []
+        for cid in batch {
+            guard let record = pulled[cid] else { continue }
+            guard !record.canonicalJson.isEmpty else {
+                outcome.rejected += 1
+                logger.warning("mirrored record rejected: its data has no canonical JSON", metadata: ["sync_id": "\(row.id)", "cid": "\(cid)"])
+                continue
+            }
+            // The CID is the hash of the canonical JSON: one hash verifies the record.
+            let actual = RecordCID.of(canonicalJSON: record.canonicalJson)
+            guard actual == cid else {
+                outcome.rejected += 1
+                logger.warning("mirrored record rejected: its content does not hash to its CID",
+                               metadata: ["sync_id": "\(row.id)", "expected_cid": "\(cid)", "actual_cid": "\(actual)"])
+                continue
+            }
+            outcome.bytes += record.canonicalJson.count
+            verified.append(record)
+        }
+        let verifiedCIDs = verified.map(\.cid)
+        try await repository.beginCopies(row.id, cids: verifiedCIDs)
+        let (stored, refusedByStore) = try await local.importRecords(verified)
+        for refused in refusedByStore {
+            // The hash matched, so the remote keeps something this store would not take (JSON that is not
+            // canonical, a record over a limit): copying it again would not change that.
+            outcome.rejected += 1
+            logger.warning("mirrored record refused by the local store",
+                           metadata: ["sync_id": "\(row.id)", "cid": "\(refused.cid)", "code": "\(refused.code)", "reason": "\(refused.message)"])
+        }
+        for refused in try await local.publish(stored) {
+            // Stored and pullable, only not listed by label here; copying it again would not change that.
+            logger.warning("mirrored record stored but not published in routing",
+                           metadata: ["sync_id": "\(row.id)", "cid": "\(refused.recordCid)", "code": "\(refused.code)",
+                                      "reason": "\(refused.message)"])
+        }
+        try await repository.endCopies(row.id, cids: verifiedCIDs)
+        outcome.copied = stored.count
+        return outcome
     }
 
     /// A responder holding `cids` (a listed sync, or a remote's tag list) for the local store's Initiate.
