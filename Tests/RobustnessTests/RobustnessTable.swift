@@ -69,6 +69,17 @@ enum RobustnessTable {
             RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/Initiate", seeds: [bytes(Wharf_Store_V1_ReconcileMessage())]),
             RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/WatchRecords", seeds: [bytes(Wharf_Store_V1_WatchRecordsRequest())],
                           readAtMost: 1),
+            RobustnessRow(method: "/wharf.store.v1.RecordTransfer/ExportRecords", seeds: [bytes(Wharf_Store_V1_ExportRequest.with {
+                $0.cids = [cid, "baeareiexample"]
+                $0.referrers = true
+            })]),
+            RobustnessRow(method: "/wharf.store.v1.RecordTransfer/ImportRecords", seeds: [bytes(Wharf_Store_V1_ImportRequest.with {
+                $0.records = [.with {
+                    $0.cid = cid
+                    $0.canonicalJson = Data(#"{"name":"robustness","schema_version":"0.7.0","version":"v1"}"#.utf8)
+                    $0.publicKey = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+                }]
+            })]),
             // agntcy.dir.store.v1.SyncService (the remote of a seeded sync refuses connections: its rounds fail)
             RobustnessRow(method: "/agntcy.dir.store.v1.SyncService/CreateSync", seeds: [bytes(Agntcy_Dir_Store_V1_CreateSyncRequest.with {
                 $0.remoteDirectoryURL = "http://127.0.0.1:1"
