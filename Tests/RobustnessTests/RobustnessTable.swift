@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import NegentropyProtocol
+import RecordIdentity
 import SwiftProtobuf
 import WharfProto
 import WharfTestSupport
@@ -73,7 +74,14 @@ enum RobustnessTable {
                 $0.cids = [cid, "baeareiexample"]
                 $0.referrers = true
             })]),
+            // A record that imports (each message is a statement, as a Push is), and one whose CID does not match.
             RobustnessRow(method: "/wharf.store.v1.RecordTransfer/ImportRecords", seeds: [bytes(Wharf_Store_V1_ImportRequest.with {
+                let json = Array(#"{"name":"robustness-import","schema_version":"0.7.0","version":"v1"}"#.utf8)
+                $0.records = [.with {
+                    $0.cid = RecordCID.of(canonicalJSON: json)
+                    $0.canonicalJson = Data(json)
+                }]
+            }), bytes(Wharf_Store_V1_ImportRequest.with {
                 $0.records = [.with {
                     $0.cid = cid
                     $0.canonicalJson = Data(#"{"name":"robustness","schema_version":"0.7.0","version":"v1"}"#.utf8)
