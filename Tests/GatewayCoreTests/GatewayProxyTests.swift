@@ -138,8 +138,9 @@ struct GatewayProxyTests {
                     try await withClient(port: port) { client in
                         // Round-robin: both replicas serve. On a loaded machine a health probe may time out and
                         // move one address to the back until its next probe passes, so calls go on (for at most
-                        // 10 s) until each replica has served ten; a balancer that sticks to one never gets there.
-                        let clock = ContinuousClock(), until = clock.now + .seconds(10)
+                        // 30 s: a clean-clone CI run saw 15 calls take 10 s beside the other tests) until each
+                        // replica has served ten; a balancer that sticks to one never gets there.
+                        let clock = ContinuousClock(), until = clock.now + .seconds(30)
                         var calls = 0
                         while clock.now < until, recorder.count("a:Unary") < 10 || recorder.count("b:Unary") < 10 {
                             _ = try await client.echoUnary([7])
