@@ -155,7 +155,7 @@ public struct SyncMirror: Sendable {
     /// Pulls `cids` from the remote in batches, keeps those whose content hashes to their CID, stores them
     /// with their referrers, and publishes them in this node's routing. A few batches are in flight at once,
     /// so that the remote's export, this store's import and routing's indexing overlap. `method` nil:
-    /// finishing an interrupted round's copies (progress is not counted again).
+    /// finishing an interrupted round's copies (counted as copied, the sync's method kept).
     private func copy(_ cids: [String], of row: SyncRepository.Row, from directory: RemoteDirectory, method: String?,
                       discovered: Int, reconciliationBytes: Int) async throws {
         let starts = Array(stride(from: 0, to: max(cids.count, 1), by: Self.batchSize))
@@ -174,13 +174,13 @@ public struct SyncMirror: Sendable {
             var completed = 0
             while let outcome = try await group.next() {
                 completed += 1
-                if let method {
-                    let first = completed == 1
-                    try await repository.add(row.id, method: method, discovered: first ? discovered : 0, copied: outcome.copied,
-                                             alreadyPresent: first ? discovered - cids.count : 0, rejected: outcome.rejected,
-                                             bytes: outcome.bytes + (first ? reconciliationBytes : 0),
-                                             inStep: completed == starts.count && outcome.vanished == 0 && outcome.rejected == 0)
-                }
+                // Copies an interrupted round journalled were not counted then (a batch is counted after its
+                // journal entries are removed): they are counted when finished, so a kill loses no count.
+                let first = completed == 1 && method != nil
+                try await repository.add(row.id, method: method, discovered: first ? discovered : 0, copied: outcome.copied,
+                                         alreadyPresent: first ? discovered - cids.count : 0, rejected: outcome.rejected,
+                                         bytes: outcome.bytes + (first ? reconciliationBytes : 0),
+                                         inStep: method != nil && completed == starts.count && outcome.vanished == 0 && outcome.rejected == 0)
                 if started < starts.count { try await startNext() }
             }
         }

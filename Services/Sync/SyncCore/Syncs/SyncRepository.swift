@@ -158,11 +158,11 @@ public struct SyncRepository: Sendable {
     }
 
     /// Adds one batch's counts; `inStep` marks the sync as caught up with the remote now.
-    public func add(_ id: UUID, method: String, discovered: Int, copied: Int, alreadyPresent: Int, rejected: Int, bytes: Int,
+    public func add(_ id: UUID, method: String?, discovered: Int, copied: Int, alreadyPresent: Int, rejected: Int, bytes: Int,
                     inStep: Bool) async throws {
         try await client.query(
             """
-            UPDATE sync.syncs SET method = \(method), discovered = discovered + \(discovered), copied = copied + \(copied),
+            UPDATE sync.syncs SET method = COALESCE(\(method), method), discovered = discovered + \(discovered), copied = copied + \(copied),
                 already_present = already_present + \(alreadyPresent), rejected = rejected + \(rejected),
                 bytes = bytes + \(bytes), last_round_at = now(), updated_at = now(),
                 in_step_at = CASE WHEN \(inStep) THEN now() ELSE in_step_at END,
