@@ -256,7 +256,7 @@ let package = Package(
         .testTarget(
             name: "RobustnessTests",
             dependencies: [
-                "WharfTestSupport", "WharfProto", "WharfRuntime", "NegentropyProtocol", "RecordIdentity",
+                "WharfTestSupport", "WharfProto", "WharfRuntime", "NegentropyProtocol", "RecordIdentity", "SyncCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ] + grpc + nioHTTP2,

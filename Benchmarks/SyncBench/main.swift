@@ -76,12 +76,16 @@ func progress(_ client: Client, _ id: String) async throws -> Wharf_Sync_V1_Sync
     try await Wharf_Sync_V1_SyncProgress.Client(wrapping: client).getSyncProgress(.with { $0.syncID = id })
 }
 
+/// CreateSync and DeleteSync are administrative: B's admin token (scripts/bench-sync passes WHARF_ADMIN_TOKEN).
+let adminMetadata: Metadata = ["wharf-admin-token": .string(ProcessInfo.processInfo.environment["WHARF_ADMIN_TOKEN"] ?? "")]
+
 func createSync(_ client: Client, remote: Int) async throws -> String {
-    try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: client).createSync(.with { $0.remoteDirectoryURL = "http://127.0.0.1:\(remote)" }).syncID
+    try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: client).createSync(.with { $0.remoteDirectoryURL = "http://127.0.0.1:\(remote)" },
+                                                                                  metadata: adminMetadata).syncID
 }
 
 func deleteSync(_ client: Client, _ id: String) async throws {
-    _ = try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: client).deleteSync(.with { $0.syncID = id })
+    _ = try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: client).deleteSync(.with { $0.syncID = id }, metadata: adminMetadata)
 }
 
 func exists(_ client: Client, _ cid: String) async -> Bool {

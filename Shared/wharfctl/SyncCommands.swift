@@ -5,7 +5,7 @@ import SwiftProtobuf
 import WharfProto
 
 /// `wharfctl sync …`: mirrors of other Directories (agntcy.dir.store.v1.SyncService) and their progress
-/// (wharf.sync.v1.SyncProgress). `revoke` is administrative (the admin token, see AdminCredential).
+/// (wharf.sync.v1.SyncProgress). `create`, `delete` and `revoke` are administrative (the admin token, see AdminCredential).
 struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mirror other Directories into this one, and follow the mirrors' progress.",
@@ -16,14 +16,14 @@ struct Sync: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Start mirroring a remote Directory (checked against WHARF_SYNC_ALLOWED_REMOTES); prints the sync id.")
+            abstract: "Start mirroring a remote Directory (checked against WHARF_SYNC_ALLOWED_REMOTES; administrative); prints the sync id.")
         @OptionGroup var gateway: GatewayOptions
         @Argument(help: "the remote Directory's address, e.g. http://dir.example.org:50050") var url: String
         @Option(name: .customLong("cid"), help: "mirror only this record (repeatable)") var cids: [String] = []
 
         func run() async throws {
             try await reportingFailures {
-                let id = try await gateway.withClient { client, options in
+                let id = try await gateway.withClient(admin: true) { client, options in
                     try await Client(wrapping: client).createSync(.with {
                         $0.remoteDirectoryURL = url
                         $0.cids = cids
@@ -106,13 +106,13 @@ struct Sync: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a sync (DELETE_PENDING, then DELETED).")
+        static let configuration = CommandConfiguration(abstract: "Stop a sync (DELETE_PENDING, then DELETED; administrative).")
         @OptionGroup var gateway: GatewayOptions
         @Argument(help: "the sync id") var id: String
 
         func run() async throws {
             try await reportingFailures {
-                _ = try await gateway.withClient { client, options in
+                _ = try await gateway.withClient(admin: true) { client, options in
                     try await Client(wrapping: client).deleteSync(.with { $0.syncID = id }, options: options)
                 }
                 emit(gateway.output, text: "deleting \(id)", json: ["sync_id": id, "status": "SYNC_STATUS_DELETE_PENDING"])

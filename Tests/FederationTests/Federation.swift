@@ -72,6 +72,16 @@ func uniqueSkill(_ name: String) -> String { "federation/\(name)_\(UUID().uuidSt
 
 extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
     var sync: Agntcy_Dir_Store_V1_SyncService.Client<Transport> { .init(wrapping: self) }
+
+    /// CreateSync with the admin token (it is administrative: the node dials the URL it is given).
+    func createSync(remote: String, cids: [String] = []) async throws -> String {
+        try await sync.createSync(.with { $0.remoteDirectoryURL = remote; $0.cids = cids }, metadata: TestCredentials.adminMetadata).syncID
+    }
+
+    /// DeleteSync with the admin token.
+    func deleteSync(_ id: String) async throws {
+        _ = try await sync.deleteSync(.with { $0.syncID = id }, metadata: TestCredentials.adminMetadata)
+    }
     var syncProgress: Wharf_Sync_V1_SyncProgress.Client<Transport> { .init(wrapping: self) }
     var routing: Routing_V1_RoutingService.Client<Transport> { .init(wrapping: self) }
     var store: Agntcy_Dir_Store_V1_StoreService.Client<Transport> { .init(wrapping: self) }
@@ -93,6 +103,6 @@ extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
 }
 
 /// Runs the built `wharfctl` with `arguments` (output and exit status).
-func wharfctl(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32?, output: String) {
+func wharfctl(_ arguments: [String], environment: [String: String] = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]) async throws -> (status: Int32?, output: String) {
     try await runExecutable(try builtExecutable("wharfctl"), arguments, environment: environment, timeout: .seconds(30))
 }

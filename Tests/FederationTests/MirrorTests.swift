@@ -31,7 +31,7 @@ extension FederationTests {
             }) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
 
             // B mirrors A: the id comes back at once, the sync is PENDING or IN_PROGRESS with its timestamps.
-            let id = try await b.sync.createSync(.with { $0.remoteDirectoryURL = federation.remoteURL }).syncID
+            let id = try await b.createSync(remote: federation.remoteURL)
             #expect(UUID(uuidString: id) != nil)
             let outside = try await wharfctl(["sync", "create", "http://10.1.2.3:50050", "--address", "127.0.0.1:\(federation.b.port("gateway"))"])
             #expect(outside.status == 1 && outside.output.hasPrefix("wharfctl: PERMISSION_DENIED: "), "\(outside.output)")
@@ -117,7 +117,7 @@ extension FederationTests {
             }
             #expect(items.first { $0.syncID == id }?.status == .deleted)
             // A second delete says it is gone, as settled.
-            let again = await #expect(throws: RPCError.self) { try await b.sync.deleteSync(.with { $0.syncID = id }) }
+            let again = await #expect(throws: RPCError.self) { try await b.deleteSync(id) }
             #expect(again?.code == .notFound)
             let againByWharfctl = try await wharfctl(["sync", "delete", id, "--address", "127.0.0.1:\(federation.b.port("gateway"))"])
             #expect(againByWharfctl.status == 1 && againByWharfctl.output.hasPrefix("wharfctl: NOT_FOUND: "), "\(againByWharfctl.output)")
@@ -181,7 +181,7 @@ extension FederationTests {
             for start in stride(from: 0, to: total, by: 500) {
                 cids += try await a.pushRecords(Array(records[start..<min(start + 500, total)]))
             }
-            let id = try await b.sync.createSync(.with { $0.remoteDirectoryURL = federation.remoteURL }).syncID
+            let id = try await b.createSync(remote: federation.remoteURL)
             // Kill B's sync once part of the records is in B's store.
             #expect(try await eventually(timeout: .seconds(60), every: .milliseconds(10)) {
                 try await postgres.count("store.records", database: federation.b.database) > 0
@@ -217,7 +217,7 @@ extension FederationTests {
 
         try await federation.withGateways { a, b in
             let cids = try await a.pushRecords(federationRecords(3, skill: skill))
-            let id = try await b.sync.createSync(.with { $0.remoteDirectoryURL = federation.remoteURL }).syncID
+            let id = try await b.createSync(remote: federation.remoteURL)
             #expect(try await eventually(timeout: .seconds(30)) { try await b.pullableCIDs(cids) == Set(cids) })
             // `sync status --watch` follows the sync from here and ends by itself once it has FAILED.
             async let watched = runExecutable(try builtExecutable("wharfctl"), [
@@ -307,7 +307,7 @@ extension FederationTests {
                 try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.signature = .with { $0.signature = "MEUCIQ=="; $0.annotations = ["payload": "{}"] } })
                 try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.publicKey = publicKey })
             }) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
-            let id = try await b.sync.createSync(.with { $0.remoteDirectoryURL = federation.remoteURL }).syncID
+            let id = try await b.createSync(remote: federation.remoteURL)
             #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(250)) { try await b.pullableCIDs(cids) == Set(cids) })
             let progress = try await b.progress(id)
             #expect(progress.method == "oci-tags")

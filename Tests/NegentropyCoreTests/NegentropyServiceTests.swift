@@ -245,7 +245,9 @@ struct NegentropyServiceTests {
                 }
                 #expect(state.status == "error" && state.consecutiveFailures == 1 && state.lastError.contains("could not connect"), "\(state)")
 
-                await #expect(throws: RPCError.self) { try await client.triggerSync(.with { $0.peerURL = "ws://unknown.example" }) }
+                // ORLY's answer for a peer it does not know: NOT_FOUND "peer not found: <url>".
+                let unknown = await #expect(throws: RPCError.self) { try await client.triggerSync(.with { $0.peerURL = "ws://unknown.example" }) }
+                #expect(unknown?.code == .notFound && unknown?.message == "peer not found: ws://unknown.example", "\(String(describing: unknown))")
                 await #expect(throws: RPCError.self) { try await client.addPeer(.with { $0.peerURL = "" }) }
 
                 _ = try await client.start(.init())

@@ -20,7 +20,18 @@ struct RobustnessRow: Sendable {
     /// The deadline of each call; a subscription that has nothing to send ends with DEADLINE_EXCEEDED.
     var timeout: Duration = .seconds(30)
 
+    /// Valid message sequences of a stream whose later messages reach other code than the first (the field
+    /// walk edits every message of each, after the valid ones before it).
+    var laterMessages: [[[UInt8]]] = []
+
     var service: String { String(method.split(separator: "/").first ?? "") }
+
+    /// What the field walk edits: each seed as a call of its own (or the plausible message when there is
+    /// none), and the longer conversations.
+    var conversations: [[[UInt8]]] {
+        let openings = seeds.isEmpty ? [HostileMessages(schema: .shared).plausible(ProtoSchema.shared.methods[method]?.input ?? "", depth: 0)] : seeds
+        return openings.map { [$0] } + laterMessages
+    }
 }
 
 enum RobustnessTable {
@@ -67,7 +78,8 @@ enum RobustnessTable {
             RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/Reconcile", seeds: [bytes(Wharf_Store_V1_ReconcileMessage.with {
                 $0.negentropy = Data(negentropyOpen)
             })]),
-            RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/Initiate", seeds: [bytes(Wharf_Store_V1_ReconcileMessage())]),
+            RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/Initiate", seeds: [bytes(Wharf_Store_V1_ReconcileMessage())],
+                          laterMessages: [[bytes(Wharf_Store_V1_ReconcileMessage()), bytes(Wharf_Store_V1_ReconcileMessage.with { $0.negentropy = Data(negentropyOpen) })]]),
             RobustnessRow(method: "/wharf.store.v1.RecordReconciliation/WatchRecords", seeds: [bytes(Wharf_Store_V1_WatchRecordsRequest())],
                           readAtMost: 1),
             RobustnessRow(method: "/wharf.store.v1.RecordTransfer/ExportRecords", seeds: [bytes(Wharf_Store_V1_ExportRequest.with {
@@ -162,10 +174,12 @@ enum RobustnessTable {
             // tvix and snix castore BlobService
             RobustnessRow(method: "/tvix.castore.v1.BlobService/Stat", seeds: [bytes(Tvix_Castore_V1_StatBlobRequest.with { $0.digest = digest; $0.sendChunks = true })]),
             RobustnessRow(method: "/tvix.castore.v1.BlobService/Read", seeds: [bytes(Tvix_Castore_V1_ReadBlobRequest.with { $0.digest = digest })]),
-            RobustnessRow(method: "/tvix.castore.v1.BlobService/Put", seeds: [bytes(Tvix_Castore_V1_BlobChunk.with { $0.data = Data("Hello World!".utf8) })]),
+            RobustnessRow(method: "/tvix.castore.v1.BlobService/Put", seeds: [bytes(Tvix_Castore_V1_BlobChunk.with { $0.data = Data("Hello World!".utf8) })],
+                          laterMessages: [Array(repeating: bytes(Tvix_Castore_V1_BlobChunk.with { $0.data = Data("Hello World!".utf8) }), count: 2)]),
             RobustnessRow(method: "/snix.castore.v1.BlobService/Stat", seeds: [bytes(Snix_Castore_V1_StatBlobRequest.with { $0.digest = digest })]),
             RobustnessRow(method: "/snix.castore.v1.BlobService/Read", seeds: [bytes(Snix_Castore_V1_ReadBlobRequest.with { $0.digest = digest })]),
-            RobustnessRow(method: "/snix.castore.v1.BlobService/Put", seeds: [bytes(Snix_Castore_V1_BlobChunk.with { $0.data = Data("Hello World!".utf8) })]),
+            RobustnessRow(method: "/snix.castore.v1.BlobService/Put", seeds: [bytes(Snix_Castore_V1_BlobChunk.with { $0.data = Data("Hello World!".utf8) })],
+                          laterMessages: [Array(repeating: bytes(Snix_Castore_V1_BlobChunk.with { $0.data = Data("Hello World!".utf8) }), count: 2)]),
             // orlysync.negentropy.v1.NegentropyService (reconciliation failures are answered in-band, as ORLY)
             RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/Ready"),
             RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/Start"),

@@ -10,6 +10,9 @@ public enum TestCredentials {
         return token
     }
 
+    /// The admin token as a call's metadata (as the agntcy SDK sends it: through each call's metadata).
+    public static var adminMetadata: Metadata { [AdminBoundaryInterceptor.metadataKey: .string(adminTokenText)] }
+
     /// Sends the admin token with every call.
     public static var adminInterceptors: [any ClientInterceptor] { [AdminTokenClientInterceptor(token: adminToken)] }
 

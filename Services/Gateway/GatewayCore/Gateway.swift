@@ -19,7 +19,7 @@ final class Gateway: Sendable {
     private let clusters: [String: UpstreamCluster]
     private let pools: [ObjectIdentifier: UpstreamConnections]
     /// Route → accepted bearer tokens (routes without an entry need none).
-    private let tokens: [String: Set<String>]
+    private let tokens: [String: [[UInt8]]]
     private let passAuthorization: Set<String>
 
     init(settings: GatewaySettings, maximumMessageBytes: Int, adminToken: SharedSecret?, metrics: RouteMetrics,
@@ -67,17 +67,17 @@ final class Gateway: Sendable {
     /// gateway has no route for (`route` nil) is answered as a protected route would be when any tokens are
     /// configured: without a valid token nobody can tell which routes exist.
     func authorize(_ authorization: String?, route: String?) -> String? {
-        let accepted: Set<String>
+        let accepted: [[UInt8]]
         if let route {
             guard let tokens = tokens[route] ?? tokens["*"] else { return nil }
             accepted = tokens
         } else {
             guard !tokens.isEmpty else { return nil }
-            accepted = tokens.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+            accepted = tokens.values.flatMap { $0 }
         }
         let what = route ?? "this service"
         guard let value = authorization, value.hasPrefix("Bearer ") else { return "missing bearer token for \(what)" }
-        return accepted.contains(String(value.dropFirst("Bearer ".count))) ? nil : "invalid bearer token for \(what)"
+        return ConstantTime.matchesAny(value.utf8.dropFirst("Bearer ".utf8.count), of: accepted) ? nil : "invalid bearer token for \(what)"
     }
 
     /// Whether the client's `authorization` header goes on to the upstreams of `route` (it is the gateway's

@@ -10,8 +10,8 @@ public struct GatewaySettings: Sendable {
     public var ejectionTime: Duration
     public var connectTimeout: TimeAmount
     public var healthInterval: Duration
-    /// Route (or `*` for all) → accepted bearer tokens.
-    public var tokens: [String: Set<String>]
+    /// Route (or `*` for all) → accepted bearer tokens (their bytes, compared with `ConstantTime`).
+    public var tokens: [String: [[UInt8]]]
     /// Routes whose upstreams receive the client's `authorization` header (stripped for every other route).
     public var passAuthorization: Set<String>
     public var accessLog: Bool
@@ -50,17 +50,33 @@ public struct GatewaySettings: Sendable {
         accessLog = reader.bool("WHARF_GATEWAY_ACCESS_LOG", default: true)
     }
 
-    /// `route=token[|token…],…`; the route `*` applies to routes without an entry of their own.
-    static func parseTokens(_ text: String) throws(ConfigurationProblem) -> [String: Set<String>] {
-        var tokens: [String: Set<String>] = [:]
-        for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+    /// `route=token[|token…],…`; the route `*` applies to routes without an entry of their own. A token may
+    /// hold commas: a comma-separated piece without `=` continues the token before it; when the text holds
+    /// line breaks, entries are separated by line breaks only (a token may then hold `,` and `=` freely).
+    static func parseTokens(_ text: String) throws(ConfigurationProblem) -> [String: [[UInt8]]] {
+        let lines = text.contains(where: \.isNewline)
+        var entries: [String] = []
+        if lines {
+            entries = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        } else {
+            for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
+                if !piece.contains("="), let last = entries.popLast() { entries.append(last + "," + piece) }
+                else { entries.append(String(piece)) }
+            }
+            entries = entries.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        var tokens: [String: [[UInt8]]] = [:]
+        for entry in entries where !entry.isEmpty {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw ConfigurationProblem("expected route=token, got an entry without a token")
             }
-            tokens[parts[0], default: []].formUnion(parts[1].split(separator: "|").map(String.init))
+            let pieces = parts[1].split(separator: "|", omittingEmptySubsequences: true).map { Array($0.utf8) }
+            guard !pieces.isEmpty, pieces.allSatisfy({ $0.allSatisfy { $0 > 0x20 && $0 < 0x7F } }) else {
+                throw ConfigurationProblem("a token of route \(parts[0]) is empty or holds a space, a control or a non-ASCII character")
+            }
+            tokens[parts[0], default: []].append(contentsOf: pieces)
         }
         return tokens
     }
 }
-

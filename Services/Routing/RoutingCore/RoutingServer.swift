@@ -12,7 +12,7 @@ public enum RoutingServer {
 
     public static func parts(host: WharfServiceHost, settings: RoutingSettings) async throws -> WharfServiceParts {
         let index = LabelIndex(client: host.postgres, logger: host.logger, residentIndex: settings.residentIndex)
-        let records = try StoreRecordSource(address: settings.store)
+        let records = try StoreRecordSource(address: settings.store, adminToken: host.configuration.adminToken)
         let peers = try PeerNetwork(peers: settings.peers, credentials: settings.credentials, timeout: settings.peerTimeout, logger: host.logger)
         let announcer = Announcer(index: index, peers: peers, jobs: host.jobs, selfPeer: settings.selfPeer, logger: host.logger)
         let reconciler = StoreReconciler(index: index, records: records, events: host.events, announcer: announcer, logger: host.logger)

@@ -23,7 +23,17 @@ public enum StoreServer {
         let recordSet = RecordSetSnapshot(client: host.postgres, logger: host.logger, buckets: Negentropy<SortedItems>.fewestBytesBuckets,
                                           frameSizeLimit: RecordReconciliationService.frameSizeLimit)
         let reconciliation = RecordReconciliationService(repository: repository, changes: changes, recordSet: recordSet,
-                                                         events: host.events, logger: host.logger)
+                                                         events: host.events, adminToken: host.configuration.adminToken,
+                                                         idleTimeout: host.configuration.streamIdleTimeout,
+                                                         reconciliations: SlotLimiter(
+                                                             name: "store_reconciliations", limit: RecordReconciliationService.maximumReconciliations,
+                                                             reservedForCredentialed: RecordReconciliationService.reconciliationsKeptForThisNode,
+                                                             metrics: host.metricsFactory),
+                                                         watchers: SlotLimiter(
+                                                             name: "store_watchers", limit: RecordReconciliationService.maximumWatchers,
+                                                             reservedForCredentialed: RecordReconciliationService.watchersKeptForThisNode,
+                                                             metrics: host.metricsFactory),
+                                                         logger: host.logger)
         var background: [any Service] = [ManifestDigestBackfill(records: repository, logger: host.logger)]
         if let listen = settings.registryListen {
             background.append(OCIRegistry(address: listen, records: repository, credentials: credentials, logger: host.logger))

@@ -28,7 +28,7 @@ public enum SyncServer {
                 + (backrest.isEmpty ? [] : ["v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService", "wharf.sync.v1.BackrestHub"]),
             backgroundServices: [local, SyncMetrics(repository: repository, factory: host.metricsFactory, interval: .seconds(10), logger: host.logger)],
             jobHandlers: [SyncMirror.jobKind: mirror.run],
-            adminMethods: SyncProgressService.administrativeMethods.union(BackrestSyncStateService.administrativeMethods)
+            adminMethods: SyncService.administrativeMethods.union(SyncProgressService.administrativeMethods).union(BackrestSyncStateService.administrativeMethods)
                 .union(BackrestHubService.administrativeMethods))
     }
 
@@ -48,10 +48,11 @@ public enum SyncServer {
         let configPushes = ConfigPushes(client: host.postgres, events: host.events, logger: host.logger)
         let hub = BackrestSyncHub(identity: identity, instanceID: instanceID, clients: clients,
                                   operations: OperationStore(client: host.postgres, logger: host.logger), peerStates: peerStates,
-                                  configPushes: configPushes, settings: settings, logger: host.logger)
+                                  configPushes: configPushes, events: host.events, settings: settings, logger: host.logger)
         host.logger.info("backrest hub identity", metadata: ["instance_id": "\(instanceID)", "keyid": "\(identity.publicKey.keyid)"])
         return ([hub, BackrestSyncStateService(clients: clients, peerStates: peerStates, logger: host.logger),
-                 BackrestHubService(identity: identity, instanceID: instanceID, clients: clients, configPushes: configPushes, logger: host.logger)],
+                 BackrestHubService(identity: identity, instanceID: instanceID, clients: clients, configPushes: configPushes,
+                                    events: host.events, logger: host.logger)],
                 instanceID)
     }
 }

@@ -41,6 +41,9 @@ public struct RuntimeConfiguration: Sendable {
     public var jobs: JobSettings
     /// The credential of administrative RPCs (`AdminBoundaryInterceptor`); nil refuses them all.
     public var adminToken: SharedSecret?
+    /// How long a stream holding a limited place (a reconciliation, a watcher, an upload) may make no
+    /// progress before it loses the place (`WHARF_STREAM_IDLE_TIMEOUT`).
+    public var streamIdleTimeout: Duration
 
     public struct JobSettings: Sendable {
         public var lease: Duration
@@ -119,5 +122,6 @@ public struct RuntimeConfiguration: Sendable {
             concurrency: reader.int("WHARF_JOB_CONCURRENCY", default: 4, range: 1...256),
             maxAttempts: reader.int("WHARF_JOB_MAX_ATTEMPTS", default: 5, range: 1...100))
         adminToken = reader.secret("WHARF_ADMIN_TOKEN")
+        streamIdleTimeout = reader.duration("WHARF_STREAM_IDLE_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
     }
 }

@@ -11,6 +11,9 @@ import NIOHTTP2
 ///   max…"), instead of the bare RST_STREAM(CANCEL) the NIO transport sends when its own limit trips. Only the
 ///   5-byte length prefix of each gRPC message is read as DATA frames pass, so it costs nothing per byte and
 ///   never buffers a message.
+/// - A request whose HEADERS frame carries END_STREAM (no message at all) is passed on as HEADERS followed by
+///   an empty DATA frame that ends the stream: the NIO transport never ends the request stream of the first
+///   form, so the handler waited for ever and the call was never answered.
 final class RequestGuardHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
@@ -24,6 +27,7 @@ final class RequestGuardHandler: ChannelDuplexHandler {
     private var prefix: [UInt8] = []
     private var responseHeadersSent = false
     private var rejected = false
+    private var requestHeadersSeen = false
 
     init(limit: Int) {
         self.limit = limit
@@ -35,6 +39,15 @@ final class RequestGuardHandler: ChannelDuplexHandler {
         case .headers(let frame):
             if let problem = GRPCTimeoutHeader.problem(in: frame.headers[GRPCTimeoutHeader.name]) {
                 return reject(context: context, status: 3, message: problem)
+            }
+            defer { requestHeadersSeen = true }
+            if frame.endStream, !requestHeadersSeen {
+                requestHeadersSeen = true
+                var open = frame
+                open.endStream = false
+                context.fireChannelRead(wrapInboundOut(.headers(open)))
+                context.fireChannelRead(wrapInboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))))
+                return
             }
         case .data(let frame):
             if case .byteBuffer(let buffer) = frame.data, let oversized = oversizedMessage(in: buffer) {

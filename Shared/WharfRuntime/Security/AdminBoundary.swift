@@ -26,6 +26,14 @@ public struct AdminBoundaryInterceptor: ServerInterceptor {
         return try await next(request, context)
     }
 
+    /// Whether `metadata` carries this node's admin token (a caller that may use places kept for this node's
+    /// own services).
+    public static func isCredentialed(_ metadata: Metadata, token: SharedSecret?) -> Bool {
+        guard let token else { return false }
+        let presented = Array(metadata[stringValues: metadataKey])
+        return presented.count == 1 && token.matches(presented[0])
+    }
+
     /// Why `metadata` does not carry the admin credential, or nil when it does.
     public static func refusal(token: SharedSecret?, metadata: Metadata, method: MethodDescriptor) -> RPCError? {
         let name = method.method

@@ -18,15 +18,13 @@ public struct SharedSecret: Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
-    /// Whether `presented` is this secret; the time taken depends only on the lengths.
+    /// Whether `presented` is this secret, byte for byte over both full lengths (in constant time).
     public func matches(_ presented: some StringProtocol) -> Bool {
-        let other = Array(presented.utf8)
-        var difference = UInt8(truncatingIfNeeded: bytes.count ^ other.count)
-        for index in bytes.indices {
-            difference |= bytes[index] ^ (index < other.count ? other[index] : 0)
-        }
-        return difference == 0
+        ConstantTime.equal(bytes, presented.utf8)
     }
+
+    /// The secret's bytes, for comparing with `ConstantTime.matchesAny`.
+    public var utf8: [UInt8] { bytes }
 
     /// The secret as sent in metadata (only by clients that hold it).
     public var text: String { String(decoding: bytes, as: UTF8.self) }

@@ -162,7 +162,8 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
             return .init()
         }
         let known = try await dependency("TriggerSync") { try await peers.state(of: request.peerURL) != nil }
-        guard known else { throw RPCError(code: .notFound, message: "peer \(request.peerURL) is not configured (AddPeer adds it)") }
+        // ORLY's words for an unknown peer.
+        guard known else { throw RPCError(code: .notFound, message: "peer not found: \(request.peerURL.prefix(2048))") }
         try await dependency("TriggerSync") { try await coordinator.trigger(peer: request.peerURL) }
         return .init()
     }

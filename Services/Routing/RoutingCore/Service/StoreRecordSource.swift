@@ -19,11 +19,13 @@ public final class StoreRecordSource: Service, Sendable {
     /// A store that is (re)starting is waited for, up to the deadline.
     static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(10); options.waitForReady = true; return options }()
 
-    public init(address: HostPort) throws {
+    /// `adminToken` identifies routing as this node's own service to the store, which keeps places of its
+    /// reconciliation and change feed for such callers.
+    public init(address: HostPort, adminToken: SharedSecret? = nil) throws {
         let transport = try HTTP2ClientTransport.Posix(
             target: .dns(host: address.host, port: address.port), transportSecurity: .plaintext,
             config: .defaults { $0.backoff = .init(initial: .milliseconds(100), max: .seconds(5), multiplier: 1.6, jitter: 0.2) })
-        client = GRPCClient(transport: transport)
+        client = GRPCClient(transport: transport, interceptors: adminToken.map { [AdminTokenClientInterceptor(token: $0)] } ?? [])
     }
 
     public func run() async throws {

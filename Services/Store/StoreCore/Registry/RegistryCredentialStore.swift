@@ -23,8 +23,14 @@ public struct RegistryCredentialStore: Sendable {
         "CREATE INDEX registry_credentials_node ON store.registry_credentials (node_id) WHERE revoked_at IS NULL",
     ])
 
-    /// Live credentials one node may hold; issuing more revokes its oldest (a node asks once per sync round).
+    /// Live credentials one node may hold; issuing more removes its oldest (a node asks once per sync round).
     public static let maximumPerNode = 16
+    /// Live credentials of all nodes together: issuing beyond it is refused (`TooMany`), so the table never
+    /// grows with requests, however many node ids callers make up.
+    public static let maximumLive = 1_000
+
+    /// Issuing would exceed `maximumLive`.
+    public struct TooMany: Error, Sendable {}
     /// Bytes of a node id (upstream: `directory://local-node`).
     public static let maximumNodeIDBytes = 256
 
@@ -49,23 +55,36 @@ public struct RegistryCredentialStore: Sendable {
         let expiresAt = Date().addingTimeInterval(seconds)
         let hash = ByteBuffer(bytes: SHA256.hash(data: Array(password.utf8)))
         try await client.withTransaction(logger: logger) { connection in
+            // One issuer at a time (the count below must not be raced), and no row that can never be used
+            // again is kept: expired and revoked credentials are deleted, not marked.
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.issueLockKey))", logger: logger)
+            try await connection.query(
+                "DELETE FROM store.registry_credentials WHERE expires_at <= now() OR revoked_at IS NOT NULL", logger: logger)
+            try await connection.query(
+                """
+                DELETE FROM store.registry_credentials WHERE username IN (
+                    SELECT username FROM store.registry_credentials WHERE node_id = \(nodeID)
+                    ORDER BY issued_at DESC OFFSET \(Self.maximumPerNode - 1))
+                """, logger: logger)
+            let live = try await connection.query("SELECT count(*) FROM store.registry_credentials", logger: logger)
+            for try await count in live.decode(Int64.self) where count >= Self.maximumLive { throw TooMany() }
             try await connection.query(
                 """
                 INSERT INTO store.registry_credentials (username, node_id, password_sha256, expires_at)
                 VALUES (\(username), \(nodeID), \(hash), \(expiresAt))
                 """, logger: logger)
-            // Keep each node's live set bounded, and the table free of long-expired rows.
-            try await connection.query(
-                """
-                UPDATE store.registry_credentials SET revoked_at = now()
-                WHERE node_id = \(nodeID) AND revoked_at IS NULL AND username IN (
-                    SELECT username FROM store.registry_credentials WHERE node_id = \(nodeID) AND revoked_at IS NULL
-                    ORDER BY issued_at DESC OFFSET \(Self.maximumPerNode))
-                """, logger: logger)
-            try await connection.query(
-                "DELETE FROM store.registry_credentials WHERE expires_at < now() - interval '1 day'", logger: logger)
         }
         return Issued(username: username, password: password, expiresAt: expiresAt)
+    }
+
+    /// The advisory lock that serialises issuing (any constant no other lock of the store uses).
+    static let issueLockKey: Int64 = 0x5748_4152_4643_5231  // "WHARFCR1"
+
+    /// Rows in the table (expired and revoked ones are removed at the next issue).
+    public func rowCount() async throws -> Int {
+        let rows = try await client.query("SELECT count(*) FROM store.registry_credentials", logger: logger)
+        for try await count in rows.decode(Int64.self) { return Int(clamping: count) }
+        return 0
     }
 
     /// Revokes every credential of `nodeID` still valid; returns how many.
@@ -88,16 +107,11 @@ public struct RegistryCredentialStore: Sendable {
             """, logger: logger)
         guard let (nodeID, stored) = try await rows.decode((String, ByteBuffer).self).first(where: { _ in true }) else { return nil }
         let presented = [UInt8](SHA256.hash(data: Array(password.utf8)))
-        return Self.constantTimeEqual(presented, Array(buffer: stored)) ? nodeID : nil
+        return ConstantTime.equal(presented, Array(buffer: stored)) ? nodeID : nil
     }
 
     static func randomHex(byteCount: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) }.hexString
-    }
-
-    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        return zip(lhs, rhs).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }

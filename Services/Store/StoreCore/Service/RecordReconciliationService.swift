@@ -12,10 +12,16 @@ import WharfRuntime
 /// initiator whose messages the caller relays to another store), and the change feed. Reconciliations share
 /// one resident copy of the set (`RecordSetSnapshot`, brought up to date before each); only a few run at once.
 struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceProtocol {
-    /// Reconciliations (of either kind) running at once in this process.
-    static let maximumReconciliations = 4
-    /// Change-feed followers at once in this process.
+    /// Reconciliations (of either kind) running at once in this process; the last two are kept for callers
+    /// with this node's admin token (its own sync and routing), so strangers can never take them all.
+    static let maximumReconciliations = 6
+    static let reconciliationsKeptForThisNode = 2
+    /// Change-feed followers at once in this process (16 of them kept for this node's own services).
     static let maximumWatchers = 64
+    static let watchersKeptForThisNode = 16
+    /// A follower is ended after this long and reconnects (the sync's rounds are shorter): no place is held
+    /// for ever.
+    static let maximumWatchDuration: Duration = .seconds(600)
     /// Negentropy frames are kept well below the gRPC message limit.
     static let frameSizeLimit = 512 * 1024
     /// Rounds one reconciliation may take (a million-record difference takes a few dozen).
@@ -26,26 +32,44 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
     let changes: RecordChangeFeed
     let events: EventBus?
     let logger: Logger
-    private let running = Limiter()
+    let reconciliations: SlotLimiter
+    let watchers: SlotLimiter
+    /// Who may use the places kept for this node.
+    let adminToken: SharedSecret?
+    /// A reconciliation or a follower that makes no progress for this long loses its place.
+    let idleTimeout: Duration
 
     private let recordSet: RecordSetSnapshot
 
-    init(repository: RecordRepository, changes: RecordChangeFeed, recordSet: RecordSetSnapshot, events: EventBus?, logger: Logger) {
+    /// `reconciliations` and `watchers` are built by the caller with the limits above (and its metrics).
+    init(repository: RecordRepository, changes: RecordChangeFeed, recordSet: RecordSetSnapshot, events: EventBus?,
+         adminToken: SharedSecret?, idleTimeout: Duration, reconciliations: SlotLimiter, watchers: SlotLimiter, logger: Logger) {
         self.repository = repository
         self.changes = changes
         self.recordSet = recordSet
         self.events = events
+        self.adminToken = adminToken
+        self.idleTimeout = idleTimeout
         self.logger = logger
+        self.reconciliations = reconciliations
+        self.watchers = watchers
+    }
+
+    private func reconciliationSlot(_ metadata: Metadata) throws -> SlotLimiter.Slot {
+        try reconciliations.acquireOrRefuse(credentialed: AdminBoundaryInterceptor.isCredentialed(metadata, token: adminToken),
+                                            "reconciliations are running")
     }
 
     func reconcile(request: StreamingServerRequest<Wharf_Store_V1_ReconcileMessage>, context: ServerContext)
         async throws -> StreamingServerResponse<Wharf_Store_V1_ReconcileMessage> {
-        try running.acquireReconciliation()
+        let slot = try reconciliationSlot(request.metadata)
         return StreamingServerResponse { [self] writer in
-            defer { running.releaseReconciliation() }
+            defer { slot.release() }
+            try await IdleWatchdog.run(limit: idleTimeout, what: "a reconciliation", releasing: slot) { activity in
             let negentropy = try await snapshot()
             var rounds = 0
             for try await message in request.messages {
+                activity.touch()
                 rounds += 1
                 guard rounds <= Self.maximumRounds else { throw Self.tooManyRounds }
                 let step: Negentropy<SortedItems>.ResponderStep
@@ -55,6 +79,8 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
                     throw RPCError(code: .invalidArgument, message: "negentropy message \(rounds) is invalid: \(error)")
                 }
                 try await writer.write(.with { $0.negentropy = Data(step.reply) })
+                activity.touch()
+            }
             }
             return [:]
         }
@@ -62,12 +88,14 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
 
     func initiate(request: StreamingServerRequest<Wharf_Store_V1_ReconcileMessage>, context: ServerContext)
         async throws -> StreamingServerResponse<Wharf_Store_V1_InitiatorStep> {
-        try running.acquireReconciliation()
+        let slot = try reconciliationSlot(request.metadata)
         return StreamingServerResponse { [self] writer in
-            defer { running.releaseReconciliation() }
+            defer { slot.release() }
+            try await IdleWatchdog.run(limit: idleTimeout, what: "a reconciliation", releasing: slot) { activity in
             let negentropy = try await snapshot()
             var rounds = 0
             for try await message in request.messages {
+                activity.touch()
                 rounds += 1
                 guard rounds <= Self.maximumRounds else { throw Self.tooManyRounds }
                 if rounds == 1 {
@@ -75,6 +103,7 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
                         throw RPCError(code: .invalidArgument, message: "the first message of Initiate must be empty")
                     }
                     try await writer.write(.with { $0.roundComplete = true; $0.negentropy = Data(negentropy.initiate()) })
+                    activity.touch()
                     continue
                 }
                 let step: Negentropy<SortedItems>.InitiatorStep
@@ -101,8 +130,10 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
                             $0.done = step.next == nil
                         }
                     })
+                    activity.touch()
                 } while sentHave < have.count || sentNeed < need.count
                 if step.next == nil { break }
+            }
             }
             return [:]
         }
@@ -111,9 +142,12 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
     func watchRecords(request: ServerRequest<Wharf_Store_V1_WatchRecordsRequest>, context: ServerContext)
         async throws -> StreamingServerResponse<Wharf_Store_V1_RecordChange> {
         let message = request.message
-        try running.acquireWatcher()
+        let slot = try watchers.acquireOrRefuse(credentialed: AdminBoundaryInterceptor.isCredentialed(request.metadata, token: adminToken),
+                                                "change-feed watchers are connected")
         return StreamingServerResponse { [self] writer in
-            defer { running.releaseWatcher() }
+            defer { slot.release() }
+            let ends = ContinuousClock.now + Self.maximumWatchDuration
+            try await IdleWatchdog.run(limit: idleTimeout, what: "a change-feed watcher", releasing: slot) { activity in
             let latest = try await storage { try await changes.latestSequence() }
             var after = message.afterSequence == 0 ? latest : min(Int64(clamping: message.afterSequence), latest)
             var caughtUp = false
@@ -128,7 +162,8 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
                 }
             }
             defer { listeners.cancel() }
-            while !Task.isCancelled {
+            while !Task.isCancelled, ContinuousClock.now < ends {
+                activity.touch()
                 let batch = try await storage { try await changes.changes(after: after, limit: 1000) }
                 for change in batch {
                     try await writer.write(.with {
@@ -136,6 +171,7 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
                         $0.cid = change.cid
                         $0.present = change.present
                     })
+                    activity.touch()
                     after = change.sequence
                 }
                 if batch.count < 1000 {
@@ -145,6 +181,7 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
                     }
                     await bell.wait(timeout: .milliseconds(500))
                 }
+            }
             }
             return [:]
         }
@@ -167,36 +204,4 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
     }
 
     private static let tooManyRounds = RPCError(code: .resourceExhausted, message: "at most \(maximumRounds) negentropy rounds per reconciliation")
-
-    /// Counts of running reconciliations and watchers, refused beyond their limits.
-    final class Limiter: Sendable {
-        private let counts = Mutex((reconciliations: 0, watchers: 0))
-
-        func acquireReconciliation() throws {
-            let acquired = counts.withLock { counts in
-                guard counts.reconciliations < RecordReconciliationService.maximumReconciliations else { return false }
-                counts.reconciliations += 1
-                return true
-            }
-            guard acquired else {
-                throw RPCError(code: .resourceExhausted,
-                               message: "\(RecordReconciliationService.maximumReconciliations) reconciliations are running; retry shortly")
-            }
-        }
-
-        func releaseReconciliation() { counts.withLock { $0.reconciliations -= 1 } }
-
-        func acquireWatcher() throws {
-            let acquired = counts.withLock { counts in
-                guard counts.watchers < RecordReconciliationService.maximumWatchers else { return false }
-                counts.watchers += 1
-                return true
-            }
-            guard acquired else {
-                throw RPCError(code: .resourceExhausted, message: "\(RecordReconciliationService.maximumWatchers) change-feed watchers are connected")
-            }
-        }
-
-        func releaseWatcher() { counts.withLock { $0.watchers -= 1 } }
-    }
 }

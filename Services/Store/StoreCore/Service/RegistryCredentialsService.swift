@@ -22,9 +22,17 @@ struct RegistryCredentialsService: Wharf_Store_V1_RegistryCredentials.SimpleServ
         }
         let requested = request.ttlSeconds == 0 ? settings.maximumCredentialTTL : .seconds(Int64(request.ttlSeconds))
         let ttl = min(requested, settings.maximumCredentialTTL)
-        let issued = try await withLoggedFailure("issue registry credentials", logger: logger, "registry credential storage failed",
-                                                 as: Self.unavailable) {
-            try await store.issue(nodeID: node, ttl: ttl)
+        let outcome = try await withLoggedFailure("issue registry credentials", logger: logger, "registry credential storage failed",
+                                                  as: Self.unavailable) { () async throws -> RegistryCredentialStore.Issued? in
+            do {
+                return try await store.issue(nodeID: node, ttl: ttl)
+            } catch is RegistryCredentialStore.TooMany {
+                return nil
+            }
+        }
+        guard let issued = outcome else {
+            throw RPCError(code: .resourceExhausted, message: "\(RegistryCredentialStore.maximumLive) registry credentials are live; "
+                           + "wait for some to expire or revoke a node's")
         }
         logger.info("registry credentials issued", metadata: ["node": "\(node)", "username": "\(issued.username)"])
         return .with {

@@ -13,3 +13,11 @@ struct BackrestConfigPushed: WharfEvent, Equatable {
     static let topic = "backrest.config-push"
     var keyid: String
 }
+
+/// Published on `wharf.backrest.client-changed` when an operator added, changed or removed an authorized
+/// client: the replica holding that client's session reads the client again and ends the session at once
+/// when it was removed or its permissions changed.
+struct BackrestClientChanged: WharfEvent, Equatable {
+    static let topic = "backrest.client-changed"
+    var keyid: String
+}

@@ -43,14 +43,22 @@ enum BackrestHandshake {
         guard key.isValidSignature(signed.signature, over: signed.payload) else {
             throw .unauthenticated("the instance id signature does not verify with keyid \(key.keyid)")
         }
-        let nowMillis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
-        guard nowMillis - signed.timestampMillis <= maximumAge else {
+        guard isFresh(signed.timestampMillis, now: now) else {
             throw .unauthenticated("the handshake's timestamp is more than 5 minutes old")
         }
         guard let instanceID = String(validating: signed.payload, as: UTF8.self) else {
             throw .unauthenticated("the signed instance id is not UTF-8")
         }
         return Proven(keyid: key.keyid, instanceID: instanceID)
+    }
+
+    /// Whether a handshake stamped `timestampMillis` is at most 5 minutes old at `now` (a stamp in the future is
+    /// accepted, as backrest does). Any int64 arrives: the age is computed without overflow, and an age too
+    /// large for an int64 (a stamp near `Int64.min`) is too old.
+    static func isFresh(_ timestampMillis: Int64, now: Date) -> Bool {
+        let nowMillis = Int64(clampingMilliseconds: now.timeIntervalSince1970 * 1000)
+        let (age, overflow) = nowMillis.subtractingReportingOverflow(timestampMillis)
+        return !overflow && age <= maximumAge
     }
 
     /// The authorized client the proven identity is, or why it is not one.

@@ -16,6 +16,7 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
     let instanceID: String
     let clients: BackrestClients
     let configPushes: ConfigPushes
+    let events: EventBus
     let logger: Logger
 
     public func getIdentity(request: Wharf_Sync_V1_GetIdentityRequest, context: ServerContext) async throws -> Wharf_Sync_V1_HubIdentity {
@@ -34,6 +35,7 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
             try await clients.put(instanceID: request.instanceID, keyid: request.keyid, permissions: request.permissions)
         }
         logger.notice("backrest client authorized", metadata: ["keyid": "\(client.keyid)", "instance": "\(client.instanceID)"])
+        await events.publishIgnoringFailure(BackrestClientChanged(keyid: client.keyid))
         return Self.proto(client)
     }
 
@@ -42,6 +44,10 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
             throw RPCError(code: .invalidArgument, message: "keyid is required (at most 256 bytes)")
         }
         let removed = try await storage("remove client") { try await clients.remove(keyid: request.keyid) }
+        if removed {
+            logger.notice("backrest client removed", metadata: ["keyid": "\(request.keyid)"])
+            await events.publishIgnoringFailure(BackrestClientChanged(keyid: request.keyid))
+        }
         return .with { $0.removed = removed }
     }
 

@@ -21,6 +21,10 @@ public struct BackrestSettings: Sendable {
     /// `instance_id=keyid[;PERM=SCOPE,SCOPE…]…` entries separated by spaces (`WHARF_BACKREST_AUTHORIZED_CLIENTS`),
     /// added at start-up as `wharfctl backrest client add` would.
     public var seedClients: String
+    /// How often a connected client's authorization is read again, beside the operator's change events
+    /// (`WHARF_BACKREST_AUTHORIZATION_RECHECK`): a removed client's session lasts at most this long even if
+    /// the event is lost.
+    public var authorizationRecheck: Duration
 
     public init(reader: EnvironmentReader) {
         instanceID = reader.optionalString("WHARF_BACKREST_INSTANCE_ID")
@@ -29,6 +33,7 @@ public struct BackrestSettings: Sendable {
         clientHeartbeatInterval = reader.duration("WHARF_BACKREST_CLIENT_HEARTBEAT_INTERVAL", default: .seconds(600), minimum: .milliseconds(100))
         handshakeTimeout = reader.duration("WHARF_BACKREST_HANDSHAKE_TIMEOUT", default: .seconds(15), minimum: .milliseconds(100))
         seedClients = reader.string("WHARF_BACKREST_AUTHORIZED_CLIENTS", default: "")
+        authorizationRecheck = reader.duration("WHARF_BACKREST_AUTHORIZATION_RECHECK", default: .seconds(10), minimum: .milliseconds(100))
     }
 
     /// Loads the hub's key from `keyFile`, or creates it there (0600) when the file does not exist.

@@ -18,6 +18,7 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     let operations: OperationStore
     let peerStates: PeerStates
     let configPushes: ConfigPushes
+    let events: EventBus
     let settings: BackrestSettings
     let logger: Logger
 
@@ -46,6 +47,10 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
                         group.addTask {
                             guard let peer = await session.established() else { return try await Self.sleepForever() }
                             try await hub.deliverConfigPushes(to: peer, outbox: outbox)
+                        }
+                        group.addTask {
+                            guard let peer = await session.established() else { return try await Self.sleepForever() }
+                            try await hub.watchAuthorization(of: peer)
                         }
                         try await group.next()
                         group.cancelAll()
@@ -254,6 +259,37 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
             try await sendPendingConfig(to: peer, outbox: outbox)
         }
         try await Self.sleepForever()  // the subscription ended (shutdown): the session goes on until it ends
+    }
+
+    /// Ends the session the moment the operator removes the client or changes what it may do (the session
+    /// was authorized for the client as it was): told by an event from any replica, and read again every
+    /// `authorizationRecheck` in case an event was lost (Redis carries hints only).
+    private func watchAuthorization(of peer: BackrestClients.Client) async throws {
+        let changes = events.events(of: BackrestClientChanged.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let hub = self
+            group.addTask {
+                for await change in changes where change.keyid == peer.keyid { try await hub.checkAuthorization(of: peer) }
+                try await Self.sleepForever()
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: hub.settings.authorizationRecheck)
+                    try await hub.checkAuthorization(of: peer)
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func checkAuthorization(of peer: BackrestClients.Client) async throws {
+        guard let current = try await clients.find(keyid: peer.keyid) else {
+            throw BackrestSessionError.permissionDenied("peer public key ID \(peer.keyid) was removed from the known peers")
+        }
+        guard current.instanceID == peer.instanceID, current.permissions == peer.permissions else {
+            throw BackrestSessionError.permissionDenied("the permissions of \(peer.keyid) changed; reconnect to use them")
+        }
     }
 
     static func sleepForever() async throws {

@@ -22,7 +22,7 @@ struct SyncProgressService: Wharf_Sync_V1_SyncProgress.SimpleServiceProtocol {
         return .with {
             $0.syncID = id.uuidString.lowercased()
             $0.status = row.status.protoName
-            $0.remoteDirectoryURL = row.remoteDirectoryURL
+            $0.remoteDirectoryURL = MaskedURL.withoutUserinfo(row.remoteDirectoryURL)
             $0.method = progress.method
             $0.discovered = UInt64(clamping: progress.discovered)
             $0.copied = UInt64(clamping: progress.copied)

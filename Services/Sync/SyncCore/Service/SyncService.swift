@@ -12,6 +12,15 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
     let settings: SyncSettings
     let local: LocalDirectory
     let logger: Logger
+    /// RequestRegistryCredentials is anonymous (any Directory may ask to mirror this one): each caller address
+    /// may ask 10 times at once and 30 times a minute; the store bounds the live credentials in all.
+    let credentialRequests = KeyedRateLimiter(burst: 10, perMinute: 30)
+
+    /// CreateSync makes this node dial an address the caller names, and DeleteSync stops an operator's
+    /// mirror: both need the admin token (the agntcy SDK sends it through each call's metadata).
+    static let administrativeMethods: Set<MethodDescriptor> = [
+        Agntcy_Dir_Store_V1_SyncService.Method.CreateSync.descriptor, Agntcy_Dir_Store_V1_SyncService.Method.DeleteSync.descriptor,
+    ]
 
     /// CIDs one CreateSync may name (upstream has no limit; they become a tag regex there).
     public static let maximumCIDs = 10_000
@@ -45,7 +54,7 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
                            message: "\(settings.maximumActiveSyncs) syncs are already active (WHARF_SYNC_MAX_ACTIVE); delete one first")
         }
         try await storage("enqueue sync") { try await SyncMirror.enqueue(id, jobs: jobs) }
-        logger.info("sync created", metadata: ["sync_id": "\(id)", "remote": "\(remote.text)", "cids": "\(request.cids.count)"])
+        logger.info("sync created", metadata: ["sync_id": "\(id)", "remote": "\(MaskedURL.withoutUserinfo(remote.text))", "cids": "\(request.cids.count)"])
         return .with { $0.syncID = id.uuidString.lowercased() }
     }
 
@@ -59,7 +68,7 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
                 try await response.write(.with {
                     $0.syncID = row.id.uuidString.lowercased()
                     $0.status = row.status
-                    $0.remoteDirectoryURL = row.remoteDirectoryURL
+                    $0.remoteDirectoryURL = MaskedURL.withoutUserinfo(row.remoteDirectoryURL)
                 })
             }
             if page.count < min(remaining, 500) { break }
@@ -74,7 +83,7 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
         return .with {
             $0.syncID = row.id.uuidString.lowercased()
             $0.status = row.status
-            $0.remoteDirectoryURL = row.remoteDirectoryURL
+            $0.remoteDirectoryURL = MaskedURL.withoutUserinfo(row.remoteDirectoryURL)
             $0.createdTime = RFC3339.format(row.createdAt)
             $0.lastUpdateTime = RFC3339.format(row.updatedAt)
         }
@@ -107,11 +116,16 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
         guard request.requestingNodeID.utf8.count <= 256, PostgresText.canStore(request.requestingNodeID) else {
             throw RPCError(code: .invalidArgument, message: "requesting_node_id is longer than 256 bytes or contains NUL")
         }
+        guard credentialRequests.take(KeyedRateLimiter.callerKey(remotePeer: context.remotePeer)) else {
+            throw RPCError(code: .resourceExhausted, message: "too many registry credential requests from this address: "
+                           + "at most \(credentialRequests.burst) at once and \(credentialRequests.perMinute) a minute")
+        }
         let issued: Wharf_Store_V1_IssuedCredentials
         do {
             issued = try await local.issueCredentials(nodeID: request.requestingNodeID, ttl: settings.credentialTTL)
         } catch let error as RPCError {
             logger.warning("the local store did not issue registry credentials", metadata: ["error": "\(error)"])
+            if error.code == .resourceExhausted { throw RPCError(code: .resourceExhausted, message: error.message) }
             throw RPCError(code: .unavailable, message: "registry credentials could not be issued: \(error.message)")
         }
         logger.info("registry credentials handed out", metadata: ["node": "\(request.requestingNodeID)", "username": "\(issued.username)"])

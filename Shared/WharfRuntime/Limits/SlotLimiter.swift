@@ -1,0 +1,113 @@
+import CoreMetrics
+import GRPCCore
+import Synchronization
+
+/// A bounded number of places (reconciliations, watchers, uploads, sessions) that callers hold while they work.
+///
+/// Every place is given back on every path: `Slot.release()` is idempotent and a slot that is dropped
+/// without it releases itself (`deinit`), so a stream reset before its handler ran, a cancelled task and
+/// an error before the first message all return their place. `reservedForCredentialed` places are never
+/// given to anonymous callers, so strangers can never take them all from this node's own services. The
+/// count is exported as `wharf_limiter_slots_in_use{limiter="<name>"}`.
+public final class SlotLimiter: Sendable {
+    public let name: String
+    public let limit: Int
+    public let reservedForCredentialed: Int
+    private let inUse = Mutex(0)
+    private let gauge: Gauge?
+
+    public init(name: String, limit: Int, reservedForCredentialed: Int = 0, metrics: (any MetricsFactory)? = nil) {
+        self.name = name
+        self.limit = max(1, limit)
+        self.reservedForCredentialed = min(max(0, reservedForCredentialed), max(0, limit - 1))
+        gauge = metrics.map { Gauge(label: "wharf_limiter_slots_in_use", dimensions: [("limiter", name)], factory: $0) }
+        gauge?.record(0)
+    }
+
+    /// Places held now.
+    public var count: Int { inUse.withLock { $0 } }
+
+    /// A place, or nil when every place this caller may use is taken.
+    public func acquire(credentialed: Bool = false) -> Slot? {
+        let ceiling = credentialed ? limit : limit - reservedForCredentialed
+        let taken = inUse.withLock { count -> Int? in
+            guard count < ceiling else { return nil }
+            count += 1
+            return count
+        }
+        guard let taken else { return nil }
+        gauge?.record(taken)
+        return Slot(limiter: self)
+    }
+
+    /// A place, or RESOURCE_EXHAUSTED naming the limit (`what`: "reconciliations are running", say).
+    public func acquireOrRefuse(credentialed: Bool = false, _ what: String) throws -> Slot {
+        guard let slot = acquire(credentialed: credentialed) else {
+            let open = credentialed ? limit : limit - reservedForCredentialed
+            throw RPCError(code: .resourceExhausted, message: "\(open) \(what); retry shortly")
+        }
+        return slot
+    }
+
+    fileprivate func giveBack() {
+        let left = inUse.withLock { count -> Int in
+            count = max(0, count - 1)
+            return count
+        }
+        gauge?.record(left)
+    }
+
+    /// One place; given back by `release()` or when dropped.
+    public final class Slot: Sendable {
+        private let limiter: SlotLimiter
+        private let released = Atomic(false)
+
+        fileprivate init(limiter: SlotLimiter) { self.limiter = limiter }
+
+        public func release() {
+            guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+            limiter.giveBack()
+        }
+
+        deinit { release() }
+    }
+}
+
+/// When the caller of a stream last made progress (a message read or written); `IdleWatchdog.run` ends
+/// the stream when it has made none for the idle limit.
+public final class StreamActivity: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+    public init() {}
+    public func touch() { last.withLock { $0 = .now } }
+    public var idle: Duration { ContinuousClock.now - last.withLock { $0 } }
+}
+
+public enum IdleWatchdog {
+    /// Runs `body`, ending it with RESOURCE_EXHAUSTED when it makes no progress (`activity.touch()`) for
+    /// `limit`: a holder of a limited place that stops reading or writing loses it.
+    /// `slot`, when given, is released the moment the limit is reached (before `body` has unwound).
+    public static func run<T: Sendable>(
+        limit: Duration, what: String, releasing slot: SlotLimiter.Slot? = nil,
+        _ body: @escaping @Sendable (StreamActivity) async throws -> T
+    ) async throws -> T {
+        let activity = StreamActivity()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body(activity) }
+            group.addTask {
+                while true {
+                    let idle = activity.idle
+                    if idle >= limit {
+                        slot?.release()
+                        throw RPCError(code: .resourceExhausted, message: "\(what) made no progress for \(limit): its place is given to others")
+                    }
+                    try await Task.sleep(for: min(limit - idle, .seconds(1)) + .milliseconds(5))
+                }
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let value = next { return value }
+            }
+            throw CancellationError()
+        }
+    }
+}
