@@ -78,8 +78,12 @@ extension RobustnessSuites {
             var calls = 0
             for row in RobustnessTable.rows {
                 var conversations = row.conversations
-                if row.method == "/v1sync.BackrestSyncService/Sync" { conversations += [try backrest.conversation()] }
+                // The hub's seeds are all refused at their first message (that is what they test); here its one
+                // conversation is a registered client's: a valid handshake, then an item of a live session.
+                if row.method == "/v1sync.BackrestSyncService/Sync" { conversations = [try backrest.conversation()] }
                 let variants = Self.variants(row, conversations: conversations).variants
+                guard !variants.isEmpty else { continue }  // a message without fields (Empty) has no leaf
+                let started = ContinuousClock.now
                 for port in Robustness.directPorts(row, in: system) {
                     try await withRawClient(port: port) { client in
                         await Robustness.forEach(variants) { variant in
@@ -92,6 +96,7 @@ extension RobustnessSuites {
                     }
                     calls += variants.count
                 }
+                print("field extremes: \(row.method): \(variants.count) variants in \(ContinuousClock.now - started)")
                 let problems = await system.problems()
                 if !problems.isEmpty {
                     Issue.record("after \(row.method): \(problems.joined(separator: "\n"))")
@@ -119,8 +124,9 @@ extension RobustnessSuites {
                     } }
                     let outcome = await rawCall(client, method: "/v1sync.BackrestSyncService/Sync", messages: [RobustnessTable.bytes(item)],
                                                 timeout: .seconds(10))
-                    // Too old for Int64.min (its age does not fit an int64); the others are fresh and unknown.
-                    let expected: RPCError.Code = stamp < 0 ? .unauthenticated : .permissionDenied
+                    // The past is too old (Int64.min's age does not even fit an int64); the future is accepted, and then
+                    // the key is unknown.
+                    let expected: RPCError.Code = stamp == .max ? .permissionDenied : .unauthenticated
                     #expect(outcome.code == expected, "timestamp \(stamp): \(outcome)")
                 }
             }
@@ -134,9 +140,8 @@ struct BackrestConversation: Sendable {
     let identity: BackrestIdentity
     let instanceID: String
 
-    static func register(in system: WharfSystem) async throws -> BackrestConversation {
+    static func register(in system: WharfSystem, instanceID: String = "robustness-extremes") async throws -> BackrestConversation {
         let identity = BackrestIdentity.generate()
-        let instanceID = "robustness-extremes"
         try await withRawClient(port: system.port("sync")) { client in
             let add = Wharf_Sync_V1_AddClientRequest.with {
                 $0.instanceID = instanceID

@@ -14,10 +14,13 @@ struct RobustnessSuites {}
 /// (a peer that does not answer is given up after a second).
 enum Robustness {
     static func system() async throws -> WharfSystem {
+        // Places of limited streams are lost after 3 s without progress, a watcher's after 5 s (the slot
+        // lifecycle tests wait for them); every process exports its limiters' counts.
         try await WharfSystem.shared(environment: [
             "WHARF_NEGENTROPY_PEER_TIMEOUT": "1s", "WHARF_NEGENTROPY_PEER_IDLE_TIMEOUT": "2s",
-            "WHARF_JOB_POLL_INTERVAL": "500ms",
-        ])
+            "WHARF_JOB_POLL_INTERVAL": "500ms", "WHARF_STREAM_IDLE_TIMEOUT": "3s", "WHARF_STORE_WATCH_DURATION": "5s",
+            "WHARF_BACKREST_AUTHORIZATION_RECHECK": "1s",
+        ], metrics: Set(WharfSystem.everyComponent))
     }
 
     /// Where a row's calls go directly: the executable serving its service (health: every one).

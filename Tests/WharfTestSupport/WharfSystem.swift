@@ -50,8 +50,8 @@ public final class WharfSystem: Sendable {
     private static let sharedSystem = OncePerProcess<WharfSystem>()
 
     /// One system for the whole test process (suites using it run `.serialized`), with `environment`.
-    public static func shared(environment: [String: String] = [:]) async throws -> WharfSystem {
-        try await sharedSystem.value { try await start(environment: environment) }
+    public static func shared(environment: [String: String] = [:], metrics: Set<String> = []) async throws -> WharfSystem {
+        try await sharedSystem.value { try await start(environment: environment, metrics: metrics) }
     }
 
     /// Every component, in the order they start: routing reads the store, sync writes to store and routing, and

@@ -24,7 +24,7 @@ public enum StoreServer {
                                           frameSizeLimit: RecordReconciliationService.frameSizeLimit)
         let reconciliation = RecordReconciliationService(repository: repository, changes: changes, recordSet: recordSet,
                                                          events: host.events, adminToken: host.configuration.adminToken,
-                                                         idleTimeout: host.configuration.streamIdleTimeout,
+                                                         idleTimeout: host.configuration.streamIdleTimeout, watchDuration: settings.watchDuration,
                                                          reconciliations: SlotLimiter(
                                                              name: "store_reconciliations", limit: RecordReconciliationService.maximumReconciliations,
                                                              reservedForCredentialed: RecordReconciliationService.reconciliationsKeptForThisNode,

@@ -35,6 +35,11 @@ public struct IPAddressBytes: Sendable, Hashable, CustomStringConvertible {
             if bytes[0..<15].allSatisfy({ $0 == 0 }), bytes[15] == 1 { return "loopback" }
             if bytes[0] == 0xFE, bytes[1] & 0xC0 == 0x80 { return "link-local" }
             if bytes[0] & 0xFE == 0xFC { return "private (unique local)" }
+            // Translated and tunnelled IPv4 reach whatever IPv4 address they embed, internal ones included.
+            if bytes[0] == 0x00, bytes[1] == 0x64, bytes[2] == 0xFF, bytes[3] == 0x9B { return "NAT64 (64:ff9b::/96, 64:ff9b:1::/48)" }
+            if bytes[0] == 0x20, bytes[1] == 0x02 { return "6to4 (2002::/16)" }
+            if bytes[0] == 0x20, bytes[1] == 0x01, bytes[2] == 0x00, bytes[3] == 0x00 { return "Teredo (2001::/32)" }
+            if bytes[0..<12].allSatisfy({ $0 == 0 }) { return "IPv4-compatible (::/96)" }
             if bytes[0] == 0xFF { return "multicast" }
             return nil
         }

@@ -59,6 +59,15 @@ public struct OutboundAllowList: Sendable, CustomStringConvertible {
         return refusal(host: host, addresses: addresses, dialling: dialling)
     }
 
+    /// The addresses of `host` that were checked, to be dialled as they are (never the name again: a name that
+    /// answers a public address to the check and an internal one to the dial would get through), or why
+    /// `host` may not be dialled. TLS keeps the name (SNI, certificate) and HTTP its `Host`.
+    public func checkedAddresses(host: String) async -> Result<[IPAddressBytes], OutboundRefusal> {
+        let addresses = (try? await NIOSingletons.posixBlockingThreadPool.runIfActive { IPAddressBytes.resolve(host) }) ?? []
+        if let refusal = refusal(host: host, addresses: addresses, dialling: true) { return .failure(OutboundRefusal(description: refusal)) }
+        return .success(addresses)
+    }
+
     /// The rule applied to `host` resolved to `addresses`.
     public func refusal(host: String, addresses: [IPAddressBytes], dialling: Bool = true) -> String? {
         let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
@@ -82,6 +91,11 @@ public struct OutboundAllowList: Sendable, CustomStringConvertible {
         }
         return nil
     }
+}
+
+/// Why an address may not be dialled (naming the rule).
+public struct OutboundRefusal: Error, Sendable, CustomStringConvertible {
+    public let description: String
 }
 
 extension OutboundAllowList {

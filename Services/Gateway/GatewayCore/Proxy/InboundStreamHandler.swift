@@ -45,6 +45,11 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     static let replayLimit = 1 << 20
     /// Set for Connect clients: requests and responses are translated to and from gRPC.
     private var bridge: ConnectBridge?
+    /// The upstream stream of this call once attached, whatever the state: it is closed on every end of the
+    /// call (the response ended, the client reset or left), so the replica's open-stream count that the
+    /// load balancer reads returns to zero when callers leave. A response that ended while the client's
+    /// request half was still open left the upstream stream half-open for ever.
+    private var attachedUpstream: (any Channel)?
 
     init(gateway: Gateway) {
         self.gateway = gateway
@@ -106,7 +111,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         // The client reset or went away: cancel the upstream call at once.
-        if case .proxying(let upstream) = state { upstream.close(promise: nil) }
+        attachedUpstream?.close(promise: nil)
+        attachedUpstream = nil
         finish(status: GRPCFrames.Status.cancelled, context: context, clientGone: true)
         context.fireChannelInactive()
     }
@@ -221,6 +227,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             return
         }
         state = .proxying(upstream: upstream)
+        attachedUpstream = upstream
         for payload in buffered {
             keepForReplay(payload)
             upstream.write(forwardable(payload), promise: nil)
@@ -301,6 +308,9 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             // out now, since the upstream stream may close before its read completes.
             finish(status: status ?? exchange?.status, context: context, clientGone: false)
             context.flush()
+            // The call is over: an upstream stream whose request half the client left open is closed too.
+            attachedUpstream?.close(promise: nil)
+            attachedUpstream = nil
         }
     }
 

@@ -63,7 +63,11 @@ public struct PeerSync: Sendable {
         // Whatever the URL came from (a request, the configuration, a row written by an older version), the
         // WebSocket client only ever sees a validated one.
         if case .failure(let problem) = PeerURL.validated(peerURL) { throw PeerSyncError(problem.description) }
-        if let refusal = await PeerURL.refusal(peerURL, by: settings.allowedPeers, dialling: true) { throw PeerSyncError(refusal) }
+        let dialled: String
+        switch await PeerURL.dialTarget(peerURL, by: settings.allowedPeers) {
+        case .failure(let refusal): throw PeerSyncError(refusal.description)
+        case .success(let target): dialled = target
+        }
         let storage: SortedItems
         switch try await store.snapshot(filter, maximum: settings.maximumSetSize) {
         case .tooMany: throw PeerSyncError("too many local events match the filter (more than \(settings.maximumSetSize))")
@@ -76,7 +80,7 @@ public struct PeerSync: Sendable {
         var connectionError: (any Error)?
         do {
             try await WebSocketClient.connect(
-                url: Self.webSocketURL(peerURL),
+                url: dialled,
                 configuration: .init(maxFrameSize: 4 << 20),
                 logger: logger
             ) { inbound, outbound, _ in

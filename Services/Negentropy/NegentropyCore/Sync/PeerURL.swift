@@ -40,6 +40,26 @@ public enum PeerURL {
         return await allowList.refusal(host: host, dialling: dialling).map { "peer_url \(shown(url)) refused: \($0)" }
     }
 
+    /// The URL to dial for `url` (validated) under `allowList`, or why it may not be dialled. A `ws://` peer
+    /// is dialled at the address the allow list checked (the name is not resolved again, so a name that
+    /// answers a public address to the check and an internal one to the dial cannot get through); a `wss://`
+    /// peer keeps its name, which TLS needs for the server name and certificate, and a host the name was
+    /// re-pointed at cannot complete that handshake.
+    public static func dialTarget(_ url: String, by allowList: OutboundAllowList) async -> Result<String, PeerURLError> {
+        let full = PeerSync.webSocketURL(url)
+        guard var components = URLComponents(string: full), let host = components.host else {
+            return .failure(PeerURLError("peer_url \(shown(url)) has no host"))
+        }
+        switch await allowList.checkedAddresses(host: host) {
+        case .failure(let refusal):
+            return .failure(PeerURLError("peer_url \(shown(url)) refused: \(refusal)"))
+        case .success(let addresses):
+            guard components.scheme?.lowercased() == "ws", let address = addresses.first else { return .success(full) }
+            components.percentEncodedHost = address.bytes.count == 4 ? "\(address)" : "[\(address)]"
+            return .success(components.string ?? full)
+        }
+    }
+
     private static func shown(_ text: String) -> String {
         text.count > 80 ? "\"\(text.prefix(80))…\"" : "\"\(text)\""
     }

@@ -19,9 +19,7 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
     /// Change-feed followers at once in this process (16 of them kept for this node's own services).
     static let maximumWatchers = 64
     static let watchersKeptForThisNode = 16
-    /// A follower is ended after this long and reconnects (the sync's rounds are shorter): no place is held
-    /// for ever.
-    static let maximumWatchDuration: Duration = .seconds(600)
+
     /// Negentropy frames are kept well below the gRPC message limit.
     static let frameSizeLimit = 512 * 1024
     /// Rounds one reconciliation may take (a million-record difference takes a few dozen).
@@ -38,12 +36,16 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
     let adminToken: SharedSecret?
     /// A reconciliation or a follower that makes no progress for this long loses its place.
     let idleTimeout: Duration
+    /// A follower is ended after this long and reconnects: no place is held for ever.
+    let watchDuration: Duration
 
     private let recordSet: RecordSetSnapshot
 
     /// `reconciliations` and `watchers` are built by the caller with the limits above (and its metrics).
     init(repository: RecordRepository, changes: RecordChangeFeed, recordSet: RecordSetSnapshot, events: EventBus?,
-         adminToken: SharedSecret?, idleTimeout: Duration, reconciliations: SlotLimiter, watchers: SlotLimiter, logger: Logger) {
+         adminToken: SharedSecret?, idleTimeout: Duration, watchDuration: Duration, reconciliations: SlotLimiter, watchers: SlotLimiter,
+         logger: Logger) {
+        self.watchDuration = watchDuration
         self.repository = repository
         self.changes = changes
         self.recordSet = recordSet
@@ -146,7 +148,7 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
                                                 "change-feed watchers are connected")
         return StreamingServerResponse { [self] writer in
             defer { slot.release() }
-            let ends = ContinuousClock.now + Self.maximumWatchDuration
+            let ends = ContinuousClock.now + watchDuration
             try await IdleWatchdog.run(limit: idleTimeout, what: "a change-feed watcher", releasing: slot) { activity in
             let latest = try await storage { try await changes.latestSequence() }
             var after = message.afterSequence == 0 ? latest : min(Int64(clamping: message.afterSequence), latest)

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import WharfRuntime
 
 /// The tags of a remote Directory's OCI repository `dir` (upstream's zot layout tags each record by its
 /// CID), read page by page from `GET /v2/dir/tags/list?n=…` following the `Link` header, with the basic-auth
@@ -12,13 +13,20 @@ public struct RegistryTagList: Sendable {
     public static let pageSize = 10_000
     /// A page larger than this is refused (10,000 CIDs of ~60 bytes are ~0.7 MB).
     public static let maximumPageBytes = 16 * 1024 * 1024
-    /// Tags read at most from one remote (beyond it the remote is not mirrored whole).
-    public static let maximumTags = 10_000_000
+    /// Tags read at most from one remote (beyond it the round fails: 2,000,000 CIDs are ~140 MB held here).
+    public static let maximumTags = 2_000_000
     /// Pages read at most (a remote whose `Link` never ends is given up).
     public static let maximumPages = 10_000
+    /// Bytes of all pages of one listing together, and the longest tag (a CID is ~60 bytes).
+    public static let maximumListingBytes = 256 * 1024 * 1024
+    public static let maximumTagBytes = 256
+    /// The whole listing's time (each page has `timeout` within it).
+    public static let maximumListingDuration: Duration = .seconds(600)
 
     public let host: String
     public let port: Int
+    /// The address dialled: the one the allow list checked (`host` stays the `Host` header).
+    public var address: IPAddressBytes?
     public let authorization: String?
     public let timeout: Duration
 
@@ -46,11 +54,17 @@ public struct RegistryTagList: Sendable {
         var bytes = 0
         var path: String? = "/v2/dir/tags/list?n=\(Self.pageSize)"
         var pages = 0
+        let ends = ContinuousClock.now + Self.maximumListingDuration
         while let next = path {
             pages += 1
             guard pages <= Self.maximumPages else { throw RegistryTagListError("the tag list did not end within \(Self.maximumPages) pages") }
-            let response = try await get(next)
+            let left = ends - ContinuousClock.now
+            guard left > .zero else { throw RegistryTagListError("the tag list did not end within \(Self.maximumListingDuration)") }
+            let response = try await get(next, timeout: min(timeout, left))
             bytes += response.bytes
+            guard bytes <= Self.maximumListingBytes else {
+                throw RegistryTagListError("the tag list is larger than \(Self.maximumListingBytes) bytes")
+            }
             switch response.status {
             case 200:
                 break
@@ -67,6 +81,9 @@ public struct RegistryTagList: Sendable {
                 page = try JSONDecoder().decode(Page.self, from: response.body)
             } catch {
                 throw RegistryTagListError("the tag list page is not JSON: \(error)")
+            }
+            if let long = page.tags?.first(where: { $0.utf8.count > Self.maximumTagBytes }) {
+                throw RegistryTagListError("the tag list holds a tag of \(long.utf8.count) bytes (at most \(Self.maximumTagBytes))")
             }
             tags += page.tags ?? []
             guard tags.count <= Self.maximumTags else { throw RegistryTagListError("the remote lists more than \(Self.maximumTags) tags") }
@@ -96,15 +113,20 @@ public struct RegistryTagList: Sendable {
     }
 
     /// One GET on its own connection (a page takes milliseconds; keeping connections is not worth its state).
-    func get(_ path: String) async throws -> Response {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(10))
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                }
+    func get(_ path: String, timeout: Duration) async throws -> Response {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(10))
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
             }
+        }
+        let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        if let address {
+            channel = try await bootstrap.connect(to: try SocketAddress(ipAddress: "\(address)", port: port), channelInitializer: initializer)
+        } else {
+            channel = try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
+        }
         return try await withThrowingTaskGroup(of: Response.self) { group in
             group.addTask {
                 try await channel.executeThenClose { inbound, outbound in

@@ -18,11 +18,18 @@ final class RemoteDirectory: Sendable {
     }
     static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(60); return options }()
 
-    /// Runs `body` with a client of `remote`, connected for the duration of the call.
-    static func with<T: Sendable>(_ remote: RemoteDirectoryURL, _ body: (RemoteDirectory) async throws -> T) async throws -> T {
-        let target: ResolvableTargets.DNS = .dns(host: remote.host, port: remote.port)
+    /// Runs `body` with a client of `remote` at `address` (the address the allow list checked: the name is
+    /// never resolved again, but stays the `:authority` and the TLS server name), connected for the call.
+    static func with<T: Sendable>(_ remote: RemoteDirectoryURL, at address: IPAddressBytes,
+                                  _ body: (RemoteDirectory) async throws -> T) async throws -> T {
         let security: HTTP2ClientTransport.Posix.TransportSecurity = remote.usesTLS ? .tls : .plaintext
-        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security)
+        let config = HTTP2ClientTransport.Posix.Config.defaults { $0.http2.authority = remote.host }
+        let transport: HTTP2ClientTransport.Posix
+        if address.bytes.count == 4 {
+            transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "\(address)", port: remote.port), transportSecurity: security, config: config)
+        } else {
+            transport = try HTTP2ClientTransport.Posix(target: .ipv6(address: "\(address)", port: remote.port), transportSecurity: security, config: config)
+        }
         return try await withGRPCClient(transport: transport) { client in try await body(RemoteDirectory(client: client)) }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import RecordIdentity
 import Synchronization
 import WharfProto
 import WharfRuntime
@@ -24,7 +25,14 @@ enum ChangeFollower {
                 do {
                     try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: directory.client).watchRecords(.init()) { response in
                         buffer.open()
-                        for try await change in response.messages where change.present && !change.cid.isEmpty { buffer.append(change.cid) }
+                        for try await change in response.messages where change.present && !change.cid.isEmpty {
+                            // Only what can be a CID is kept (a hostile remote could send megabytes per change);
+                            // anything else fails the round, named in the sync's last error.
+                            guard change.cid.utf8.count <= 256, RecordCID.digest(of: change.cid) != nil else {
+                                throw MirrorFailure("the remote's change feed sent something that is not a CID (\(change.cid.utf8.count) bytes)")
+                            }
+                            buffer.append(change.cid)
+                        }
                     }
                 } catch let error as RPCError where error.code == .cancelled {
                     return

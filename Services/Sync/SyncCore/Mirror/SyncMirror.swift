@@ -81,10 +81,14 @@ public struct SyncMirror: Sendable {
 
     private func round(_ row: SyncRepository.Row) async throws {
         let remote = try RemoteDirectoryURL(validating: row.remoteDirectoryURL)
-        if let refusal = await settings.allowedRemotes.refusal(host: remote.host, dialling: true) {
-            throw MirrorFailure("remote directory refused: \(refusal)")
+        let address: IPAddressBytes
+        switch await settings.allowedRemotes.checkedAddresses(host: remote.host) {
+        case .failure(let refusal): throw MirrorFailure("remote directory refused: \(refusal)")
+        case .success(let addresses):
+            guard let first = addresses.first else { throw MirrorFailure("remote directory refused: \(remote.host) has no address") }
+            address = first
         }
-        try await RemoteDirectory.with(remote) { directory in
+        try await RemoteDirectory.with(remote, at: address) { directory in
             try await finishUnfinishedCopies(row, from: directory)
             if !row.cids.isEmpty {
                 try await mirrorListed(row, from: directory)
@@ -127,10 +131,12 @@ public struct SyncMirror: Sendable {
         guard credentials.success else {
             throw MirrorFailure("the remote refused registry credentials: \(credentials.errorMessage.prefix(500))")
         }
-        let registry = try RegistryTagList(registry: credentials.remoteRegistryURL, username: credentials.basicAuth.username,
+        var registry = try RegistryTagList(registry: credentials.remoteRegistryURL, username: credentials.basicAuth.username,
                                            password: credentials.basicAuth.password)
-        if let refusal = await settings.allowedRemotes.refusal(host: registry.host, dialling: true) {
-            throw MirrorFailure("the remote's registry refused: \(refusal)")
+        // Every page is fetched from the address checked here, never from the name resolved again.
+        switch await settings.allowedRemotes.checkedAddresses(host: registry.host) {
+        case .failure(let refusal): throw MirrorFailure("the remote's registry refused: \(refusal)")
+        case .success(let addresses): registry.address = addresses.first
         }
         let (tags, listingBytes) = try await registry.all()
         let cids = tags.filter { RecordCID.digest(of: $0) != nil }
