@@ -80,18 +80,24 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     private func converse(_ request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, session: HubSession, outbox: SessionOutbox) async throws {
         let inbox = ReadAhead<V1sync_SyncStreamItem>(capacity: Self.readAheadMessages)
         let hub = self
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    try await hub.receive(request, session: session, outbox: outbox, into: inbox)
-                    inbox.finish()
-                } catch {
-                    // Thrown by the storing task once it has stored what was read before: nothing read is lost.
-                    inbox.finish(throwing: error)
-                }
+        // The reader is not a child task: a child would be awaited when the session ends for its own reasons
+        // (a protocol error, a removed client, a storage failure), and a read of the client's stream returns
+        // only when the client sends again — the session would outlive its reason. Cancelled, it ends with the
+        // RPC, which ends as this returns.
+        let reader = Task {
+            do {
+                try await hub.receive(request, session: session, outbox: outbox, into: inbox)
+                inbox.finish()
+            } catch {
+                // Thrown by the storing task once it has stored what was read before: nothing read is lost.
+                inbox.finish(throwing: error)
             }
-            group.addTask { try await hub.store(from: inbox, session: session) }
-            try await group.waitForAll()
+        }
+        defer { reader.cancel() }
+        try await withTaskCancellationHandler {
+            try await hub.store(from: inbox, session: session)
+        } onCancel: {
+            reader.cancel()
         }
     }
 
