@@ -72,4 +72,26 @@ struct GatewayTrustTests {
         _ = GatewaySettings(reader: reader)
         try reader.validate()
     }
+
+    @Test("a token holding commas (inline) or commas and = (one entry per line) is accepted at the gateway; a longer or shorter one is not")
+    func tokensWithCommas() async throws {
+        try await withEchoServer(name: "a", recorder: EchoRecorder()) { upstream, _ in
+            let routes = "\(EchoService.service)=127.0.0.1:\(upstream)"
+            for (configured, token) in [("\(EchoService.service)=tok,en-with,commas|other-token", "tok,en-with,commas"),
+                                        ("\(EchoService.service)=a,b=c,d==\n*=unused-token", "a,b=c,d==")] {
+                try await withGateway(routes: routes, environment: ["WHARF_GATEWAY_TOKENS": configured]) { port, _ in
+                    try await withClient(port: port) { client async throws in
+                        let accepted = try await client.echoUnary([1], metadata: ["authorization": "Bearer \(token)"])
+                        #expect(try accepted.message == [1])
+                        for wrong in [token + "x", String(token.dropLast()), token + String(repeating: "x", count: 256)] {
+                            let refused = await #expect(throws: RPCError.self) {
+                                try await client.echoUnary([1], metadata: ["authorization": "Bearer \(wrong)"])
+                            }
+                            #expect(refused?.code == .unauthenticated, "\(wrong.prefix(40)): \(String(describing: refused))")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -104,7 +104,7 @@ extension RobustnessSuites {
                 }
             }
             #expect(failures.all.isEmpty, "\(failures.all.count) of \(calls) calls:\n\(failures.all.prefix(60).joined(separator: "\n"))")
-            #expect(calls > 5000)
+            #expect(calls > 3000)
             await Robustness.expectAllAlive(system, after: "every field at its extremes")
         }
 

@@ -19,7 +19,7 @@ enum Robustness {
         try await WharfSystem.shared(environment: [
             "WHARF_NEGENTROPY_PEER_TIMEOUT": "1s", "WHARF_NEGENTROPY_PEER_IDLE_TIMEOUT": "2s",
             "WHARF_JOB_POLL_INTERVAL": "500ms", "WHARF_STREAM_IDLE_TIMEOUT": "3s", "WHARF_STORE_WATCH_DURATION": "5s",
-            "WHARF_BACKREST_AUTHORIZATION_RECHECK": "1s",
+            "WHARF_BACKREST_AUTHORIZATION_RECHECK": "1s", "WHARF_NEGENTROPY_SESSION_TIMEOUT": "5s",
             // One routing peer (nothing listens there), so that the authorization tests can prove a node credential.
             "WHARF_ROUTING_PEERS": "\(routingPeerID)=127.0.0.1:9", "WHARF_ROUTING_PEER_SECRETS": "\(routingPeerID)=\(routingPeerSecret)",
         ], metrics: Set(WharfSystem.everyComponent))

@@ -144,15 +144,23 @@ extension RobustnessSuites {
             let backrest = try await BackrestConversation.register(in: system, instanceID: "robustness-gateway-counts")
             let conversation = try backrest.conversation()
             try await withRawClient(port: system.port("gateway")) { client in
-                // Fifteen sessions that the client abandons after the hub has answered its handshake.
-                await withTaskGroup(of: Void.self) { group in
-                    for _ in 0..<15 {
+                // Fifteen sessions the hub ends (an unknown key) while the client's request is still open, and
+                // fifteen the client abandons after the hub answered its handshake: the client resets each.
+                let stranger = BackrestIdentity.generate()
+                let refusedHandshake = RobustnessTable.bytes(V1sync_SyncStreamItem.with { $0.handshake = .with {
+                    $0.protocolVersion = 1
+                    $0.publicKey = stranger.publicKey.proto
+                    $0.instanceID = (try? stranger.signedMessage(payload: Data("robustness-stranger".utf8))) ?? .init()
+                } })
+                await withTaskGroup(of: CallOutcome.self) { group in
+                    for index in 0..<30 {
                         group.addTask {
-                            // The hub sends its handshake, config, resources and catch-up request; the client
-                            // then ends the call while its request is still open.
-                            _ = await rawCall(client, method: "/v1sync.BackrestSyncService/Sync", messages: [conversation[0]], timeout: .seconds(30),
-                                              metadata: [:], halfOpen: true, readAtMost: 4)
+                            await rawCall(client, method: "/v1sync.BackrestSyncService/Sync", messages: [index < 15 ? refusedHandshake : conversation[0]],
+                                          timeout: .seconds(30), metadata: [:], halfOpen: true, readAtMost: index < 15 ? .max : 4)
                         }
+                    }
+                    for await outcome in group where outcome.code != nil && outcome.code != .permissionDenied {
+                        Issue.record("a session ended with \(outcome)")
                     }
                 }
                 // And fifteen whose task is cancelled while the session is open.
@@ -187,10 +195,13 @@ extension RobustnessSuites {
                 }
                 let counts = try await limiterCounts(port)
                 #expect(zero, "\(component.name): \(counts)")
+                // (Idle negentropy sessions go within WHARF_NEGENTROPY_SESSION_TIMEOUT, 5 s here.)
             }
-            // The store exports both of its limiters (a limiter without its metric would pass in silence).
+            // Each limiter exports its metric (a limiter without one would pass in silence).
             let store = try #require(system.component("store").metricsPort)
             #expect(Set(try await limiterCounts(store).keys).isSuperset(of: ["store_reconciliations", "store_watchers"]))
+            let negentropy = try #require(system.component("negentropy").metricsPort)
+            #expect(Set(try await limiterCounts(negentropy).keys).isSuperset(of: ["negentropy_sessions", "relay_connections"]))
         }
     }
 }

@@ -15,7 +15,8 @@ struct OutboundAllowListTests {
         for (literal, kind) in [("127.0.0.1", "loopback"), ("10.1.2.3", "private"), ("172.20.0.1", "private"), ("192.168.1.1", "private"),
                                 ("169.254.169.254", "link-local"), ("100.64.0.1", "carrier-grade"), ("0.0.0.0", "unspecified"),
                                 ("::1", "loopback"), ("fe80::1", "link-local"), ("fd00::1", "unique local"), ("::ffff:127.0.0.1", "loopback"),
-                                ("224.0.0.1", "multicast")] {
+                                ("224.0.0.1", "multicast"), ("64:ff9b::7f00:1", "NAT64"), ("64:ff9b:1::a00:1", "NAT64"),
+                                ("2002:7f00:1::1", "6to4"), ("2001:0:4136:e378::1", "Teredo"), ("::7f00:1", "IPv4-compatible")] {
             let refusal = list.refusal(host: literal, addresses: [try address(literal)])
             #expect(refusal?.contains(kind) == true && refusal?.contains("WHARF_X_ALLOWED") == true, "\(literal): \(refusal ?? "allowed")")
         }
@@ -62,5 +63,29 @@ struct OutboundAllowListTests {
         #expect(!secret.matches("0123456789abcde"))
         #expect(!secret.matches(""))
         #expect("\(secret)" == "***")
+    }
+
+    @Test("secrets compare over both full lengths: the token with 256 more bytes, a prefix, one byte changed and the empty string are refused")
+    func constantTimeComparison() throws {
+        let text = "wharf-test-admin-token-2f6c1e0b"
+        let secret = try #require(SharedSecret(text))
+        #expect(secret.matches(text))
+        for other in [text + String(repeating: "x", count: 256), text + String(repeating: "x", count: 512), String(text.dropLast()), "",
+                      String(text.dropLast()) + "c", text + "x"] {
+            #expect(!secret.matches(other), "\(other.prefix(40))… (\(other.utf8.count) bytes) matched")
+        }
+        #expect(ConstantTime.equal([UInt8](), [UInt8]()))
+        #expect(!ConstantTime.equal([UInt8](repeating: 0, count: 256), [UInt8]()))
+        #expect(ConstantTime.matchesAny(Array("b".utf8), of: [Array("a".utf8), Array("b".utf8)]))
+        #expect(!ConstantTime.matchesAny(Array("c".utf8), of: [Array("a".utf8), Array("b".utf8)]))
+    }
+
+    @Test("the addresses checked are the ones returned for dialling; a refused host returns the refusal")
+    func checkedAddresses() async throws {
+        let list = try OutboundAllowList(parsing: "127.0.0.1", variable: "V")
+        let allowed = await list.checkedAddresses(host: "127.0.0.1")
+        #expect((try? allowed.get()) == [try address("127.0.0.1")])
+        let refused = await list.checkedAddresses(host: "10.0.0.1")
+        #expect(throws: OutboundRefusal.self) { try refused.get() }
     }
 }

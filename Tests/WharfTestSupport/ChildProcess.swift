@@ -131,7 +131,7 @@ public func freePort() throws -> Int {
 }
 
 /// True when something accepts TCP connections on 127.0.0.1:`port`.
-func isListening(port: Int) -> Bool {
+public func isListening(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }

@@ -21,7 +21,8 @@ public enum NegentropyServer {
         let logger = host.logger
         let store = EventStore(client: host.postgres, logger: logger)
         let registry = SessionRegistry(redis: host.redis, timeout: settings.sessionTimeout)
-        let sessions = NegentropySessions(registry: registry, store: store, limits: settings.sessionLimits, logger: logger)
+        let sessions = NegentropySessions(registry: registry, store: store, limits: settings.sessionLimits, logger: logger,
+                                          gauge: LimiterGauge(name: "negentropy_sessions", metrics: host.metricsFactory))
         let live = LiveEvents()
         let replicaID = UUID().uuidString
         let postgres = host.configuration.postgres
@@ -38,14 +39,16 @@ public enum NegentropyServer {
             address: settings.relayAddress,
             context: RelayContext(store: store, sessions: sessions, live: live, bus: host.events, deployment: deployment, replicaID: replicaID,
                                   limits: settings.relayLimits, logger: logger),
-            maximumMessageSize: settings.relayMaximumMessageSize)
+            maximumMessageSize: settings.relayMaximumMessageSize,
+            connectionsGauge: LimiterGauge(name: "relay_connections", metrics: host.metricsFactory))
         let service = NegentropyService(sessions: sessions, coordinator: coordinator, allowedPeers: settings.peerSync.allowedPeers, logger: logger)
         let background = BackgroundTask(name: "negentropy live events and idle sessions") {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await live.relay(from: host.events, deployment: deployment, replicaID: replicaID) }
                 group.addTask {
                     while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(30))
+                        // Idle sessions give their places back within their timeout (at most every 30 s).
+                        try? await Task.sleep(for: min(settings.sessionTimeout, .seconds(30)))
                         sessions.dropIdle()
                     }
                 }

@@ -111,3 +111,16 @@ public enum IdleWatchdog {
         }
     }
 }
+
+/// The `wharf_limiter_slots_in_use{limiter=…}` gauge of a limiter that keeps its own count (relay
+/// connections, negentropy sessions), so every limiter's count can be read from the metrics endpoint.
+public final class LimiterGauge: Sendable {
+    private let gauge: Gauge
+
+    public init(name: String, metrics: any MetricsFactory) {
+        gauge = Gauge(label: "wharf_limiter_slots_in_use", dimensions: [("limiter", name)], factory: metrics)
+        gauge.record(0)
+    }
+
+    public func record(_ count: Int) { gauge.record(count) }
+}

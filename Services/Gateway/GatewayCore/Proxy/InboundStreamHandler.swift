@@ -46,10 +46,13 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     /// Set for Connect clients: requests and responses are translated to and from gRPC.
     private var bridge: ConnectBridge?
     /// The upstream stream of this call once attached, whatever the state: it is closed on every end of the
-    /// call (the response ended, the client reset or left), so the replica's open-stream count that the
-    /// load balancer reads returns to zero when callers leave. A response that ended while the client's
-    /// request half was still open left the upstream stream half-open for ever.
+    /// call (the response ended, the client reset or left) while its request half is still open, so the
+    /// replica's open-stream count that the load balancer reads returns to zero when callers leave. A
+    /// response that ended while the client's request half was still open left the upstream stream
+    /// half-open for ever. A stream whose request end was forwarded is left to close by itself: a reset
+    /// sent as the upstream closes it too can reach it on a closed stream.
     private var attachedUpstream: (any Channel)?
+    private var requestEndForwarded = false
 
     init(gateway: Gateway) {
         self.gateway = gateway
@@ -76,6 +79,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             guard let frames = bridged(context, payload) else { return }
             for frame in frames {
                 keepForReplay(frame)
+                noteRequestEnd(frame)
                 upstream.write(forwardable(frame), promise: nil)
             }
         case .localHealth(var call):
@@ -110,8 +114,9 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        // The client reset or went away: cancel the upstream call at once.
-        attachedUpstream?.close(promise: nil)
+        // The client reset or went away: cancel the upstream call at once (and a finished one whose request
+        // half the client never closed).
+        if case .proxying(let upstream) = state { upstream.close(promise: nil) } else { closeHalfOpenUpstream() }
         attachedUpstream = nil
         finish(status: GRPCFrames.Status.cancelled, context: context, clientGone: true)
         context.fireChannelInactive()
@@ -220,6 +225,19 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         }
     }
 
+    private func noteRequestEnd(_ payload: HTTP2Frame.FramePayload) {
+        switch payload {
+        case .headers(let headers) where headers.endStream: requestEndForwarded = true
+        case .data(let data) where data.endStream: requestEndForwarded = true
+        default: break
+        }
+    }
+
+    private func closeHalfOpenUpstream() {
+        if !requestEndForwarded { attachedUpstream?.close(promise: nil) }
+        attachedUpstream = nil
+    }
+
     private func attach(_ context: ChannelHandlerContext, upstream: any Channel) {
         guard case .connecting(let buffered) = state else {
             // The client left or the deadline passed while connecting.
@@ -228,8 +246,10 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         }
         state = .proxying(upstream: upstream)
         attachedUpstream = upstream
+        requestEndForwarded = false
         for payload in buffered {
             keepForReplay(payload)
+            noteRequestEnd(payload)
             upstream.write(forwardable(payload), promise: nil)
         }
         upstream.flush()
@@ -309,8 +329,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             finish(status: status ?? exchange?.status, context: context, clientGone: false)
             context.flush()
             // The call is over: an upstream stream whose request half the client left open is closed too.
-            attachedUpstream?.close(promise: nil)
-            attachedUpstream = nil
+            closeHalfOpenUpstream()
         }
     }
 

@@ -1,4 +1,5 @@
 import Synchronization
+import WharfRuntime
 
 /// Counts the relay's open WebSocket connections, per client address and in all, so that one client (or
 /// everyone together) cannot hold more than the limits allow.
@@ -11,10 +12,12 @@ final class RelayAdmission: Sendable {
     private let perAddress: Int
     private let total: Int
     private let counts = Mutex(Counts())
+    private let gauge: LimiterGauge?
 
-    init(perAddress: Int, total: Int) {
+    init(perAddress: Int, total: Int, gauge: LimiterGauge? = nil) {
         self.perAddress = perAddress
         self.total = total
+        self.gauge = gauge
     }
 
     /// Takes a place for a connection from `address`; the reason it is refused otherwise.
@@ -25,6 +28,7 @@ final class RelayAdmission: Sendable {
             if open >= perAddress { return "blocked: at most \(perAddress) connections per client address" }
             counts.byAddress[address] = open + 1
             counts.total += 1
+            gauge?.record(counts.total)
             return nil
         }
     }
@@ -34,6 +38,7 @@ final class RelayAdmission: Sendable {
             guard let open = counts.byAddress[address] else { return }
             counts.byAddress[address] = open > 1 ? open - 1 : nil
             counts.total -= 1
+            gauge?.record(counts.total)
         }
     }
 

@@ -14,10 +14,14 @@ public final class RelayServer: Service, Sendable {
     private let maximumMessageSize: Int
     private let bound = OnceValue<Int>()
 
-    public init(address: HostPort, context: RelayContext, maximumMessageSize: Int) {
+    /// The open connections' count, exported as a limiter's (nil: not exported).
+    let connectionsGauge: LimiterGauge?
+
+    public init(address: HostPort, context: RelayContext, maximumMessageSize: Int, connectionsGauge: LimiterGauge? = nil) {
         self.address = address
         self.context = context
         self.maximumMessageSize = maximumMessageSize
+        self.connectionsGauge = connectionsGauge
     }
 
     /// The bound port (useful when configured with port 0); waits until the listener is up.
@@ -35,7 +39,7 @@ public final class RelayServer: Service, Sendable {
         }
         let context = self.context
         let maximumMessageSize = self.maximumMessageSize
-        let admission = RelayAdmission(perAddress: context.limits.connectionsPerAddress, total: context.limits.connections)
+        let admission = RelayAdmission(perAddress: context.limits.connectionsPerAddress, total: context.limits.connections, gauge: connectionsGauge)
         let application = Application(
             router: router,
             server: .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: maximumMessageSize))) { request, channel, _ in

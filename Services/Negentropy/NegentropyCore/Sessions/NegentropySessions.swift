@@ -70,15 +70,25 @@ public final class NegentropySessions: Sendable {
     private let logger: Logger
     private let local = Mutex<[String: Local]>([:])
 
-    public init(registry: SessionRegistry, store: EventStore, limits: Limits, logger: Logger) {
+    /// This replica's session count, exported as a limiter's (nil: not exported).
+    private let gauge: LimiterGauge?
+
+    public init(registry: SessionRegistry, store: EventStore, limits: Limits, logger: Logger, gauge: LimiterGauge? = nil) {
         self.registry = registry
         self.store = store
         self.limits = limits
         self.logger = logger
+        self.gauge = gauge
+    }
+
+    /// Records the session count after a change (every function that adds or removes one defers this).
+    private func publishCount() {
+        gauge?.record(local.withLock { $0.count })
     }
 
     /// Opens (or reopens) a session and answers the client's first message.
     public func open(connectionID: String, subscriptionID: String, filter: NostrFilter, initialMessage: [UInt8]) async throws -> Answer {
+        defer { publishCount() }
         let key = SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID)
         let filterJSON = String(decoding: (try? JSONSerialization.data(withJSONObject: filter.jsonObject, options: [.sortedKeys])) ?? Data("{}".utf8),
                                 as: UTF8.self)
@@ -110,6 +120,7 @@ public final class NegentropySessions: Sendable {
 
     /// Answers a later message of an open session.
     public func message(connectionID: String, subscriptionID: String, message: [UInt8]) async throws -> Answer {
+        defer { publishCount() }
         let key = SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID)
         guard let record = try await registry.touch(connectionID: connectionID, subscriptionID: subscriptionID) else {
             local.withLock { $0[key] = nil }
@@ -142,12 +153,14 @@ public final class NegentropySessions: Sendable {
     }
 
     public func close(connectionID: String, subscriptionID: String) async throws {
+        defer { publishCount() }
         local.withLock { $0[SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID)] = nil }
         try await registry.close(connectionID: connectionID, subscriptionID: subscriptionID)
     }
 
     /// Closes every session of `subscriptionID` on any connection (CloseSession with no connection id).
     public func closeAll(subscriptionID: String) async throws {
+        defer { publishCount() }
         for record in try await registry.list() where record.subscriptionID == subscriptionID {
             try await close(connectionID: record.connectionID, subscriptionID: record.subscriptionID)
         }
@@ -155,6 +168,7 @@ public final class NegentropySessions: Sendable {
 
     /// Drops this replica's sets of sessions idle longer than the timeout (the registry expires on its own).
     public func dropIdle() {
+        defer { publishCount() }
         let cutoff = ContinuousClock.now - registry.timeout
         local.withLock { states in states = states.filter { $0.value.lastUsed >= cutoff } }
     }

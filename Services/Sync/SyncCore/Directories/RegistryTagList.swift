@@ -22,6 +22,8 @@ public struct RegistryTagList: Sendable {
     public static let maximumTagBytes = 256
     /// The whole listing's time (each page has `timeout` within it).
     public static let maximumListingDuration: Duration = .seconds(600)
+    /// This listing's overall limit (`maximumListingDuration` unless a test shortens it).
+    public var listingDuration = Self.maximumListingDuration
 
     public let host: String
     public let port: Int
@@ -54,12 +56,12 @@ public struct RegistryTagList: Sendable {
         var bytes = 0
         var path: String? = "/v2/dir/tags/list?n=\(Self.pageSize)"
         var pages = 0
-        let ends = ContinuousClock.now + Self.maximumListingDuration
+        let ends = ContinuousClock.now + listingDuration
         while let next = path {
             pages += 1
             guard pages <= Self.maximumPages else { throw RegistryTagListError("the tag list did not end within \(Self.maximumPages) pages") }
             let left = ends - ContinuousClock.now
-            guard left > .zero else { throw RegistryTagListError("the tag list did not end within \(Self.maximumListingDuration)") }
+            guard left > .zero else { throw RegistryTagListError("the tag list did not end within \(listingDuration)") }
             let response = try await get(next, timeout: min(timeout, left))
             bytes += response.bytes
             guard bytes <= Self.maximumListingBytes else {
