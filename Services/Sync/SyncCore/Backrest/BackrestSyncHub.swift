@@ -213,7 +213,11 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
             // Unknown ids are ignored (backrest ends the session there, spec §13.6).
             for start in stride(from: 0, to: ids.values.count, by: Self.operationsPerTransaction) {
                 let end = min(start + Self.operationsPerTransaction, ids.values.count)
-                try await operations.delete(originalIDs: Array(ids.values[start..<end]), peerKeyID: peer.keyid)
+                do {
+                    try await operations.delete(originalIDs: Array(ids.values[start..<end]), peerKeyID: peer.keyid)
+                } catch is OperationStore.PeerRemoved {
+                    throw Self.removed(peer)
+                }
             }
         case .keepAlive?, nil:
             break
@@ -223,7 +227,12 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     private func upsert(_ list: [V1_Operation], from peer: BackrestClients.Client) async throws {
         for start in stride(from: 0, to: list.count, by: Self.operationsPerTransaction) {
             let chunk = Array(list[start..<min(start + Self.operationsPerTransaction, list.count)])
-            let applied = try await operations.upsert(chunk, peerKeyID: peer.keyid, peerInstanceID: peer.instanceID)
+            let applied: OperationStore.Applied
+            do {
+                applied = try await operations.upsert(chunk, peerKeyID: peer.keyid, peerInstanceID: peer.instanceID)
+            } catch is OperationStore.PeerRemoved {
+                throw Self.removed(peer)
+            }
             // One line per statement, not per operation: a client sending only invalid operations must not
             // flood the log.
             if let first = applied.skipped.first {
@@ -289,10 +298,12 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         }
     }
 
+    static func removed(_ peer: BackrestClients.Client) -> BackrestSessionError {
+        .permissionDenied("peer public key ID \(peer.keyid) was removed from the known peers")
+    }
+
     private func checkAuthorization(of peer: BackrestClients.Client) async throws {
-        guard let current = try await clients.find(keyid: peer.keyid) else {
-            throw BackrestSessionError.permissionDenied("peer public key ID \(peer.keyid) was removed from the known peers")
-        }
+        guard let current = try await clients.find(keyid: peer.keyid) else { throw Self.removed(peer) }
         guard current.instanceID == peer.instanceID, current.permissions == peer.permissions else {
             throw BackrestSessionError.permissionDenied("the permissions of \(peer.keyid) changed; reconnect to use them")
         }

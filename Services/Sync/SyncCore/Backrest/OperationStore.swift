@@ -34,6 +34,22 @@ public struct OperationStore: Sendable {
         return nil
     }
 
+    /// The peer is no longer an authorized client (removed while its session was open): nothing it sends
+    /// afterwards is stored.
+    public struct PeerRemoved: Error, Sendable {}
+
+    /// Inside a write's transaction: locks the peer's client row against removal until the commit, or throws
+    /// `PeerRemoved` when it is gone. An operator's RemoveClient then either waits for this write or makes it fail.
+    private static func requireAuthorized(_ peerKeyID: String, instanceID: String?, on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query(
+            "SELECT instance_id FROM backrest.clients WHERE keyid = \(peerKeyID) FOR SHARE", logger: logger)
+        for try await current in rows.decode(String.self) {
+            if let instanceID, current != instanceID { throw PeerRemoved() }
+            return
+        }
+        throw PeerRemoved()
+    }
+
     public struct Applied: Sendable, Equatable {
         public var stored = 0
         public var skipped: [(id: Int64, reason: String)] = []
@@ -59,6 +75,7 @@ public struct OperationStore: Sendable {
             // One peer's batches are applied one at a time (two sessions of a reconnecting client, or two
             // replicas), so flow mapping and id assignment see each other's rows.
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('backrest.operations'), hashtext(\(peerKeyID)))", logger: logger)
+            try await Self.requireAuthorized(peerKeyID, instanceID: peerInstanceID, on: connection, logger: logger)
             let originalIDs = batch.map(\.id)
             var known: [Int64: Int64] = [:]
             for try await (originalID, id) in try await connection.query(
@@ -143,10 +160,14 @@ public struct OperationStore: Sendable {
     @discardableResult
     public func delete(originalIDs: [Int64], peerKeyID: String) async throws -> Int {
         guard !originalIDs.isEmpty else { return 0 }
-        let rows = try await client.query(
-            "DELETE FROM backrest.operations WHERE peer_keyid = \(peerKeyID) AND original_id = ANY(\(originalIDs)) RETURNING 1",
-            logger: logger)
-        return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
+        let logger = logger
+        return try await client.withTransaction(logger: logger) { connection in
+            try await Self.requireAuthorized(peerKeyID, instanceID: nil, on: connection, logger: logger)
+            let rows = try await connection.query(
+                "DELETE FROM backrest.operations WHERE peer_keyid = \(peerKeyID) AND original_id = ANY(\(originalIDs)) RETURNING 1",
+                logger: logger)
+            return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
+        }
     }
 
     /// What request_operations asks a reconnecting peer for, in the peer's own numbering: its highest

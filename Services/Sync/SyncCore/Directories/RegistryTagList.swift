@@ -62,7 +62,13 @@ public struct RegistryTagList: Sendable {
             guard pages <= Self.maximumPages else { throw RegistryTagListError("the tag list did not end within \(Self.maximumPages) pages") }
             let left = ends - ContinuousClock.now
             guard left > .zero else { throw RegistryTagListError("the tag list did not end within \(listingDuration)") }
-            let response = try await get(next, timeout: min(timeout, left))
+            let response: Response
+            do {
+                response = try await get(next, timeout: min(timeout, left))
+            } catch where ContinuousClock.now >= ends {
+                // The page was cut short by the whole listing's limit: that is the bound to name.
+                throw RegistryTagListError("the tag list did not end within \(listingDuration)")
+            }
             bytes += response.bytes
             guard bytes <= Self.maximumListingBytes else {
                 throw RegistryTagListError("the tag list is larger than \(Self.maximumListingBytes) bytes")
