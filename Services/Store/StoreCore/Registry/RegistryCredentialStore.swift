@@ -54,6 +54,12 @@ public struct RegistryCredentialStore: Sendable {
         let seconds = Double(ttl.components.seconds)
         let expiresAt = Date().addingTimeInterval(seconds)
         let hash = ByteBuffer(bytes: SHA256.hash(data: Array(password.utf8)))
+        try await unwrappingTransactionError(TooMany.self) { try await issueRow(username: username, nodeID: nodeID, hash: hash, expiresAt: expiresAt) }
+        return Issued(username: username, password: password, expiresAt: expiresAt)
+    }
+
+    private func issueRow(username: String, nodeID: String, hash: ByteBuffer, expiresAt: Date) async throws {
+        let logger = logger
         try await client.withTransaction(logger: logger) { connection in
             // One issuer at a time (the count below must not be raced), and no row that can never be used
             // again is kept: expired and revoked credentials are deleted, not marked.
@@ -74,7 +80,6 @@ public struct RegistryCredentialStore: Sendable {
                 VALUES (\(username), \(nodeID), \(hash), \(expiresAt))
                 """, logger: logger)
         }
-        return Issued(username: username, password: password, expiresAt: expiresAt)
     }
 
     /// The advisory lock that serialises issuing (any constant no other lock of the store uses).

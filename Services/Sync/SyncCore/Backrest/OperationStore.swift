@@ -71,7 +71,7 @@ public struct OperationStore: Sendable {
         }
         guard !order.isEmpty else { return applied }
         let batch = order.compactMap { latest[$0] }
-        try await client.withTransaction(logger: logger) { connection in
+        try await unwrappingTransactionError(PeerRemoved.self) { try await client.withTransaction(logger: logger) { connection in
             // One peer's batches are applied one at a time (two sessions of a reconnecting client, or two
             // replicas), so flow mapping and id assignment see each other's rows.
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('backrest.operations'), hashtext(\(peerKeyID)))", logger: logger)
@@ -151,7 +151,7 @@ public struct OperationStore: Sendable {
                     repo_guid = excluded.repo_guid, plan_id = excluded.plan_id, snapshot_id = excluded.snapshot_id,
                     status = excluded.status, start_time_ms = excluded.start_time_ms, operation = excluded.operation
                 """, logger: logger)
-        }
+        } }
         applied.stored = batch.count
         return applied
     }
@@ -161,13 +161,13 @@ public struct OperationStore: Sendable {
     public func delete(originalIDs: [Int64], peerKeyID: String) async throws -> Int {
         guard !originalIDs.isEmpty else { return 0 }
         let logger = logger
-        return try await client.withTransaction(logger: logger) { connection in
+        return try await unwrappingTransactionError(PeerRemoved.self) { try await client.withTransaction(logger: logger) { connection in
             try await Self.requireAuthorized(peerKeyID, instanceID: nil, on: connection, logger: logger)
             let rows = try await connection.query(
                 "DELETE FROM backrest.operations WHERE peer_keyid = \(peerKeyID) AND original_id = ANY(\(originalIDs)) RETURNING 1",
                 logger: logger)
             return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
-        }
+        } }
     }
 
     /// What request_operations asks a reconnecting peer for, in the peer's own numbering: its highest
