@@ -129,7 +129,7 @@ extension RobustnessSuites {
                 await client.close()
             }
             #expect(failures.all.isEmpty, "\(failures.all.count) of \(frames) frames:\n\(failures.all.prefix(40).joined(separator: "\n"))")
-            #expect(frames > 300)
+            #expect(frames > 200)
             await Robustness.expectAllAlive(system, after: "relay verbs at their extremes")
         }
     }
