@@ -17,6 +17,21 @@ struct BackrestSessionEndTests {
     /// Far below the re-read interval and the client's heartbeat interval (600 s): only the change can end it.
     static let promptly: Duration = .seconds(10)
 
+    /// A sync server with the client `laptop` authorized (read-operations), and an admin client of it.
+    private func withAuthorizedLaptop(
+        _ body: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Wharf_Sync_V1_BackrestHub.Client<HTTP2ClientTransport.Posix>,
+                                     BackrestClientIdentity) async throws -> Void
+    ) async throws {
+        try await withSyncServer(environment: Self.environment) { port, _ in
+            try await withTestClient(port: port, admin: true) { client in
+                let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
+                let laptop = BackrestClientIdentity(instanceID: "laptop")
+                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = BackrestHubTests.readOperations })
+                try await body(client, hub, laptop)
+            }
+        }
+    }
+
     /// Opens an established session of `laptop`, runs `change` once it is established, and returns how the
     /// session ended and how long after the change.
     private func sessionEnd(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ laptop: BackrestClientIdentity,
@@ -38,11 +53,7 @@ struct BackrestSessionEndTests {
 
     @Test("RemoveClient ends that client's open session at once (PERMISSION_DENIED); its operations sent afterwards are not stored")
     func removedClient() async throws {
-        try await withSyncServer(environment: Self.environment) { port, _ in
-            try await withTestClient(port: port, admin: true) { client in
-                let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
-                let laptop = BackrestClientIdentity(instanceID: "laptop")
-                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = BackrestHubTests.readOperations })
+        try await withAuthorizedLaptop { client, hub, laptop in
                 let (error, elapsed) = try await sessionEnd(client, laptop) { io in
                     let removed = try await hub.removeClient(.with { $0.keyid = laptop.identity.publicKey.keyid }).removed
                     #expect(removed)
@@ -63,17 +74,12 @@ struct BackrestSessionEndTests {
                     return ask
                 }
                 #expect(ask?.highOpid == 0 && ask?.highModno == 0, "\(String(describing: ask))")
-            }
         }
     }
 
     @Test("a change of the client's permissions ends its open session at once, so the new ones apply")
     func changedPermissions() async throws {
-        try await withSyncServer(environment: Self.environment) { port, _ in
-            try await withTestClient(port: port, admin: true) { client in
-                let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
-                let laptop = BackrestClientIdentity(instanceID: "laptop")
-                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = BackrestHubTests.readOperations })
+        try await withAuthorizedLaptop { client, hub, laptop in
                 let (error, elapsed) = try await sessionEnd(client, laptop) { _ in
                     _ = try await hub.addClient(.with {
                         $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid
@@ -83,22 +89,16 @@ struct BackrestSessionEndTests {
                 #expect(error?.code == .permissionDenied, "\(String(describing: error))")
                 #expect(error?.message.contains("permissions") == true, "\(String(describing: error))")
                 #expect(elapsed < Self.promptly, "the session lasted \(elapsed) after the change")
-            }
         }
     }
 
     @Test("a second handshake is a protocol error that ends the session at once")
     func secondHandshake() async throws {
-        try await withSyncServer(environment: Self.environment) { port, _ in
-            try await withTestClient(port: port, admin: true) { client in
-                let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
-                let laptop = BackrestClientIdentity(instanceID: "laptop")
-                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = BackrestHubTests.readOperations })
+        try await withAuthorizedLaptop { client, hub, laptop in
                 let (error, elapsed) = try await sessionEnd(client, laptop) { io in io.send.yield(try laptop.handshake()) }
                 #expect(error?.code == .invalidArgument, "\(String(describing: error))")
                 #expect(elapsed < Self.promptly, "the session lasted \(elapsed) after the second handshake")
                 #expect(try await BackrestHubTests.state(client, laptop)?.state == .errorProtocol)
-            }
         }
     }
 }
