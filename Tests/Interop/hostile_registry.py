@@ -6,6 +6,8 @@ import http.server, json, sys, time
 mode = sys.argv[2]
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    # HTTP/1.0: the connection closes as soon as the answer is sent (the client must cope).
+    protocol_version = "HTTP/1.0"
     def do_GET(self):
         if mode == "long-tag":
             body = json.dumps({"name": "dir", "tags": ["x" * 300]}).encode()

@@ -143,8 +143,9 @@ public struct RegistryTagList: Sendable {
                     head.headers.add(name: "Accept", value: "application/json")
                     head.headers.add(name: "Connection", value: "close")
                     if let authorization { head.headers.add(name: "Authorization", value: authorization) }
-                    try await outbound.write(.head(head))
-                    try await outbound.write(.end(nil))
+                    // Head and end in one write: a registry that answers and closes as soon as it has read the
+                    // head (HTTP/1.0 style) must not make the second write fail on a closed channel.
+                    try await outbound.write(contentsOf: [.head(head), .end(nil)])
                     var response = Response(status: 0, link: nil, body: Data(), bytes: 0)
                     for try await part in inbound {
                         switch part {
