@@ -34,7 +34,8 @@ public final class GatewayRunner: Sendable {
     public func run(handleSignals: Bool = true) async throws {
         let gateway = server.gateway
         let endpoint = runtime.metricsListen.map {
-            MetricsEndpoint(registry: registry, address: $0, isServing: { gateway.health.status(of: "") == .serving }, logger: logger)
+            MetricsEndpoint(registry: registry, address: $0, isServing: { gateway.health.status(of: "") == .serving }, logger: logger,
+                            quietTimeout: runtime.httpIdleTimeout)
         }
         metrics.set(endpoint)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

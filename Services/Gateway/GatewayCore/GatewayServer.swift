@@ -44,6 +44,9 @@ public final class GatewayServer: Service, Sendable {
         await UpstreamProber(gateway: gateway, interval: settings.healthInterval, timeout: .seconds(1)).probeAll()
     }
 
+    /// How long a client connection with no open stream stays open (then GOAWAY; gRPC clients reconnect).
+    static let maximumIdleTime = TimeAmount.minutes(5)
+
     public func run() async throws {
         // Everything the listener owns is released before the event loops stop (the quiescing helper completes
         // a promise on them when it goes).
@@ -57,12 +60,15 @@ public final class GatewayServer: Service, Sendable {
                 certificateChain: try NIOSSLCertificate.fromPEMFile(files.certificateChainPath).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)))
             configuration.applicationProtocols = ["h2"]
+            // TLS 1.0 and 1.1 are deprecated (RFC 8996); gRPC clients speak 1.2 or 1.3.
+            configuration.minimumTLSVersion = .tlsv12
             return try NIOSSLContext(configuration: configuration)
         }
         let gateway = self.gateway
         let quiescing = ServerQuiescingHelper(group: group)
         // At most a day (a larger WHARF_SHUTDOWN_GRACE would overflow NIO's nanoseconds).
         let components = runtime.shutdownGrace.components
+        let prefaceTimeout = TimeAmount.milliseconds(min(max(runtime.httpIdleTimeout.clampedMilliseconds, 1), 86_400_000))
         let grace = TimeAmount.milliseconds(min(components.seconds, 86_400) * 1000 + components.attoseconds / 1_000_000_000_000_000)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
@@ -76,12 +82,14 @@ public final class GatewayServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    // A client that has not sent the HTTP/2 preface (after TLS, if any) within the idle timeout is closed.
+                    try channel.pipeline.syncOperations.addHandler(PrefaceDeadlineHandler(timeout: prefaceTimeout))
                     try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
                     // Drains the connection on shutdown (the quiescing helper's event): GOAWAY, then close once
                     // its streams are done or the grace has passed.
                     let lifecycle = NIOHTTP2ServerConnectionManagementHandler(
                         eventLoop: channel.eventLoop,
-                        configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: grace, keepalive: nil))
+                        configuration: .init(maxIdleTime: Self.maximumIdleTime, maxAge: nil, maxGraceTime: grace, keepalive: nil))
                     _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .server, connectionConfiguration: GatewayHTTP2.connection, streamConfiguration: GatewayHTTP2.stream,
                         streamDelegate: lifecycle.http2StreamDelegate

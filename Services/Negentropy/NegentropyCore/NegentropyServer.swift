@@ -19,7 +19,7 @@ public enum NegentropyServer {
 
     public static func build(host: WharfServiceHost, settings: NegentropySettings) async throws -> Built {
         let logger = host.logger
-        let store = EventStore(client: host.postgres, logger: logger)
+        let store = EventStore(client: host.postgres, logger: logger, queryTimeout: settings.relayQueryTimeout)
         let registry = SessionRegistry(redis: host.redis, timeout: settings.sessionTimeout)
         let sessions = NegentropySessions(registry: registry, store: store, limits: settings.sessionLimits, logger: logger,
                                           gauge: LimiterGauge(name: "negentropy_sessions", metrics: host.metricsFactory))
@@ -40,6 +40,7 @@ public enum NegentropyServer {
             context: RelayContext(store: store, sessions: sessions, live: live, bus: host.events, deployment: deployment, replicaID: replicaID,
                                   limits: settings.relayLimits, logger: logger),
             maximumMessageSize: settings.relayMaximumMessageSize,
+            handshakeTimeout: host.configuration.httpIdleTimeout,
             connectionsGauge: LimiterGauge(name: "relay_connections", metrics: host.metricsFactory))
         let service = NegentropyService(sessions: sessions, coordinator: coordinator, allowedPeers: settings.peerSync.allowedPeers, logger: logger)
         let background = BackgroundTask(name: "negentropy live events and idle sessions") {

@@ -16,6 +16,8 @@ public struct NegentropySettings: Sendable {
     public var peerSync: PeerSync.Settings
     public var sessionLimits: NegentropySessions.Limits
     public var sessionTimeout: Duration
+    /// How long a query shaped by a client's filter may run.
+    public var relayQueryTimeout: Duration
 
     public init(reader: EnvironmentReader) {
         relayAddress = reader.parsed("WHARF_RELAY_LISTEN", default: "0.0.0.0:7777") { text throws(ConfigurationProblem) in
@@ -28,6 +30,13 @@ public struct NegentropySettings: Sendable {
         relayLimits.maximumFilterLimit = reader.int("WHARF_RELAY_MAX_LIMIT", default: 5000, range: 1...1_000_000)
         relayLimits.connectionsPerAddress = reader.int("WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS", default: 64, range: 1...100_000)
         relayLimits.connections = reader.int("WHARF_RELAY_MAX_CONNECTIONS", default: 10_000, range: 1...1_000_000)
+        relayLimits.filterBounds.maximumValues = reader.int("WHARF_RELAY_MAX_FILTER_VALUES", default: 1_000, range: 1...1_000_000)
+        relayLimits.filterBounds.maximumBytesPerConnection = reader.int("WHARF_RELAY_MAX_FILTER_BYTES", default: 1 << 20, range: 4096...(1 << 30))
+        relayLimits.eventRules.maximumTags = reader.int("WHARF_RELAY_MAX_EVENT_TAGS", default: 2_000, range: 1...1_000_000)
+        relayLimits.eventRules.maximumFuture = reader.duration("WHARF_RELAY_MAX_FUTURE", default: .seconds(900), minimum: .zero)
+        relayLimits.maximumPendingLiveBytes = reader.int("WHARF_RELAY_MAX_PENDING_OUTPUT", default: 4 << 20, range: 4096...(1 << 30))
+        relayLimits.slowReaderTimeout = reader.duration("WHARF_RELAY_SLOW_READER_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
+        relayQueryTimeout = reader.duration("WHARF_RELAY_QUERY_TIMEOUT", default: .seconds(15), minimum: .milliseconds(100))
         peers = reader.parsed("WHARF_NEGENTROPY_PEERS", default: "", display: { $0.joined(separator: ",") }) { text throws(ConfigurationProblem) in
             let urls = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             for url in urls { if case .failure(let problem) = PeerURL.validated(url) { throw ConfigurationProblem(problem.description) } }
@@ -51,6 +60,7 @@ public struct NegentropySettings: Sendable {
             maximumSessions: reader.int("WHARF_NEGENTROPY_MAX_SESSIONS", default: 1024, range: 1...1_000_000),
             maximumHeldItems: reader.int("WHARF_NEGENTROPY_MAX_HELD_ITEMS", default: 2_000_000, range: 1...1_000_000_000))
         peerSync.maximumSetSize = sessionLimits.maximumSetSize
+        peerSync.eventRules = relayLimits.eventRules
         peerSync.allowedPeers = reader.allowList("WHARF_NEGENTROPY_ALLOWED_PEERS")
         sessionTimeout = reader.duration("WHARF_NEGENTROPY_SESSION_TIMEOUT", default: .seconds(300), minimum: .seconds(1))
     }

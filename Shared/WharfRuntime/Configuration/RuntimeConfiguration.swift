@@ -44,6 +44,10 @@ public struct RuntimeConfiguration: Sendable {
     /// How long a stream holding a limited place (a reconciliation, a watcher, an upload) may make no
     /// progress before it loses the place (`WHARF_STREAM_IDLE_TIMEOUT`).
     public var streamIdleTimeout: Duration
+    /// How long an HTTP connection (metrics, the relay before its WebSocket upgrade, the gateway before its
+    /// HTTP/2 preface and while it has no stream) may be sent nothing before it is closed
+    /// (`WHARF_HTTP_IDLE_TIMEOUT`): half-sent requests and silent sockets do not hold descriptors for ever.
+    public var httpIdleTimeout: Duration
 
     public struct JobSettings: Sendable {
         public var lease: Duration
@@ -123,5 +127,6 @@ public struct RuntimeConfiguration: Sendable {
             maxAttempts: reader.int("WHARF_JOB_MAX_ATTEMPTS", default: 5, range: 1...100))
         adminToken = reader.secret("WHARF_ADMIN_TOKEN")
         streamIdleTimeout = reader.duration("WHARF_STREAM_IDLE_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
+        httpIdleTimeout = reader.duration("WHARF_HTTP_IDLE_TIMEOUT", default: .seconds(10), minimum: .milliseconds(100))
     }
 }

@@ -161,7 +161,7 @@ public final class WharfServiceHost: Sendable {
             logger: logger)
         grpcHost.set(server)
         let metrics = configuration.metricsListen.map {
-            MetricsEndpoint(registry: registry, address: $0, health: health, logger: logger)
+            MetricsEndpoint(registry: registry, address: $0, health: health, logger: logger, quietTimeout: configuration.httpIdleTimeout)
         }
         metricsEndpoint.set(metrics)
 

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import Prometheus
@@ -12,13 +13,19 @@ public final class MetricsEndpoint: Service, Sendable {
     private let isServing: @Sendable () -> Bool
     private let logger: Logger
     private let bound = OnceValue<Int>()
+    /// How long a connection may be sent nothing before it is closed.
+    private let quietTimeout: Duration
 
-    public convenience init(registry: PrometheusCollectorRegistry, address: HostPort, health: HealthMonitor?, logger: Logger) {
-        self.init(registry: registry, address: address, isServing: { health?.status(of: "") == .serving }, logger: logger)
+    public convenience init(registry: PrometheusCollectorRegistry, address: HostPort, health: HealthMonitor?, logger: Logger,
+                            quietTimeout: Duration = .seconds(10)) {
+        self.init(registry: registry, address: address, isServing: { health?.status(of: "") == .serving }, logger: logger,
+                  quietTimeout: quietTimeout)
     }
 
     /// `isServing` answers `/healthz` (for processes whose health is not a `HealthMonitor`, like the gateway).
-    public init(registry: PrometheusCollectorRegistry, address: HostPort, isServing: @escaping @Sendable () -> Bool, logger: Logger) {
+    public init(registry: PrometheusCollectorRegistry, address: HostPort, isServing: @escaping @Sendable () -> Bool, logger: Logger,
+                quietTimeout: Duration = .seconds(10)) {
+        self.quietTimeout = quietTimeout
         self.registry = registry
         self.address = address
         self.isServing = isServing
@@ -44,8 +51,12 @@ public final class MetricsEndpoint: Service, Sendable {
             return Response(status: serving ? .ok : .serviceUnavailable,
                             body: .init(byteBuffer: ByteBuffer(string: serving ? "SERVING\n" : "NOT_SERVING\n")))
         }
+        // A scraper is sent its answer at once; a connection that is sent nothing for 10 s (half a request,
+        // or idle between scrapes) is closed, and 256 at most are open.
+        let connections = HTTPConnectionGuard(perAddress: 256, total: 256, quietTimeout: quietTimeout)
         let application = Application(
             router: router,
+            server: HTTPServerBuilder { responder in connections.guarding(HTTP1Channel(responder: responder)) },
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { [bound] channel in
                 bound.set(channel.localAddress?.port ?? 0)

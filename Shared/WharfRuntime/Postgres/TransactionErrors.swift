@@ -18,3 +18,11 @@ public func unwrappingTransactionError<T, E: Error>(_ type: E.Type, _ body: () a
         throw error
     }
 }
+
+/// Whether `error` is PostgreSQL cancelling a statement (SQLSTATE 57014: `statement_timeout` passed, or a
+/// cancel request), directly or from inside a transaction.
+public func isStatementCancelled(_ error: any Error) -> Bool {
+    if let error = error as? PSQLError { return error.serverInfo?[.sqlState] == "57014" }
+    if let error = error as? PostgresTransactionError, let inner = error.closureError { return isStatementCancelled(inner) }
+    return false
+}

@@ -71,12 +71,12 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             guard case .headers(let headers) = payload else { return reset(context) }
             start(context, headers: headers)
         case .connecting(var buffered):
-            guard let frames = bridged(context, payload) else { return }
+            guard let frames = bridged(context, payload), acceptsHeaders(context, frames) else { return }
             buffered += frames
             state = .connecting(buffered: buffered)
         case .proxying(let upstream):
             exchange?.countRequest(payload)
-            guard let frames = bridged(context, payload) else { return }
+            guard let frames = bridged(context, payload), acceptsHeaders(context, frames) else { return }
             for frame in frames {
                 keepForReplay(frame)
                 noteRequestEnd(frame)
@@ -178,6 +178,9 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             }
         }
         if !gateway.forwardsAuthorization(route.service) { headers.headers.remove(name: "authorization") }
+        if let refusal = GatewayHTTP2.headerRefusal(headers.headers) {
+            return respond(context, status: GRPCFrames.Status.resourceExhausted, message: refusal)
+        }
         initial.insert(.headers(headers), at: 0)
         if let problem = bridge?.requestProblem {
             return respond(context, status: GRPCFrames.Status.invalidArgument, message: problem)
@@ -223,6 +226,17 @@ final class InboundStreamHandler: ChannelDuplexHandler {
                 connect(context, cluster: cluster, candidates: candidates.dropFirst(), lastError: error)
             }
         }
+    }
+
+    /// Request trailers too large for the upstream end this call (and only its upstream stream).
+    private func acceptsHeaders(_ context: ChannelHandlerContext, _ frames: [HTTP2Frame.FramePayload]) -> Bool {
+        for case .headers(let headers) in frames {
+            if let refusal = GatewayHTTP2.headerRefusal(headers.headers) {
+                respond(context, status: GRPCFrames.Status.resourceExhausted, message: refusal)
+                return false
+            }
+        }
+        return true
     }
 
     private func noteRequestEnd(_ payload: HTTP2Frame.FramePayload) {

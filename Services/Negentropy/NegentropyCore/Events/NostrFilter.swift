@@ -24,21 +24,6 @@ public struct NostrFilter: Sendable, Equatable {
         self.limit = limit
     }
 
-    public func matches(_ event: NostrEvent) -> Bool {
-        if let ids, !ids.contains(event.id) { return false }
-        if let authors, !authors.contains(event.pubkey) { return false }
-        if let kinds, !kinds.contains(event.kind) { return false }
-        if let since, event.created_at < since { return false }
-        if let until, event.created_at > until { return false }
-        if !tags.isEmpty {
-            let held = event.indexedTags
-            for (name, values) in tags where !held.contains(where: { $0.name == name && values.contains($0.value) }) {
-                return false
-            }
-        }
-        return true
-    }
-
     /// Whether the filter can match anything at all (an empty list or `since > until` cannot).
     public var isSatisfiable: Bool {
         if ids?.isEmpty == true || authors?.isEmpty == true || kinds?.isEmpty == true { return false }

@@ -14,18 +14,20 @@ public struct NostrEventAccepted: WharfEvent {
     public var event: NostrEvent
 }
 
-/// Fan-out of accepted events to this replica's relay connections.
+/// Fan-out of accepted events to this replica's relay connections. Each connection's queue is bounded in
+/// bytes: a connection whose client reads slower than events arrive overflows its queue, and the relay drops
+/// that client (as strfry does) instead of holding its backlog or losing events silently.
 public final class LiveEvents: Sendable {
-    private let subscribers = Mutex<[UUID: AsyncStream<NostrEvent>.Continuation]>([:])
+    private let subscribers = Mutex<[UUID: LiveQueue]>([:])
 
     public init() {}
 
-    /// A stream of events accepted from now on; finish it with `unsubscribe`.
-    func subscribe() -> (UUID, AsyncStream<NostrEvent>) {
+    /// A queue of events accepted from now on, at most `maximumBytes` waiting; finish it with `unsubscribe`.
+    func subscribe(maximumBytes: Int) -> (UUID, LiveQueue) {
         let id = UUID()
-        let (stream, continuation) = AsyncStream.makeStream(of: NostrEvent.self, bufferingPolicy: .bufferingNewest(1000))
-        subscribers.withLock { $0[id] = continuation }
-        return (id, stream)
+        let queue = LiveQueue(maximumBytes: maximumBytes)
+        subscribers.withLock { $0[id] = queue }
+        return (id, queue)
     }
 
     func unsubscribe(_ id: UUID) {
@@ -33,7 +35,10 @@ public final class LiveEvents: Sendable {
     }
 
     public func deliver(_ event: NostrEvent) {
-        for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }
+        let queues = subscribers.withLock { Array($0.values) }
+        guard !queues.isEmpty else { return }
+        let prepared = MatchableEvent(event)
+        for queue in queues { queue.offer(prepared) }
     }
 
     /// Delivers what the deployment's other replicas accepted, until cancelled.
@@ -42,4 +47,48 @@ public final class LiveEvents: Sendable {
             deliver(accepted.event)
         }
     }
+}
+
+/// One connection's waiting live events, counted in bytes.
+final class LiveQueue: Sendable {
+    private struct State {
+        var bytes = 0
+        var overflowed = false
+    }
+
+    let maximumBytes: Int
+    let events: AsyncStream<MatchableEvent>
+    private let continuation: AsyncStream<MatchableEvent>.Continuation
+    private let state = Mutex(State())
+
+    init(maximumBytes: Int) {
+        self.maximumBytes = maximumBytes
+        (events, continuation) = AsyncStream.makeStream(of: MatchableEvent.self, bufferingPolicy: .unbounded)
+    }
+
+    /// Queues `event`, or ends the queue when it would hold more than `maximumBytes`.
+    func offer(_ event: MatchableEvent) {
+        let accepted = state.withLock { state -> Bool in
+            guard !state.overflowed else { return false }
+            if state.bytes + event.bytes > maximumBytes, state.bytes > 0 {
+                state.overflowed = true
+                return false
+            }
+            state.bytes += event.bytes
+            return true
+        }
+        if accepted { continuation.yield(event) } else { continuation.finish() }
+    }
+
+    /// The consumer took `event` off the queue.
+    func taken(_ event: MatchableEvent) {
+        state.withLock { $0.bytes -= event.bytes }
+    }
+
+    /// Whether the queue ended because its consumer fell behind.
+    var overflowed: Bool { state.withLock { $0.overflowed } }
+
+    var waitingBytes: Int { state.withLock { $0.bytes } }
+
+    func finish() { continuation.finish() }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -14,14 +15,16 @@ public final class RelayServer: Service, Sendable {
     private let maximumMessageSize: Int
     private let bound = OnceValue<Int>()
 
-    /// The open connections' count, exported as a limiter's (nil: not exported).
-    let connectionsGauge: LimiterGauge?
+    /// Counts connections from their accept and closes those that never become WebSockets.
+    let connections: HTTPConnectionGuard
 
-    public init(address: HostPort, context: RelayContext, maximumMessageSize: Int, connectionsGauge: LimiterGauge? = nil) {
+    public init(address: HostPort, context: RelayContext, maximumMessageSize: Int, handshakeTimeout: Duration = .seconds(10),
+                connectionsGauge: LimiterGauge? = nil) {
         self.address = address
         self.context = context
         self.maximumMessageSize = maximumMessageSize
-        self.connectionsGauge = connectionsGauge
+        connections = HTTPConnectionGuard(perAddress: context.limits.connectionsPerAddress, total: context.limits.connections,
+                                          quietTimeout: handshakeTimeout, gauge: connectionsGauge)
     }
 
     /// The bound port (useful when configured with port 0); waits until the listener is up.
@@ -39,18 +42,20 @@ public final class RelayServer: Service, Sendable {
         }
         let context = self.context
         let maximumMessageSize = self.maximumMessageSize
-        let admission = RelayAdmission(perAddress: context.limits.connectionsPerAddress, total: context.limits.connections, gauge: connectionsGauge)
-        let application = Application(
-            router: router,
-            server: .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: maximumMessageSize))) { request, channel, _ in
+        let connections = self.connections
+        let configuration = HTTP1WebSocketUpgradeChannel.Configuration(ws: .init(maxFrameSize: maximumMessageSize))
+        let server = HTTPServerBuilder { responder in
+            connections.guarding(HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { request, channel, _ in
                 guard request.path == "/" || request.path?.isEmpty == true else { return .dontUpgrade }
+                let ticket = connections.ticket(of: channel)
+                ticket?.markUpgraded()
                 // ORLY's connection ids: "<remote address>-<unix nanoseconds>".
-                let clientAddress = channel.remoteAddress?.ipAddress ?? "unknown"
                 let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
                 let id = "\(remote)-\(UInt64(Date().timeIntervalSince1970 * 1e9))"
                 return .upgrade([:]) { inbound, outbound, _ in
-                    // Over the limits: the client learns why (NOTICE) before the socket closes.
-                    if let refusal = admission.admit(clientAddress) {
+                    // Over the limits (counted since the connection was accepted): the client learns why (NOTICE)
+                    // before the socket closes.
+                    if let refusal = ticket?.refusal ?? (ticket == nil ? "blocked: the relay is shutting this connection" : nil) {
                         try? await outbound.write(.text(RelayFrame.notice(refusal)))
                         // What the client sent meanwhile is read (and dropped) for up to a second before the
                         // close: a socket closed with unread data sends a reset, and the client can lose the
@@ -58,11 +63,16 @@ public final class RelayServer: Service, Sendable {
                         _ = try? await withDeadline(.seconds(1)) { for try await _ in inbound {} }
                         return
                     }
-                    defer { admission.release(clientAddress) }
-                    await RelayConnection(id: id, context: context, outbound: outbound)
-                        .run(inbound, maximumMessageSize: maximumMessageSize)
+                    let output = RelayOutput(outbound: outbound, slowReaderTimeout: context.limits.slowReaderTimeout) {
+                        channel.close(promise: nil)
+                    }
+                    await RelayConnection(id: id, context: context, output: output).run(inbound, maximumMessageSize: maximumMessageSize)
                 }
-            },
+            })
+        }
+        let application = Application(
+            router: router,
+            server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? 0) },
             logger: context.logger)

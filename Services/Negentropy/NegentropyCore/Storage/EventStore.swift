@@ -59,12 +59,25 @@ public struct EventStore: Sendable {
         case ephemeral
     }
 
-    private let client: PostgresClient
-    private let logger: Logger
+    let client: PostgresClient
+    let logger: Logger
+    /// How long one query a client's filter shapes may run (REQ pages, reconciliation sets).
+    let queryTimeout: Duration
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, queryTimeout: Duration = .seconds(15)) {
         self.client = client
         self.logger = logger
+        self.queryTimeout = queryTimeout
+    }
+
+    /// Runs `body` in a transaction whose statements PostgreSQL cancels after `queryTimeout`: a query shaped by
+    /// a client never holds a backend longer than that, whether or not the client is still there.
+    func withStatementTimeout<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let milliseconds = max(1, queryTimeout.clampedMilliseconds)
+        return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(milliseconds)"), logger: logger)
+            return try await body(connection)
+        }
     }
 
     /// Stores a validated event. Replaceable kinds (0, 3, 10000–19999) keep the newest event per author and
@@ -75,7 +88,7 @@ public struct EventStore: Sendable {
             throw EventRejection("invalid: id and pubkey must be hex")
         }
         if (20000..<30000).contains(event.kind) { return .ephemeral }
-        let tagKeys = event.indexedTags.map { "\($0.name):\($0.value)" }
+        let tagKeys = event.indexKeys
         let json = String(decoding: event.json, as: UTF8.self)
         let address = Self.replaceableAddress(of: event)
         let idBuffer = ByteBuffer(data: id), pubkeyBuffer = ByteBuffer(data: pubkey)
@@ -168,13 +181,17 @@ public struct EventStore: Sendable {
         let sql = filter.limit == nil
             ? "SELECT created_at, id FROM negentropy.events WHERE \(condition) ORDER BY created_at, id LIMIT $\(bindings.count)"
             : "SELECT created_at, id FROM (SELECT created_at, id FROM negentropy.events WHERE \(condition) ORDER BY created_at DESC, id ASC LIMIT $\(bindings.count)) newest ORDER BY created_at, id"
-        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        var items: [NegentropyItem] = []
-        for try await (createdAt, id) in rows.decode((Int64, ByteBuffer).self) {
-            guard let eventID = EventID(bytes: id.readableBytesView) else { continue }
-            items.append(NegentropyItem(timestamp: UInt64(createdAt), id: eventID))
-            if items.count > maximum { return .tooMany }
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        let items = try await withStatementTimeout { [logger] connection -> [NegentropyItem]? in
+            var items: [NegentropyItem] = []
+            for try await (createdAt, id) in try await connection.query(query, logger: logger).decode((Int64, ByteBuffer).self) {
+                guard let eventID = EventID(bytes: id.readableBytesView) else { continue }
+                items.append(NegentropyItem(timestamp: UInt64(clamping: createdAt), id: eventID))
+                if items.count > maximum { return nil }
+            }
+            return items
         }
+        guard let items else { return .tooMany }
         return .items(try SortedItems(sorted: items))
     }
 

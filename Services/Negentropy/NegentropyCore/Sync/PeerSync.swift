@@ -35,6 +35,8 @@ public struct PeerSync: Sendable {
         public var maximumRounds = 10_000
         /// Ids per REQ and events per upload batch.
         public var batchSize = 100
+        /// What a fetched event must satisfy to be stored (the relay's own rules for EVENTs).
+        public var eventRules = EventRules()
         /// Hosts a sync may dial (`WHARF_NEGENTROPY_ALLOWED_PEERS`); checked before every dial.
         public var allowedPeers = OutboundAllowList(empty: "WHARF_NEGENTROPY_ALLOWED_PEERS")
 
@@ -193,7 +195,8 @@ public struct PeerSync: Sendable {
                 receiving: while let frame = try await inbox.next(timeout: settings.idleTimeout) {
                     switch frame {
                     case .event(request, let event?):
-                        guard wanted.contains(event.id), (try? event.validate()) != nil else { continue }
+                        guard wanted.contains(event.id), (try? event.validate()) != nil,
+                              settings.eventRules.refusal(of: event, now: EventRules.now) == nil else { continue }
                         if try await store.save(event) == .stored {
                             fetched += 1
                             live?.deliver(event)
