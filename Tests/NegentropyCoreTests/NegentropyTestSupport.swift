@@ -16,6 +16,7 @@ struct NegentropyNode {
     var relayPort: Int
     var host: WharfServiceHost
     var sessions: NegentropySessions?
+    var relay: RelayServer
     var relayURL: String { "ws://127.0.0.1:\(relayPort)" }
 }
 
@@ -50,7 +51,7 @@ func withNegentropyServer(database: String? = nil, environment extra: [String: S
         }
         let relayPort = await relay.value.boundPort()
         try await body(NegentropyNode(grpcPort: try await host.grpcPort(), relayPort: relayPort, host: host,
-                                      sessions: await sessions.value))
+                                      sessions: await sessions.value, relay: await relay.value))
         await host.shutdownGracefully()
         try await group.waitForAll()
     }

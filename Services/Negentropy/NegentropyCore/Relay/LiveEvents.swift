@@ -22,10 +22,11 @@ public final class LiveEvents: Sendable {
 
     public init() {}
 
-    /// A queue of events accepted from now on, at most `maximumBytes` waiting; finish it with `unsubscribe`.
-    func subscribe(maximumBytes: Int) -> (UUID, LiveQueue) {
+    /// A queue of events accepted from now on, at most `maximumBytes` waiting (`overflowed` is called, once,
+    /// when more would be); finish it with `unsubscribe`.
+    func subscribe(maximumBytes: Int, overflowed: @escaping @Sendable () -> Void) -> (UUID, LiveQueue) {
         let id = UUID()
-        let queue = LiveQueue(maximumBytes: maximumBytes)
+        let queue = LiveQueue(maximumBytes: maximumBytes, overflowed: overflowed)
         subscribers.withLock { $0[id] = queue }
         return (id, queue)
     }
@@ -60,24 +61,34 @@ final class LiveQueue: Sendable {
     let events: AsyncStream<MatchableEvent>
     private let continuation: AsyncStream<MatchableEvent>.Continuation
     private let state = Mutex(State())
+    private let overflowHandler: @Sendable () -> Void
 
-    init(maximumBytes: Int) {
+    init(maximumBytes: Int, overflowed: @escaping @Sendable () -> Void) {
         self.maximumBytes = maximumBytes
+        overflowHandler = overflowed
         (events, continuation) = AsyncStream.makeStream(of: MatchableEvent.self, bufferingPolicy: .unbounded)
     }
 
     /// Queues `event`, or ends the queue when it would hold more than `maximumBytes`.
     func offer(_ event: MatchableEvent) {
-        let accepted = state.withLock { state -> Bool in
-            guard !state.overflowed else { return false }
+        enum Outcome { case queued, overflowed, ended }
+        let outcome = state.withLock { state -> Outcome in
+            guard !state.overflowed else { return .ended }
             if state.bytes + event.bytes > maximumBytes, state.bytes > 0 {
                 state.overflowed = true
-                return false
+                return .overflowed
             }
             state.bytes += event.bytes
-            return true
+            return .queued
         }
-        if accepted { continuation.yield(event) } else { continuation.finish() }
+        switch outcome {
+        case .queued: continuation.yield(event)
+        case .ended: break
+        case .overflowed:
+            continuation.finish()
+            // Its consumer may be blocked writing to the client: it is told now, not when it next looks.
+            overflowHandler()
+        }
     }
 
     /// The consumer took `event` off the queue.

@@ -78,7 +78,10 @@ final class RelayConnection: Sendable {
     }
 
     func run(_ inbound: WebSocketInboundStream, maximumMessageSize: Int) async {
-        let (liveID, liveQueue) = context.live.subscribe(maximumBytes: context.limits.maximumPendingLiveBytes)
+        let maximumLiveBytes = context.limits.maximumPendingLiveBytes
+        let (liveID, liveQueue) = context.live.subscribe(maximumBytes: maximumLiveBytes) { [output] in
+            output.drop("error: slow reader: more than \(maximumLiveBytes) bytes of live events waiting; closing the connection")
+        }
         defer { context.live.unsubscribe(liveID) }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in await deliverLive(liveQueue) }
@@ -211,6 +214,8 @@ final class RelayConnection: Sendable {
             } catch let error as RelayConnectionDropped {
                 context.logger.debug("relay connection dropped", metadata: ["connection": "\(id)", "reason": "\(error)"])
                 return
+            } catch where Task.isCancelled || error is CancellationError {
+                return  // the connection ended
             } catch {
                 subscriptions.close(answer.subscription, ifGeneration: answer.generation)
                 let reason: String
@@ -244,7 +249,7 @@ final class RelayConnection: Sendable {
     // MARK: live events
 
     /// Sends accepted events to the subscriptions they match. Matching runs on a copy of the subscriptions,
-    /// never under their lock; a client whose queue overflows is dropped.
+    /// never under their lock (a client whose queue overflows is dropped by the queue's handler).
     private func deliverLive(_ queue: LiveQueue) async {
         for await event in queue.events {
             queue.taken(event)
@@ -252,9 +257,6 @@ final class RelayConnection: Sendable {
             for subscription in matching {
                 guard (try? await output.send(RelayFrame.event(subscription: subscription, eventJSON: event.json))) != nil else { return }
             }
-        }
-        if queue.overflowed {
-            output.drop("error: slow reader: more than \(queue.maximumBytes) bytes of live events waiting; closing the connection")
         }
     }
 }

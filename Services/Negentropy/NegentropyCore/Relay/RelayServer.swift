@@ -75,8 +75,16 @@ public final class RelayServer: Service, Sendable {
             server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? 0) },
-            logger: context.logger)
+            logger: Self.serverLogger(context.logger))
         try await application.run()
+    }
+
+    /// Hummingbird's own per-connection errors are the clients' doing (a socket closed during its request is
+    /// logged as an error "handling upgrade result"): only critical ones are logged; the relay logs its own.
+    static func serverLogger(_ logger: Logger) -> Logger {
+        var logger = logger
+        logger.logLevel = max(logger.logLevel, .critical)
+        return logger
     }
 
     private func informationDocument() -> [UInt8] {
