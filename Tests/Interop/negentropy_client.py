@@ -27,18 +27,25 @@ def main():
 
     check(stub.Ready(types_pb2.Empty()).ready, "Ready")
     empty_set = bytes.fromhex("6100000200")  # the initiate() message of an empty set
-    opened = stub.HandleNegOpen(service_pb2.NegOpenRequest(
-        subscription_id="py", connection_id="python-client", initial_message=empty_set,
-        filter=types_pb2.Filter(kinds=[1], limit=10)))
+    request = service_pb2.NegOpenRequest(subscription_id="py", connection_id="python-client", initial_message=empty_set,
+                                         filter=types_pb2.Filter(kinds=[1], limit=10))
+    # The session RPCs speak for relay clients: a caller without a credential is refused.
+    try:
+        stub.HandleNegOpen(request)
+        check(False, "HandleNegOpen without a credential was answered")
+    except grpc.RpcError as error:
+        check(error.code() == grpc.StatusCode.UNAUTHENTICATED, f"HandleNegOpen without a credential: {error.code()}")
+    opened = stub.HandleNegOpen(request, metadata=admin)
     check(opened.error == "" and opened.message == empty_set and not opened.complete, f"HandleNegOpen {opened}")
-    sessions = [s for s in stub.ListSessions(types_pb2.Empty(), metadata=admin).sessions if s.connection_id == "python-client"]
+    sessions = [s for s in stub.ListSessions(types_pb2.Empty(), metadata=admin).sessions if s.connection_id == "grpc-admin:python-client"]
     check([s.subscription_id for s in sessions] == ["py"] and sessions[0].round_count == 0, f"ListSessions {sessions}")
     answer = stub.HandleNegMsg(service_pb2.NegMsgRequest(subscription_id="py", connection_id="python-client",
-                                                         message=bytes.fromhex("61")))
+                                                         message=bytes.fromhex("61")), metadata=admin)
     check(answer.error == "" and answer.message == bytes.fromhex("61") and answer.complete, f"HandleNegMsg {answer}")
-    stub.CloseSession(service_pb2.CloseSessionRequest(subscription_id="py", connection_id="python-client"), metadata=admin)
+    # Sessions opened through the API are listed, and closed, under their caller's namespace.
+    stub.CloseSession(service_pb2.CloseSessionRequest(subscription_id="py", connection_id="grpc-admin:python-client"), metadata=admin)
     gone = stub.HandleNegMsg(service_pb2.NegMsgRequest(subscription_id="py", connection_id="python-client",
-                                                       message=bytes.fromhex("61")))
+                                                       message=bytes.fromhex("61")), metadata=admin)
     check(gone.error == "session not found", f"after CloseSession: {gone}")
 
     stub.AddPeer(service_pb2.AddPeerRequest(peer_url="ws://127.0.0.1:1"), metadata=admin)

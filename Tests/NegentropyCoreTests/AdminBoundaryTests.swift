@@ -186,12 +186,12 @@ struct WharfctlNegentropyTests {
             #expect(table.status == 0, "\(table.output)")
             let lines = table.output.split(separator: "\n").map(String.init)
             #expect(lines.first?.hasPrefix("CONNECTION") == true && lines.first?.contains("LAST ACTIVITY") == true, "\(table.output)")
-            let row = try #require(lines.first { $0.hasPrefix("wharfctl-conn") }, "\(table.output)")
-            #expect(row.split(separator: " ", omittingEmptySubsequences: true).prefix(3) == ["wharfctl-conn", "wharfctl-sub", "0"], "\(row)")
+            let row = try #require(lines.first { $0.hasPrefix("grpc-admin:wharfctl-conn") }, "\(table.output)")
+            #expect(row.split(separator: " ", omittingEmptySubsequences: true).prefix(3) == ["grpc-admin:wharfctl-conn", "wharfctl-sub", "0"], "\(row)")
             #expect(row.contains("Z"), "RFC 3339 times: \(row)")
             let json = try await runExecutable(wharfctl, ["negentropy", "sessions", "--output", "json"] + address, environment: admin)
             let objects = json.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            let session = try #require(objects.first { $0["connection_id"] as? String == "wharfctl-conn" }, "\(json.output)")
+            let session = try #require(objects.first { $0["connection_id"] as? String == "grpc-admin:wharfctl-conn" }, "\(json.output)")
             #expect(session["subscription_id"] as? String == "wharfctl-sub")
             #expect(session["rounds"] as? Int == 0)  // counted from the first NEG-MSG after the open
             #expect((session["created_at"] as? Int ?? 0) > 1_700_000_000)

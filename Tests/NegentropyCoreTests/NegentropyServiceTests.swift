@@ -96,7 +96,8 @@ struct NegentropyServiceTests {
                     #expect(have == Set(own.compactMap(\.eventID)))
                     #expect(need == Set(notes.suffix(20).compactMap(\.eventID)))
 
-                    let listed = try await client.listSessions(.init()).sessions.filter { $0.connectionID == connection }
+                    // Listed under the caller's namespace (sessions are bound to the credential that opened them).
+                    let listed = try await client.listSessions(.init()).sessions.filter { $0.connectionID == "grpc-admin:" + connection }
                     #expect(Set(listed.map(\.subscriptionID)) == ["s1", "empty"])
                     let s1 = try #require(listed.first { $0.subscriptionID == "s1" })
                     #expect(s1.roundCount == Int32(rounds))
@@ -123,7 +124,7 @@ struct NegentropyServiceTests {
                         $0.connectionID = connection
                         $0.subscriptionID = "empty"
                     })
-                    #expect(try await client.listSessions(.init()).sessions.filter { $0.connectionID == connection }.isEmpty)
+                    #expect(try await client.listSessions(.init()).sessions.filter { $0.connectionID.hasSuffix(connection) }.isEmpty)
                 }
             }
         }

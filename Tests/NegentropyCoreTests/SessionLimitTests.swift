@@ -8,9 +8,9 @@ import WharfTestSupport
 
 @Suite("Negentropy session limits")
 struct SessionLimitTests {
-    @Test("past WHARF_NEGENTROPY_MAX_SESSIONS a NEG-OPEN gets RESOURCE_EXHAUSTED; a closed session frees its place")
+    @Test("past WHARF_NEGENTROPY_MAX_FRONTEND_SESSIONS a HandleNegOpen gets RESOURCE_EXHAUSTED; a closed session frees its place")
     func sessionLimit() async throws {
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_MAX_SESSIONS": "3"]) { node in
+        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_MAX_FRONTEND_SESSIONS": "3"]) { node in
             let open = try Negentropy(storage: try SortedItems([])).initiate()
             let connection = "limit-\(UUID().uuidString)"
             try await withNegentropyClient(port: node.grpcPort) { client in

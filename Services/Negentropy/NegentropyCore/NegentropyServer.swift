@@ -42,7 +42,9 @@ public enum NegentropyServer {
             maximumMessageSize: settings.relayMaximumMessageSize,
             handshakeTimeout: host.configuration.httpIdleTimeout,
             connectionsGauge: LimiterGauge(name: "relay_connections", metrics: host.metricsFactory))
-        let service = NegentropyService(sessions: sessions, coordinator: coordinator, allowedPeers: settings.peerSync.allowedPeers, logger: logger)
+        let service = NegentropyService(sessions: sessions, coordinator: coordinator, allowedPeers: settings.peerSync.allowedPeers,
+                                        frontEndToken: settings.frontEndToken, adminToken: host.configuration.adminToken,
+                                        filterBounds: settings.relayLimits.filterBounds, logger: logger)
         let background = BackgroundTask(name: "negentropy live events and idle sessions") {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await live.relay(from: host.events, deployment: deployment, replicaID: replicaID) }

@@ -16,6 +16,8 @@ public struct NegentropySettings: Sendable {
     public var peerSync: PeerSync.Settings
     public var sessionLimits: NegentropySessions.Limits
     public var sessionTimeout: Duration
+    /// The credential of relay front-ends calling the gRPC session API (`WHARF_NEGENTROPY_FRONTEND_TOKEN`).
+    public var frontEndToken: SharedSecret?
     /// How long a query shaped by a client's filter may run.
     public var relayQueryTimeout: Duration
 
@@ -58,7 +60,9 @@ public struct NegentropySettings: Sendable {
             frameSizeLimit: Self.frameSize(reader, "WHARF_NEGENTROPY_RESPONDER_FRAME_SIZE", default: 500_000),
             maximumSetSize: reader.int("WHARF_NEGENTROPY_MAX_SET_SIZE", default: 1_000_000, range: 1...100_000_000),
             maximumSessions: reader.int("WHARF_NEGENTROPY_MAX_SESSIONS", default: 1024, range: 1...1_000_000),
-            maximumHeldItems: reader.int("WHARF_NEGENTROPY_MAX_HELD_ITEMS", default: 2_000_000, range: 1...1_000_000_000))
+            maximumHeldItems: reader.int("WHARF_NEGENTROPY_MAX_HELD_ITEMS", default: 2_000_000, range: 1...1_000_000_000),
+            maximumFrontEndSessions: reader.int("WHARF_NEGENTROPY_MAX_FRONTEND_SESSIONS", default: 256, range: 1...1_000_000))
+        frontEndToken = reader.secret("WHARF_NEGENTROPY_FRONTEND_TOKEN")
         peerSync.maximumSetSize = sessionLimits.maximumSetSize
         peerSync.eventRules = relayLimits.eventRules
         peerSync.allowedPeers = reader.allowList("WHARF_NEGENTROPY_ALLOWED_PEERS")

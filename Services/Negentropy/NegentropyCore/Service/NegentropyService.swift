@@ -12,10 +12,15 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
     private let sessions: NegentropySessions
     private let coordinator: SyncCoordinator
     private let allowedPeers: OutboundAllowList
+    private let callers: FrontEndCredential
+    private let filterBounds: FilterBounds
     private let logger: Logger
 
-    public init(sessions: NegentropySessions, coordinator: SyncCoordinator, allowedPeers: OutboundAllowList, logger: Logger) {
+    public init(sessions: NegentropySessions, coordinator: SyncCoordinator, allowedPeers: OutboundAllowList,
+                frontEndToken: SharedSecret?, adminToken: SharedSecret?, filterBounds: FilterBounds = FilterBounds(), logger: Logger) {
         self.sessions = sessions
+        self.filterBounds = filterBounds
+        callers = FrontEndCredential(frontEndToken: frontEndToken, adminToken: adminToken)
         self.coordinator = coordinator
         self.allowedPeers = allowedPeers
         self.logger = logger
@@ -54,21 +59,53 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
         return .init()
     }
 
+    // The session RPCs read the caller's credential from the request metadata, so they implement the
+    // metadata-carrying form; the plain form (no metadata) is refused the same way.
+
+    public func handleNegOpen(request: ServerRequest<Orlysync_Negentropy_V1_NegOpenRequest>, context: ServerContext) async throws -> ServerResponse<Orlysync_Negentropy_V1_NegOpenResponse> {
+        ServerResponse(message: try await negOpen(request.message, metadata: request.metadata))
+    }
+
     public func handleNegOpen(request: Orlysync_Negentropy_V1_NegOpenRequest, context: ServerContext) async throws -> Orlysync_Negentropy_V1_NegOpenResponse {
+        try await negOpen(request, metadata: [:])
+    }
+
+    public func handleNegMsg(request: ServerRequest<Orlysync_Negentropy_V1_NegMsgRequest>, context: ServerContext) async throws -> ServerResponse<Orlysync_Negentropy_V1_NegMsgResponse> {
+        ServerResponse(message: try await negMsg(request.message, metadata: request.metadata))
+    }
+
+    public func handleNegMsg(request: Orlysync_Negentropy_V1_NegMsgRequest, context: ServerContext) async throws -> Orlysync_Negentropy_V1_NegMsgResponse {
+        try await negMsg(request, metadata: [:])
+    }
+
+    public func handleNegClose(request: ServerRequest<Orlysync_Negentropy_V1_NegCloseRequest>, context: ServerContext) async throws -> ServerResponse<Orlysync_Common_V1_Empty> {
+        ServerResponse(message: try await negClose(request.message, metadata: request.metadata))
+    }
+
+    public func handleNegClose(request: Orlysync_Negentropy_V1_NegCloseRequest, context: ServerContext) async throws -> Orlysync_Common_V1_Empty {
+        try await negClose(request, metadata: [:])
+    }
+
+    private func negOpen(_ request: Orlysync_Negentropy_V1_NegOpenRequest, metadata: Metadata) async throws -> Orlysync_Negentropy_V1_NegOpenResponse {
+        let namespace = try callers.namespace(of: metadata, method: "HandleNegOpen")
         try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
+        let filter = NostrFilter(proto: request.filter)
+        if let refusal = filterBounds.refusal(of: filter) { throw RPCError(code: .invalidArgument, message: refusal.description) }
         let answer = try await dependency("HandleNegOpen") {
-            try await sessions.open(connectionID: request.connectionID, subscriptionID: request.subscriptionID,
-                                    filter: NostrFilter(proto: request.filter), initialMessage: Array(request.initialMessage))
+            try await sessions.open(connectionID: FrontEndCredential.connectionID(request.connectionID, in: namespace),
+                                    subscriptionID: request.subscriptionID, filter: filter,
+                                    initialMessage: Array(request.initialMessage), origin: .frontEnd)
         }
         if answer.exhausted { throw RPCError(code: .resourceExhausted, message: answer.error) }
         return .init(answer)
     }
 
-    public func handleNegMsg(request: Orlysync_Negentropy_V1_NegMsgRequest, context: ServerContext) async throws -> Orlysync_Negentropy_V1_NegMsgResponse {
+    private func negMsg(_ request: Orlysync_Negentropy_V1_NegMsgRequest, metadata: Metadata) async throws -> Orlysync_Negentropy_V1_NegMsgResponse {
+        let namespace = try callers.namespace(of: metadata, method: "HandleNegMsg")
         try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
         let answer = try await dependency("HandleNegMsg") {
-            try await sessions.message(connectionID: request.connectionID, subscriptionID: request.subscriptionID,
-                                       message: Array(request.message))
+            try await sessions.message(connectionID: FrontEndCredential.connectionID(request.connectionID, in: namespace),
+                                       subscriptionID: request.subscriptionID, message: Array(request.message), origin: .frontEnd)
         }
         if answer.exhausted { throw RPCError(code: .resourceExhausted, message: answer.error) }
         return .init(answer)
@@ -82,10 +119,12 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
         }
     }
 
-    public func handleNegClose(request: Orlysync_Negentropy_V1_NegCloseRequest, context: ServerContext) async throws -> Orlysync_Common_V1_Empty {
+    private func negClose(_ request: Orlysync_Negentropy_V1_NegCloseRequest, metadata: Metadata) async throws -> Orlysync_Common_V1_Empty {
+        let namespace = try callers.namespace(of: metadata, method: "HandleNegClose")
         try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
         try await dependency("HandleNegClose") {
-            try await sessions.close(connectionID: request.connectionID, subscriptionID: request.subscriptionID)
+            try await sessions.close(connectionID: FrontEndCredential.connectionID(request.connectionID, in: namespace),
+                                     subscriptionID: request.subscriptionID)
         }
         return .init()
     }

@@ -14,14 +14,18 @@ public final class NegentropySessions: Sendable {
         public var frameSizeLimit: Int
         /// Largest set a session may reconcile.
         public var maximumSetSize: Int
-        /// Sessions this replica serves at once (gRPC and relay together).
+        /// Relay sessions this replica serves at once.
         public var maximumSessions: Int
+        /// Sessions opened through the gRPC session API (relay front-ends), counted apart: callers there
+        /// cannot take the relay's places.
+        public var maximumFrontEndSessions: Int
         /// Items the sets held in memory may add up to; beyond it the least recently used sets are dropped
         /// (their sessions stay open and are rebuilt from their filter at their next message).
         public var maximumHeldItems: Int
 
         public init(frameSizeLimit: Int = 500_000, maximumSetSize: Int = 1_000_000, maximumSessions: Int = 1024,
-                    maximumHeldItems: Int = 2_000_000) {
+                    maximumHeldItems: Int = 2_000_000, maximumFrontEndSessions: Int = 256) {
+            self.maximumFrontEndSessions = maximumFrontEndSessions
             self.frameSizeLimit = frameSizeLimit
             self.maximumSetSize = maximumSetSize
             self.maximumSessions = maximumSessions
@@ -50,7 +54,18 @@ public final class NegentropySessions: Sendable {
     public static let notFound = "session not found"
     public static let noState = "session has no negentropy state"
 
+    /// Where a session was opened: the budget it counts against.
+    public enum Origin: Sendable {
+        case relay
+        case frontEnd
+    }
+
+    private func maximum(_ origin: Origin) -> Int {
+        origin == .relay ? limits.maximumSessions : limits.maximumFrontEndSessions
+    }
+
     private struct Local: Sendable {
+        var origin: Origin
         /// nil once dropped to stay within `maximumHeldItems` (rebuilt at the next message).
         var negentropy: Negentropy<SortedItems>?
         var lastUsed: ContinuousClock.Instant
@@ -87,19 +102,20 @@ public final class NegentropySessions: Sendable {
     }
 
     /// Opens (or reopens) a session and answers the client's first message.
-    public func open(connectionID: String, subscriptionID: String, filter: NostrFilter, initialMessage: [UInt8]) async throws -> Answer {
+    public func open(connectionID: String, subscriptionID: String, filter: NostrFilter, initialMessage: [UInt8],
+                     origin: Origin = .relay) async throws -> Answer {
         defer { publishCount() }
         let key = SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID)
         let filterJSON = String(decoding: (try? JSONSerialization.data(withJSONObject: filter.jsonObject, options: [.sortedKeys])) ?? Data("{}".utf8),
                                 as: UTF8.self)
         let admitted = local.withLock { states -> Bool in
             states[key] = nil
-            guard states.count < limits.maximumSessions else { return false }
+            guard states.values.count(where: { $0.origin == origin }) < maximum(origin) else { return false }
             // Reserved while the set is built, so concurrent opens cannot all pass the check.
-            states[key] = Local(negentropy: nil, lastUsed: .now)
+            states[key] = Local(origin: origin, negentropy: nil, lastUsed: .now)
             return true
         }
-        guard admitted else { return Answer(error: Self.tooManySessions(limits.maximumSessions), exhausted: true) }
+        guard admitted else { return Answer(error: Self.tooManySessions(maximum(origin)), exhausted: true) }
         do {
             try await registry.open(connectionID: connectionID, subscriptionID: subscriptionID, filterJSON: filterJSON)
         } catch {
@@ -113,13 +129,13 @@ public final class NegentropySessions: Sendable {
             return answer
         case .success(let built): negentropy = built
         }
-        hold(negentropy, for: key)
+        hold(negentropy, for: key, origin: origin)
         guard !initialMessage.isEmpty else { return Answer(error: Self.missingInitialMessage) }
         return Self.respond(negentropy, to: initialMessage)
     }
 
     /// Answers a later message of an open session.
-    public func message(connectionID: String, subscriptionID: String, message: [UInt8]) async throws -> Answer {
+    public func message(connectionID: String, subscriptionID: String, message: [UInt8], origin: Origin = .relay) async throws -> Answer {
         defer { publishCount() }
         let key = SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID)
         guard let record = try await registry.touch(connectionID: connectionID, subscriptionID: subscriptionID) else {
@@ -133,8 +149,8 @@ public final class NegentropySessions: Sendable {
         if let negentropy = held?.negentropy {
             return Self.respond(negentropy, to: message)
         }
-        if held == nil, localSessionCount >= limits.maximumSessions {
-            return Answer(error: Self.tooManySessions(limits.maximumSessions), exhausted: true)
+        if held == nil, local.withLock({ $0.values.count(where: { $0.origin == origin }) }) >= maximum(origin) {
+            return Answer(error: Self.tooManySessions(maximum(origin)), exhausted: true)
         }
         // Opened on another replica, or its set was dropped to save memory: rebuild it from the session's filter.
         let filter: NostrFilter
@@ -147,7 +163,7 @@ public final class NegentropySessions: Sendable {
         switch try await build(filter) {
         case .failure(let answer): return answer
         case .success(let negentropy):
-            hold(negentropy, for: key)
+            hold(negentropy, for: key, origin: origin)
             return Self.respond(negentropy, to: message)
         }
     }
@@ -175,14 +191,17 @@ public final class NegentropySessions: Sendable {
 
     public var localSessionCount: Int { local.withLock { $0.count } }
 
+    /// Sessions of one origin on this replica.
+    public func localSessionCount(_ origin: Origin) -> Int { local.withLock { $0.values.count(where: { $0.origin == origin }) } }
+
     /// Items of the sets held in memory now.
     public var heldItemCount: Int { local.withLock { $0.values.reduce(0) { $0 + $1.items } } }
 
     /// Keeps `negentropy` as the set of session `key`, dropping the least recently used other sets while the
     /// held items exceed `maximumHeldItems` (a set larger than the budget on its own is still served).
-    private func hold(_ negentropy: Negentropy<SortedItems>, for key: String) {
+    private func hold(_ negentropy: Negentropy<SortedItems>, for key: String, origin: Origin) {
         local.withLock { states in
-            states[key] = Local(negentropy: negentropy, lastUsed: .now)
+            states[key] = Local(origin: origin, negentropy: negentropy, lastUsed: .now)
             var held = states.values.reduce(0) { $0 + $1.items }
             guard held > limits.maximumHeldItems else { return }
             let others = states.filter { $0.key != key && $0.value.negentropy != nil }.sorted { $0.value.lastUsed < $1.value.lastUsed }
