@@ -5,8 +5,12 @@
 enum Caller: String, CaseIterable, Sendable {
     /// No credential: the public API of an upstream protocol (agntcy Directory, castore, routing, health).
     case anyone
-    /// Anyone who opens a negentropy session, over the relay or the gRPC session API.
+    /// Anyone who connects to the relay's WebSocket and opens subscriptions or negentropy sessions there.
     case relayClient = "relay client"
+    /// A relay front-end speaking for its own WebSocket clients, with the node's front-end token
+    /// (`wharf-frontend-token`, `WHARF_NEGENTROPY_FRONTEND_TOKEN`) or the admin token; it reaches only the
+    /// sessions it opened.
+    case relayFrontEnd = "relay front-end"
     /// A backrest client the operator authorized, proven by its signed handshake (spec/backrest-sync.md).
     case backrestPeer = "backrest peer"
     /// Another node, with the secret or credentials this node issued or shares with it.
@@ -60,9 +64,9 @@ enum AuthorizationTable {
         "/orlysync.negentropy.v1.NegentropyService/Ready": .anyone,
         "/orlysync.negentropy.v1.NegentropyService/Start": .admin,
         "/orlysync.negentropy.v1.NegentropyService/Stop": .admin,
-        "/orlysync.negentropy.v1.NegentropyService/HandleNegOpen": .relayClient,
-        "/orlysync.negentropy.v1.NegentropyService/HandleNegMsg": .relayClient,
-        "/orlysync.negentropy.v1.NegentropyService/HandleNegClose": .relayClient,
+        "/orlysync.negentropy.v1.NegentropyService/HandleNegOpen": .relayFrontEnd,
+        "/orlysync.negentropy.v1.NegentropyService/HandleNegMsg": .relayFrontEnd,
+        "/orlysync.negentropy.v1.NegentropyService/HandleNegClose": .relayFrontEnd,
         "/orlysync.negentropy.v1.NegentropyService/SyncWithPeer": .admin,
         "/orlysync.negentropy.v1.NegentropyService/GetSyncStatus": .anyone,
         "/orlysync.negentropy.v1.NegentropyService/GetPeers": .anyone,

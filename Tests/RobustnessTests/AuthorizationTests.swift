@@ -56,6 +56,19 @@ extension RobustnessSuites {
                             if let code = right.code, Self.credentialRefusals.contains(code) {
                                 failures.record("\(path) (admin) with the admin token: \(right)")
                             }
+                        case .relayFrontEnd:
+                            let wrongFrontEnd: Metadata = ["wharf-frontend-token": .string(Robustness.frontEndToken + "x")]
+                            for (label, metadata) in [("none", Metadata()), ("wrong", wrongFrontEnd), ("wrong admin", Self.wrongAdmin)] {
+                                let outcome = await call(client, row, metadata: metadata)
+                                if outcome.code != .unauthenticated { failures.record("\(path) (relay front-end) with \(label) credential: \(outcome)") }
+                            }
+                            let frontEnd: Metadata = ["wharf-frontend-token": .string(Robustness.frontEndToken)]
+                            for (label, metadata) in [("front-end", frontEnd), ("admin", adminMetadata)] {
+                                let outcome = await call(client, row, metadata: metadata)
+                                if let code = outcome.code, Self.credentialRefusals.contains(code) {
+                                    failures.record("\(path) (relay front-end) with the \(label) token: \(outcome)")
+                                }
+                            }
                         case .backrestPeer:
                             try await checkBackrestPeer(client, system: system, failures: failures)
                         case .nodeCredential:

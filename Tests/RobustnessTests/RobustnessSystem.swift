@@ -22,11 +22,13 @@ enum Robustness {
             "WHARF_BACKREST_AUTHORIZATION_RECHECK": "1s", "WHARF_NEGENTROPY_SESSION_TIMEOUT": "5s",
             // One routing peer (nothing listens there), so that the authorization tests can prove a node credential.
             "WHARF_ROUTING_PEERS": "\(routingPeerID)=127.0.0.1:9", "WHARF_ROUTING_PEER_SECRETS": "\(routingPeerID)=\(routingPeerSecret)",
+            "WHARF_NEGENTROPY_FRONTEND_TOKEN": frontEndToken,
         ], metrics: Set(WharfSystem.everyComponent))
     }
 
     static let routingPeerID = "robustness-peer"
     static let routingPeerSecret = "robustness-peer-secret-5e1b"
+    static let frontEndToken = "robustness-front-end-token-91c4"
 
     /// Where a row's calls go directly: the executable serving its service (health: every one).
     static func directPorts(_ row: RobustnessRow, in system: WharfSystem) -> [Int] {
