@@ -79,4 +79,66 @@ struct GarbageCollectionSafetyTests {
             #expect(try await eventually { try await leases.oldestLiveStart() == nil })
         }
     }
+
+    @Test("a Put that stops sending is ended after WHARF_STREAM_IDLE_TIMEOUT, one that runs longer than WHARF_BLOB_PUT_MAX_DURATION too; each lease goes with it")
+    func stalledPutsLoseTheirLease() async throws {
+        try await withBlobServer(.postgres, environment: ["WHARF_STREAM_IDLE_TIMEOUT": "1s", "WHARF_BLOB_PUT_MAX_DURATION": "3s"]) { server in
+            let leases = UploadLeases(client: server.host.postgres, logger: server.host.logger)
+            try await withTestClient(port: server.port) { client in
+                let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
+                // One message, then silence (the stream stays open).
+                let stalled = await #expect(throws: RPCError.self) {
+                    _ = try await blobs.put(request: StreamingClientRequest { writer in
+                        try await writer.write(.with { $0.data = Data(repeating: 7, count: 100_000) })
+                        try await Task.sleep(for: .seconds(600))
+                    })
+                }
+                #expect(stalled?.code == .resourceExhausted, "\(String(describing: stalled))")
+                #expect(stalled?.message.contains("no progress") == true)
+                let released = try await eventually { try await leases.liveCount() == 0 }
+                #expect(released, "the stalled Put's lease was kept")
+                let oldest = try await leases.oldestLiveStart()
+                #expect(oldest == nil)
+
+                // Progress every 200 ms, but for longer than the maximum.
+                let endless = await #expect(throws: RPCError.self) {
+                    _ = try await blobs.put(request: StreamingClientRequest { writer in
+                        for index in 0..<100 {
+                            try await writer.write(.with { $0.data = Data(repeating: UInt8(index), count: 1000) })
+                            try await Task.sleep(for: .milliseconds(200))
+                        }
+                    })
+                }
+                #expect(endless?.code == .resourceExhausted, "\(String(describing: endless))")
+                #expect(endless?.message.contains("ran longer than") == true)
+                let releasedAgain = try await eventually { try await leases.liveCount() == 0 }
+                #expect(releasedAgain)
+
+                // A Put that keeps going within the limits commits.
+                let data = randomBytes(300_000)
+                let digest = try await blobs.put(data)
+                #expect(digest == b3(data))
+            }
+        }
+    }
+
+    @Test("a chunk damaged in storage (same size, other bytes) is refused with DATA_LOSS before any of it is sent")
+    func damagedChunkIsNotServed() async throws {
+        try await withBlobServer(.filesystem) { server in
+            try await withTestClient(port: server.port) { client in
+                let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
+                let data = randomBytes(100_000)
+                let digest = try await blobs.put(data)
+                let chunks = FileManager.default.enumerator(atPath: server.directory + "/chunks")?.compactMap { $0 as? String }
+                    .filter { $0.contains("/") } ?? []
+                let path = try #require(chunks.first.map { server.directory + "/chunks/" + $0 })
+                var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                bytes[bytes.count / 2] ^= 0xff
+                try bytes.write(to: URL(fileURLWithPath: path))
+                let refused = await #expect(throws: RPCError.self) { _ = try await blobs.readAll(digest) }
+                #expect(refused?.code == .dataLoss, "\(String(describing: refused))")
+                #expect(refused?.message.contains("does not hash") == true)
+            }
+        }
+    }
 }

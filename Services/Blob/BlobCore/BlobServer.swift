@@ -13,6 +13,8 @@ public struct BlobSettings: Sendable {
     public var maximumBlobSize: Int64
     public var garbageGrace: Duration
     public var garbageInterval: Duration
+    /// The longest a Put may run; with the stream idle timeout, how long one upload can hold back collection.
+    public var putMaximumDuration: Duration
 
     public init(reader: EnvironmentReader) {
         store = reader.parsed("WHARF_BLOB_STORE", default: "postgres") { text throws(ConfigurationProblem) in
@@ -25,6 +27,7 @@ public struct BlobSettings: Sendable {
         maximumBlobSize = Int64(reader.int("WHARF_BLOB_MAX_BYTES", default: 64 << 30, range: 1...(1 << 50)))
         garbageGrace = reader.duration("WHARF_BLOB_GC_GRACE", default: .seconds(3600), minimum: .seconds(1))
         garbageInterval = reader.duration("WHARF_BLOB_GC_INTERVAL", default: .seconds(3600), minimum: .seconds(1))
+        putMaximumDuration = reader.duration("WHARF_BLOB_PUT_MAX_DURATION", default: .seconds(6 * 3600), minimum: .seconds(1))
         // Read by BLAKE3Kernel.selected; checked here so that a kernel this CPU cannot run (or a typo) stops
         // the start with its name instead of being ignored.
         _ = reader.parsed("WHARF_BLAKE3_KERNEL", default: BLAKE3Kernel.selected.rawValue) { text throws(ConfigurationProblem) in
@@ -62,7 +65,9 @@ public enum BlobServer {
     public static func parts(host: WharfServiceHost, settings: BlobSettings) async throws -> WharfServiceParts {
         let store = try makeStore(settings, host: host)
         let leases = UploadLeases(client: host.postgres, logger: host.logger)
-        let core = BlobServiceCore(store: store, leases: leases, maximumBlobSize: settings.maximumBlobSize, logger: host.logger)
+        let core = BlobServiceCore(store: store, leases: leases, maximumBlobSize: settings.maximumBlobSize,
+                                   putIdleTimeout: host.configuration.streamIdleTimeout, putMaximumDuration: settings.putMaximumDuration,
+                                   logger: host.logger)
         // Orphaned chunks (uploads that never committed) are collected by a recurring job. Runs are keyed by
         // their time slot, so replicas starting together schedule one run per slot between them.
         let jobs = host.jobs

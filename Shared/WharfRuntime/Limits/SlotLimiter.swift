@@ -86,11 +86,15 @@ public enum IdleWatchdog {
     /// Runs `body`, ending it with RESOURCE_EXHAUSTED when it makes no progress (`activity.touch()`) for
     /// `limit`: a holder of a limited place that stops reading or writing loses it.
     /// `slot`, when given, is released the moment the limit is reached (before `body` has unwound).
+    /// `maximumDuration`, when given, ends it the same way once it has run that long, progress or not;
+    /// `whenLimitReached` runs at that moment too (giving back what the stream holds besides a slot).
     public static func run<T: Sendable>(
-        limit: Duration, what: String, releasing slot: SlotLimiter.Slot? = nil,
+        limit: Duration, what: String, releasing slot: SlotLimiter.Slot? = nil, maximumDuration: Duration? = nil,
+        whenLimitReached: (@Sendable () -> Void)? = nil,
         _ body: @escaping @Sendable (StreamActivity) async throws -> T
     ) async throws -> T {
         let activity = StreamActivity()
+        let started = ContinuousClock.now
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body(activity) }
             group.addTask {
@@ -98,9 +102,20 @@ public enum IdleWatchdog {
                     let idle = activity.idle
                     if idle >= limit {
                         slot?.release()
+                        whenLimitReached?()
                         throw RPCError(code: .resourceExhausted, message: "\(what) made no progress for \(limit): its place is given to others")
                     }
-                    try await Task.sleep(for: min(limit - idle, .seconds(1)) + .milliseconds(5))
+                    var wait = min(limit - idle, .seconds(1))
+                    if let maximumDuration {
+                        let age = ContinuousClock.now - started
+                        if age >= maximumDuration {
+                            slot?.release()
+                            whenLimitReached?()
+                            throw RPCError(code: .resourceExhausted, message: "\(what) ran longer than \(maximumDuration), the most allowed")
+                        }
+                        wait = min(wait, maximumDuration - age)
+                    }
+                    try await Task.sleep(for: wait + .milliseconds(5))
                 }
             }
             defer { group.cancelAll() }

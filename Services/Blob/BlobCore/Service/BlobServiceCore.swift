@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import Logging
 import NIOCore
+import WharfRuntime
 
 /// The BlobService operations, independent of the tvix/snix message types (each flavor's gRPC service
 /// adapts its messages to these).
@@ -13,11 +14,18 @@ public struct BlobServiceCore: Sendable {
     public let maximumBlobSize: Int64
     /// Held by every Put so that the collector leaves its chunks alone, however slow it is.
     let leases: UploadLeases
+    /// A Put that sends nothing for `putIdleTimeout`, or runs longer than `putMaximumDuration`, is ended and
+    /// its lease given back: one stalled upload cannot stop garbage collection for ever.
+    let putIdleTimeout: Duration
+    let putMaximumDuration: Duration
     let logger: Logger
 
-    public init(store: any BlobStore, leases: UploadLeases, maximumBlobSize: Int64, logger: Logger = Logger(label: "wharf.blob")) {
+    public init(store: any BlobStore, leases: UploadLeases, maximumBlobSize: Int64, putIdleTimeout: Duration = .seconds(30),
+                putMaximumDuration: Duration = .seconds(6 * 3600), logger: Logger = Logger(label: "wharf.blob")) {
         self.store = store
         self.leases = leases
+        self.putIdleTimeout = putIdleTimeout
+        self.putMaximumDuration = putMaximumDuration
         self.maximumBlobSize = maximumBlobSize
         self.logger = logger
     }
@@ -58,6 +66,10 @@ public struct BlobServiceCore: Sendable {
             guard data.readableBytes == chunk.size else {
                 throw .dataLoss("chunk \(chunk.digest.hex) of blob \(digest.hex) has \(data.readableBytes) bytes, expected \(chunk.size)")
             }
+            // Verified before a byte of it is sent: a chunk damaged on disk (or in the database) is never served.
+            guard data.withUnsafeReadableBytes({ BlobDigest(hashing: $0) }) == chunk.digest else {
+                throw .dataLoss("chunk \(chunk.digest.hex) of blob \(digest.hex) does not hash to its digest (damaged in storage)")
+            }
             while data.readableBytes > 0, let piece = data.readSlice(length: min(Self.readMessageBytes, data.readableBytes)) {
                 do {
                     try await send(piece)
@@ -70,23 +82,36 @@ public struct BlobServiceCore: Sendable {
 
     /// Stores the blob arriving as `messages`; returns its digest once committed. A stream that fails or is
     /// cancelled commits nothing.
-    func put<Messages: AsyncSequence>(_ messages: Messages, data: (Messages.Element) -> Data) async throws(BlobServiceError) -> BlobDigest {
+    func put<Messages: AsyncSequence & Sendable>(_ messages: Messages, data: @escaping @Sendable (Messages.Element) -> Data) async throws(BlobServiceError) -> BlobDigest {
+        let lease: UploadLeases.Lease
         do {
-            return try await leases.holding { () async throws(BlobServiceError) -> BlobDigest in try await leasedPut(messages, data: data) }
-        } catch let error as BlobServiceError {
-            throw error
+            lease = try await leases.take()
         } catch {
             throw storageFailure(error, "taking an upload lease")
         }
+        defer { lease.release() }
+        do {
+            // The lease is given back the moment a limit is reached, whether or not the stream unwinds at once.
+            return try await IdleWatchdog.run(limit: putIdleTimeout, what: "a Put", maximumDuration: putMaximumDuration,
+                                              whenLimitReached: { lease.release() }) { [self] activity in
+                try await leasedPut(messages, activity: activity, data: data)
+            }
+        } catch let error as BlobServiceError {
+            throw error
+        } catch {
+            throw storageFailure(error, "storing an upload")
+        }
     }
 
-    private func leasedPut<Messages: AsyncSequence>(_ messages: Messages, data: (Messages.Element) -> Data) async throws(BlobServiceError) -> BlobDigest {
+    private func leasedPut<Messages: AsyncSequence>(_ messages: Messages, activity: StreamActivity,
+                                                    data: (Messages.Element) -> Data) async throws(BlobServiceError) -> BlobDigest {
         var upload = BlobUpload(store: store, maximumSize: maximumBlobSize)
         // Small messages (tvix clients send ≤ 8 KiB) are gathered so the chunker and hashers see large appends.
         var pending = Data()
         pending.reserveCapacity(1 << 20)
         do {
             for try await message in messages {
+                activity.touch()
                 let bytes = data(message)
                 if pending.isEmpty && bytes.count >= 1 << 16 {
                     try await upload.append(bytes)  // already large: no extra copy

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 import WharfRuntime
 
 /// Every Put in progress holds a lease in PostgreSQL (table `blob.upload_leases`, shared by all replicas and by
@@ -19,27 +20,53 @@ public struct UploadLeases: Sendable {
         self.logger = logger
     }
 
-    /// Runs `body` under a lease, renewed every 15 s until `body` returns or throws; then released.
-    func holding<T>(_ body: () async throws -> T) async throws -> T {
-        let id = UUID()
-        try await client.query("INSERT INTO blob.upload_leases (id) VALUES (\(id))", logger: logger)
-        let renewal = Task { [client, logger] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: Self.renewalInterval)
-                guard !Task.isCancelled else { return }
-                do {
-                    try await client.query("UPDATE blob.upload_leases SET renewed_at = now() WHERE id = \(id)", logger: logger)
-                } catch {
-                    logger.warning("renewing an upload lease failed", metadata: ["error": "\(error)"])
+    /// A lease of one Put, renewed every 15 s until released (at the latest when it is deinitialised).
+    public final class Lease: Sendable {
+        private let id: UUID
+        private let client: PostgresClient
+        private let logger: Logger
+        private let renewal: Task<Void, Never>
+        private let released = Mutex(false)
+
+        fileprivate init(id: UUID, client: PostgresClient, logger: Logger) {
+            self.id = id
+            self.client = client
+            self.logger = logger
+            renewal = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: UploadLeases.renewalInterval)
+                    guard !Task.isCancelled else { return }
+                    do {
+                        try await client.query("UPDATE blob.upload_leases SET renewed_at = now() WHERE id = \(id)", logger: logger)
+                    } catch {
+                        logger.warning("renewing an upload lease failed", metadata: ["error": "\(error)"])
+                    }
                 }
             }
         }
-        defer {
+
+        /// Gives the lease back (once; later calls do nothing): the collector may take what it protected.
+        public func release() {
+            guard released.withLock({ released in defer { released = true }; return !released }) else { return }
             renewal.cancel()
-            let (client, logger) = (self.client, self.logger)
+            let (client, logger, id) = (self.client, self.logger, self.id)
             Task { try? await client.query("DELETE FROM blob.upload_leases WHERE id = \(id)", logger: logger) }
         }
-        return try await body()
+
+        deinit { release() }
+    }
+
+    /// Takes a lease for a Put that starts now.
+    func take() async throws -> Lease {
+        let id = UUID()
+        try await client.query("INSERT INTO blob.upload_leases (id) VALUES (\(id))", logger: logger)
+        return Lease(id: id, client: client, logger: logger)
+    }
+
+    /// Leases held now (tests: every one is given back when its Put ends, however it ends).
+    public func liveCount() async throws -> Int {
+        let rows = try await client.query("SELECT count(*) FROM blob.upload_leases", logger: logger)
+        return try await rows.decode(Int.self).first(where: { _ in true }) ?? 0
     }
 
     /// When the oldest live upload began (nil when none is in progress); leases of dead holders are removed.
