@@ -65,21 +65,19 @@ struct Blob: AsyncParsableCommand {
                 defer { if !written { sink.discard() } }
                 let size: Int64 = try await gateway.withClient { client, options in
                     let blobs = Client(wrapping: client)
-                    let chunks = try await blobs.stat(.with { $0.digest = wanted.bytes; $0.sendChunks = true }, options: options).chunks
-                    // Sizes come from the server: summed without trapping, whatever they are.
-                    let total = chunks.reduce(Int64(0)) { sum, chunk in
-                        let (added, overflow) = sum.addingReportingOverflow(Int64(clamping: chunk.size))
-                        return overflow ? .max : added
-                    }
-                    let progress = ProgressLine(label: "get \(wanted.tvixText)", total: total > 0 ? total : nil, quiet: quiet)
-                    defer { progress.finish() }
-                    try await blobs.read(.with { $0.digest = wanted.bytes }, options: options) { response in
+                    // The size comes with Read's response metadata (no chunk list is asked for, however long it
+                    // is); without it (another server) progress shows bytes and rate.
+                    return try await blobs.read(.with { $0.digest = wanted.bytes }, options: options) { response in
+                        let announced = response.metadata[stringValues: BlobServiceCore.sizeMetadataKey].first(where: { _ in true })
+                        let total = announced.flatMap { Int64($0) }.flatMap { $0 > 0 ? $0 : nil }
+                        let progress = ProgressLine(label: "get \(wanted.tvixText)", total: total, quiet: quiet)
+                        defer { progress.finish() }
                         for try await chunk in response.messages {
                             try sink.write(chunk.data)
                             progress.advance(by: Int64(chunk.data.count))
                         }
+                        return progress.done
                     }
-                    return progress.done
                 }
                 let got = sink.digest
                 guard got == wanted else {

@@ -12,8 +12,8 @@ enum CommandFailure: Error {
 
     var line: String {
         switch self {
-        case .rpc(let error): "wharfctl: \(Self.statusName(error.code)): \(error.message)"
-        case .configuration(let problem), .input(let problem): "wharfctl: \(problem)"
+        case .rpc(let error): "wharfctl: \(Self.statusName(error.code)): \(ServerText.safe(error.message, singleLine: true))"
+        case .configuration(let problem), .input(let problem): "wharfctl: \(ServerText.safe(problem, singleLine: true))"
         }
     }
 
@@ -67,7 +67,7 @@ func emit(_ format: OutputFormat, text: @autoclosure () -> String, json: [String
     let line: String
     switch format {
     case .text:
-        line = text()
+        line = ServerText.safe(text())
     case .json:
         let data = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         line = String(decoding: data, as: UTF8.self)

@@ -40,25 +40,36 @@ final class InputFile: Sendable {
 
 /// Where `blob get` writes: a temporary file beside the destination, renamed onto it only once the bytes
 /// hash to the digest asked for (a failed or corrupt read leaves nothing at the path); or standard output.
+/// Nothing the user did not name is ever removed: a directory is refused as a destination, the rename
+/// replaces only a file, and an interrupt (SIGINT, SIGTERM) removes the temporary file before exiting.
 final class VerifiedOutput: Sendable {
     let path: String
     private let partial: String?
     private let handle: FileHandle
     private let hasher = Mutex(BLAKE3Hasher())
+    private let interrupts: InterruptCleanup?
 
     init(path: String) throws {
         self.path = path
         if path == "-" {
             partial = nil
             handle = .standardOutput
+            interrupts = nil
             return
         }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CommandFailure.input("\(path) is a directory: name the file to write (-o \(path)/<name>)")
+        }
         let partial = "\(path).partial-\(getpid())"
-        guard FileManager.default.createFile(atPath: partial, contents: nil), let opened = FileHandle(forWritingAtPath: partial) else {
-            throw CommandFailure.input("\(path): cannot be written (creating \(partial) failed)")
+        // Created exclusively (O_EXCL): never truncates or follows anything already there.
+        let descriptor = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw CommandFailure.input("\(path): cannot be written (creating \(partial) failed: \(String(cString: strerror(errno))))")
         }
         self.partial = partial
-        handle = opened
+        handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        interrupts = InterruptCleanup(removing: partial)
     }
 
     func write(_ data: Data) throws {
@@ -74,19 +85,52 @@ final class VerifiedOutput: Sendable {
 
     func commit() throws {
         guard let partial else { return }
+        defer { interrupts?.stop() }
         do {
             try handle.synchronize()
             try handle.close()
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: partial, toPath: path)
         } catch {
-            throw CommandFailure.input("\(path): could not be put in place (\(error.localizedDescription))")
+            throw CommandFailure.input("\(path): could not be written (\(error.localizedDescription))")
+        }
+        // rename(2) replaces a file atomically and refuses a directory (one made meanwhile stays untouched).
+        guard rename(partial, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: partial)
+            throw CommandFailure.input("\(path): could not be put in place (\(reason)); nothing was changed there")
         }
     }
 
     func discard() {
         guard let partial else { return }
+        interrupts?.stop()
         try? handle.close()
-        try? FileManager.default.removeItem(atPath: partial)
+        unlink(partial)
+    }
+}
+
+/// Removes a temporary file when the process is interrupted, then exits as an interrupted process does
+/// (128 + the signal). Unchecked: dispatch sources are safe to cancel from any thread, and the array is
+/// never changed after init.
+final class InterruptCleanup: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+
+    init(removing path: String) {
+        sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                unlink(path)
+                exit(128 + number)
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    /// The file is in place or gone: interrupts act as before.
+    func stop() {
+        for source in sources { source.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
     }
 }

@@ -29,7 +29,7 @@ struct Record: AsyncParsableCommand {
                     let refs = try await Client(wrapping: client).push(metadata: [:], options: options) { writer in
                         try await writer.write(contentsOf: records)
                     } onResponse: { response in
-                        try await response.messages.reduce(into: [String]()) { $0.append($1.cid) }
+                        try await BoundedCollection.collect(response.messages, what: "CIDs") { $0.cid }
                     }
                     if publish {
                         for cid in refs { try await Routing.setPublished(true, cid, client: client, options: options) }
@@ -57,7 +57,7 @@ struct Record: AsyncParsableCommand {
                     try await Client(wrapping: client).pull(metadata: [:], options: options) { writer in
                         try await writer.write(contentsOf: cids.map { cid in .with { $0.cid = cid } })
                     } onResponse: { response in
-                        try await response.messages.reduce(into: [Agntcy_Dir_Core_V1_Record]()) { $0.append($1) }
+                        try await BoundedCollection.collect(response.messages, what: "records") { $0 }
                     }
                 }
                 for (cid, record) in zip(cids, records) {
@@ -83,7 +83,7 @@ struct Record: AsyncParsableCommand {
                     try await Client(wrapping: client).lookup(metadata: [:], options: options) { writer in
                         try await writer.write(contentsOf: cids.map { cid in .with { $0.cid = cid } })
                     } onResponse: { response in
-                        try await response.messages.reduce(into: [Agntcy_Dir_Core_V1_RecordMeta]()) { $0.append($1) }
+                        try await BoundedCollection.collect(response.messages, what: "record metadata answers") { $0 }
                     }
                 }
                 for meta in metas {
@@ -125,7 +125,7 @@ struct Record: AsyncParsableCommand {
                         try await writer.write(.with { $0.recordRef.cid = cid; $0.pullSignature = true })
                         try await writer.write(.with { $0.recordRef.cid = cid; $0.pullPublicKey = true })
                     } onResponse: { response in
-                        try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) }
+                        try await BoundedCollection.collect(response.messages, what: "referrers") { $0 }
                     }
                 }
                 let signature = answers.first { $0.signature.signature.isEmpty == false }?.signature

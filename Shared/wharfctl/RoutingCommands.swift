@@ -81,7 +81,7 @@ struct Routing: AsyncParsableCommand {
                         request.queries = labels.queries
                         if let limit { request.limit = limit }
                     }, options: options) { response in
-                        try await response.messages.reduce(into: [String]()) { $0.append($1.recordCid) }
+                        try await BoundedCollection.collect(response.messages, what: "CIDs") { $0.recordCid }
                     }
                 }
                 for cid in cids { emit(gateway.output, text: cid, json: ["cid": cid]) }
@@ -106,7 +106,7 @@ struct Routing: AsyncParsableCommand {
                         if let minScore { request.minMatchScore = minScore }
                         if let limit { request.limit = limit }
                     }, options: options) { response in
-                        try await response.messages.reduce(into: [Routing_V1_SearchResponse]()) { $0.append($1) }
+                        try await BoundedCollection.collect(response.messages, what: "search results") { $0 }
                     }
                 }
                 if gateway.output == .text {

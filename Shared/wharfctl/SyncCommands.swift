@@ -47,7 +47,7 @@ struct Sync: AsyncParsableCommand {
                         if let limit { request.limit = limit }
                         if let offset { request.offset = offset }
                     }, options: options) { response in
-                        try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_ListSyncsItem]()) { $0.append($1) }
+                        try await BoundedCollection.collect(response.messages, what: "syncs") { $0 }
                     }
                 }
                 for item in items {

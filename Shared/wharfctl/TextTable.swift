@@ -6,7 +6,8 @@ struct TextTable {
     var rows: [[String]]
 
     var lines: [String] {
-        let all = [header] + rows
+        // Cells hold what servers sent: one line each, control characters made visible.
+        let all = ([header] + rows).map { $0.map { ServerText.safe($0, singleLine: true) } }
         let widths = header.indices.map { column in all.map { $0.indices.contains(column) ? $0[column].count : 0 }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { column, cell in

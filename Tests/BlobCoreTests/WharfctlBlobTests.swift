@@ -66,6 +66,25 @@ struct WharfctlBlobTests {
         #expect(getScreen.contains("\(expected.tvixText)\t\(Self.size) bytes\t\(copy)"), "\(getScreen.suffix(400))")
         #expect(try Self.digest(ofFile: copy) == expected)
         try? FileManager.default.removeItem(atPath: copy)
+
+        // A directory as the destination is refused (exit 65) and left exactly as it was.
+        let directory = "\(folder)/a-directory"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: "\(directory)/inside.txt"))
+        let intoDirectory = try await Self.shell("\(wharfctl) blob get \(expected.tvixText) -o \(Self.quoted(directory)) \(address)")
+        #expect(intoDirectory.status == 65 && intoDirectory.output.contains("is a directory"), "\(intoDirectory.output)")
+        #expect((try? String(contentsOfFile: "\(directory)/inside.txt", encoding: .utf8)) == "keep me", "the directory's content was removed")
+
+        // Interrupted while writing (SIGINT once the temporary file exists): exit 130, nothing left behind.
+        let interrupted = try await Self.shell("""
+            \(wharfctl) blob get --quiet \(expected.tvixText) -o \(Self.quoted(copy)) \(address) & pid=$!
+            while ! ls \(Self.quoted(folder)) | grep -q partial- ; do kill -0 $pid 2>/dev/null || break; sleep 0.02; done
+            kill -INT $pid; wait $pid; echo "status $?"
+            """)
+        #expect(interrupted.output.contains("status 130"), "\(interrupted.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).allSatisfy { !$0.contains(".partial-") })
+        #expect(!FileManager.default.fileExists(atPath: copy))
+
         // A smaller file is stored with a progress line too (it comes after a fifth of a second).
         let smaller = "\(folder)/smaller.bin"
         _ = try await Self.shell("head -c 40000000 \(Self.quoted(original)) > \(Self.quoted(smaller))")

@@ -46,7 +46,21 @@ public struct BlobServiceCore: Sendable {
     /// memory at a time; `send` waits for the client (flow control), so a slow reader slows the reads.
     func read(digest bytes: Data, send: (ByteBuffer) async throws -> Void) async throws(BlobServiceError) {
         let digest = try Self.digest(bytes)
+        try await read(try record(digest: bytes), of: digest, send: send)
+    }
+
+    /// Response metadata of Read: the blob's size in bytes (a Wharf addition; castore clients ignore it, and
+    /// wharfctl shows progress with it without asking for the chunk list).
+    public static let sizeMetadataKey = "wharf-blob-size"
+
+    /// The stored record of the blob, or NOT_FOUND.
+    func record(digest bytes: Data) async throws(BlobServiceError) -> BlobRecord {
+        let digest = try Self.digest(bytes)
         guard let record = try await lookUp(digest) else { throw .notFound(digest) }
+        return record
+    }
+
+    func read(_ record: BlobRecord, of digest: BlobDigest, send: (ByteBuffer) async throws -> Void) async throws(BlobServiceError) {
         // The next chunk is read while the current one is sent (one chunk of read-ahead).
         var next: Task<ByteBuffer?, any Error>? = record.chunks.first.map { first in
             Task { [store] in try await store.readChunk(first.digest) }

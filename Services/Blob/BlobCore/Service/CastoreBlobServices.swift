@@ -19,6 +19,27 @@ public struct TvixBlobService: Tvix_Castore_V1_BlobService.SimpleServiceProtocol
         }
     }
 
+    /// Read with the blob's size in the response metadata (`wharf-blob-size`).
+    public func read(request: ServerRequest<Tvix_Castore_V1_ReadBlobRequest>, context: ServerContext) async throws -> StreamingServerResponse<Tvix_Castore_V1_BlobChunk> {
+        let record: BlobRecord, digest: BlobDigest
+        do {
+            digest = try BlobServiceCore.digest(request.message.digest)
+            record = try await core.record(digest: request.message.digest)
+        } catch {
+            throw error.rpcError(flavor: .tvix)
+        }
+        return StreamingServerResponse(metadata: [BlobServiceCore.sizeMetadataKey: "\(record.size)"]) { [core] writer in
+            do throws(BlobServiceError) {
+                try await core.read(record, of: digest) { piece in
+                    try await writer.write(.with { $0.data = Data(buffer: piece, byteTransferStrategy: .noCopy) })
+                }
+            } catch {
+                throw error.rpcError(flavor: .tvix)
+            }
+            return [:]
+        }
+    }
+
     public func read(request: Tvix_Castore_V1_ReadBlobRequest, response: RPCWriter<Tvix_Castore_V1_BlobChunk>, context: ServerContext) async throws {
         do {
             try await core.read(digest: request.digest) { piece in
@@ -51,6 +72,27 @@ public struct SnixBlobService: Snix_Castore_V1_BlobService.SimpleServiceProtocol
             return .with { $0.chunks = chunks.map { chunk in .with { $0.digest = chunk.digest.bytes; $0.size = UInt64(chunk.size) } } }
         } catch {
             throw error.rpcError(flavor: .snix)
+        }
+    }
+
+    /// Read with the blob's size in the response metadata (`wharf-blob-size`).
+    public func read(request: ServerRequest<Snix_Castore_V1_ReadBlobRequest>, context: ServerContext) async throws -> StreamingServerResponse<Snix_Castore_V1_BlobChunk> {
+        let record: BlobRecord, digest: BlobDigest
+        do {
+            digest = try BlobServiceCore.digest(request.message.digest)
+            record = try await core.record(digest: request.message.digest)
+        } catch {
+            throw error.rpcError(flavor: .snix)
+        }
+        return StreamingServerResponse(metadata: [BlobServiceCore.sizeMetadataKey: "\(record.size)"]) { [core] writer in
+            do throws(BlobServiceError) {
+                try await core.read(record, of: digest) { piece in
+                    try await writer.write(.with { $0.data = Data(buffer: piece, byteTransferStrategy: .noCopy) })
+                }
+            } catch {
+                throw error.rpcError(flavor: .snix)
+            }
+            return [:]
         }
     }
 
