@@ -41,6 +41,17 @@ struct ConnectBridgeTests {
                 #expect(streamed.json?["error"] == nil)
                 #expect((streamed.json?["metadata"] as? [String: [String]])?["x-bidi"] == ["finished"])
 
+                // A client may send only flags 0x00 and 0x01: 0x02 (the server's end-of-stream) and reserved bits are
+                // refused, wherever the envelope header falls (here split between two DATA frames).
+                for flags: UInt8 in [0x02, 0x03, 0x80] {
+                    let whole = envelope([1]) + envelope([9, 9], flags: flags)
+                    let split = [Array(whole.prefix(8)), Array(whole.dropFirst(8))]
+                    let refused = try await connectCall(port: port, path: "/wharf.test.Echo/Bidi", contentType: "application/connect+proto", body: split)
+                    let error = refused.json?["error"] as? [String: Any]
+                    #expect(error?["code"] as? String == "invalid_argument", "flags \(flags): \(String(describing: refused.json))")
+                    #expect((error?["message"] as? String)?.contains("envelope with flags") == true)
+                }
+
                 let serverStream = try await connectCall(port: port, path: "/wharf.test.Echo/ServerStream",
                                                          contentType: "application/connect+proto", body: [envelope(Array("3".utf8))])
                 #expect(serverStream.envelopes.dropLast().map { String(decoding: $0.payload, as: UTF8.self) } == ["message 0", "message 1", "message 2"])

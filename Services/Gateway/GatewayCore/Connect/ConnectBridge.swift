@@ -20,6 +20,8 @@ struct ConnectBridge {
     private let maximumMessageBytes: Int
     private var unaryRequest = ByteBuffer()
     private var unaryRequestCompressed = false
+    /// Envelope flags of a streaming request, checked as its DATA frames pass.
+    private var envelopes = EnvelopeFlagScanner()
     private var responseHeaders = HPACKHeaders()
     private var unaryResponse = ByteBuffer()
     private var sentResponseHeaders = false
@@ -80,11 +82,19 @@ struct ConnectBridge {
     enum RequestStep {
         case forward([HTTP2Frame.FramePayload])
         case tooLarge
+        /// A request envelope with flags a client may not send.
+        case invalid(String)
     }
 
     /// A request frame after the headers.
     mutating func requestFrame(_ payload: HTTP2Frame.FramePayload) -> RequestStep {
-        guard kind == .unary else { return .forward([payload]) }
+        guard kind == .unary else {
+            if case .data(let data) = payload, case .byteBuffer(let buffer) = data.data, let flags = envelopes.scan(buffer) {
+                let hex = String(flags, radix: 16)
+                return .invalid("Connect request envelope with flags 0x\(hex.count < 2 ? "0" + hex : hex): a client sends only 0x00 and 0x01 (compressed)")
+            }
+            return .forward([payload])
+        }
         var ended = false
         switch payload {
         case .data(let data):

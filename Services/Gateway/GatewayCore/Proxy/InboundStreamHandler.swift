@@ -282,6 +282,9 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         case .tooLarge, nil:
             respond(context, status: 8, message: "request message larger than \(gateway.maximumMessageBytes) bytes")
             return nil
+        case .invalid(let problem):
+            respond(context, status: GRPCFrames.Status.invalidArgument, message: problem)
+            return nil
         }
     }
 
