@@ -168,6 +168,45 @@ struct RelayHostileClientTests {
             await client.close()
         }
     }
+
+    @Test("behind a trusted proxy the per-address limit counts the forwarded client address; an untrusted header changes nothing")
+    func trustedProxy() async throws {
+        let environment = ["WHARF_RELAY_TRUSTED_PROXIES": "127.0.0.1", "WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS": "2"]
+        try await withNegentropyServer(environment: environment) { node in
+            func connect(from client: String) async throws -> (RawSocket, String) {
+                let socket = try RawSocket(port: node.relayPort)
+                try socket.upgradeToWebSocket(headers: ["X-Forwarded-For: 192.0.2.1, \(client)"])
+                try socket.sendWebSocketText(#"["REQ","q",{"limit":1}]"#)
+                return (socket, await socket.receivedText(within: .seconds(10)))
+            }
+            var sockets: [RawSocket] = []
+            for _ in 0..<2 {
+                let (socket, answer) = try await connect(from: "203.0.113.5")
+                #expect(answer.contains("EOSE"), "\(answer)")
+                sockets.append(socket)
+            }
+            let (_, third) = try await connect(from: "203.0.113.5")
+            #expect(third.contains("connections per client address"), "\(third)")
+            // Another client behind the same proxy is served: the proxy's own address is not what is limited.
+            let (other, answer) = try await connect(from: "198.51.100.7")
+            #expect(answer.contains("EOSE"), "\(answer)")
+            sockets.append(other)
+            #expect(node.relay.connections.admittedConnections >= 3)
+        }
+        // Without the setting, the header is not believed: all connections come from 127.0.0.1.
+        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS": "2"]) { node in
+            var answers: [String] = []
+            var sockets: [RawSocket] = []
+            for index in 0..<3 {
+                let socket = try RawSocket(port: node.relayPort)
+                try socket.upgradeToWebSocket(headers: ["X-Forwarded-For: 198.51.100.\(index)"])
+                try socket.sendWebSocketText(#"["REQ","q",{"limit":1}]"#)
+                answers.append(await socket.receivedText(within: .seconds(10)))
+                sockets.append(socket)
+            }
+            #expect(answers[2].contains("connections per client address"), "\(answers)")
+        }
+    }
 }
 
 @Suite("Pages of a REQ's answer")

@@ -63,9 +63,10 @@ public final class RawSocket: @unchecked Sendable {
     }
 
     /// The WebSocket opening handshake for `/` (the relay answers 101; the answer is read and dropped).
-    public func upgradeToWebSocket() throws {
+    public func upgradeToWebSocket(headers: [String] = []) throws {
         try send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                 + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                 + headers.map { $0 + "\r\n" }.joined() + "\r\n")
         var answer: [UInt8] = []
         let deadline = ContinuousClock.now + .seconds(10)
         while !answer.containsHeaderEnd, ContinuousClock.now < deadline {
@@ -75,6 +76,19 @@ public final class RawSocket: @unchecked Sendable {
         guard String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
             throw RawSocketError("no 101 answer: \(String(decoding: answer.prefix(200), as: UTF8.self))")
         }
+    }
+
+    /// What arrives within `timeout`, as text (frames' bytes included; enough to look for a word).
+    public func receivedText(within timeout: Duration) async -> String {
+        var bytes: [UInt8] = []
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let more = receive(timeout: .milliseconds(100)) else { break }
+            bytes += more
+            if !more.isEmpty, bytes.count > 2 { break }
+            await Task.yield()
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Sends `text` as one masked WebSocket text frame.

@@ -41,6 +41,7 @@ public enum NegentropyServer {
                                   limits: settings.relayLimits, logger: logger),
             maximumMessageSize: settings.relayMaximumMessageSize,
             handshakeTimeout: host.configuration.httpIdleTimeout,
+            trustedProxies: settings.relayTrustedProxies,
             connectionsGauge: LimiterGauge(name: "relay_connections", metrics: host.metricsFactory))
         let service = NegentropyService(sessions: sessions, coordinator: coordinator, allowedPeers: settings.peerSync.allowedPeers,
                                         frontEndToken: settings.frontEndToken, adminToken: host.configuration.adminToken,

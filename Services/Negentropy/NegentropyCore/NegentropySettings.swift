@@ -18,6 +18,8 @@ public struct NegentropySettings: Sendable {
     public var sessionTimeout: Duration
     /// The credential of relay front-ends calling the gRPC session API (`WHARF_NEGENTROPY_FRONTEND_TOKEN`).
     public var frontEndToken: SharedSecret?
+    /// Proxies in front of the relay whose `X-Forwarded-For` is believed (`WHARF_RELAY_TRUSTED_PROXIES`).
+    public var relayTrustedProxies: Set<String>
     /// How long a query shaped by a client's filter may run.
     public var relayQueryTimeout: Duration
 
@@ -38,6 +40,15 @@ public struct NegentropySettings: Sendable {
         relayLimits.eventRules.maximumFuture = reader.duration("WHARF_RELAY_MAX_FUTURE", default: .seconds(900), minimum: .zero)
         relayLimits.maximumPendingLiveBytes = reader.int("WHARF_RELAY_MAX_PENDING_OUTPUT", default: 4 << 20, range: 4096...(1 << 30))
         relayLimits.slowReaderTimeout = reader.duration("WHARF_RELAY_SLOW_READER_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
+        relayTrustedProxies = reader.parsed("WHARF_RELAY_TRUSTED_PROXIES", default: "", display: { $0.sorted().joined(separator: ",") }) { text throws(ConfigurationProblem) in
+            let addresses = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            return Set(try addresses.map { address throws(ConfigurationProblem) in
+                guard let parsed = IPAddressBytes(literal: address) else {
+                    throw ConfigurationProblem("\"\(address)\" is not an IP address (a trusted proxy is named by the address it connects from)")
+                }
+                return parsed.description
+            })
+        } ?? []
         relayQueryTimeout = reader.duration("WHARF_RELAY_QUERY_TIMEOUT", default: .seconds(15), minimum: .milliseconds(100))
         peers = reader.parsed("WHARF_NEGENTROPY_PEERS", default: "", display: { $0.joined(separator: ",") }) { text throws(ConfigurationProblem) in
             let urls = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -16,11 +16,16 @@ public final class HTTPConnectionGuard: Sendable {
         let address: String
         /// Why the connection is over the limits (nil: admitted).
         public let refusal: String?
+        /// The connection comes from a configured trusted proxy: its client's address is the forwarded one.
+        public let fromTrustedProxy: Bool
         private let state = Mutex<(lastWrite: NIODeadline, upgraded: Bool)>((.now(), false))
+        /// The forwarded client address counted for this connection (trusted proxies only).
+        fileprivate let forwarded = Mutex<String?>(nil)
 
-        init(address: String, refusal: String?) {
+        init(address: String, refusal: String?, fromTrustedProxy: Bool) {
             self.address = address
             self.refusal = refusal
+            self.fromTrustedProxy = fromTrustedProxy
         }
 
         func noteWrite() { state.withLock { $0.lastWrite = .now() } }
@@ -41,14 +46,34 @@ public final class HTTPConnectionGuard: Sendable {
     let perAddress: Int
     let total: Int
     let quietTimeout: Duration
+    /// Addresses of proxies whose forwarded client address is believed (`X-Forwarded-For`), in
+    /// `IPAddressBytes.description` form; their own address is not limited per address, the forwarded one is.
+    let trustedProxies: Set<String>
     private let counts = Mutex(Counts())
     private let gauge: LimiterGauge?
 
-    public init(perAddress: Int, total: Int, quietTimeout: Duration, gauge: LimiterGauge? = nil) {
+    public init(perAddress: Int, total: Int, quietTimeout: Duration, trustedProxies: Set<String> = [], gauge: LimiterGauge? = nil) {
         self.perAddress = perAddress
         self.total = total
         self.quietTimeout = quietTimeout
+        self.trustedProxies = trustedProxies
         self.gauge = gauge
+    }
+
+    /// Counts a trusted proxy's connection against the client address it forwards (the last entry of
+    /// `X-Forwarded-For`, the one the proxy itself saw); the refusal when that client has its share open.
+    public func admitForwarded(_ ticket: Ticket, forwardedFor header: String?) -> String? {
+        guard ticket.fromTrustedProxy, ticket.refusal == nil else { return nil }
+        let client = header?.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+        guard let client else { return nil }
+        return counts.withLock { counts -> String? in
+            let key = "forwarded:" + client
+            let open = counts.admitted[key, default: 0]
+            if open >= perAddress { return "blocked: at most \(perAddress) connections per client address" }
+            counts.admitted[key] = open + 1
+            ticket.forwarded.withLock { $0 = key }
+            return nil
+        }
     }
 
     /// `inner` with every accepted connection counted and watched.
@@ -72,10 +97,11 @@ public final class HTTPConnectionGuard: Sendable {
         return counts.withLock { counts -> Ticket? in
             guard counts.open < total.multipliedReportingOverflow(by: 2).partialValue else { return nil }
             let fromAddress = counts.admitted[address, default: 0]
+            let trusted = !trustedProxies.isEmpty && trustedProxies.contains(IPAddressBytes(literal: address)?.description ?? address)
             let refusal: String?
             if counts.admittedTotal >= total {
                 refusal = "blocked: \(total) connections are open, try again later"
-            } else if fromAddress >= perAddress {
+            } else if fromAddress >= perAddress, !trusted {
                 refusal = "blocked: at most \(perAddress) connections per client address"
             } else {
                 refusal = nil
@@ -84,7 +110,7 @@ public final class HTTPConnectionGuard: Sendable {
                 gauge?.record(counts.admittedTotal)
             }
             counts.open += 1
-            let ticket = Ticket(address: address, refusal: refusal)
+            let ticket = Ticket(address: address, refusal: refusal, fromTrustedProxy: trusted)
             counts.tickets[ObjectIdentifier(channel)] = ticket
             return ticket
         }
@@ -94,6 +120,9 @@ public final class HTTPConnectionGuard: Sendable {
         counts.withLock { counts in
             guard let ticket = counts.tickets.removeValue(forKey: channel) else { return }
             counts.open -= 1
+            if let key = ticket.forwarded.withLock({ $0 }), let held = counts.admitted[key] {
+                counts.admitted[key] = held > 1 ? held - 1 : nil
+            }
             guard ticket.refusal == nil, let held = counts.admitted[ticket.address] else { return }
             counts.admitted[ticket.address] = held > 1 ? held - 1 : nil
             counts.admittedTotal -= 1

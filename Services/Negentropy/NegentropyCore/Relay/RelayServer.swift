@@ -19,12 +19,12 @@ public final class RelayServer: Service, Sendable {
     let connections: HTTPConnectionGuard
 
     public init(address: HostPort, context: RelayContext, maximumMessageSize: Int, handshakeTimeout: Duration = .seconds(10),
-                connectionsGauge: LimiterGauge? = nil) {
+                trustedProxies: Set<String> = [], connectionsGauge: LimiterGauge? = nil) {
         self.address = address
         self.context = context
         self.maximumMessageSize = maximumMessageSize
         connections = HTTPConnectionGuard(perAddress: context.limits.connectionsPerAddress, total: context.limits.connections,
-                                          quietTimeout: handshakeTimeout, gauge: connectionsGauge)
+                                          quietTimeout: handshakeTimeout, trustedProxies: trustedProxies, gauge: connectionsGauge)
     }
 
     /// The bound port (useful when configured with port 0); waits until the listener is up.
@@ -49,13 +49,15 @@ public final class RelayServer: Service, Sendable {
                 guard request.path == "/" || request.path?.isEmpty == true else { return .dontUpgrade }
                 let ticket = connections.ticket(of: channel)
                 ticket?.markUpgraded()
+                // Behind a trusted proxy the client is the forwarded address, and its share is counted there.
+                let forwardedRefusal = ticket.flatMap { connections.admitForwarded($0, forwardedFor: request.headerFields.last { $0.name.canonicalName == "x-forwarded-for" }?.value) }
                 // ORLY's connection ids: "<remote address>-<unix nanoseconds>".
                 let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
                 let id = "\(remote)-\(UInt64(Date().timeIntervalSince1970 * 1e9))"
                 return .upgrade([:]) { inbound, outbound, _ in
                     // Over the limits (counted since the connection was accepted): the client learns why (NOTICE)
                     // before the socket closes.
-                    if let refusal = ticket?.refusal ?? (ticket == nil ? "blocked: the relay is shutting this connection" : nil) {
+                    if let refusal = ticket?.refusal ?? forwardedRefusal ?? (ticket == nil ? "blocked: the relay is shutting this connection" : nil) {
                         try? await outbound.write(.text(RelayFrame.notice(refusal)))
                         // What the client sent meanwhile is read (and dropped) for up to a second before the
                         // close: a socket closed with unread data sends a reset, and the client can lose the
