@@ -136,6 +136,7 @@ let package = Package(
                 "WharfRuntime", "WharfProto", "WharfEvents", "RecordIdentity", "NegentropyProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -258,7 +259,7 @@ let package = Package(
         .testTarget(
             name: "RobustnessTests",
             dependencies: [
-                "WharfTestSupport", "WharfProto", "WharfRuntime", "NegentropyProtocol", "RecordIdentity", "SyncCore",
+                "WharfTestSupport", "WharfProto", "WharfRuntime", "NegentropyProtocol", "RecordIdentity", "SyncCore", "NegentropyCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ] + grpc + nioHTTP2,

@@ -74,7 +74,7 @@ struct RelayHostileClientTests {
 
     @Test("filters are bounded: values per filter, value length, and the parsed size a connection holds open")
     func filterBounds() async throws {
-        try await withNegentropyServer { node in
+        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_FILTER_BYTES": "1048576"]) { node in
             let client = RelayTestClient(url: node.relayURL)
             func author(_ index: Int) -> String { String(format: "%064x", index) }
             try client.send(["REQ", "wide", ["authors": (0..<1_001).map(author)]])

@@ -23,6 +23,8 @@ enum Robustness {
             // One routing peer (nothing listens there), so that the authorization tests can prove a node credential.
             "WHARF_ROUTING_PEERS": "\(routingPeerID)=127.0.0.1:9", "WHARF_ROUTING_PEER_SECRETS": "\(routingPeerID)=\(routingPeerSecret)",
             "WHARF_NEGENTROPY_FRONTEND_TOKEN": frontEndToken,
+            // A reader that takes nothing for 3 s is dropped; a socket sent nothing for 2 s is closed.
+            "WHARF_RELAY_SLOW_READER_TIMEOUT": "3s", "WHARF_HTTP_IDLE_TIMEOUT": "2s",
         ], metrics: Set(WharfSystem.everyComponent))
     }
 

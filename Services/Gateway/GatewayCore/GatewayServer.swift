@@ -68,7 +68,7 @@ public final class GatewayServer: Service, Sendable {
         let quiescing = ServerQuiescingHelper(group: group)
         // At most a day (a larger WHARF_SHUTDOWN_GRACE would overflow NIO's nanoseconds).
         let components = runtime.shutdownGrace.components
-        let prefaceTimeout = TimeAmount.milliseconds(min(max(runtime.httpIdleTimeout.clampedMilliseconds, 1), 86_400_000))
+        let prefaceTimeout = TimeAmount.clamped(runtime.httpIdleTimeout)
         let grace = TimeAmount.milliseconds(min(components.seconds, 86_400) * 1000 + components.attoseconds / 1_000_000_000_000_000)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)

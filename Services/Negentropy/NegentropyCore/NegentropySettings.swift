@@ -35,7 +35,7 @@ public struct NegentropySettings: Sendable {
         relayLimits.connectionsPerAddress = reader.int("WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS", default: 64, range: 1...100_000)
         relayLimits.connections = reader.int("WHARF_RELAY_MAX_CONNECTIONS", default: 10_000, range: 1...1_000_000)
         relayLimits.filterBounds.maximumValues = reader.int("WHARF_RELAY_MAX_FILTER_VALUES", default: 1_000, range: 1...1_000_000)
-        relayLimits.filterBounds.maximumBytesPerConnection = reader.int("WHARF_RELAY_MAX_FILTER_BYTES", default: 1 << 20, range: 4096...(1 << 30))
+        relayLimits.filterBounds.maximumBytesPerConnection = reader.int("WHARF_RELAY_MAX_FILTER_BYTES", default: 4 << 20, range: 4096...(1 << 30))
         relayLimits.eventRules.maximumTags = reader.int("WHARF_RELAY_MAX_EVENT_TAGS", default: 2_000, range: 1...1_000_000)
         relayLimits.eventRules.maximumFuture = reader.duration("WHARF_RELAY_MAX_FUTURE", default: .seconds(900), minimum: .zero)
         relayLimits.maximumPendingLiveBytes = reader.int("WHARF_RELAY_MAX_PENDING_OUTPUT", default: 4 << 20, range: 4096...(1 << 30))

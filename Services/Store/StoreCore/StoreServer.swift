@@ -36,7 +36,8 @@ public enum StoreServer {
                                                          logger: host.logger)
         var background: [any Service] = [ManifestDigestBackfill(records: repository, logger: host.logger)]
         if let listen = settings.registryListen {
-            background.append(OCIRegistry(address: listen, records: repository, credentials: credentials, logger: host.logger))
+            background.append(OCIRegistry(address: listen, records: repository, credentials: credentials, logger: host.logger,
+                                          quietTimeout: host.configuration.httpIdleTimeout))
         }
 
         // Pruning the change feed: one run per hour across replicas (keyed by time slot).

@@ -16,6 +16,8 @@ public final class GRPCServerHost: Service, Sendable {
         public var maxConcurrentStreams: Int
         public var keepaliveTime: Duration
         public var keepaliveTimeout: Duration
+        /// A connection that sends no HTTP/2 preface within this is closed.
+        public var prefaceTimeout: Duration = .seconds(10)
 
         public init(listen: HostPort, tls: RuntimeConfiguration.TLSFiles? = nil, maxMessageBytes: Int = 4 << 20,
                     maxConcurrentStreams: Int = 256, keepaliveTime: Duration = .seconds(60),
@@ -32,6 +34,7 @@ public final class GRPCServerHost: Service, Sendable {
             self.init(listen: configuration.listen, tls: configuration.tls,
                       maxMessageBytes: configuration.maxMessageBytes, maxConcurrentStreams: configuration.maxConcurrentStreams,
                       keepaliveTime: configuration.keepaliveTime, keepaliveTimeout: configuration.keepaliveTimeout)
+            prefaceTimeout = configuration.httpIdleTimeout
         }
     }
 
@@ -69,6 +72,13 @@ public final class GRPCServerHost: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         RequestGuardHandler(limit: limit), position: .first)
+                }
+            }
+            // A socket that never sends the HTTP/2 preface (nothing, or a few bytes) is closed.
+            let prefaceTimeout = TimeAmount.clamped(options.prefaceTimeout)
+            config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(PrefaceDeadlineHandler(timeout: prefaceTimeout), position: .first)
                 }
             }
             config.connection.keepalive.time = options.keepaliveTime

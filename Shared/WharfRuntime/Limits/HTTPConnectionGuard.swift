@@ -145,7 +145,7 @@ public struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel
         let key = ObjectIdentifier(channel)
         let connectionGuard = self.guard
         channel.closeFuture.whenComplete { _ in connectionGuard.release(key) }
-        let timeout = TimeAmount.milliseconds(min(max(connectionGuard.quietTimeout.clampedMilliseconds, 1), 86_400_000))
+        let timeout = TimeAmount.clamped(connectionGuard.quietTimeout)
         let check = channel.eventLoop.scheduleRepeatedTask(initialDelay: .nanoseconds(timeout.nanoseconds / 4), delay: .nanoseconds(max(timeout.nanoseconds / 4, 50_000_000))) { task in
             if ticket.isQuiet(longerThan: timeout) {
                 task.cancel()

@@ -5,8 +5,9 @@
 public struct FilterBounds: Sendable, Equatable {
     /// Values one filter may list.
     public var maximumValues = 1_000
-    /// Parsed size of the filters one connection may hold open at once.
-    public var maximumBytesPerConnection = 1 << 20
+    /// Parsed size of the filters one connection may hold open at once (the default holds three filters at
+    /// the per-filter bounds: 1,000 values of 1 KiB parse to about 1.1 MB).
+    public var maximumBytesPerConnection = 4 << 20
 
     public init() {}
 

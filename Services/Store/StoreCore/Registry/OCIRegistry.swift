@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import RecordIdentity
@@ -21,12 +22,16 @@ public final class OCIRegistry: Service, Sendable {
     public static let maximumPage = 10_000
 
     private let address: HostPort
+    /// How long a connection may be sent nothing (`WHARF_HTTP_IDLE_TIMEOUT`).
+    private let quietTimeout: Duration
     private let records: RecordRepository
     private let credentials: RegistryCredentialStore
     private let logger: Logger
     private let bound = OnceValue<Int>()
 
-    public init(address: HostPort, records: RecordRepository, credentials: RegistryCredentialStore, logger: Logger) {
+    public init(address: HostPort, records: RecordRepository, credentials: RegistryCredentialStore, logger: Logger,
+                quietTimeout: Duration = .seconds(10)) {
+        self.quietTimeout = quietTimeout
         self.address = address
         self.records = records
         self.credentials = credentials
@@ -103,8 +108,12 @@ public final class OCIRegistry: Service, Sendable {
         for (path, method) in writes {
             router.on(RouterPath(path), method: method) { _, _ -> Response in throw OCIRegistryError.unsupported }
         }
+        // Connections are sent something at least every `quietTimeout` or closed (a half-sent request, an
+        // idle keep-alive); a download in progress keeps writing.
+        let connections = HTTPConnectionGuard(perAddress: 256, total: 4096, quietTimeout: quietTimeout)
         let application = Application(
             router: router,
+            server: HTTPServerBuilder { responder in connections.guarding(HTTP1Channel(responder: responder)) },
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? 0) },
             logger: logger)
