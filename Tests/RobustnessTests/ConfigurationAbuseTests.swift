@@ -21,6 +21,7 @@ extension RobustnessSuites {
             ("WHARF_LISTEN", "127.0.0.1:99999"),
             ("WHARF_LISTEN", "[::1"),
             ("WHARF_LOG_LEVEL", "verbose"),
+            ("WHARF_HTTP_IDLE_TIMEOUT", "50ms"),
         ]
 
         /// Values only some executables read.
@@ -41,6 +42,12 @@ extension RobustnessSuites {
             ("negentropy", "WHARF_NEGENTROPY_FILTER", "{\"limit\": 1e300}"),
             ("negentropy", "WHARF_RELAY_MAX_MESSAGE_SIZE", "1"),
             ("negentropy", "WHARF_NEGENTROPY_MAX_SESSIONS", "0"),
+            ("negentropy", "WHARF_RELAY_TRUSTED_PROXIES", "proxy.example.org"),
+            ("negentropy", "WHARF_RELAY_MAX_FILTER_VALUES", "0"),
+            ("negentropy", "WHARF_RELAY_MAX_FUTURE", "1e400s"),
+            ("negentropy", "WHARF_RELAY_SLOW_READER_TIMEOUT", "1ms"),
+            ("negentropy", "WHARF_NEGENTROPY_FRONTEND_TOKEN", "short"),
+            ("blob", "WHARF_BLOB_PUT_MAX_DURATION", "0s"),
             ("gateway", "WHARF_GATEWAY_ROUTES", "garbage"),
             ("gateway", "WHARF_GATEWAY_HEALTH_INTERVAL", "1e30h"),
         ]
