@@ -181,9 +181,19 @@ struct WharfctlNegentropyTests {
                     $0.initialMessage = Data(negentropy.initiate())
                 })
                 #expect(opened.error == "")
+                // A connection id with terminal escape sequences (an OSC retitling the window, a screen clear).
+                let hostile = try await client.handleNegOpen(.with {
+                    $0.connectionID = "evil\u{1B}]0;pwned\u{07}\u{1B}[2J\u{9B}"
+                    $0.subscriptionID = "hostile-sub"
+                    $0.initialMessage = Data(negentropy.initiate())
+                })
+                #expect(hostile.error == "")
             }
             let table = try await runExecutable(wharfctl, ["negentropy", "sessions"] + address, environment: admin)
             #expect(table.status == 0, "\(table.output)")
+            // Server text reaches the terminal with its control characters shown, not obeyed.
+            #expect(!table.output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B }, "\(table.output.debugDescription)")
+            #expect(table.output.contains("evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{9b}"), "\(table.output.debugDescription)")
             let lines = table.output.split(separator: "\n").map(String.init)
             #expect(lines.first?.hasPrefix("CONNECTION") == true && lines.first?.contains("LAST ACTIVITY") == true, "\(table.output)")
             let row = try #require(lines.first { $0.hasPrefix("grpc-admin:wharfctl-conn") }, "\(table.output)")
