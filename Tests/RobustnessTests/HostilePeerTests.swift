@@ -53,6 +53,7 @@ extension RobustnessSuites {
                 return (await Self.relayConnections(system) ?? .max) <= baseline
             }
             let ceiling = (MemoryCeilingTests.ceilings["negentropy"] ?? 768) << 20
+            print("relay resident memory with 64 silent readers holding 8 MB REQs: peak \(peak >> 20) MiB (ceiling \(ceiling >> 20) MiB)")
             #expect(peak > 0 && peak < ceiling, "relay resident memory peaked at \(peak >> 20) MiB; ceiling \(ceiling >> 20) MiB")
             let remaining = await Self.relayConnections(system) ?? -1
             #expect(dropped, "silent readers still connected: \(remaining), baseline \(baseline)")

@@ -6,7 +6,7 @@ import PostgresNIO
 /// size), then the JSON of as many of them as fit `pageBytes` (at least one). The relay sends each page
 /// before it reads the next, so what it holds for a REQ is one page however many events match, and no
 /// database connection waits on a client's socket.
-struct EventPages {
+struct EventPages: Sendable {
     struct Key: Sendable {
         var id: Data
         var createdAt: Int64
@@ -29,39 +29,57 @@ struct EventPages {
         remaining = filter.isSatisfiable ? max(limit, 0) : 0
     }
 
-    /// The next page of events, or nil when the answer is complete.
+    /// The next page of events, or nil when the answer is complete. Each page is one transaction (its
+    /// statements under the store's statement timeout): the next keys when none are waiting, then the JSON.
     mutating func next() async throws -> [EventStore.StoredEvent]? {
         while true {
-            if waiting.isEmpty {
-                guard remaining > 0 else { return nil }
-                let keys = try await store.keys(filter, after: last.map { ($0.createdAt, $0.id) }, limit: min(remaining, keysPerQuery))
+            let needKeys = waiting.isEmpty
+            if needKeys, remaining <= 0 { return nil }
+            let requested = min(remaining, keysPerQuery)
+            let (filter, after, waitingNow, pageBytes) = (self.filter, last.map { ($0.createdAt, $0.id) }, waiting, self.pageBytes)
+            let (keys, chosen, found) = try await store.withStatementTimeout { [store] connection in
+                var keys: [Key] = []
+                var candidates = waitingNow
+                if needKeys {
+                    keys = try await store.keys(filter, after: after, limit: requested, on: connection)
+                    candidates = keys[...]
+                }
+                let chosen = Self.firstPage(of: candidates, pageBytes: pageBytes)
+                let found = chosen.isEmpty ? [:] : try await store.json(ids: chosen.map(\.id), on: connection)
+                return (keys, chosen, found)
+            }
+            if needKeys {
                 guard let final = keys.last else {
                     remaining = 0
                     return nil
                 }
-                let requested = min(remaining, keysPerQuery)
                 remaining = keys.count < requested ? 0 : remaining - keys.count
                 last = final
                 waiting = keys[...]
             }
-            var chosen: [Key] = []
-            var bytes = 0
-            while let key = waiting.first, chosen.isEmpty || bytes + key.bytes <= pageBytes {
-                chosen.append(key)
-                bytes += key.bytes
-                waiting = waiting.dropFirst()
-            }
-            let found = try await store.json(ids: chosen.map(\.id))
+            waiting = waiting.dropFirst(chosen.count)
             // An event replaced or deleted since its key was read is left out.
             let page = chosen.compactMap { key in found[key.id].map { EventStore.StoredEvent(id: key.id, createdAt: key.createdAt, json: $0) } }
             if !page.isEmpty { return page }
         }
     }
+
+    /// The keys at the front of `keys` whose JSON fits `pageBytes` (at least one).
+    static func firstPage(of keys: ArraySlice<Key>, pageBytes: Int) -> [Key] {
+        var chosen: [Key] = []
+        var bytes = 0
+        for key in keys {
+            guard chosen.isEmpty || bytes + key.bytes <= pageBytes else { break }
+            chosen.append(key)
+            bytes += key.bytes
+        }
+        return chosen
+    }
 }
 
 extension EventStore {
     /// Keys of the events matching `filter`, newest first (ties: lowest id first), after `after` in that order.
-    func keys(_ filter: NostrFilter, after: (Int64, Data)?, limit: Int) async throws -> [EventPages.Key] {
+    func keys(_ filter: NostrFilter, after: (Int64, Data)?, limit: Int, on connection: PostgresConnection) async throws -> [EventPages.Key] {
         var (condition, bindings) = Self.condition(for: filter)
         if let (createdAt, id) = after {
             bindings.append(createdAt)
@@ -74,24 +92,20 @@ extension EventStore {
             SELECT id, created_at, octet_length(json) FROM negentropy.events WHERE \(condition)
             ORDER BY created_at DESC, id ASC LIMIT $\(bindings.count)
             """, binds: bindings)
-        return try await withStatementTimeout { connection in
-            var keys: [EventPages.Key] = []
-            for try await (id, createdAt, bytes) in try await connection.query(query, logger: logger).decode((ByteBuffer, Int64, Int32).self) {
-                keys.append(EventPages.Key(id: Data(buffer: id), createdAt: createdAt, bytes: Int(bytes)))
-            }
-            return keys
+        var keys: [EventPages.Key] = []
+        for try await (id, createdAt, bytes) in try await connection.query(query, logger: logger).decode((ByteBuffer, Int64, Int32).self) {
+            keys.append(EventPages.Key(id: Data(buffer: id), createdAt: createdAt, bytes: Int(bytes)))
         }
+        return keys
     }
 
     /// The JSON of the events with these ids that are still stored.
-    func json(ids: [Data]) async throws -> [Data: String] {
+    func json(ids: [Data], on connection: PostgresConnection) async throws -> [Data: String] {
         let query: PostgresQuery = "SELECT id, json FROM negentropy.events WHERE id = ANY(\(ids.map { ByteBuffer(data: $0) })::bytea[])"
-        return try await withStatementTimeout { connection in
-            var found: [Data: String] = [:]
-            for try await (id, json) in try await connection.query(query, logger: logger).decode((ByteBuffer, String).self) {
-                found[Data(buffer: id)] = json
-            }
-            return found
+        var found: [Data: String] = [:]
+        for try await (id, json) in try await connection.query(query, logger: logger).decode((ByteBuffer, String).self) {
+            found[Data(buffer: id)] = json
         }
+        return found
     }
 }
