@@ -26,7 +26,10 @@ struct GatewayHostileClientTests {
                             }
                         }
                         #expect(await eventually { ticks.count > 2 })
-                        try await withClient(port: port) { attacker in
+                        // Sent on the same client connection as the long stream, so that the gateway relays both on
+                        // the same pooled upstream connection (the pool is per event loop).
+                        do {
+                            let attacker = watcher
                             // Values of "e" (5 bits in HPACK's Huffman code) fit one HEADERS frame up to 26 KB decoded
                             // (grpc-swift's client cannot send a header block that needs CONTINUATION frames).
                             for size in [17_000, 25_000] {

@@ -63,12 +63,6 @@ public struct UploadLeases: Sendable {
         return Lease(id: id, client: client, logger: logger)
     }
 
-    /// Leases held now (tests: every one is given back when its Put ends, however it ends).
-    public func liveCount() async throws -> Int {
-        let rows = try await client.query("SELECT count(*) FROM blob.upload_leases", logger: logger)
-        return try await rows.decode(Int.self).first(where: { _ in true }) ?? 0
-    }
-
     /// When the oldest live upload began (nil when none is in progress); leases of dead holders are removed.
     func oldestLiveStart() async throws -> Date? {
         let seconds = Double(Self.timeToLive.components.seconds)
