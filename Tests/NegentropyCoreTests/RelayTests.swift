@@ -183,14 +183,18 @@ import FoundationNetworking
 struct RelayInformationTests {
     @Test("GET / with Accept: application/nostr+json lists NIPs 1, 11 and 77 and the limits")
     func information() async throws {
-        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_SUBSCRIPTIONS": "7"]) { node in
+        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_SUBSCRIPTIONS": "7", "WHARF_RELAY_MAX_EVENT_TAGS": "300",
+                                                     "WHARF_RELAY_MAX_FUTURE": "10m"]) { node in
             var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(node.relayPort)/")))
             request.setValue("application/nostr+json", forHTTPHeaderField: "Accept")
             let (data, response) = try await URLSession.shared.data(for: request)
             #expect((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type") == "application/nostr+json")
             let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
             #expect(document["supported_nips"] as? [Int] == [1, 11, 77])
-            #expect((document["limitation"] as? [String: Any])?["max_subscriptions"] as? Int == 7)
+            let limitation = document["limitation"] as? [String: Any]
+            #expect(limitation?["max_subscriptions"] as? Int == 7)
+            #expect(limitation?["max_event_tags"] as? Int == 300)
+            #expect(limitation?["created_at_upper_limit"] as? Int == 600)
         }
     }
 }

@@ -21,6 +21,10 @@ public struct FilterBounds: Sendable, Equatable {
             if let long = list.first(where: { $0.utf8.count > EventRules.maximumIndexedValueBytes }) {
                 return FilterError("blocked: a #\(name) value of \(long.utf8.count) bytes; at most \(EventRules.maximumIndexedValueBytes)")
             }
+            // No stored event is found by such a value (they are not indexed), and PostgreSQL cannot compare it.
+            if name.utf8.contains(0) || list.contains(where: { $0.utf8.contains(0) }) {
+                return FilterError("invalid: a #\(name.utf8.contains(0) ? "?" : name) value contains a NUL character")
+            }
         }
         return nil
     }

@@ -100,6 +100,9 @@ public final class RelayServer: Service, Sendable {
                 "max_subscriptions": context.limits.subscriptionsPerConnection,
                 "max_filters": context.limits.filtersPerRequest,
                 "max_limit": context.limits.maximumFilterLimit,
+                // NIP-11's names for the event bounds (EventRules).
+                "max_event_tags": context.limits.eventRules.maximumTags,
+                "created_at_upper_limit": context.limits.eventRules.maximumFuture.components.seconds,
                 "auth_required": false,
                 "payment_required": false,
             ] as [String: Any],
