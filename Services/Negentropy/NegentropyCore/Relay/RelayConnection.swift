@@ -28,7 +28,7 @@ public struct RelayContext: Sendable {
         /// How long one frame may wait for the client to read it before the client is dropped.
         public var slowReaderTimeout: Duration = .seconds(30)
         /// JSON bytes of stored events read from the database per page of a REQ's answer (at least one event).
-        public var answerPageBytes = 256 << 10
+        public var answerPageBytes = 512 << 10
 
         public init() {}
     }

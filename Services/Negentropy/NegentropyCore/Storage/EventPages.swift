@@ -21,7 +21,7 @@ struct EventPages: Sendable {
     private var last: Key?
     private var waiting: ArraySlice<Key> = []
 
-    init(store: EventStore, filter: NostrFilter, limit: Int, pageBytes: Int, keysPerQuery: Int = 256) {
+    init(store: EventStore, filter: NostrFilter, limit: Int, pageBytes: Int, keysPerQuery: Int = 1000) {
         self.store = store
         self.filter = filter
         self.pageBytes = pageBytes
