@@ -78,14 +78,16 @@ public final class RawSocket: @unchecked Sendable {
         }
     }
 
-    /// What arrives within `timeout`, as text (frames' bytes included; enough to look for a word).
-    public func receivedText(within timeout: Duration) async -> String {
+    /// What arrives, as text (frame headers included; enough to look for a word), until it holds one of
+    /// `words`, the peer closes, or `timeout` passes.
+    public func receivedText(untilOneOf words: [String], within timeout: Duration) async -> String {
         var bytes: [UInt8] = []
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard let more = receive(timeout: .milliseconds(100)) else { break }
             bytes += more
-            if !more.isEmpty, bytes.count > 2 { break }
+            let text = String(decoding: bytes, as: UTF8.self)
+            if words.contains(where: text.contains) { return text }
             await Task.yield()
         }
         return String(decoding: bytes, as: UTF8.self)

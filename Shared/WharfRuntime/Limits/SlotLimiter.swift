@@ -76,10 +76,26 @@ public final class SlotLimiter: Sendable {
 /// When the caller of a stream last made progress (a message read or written); `IdleWatchdog.run` ends
 /// the stream when it has made none for the idle limit.
 public final class StreamActivity: Sendable {
-    private let last = Mutex(ContinuousClock.now)
+    private struct State {
+        var last = ContinuousClock.now
+        /// Work of the server's own under way: the stream is not idle while it runs.
+        var working = 0
+    }
+
+    private let state = Mutex(State())
     public init() {}
-    public func touch() { last.withLock { $0 = .now } }
-    public var idle: Duration { ContinuousClock.now - last.withLock { $0 } }
+    public func touch() { state.withLock { $0.last = .now } }
+
+    /// How long the stream has waited for its caller (zero while the server itself works for it).
+    public var idle: Duration {
+        state.withLock { $0.working > 0 ? .zero : ContinuousClock.now - $0.last }
+    }
+
+    /// The server's own work for the stream begins (storing what it sent): a slow disk is not the caller's
+    /// idleness. Each `beginWork` is followed by one `endWork`.
+    public func beginWork() { state.withLock { $0.working += 1 } }
+
+    public func endWork() { state.withLock { $0.working -= 1; $0.last = .now } }
 }
 
 public enum IdleWatchdog {

@@ -128,15 +128,22 @@ public struct BlobServiceCore: Sendable {
                 activity.touch()
                 let bytes = data(message)
                 if pending.isEmpty && bytes.count >= 1 << 16 {
+                    activity.beginWork()
+                    defer { activity.endWork() }
                     try await upload.append(bytes)  // already large: no extra copy
                     continue
                 }
                 pending.append(bytes)
                 if pending.count >= 1 << 20 {
+                    activity.beginWork()
+                    defer { activity.endWork() }
                     try await upload.append(pending)
                     pending.removeAll(keepingCapacity: true)
                 }
             }
+            // The client is done: what is left is the server's own work.
+            activity.beginWork()
+            defer { activity.endWork() }
             try await upload.append(pending)
             return try await upload.finish()
         } catch BlobUploadError.tooLarge(let limit) {
