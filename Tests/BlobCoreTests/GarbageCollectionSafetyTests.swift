@@ -80,9 +80,9 @@ struct GarbageCollectionSafetyTests {
         }
     }
 
-    @Test("a Put that stops sending is ended after WHARF_STREAM_IDLE_TIMEOUT, one that runs longer than WHARF_BLOB_PUT_MAX_DURATION too; each lease goes with it")
+    @Test("a Put that stops sending is ended after WHARF_BLOB_PUT_IDLE_TIMEOUT, one that runs longer than WHARF_BLOB_PUT_MAX_DURATION too; each lease goes with it")
     func stalledPutsLoseTheirLease() async throws {
-        try await withBlobServer(.postgres, environment: ["WHARF_STREAM_IDLE_TIMEOUT": "2s", "WHARF_BLOB_PUT_MAX_DURATION": "5s"]) { server in
+        try await withBlobServer(.postgres, environment: ["WHARF_BLOB_PUT_IDLE_TIMEOUT": "2s", "WHARF_BLOB_PUT_MAX_DURATION": "5s"]) { server in
             let leases = UploadLeases(client: server.host.postgres, logger: server.host.logger)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)

@@ -48,6 +48,7 @@ extension RobustnessSuites {
             ("negentropy", "WHARF_RELAY_SLOW_READER_TIMEOUT", "1ms"),
             ("negentropy", "WHARF_NEGENTROPY_FRONTEND_TOKEN", "short"),
             ("blob", "WHARF_BLOB_PUT_MAX_DURATION", "0s"),
+            ("blob", "WHARF_BLOB_PUT_IDLE_TIMEOUT", "1ms"),
             ("gateway", "WHARF_GATEWAY_ROUTES", "garbage"),
             ("gateway", "WHARF_GATEWAY_HEALTH_INTERVAL", "1e30h"),
         ]

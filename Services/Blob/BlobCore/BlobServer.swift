@@ -13,8 +13,10 @@ public struct BlobSettings: Sendable {
     public var maximumBlobSize: Int64
     public var garbageGrace: Duration
     public var garbageInterval: Duration
-    /// The longest a Put may run; with the stream idle timeout, how long one upload can hold back collection.
+    /// The longest a Put may run, and how long it may wait for its client: how long one upload can hold back
+    /// garbage collection.
     public var putMaximumDuration: Duration
+    public var putIdleTimeout: Duration
 
     public init(reader: EnvironmentReader) {
         store = reader.parsed("WHARF_BLOB_STORE", default: "postgres") { text throws(ConfigurationProblem) in
@@ -28,6 +30,7 @@ public struct BlobSettings: Sendable {
         garbageGrace = reader.duration("WHARF_BLOB_GC_GRACE", default: .seconds(3600), minimum: .seconds(1))
         garbageInterval = reader.duration("WHARF_BLOB_GC_INTERVAL", default: .seconds(3600), minimum: .seconds(1))
         putMaximumDuration = reader.duration("WHARF_BLOB_PUT_MAX_DURATION", default: .seconds(6 * 3600), minimum: .seconds(1))
+        putIdleTimeout = reader.duration("WHARF_BLOB_PUT_IDLE_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
         // Read by BLAKE3Kernel.selected; checked here so that a kernel this CPU cannot run (or a typo) stops
         // the start with its name instead of being ignored.
         _ = reader.parsed("WHARF_BLAKE3_KERNEL", default: BLAKE3Kernel.selected.rawValue) { text throws(ConfigurationProblem) in
@@ -66,7 +69,7 @@ public enum BlobServer {
         let store = try makeStore(settings, host: host)
         let leases = UploadLeases(client: host.postgres, logger: host.logger)
         let core = BlobServiceCore(store: store, leases: leases, maximumBlobSize: settings.maximumBlobSize,
-                                   putIdleTimeout: host.configuration.streamIdleTimeout, putMaximumDuration: settings.putMaximumDuration,
+                                   putIdleTimeout: settings.putIdleTimeout, putMaximumDuration: settings.putMaximumDuration,
                                    logger: host.logger)
         // Orphaned chunks (uploads that never committed) are collected by a recurring job. Runs are keyed by
         // their time slot, so replicas starting together schedule one run per slot between them.
