@@ -7,6 +7,9 @@ import Foundation
 /// half a request, or nothing, or never reads what it is sent.
 public final class RawSocket: @unchecked Sendable {
     private let descriptor: Int32
+    /// Bytes read past the end of the WebSocket handshake's answer (the server's first frames can come in the
+    /// same read), given out by the next `receive`.
+    private var leftover: [UInt8] = []
 
     /// Connects to 127.0.0.1:`port`; `receiveBuffer` shrinks the socket's receive buffer first (a client that
     /// does not read then stalls the server's writes after a few kilobytes).
@@ -44,6 +47,10 @@ public final class RawSocket: @unchecked Sendable {
 
     /// Reads what is there within `timeout` (empty when nothing came; nil once the peer closed).
     public func receive(timeout: Duration) -> [UInt8]? {
+        if !leftover.isEmpty {
+            defer { leftover = [] }
+            return leftover
+        }
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         guard poll(&poller, 1, milliseconds) > 0 else { return [] }
@@ -76,6 +83,7 @@ public final class RawSocket: @unchecked Sendable {
         guard String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
             throw RawSocketError("no 101 answer: \(String(decoding: answer.prefix(200), as: UTF8.self))")
         }
+        if let end = answer.headerEnd { leftover = Array(answer[end...]) }
     }
 
     /// What arrives, as text (frame headers included; enough to look for a word), until it holds one of
@@ -117,7 +125,11 @@ public struct RawSocketError: Error, CustomStringConvertible {
 }
 
 private extension [UInt8] {
-    var containsHeaderEnd: Bool {
-        count >= 4 && (0...(count - 4)).contains { self[$0] == 13 && self[$0 + 1] == 10 && self[$0 + 2] == 13 && self[$0 + 3] == 10 }
+    var containsHeaderEnd: Bool { headerEnd != nil }
+
+    /// The index just past the first CRLFCRLF.
+    var headerEnd: Int? {
+        guard count >= 4 else { return nil }
+        return (0...(count - 4)).first { self[$0] == 13 && self[$0 + 1] == 10 && self[$0 + 2] == 13 && self[$0 + 3] == 10 }.map { $0 + 4 }
     }
 }
