@@ -69,7 +69,8 @@ struct JobQueueTests {
                 subscriber: nil)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await worker.run() }
-                let finished = try await eventually { try await queue.record(jobID: job.id)?.state == .succeeded }
+                // Up to 30 s: the rescuer claims it only after the 2 s lease, and the general phase runs 69 suites at once.
+                let finished = try await eventually(timeout: .seconds(30)) { try await queue.record(jobID: job.id)?.state == .succeeded }
                 #expect(finished)
                 group.cancelAll()
             }
