@@ -32,7 +32,7 @@ func withBlobServer(
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
         "WHARF_BLOB_STORE": store.rawValue, "WHARF_BLOB_DIR": directory,
     ].merging(extra) { $1 }
     let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(

@@ -22,7 +22,7 @@ func withWharfService<Settings: Sendable>(
     let redis = try await TestRedis.shared()
     var environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_RELAY_LISTEN": "127.0.0.1:0",
+        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database), "WHARF_RELAY_LISTEN": "127.0.0.1:0",
     ]
     environment.merge(extra) { $1 }
     let (runtime, own, _) = try WharfServiceMain.loadConfiguration(service: name, defaults: defaults, environment: environment, settings: settings)

@@ -29,7 +29,7 @@ func withNegentropyServer(database: String? = nil, environment extra: [String: S
     if let database { name = database } else { name = try await postgres.createDatabase() }
     var environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: name), "WHARF_REDIS_URL": redis.url,
+        "WHARF_POSTGRES_URL": postgres.url(database: name), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(name),
         "WHARF_RELAY_LISTEN": "127.0.0.1:0",
         "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
         "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic,

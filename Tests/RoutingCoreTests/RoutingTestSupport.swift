@@ -30,7 +30,7 @@ func serviceEnvironment(database: String, listen: String = "127.0.0.1:0") async 
     let postgres = try await TestPostgres.shared()
     let redis = try await TestRedis.shared()
     return ["WHARF_LISTEN": listen, "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-            "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url]
+            "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database)]
 }
 
 func startStore(database: String) async throws -> RunningService {

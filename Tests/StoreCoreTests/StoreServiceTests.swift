@@ -18,7 +18,7 @@ func withStoreServer(environment extra: [String: String] = [:], _ body: (Int, Wh
     let database = try await postgres.createDatabase()
     let environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
         "WHARF_STORE_OCI_LISTEN": "off", "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
     ].merging(extra) { $1 }
     let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(

@@ -17,7 +17,7 @@ func withSyncServer(database existing: String? = nil, environment extra: [String
     if let existing { database = existing } else { database = try await postgres.createDatabase(prefix: "backrest") }
     let environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
         "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText, "WHARF_SYNC_STORE": "127.0.0.1:1", "WHARF_SYNC_ROUTING": "127.0.0.1:1",
         "WHARF_BACKREST_INSTANCE_ID": "wharf-hub", "WHARF_BACKREST_HEARTBEAT_INTERVAL": "1s",
         "WHARF_BACKREST_KEY_FILE": FileManager.default.temporaryDirectory.appendingPathComponent("\(database)-hub.pem").path,

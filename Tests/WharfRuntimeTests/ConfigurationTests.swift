@@ -37,12 +37,13 @@ struct ConfigurationTests {
         #expect {
             try load([
                 "WHARF_LISTEN": "nonsense", "WHARF_JOB_LEASE": "soon", "WHARF_LOG_LEVEL": "loud",
-                "WHARF_REDIS_URL": "http://x", "WHARF_TLS_CERT": "/etc/cert.pem",
+                "WHARF_REDIS_URL": "http://x", "WHARF_TLS_CERT": "/etc/cert.pem", "WHARF_REDIS_CHANNEL_PREFIX": "a b",
             ])
         } throws: { error in
             guard let error = error as? ConfigurationError else { return false }
             return Set(error.entries.map(\.variable)) == [
                 "WHARF_LISTEN", "WHARF_JOB_LEASE", "WHARF_LOG_LEVEL", "WHARF_REDIS_URL", "WHARF_TLS_KEY",
+                "WHARF_REDIS_CHANNEL_PREFIX",
             ]
         }
     }

@@ -94,6 +94,36 @@ struct RedisSubscriberTests {
         }
         await publisher.shutdown()
     }
+
+    @Test("two systems on one Redis with different channel prefixes never see each other's events")
+    func channelPrefixes() async throws {
+        struct RecordDeleted: WharfEvent, Equatable {
+            static let topic = "test.record.deleted"
+            var cid: String
+        }
+        let server = try await TestRedis.shared()
+        let publisher = RedisClient(configuration: server.configuration)
+        let subscriber = RedisSubscriber(configuration: server.configuration)
+        let systemA = EventBus(publisher: publisher, subscriber: subscriber, channelPrefix: "system-a")
+        let systemB = EventBus(publisher: publisher, subscriber: subscriber, channelPrefix: "system-b")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await subscriber.run() }
+            var seenByA = systemA.events(of: RecordDeleted.self).makeAsyncIterator()
+            var seenByB = systemB.events(of: RecordDeleted.self).makeAsyncIterator()
+            #expect(await eventually {
+                subscriber.isSubscribed(to: "system-a.test.record.deleted") && subscriber.isSubscribed(to: "system-b.test.record.deleted")
+            })
+            // Each publish reaches its own system's listener only: one receiver, not two.
+            let receiversOfA = try await systemA.publish(RecordDeleted(cid: "from-a"))
+            let receiversOfB = try await systemB.publish(RecordDeleted(cid: "from-b"))
+            #expect(receiversOfA == 1 && receiversOfB == 1)
+            #expect(await seenByB.next() == RecordDeleted(cid: "from-b"))
+            #expect(await seenByA.next() == RecordDeleted(cid: "from-a"))
+            subscriber.stop()
+            group.cancelAll()
+        }
+        await publisher.shutdown()
+    }
 }
 
 @Suite("Redis subscriber lifecycle")

@@ -42,6 +42,10 @@ public final class TestRedis: Sendable {
 
     public var url: String { "redis://127.0.0.1:\(port)/0" }
 
+    /// Tests share one Redis; a system's events stay within it when its channels are named after its own
+    /// database (a concurrent test deleting the same vector record must not unpublish this one's copy).
+    public static func channelPrefix(_ database: String) -> String { "wharf-\(database)" }
+
     public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
 
     public func startServer() async throws {

@@ -78,7 +78,7 @@ public final class WharfSystem: Sendable {
         var common = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WHARF_") }
         common.merge([
             "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-            "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+            "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
             "WHARF_NODE_ID": "robustness", "WHARF_POSTGRES_POOL_SIZE": "10",
             "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
         ]) { $1 }

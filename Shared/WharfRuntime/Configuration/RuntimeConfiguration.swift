@@ -120,6 +120,12 @@ public struct RuntimeConfiguration: Sendable {
                 "WHARF_REDIS_URL", default: "redis://127.0.0.1:6379/0", display: { $0.maskedDescription }
             ) { text throws(ConfigurationProblem) in try RedisConfiguration(url: text) }
             ?? RedisConfiguration(host: "127.0.0.1")
+        redis.channelPrefix =
+            reader.parsed("WHARF_REDIS_CHANNEL_PREFIX", default: RedisConfiguration.defaultChannelPrefix) {
+                text throws(ConfigurationProblem) in
+                if let problem = RedisConfiguration.channelPrefixProblem(text) { throw ConfigurationProblem(problem) }
+                return text
+            } ?? RedisConfiguration.defaultChannelPrefix
         jobs = JobSettings(
             lease: reader.duration("WHARF_JOB_LEASE", default: .seconds(30), minimum: .seconds(1)),
             pollInterval: reader.duration("WHARF_JOB_POLL_INTERVAL", default: .seconds(2), minimum: .milliseconds(10)),

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 
 /// An event one service tells the others about, e.g. `record.pushed`. Encoded as JSON on the Redis
-/// channel `wharf.<topic>`.
+/// channel `<prefix>.<topic>` (`wharf.record.pushed` unless `WHARF_REDIS_CHANNEL_PREFIX` says otherwise).
 public protocol WharfEvent: Codable, Sendable {
     static var topic: String { get }
 }
@@ -12,13 +12,18 @@ public protocol WharfEvent: Codable, Sendable {
 /// time: events are hints that something changed. Consumers must be able to reconcile from PostgreSQL
 /// (at start-up and after a reconnect) without them, and must tolerate duplicates and reordering.
 public struct EventBus: Sendable {
-    public static func channel(for topic: String) -> String { "wharf.\(topic)" }
+    public static func channel(for topic: String, prefix: String = RedisConfiguration.defaultChannelPrefix) -> String {
+        "\(prefix).\(topic)"
+    }
 
     private let publisher: RedisClient
     private let subscriber: RedisSubscriber
     private let logger: Logger
+    private let channelPrefix: String
 
-    public init(publisher: RedisClient, subscriber: RedisSubscriber, logger: Logger = Logger(label: "wharf.events")) {
+    public init(publisher: RedisClient, subscriber: RedisSubscriber, channelPrefix: String = RedisConfiguration.defaultChannelPrefix,
+                logger: Logger = Logger(label: "wharf.events")) {
+        self.channelPrefix = channelPrefix
         self.publisher = publisher
         self.subscriber = subscriber
         self.logger = logger
@@ -29,7 +34,7 @@ public struct EventBus: Sendable {
     @discardableResult
     public func publish<Event: WharfEvent>(_ event: Event) async throws -> Int {
         let payload = try JSONEncoder().encode(event)
-        return try await publisher.publish(ByteBuffer(bytes: payload), to: Self.channel(for: Event.topic))
+        return try await publisher.publish(ByteBuffer(bytes: payload), to: Self.channel(for: Event.topic, prefix: channelPrefix))
     }
 
     /// Publishes and logs (rather than throws) a failure; for use after a committed write, where the
@@ -58,7 +63,7 @@ public struct EventBus: Sendable {
 
     /// Events of `type` published from now on. Messages that do not decode as `Event` are logged and skipped.
     public func events<Event: WharfEvent>(of type: Event.Type) -> AsyncStream<Event> {
-        let messages = subscriber.messages(on: Self.channel(for: Event.topic))
+        let messages = subscriber.messages(on: Self.channel(for: Event.topic, prefix: channelPrefix))
         let logger = self.logger
         return AsyncStream(Event.self, bufferingPolicy: .bufferingNewest(10_000)) { continuation in
             let task = Task {

@@ -71,7 +71,7 @@ public final class WharfServiceHost: Sendable {
         postgres = PostgresClient(configuration: configuration.postgres.clientConfiguration, backgroundLogger: logger)
         redis = RedisClient(configuration: configuration.redis, logger: logger)
         subscriber = RedisSubscriber(configuration: configuration.redis, logger: logger)
-        events = EventBus(publisher: redis, subscriber: subscriber, logger: logger)
+        events = EventBus(publisher: redis, subscriber: subscriber, channelPrefix: configuration.redis.channelPrefix, logger: logger)
         jobs = JobQueue(
             client: postgres, redis: redis, defaultMaxAttempts: configuration.jobs.maxAttempts, logger: logger)
     }

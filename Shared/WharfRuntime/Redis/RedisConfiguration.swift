@@ -13,6 +13,19 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// swapping) must not hold up the writes whose hints it carries; replies are matched by order, so a
     /// connection with an overdue reply is closed and the next command opens another.
     public var commandTimeout: Duration
+    /// The first part of every pub/sub channel name (`<prefix>.record.pushed`). Redis pub/sub ignores the
+    /// database number, so two Wharf systems sharing one Redis need different prefixes
+    /// (`WHARF_REDIS_CHANNEL_PREFIX`) or each would act on the other's events.
+    public var channelPrefix = RedisConfiguration.defaultChannelPrefix
+
+    public static let defaultChannelPrefix = "wharf"
+
+    /// Letters, digits, `-`, `_` and `.`, at most 64 bytes: a channel name stays readable in `redis-cli`.
+    public static func channelPrefixProblem(_ prefix: String) -> String? {
+        guard !prefix.isEmpty, prefix.utf8.count <= 64 else { return "expected 1 to 64 characters, got \(prefix.utf8.count)" }
+        let allowed = prefix.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }
+        return allowed ? nil : "expected letters, digits, '-', '_' or '.'"
+    }
 
     public init(
         host: String, port: Int = 6379, username: String? = nil, password: String? = nil,
