@@ -76,10 +76,17 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Shared/WharfProto"
         ),
+        // Which executable serves which gRPC services on which default ports: the one description of the
+        // system's shape (gateway routes, launcher, compose and k8s are derived from it or checked against it).
+        .target(
+            name: "WharfTopology",
+            dependencies: ["WharfProto", .product(name: "GRPCCore", package: "grpc-swift-2")],
+            path: "Shared/WharfTopology"
+        ),
         .target(
             name: "WharfRuntime",
             dependencies: grpc + nioHTTP2 + [
-                "WharfProto",
+                "WharfProto", "WharfTopology",
                 "CHiredis",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -97,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "wharfctl",
             dependencies: [
-                "WharfRuntime", "WharfProto", "BlobCore",
+                "WharfRuntime", "WharfProto", "WharfTopology", "BlobCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ] + grpc,
@@ -247,7 +254,7 @@ let package = Package(
         .target(
             name: "WharfTestSupport",
             dependencies: [
-                "WharfRuntime", "WharfProto", "GatewayCore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "WharfRuntime", "WharfProto", "WharfTopology", "GatewayCore", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -259,7 +266,7 @@ let package = Package(
         .testTarget(
             name: "RobustnessTests",
             dependencies: [
-                "WharfTestSupport", "WharfProto", "WharfRuntime", "NegentropyProtocol", "RecordIdentity", "SyncCore", "NegentropyCore",
+                "WharfTestSupport", "WharfProto", "WharfRuntime", "WharfTopology", "NegentropyProtocol", "RecordIdentity", "SyncCore", "NegentropyCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ] + grpc + nioHTTP2,
@@ -319,7 +326,7 @@ let package = Package(
         .testTarget(
             name: "GatewayCoreTests",
             dependencies: [
-                "GatewayCore", "WharfTestSupport", "WharfProto", "StoreCore", "BlobCore", "RoutingCore", "NegentropyCore",
+                "GatewayCore", "WharfTestSupport", "WharfProto", "WharfTopology", "StoreCore", "BlobCore", "RoutingCore", "NegentropyCore", "SyncCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

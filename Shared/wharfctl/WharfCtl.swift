@@ -15,7 +15,7 @@ struct WharfCtl: AsyncParsableCommand {
         commandName: "wharfctl",
         abstract: "Operate a Wharf deployment.",
         subcommands: [Record.self, Routing.self, Blob.self, Sync.self, Backrest.self, Negentropy.self, StatusCommand.self,
-                      Health.self, Migrate.self, Config.self, Completion.self])
+                      Health.self, Migrate.self, Config.self, Topology.self, Completion.self])
 }
 
 /// Exit codes: 0 success, 1 failure, 2 not serving, 65 wrong data (EX_DATAERR), 78 invalid configuration (EX_CONFIG).

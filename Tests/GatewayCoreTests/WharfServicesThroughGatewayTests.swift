@@ -18,6 +18,17 @@ func withWharfService<Settings: Sendable>(
     build: @escaping @Sendable (WharfServiceHost, Settings) async throws -> WharfServiceParts,
     _ body: (Int) async throws -> Void
 ) async throws {
+    try await withWharfServiceHost(name, defaults: defaults, migrations: migrations, database: database, environment: extra,
+                                   settings: settings, build: build) { _, port in try await body(port) }
+}
+
+/// `withWharfService`, giving the host as well.
+func withWharfServiceHost<Settings: Sendable>(
+    _ name: String, defaults: RuntimeConfiguration.Defaults, migrations: [MigrationSet], database: String,
+    environment extra: [String: String] = [:], settings: (EnvironmentReader) -> Settings,
+    build: @escaping @Sendable (WharfServiceHost, Settings) async throws -> WharfServiceParts,
+    _ body: (WharfServiceHost, Int) async throws -> Void
+) async throws {
     let postgres = try await TestPostgres.shared()
     let redis = try await TestRedis.shared()
     var environment = [
@@ -29,7 +40,7 @@ func withWharfService<Settings: Sendable>(
     let host = WharfServiceHost(configuration: runtime, migrations: migrations)
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await host.run(handleSignals: false) { try await build($0, own) } }
-        try await body(try await host.grpcPort())
+        try await body(host, try await host.grpcPort())
         await host.shutdownGracefully()
         try await group.waitForAll()
     }

@@ -4,6 +4,7 @@ import GRPCNIOTransportHTTP2
 import Synchronization
 import Testing
 import WharfTestSupport
+import WharfTopology
 
 /// Every robustness suite, one after the other: they share one system, and one suite's load would make
 /// another's timing and memory figures meaningless.
@@ -36,15 +37,14 @@ enum Robustness {
     static func directPorts(_ row: RobustnessRow, in system: WharfSystem) -> [Int] {
         if row.service == "grpc.health.v1.Health" { return system.components.map(\.grpcPort) }
         if row.service == "wharf.gateway.v1.GatewayStatus" { return [system.port("gateway")] }
-        if ["wharf.routing.v1.PeerAnnouncements", "wharf.routing.v1.RecordPublishing"].contains(row.service) { return [system.port("routing")] }
-        guard let owner = WharfSystem.routes.first(where: { $0.value.contains(row.service) })?.key else { return [] }
-        return [system.port(owner)]
+        guard let owner = SystemShape.component(serving: row.service) else { return [] }
+        return [system.port(owner.rawValue)]
     }
 
     /// Whether the gateway routes the row's service (it answers health and its own status itself).
     static func routedByGateway(_ row: RobustnessRow) -> Bool {
         ["grpc.health.v1.Health", "wharf.gateway.v1.GatewayStatus"].contains(row.service)
-            || WharfSystem.routes.values.contains { $0.contains(row.service) }
+            || SystemShape.component(serving: row.service) != nil
     }
 
     /// The problem with an outcome, or nil when it is one a hostile request may get.

@@ -52,7 +52,7 @@ func hostEnvironment(postgresURL: String, redisURL: String, extra: [String: Stri
 /// Runs a host on a fresh database of the shared test servers with `services`, calls `body` with it and its
 /// gRPC port, then shuts it down gracefully and waits for `run()` to return.
 func withRunningHost(
-    services: [any RegistrableRPCService], serviceNames: [String] = [], environment extra: [String: String] = [:],
+    services: [any RegistrableRPCService], environment extra: [String: String] = [:],
     _ body: (WharfServiceHost, Int) async throws -> Void
 ) async throws {
     let postgres = try await TestPostgres.shared()
@@ -63,7 +63,7 @@ func withRunningHost(
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             try await host.run(handleSignals: false) { _ in
-                WharfServiceParts(rpcServices: services, serviceNames: serviceNames)
+                WharfServiceParts(rpcServices: services)
             }
         }
         try await body(host, try await host.grpcPort())
@@ -90,7 +90,7 @@ struct ServiceHostTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await host.run(handleSignals: false) { _ in
-                    WharfServiceParts(rpcServices: [SlowBlobService(delay: .zero)], serviceNames: [service])
+                    WharfServiceParts(rpcServices: [SlowBlobService(delay: .zero)])
                 }
             }
             let port = try await host.grpcPort()
@@ -249,7 +249,7 @@ struct ServiceHostTests {
             postgresURL: "postgres://wharf@127.0.0.1:\(deadPort)/wharf", redisURL: redis.url,
             extra: ["WHARF_STARTUP_TIMEOUT": "1s"]))
         await #expect {
-            try await host.run(handleSignals: false) { _ in WharfServiceParts(rpcServices: [], serviceNames: []) }
+            try await host.run(handleSignals: false) { _ in WharfServiceParts(rpcServices: []) }
         } throws: { error in
             "\(error)".contains("cannot reach PostgreSQL at postgres://wharf@127.0.0.1:\(deadPort)/wharf")
         }

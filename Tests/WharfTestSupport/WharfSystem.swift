@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Synchronization
 import WharfProto
+import WharfTopology
 
 /// The whole system as `scripts/wharf up` runs it, as real processes: the built executables of store, routing,
 /// blob, negentropy and sync on one new database of the shared test PostgreSQL and the shared test Redis, and the
@@ -29,17 +30,6 @@ public final class WharfSystem: Sendable {
     /// The store's OCI registry port.
     public let registryPort: Int
 
-    /// The services behind the gateway, by the executable that serves them.
-    public static let routes: [String: [String]] = [
-        "store": ["agntcy.dir.store.v1.StoreService", "wharf.store.v1.RecordReconciliation", "wharf.store.v1.RecordTransfer",
-                  "wharf.store.v1.RegistryCredentials"],
-        "routing": ["routing.v1.RoutingService"],
-        "blob": ["tvix.castore.v1.BlobService", "snix.castore.v1.BlobService"],
-        "negentropy": ["orlysync.negentropy.v1.NegentropyService"],
-        "sync": ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress", "v1sync.BackrestSyncService",
-                 "v1sync.BackrestSyncStateService", "wharf.sync.v1.BackrestHub"],
-    ]
-
     public func component(_ name: String) -> Component {
         guard let found = components.first(where: { $0.name == name }) else { preconditionFailure("no component \(name)") }
         return found
@@ -56,7 +46,7 @@ public final class WharfSystem: Sendable {
 
     /// Every component, in the order they start: routing reads the store, sync writes to store and routing, and
     /// the gateway probes every service.
-    public static let everyComponent = ["store", "blob", "negentropy", "routing", "sync", "gateway"]
+    public static let everyComponent = SystemShape.components.map(\.name)
 
     /// Starts `only` these components (each waits until it reports SERVING), on `postgres` and `redis` (the
     /// shared test servers when nil; fault tests pass dedicated ones they restart). `environment` is added to
@@ -93,8 +83,8 @@ public final class WharfSystem: Sendable {
                          .appendingPathComponent("wharf-backrest-\(database)-key.pem").path],
             "negentropy": ["WHARF_RELAY_LISTEN": "127.0.0.1:\(relayPort)", "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic],
             "gateway": [
-                "WHARF_GATEWAY_ROUTES": routes.filter { only.contains($0.key) }.sorted { $0.key < $1.key }.flatMap { name, services in
-                    services.filter { !unrouted.contains($0) }.map { "\($0)=127.0.0.1:\(port(name))" }
+                "WHARF_GATEWAY_ROUTES": SystemShape.routed.filter { only.contains($0.name) }.flatMap { shape in
+                    shape.serviceNames.filter { !unrouted.contains($0) }.map { "\($0)=127.0.0.1:\(port(shape.name))" }
                 }.joined(separator: ","),
                 "WHARF_GATEWAY_HEALTH_INTERVAL": "500ms", "WHARF_GATEWAY_ACCESS_LOG": "off",
             ],

@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import NIOCore
 import WharfRuntime
+import WharfTopology
 
 /// The blob service's own settings.
 public struct BlobSettings: Sendable {
@@ -47,7 +48,7 @@ public struct BlobSettings: Sendable {
 
 /// Builds the blob service on a `WharfServiceHost`.
 public enum BlobServer {
-    public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50054, metricsPort: 9104)
+    public static let defaults = RuntimeConfiguration.Defaults(SystemShape.blob)
     public static let migrations = [PostgresBlobStore.migrations]
     static let garbageJob = "blob.collect-garbage"
 
@@ -99,7 +100,6 @@ public enum BlobServer {
         }
         return WharfServiceParts(
             rpcServices: [TvixBlobService(core: core), SnixBlobService(core: core)],
-            serviceNames: ["tvix.castore.v1.BlobService", "snix.castore.v1.BlobService"],
             jobHandlers: [garbageJob: collect])
     }
 }

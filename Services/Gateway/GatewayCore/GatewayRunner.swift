@@ -5,11 +5,12 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 import WharfRuntime
+import WharfTopology
 
 /// Runs the gateway: its listener, the upstream prober and the metrics endpoint, until SIGTERM (or
 /// `shutdownGracefully`). The gateway keeps no state and needs neither PostgreSQL nor Redis.
 public final class GatewayRunner: Sendable {
-    public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50050, metricsPort: 9100)
+    public static let defaults = RuntimeConfiguration.Defaults(SystemShape.gateway)
 
     public let server: GatewayServer
     private let runtime: RuntimeConfiguration

@@ -2,11 +2,12 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import WharfRuntime
+import WharfTopology
 
 /// Builds the negentropy service on a `WharfServiceHost`: the gRPC NegentropyService, the relay endpoint,
 /// cross-replica live events, peer sync jobs and the idle-session sweep.
 public enum NegentropyServer {
-    public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50055, metricsPort: 9105)
+    public static let defaults = RuntimeConfiguration.Defaults(SystemShape.negentropy)
     public static let migrations = [EventStore.migrations]
 
     /// Parts plus the relay, whose bound port tests read.
@@ -60,7 +61,6 @@ public enum NegentropyServer {
         }
         let parts = WharfServiceParts(
             rpcServices: [service],
-            serviceNames: ["orlysync.negentropy.v1.NegentropyService"],
             backgroundServices: [relay, background],
             jobHandlers: coordinator.jobHandlers,
             adminMethods: NegentropyService.administrativeMethods)

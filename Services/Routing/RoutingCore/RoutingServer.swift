@@ -1,10 +1,11 @@
 import Foundation
 import Logging
 import WharfRuntime
+import WharfTopology
 
 /// Builds the routing service on a `WharfServiceHost`.
 public enum RoutingServer {
-    public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50053, metricsPort: 9103)
+    public static let defaults = RuntimeConfiguration.Defaults(SystemShape.routing)
     public static let migrations = [LabelIndex.migrations]
     static let republishJob = "routing.republish"
     static let expireJob = "routing.expire-remote"
@@ -58,7 +59,6 @@ public enum RoutingServer {
         }
         return WharfServiceParts(
             rpcServices: [service, publishing, announcements],
-            serviceNames: ["routing.v1.RoutingService", "wharf.routing.v1.RecordPublishing", "wharf.routing.v1.PeerAnnouncements"],
             backgroundServices: [records, peers, reconciler]
                 + (settings.residentIndex ? [ResidentIndexLoader(index: index, catchUpInterval: .seconds(5), logger: host.logger)] : []),
             jobHandlers: [republishJob: republish, expireJob: expire, reconcileJob: reconcile,

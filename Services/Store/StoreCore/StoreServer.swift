@@ -2,10 +2,11 @@ import Foundation
 import NegentropyProtocol
 import ServiceLifecycle
 import WharfRuntime
+import WharfTopology
 
 /// Builds the store service on a `WharfServiceHost`.
 public enum StoreServer {
-    public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50051, metricsPort: 9101)
+    public static let defaults = RuntimeConfiguration.Defaults(SystemShape.store)
     public static let migrations = [MigrationSet(
         schema: "store",
         migrations: RecordRepository.migrations.migrations
@@ -56,8 +57,6 @@ public enum StoreServer {
         }
         return WharfServiceParts(
             rpcServices: [service, credentialService, reconciliation, transfer],
-            serviceNames: ["agntcy.dir.store.v1.StoreService", "wharf.store.v1.RegistryCredentials", "wharf.store.v1.RecordReconciliation",
-                           "wharf.store.v1.RecordTransfer"],
             backgroundServices: background,
             jobHandlers: [pruneChangesJob: prune],
             adminMethods: RegistryCredentialsService.administrativeMethods)

@@ -1,10 +1,11 @@
 import Foundation
 import GRPCCore
 import WharfRuntime
+import WharfTopology
 
 /// Builds the sync service on a `WharfServiceHost`.
 public enum SyncServer {
-    public static let defaults = RuntimeConfiguration.Defaults(grpcPort: 50052, metricsPort: 9102)
+    public static let defaults = RuntimeConfiguration.Defaults(SystemShape.sync)
     public static let migrations = [SyncRepository.migrations, BackrestSchema.migrations]
 
     public static func parts(host: WharfServiceHost, settings: SyncSettings) async throws -> WharfServiceParts {
@@ -24,8 +25,6 @@ public enum SyncServer {
         }
         return WharfServiceParts(
             rpcServices: [service, progress] + backrest,
-            serviceNames: ["agntcy.dir.store.v1.SyncService", "wharf.sync.v1.SyncProgress"]
-                + (backrest.isEmpty ? [] : ["v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService", "wharf.sync.v1.BackrestHub"]),
             backgroundServices: [local, SyncMetrics(repository: repository, factory: host.metricsFactory, interval: .seconds(10), logger: host.logger)],
             jobHandlers: [SyncMirror.jobKind: mirror.run],
             adminMethods: SyncService.administrativeMethods.union(SyncProgressService.administrativeMethods).union(BackrestSyncStateService.administrativeMethods)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import WharfTopology
 
 /// The settings every Wharf service shares, read from `WHARF_*` variables. Service-specific settings are
 /// read by each service from the same `EnvironmentReader` so that all problems are reported together.
@@ -14,6 +15,11 @@ public struct RuntimeConfiguration: Sendable {
             self.grpcPort = grpcPort
             self.metricsPort = metricsPort
             self.maxMessageBytes = maxMessageBytes
+        }
+
+        /// A component's default ports, from the system's shape.
+        public init(_ shape: ComponentShape, maxMessageBytes: Int = 4 * 1024 * 1024) {
+            self.init(grpcPort: shape.grpcPort, metricsPort: shape.metricsPort, maxMessageBytes: maxMessageBytes)
         }
     }
 

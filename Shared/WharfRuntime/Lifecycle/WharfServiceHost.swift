@@ -1,5 +1,6 @@
 import CoreMetrics
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import Logging
 import NIOPosix
 import PostgresNIO
@@ -11,8 +12,6 @@ import Synchronization
 public struct WharfServiceParts: Sendable {
     /// gRPC services to serve (health is added by the host).
     public var rpcServices: [any RegistrableRPCService]
-    /// Fully qualified names of those services, for per-service health status.
-    public var serviceNames: [String]
     /// Long-running background parts (event listeners, relays), run alongside the gRPC server.
     public var backgroundServices: [any Service]
     /// Handlers for job kinds this service runs from the shared job table.
@@ -23,16 +22,25 @@ public struct WharfServiceParts: Sendable {
     public var adminMethods: Set<MethodDescriptor>
 
     public init(
-        rpcServices: [any RegistrableRPCService], serviceNames: [String],
+        rpcServices: [any RegistrableRPCService],
         backgroundServices: [any Service] = [], jobHandlers: [String: JobHandler] = [:],
         healthDependencies: [HealthDependency] = [], adminMethods: Set<MethodDescriptor> = []
     ) {
         self.rpcServices = rpcServices
-        self.serviceNames = serviceNames
         self.backgroundServices = backgroundServices
         self.jobHandlers = jobHandlers
         self.healthDependencies = healthDependencies
         self.adminMethods = adminMethods
+    }
+}
+
+extension WharfServiceParts {
+    /// The fully qualified names of the services `rpcServices` register, as their generated descriptors name
+    /// them (per-service health, and what `SystemShapeTests` compares with the system's shape).
+    public var serviceNames: [String] {
+        var router = RPCRouter<HTTP2ServerTransport.Posix>()
+        for service in rpcServices { service.registerMethods(with: &router) }
+        return Set(router.methods.map(\.service.fullyQualifiedService)).sorted()
     }
 }
 
@@ -54,6 +62,7 @@ public final class WharfServiceHost: Sendable {
     private let grpcHost = OnceValue<GRPCServerHost>()
     private let metricsEndpoint = OnceValue<MetricsEndpoint?>()
     private let healthMonitor = OnceValue<HealthMonitor>()
+    private let served = OnceValue<[String]>()
     private let group = Mutex<ServiceGroup?>(nil)
     private let shutdownRequested = Mutex(false)
 
@@ -89,6 +98,11 @@ public final class WharfServiceHost: Sendable {
 
     public var health: HealthMonitor {
         get async { await healthMonitor.value }
+    }
+
+    /// The gRPC services this host serves (health aside), once its parts are built.
+    public var servedServiceNames: [String] {
+        get async { await served.value }
     }
 
     /// Starts a graceful shutdown, as SIGTERM does.
@@ -143,8 +157,10 @@ public final class WharfServiceHost: Sendable {
     private func runServices(parts: WharfServiceParts, handleSignals: Bool) async throws {
         let postgres = self.postgres
         let redis = self.redis
+        let serviceNames = parts.serviceNames
+        served.set(serviceNames)
         let health = HealthMonitor(
-            services: parts.serviceNames,
+            services: serviceNames,
             dependencies: [
                 HealthDependency(name: "postgres") { try await postgres.query("SELECT 1") },
                 HealthDependency(name: "redis") {

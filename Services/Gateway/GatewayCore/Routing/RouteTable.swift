@@ -1,4 +1,5 @@
 import WharfRuntime
+import WharfTopology
 
 /// Where requests go: the fully qualified gRPC service name (the first part of `:path`) → an upstream cluster.
 public struct RouteTable: Sendable {
@@ -23,21 +24,16 @@ public struct RouteTable: Sendable {
 
     public func route(forService service: Substring) -> Route? { routes[String(service)] }
 
-    /// Every Wharf service on its default local port (what `scripts/wharf up` runs).
+    /// Every Wharf service on its default local port (what `scripts/wharf up` runs), from the system's shape.
     public static func defaults(host: String = "127.0.0.1") -> String {
-        [
-            ("agntcy.dir.store.v1.StoreService", 50051), ("wharf.store.v1.RecordReconciliation", 50051),
-            ("wharf.store.v1.RecordTransfer", 50051),
-            ("agntcy.dir.store.v1.SyncService", 50052), ("wharf.sync.v1.SyncProgress", 50052),
-            ("v1sync.BackrestSyncService", 50052), ("v1sync.BackrestSyncStateService", 50052), ("wharf.sync.v1.BackrestHub", 50052),
-            ("routing.v1.RoutingService", 50053), ("tvix.castore.v1.BlobService", 50054),
-            ("snix.castore.v1.BlobService", 50054), ("orlysync.negentropy.v1.NegentropyService", 50055),
-        ].map { "\($0.0)=\(host):\($0.1)" }.joined(separator: ",")
+        SystemShape.gatewayRoutes(host: host)
     }
 
     /// `service=address[;address…],…` where an address is `host:port` (a fixed address) or
     /// `dns:host:port` (every address the name resolves to, resolved again periodically: a Kubernetes
-    /// headless Service).
+    /// headless Service). A component's name in place of a service (`store=store:50051`; service names always
+    /// hold a dot, component names never do) routes every service that component serves (`wharfctl topology`),
+    /// so that deployment files need not list them.
     public static func parse(_ text: String) throws(ConfigurationProblem) -> RouteTable {
         var routes: [Route] = []
         for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
@@ -54,8 +50,20 @@ public struct RouteTable: Sendable {
                 }
             }
             guard !targets.isEmpty else { throw ConfigurationProblem("no address for \(parts[0])") }
-            routes.append(Route(service: parts[0], cluster: .init(name: parts[0], targets: targets)))
+            for service in try services(named: parts[0]) {
+                routes.append(Route(service: service, cluster: .init(name: service, targets: targets)))
+            }
         }
         return RouteTable(routes)
+    }
+
+    /// The services a route's key names: itself, or every service of the component it names.
+    private static func services(named key: String) throws(ConfigurationProblem) -> [String] {
+        guard !key.contains(".") else { return [key] }
+        let routed = SystemShape.routed
+        guard let shape = routed.first(where: { $0.name == key }) else {
+            throw ConfigurationProblem("\"\(key)\" is neither a gRPC service (package.Service) nor a component (\(routed.map(\.name).joined(separator: ", ")))")
+        }
+        return shape.serviceNames
     }
 }

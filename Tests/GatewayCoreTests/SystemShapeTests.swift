@@ -1,0 +1,182 @@
+import BlobCore
+import Foundation
+import GatewayCore
+import NegentropyCore
+import RoutingCore
+import StoreCore
+import SyncCore
+import Testing
+import WharfRuntime
+import WharfTestSupport
+import WharfTopology
+
+/// `SystemShape` is the one description of which executable serves which services on which ports; everything
+/// else that spells the shape out is compared with it here, so a difference fails the suite.
+@Suite("The system's shape: one route table, every copy checked against it")
+struct SystemShapeTests {
+    @Test("each service serves exactly the services the shape gives it, named by the generated descriptors")
+    func servedServices() async throws {
+        let database = try await TestPostgres.shared().createDatabase()
+        var served: [WharfComponent: [String]] = [:]
+        try await withWharfServiceHost("store", defaults: StoreServer.defaults, migrations: StoreServer.migrations, database: database,
+                                       environment: ["WHARF_STORE_OCI_LISTEN": "off"],
+                                       settings: { StoreSettings(reader: $0) }, build: { try await StoreServer.parts(host: $0, settings: $1) }) { host, _ in
+            served[.store] = await host.servedServiceNames
+        }
+        try await withWharfServiceHost("routing", defaults: RoutingServer.defaults, migrations: RoutingServer.migrations, database: database,
+                                       settings: { RoutingSettings(reader: $0) }, build: { try await RoutingServer.parts(host: $0, settings: $1) }) { host, _ in
+            served[.routing] = await host.servedServiceNames
+        }
+        let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(database)-hub.pem").path
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        try await withWharfServiceHost("sync", defaults: SyncServer.defaults, migrations: SyncServer.migrations, database: database,
+                                       environment: ["WHARF_BACKREST_KEY_FILE": keyFile],
+                                       settings: { SyncSettings(reader: $0) }, build: { try await SyncServer.parts(host: $0, settings: $1) }) { host, _ in
+            served[.sync] = await host.servedServiceNames
+        }
+        try await withWharfServiceHost("blob", defaults: BlobServer.defaults, migrations: BlobServer.migrations, database: database,
+                                       settings: { BlobSettings(reader: $0) }, build: { try await BlobServer.parts(host: $0, settings: $1) }) { host, _ in
+            served[.blob] = await host.servedServiceNames
+        }
+        try await withWharfServiceHost("negentropy", defaults: NegentropyServer.defaults, migrations: NegentropyServer.migrations, database: database,
+                                       settings: { NegentropySettings(reader: $0) },
+                                       build: { try await NegentropyServer.build(host: $0, settings: $1).parts }) { host, _ in
+            served[.negentropy] = await host.servedServiceNames
+        }
+        for shape in SystemShape.routed {
+            #expect(served[shape.component] == shape.serviceNames.sorted(), "\(shape.name)")
+        }
+        // Defaults come from the shape too.
+        let defaults = [StoreServer.defaults, RoutingServer.defaults, SyncServer.defaults, BlobServer.defaults, NegentropyServer.defaults, GatewayRunner.defaults]
+        let components: [WharfComponent] = [.store, .routing, .sync, .blob, .negentropy, .gateway]
+        for (component, defaults) in zip(components, defaults) {
+            let shape = SystemShape.shape(of: component)
+            #expect(defaults.grpcPort == shape.grpcPort && defaults.metricsPort == shape.metricsPort, "\(component)")
+        }
+    }
+
+    @Test("the gateway's default routes send every routed service to its component; a component's name routes all its services")
+    func gatewayDefaults() throws {
+        let routes = try RouteTable.parse(RouteTable.defaults()).routes
+        let expected = Dictionary(uniqueKeysWithValues: SystemShape.routed.flatMap { shape in
+            shape.serviceNames.map { ($0, "127.0.0.1:\(shape.grpcPort)") }
+        })
+        #expect(Self.addresses(routes) == expected)
+        // Every service name is unique to one component, and component names never look like services.
+        let names = SystemShape.components.flatMap(\.serviceNames)
+        #expect(Set(names).count == names.count)
+        #expect(SystemShape.components.allSatisfy { !$0.name.contains(".") })
+        let shorthand = try RouteTable.parse("store=db-host:1,blob=dns:blob-pods:2").routes
+        #expect(Set(shorthand.keys) == Set(SystemShape.store.serviceNames + SystemShape.blob.serviceNames))
+        #expect(throws: ConfigurationProblem.self) { try RouteTable.parse("stor=db-host:1") }
+        #expect(throws: ConfigurationProblem.self) { try RouteTable.parse("gateway=db-host:1") }
+    }
+
+    @Test("scripts/wharf starts the components in the shape's order on its ports; the README's port table agrees")
+    func launcherAndReadme() throws {
+        let launcher = try String(contentsOf: ProjectPaths.root.appendingPathComponent("scripts/wharf"), encoding: .utf8)
+        let list = try #require(launcher.firstMatch(of: /for entry in ([a-z0-9: ]+); do/)?.1)
+        #expect(String(list) == SystemShape.components.map { "\($0.name):\($0.grpcPort)" }.joined(separator: " "))
+        #expect(launcher.contains("relay_port=$((\(SystemShape.relayPort) + offset))"))
+        #expect(launcher.contains("oci_port=$((\(SystemShape.ociRegistryPort) + offset))"))
+        // The launcher's metrics ports are 9100 + (gRPC port - 50050).
+        #expect(launcher.contains("local metrics=$((9100 + port - 50050))"))
+        #expect(SystemShape.components.allSatisfy { $0.metricsPort == 9100 + $0.grpcPort - 50050 })
+        #expect(launcher.contains("wharfctl\" topology routes"))
+
+        let readme = try String(contentsOf: ProjectPaths.root.appendingPathComponent("README.md"), encoding: .utf8)
+        for shape in SystemShape.components {
+            let listeners = shape.listeners.map { "127.0.0.1:\($0.port)" }
+            let row = try #require(readme.split(separator: "\n").first { $0.hasPrefix("| \(shape.name) | 127.0.0.1:") }, "no README port row for \(shape.name)")
+            #expect(row.contains("127.0.0.1:\(shape.grpcPort)") && row.hasSuffix("| 127.0.0.1:\(shape.metricsPort) |"), "\(row)")
+            #expect(listeners.allSatisfy { row.contains($0) }, "\(row)")
+        }
+    }
+
+    @Test("docker-compose.yml: every component's listen addresses, healthcheck and the gateway's routes agree with the shape")
+    func compose() async throws {
+        let compose = try #require(try await DeploymentFiles.documents("docker-compose.yml").first)
+        let services = try #require(compose["services"] as? [String: [String: Any]])
+        for shape in SystemShape.components {
+            let service = try #require(services[shape.name], "no compose service \(shape.name)")
+            #expect((service["command"] as? [String])?.first == shape.name)
+            let environment = service["environment"] as? [String: Any] ?? [:]
+            #expect(environment["WHARF_LISTEN"] as? String == "0.0.0.0:\(shape.grpcPort)", "\(shape.name)")
+            #expect(environment["WHARF_METRICS_LISTEN"] as? String == "0.0.0.0:\(shape.metricsPort)", "\(shape.name)")
+            for listener in shape.listeners {
+                #expect(environment[listener.variable] as? String == "0.0.0.0:\(listener.port)", "\(shape.name) \(listener.variable)")
+            }
+            let probe = ((service["healthcheck"] as? [String: Any])?["test"] as? [String]) ?? []
+            #expect(probe.contains("127.0.0.1:\(shape.grpcPort)"), "\(shape.name): \(probe)")
+        }
+        let gateway = try #require(services["gateway"]?["environment"] as? [String: Any])
+        let routes = try RouteTable.parse(try #require(gateway["WHARF_GATEWAY_ROUTES"] as? String)).routes
+        let expected = Dictionary(uniqueKeysWithValues: SystemShape.routed.flatMap { shape in
+            shape.serviceNames.map { ($0, "\(shape.name):\(shape.grpcPort)") }
+        })
+        #expect(Self.addresses(routes) == expected)
+    }
+
+    @Test("k8s/: every Deployment's ports, probes and Services, and the gateway's routes, agree with the shape")
+    func kubernetes() async throws {
+        let documents = try await DeploymentFiles.kubernetes()
+        func object(_ kind: String, _ name: String) -> [String: Any]? {
+            documents.first { $0["kind"] as? String == kind && ($0["metadata"] as? [String: Any])?["name"] as? String == name }
+        }
+        for shape in SystemShape.components {
+            let deployment = try #require(object("Deployment", shape.name), "no Deployment \(shape.name)")
+            let template = try #require((deployment["spec"] as? [String: Any])?["template"] as? [String: Any])
+            let annotations = (template["metadata"] as? [String: Any])?["annotations"] as? [String: String] ?? [:]
+            #expect(annotations["prometheus.io/port"] == "\(shape.metricsPort)", "\(shape.name)")
+            let containers = try #require((template["spec"] as? [String: Any])?["containers"] as? [[String: Any]])
+            let container = try #require(containers.first { ($0["command"] as? [String])?.first == shape.name }, "\(shape.name)")
+            let ports = Dictionary(uniqueKeysWithValues: (container["ports"] as? [[String: Any]] ?? []).compactMap { port in
+                (port["name"] as? String).map { ($0, port["containerPort"] as? Int ?? -1) }
+            })
+            var expectedPorts = ["grpc": shape.grpcPort, "metrics": shape.metricsPort]
+            for listener in shape.listeners { expectedPorts[listener.portName] = listener.port }
+            #expect(ports == expectedPorts, "\(shape.name)")
+            let environment = Dictionary((container["env"] as? [[String: Any]] ?? []).compactMap { entry in
+                (entry["name"] as? String).map { ($0, entry["value"] as? String ?? "") }
+            }, uniquingKeysWith: { first, _ in first })
+            #expect(environment["WHARF_LISTEN"] == "0.0.0.0:\(shape.grpcPort)", "\(shape.name)")
+            #expect(environment["WHARF_METRICS_LISTEN"] == "0.0.0.0:\(shape.metricsPort)", "\(shape.name)")
+            for listener in shape.listeners {
+                #expect(environment[listener.variable] == "0.0.0.0:\(listener.port)", "\(shape.name) \(listener.variable)")
+            }
+            let service = try #require(object("Service", shape.name), "no Service \(shape.name)")
+            let servicePorts = ((service["spec"] as? [String: Any])?["ports"] as? [[String: Any]]) ?? []
+            let grpc = servicePorts.first { $0["name"] as? String == "grpc" }
+            #expect(grpc?["port"] as? Int == shape.grpcPort && grpc?["targetPort"] as? Int == shape.grpcPort, "\(shape.name)")
+            for listener in shape.listeners {
+                #expect(servicePorts.contains { $0["name"] as? String == listener.portName && $0["port"] as? Int == listener.port }, "\(shape.name)")
+            }
+        }
+        for shape in SystemShape.routed {
+            let headless = try #require(object("Service", "\(shape.name)-pods"), "no headless Service \(shape.name)-pods")
+            let ports = ((headless["spec"] as? [String: Any])?["ports"] as? [[String: Any]]) ?? []
+            #expect(ports.contains { $0["name"] as? String == "grpc" && $0["port"] as? Int == shape.grpcPort }, "\(shape.name)-pods")
+        }
+        let gateway = try #require(object("Deployment", "gateway"))
+        let template = (gateway["spec"] as? [String: Any])?["template"] as? [String: Any]
+        let container = ((template?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first
+        let routesText = try #require((container?["env"] as? [[String: Any]])?.first { $0["name"] as? String == "WHARF_GATEWAY_ROUTES" }?["value"] as? String)
+        let routes = try RouteTable.parse(routesText).routes
+        let expected = Dictionary(uniqueKeysWithValues: SystemShape.routed.flatMap { shape in
+            shape.serviceNames.map { ($0, "dns:\(shape.name)-pods.wharf.svc.cluster.local:\(shape.grpcPort)") }
+        })
+        #expect(Self.addresses(routes) == expected)
+    }
+
+    /// service → its one address as configured text (`host:port` or `dns:host:port`).
+    static func addresses(_ routes: [String: RouteTable.Route]) -> [String: String] {
+        routes.mapValues { route in
+            route.cluster.targets.map { target in
+                switch target {
+                case .fixed(let address): "\(address.host):\(address.port)"
+                case .dns(let address): "dns:\(address.host):\(address.port)"
+                }
+            }.joined(separator: ";")
+        }
+    }
+}
