@@ -16,8 +16,8 @@ let nioHTTP2: [Target.Dependency] = [
     .product(name: "NIOHTTP2", package: "swift-nio-http2"),
 ]
 
-// The BLAKE3 kernel modules are compiled for the CPU features they use; BlobCore calls them only on CPUs
-// that have those features (Services/Blob/BlobCore/BLAKE3/BLAKE3Kernel.swift).
+// The BLAKE3 kernel modules are compiled for the CPU features they use; the BLAKE3 module calls them only on CPUs
+// that have those features (Shared/BLAKE3/BLAKE3/BLAKE3Kernel.swift).
 // Hashing is optimised in debug builds too: unoptimised SIMD code is ~50x slower, which would make the
 // tests that move tens of MiB through the blob service spend minutes hashing.
 let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -76,6 +76,15 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Shared/WharfProto"
         ),
+        // Hexadecimal text of bytes: what the protocol modules and the services share below the runtime.
+        .target(name: "WharfEncoding", path: "Shared/WharfEncoding"),
+        // What the services ask of each other, written once: the store's pull and export streams as a caller
+        // uses them, record transfer batches, RPCs a peer may lack, backrest permission text.
+        .target(
+            name: "ServiceContracts",
+            dependencies: ["WharfProto", .product(name: "GRPCCore", package: "grpc-swift-2")],
+            path: "Shared/ServiceContracts"
+        ),
         // Which executable serves which gRPC services on which default ports: the one description of the
         // system's shape (gateway routes, launcher, compose and k8s are derived from it or checked against it).
         .target(
@@ -104,22 +113,26 @@ let package = Package(
         .executableTarget(
             name: "wharfctl",
             dependencies: [
-                "WharfRuntime", "WharfProto", "WharfTopology", "BlobCore",
+                "WharfRuntime", "WharfProto", "WharfTopology", "WharfEncoding", "ServiceContracts", "BLAKE3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ] + grpc,
             path: "Shared/wharfctl"
         ),
-        // Blob service: BLAKE3 (generic SIMD lane kernel + AVX2/AVX-512 specialisations), FastCDC, stores.
-        .target(name: "BLAKE3Lanes", path: "Services/Blob/BLAKE3Lanes", swiftSettings: optimisedInDebug),
-        .target(name: "BLAKE3AVX2", dependencies: ["BLAKE3Lanes"], path: "Services/Blob/BLAKE3AVX2",
+        // BLAKE3 (a generic SIMD lane kernel + AVX2/AVX-512 specialisations) and the digest naming a blob: shared
+        // by the blob service and wharfctl, which hashes files without linking the service.
+        .target(name: "BLAKE3Lanes", path: "Shared/BLAKE3/BLAKE3Lanes", swiftSettings: optimisedInDebug),
+        .target(name: "BLAKE3AVX2", dependencies: ["BLAKE3Lanes"], path: "Shared/BLAKE3/BLAKE3AVX2",
                 swiftSettings: avx2Flags),
-        .target(name: "BLAKE3AVX512", dependencies: ["BLAKE3Lanes"], path: "Services/Blob/BLAKE3AVX512",
+        .target(name: "BLAKE3AVX512", dependencies: ["BLAKE3Lanes"], path: "Shared/BLAKE3/BLAKE3AVX512",
                 swiftSettings: avx512Flags),
+        .target(name: "BLAKE3", dependencies: ["BLAKE3Lanes", "BLAKE3AVX2", "BLAKE3AVX512", "WharfEncoding"],
+                path: "Shared/BLAKE3/BLAKE3", swiftSettings: optimisedInDebug),
+        // Blob service: FastCDC chunking, the blob stores, tvix/snix BlobService.
         .target(
             name: "BlobCore",
             dependencies: [
-                "BLAKE3Lanes", "BLAKE3AVX2", "BLAKE3AVX512", "WharfRuntime", "WharfProto",
+                "BLAKE3", "WharfRuntime", "WharfProto", "WharfEncoding", "ServiceContracts",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ] + grpc,
@@ -140,7 +153,7 @@ let package = Package(
         .target(
             name: "StoreCore",
             dependencies: [
-                "WharfRuntime", "WharfProto", "WharfEvents", "RecordIdentity", "NegentropyProtocol",
+                "WharfRuntime", "WharfProto", "WharfEvents", "WharfEncoding", "ServiceContracts", "RecordIdentity", "NegentropyProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -155,7 +168,7 @@ let package = Package(
         .target(
             name: "SyncCore",
             dependencies: [
-                "WharfRuntime", "WharfProto", "RecordIdentity", "NegentropyProtocol",
+                "WharfRuntime", "WharfProto", "ServiceContracts", "RecordIdentity", "NegentropyProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -169,7 +182,7 @@ let package = Package(
         .target(
             name: "RoutingCore",
             dependencies: [
-                "WharfRuntime", "WharfProto", "WharfEvents", "RecordIdentity", "NegentropyProtocol",
+                "WharfRuntime", "WharfProto", "WharfEvents", "ServiceContracts", "RecordIdentity", "NegentropyProtocol",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -181,8 +194,8 @@ let package = Package(
         // storage or transport. Optimised in debug builds too: the property tests reconcile 100,000-item sets.
         .target(
             name: "NegentropyProtocol",
-            dependencies: ["WharfRuntime", .product(name: "Crypto", package: "swift-crypto")],
-            path: "Services/Negentropy/NegentropyProtocol",
+            dependencies: ["WharfEncoding", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Shared/NegentropyProtocol",
             swiftSettings: optimisedInDebug
         ),
         // Debian libsecp256k1: BIP-340 signatures of Nostr events.
@@ -195,7 +208,7 @@ let package = Package(
         .target(
             name: "NegentropyCore",
             dependencies: [
-                "NegentropyProtocol", "CSecp256k1", "WharfRuntime", "WharfProto",
+                "NegentropyProtocol", "CSecp256k1", "WharfRuntime", "WharfProto", "WharfEncoding",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -243,7 +256,7 @@ let package = Package(
         // BLAKE3 and blob service throughput (scripts/bench-blob).
         .executableTarget(name: "RecordCodecBench", dependencies: ["RecordIdentity", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                           path: "Benchmarks/RecordCodecBench"),
-        .executableTarget(name: "BlobBench", dependencies: ["BlobCore", "WharfProto"] + grpc, path: "Benchmarks/BlobBench"),
+        .executableTarget(name: "BlobBench", dependencies: ["BlobCore", "BLAKE3", "WharfProto"] + grpc, path: "Benchmarks/BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).
         .executableTarget(
             name: "RuntimeBench",
@@ -283,8 +296,13 @@ let package = Package(
         // through the sync service; run after the fault suites by scripts/wharf test.
         .testTarget(
             name: "FederationTests",
-            dependencies: ["WharfTestSupport", "WharfProto", "WharfRuntime"] + grpc,
+            dependencies: ["WharfTestSupport", "WharfProto", "WharfRuntime", "ServiceContracts"] + grpc,
             path: "Tests/FederationTests"
+        ),
+        .testTarget(
+            name: "ServiceContractsTests",
+            dependencies: ["ServiceContracts", "WharfProto"] + grpc,
+            path: "Tests/ServiceContractsTests"
         ),
         .testTarget(
             name: "WharfProtoTests",
@@ -293,12 +311,12 @@ let package = Package(
         ),
         .testTarget(
             name: "BlobCoreTests",
-            dependencies: ["BlobCore", "WharfTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")] + grpc,
+            dependencies: ["BlobCore", "BLAKE3", "WharfEncoding", "WharfTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")] + grpc,
             path: "Tests/BlobCoreTests"
         ),
         .testTarget(
             name: "StoreCoreTests",
-            dependencies: ["StoreCore", "WharfEvents", "RecordIdentity", "NegentropyProtocol", "WharfTestSupport",
+            dependencies: ["StoreCore", "WharfEvents", "WharfEncoding", "ServiceContracts", "RecordIdentity", "NegentropyProtocol", "WharfTestSupport",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
             path: "Tests/StoreCoreTests"
         ),
@@ -316,7 +334,7 @@ let package = Package(
         .testTarget(
             name: "NegentropyCoreTests",
             dependencies: [
-                "NegentropyProtocol", "NegentropyCore", "WharfTestSupport", "WharfProto",
+                "NegentropyProtocol", "NegentropyCore", "WharfTestSupport", "WharfProto", "WharfEncoding",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -326,7 +344,7 @@ let package = Package(
         .testTarget(
             name: "GatewayCoreTests",
             dependencies: [
-                "GatewayCore", "WharfTestSupport", "WharfProto", "WharfTopology", "StoreCore", "BlobCore", "RoutingCore", "NegentropyCore", "SyncCore",
+                "GatewayCore", "WharfTestSupport", "WharfProto", "WharfTopology", "StoreCore", "BlobCore", "BLAKE3", "RoutingCore", "NegentropyCore", "SyncCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

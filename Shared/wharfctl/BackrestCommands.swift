@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRPCCore
+import ServiceContracts
 import SwiftProtobuf
 import WharfProto
 import WharfRuntime

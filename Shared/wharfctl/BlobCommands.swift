@@ -1,7 +1,9 @@
 import ArgumentParser
-import BlobCore
+import BLAKE3
+import ServiceContracts
 import Foundation
 import GRPCCore
+import WharfEncoding
 import WharfProto
 
 /// `wharfctl blob …`: BLAKE3-addressed blobs (tvix.castore.v1.BlobService), as `tvix-store import` stores files.
@@ -68,7 +70,7 @@ struct Blob: AsyncParsableCommand {
                     // The size comes with Read's response metadata (no chunk list is asked for, however long it
                     // is); without it (another server) progress shows bytes and rate.
                     return try await blobs.read(.with { $0.digest = wanted.bytes }, options: options) { response in
-                        let announced = response.metadata[stringValues: BlobServiceCore.sizeMetadataKey].first(where: { _ in true })
+                        let announced = response.metadata[stringValues: BlobReadMetadata.sizeKey].first(where: { _ in true })
                         let total = announced.flatMap { Int64($0) }.flatMap { $0 > 0 ? $0 : nil }
                         let progress = ProgressLine(label: "get \(wanted.tvixText)", total: total, quiet: quiet)
                         defer { progress.finish() }

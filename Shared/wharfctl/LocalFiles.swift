@@ -1,4 +1,4 @@
-import BlobCore
+import BLAKE3
 import Foundation
 import Synchronization
 

@@ -1,7 +1,8 @@
+import BLAKE3
 import BlobCore
 import Foundation
-import WharfTestSupport
 import Testing
+import WharfTestSupport
 
 struct BLAKE3Vectors: Decodable {
     struct Case: Decodable {

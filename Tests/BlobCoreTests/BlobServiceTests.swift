@@ -1,3 +1,4 @@
+import BLAKE3
 import BlobCore
 import Foundation
 import GRPCCore

@@ -6,6 +6,7 @@ import Testing
 @testable import BlobCore
 import WharfProto
 import WharfTestSupport
+import BLAKE3
 
 @Suite("Blob garbage collection never deletes what may be live")
 struct GarbageCollectionSafetyTests {
@@ -82,7 +83,7 @@ struct GarbageCollectionSafetyTests {
 
     @Test("a Put that stops sending is ended after WHARF_BLOB_PUT_IDLE_TIMEOUT, one that runs longer than WHARF_BLOB_PUT_MAX_DURATION too; each lease goes with it")
     func stalledPutsLoseTheirLease() async throws {
-        try await withBlobServer(.postgres, environment: ["WHARF_BLOB_PUT_IDLE_TIMEOUT": "2s", "WHARF_BLOB_PUT_MAX_DURATION": "5s"]) { server in
+        try await withBlobServer(.postgres, environment: ["WHARF_BLOB_PUT_IDLE_TIMEOUT": "3s", "WHARF_BLOB_PUT_MAX_DURATION": "6s"]) { server in
             let leases = UploadLeases(client: server.host.postgres, logger: server.host.logger)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
@@ -94,7 +95,7 @@ struct GarbageCollectionSafetyTests {
                     })
                 }
                 #expect(stalled?.code == .resourceExhausted, "\(String(describing: stalled))")
-                #expect(stalled?.message.contains("no progress") == true)
+                #expect(stalled?.message.contains("no progress") == true, "\(String(describing: stalled))")
                 let released = try await eventually { try await leases.oldestLiveStart() == nil }
                 #expect(released, "the stalled Put's lease was kept")
 
@@ -108,7 +109,7 @@ struct GarbageCollectionSafetyTests {
                     })
                 }
                 #expect(endless?.code == .resourceExhausted, "\(String(describing: endless))")
-                #expect(endless?.message.contains("ran longer than") == true)
+                #expect(endless?.message.contains("ran longer than") == true, "\(String(describing: endless))")
                 let releasedAgain = try await eventually { try await leases.oldestLiveStart() == nil }
                 #expect(releasedAgain)
 

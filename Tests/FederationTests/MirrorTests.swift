@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import ServiceContracts
 import Testing
 import WharfProto
 import WharfRuntime

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import NegentropyProtocol
 import Testing
+import WharfEncoding
 import WharfProto
 import WharfRuntime
 import WharfTestSupport

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NegentropyProtocol
+import WharfEncoding
 import WharfRuntime
 import WharfTestSupport
 

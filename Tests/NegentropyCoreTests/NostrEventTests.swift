@@ -1,6 +1,7 @@
 import Foundation
 import NegentropyCore
 import Testing
+import WharfEncoding
 import WharfRuntime
 import WharfTestSupport
 

@@ -2,6 +2,7 @@ import Foundation
 @testable import NegentropyProtocol
 import Testing
 import WharfRuntime
+import WharfEncoding
 
 @Suite("Negentropy V1 against the reference implementation's vectors")
 struct ProtocolVectorTests {

@@ -177,6 +177,7 @@ extension WharfServiceHost {
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import WharfEncoding
 #endif
 
 @Suite("The relay's NIP-11 information document")

@@ -4,6 +4,7 @@ import RecordIdentity
 import StoreCore
 import SwiftProtobuf
 import Testing
+import WharfEncoding
 import WharfRuntime
 
 @Suite("Record CIDs and canonical JSON against the upstream vectors")

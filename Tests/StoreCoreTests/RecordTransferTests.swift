@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import RecordIdentity
+import ServiceContracts
 import StoreCore
 import SwiftProtobuf
 import Testing

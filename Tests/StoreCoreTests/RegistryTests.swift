@@ -4,6 +4,7 @@ import GRPCCore
 import RecordIdentity
 import StoreCore
 import Testing
+import WharfEncoding
 import WharfProto
 import WharfRuntime
 import WharfTestSupport

@@ -342,7 +342,11 @@ struct StoreServiceTests {
         try await withStoreServer { port, host in
             var pushed = host.events.events(of: RecordPushed.self).makeAsyncIterator()
             var deleted = host.events.events(of: RecordDeleted.self).makeAsyncIterator()
-            #expect(await eventually { host.subscriber.isSubscribed(to: "wharf.record.deleted") && host.subscriber.isSubscribed(to: "wharf.record.pushed") })
+            let prefix = host.configuration.redis.channelPrefix
+            #expect(await eventually {
+                host.subscriber.isSubscribed(to: EventBus.channel(for: RecordDeleted.topic, prefix: prefix))
+                    && host.subscriber.isSubscribed(to: EventBus.channel(for: RecordPushed.topic, prefix: prefix))
+            })
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
                 let name = "events-\(UUID().uuidString)"

@@ -1,8 +1,10 @@
+import BLAKE3
 import Foundation
 import GRPCCore
 import Logging
 import NIOCore
 import WharfRuntime
+import ServiceContracts
 
 /// The BlobService operations, independent of the tvix/snix message types (each flavor's gRPC service
 /// adapts its messages to these).
@@ -49,9 +51,8 @@ public struct BlobServiceCore: Sendable {
         try await read(try record(digest: bytes), of: digest, send: send)
     }
 
-    /// Response metadata of Read: the blob's size in bytes (a Wharf addition; castore clients ignore it, and
-    /// wharfctl shows progress with it without asking for the chunk list).
-    public static let sizeMetadataKey = "wharf-blob-size"
+    /// Response metadata of Read: the blob's size in bytes.
+    public static let sizeMetadataKey = BlobReadMetadata.sizeKey
 
     /// The stored record of the blob, or NOT_FOUND.
     func record(digest bytes: Data) async throws(BlobServiceError) -> BlobRecord {

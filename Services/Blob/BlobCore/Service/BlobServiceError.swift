@@ -1,3 +1,4 @@
+import BLAKE3
 import GRPCCore
 
 /// What can go wrong in a blob RPC, mapped to one gRPC status in one place.

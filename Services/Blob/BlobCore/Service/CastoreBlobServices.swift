@@ -1,3 +1,4 @@
+import BLAKE3
 import Foundation
 import GRPCCore
 import NIOCore

@@ -1,7 +1,9 @@
+import BLAKE3
 import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOPosix
+import WharfEncoding
 import WharfRuntime
 
 /// Blobs as files (the embedded option): `chunks/<hex[0..2]>/<hex>` holds chunk bytes, `blobs/<…>/<hex>`

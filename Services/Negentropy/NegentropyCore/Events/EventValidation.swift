@@ -1,4 +1,5 @@
 import Foundation
+import WharfEncoding
 
 /// Why an event is refused, in NIP-01's machine-readable form (`invalid: …`), as sent in `OK` frames.
 public struct EventRejection: Error, Equatable, CustomStringConvertible, Sendable {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NegentropyProtocol
+import WharfEncoding
 import WharfRuntime
 
 /// A Nostr event (NIP-01) as clients send it: hex id, pubkey and sig, Unix-seconds `created_at`.

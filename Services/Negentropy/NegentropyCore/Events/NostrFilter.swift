@@ -1,4 +1,5 @@
 import Foundation
+import WharfEncoding
 
 /// A NIP-01 filter. Present conditions are AND-ed, the values of one condition OR-ed; a present but empty
 /// list matches nothing. `#x` tag conditions match events with a tag named `x` whose first value is one of

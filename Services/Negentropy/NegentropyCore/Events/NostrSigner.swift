@@ -1,4 +1,5 @@
 import Foundation
+import WharfEncoding
 import WharfRuntime
 
 /// Makes signed events from a secret key (tests, benchmarks, tools).

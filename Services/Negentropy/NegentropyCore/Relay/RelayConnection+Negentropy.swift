@@ -1,5 +1,6 @@
 import Foundation
 import NegentropyProtocol
+import WharfEncoding
 
 /// NIP-77 on a relay connection: NEG-OPEN, NEG-MSG and NEG-CLOSE, answered by the replica's sessions.
 extension RelayConnection {

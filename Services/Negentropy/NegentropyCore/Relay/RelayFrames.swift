@@ -1,4 +1,5 @@
 import NegentropyProtocol
+import WharfEncoding
 import WharfRuntime
 
 /// The JSON arrays a relay sends (NIP-01 and NIP-77), written directly: event objects are stored as JSON

@@ -1,4 +1,5 @@
 import Foundation
+import WharfEncoding
 import WharfProto
 import WharfRuntime
 

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
-import NIOCore
 import NegentropyProtocol
+import NIOCore
 import PostgresNIO
+import WharfEncoding
 import WharfRuntime
 
 /// Nostr events in PostgreSQL (schema `negentropy`), indexed for NIP-01 filters: by id, by time, by author,

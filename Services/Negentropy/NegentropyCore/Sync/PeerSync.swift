@@ -3,6 +3,7 @@ import HummingbirdWSClient
 import Logging
 import NegentropyProtocol
 import Synchronization
+import WharfEncoding
 import WharfRuntime
 
 /// Counters of one sync with a peer relay, reported after every round.

@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import ServiceContracts
 import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
@@ -14,8 +15,8 @@ public final class StoreRecordSource: Service, Sendable {
     }
 
     let client: GRPCClient<HTTP2ClientTransport.Posix>
-    /// Whether the store answered ExportRecords with UNIMPLEMENTED (an older store).
-    private let exportUnimplemented = Atomic<Bool>(false)
+    /// ExportRecords, until the store answers UNIMPLEMENTED (an older store).
+    private let exportRecords = OptionalRPC()
     /// A store that is (re)starting is waited for, up to the deadline.
     static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(10); options.waitForReady = true; return options }()
 
@@ -57,19 +58,16 @@ public final class StoreRecordSource: Service, Sendable {
     public func records(_ cids: [String]) async throws(Failure) -> [Agntcy_Dir_Core_V1_Record?] {
         guard !cids.isEmpty else { return [] }
         do {
-            if !exportUnimplemented.load(ordering: .relaxed) {
-                do {
-                    let exported = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: client).exportEach(cids, referrers: false, options: Self.callOptions)
-                    return exported.map { record in
-                        // The store's own canonical JSON; a row that does not parse is reported as missing.
-                        guard record.found, let data = try? Google_Protobuf_Struct(jsonUTF8Data: record.canonicalJson) else { return nil }
-                        return .with { $0.data = data }
-                    }
-                } catch let error as RPCError where error.code == .unimplemented {
-                    exportUnimplemented.store(true, ordering: .relaxed)
+            return try await exportRecords.call({
+                let exported = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: client).exportEach(cids, referrers: false, options: Self.callOptions)
+                return exported.map { record in
+                    // The store's own canonical JSON; a row that does not parse is reported as missing.
+                    guard record.found, let data = try? Google_Protobuf_Struct(jsonUTF8Data: record.canonicalJson) else { return nil }
+                    return .with { $0.data = data }
                 }
-            }
-            return try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullEach(cids, options: Self.callOptions)
+            }, otherwise: {
+                try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullEach(cids, options: Self.callOptions)
+            })
         } catch {
             throw .unavailable("\(error)")
         }

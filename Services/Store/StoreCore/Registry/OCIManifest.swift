@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import RecordIdentity
+import WharfEncoding
 import WharfRuntime
 
 /// The OCI image manifest of one record in the registry's `dir` repository, in upstream's zot layout

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import RecordIdentity
 import ServiceLifecycle
+import WharfEncoding
 import WharfRuntime
 
 /// The store's read-only OCI distribution API (`WHARF_STORE_OCI_LISTEN`), which agntcy sync clients

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import WharfEncoding
 import WharfRuntime
 
 /// The basic-auth credentials of the store's read-only OCI registry, one set per request of a node

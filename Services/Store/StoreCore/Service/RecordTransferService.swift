@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import Logging
 import NIOCore
+import ServiceContracts
 import SwiftProtobuf
 import WharfEvents
 import WharfProto
@@ -26,10 +27,8 @@ struct RecordTransferService: Wharf_Store_V1_RecordTransfer.SimpleServiceProtoco
                            message: "ExportRecords asks for \(request.cids.count) records, over the maximum of \(Self.maximumRecordsPerMessage) per request")
         }
         let stored = try await storage("export records") { try await repository.records(Array(Set(request.cids)), referrers: request.referrers) }
-        var message = Wharf_Store_V1_ExportResponse()
-        var messageBytes = 0
-        for cid in request.cids {
-            let record = Wharf_Store_V1_TransferredRecord.with { transferred in
+        let records = request.cids.map { cid in
+            Wharf_Store_V1_TransferredRecord.with { transferred in
                 transferred.cid = cid
                 guard let found = stored[cid] else { return }
                 transferred.found = true
@@ -40,17 +39,10 @@ struct RecordTransferService: Wharf_Store_V1_RecordTransfer.SimpleServiceProtoco
                 }
                 if let key = found.publicKey { transferred.publicKey = key.value }
             }
-            let size = record.canonicalJson.count + record.signature.utf8.count + record.signaturePayload.utf8.count
-                + record.publicKey.utf8.count + cid.utf8.count
-            if !message.records.isEmpty, messageBytes + size > Self.exportMessageBytes {
-                try await response.write(message)
-                message.records.removeAll(keepingCapacity: true)
-                messageBytes = 0
-            }
-            message.records.append(record)
-            messageBytes += size
         }
-        if !message.records.isEmpty { try await response.write(message) }
+        for batch in Wharf_Store_V1_TransferredRecord.batches(records, maximumBytes: Self.exportMessageBytes) {
+            try await response.write(.with { $0.records = batch })
+        }
     }
 
     func importRecords(request: RPCAsyncSequence<Wharf_Store_V1_ImportRequest, any Error>,

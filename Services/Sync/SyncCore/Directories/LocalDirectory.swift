@@ -4,6 +4,7 @@ import GRPCNIOTransportHTTP2
 import NegentropyProtocol
 import ServiceLifecycle
 import SwiftProtobuf
+import ServiceContracts
 import Synchronization
 import WharfProto
 import WharfRuntime
@@ -136,20 +137,9 @@ public final class LocalDirectory: Service, Sendable {
     /// CIDs the store holds afterwards, and the store's refusals (with the status Push would have given).
     func importRecords(_ records: [Wharf_Store_V1_TransferredRecord]) async throws -> (stored: [String], refused: [Wharf_Store_V1_ImportOutcome]) {
         let large = records.filter { $0.canonicalJson.count > Self.largestImportedRecord }
-        var messages: [[Wharf_Store_V1_TransferredRecord]] = []
-        var current: [Wharf_Store_V1_TransferredRecord] = []
-        var currentBytes = 0
-        for record in records where record.canonicalJson.count <= Self.largestImportedRecord {
-            let size = record.canonicalJson.count + record.signature.utf8.count + record.signaturePayload.utf8.count + record.publicKey.utf8.count
-            if !current.isEmpty, current.count >= Self.importBatch || currentBytes + size > Self.importMessageBytes {
-                messages.append(current)
-                current = []
-                currentBytes = 0
-            }
-            current.append(record)
-            currentBytes += size
-        }
-        if !current.isEmpty { messages.append(current) }
+        let messages = Wharf_Store_V1_TransferredRecord.batches(
+            records.filter { $0.canonicalJson.count <= Self.largestImportedRecord },
+            maximumBytes: Self.importMessageBytes, maximumCount: Self.importBatch)
         var outcomes: [Wharf_Store_V1_ImportOutcome] = []
         if !messages.isEmpty {
             let messages = messages
@@ -217,33 +207,28 @@ public final class LocalDirectory: Service, Sendable {
 
     /// CIDs per PublishMany request (routing's maximum).
     static let publishBatch = 1_000
-    /// Whether this node's routing answered PublishMany with UNIMPLEMENTED (an older routing): then
-    /// records are published one Publish at a time.
-    private let publishManyUnimplemented = Atomic<Bool>(false)
+    /// PublishMany, until this node's routing answers UNIMPLEMENTED (an older routing): then records are
+    /// published one Publish at a time.
+    private let publishMany = OptionalRPC()
 
     /// Publishes `cids` in this node's routing; returns those routing did not publish, with the status
     /// Publish gives them (a record whose labels are over routing's limits, one deleted meanwhile). Anything
     /// else (routing or its store unavailable) is thrown.
     func publish(_ cids: [String]) async throws -> [Wharf_Routing_V1_PublishOutcome] {
         guard !cids.isEmpty else { return [] }
-        if !publishManyUnimplemented.load(ordering: .relaxed) {
-            do {
-                let outcomes = try await Wharf_Routing_V1_RecordPublishing.Client(wrapping: routing).publishMany(
-                    request: StreamingClientRequest { writer in
-                        for start in stride(from: 0, to: cids.count, by: Self.publishBatch) {
-                            try await writer.write(.with { $0.recordCids = Array(cids[start..<min(start + Self.publishBatch, cids.count)]) })
-                        }
-                    }, options: Self.callOptions
-                ) { response in try await response.messages.reduce(into: [Wharf_Routing_V1_PublishOutcome]()) { $0 += $1.outcomes } }
-                guard outcomes.count == cids.count else {
-                    throw RPCError(code: .unavailable, message: "routing answered \(outcomes.count) of \(cids.count) publications")
-                }
-                return outcomes.filter { $0.code != 0 }
-            } catch let error as RPCError where error.code == .unimplemented {
-                publishManyUnimplemented.store(true, ordering: .relaxed)
+        return try await publishMany.call({
+            let outcomes = try await Wharf_Routing_V1_RecordPublishing.Client(wrapping: routing).publishMany(
+                request: StreamingClientRequest { writer in
+                    for start in stride(from: 0, to: cids.count, by: Self.publishBatch) {
+                        try await writer.write(.with { $0.recordCids = Array(cids[start..<min(start + Self.publishBatch, cids.count)]) })
+                    }
+                }, options: Self.callOptions
+            ) { response in try await response.messages.reduce(into: [Wharf_Routing_V1_PublishOutcome]()) { $0 += $1.outcomes } }
+            guard outcomes.count == cids.count else {
+                throw RPCError(code: .unavailable, message: "routing answered \(outcomes.count) of \(cids.count) publications")
             }
-        }
-        return try await publishEach(cids)
+            return outcomes.filter { $0.code != 0 }
+        }, otherwise: { try await publishEach(cids) })
     }
 
     /// Publish calls in flight at once when publishing one record per call.

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import RecordIdentity
+import ServiceContracts
 import Synchronization
 import WharfProto
 import WharfRuntime
@@ -10,8 +11,8 @@ import WharfRuntime
 /// the URL's host:port; `https://` means TLS). Used for one mirror round at a time.
 final class RemoteDirectory: Sendable {
     let client: GRPCClient<HTTP2ClientTransport.Posix>
-    /// Whether the remote answered ExportRecords with UNIMPLEMENTED (it is not a Wharf node).
-    private let exportUnimplemented = Atomic<Bool>(false)
+    /// ExportRecords, until the remote answers UNIMPLEMENTED (it is not a Wharf node).
+    private let exportRecords = OptionalRPC()
 
     init(client: GRPCClient<HTTP2ClientTransport.Posix>) {
         self.client = client
@@ -57,14 +58,14 @@ final class RemoteDirectory: Sendable {
     /// computed here (empty for data that has none: such a record is rejected, never stored).
     func records(_ cids: [String]) async throws -> [String: Wharf_Store_V1_TransferredRecord] {
         guard !cids.isEmpty else { return [:] }
-        if !exportUnimplemented.load(ordering: .relaxed) {
-            do {
-                let exported = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: client).exportEach(cids, referrers: true, options: Self.callOptions)
-                return Dictionary(exported.filter(\.found).map { ($0.cid, $0) }) { first, _ in first }
-            } catch let error as RPCError where error.code == .unimplemented {
-                exportUnimplemented.store(true, ordering: .relaxed)
-            }
-        }
+        return try await exportRecords.call({
+            let exported = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: client).exportEach(cids, referrers: true, options: Self.callOptions)
+            return Dictionary(exported.filter(\.found).map { ($0.cid, $0) }) { first, _ in first }
+        }, otherwise: { try await pulledRecords(cids) })
+    }
+
+    /// `records` from a Directory without RecordTransfer: Pull and PullReferrer, the canonical JSON computed here.
+    private func pulledRecords(_ cids: [String]) async throws -> [String: Wharf_Store_V1_TransferredRecord] {
         let pulled = try await pull(cids)
         var records: [String: Wharf_Store_V1_TransferredRecord] = [:]
         for (cid, record) in pulled {

@@ -1,5 +1,5 @@
 import Foundation
-import WharfRuntime
+import WharfEncoding
 
 /// A 32-byte item id (a Nostr event id), held as four big-endian words so that comparing words compares the
 /// bytes lexicographically, as the protocol orders ids.
