@@ -22,11 +22,11 @@ let nioHTTP2: [Target.Dependency] = [
 // tests that move tens of MiB through the blob service spend minutes hashing.
 let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #if arch(x86_64)
-let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])] + optimisedInDebug
-let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])] + optimisedInDebug
+    let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])] + optimisedInDebug
+    let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])] + optimisedInDebug
 #else
-let avx2Flags: [SwiftSetting] = optimisedInDebug
-let avx512Flags: [SwiftSetting] = optimisedInDebug
+    let avx2Flags: [SwiftSetting] = optimisedInDebug
+    let avx512Flags: [SwiftSetting] = optimisedInDebug
 #endif
 
 let package = Package(
@@ -122,12 +122,15 @@ let package = Package(
         // BLAKE3 (a generic SIMD lane kernel + AVX2/AVX-512 specialisations) and the digest naming a blob: shared
         // by the blob service and wharfctl, which hashes files without linking the service.
         .target(name: "BLAKE3Lanes", path: "Shared/BLAKE3/BLAKE3Lanes", swiftSettings: optimisedInDebug),
-        .target(name: "BLAKE3AVX2", dependencies: ["BLAKE3Lanes"], path: "Shared/BLAKE3/BLAKE3AVX2",
-                swiftSettings: avx2Flags),
-        .target(name: "BLAKE3AVX512", dependencies: ["BLAKE3Lanes"], path: "Shared/BLAKE3/BLAKE3AVX512",
-                swiftSettings: avx512Flags),
-        .target(name: "BLAKE3", dependencies: ["BLAKE3Lanes", "BLAKE3AVX2", "BLAKE3AVX512", "WharfEncoding"],
-                path: "Shared/BLAKE3/BLAKE3", swiftSettings: optimisedInDebug),
+        .target(
+            name: "BLAKE3AVX2", dependencies: ["BLAKE3Lanes"], path: "Shared/BLAKE3/BLAKE3AVX2",
+            swiftSettings: avx2Flags),
+        .target(
+            name: "BLAKE3AVX512", dependencies: ["BLAKE3Lanes"], path: "Shared/BLAKE3/BLAKE3AVX512",
+            swiftSettings: avx512Flags),
+        .target(
+            name: "BLAKE3", dependencies: ["BLAKE3Lanes", "BLAKE3AVX2", "BLAKE3AVX512", "WharfEncoding"],
+            path: "Shared/BLAKE3/BLAKE3", swiftSettings: optimisedInDebug),
         // Blob service: FastCDC chunking, the blob stores, tvix/snix BlobService.
         .target(
             name: "BlobCore",
@@ -248,14 +251,17 @@ let package = Package(
         // Push, Pull and Lookup rates of a running store service (scripts/bench-store).
         .executableTarget(name: "StoreBench", dependencies: ["StoreCore", "WharfProto"] + grpc, path: "Benchmarks/StoreBench"),
         // Mirror rate, push-to-pullable latency and re-sync cost between two systems (scripts/bench-sync).
-        .executableTarget(name: "SyncBench", dependencies: ["SyncCore", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
-                          path: "Benchmarks/SyncBench"),
+        .executableTarget(
+            name: "SyncBench", dependencies: ["SyncCore", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+            path: "Benchmarks/SyncBench"),
         // backrest hub ingest and catch-up (scripts/bench-backrest).
-        .executableTarget(name: "BackrestBench", dependencies: ["SyncCore", "WharfRuntime", "WharfProto"] + grpc,
-                          path: "Benchmarks/BackrestBench"),
+        .executableTarget(
+            name: "BackrestBench", dependencies: ["SyncCore", "WharfRuntime", "WharfProto"] + grpc,
+            path: "Benchmarks/BackrestBench"),
         // BLAKE3 and blob service throughput (scripts/bench-blob).
-        .executableTarget(name: "RecordCodecBench", dependencies: ["RecordIdentity", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                          path: "Benchmarks/RecordCodecBench"),
+        .executableTarget(
+            name: "RecordCodecBench", dependencies: ["RecordIdentity", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Benchmarks/RecordCodecBench"),
         .executableTarget(name: "BlobBench", dependencies: ["BlobCore", "BLAKE3", "WharfProto"] + grpc, path: "Benchmarks/BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).
         .executableTarget(
@@ -279,7 +285,8 @@ let package = Package(
         .testTarget(
             name: "RobustnessTests",
             dependencies: [
-                "WharfTestSupport", "WharfProto", "WharfRuntime", "WharfTopology", "NegentropyProtocol", "RecordIdentity", "SyncCore", "NegentropyCore",
+                "WharfTestSupport", "WharfProto", "WharfRuntime", "WharfTopology", "NegentropyProtocol", "RecordIdentity", "SyncCore",
+                "NegentropyCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ] + grpc + nioHTTP2,
@@ -316,14 +323,18 @@ let package = Package(
         ),
         .testTarget(
             name: "StoreCoreTests",
-            dependencies: ["StoreCore", "WharfEvents", "WharfEncoding", "ServiceContracts", "RecordIdentity", "NegentropyProtocol", "WharfTestSupport",
-                           .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+            dependencies: [
+                "StoreCore", "WharfEvents", "WharfEncoding", "ServiceContracts", "RecordIdentity", "NegentropyProtocol", "WharfTestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ] + grpc,
             path: "Tests/StoreCoreTests"
         ),
         .testTarget(
             name: "SyncCoreTests",
-            dependencies: ["SyncCore", "WharfTestSupport", "WharfProto", .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+            dependencies: [
+                "SyncCore", "WharfTestSupport", "WharfProto", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ] + grpc,
             path: "Tests/SyncCoreTests"
         ),
         .testTarget(
@@ -344,7 +355,8 @@ let package = Package(
         .testTarget(
             name: "GatewayCoreTests",
             dependencies: [
-                "GatewayCore", "WharfTestSupport", "WharfProto", "WharfTopology", "StoreCore", "BlobCore", "BLAKE3", "RoutingCore", "NegentropyCore", "SyncCore",
+                "GatewayCore", "WharfTestSupport", "WharfProto", "WharfTopology", "StoreCore", "BlobCore", "BLAKE3", "RoutingCore", "NegentropyCore",
+                "SyncCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

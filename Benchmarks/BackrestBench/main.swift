@@ -58,20 +58,28 @@ struct Peer: Sendable {
             $0.unixTimeStartMs = 1_762_000_000_000 + id * 60_000
             $0.unixTimeEndMs = 1_762_000_000_000 + id * 60_000 + 42_000
             $0.status = .statusSuccess
-            $0.snapshotID = String(format: "%016llx%016llx%016llx%016llx", UInt64(id), UInt64(modno), UInt64(id) &* 0x9E37_79B9, UInt64(modno) &* 0x85EB_CA6B)
+            $0.snapshotID = String(
+                format: "%016llx%016llx%016llx%016llx", UInt64(id), UInt64(modno), UInt64(id) &* 0x9E37_79B9, UInt64(modno) &* 0x85EB_CA6B)
             $0.displayMessage = "backup of /home finished: 1,204 files, 3.1 GiB"
-            $0.operationBackup = .with { $0.lastStatus = .with { $0.summary = .with {
-                $0.filesNew = 12; $0.filesChanged = 40; $0.filesUnmodified = 1_152; $0.dataAdded = 48_000_000
-                $0.totalFilesProcessed = 1_204; $0.totalBytesProcessed = 3_328_599_654
-            } } }
+            $0.operationBackup = .with {
+                $0.lastStatus = .with {
+                    $0.summary = .with {
+                        $0.filesNew = 12; $0.filesChanged = 40; $0.filesUnmodified = 1_152; $0.dataAdded = 48_000_000
+                        $0.totalFilesProcessed = 1_204; $0.totalBytesProcessed = 3_328_599_654
+                    }
+                }
+            }
         }
     }
 }
 
 /// One Sync session: handshake, wait for the hub's request_operations, send `items`, close, wait for the end.
 /// Returns the hub's request (its catch-up point for this peer).
-func session(_ client: Client, _ peer: Peer, items: @escaping @Sendable (V1sync_SyncStreamItem.SyncActionRequestOperations) -> [V1sync_SyncStreamItem])
-    async throws -> V1sync_SyncStreamItem.SyncActionRequestOperations {
+func session(
+    _ client: Client, _ peer: Peer, items: @escaping @Sendable (V1sync_SyncStreamItem.SyncActionRequestOperations) -> [V1sync_SyncStreamItem]
+)
+    async throws -> V1sync_SyncStreamItem.SyncActionRequestOperations
+{
     let (asked, ask) = AsyncStream.makeStream(of: V1sync_SyncStreamItem.SyncActionRequestOperations.self)
     let handshake = try peer.handshake()
     let request = StreamingClientRequest<V1sync_SyncStreamItem> { writer in
@@ -97,9 +105,15 @@ func session(_ client: Client, _ peer: Peer, items: @escaping @Sendable (V1sync_
 func created(_ peer: Peer, _ ids: ClosedRange<Int64>) -> [V1sync_SyncStreamItem] {
     stride(from: ids.lowerBound, through: ids.upperBound, by: 500).map { start in
         let end = min(start + 499, ids.upperBound)
-        return .with { $0.receiveOperations = .with { $0.event = .with { $0.createdOperations = .with {
-            $0.operations = (start...end).map { peer.operation($0, modno: $0) }
-        } } } }
+        return .with {
+            $0.receiveOperations = .with {
+                $0.event = .with {
+                    $0.createdOperations = .with {
+                        $0.operations = (start...end).map { peer.operation($0, modno: $0) }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -118,7 +132,8 @@ func ingest(_ client: Client, peers: [Peer], each: Int64) async throws -> Durati
 /// Reconnects `peer` after `edits` offline edits of its operations (each given the next modno), spread
 /// over everything it holds; returns the wall time and the hub's catch-up point.
 func catchUp(_ client: Client, _ peer: Peer, holding stored: Int64, edits: Int64, modnoBase: Int64)
-    async throws -> (Duration, V1sync_SyncStreamItem.SyncActionRequestOperations) {
+    async throws -> (Duration, V1sync_SyncStreamItem.SyncActionRequestOperations)
+{
     let clock = ContinuousClock()
     let started = clock.now
     let point = try await session(client, peer) { point in
@@ -152,11 +167,16 @@ let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1
 try await withGRPCClient(transport: transport, interceptors: [AdminTokenClientInterceptor(token: admin)]) { (client: Client) in
     let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
     for peer in [solo] + crowd {
-        _ = try await hub.addClient(.with {
-            $0.instanceID = peer.instanceID
-            $0.keyid = peer.identity.publicKey.keyid
-            $0.permissions = [.with { $0.type = .permissionReadOperations; $0.scopes = ["*"] }]
-        })
+        _ = try await hub.addClient(
+            .with {
+                $0.instanceID = peer.instanceID
+                $0.keyid = peer.identity.publicKey.keyid
+                $0.permissions = [
+                    .with {
+                        $0.type = .permissionReadOperations; $0.scopes = ["*"]
+                    }
+                ]
+            })
     }
     let sample: [UInt8] = try solo.operation(1, modno: 1).serializedBytes()
     report("backrest hub through the gateway at 127.0.0.1:\(gatewayPort); operations of ~\(sample.count) bytes, batches of 500")
@@ -165,7 +185,8 @@ try await withGRPCClient(transport: transport, interceptors: [AdminTokenClientIn
     report(String(format: "ingest, 1 peer: %lld operations in %.2f s = %.0f ops/s", operations, seconds(one), Double(operations) / seconds(one)))
     let each = operations / 10
     let ten = try await ingest(client, peers: crowd, each: each)
-    report(String(format: "ingest, 10 peers at once: %lld operations in %.2f s = %.0f ops/s", each * 10, seconds(ten), Double(each * 10) / seconds(ten)))
+    report(
+        String(format: "ingest, 10 peers at once: %lld operations in %.2f s = %.0f ops/s", each * 10, seconds(ten), Double(each * 10) / seconds(ten)))
     for peer in [solo] + crowd {
         // Every operation is stored: the hub's catch-up point for each peer is its highest id and modno.
         let expected = peer.instanceID == solo.instanceID ? operations : each
@@ -182,8 +203,11 @@ try await withGRPCClient(transport: transport, interceptors: [AdminTokenClientIn
             throw BenchFailure(description: "catch-up point \(point.highOpid)/\(point.highModno), expected \(operations)/\(modno)")
         }
         modno += edits
-        report(String(format: "catch-up of a peer holding %lld operations with %lld offline edits: %.0f ms (connect, handshake, request_operations, edits stored)",
-                      operations, edits, seconds(time) * 1000))
+        report(
+            String(
+                format:
+                    "catch-up of a peer holding %lld operations with %lld offline edits: %.0f ms (connect, handshake, request_operations, edits stored)",
+                operations, edits, seconds(time) * 1000))
     }
     // The last reconnect must see every edit: its point is the highest modno sent.
     let (_, final) = try await catchUp(client, solo, holding: operations, edits: 0, modnoBase: modno)

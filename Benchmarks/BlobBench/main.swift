@@ -39,8 +39,10 @@ func blake3(_ path: String, kernel: BLAKE3Kernel) throws {
         digest = hasher.finalize()
         best = min(best, clock.now - start)
     }
-    print(String(format: "blake3_swift_%@_single_thread %.3f s  %.2f GiB/s  %@", kernel.rawValue, seconds(best),
-                 gibPerSecond(data.count, best), hex(digest)))
+    print(
+        String(
+            format: "blake3_swift_%@_single_thread %.3f s  %.2f GiB/s  %@", kernel.rawValue, seconds(best),
+            gibPerSecond(data.count, best), hex(digest)))
 }
 
 func grpcPutRead(port: Int, path: String) async throws {
@@ -52,14 +54,16 @@ func grpcPutRead(port: Int, path: String) async throws {
         let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
         let clock = ContinuousClock()
         let putStart = clock.now
-        let digest = try await blobs.put(request: StreamingClientRequest { writer in
-            var offset = 0
-            while offset < data.count {
-                let end = min(offset + (1 << 20), data.count)
-                try await writer.write(.with { $0.data = data[offset..<end] })
-                offset = end
+        let digest = try await blobs.put(
+            request: StreamingClientRequest { writer in
+                var offset = 0
+                while offset < data.count {
+                    let end = min(offset + (1 << 20), data.count)
+                    try await writer.write(.with { $0.data = data[offset..<end] })
+                    offset = end
+                }
             }
-        }).digest
+        ).digest
         let putTime = clock.now - putStart
         print(String(format: "put_1GiB %.3f s  %.2f GiB/s  digest %@", seconds(putTime), gibPerSecond(data.count, putTime), hex(digest)))
 
@@ -71,8 +75,10 @@ func grpcPutRead(port: Int, path: String) async throws {
         }
         let readTime = clock.now - readStart
         let intact = received.count == data.count && received.withUnsafeBytes { Data(BlobDigest(hashing: $0).bytes) } == digest
-        print(String(format: "read_1GiB %.3f s  %.2f GiB/s  %@", seconds(readTime), gibPerSecond(received.count, readTime),
-                     intact ? "bytes verified" : "MISMATCH"))
+        print(
+            String(
+                format: "read_1GiB %.3f s  %.2f GiB/s  %@", seconds(readTime), gibPerSecond(received.count, readTime),
+                intact ? "bytes verified" : "MISMATCH"))
     }
 }
 

@@ -82,9 +82,14 @@ func run(items count: Int, difference: Difference, clientLimit: Int, serverLimit
     case .exactly(let k): label = "\(k) records"
     }
     let exact = have == expectedHave && need == expectedNeed
-    print(String(format: "%9d items, diff %-10@ frames %7d/%-7d: %4d round trips, up %10d B, down %10d B, total %10d B, reconcile %8.3f s, build+seal %.2f s, %@",
-                 count, label as NSString, clientLimit, serverLimit, rounds, up, down, up + down, seconds(wall), seconds(built),
-                 (exact ? "exact (have \(have.count), need \(need.count))" : "WRONG: have \(have.count)/\(expectedHave.count), need \(need.count)/\(expectedNeed.count)") as NSString))
+    print(
+        String(
+            format:
+                "%9d items, diff %-10@ frames %7d/%-7d: %4d round trips, up %10d B, down %10d B, total %10d B, reconcile %8.3f s, build+seal %.2f s, %@",
+            count, label as NSString, clientLimit, serverLimit, rounds, up, down, up + down, seconds(wall), seconds(built),
+            (exact
+                ? "exact (have \(have.count), need \(need.count))"
+                : "WRONG: have \(have.count)/\(expectedHave.count), need \(need.count)/\(expectedNeed.count)") as NSString))
     if !exact { exit(1) }
 }
 

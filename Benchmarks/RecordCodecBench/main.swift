@@ -21,8 +21,12 @@ func benchRecord(_ index: Int) -> Agntcy_Dir_Core_V1_Record {
             "name": text("example.org/bench-sync/run/agent-\(index)"), "version": text("v1.0.0"), "schema_version": text("v0.7.0"),
             "description": text("Summarizes documents."), "authors": list([text("ACME <dev@acme.example>")]),
             "created_at": text("2025-09-19T10:00:00Z"),
-            "skills": list([object(["name": text("natural_language_processing/natural_language_generation/text_completion"),
-                                    "id": Google_Protobuf_Value(numberValue: 10201)])]),
+            "skills": list([
+                object([
+                    "name": text("natural_language_processing/natural_language_generation/text_completion"),
+                    "id": Google_Protobuf_Value(numberValue: 10201),
+                ])
+            ]),
             "locators": list([object(["type": text("docker_image"), "url": text("https://ghcr.io/acme/agent-\(index):1.0.0")])]),
         ])
     }

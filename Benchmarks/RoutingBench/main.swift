@@ -38,7 +38,9 @@ func load(url: String, count: Int) async throws {
         for first in stride(from: 0, to: count, by: batch) {
             var cids: [String] = [], labelLists: [String] = [], keyLists: [String] = []
             for index in first..<min(first + batch, count) {
-                var labels = (0..<Int.random(in: 1...3, using: &generator)).map { _ in "/skills/" + skills[Int.random(in: 0..<skills.count, using: &generator)] }
+                var labels = (0..<Int.random(in: 1...3, using: &generator)).map { _ in
+                    "/skills/" + skills[Int.random(in: 0..<skills.count, using: &generator)]
+                }
                 labels.append("/domains/domain_\(Int.random(in: 0..<49, using: &generator))")
                 labels.append("/locators/" + locatorTypes[Int.random(in: 0..<locatorTypes.count, using: &generator)])
                 cids.append(String(format: "baearei-bench-%08d", index))
@@ -55,8 +57,10 @@ func load(url: String, count: Int) async throws {
         let loaded = clock.now
         try await client.query("CREATE INDEX records_by_match_key ON routing.records USING gin (match_keys)", logger: logger)
         try await client.query("VACUUM ANALYZE routing.records", logger: logger)
-        print(String(format: "indexed %d records: rows %.1f s, GIN index and analyze %.1f s", count,
-                     seconds(loaded - start), seconds(clock.now - loaded)))
+        print(
+            String(
+                format: "indexed %d records: rows %.1f s, GIN index and analyze %.1f s", count,
+                seconds(loaded - start), seconds(clock.now - loaded)))
         group.cancelAll()
     }
 }
@@ -72,9 +76,18 @@ func search(port: Int, iterations: Int) async throws {
         var generator = SystemRandomNumberGenerator()
         func randomQuery() -> Routing_V1_RecordQuery {
             switch Int.random(in: 0..<3, using: &generator) {
-            case 0: .with { $0.type = .skill; $0.value = skills[Int.random(in: 0..<skills.count, using: &generator)] }
-            case 1: .with { $0.type = .skill; $0.value = categories[Int.random(in: 0..<categories.count, using: &generator)] }
-            default: .with { $0.type = .locator; $0.value = locatorTypes[Int.random(in: 0..<locatorTypes.count, using: &generator)] }
+            case 0:
+                .with {
+                    $0.type = .skill; $0.value = skills[Int.random(in: 0..<skills.count, using: &generator)]
+                }
+            case 1:
+                .with {
+                    $0.type = .skill; $0.value = categories[Int.random(in: 0..<categories.count, using: &generator)]
+                }
+            default:
+                .with {
+                    $0.type = .locator; $0.value = locatorTypes[Int.random(in: 0..<locatorTypes.count, using: &generator)]
+                }
             }
         }
         for (count, minimumScore) in [(1, 1), (2, 1), (3, 1), (2, 2), (3, 3)] {
@@ -95,9 +108,11 @@ func search(port: Int, iterations: Int) async throws {
                 }
             }
             latencies.sort()
-            print(String(format: "search %d-query min_match_score %d limit 100: p50 %.2f ms  p99 %.2f ms  (%d searches, %.0f results each on average)",
-                         count, minimumScore, percentile(latencies, 0.5), percentile(latencies, 0.99), iterations,
-                         Double(results) / Double(iterations)))
+            print(
+                String(
+                    format: "search %d-query min_match_score %d limit 100: p50 %.2f ms  p99 %.2f ms  (%d searches, %.0f results each on average)",
+                    count, minimumScore, percentile(latencies, 0.5), percentile(latencies, 0.99), iterations,
+                    Double(results) / Double(iterations)))
         }
     }
 }

@@ -47,8 +47,10 @@ struct RuntimeBench {
                 try await group.waitForAll()
             }
         }
-        print(String(format: "redis_client_set_ops_per_s %.0f  (%d SET, %d concurrent callers, one connection)",
-                     Double(total) / seconds(elapsed), total, callers))
+        print(
+            String(
+                format: "redis_client_set_ops_per_s %.0f  (%d SET, %d concurrent callers, one connection)",
+                Double(total) / seconds(elapsed), total, callers))
         await client.shutdown()
     }
 
@@ -77,10 +79,12 @@ struct RuntimeBench {
             print(String(format: "jobs_enqueue_per_s %.0f  (%d jobs, 16 concurrent enqueuers)", Double(total) / seconds(enqueueTime), total))
 
             let workers = (0..<4).map { index in
-                JobWorker(queue: queue, handlers: [kind: { _ in }],
-                          settings: .init(workerID: "bench-\(index)", concurrency: 16, lease: .seconds(30),
-                                          pollInterval: .milliseconds(20)),
-                          subscriber: nil)
+                JobWorker(
+                    queue: queue, handlers: [kind: { _ in }],
+                    settings: .init(
+                        workerID: "bench-\(index)", concurrency: 16, lease: .seconds(30),
+                        pollInterval: .milliseconds(20)),
+                    subscriber: nil)
             }
             let start = clock.now
             try await withThrowingTaskGroup(of: Void.self) { running in
@@ -92,7 +96,10 @@ struct RuntimeBench {
                 running.cancelAll()
             }
             let processTime = clock.now - start
-            print(String(format: "jobs_claim_complete_per_s %.0f  (%d no-op jobs, 4 workers x 16 concurrent)", Double(total) / seconds(processTime), total))
+            print(
+                String(
+                    format: "jobs_claim_complete_per_s %.0f  (%d no-op jobs, 4 workers x 16 concurrent)", Double(total) / seconds(processTime), total)
+            )
             try await client.query("DELETE FROM jobs.jobs WHERE kind = \(kind)")
             group.cancelAll()
         }

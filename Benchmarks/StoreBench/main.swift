@@ -28,8 +28,12 @@ func record(_ index: Int) -> Agntcy_Dir_Core_V1_Record {
             "name": text("example.org/bench/agent-\(index)"), "version": text("v1.0.0"), "schema_version": text("v0.7.0"),
             "description": text("Summarizes documents."), "authors": list([text("ACME <dev@acme.example>")]),
             "created_at": text("2025-09-19T10:00:00Z"),
-            "skills": list([object(["name": text("natural_language_processing/natural_language_generation/text_completion"),
-                                    "id": Google_Protobuf_Value(numberValue: 10201)])]),
+            "skills": list([
+                object([
+                    "name": text("natural_language_processing/natural_language_generation/text_completion"),
+                    "id": Google_Protobuf_Value(numberValue: 10201),
+                ])
+            ]),
             "locators": list([object(["type": text("docker_image"), "url": text("https://ghcr.io/acme/agent-\(index):1.0.0")])]),
             "annotations": object(["team": text("bench")]),
         ])
@@ -77,19 +81,25 @@ try await withGRPCClient(transport: transport) { client in
     let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client)
     print("\(count) records, \(streamCount) concurrent streams, one HTTP/2 connection")
     let cids = try await measure("push", streams: byStream) { requests in
-        try await store.push(request: StreamingClientRequest { writer in
-            for request in requests { try await writer.write(request) }
-        }) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
+        try await store.push(
+            request: StreamingClientRequest { writer in
+                for request in requests { try await writer.write(request) }
+            }
+        ) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
     }
     let references = cids.map { $0.map { cid in Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = cid } } }
     _ = try await measure("pull", streams: references) { requests in
-        try await store.pull(request: StreamingClientRequest { writer in
-            for request in requests { try await writer.write(request) }
-        }) { response in try await response.messages.reduce(into: [Int]()) { $0.append($1.data.fields.count) } }
+        try await store.pull(
+            request: StreamingClientRequest { writer in
+                for request in requests { try await writer.write(request) }
+            }
+        ) { response in try await response.messages.reduce(into: [Int]()) { $0.append($1.data.fields.count) } }
     }
     _ = try await measure("lookup", streams: references) { requests in
-        try await store.lookup(request: StreamingClientRequest { writer in
-            for request in requests { try await writer.write(request) }
-        }) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
+        try await store.lookup(
+            request: StreamingClientRequest { writer in
+                for request in requests { try await writer.write(request) }
+            }
+        ) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
     }
 }

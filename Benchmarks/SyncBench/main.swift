@@ -35,8 +35,12 @@ func record(_ run: Substring, _ index: Int) -> Agntcy_Dir_Core_V1_Record {
             "name": text("example.org/bench-sync/\(run)/agent-\(index)"), "version": text("v1.0.0"), "schema_version": text("v0.7.0"),
             "description": text("Summarizes documents."), "authors": list([text("ACME <dev@acme.example>")]),
             "created_at": text("2025-09-19T10:00:00Z"),
-            "skills": list([object(["name": text("natural_language_processing/natural_language_generation/text_completion"),
-                                    "id": Google_Protobuf_Value(numberValue: 10201)])]),
+            "skills": list([
+                object([
+                    "name": text("natural_language_processing/natural_language_generation/text_completion"),
+                    "id": Google_Protobuf_Value(numberValue: 10201),
+                ])
+            ]),
             "locators": list([object(["type": text("docker_image"), "url": text("https://ghcr.io/acme/agent-\(index):1.0.0")])]),
         ])
     }
@@ -60,9 +64,11 @@ func push(_ client: Client, run: Substring, _ range: Range<Int>) async throws ->
                 var start = range.lowerBound + stream * 1000
                 while start < range.upperBound {
                     let chunk = start..<min(start + 1000, range.upperBound)
-                    acknowledged += try await store.push(request: StreamingClientRequest { writer in
-                        for index in chunk { try await writer.write(record(run, index)) }
-                    }) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
+                    acknowledged += try await store.push(
+                        request: StreamingClientRequest { writer in
+                            for index in chunk { try await writer.write(record(run, index)) }
+                        }
+                    ) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
                     start += streams * 1000
                 }
                 return acknowledged
@@ -80,8 +86,10 @@ func progress(_ client: Client, _ id: String) async throws -> Wharf_Sync_V1_Sync
 let adminMetadata: Metadata = ["wharf-admin-token": .string(ProcessInfo.processInfo.environment["WHARF_ADMIN_TOKEN"] ?? "")]
 
 func createSync(_ client: Client, remote: Int) async throws -> String {
-    try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: client).createSync(.with { $0.remoteDirectoryURL = "http://127.0.0.1:\(remote)" },
-                                                                                  metadata: adminMetadata).syncID
+    try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: client).createSync(
+        .with { $0.remoteDirectoryURL = "http://127.0.0.1:\(remote)" },
+        metadata: adminMetadata
+    ).syncID
 }
 
 func deleteSync(_ client: Client, _ id: String) async throws {
@@ -90,10 +98,11 @@ func deleteSync(_ client: Client, _ id: String) async throws {
 
 func exists(_ client: Client, _ cid: String) async -> Bool {
     let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client)
-    return (try? await store.lookup(request: StreamingClientRequest { try await $0.write(.with { $0.cid = cid }) }) { response in
-        for try await _ in response.messages { return true }
-        return false
-    }) ?? false
+    return
+        (try? await store.lookup(request: StreamingClientRequest { try await $0.write(.with { $0.cid = cid }) }) { response in
+            for try await _ in response.messages { return true }
+            return false
+        }) ?? false
 }
 
 func percentile(_ values: [Double], _ p: Double) -> Double {
@@ -110,18 +119,22 @@ func reconcile(b: Client, a: Client) async throws -> (need: Int, bytes: Int, rep
     return try await withThrowingTaskGroup(of: (need: Int, bytes: Int, rounds: Int)?.self) { group in
         group.addTask {
             defer { fromAInput.finish() }
-            try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: a).reconcile(request: StreamingClientRequest { writer in
-                for await message in toA { try await writer.write(.with { $0.negentropy = message }) }
-            }) { response in
+            try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: a).reconcile(
+                request: StreamingClientRequest { writer in
+                    for await message in toA { try await writer.write(.with { $0.negentropy = message }) }
+                }
+            ) { response in
                 for try await reply in response.messages { counter.add(reply.negentropy.count); fromAInput.yield(reply.negentropy) }
             }
             return nil
         }
         group.addTask {
-            try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: b).initiate(request: StreamingClientRequest { writer in
-                try await writer.write(.init())
-                for await reply in fromA { try await writer.write(.with { $0.negentropy = reply }) }
-            }) { response in
+            try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: b).initiate(
+                request: StreamingClientRequest { writer in
+                    try await writer.write(.init())
+                    for await reply in fromA { try await writer.write(.with { $0.negentropy = reply }) }
+                }
+            ) { response in
                 defer { toAInput.finish() }
                 var need = 0, bytes = 0, rounds = 0
                 for try await step in response.messages {
@@ -150,8 +163,10 @@ final class ReplyCounter: @unchecked Sendable {
 }
 
 /// The three measurements, in order (each prints its line).
-func measure(aStore: Client, bStore: Client, aGateway: Client, bGateway: Client, aGatewayPort: Int,
-             initialCount: Int, commonCount: Int, registryPort: Int) async throws {
+func measure(
+    aStore: Client, bStore: Client, aGateway: Client, bGateway: Client, aGatewayPort: Int,
+    initialCount: Int, commonCount: Int, registryPort: Int
+) async throws {
     let run = UUID().uuidString.prefix(8)
     let clock = ContinuousClock()
     // 1. Initial mirror.
@@ -164,22 +179,28 @@ func measure(aStore: Client, bStore: Client, aGateway: Client, bGateway: Client,
         try await Task.sleep(for: .milliseconds(100))
     }
     let initialSeconds = seconds(clock.now - start)
-    report(String(format: "initial mirror: %d records in %.1f s = %.0f records/s (target >= 3,000/s)",
-                 initialCount, initialSeconds, Double(initialCount) / initialSeconds))
+    report(
+        String(
+            format: "initial mirror: %d records in %.1f s = %.0f records/s (target >= 3,000/s)",
+            initialCount, initialSeconds, Double(initialCount) / initialSeconds))
 
     // 2. Latency, with the sync active and in step.
     var latencies: [Double] = []
     for index in 0..<200 {
         let record = record(run, 10_000_000 + index)
         let begin = clock.now
-        let cid = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: aGateway).push(request: StreamingClientRequest {
-            try await $0.write(record)
-        }) { response in try await response.messages.reduce("") { $1.cid } }
+        let cid = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: aGateway).push(
+            request: StreamingClientRequest {
+                try await $0.write(record)
+            }
+        ) { response in try await response.messages.reduce("") { $1.cid } }
         while !(await exists(bGateway, cid)) { try await Task.sleep(for: .milliseconds(2)) }
         latencies.append(seconds(clock.now - begin))
     }
-    report(String(format: "push on A to pullable on B (200 records): p50 %.0f ms, p95 %.0f ms, max %.0f ms (target p95 <= 2 s)",
-                 percentile(latencies, 0.5) * 1000, percentile(latencies, 0.95) * 1000, (latencies.max() ?? 0) * 1000))
+    report(
+        String(
+            format: "push on A to pullable on B (200 records): p50 %.0f ms, p95 %.0f ms, max %.0f ms (target p95 <= 2 s)",
+            percentile(latencies, 0.5) * 1000, percentile(latencies, 0.95) * 1000, (latencies.max() ?? 0) * 1000))
     try await deleteSync(bGateway, first)
 
     // 3. Re-sync of large sets differing by 100.
@@ -195,12 +216,17 @@ func measure(aStore: Client, bStore: Client, aGateway: Client, bGateway: Client,
     let reconcileSeconds = seconds(clock.now - start)
     let replies = difference.replies
     let setSize = commonCount + 200
-    report(String(format: "re-sync %d vs %d records differing by %d: reconciliation %d bytes (%d from B, %d from A), %d rounds, %.2f s (target <= 100 KB, <= 5 s)",
-                 setSize + 100, setSize, difference.need, difference.bytes + replies, difference.bytes, replies, difference.rounds, reconcileSeconds))
+    report(
+        String(
+            format:
+                "re-sync %d vs %d records differing by %d: reconciliation %d bytes (%d from B, %d from A), %d rounds, %.2f s (target <= 100 KB, <= 5 s)",
+            setSize + 100, setSize, difference.need, difference.bytes + replies, difference.bytes, replies, difference.rounds, reconcileSeconds))
     if registryPort > 0 {
-        let credentials = try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: aGateway).requestRegistryCredentials(.with { $0.requestingNodeID = "bench-sync" })
-        let listing = try RegistryTagList(registry: "127.0.0.1:\(registryPort)", username: credentials.basicAuth.username,
-                                          password: credentials.basicAuth.password)
+        let credentials = try await Agntcy_Dir_Store_V1_SyncService.Client(wrapping: aGateway).requestRegistryCredentials(
+            .with { $0.requestingNodeID = "bench-sync" })
+        let listing = try RegistryTagList(
+            registry: "127.0.0.1:\(registryPort)", username: credentials.basicAuth.username,
+            password: credentials.basicAuth.password)
         start = clock.now
         let (tags, bytes) = try await listing.all()
         report(String(format: "the same set through A's OCI tag list: %d tags, %d bytes, %.2f s", tags.count, bytes, seconds(clock.now - start)))
@@ -226,8 +252,9 @@ try await withClient(aStorePort) { aStore in
     try await withClient(bStorePort) { bStore in
         try await withClient(aGatewayPort) { aGateway in
             try await withClient(bGatewayPort) { bGateway in
-                try await measure(aStore: aStore, bStore: bStore, aGateway: aGateway, bGateway: bGateway, aGatewayPort: aGatewayPort,
-                                  initialCount: initialCount, commonCount: commonCount, registryPort: registryPort)
+                try await measure(
+                    aStore: aStore, bStore: bStore, aGateway: aGateway, bGateway: bGateway, aGatewayPort: aGatewayPort,
+                    initialCount: initialCount, commonCount: commonCount, registryPort: registryPort)
             }
         }
     }

@@ -91,4 +91,3 @@ public struct EventID: Hashable, Comparable, Sendable {
         return lhs.w3 < rhs.w3
     }
 }
-

@@ -40,8 +40,9 @@ struct Bound: Equatable {
         var shared = 0
         while shared < EventID.byteCount, next.id.byte(at: shared) == previous.id.byte(at: shared) { shared += 1 }
         let length = min(shared + 1, EventID.byteCount)
-        return Bound(timestamp: next.timestamp, idPrefix: EventID(padding: next.id.bytes.prefix(length)),
-                     prefixLength: length)
+        return Bound(
+            timestamp: next.timestamp, idPrefix: EventID(padding: next.id.bytes.prefix(length)),
+            prefixLength: length)
     }
 
     /// Whether `item` sorts before this bound (ids compare against the zero-padded prefix).

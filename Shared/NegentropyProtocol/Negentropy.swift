@@ -178,7 +178,8 @@ public struct Negentropy<Storage: NegentropyStorage>: Sendable {
             let bucketSize = perBucket + (bucket < withExtra ? 1 : 0)
             let fingerprint = storage.fingerprint(of: current..<current + bucketSize)
             current += bucketSize
-            let bound = current == range.upperBound
+            let bound =
+                current == range.upperBound
                 ? upperBound
                 : Bound.minimal(between: storage.item(at: current - 1), and: storage.item(at: current))
             encoder.append(bound, to: &output)

@@ -20,7 +20,7 @@ public enum RecordCID {
     /// does not check it), or nil for anything else.
     public static func digest(of cid: String) -> [UInt8]? {
         guard cid.first == "b", let bytes = Base32.decodeLowercase(cid.dropFirst()), bytes.count == 36,
-              bytes[0] == 0x01, bytes[2] == 0x12, bytes[3] == 0x20
+            bytes[0] == 0x01, bytes[2] == 0x12, bytes[3] == 0x20
         else { return nil }
         return Array(bytes.suffix(32))
     }

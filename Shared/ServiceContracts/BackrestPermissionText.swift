@@ -28,7 +28,9 @@ public enum BackrestPermissionText {
     public static func permission(_ text: String) -> V1_Multihost.Permission? {
         let pieces = text.split(separator: "=", maxSplits: 1).map(String.init)
         guard pieces.count == 2, let type = type(named: pieces[0]) else { return nil }
-        return .with { $0.type = type; $0.scopes = pieces[1].split(separator: ",").map(String.init) }
+        return .with {
+            $0.type = type; $0.scopes = pieces[1].split(separator: ",").map(String.init)
+        }
     }
 
     /// The text form of `permission`, which `permission(_:)` reads back.

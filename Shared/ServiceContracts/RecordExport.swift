@@ -22,10 +22,12 @@ extension Wharf_Store_V1_RecordTransfer.Client {
         records.reserveCapacity(cids.count)
         for start in stride(from: 0, to: cids.count, by: RecordExportLimits.exportBatch) {
             let batch = Array(cids[start..<min(start + RecordExportLimits.exportBatch, cids.count)])
-            let answered = try await exportRecords(.with {
-                $0.cids = batch
-                $0.referrers = referrers
-            }, options: options) { response in
+            let answered = try await exportRecords(
+                .with {
+                    $0.cids = batch
+                    $0.referrers = referrers
+                }, options: options
+            ) { response in
                 try await response.messages.reduce(into: [Wharf_Store_V1_TransferredRecord]()) { $0 += $1.records }
             }
             guard answered.count == batch.count, zip(answered, batch).allSatisfy({ $0.cid == $1 }) else {

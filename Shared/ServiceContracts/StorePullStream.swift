@@ -8,9 +8,11 @@ extension Agntcy_Dir_Store_V1_StoreService.Client {
     /// is asked for in a new stream. Any other failure, or a stream that ends early without one, is thrown.
     public func pullEach(_ cids: [String], options: CallOptions) async throws -> [Agntcy_Dir_Core_V1_Record?] {
         func pullStream(_ batch: ArraySlice<String>) async throws -> (records: [Agntcy_Dir_Core_V1_Record], stoppedAtMissing: Bool) {
-            try await pull(request: StreamingClientRequest { writer in
-                for cid in batch { try await writer.write(.with { $0.cid = cid }) }
-            }, options: options) { response in
+            try await pull(
+                request: StreamingClientRequest { writer in
+                    for cid in batch { try await writer.write(.with { $0.cid = cid }) }
+                }, options: options
+            ) { response in
                 var records: [Agntcy_Dir_Core_V1_Record] = []
                 records.reserveCapacity(batch.count)
                 do {

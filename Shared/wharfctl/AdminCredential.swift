@@ -16,7 +16,8 @@ enum AdminCredential {
         }
         guard let contents = FileManager.default.contents(atPath: localFile) else {
             throw CommandFailure.configuration(
-                "this command needs the admin token: set WHARF_ADMIN_TOKEN or WHARF_ADMIN_TOKEN_FILE, or run it where scripts/wharf up wrote \(localFile)")
+                "this command needs the admin token: set WHARF_ADMIN_TOKEN or WHARF_ADMIN_TOKEN_FILE, or run it where scripts/wharf up wrote \(localFile)"
+            )
         }
         let text = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let secret = SharedSecret(text) else {

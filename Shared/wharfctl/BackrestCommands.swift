@@ -25,8 +25,9 @@ struct Backrest: AsyncParsableCommand {
                 let identity = try await gateway.withClient { client, options in
                     try await Hub(wrapping: client).getIdentity(.init(), options: options)
                 }
-                emit(gateway.output, text: "instance_id: \(identity.instanceID)\nkeyid: \(identity.keyid)",
-                     json: ["instance_id": identity.instanceID, "keyid": identity.keyid])
+                emit(
+                    gateway.output, text: "instance_id: \(identity.instanceID)\nkeyid: \(identity.keyid)",
+                    json: ["instance_id": identity.instanceID, "keyid": identity.keyid])
             }
         }
     }
@@ -42,24 +43,27 @@ struct Backrest: AsyncParsableCommand {
             @OptionGroup var gateway: GatewayOptions
             @Option(help: "the client's instance id (its backrest instance name)") var instanceId: String
             @Option(help: "the client's keyid (ecdsa.…), from its Settings → Multihost identity") var keyid: String
-            @Option(name: .customLong("permission"),
-                    help: "PERMISSION=SCOPE[,SCOPE…], repeatable; \(BackrestPermissionText.names); scopes *, repo:ID, plan:ID")
+            @Option(
+                name: .customLong("permission"),
+                help: "PERMISSION=SCOPE[,SCOPE…], repeatable; \(BackrestPermissionText.names); scopes *, repo:ID, plan:ID")
             var permissions: [String] = []
 
             func run() async throws {
                 try await reportingFailures {
                     let parsed = try permissions.map { text in
                         guard let permission = BackrestPermissionText.permission(text) else {
-                            throw CommandFailure.configuration("--permission: \"\(text)\" is not PERMISSION=SCOPE[,SCOPE…] (\(BackrestPermissionText.names))")
+                            throw CommandFailure.configuration(
+                                "--permission: \"\(text)\" is not PERMISSION=SCOPE[,SCOPE…] (\(BackrestPermissionText.names))")
                         }
                         return permission
                     }
                     let added = try await gateway.withClient(admin: true) { client, options in
-                        try await Hub(wrapping: client).addClient(.with {
-                            $0.instanceID = instanceId
-                            $0.keyid = keyid
-                            $0.permissions = parsed
-                        }, options: options)
+                        try await Hub(wrapping: client).addClient(
+                            .with {
+                                $0.instanceID = instanceId
+                                $0.keyid = keyid
+                                $0.permissions = parsed
+                            }, options: options)
                     }
                     emit(gateway.output, text: "accepted \(added.instanceID) (\(added.keyid))", json: BackrestClientText.json(added))
                 }
@@ -76,7 +80,9 @@ struct Backrest: AsyncParsableCommand {
                     let removed = try await gateway.withClient(admin: true) { client, options in
                         try await Hub(wrapping: client).removeClient(.with { $0.keyid = keyid }, options: options).removed
                     }
-                    guard removed else { throw CommandFailure.rpc(RPCError(code: .notFound, message: "no authorized backrest client has keyid \(keyid)")) }
+                    guard removed else {
+                        throw CommandFailure.rpc(RPCError(code: .notFound, message: "no authorized backrest client has keyid \(keyid)"))
+                    }
                     emit(gateway.output, text: "removed \(keyid)", json: ["keyid": keyid, "removed": true])
                 }
             }
@@ -93,8 +99,9 @@ struct Backrest: AsyncParsableCommand {
                     }
                     for client in clients {
                         let permissions = client.permissions.map(BackrestPermissionText.text).joined(separator: " ")
-                        emit(gateway.output, text: "\(client.instanceID)\t\(client.keyid)\t\(permissions.isEmpty ? "-" : permissions)",
-                             json: BackrestClientText.json(client))
+                        emit(
+                            gateway.output, text: "\(client.instanceID)\t\(client.keyid)\t\(permissions.isEmpty ? "-" : permissions)",
+                            json: BackrestClientText.json(client))
                     }
                 }
             }
@@ -149,10 +156,15 @@ struct Backrest: AsyncParsableCommand {
                     throw CommandFailure.configuration("\(file): not a SyncActionSetConfig in proto JSON (\(error))")
                 }
                 let delivered = try await gateway.withClient(admin: true) { client, options in
-                    try await Hub(wrapping: client).pushConfig(.with { $0.keyid = keyid; $0.setConfig = setConfig }, options: options).delivered
+                    try await Hub(wrapping: client).pushConfig(
+                        .with {
+                            $0.keyid = keyid; $0.setConfig = setConfig
+                        }, options: options
+                    ).delivered
                 }
-                emit(gateway.output, text: delivered ? "delivered to \(keyid)" : "queued for \(keyid) (delivered when it connects)",
-                     json: ["keyid": keyid, "delivered": delivered])
+                emit(
+                    gateway.output, text: delivered ? "delivered to \(keyid)" : "queued for \(keyid) (delivered when it connects)",
+                    json: ["keyid": keyid, "delivered": delivered])
             }
         }
     }
@@ -160,8 +172,10 @@ struct Backrest: AsyncParsableCommand {
 
 enum BackrestClientText {
     static func json(_ client: Wharf_Sync_V1_BackrestClient) -> [String: any Sendable] {
-        ["instance_id": client.instanceID, "keyid": client.keyid, "added_at": client.addedAt,
-         "permissions": client.permissions.map(BackrestPermissionText.text)]
+        [
+            "instance_id": client.instanceID, "keyid": client.keyid, "added_at": client.addedAt,
+            "permissions": client.permissions.map(BackrestPermissionText.text),
+        ]
     }
 }
 
@@ -170,10 +184,13 @@ enum PeerStateText {
     static func show(_ state: V1sync_PeerState, format: OutputFormat) {
         let name = stateName(state.state)
         let heartbeat = TimeText.rfc3339(unixSeconds: Double(state.lastHeartbeatMillis) / 1000)
-        emit(format, text: "\(state.peerInstanceID)\t\(state.peerKeyid)\t\(name)\t\(heartbeat)\t\(state.statusMessage)",
-             json: ["peer_instance_id": state.peerInstanceID, "peer_keyid": state.peerKeyid, "state": name,
-                    "status_message": state.statusMessage, "last_heartbeat_millis": state.lastHeartbeatMillis,
-                    "known_repos": state.knownRepos.map(\.id), "known_plans": state.knownPlans.map(\.id)])
+        emit(
+            format, text: "\(state.peerInstanceID)\t\(state.peerKeyid)\t\(name)\t\(heartbeat)\t\(state.statusMessage)",
+            json: [
+                "peer_instance_id": state.peerInstanceID, "peer_keyid": state.peerKeyid, "state": name,
+                "status_message": state.statusMessage, "last_heartbeat_millis": state.lastHeartbeatMillis,
+                "known_repos": state.knownRepos.map(\.id), "known_plans": state.knownPlans.map(\.id),
+            ])
     }
 
     /// `CONNECTED` for CONNECTION_STATE_CONNECTED: the proto's name without its prefix.

@@ -1,8 +1,8 @@
 import ArgumentParser
 import BLAKE3
-import ServiceContracts
 import Foundation
 import GRPCCore
+import ServiceContracts
 import WharfEncoding
 import WharfProto
 
@@ -37,15 +37,20 @@ struct Blob: AsyncParsableCommand {
                                 try await writer.write(.with { $0.data = data })
                                 progress.advance(by: Int64(data.count))
                             }
-                        } onResponse: { response in try response.message.digest }
+                        } onResponse: { response in
+                            try response.message.digest
+                        }
                     }
                     progress.finish()
                     guard let digest = BlobDigest(digestBytes) else {
-                        throw CommandFailure.rpc(RPCError(code: .internalError, message: "the blob service answered a digest of \(digestBytes.count) bytes"))
+                        throw CommandFailure.rpc(
+                            RPCError(code: .internalError, message: "the blob service answered a digest of \(digestBytes.count) bytes"))
                     }
-                    emit(gateway.output, text: "\(digest.tvixText)\t\(digest.snixText)\t\(file)", json: [
-                        "file": file, "size": progress.done, "digest": digest.hex, "tvix": digest.tvixText, "snix": digest.snixText,
-                    ])
+                    emit(
+                        gateway.output, text: "\(digest.tvixText)\t\(digest.snixText)\t\(file)",
+                        json: [
+                            "file": file, "size": progress.done, "digest": digest.hex, "tvix": digest.tvixText, "snix": digest.snixText,
+                        ])
                 }
             }
         }
@@ -92,8 +97,9 @@ struct Blob: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("\(wanted.tvixText)\t\(size) bytes verified\n".utf8))
                     return
                 }
-                emit(gateway.output, text: "\(wanted.tvixText)\t\(size) bytes\t\(file)",
-                     json: ["digest": wanted.hex, "tvix": wanted.tvixText, "size": size, "file": file, "verified": true])
+                emit(
+                    gateway.output, text: "\(wanted.tvixText)\t\(size) bytes\t\(file)",
+                    json: ["digest": wanted.hex, "tvix": wanted.tvixText, "size": size, "file": file, "verified": true])
             }
         }
     }
@@ -108,14 +114,19 @@ struct Blob: AsyncParsableCommand {
             try await reportingFailures {
                 let wanted = try BlobDigestText.parse(digest)
                 let answer = try await gateway.withClient { client, options in
-                    try await Client(wrapping: client).stat(.with { $0.digest = wanted.bytes; $0.sendChunks = true }, options: options)
+                    try await Client(wrapping: client).stat(
+                        .with {
+                            $0.digest = wanted.bytes; $0.sendChunks = true
+                        }, options: options)
                 }
                 let size = answer.chunks.reduce(UInt64(0)) { $0 &+ $1.size }
                 let listed = answer.chunks.map { chunk in
                     (digest: BlobDigest(chunk.digest)?.tvixText ?? chunk.digest.base64EncodedString(), size: chunk.size)
                 }
-                var json: [String: any Sendable] = ["digest": wanted.hex, "tvix": wanted.tvixText, "snix": wanted.snixText,
-                                                    "size": size, "chunk_count": answer.chunks.count]
+                var json: [String: any Sendable] = [
+                    "digest": wanted.hex, "tvix": wanted.tvixText, "snix": wanted.snixText,
+                    "size": size, "chunk_count": answer.chunks.count,
+                ]
                 if chunks { json["chunks"] = listed.map { ["digest": $0.digest, "size": $0.size] as [String: any Sendable] } }
                 var text = "\(wanted.tvixText)\t\(size) bytes\t\(answer.chunks.count) chunks"
                 if chunks { text += listed.map { "\n  \($0.digest)\t\($0.size)" }.joined() }
@@ -129,9 +140,13 @@ struct Blob: AsyncParsableCommand {
 enum BlobDigestText {
     static func parse(_ text: String) throws -> BlobDigest {
         var bytes: Data?
-        if text.hasPrefix("b3:") { bytes = Data(base64Encoded: String(text.dropFirst(3))) }
-        else if text.hasPrefix("blake3-") { bytes = Data(base64Encoded: String(text.dropFirst(7))) }
-        else if text.utf8.count == 64 { bytes = Data(hexString: text) }
+        if text.hasPrefix("b3:") {
+            bytes = Data(base64Encoded: String(text.dropFirst(3)))
+        } else if text.hasPrefix("blake3-") {
+            bytes = Data(base64Encoded: String(text.dropFirst(7)))
+        } else if text.utf8.count == 64 {
+            bytes = Data(hexString: text)
+        }
         guard let bytes, let digest = BlobDigest(bytes) else {
             throw CommandFailure.configuration("\(text): not a BLAKE3 digest (b3:<base64>, blake3-<base64> or 64 hex digits)")
         }

@@ -66,17 +66,24 @@ struct Negentropy: AsyncParsableCommand {
                     try await Client(wrapping: client).listSessions(.init(), options: options).sessions
                 }
                 if gateway.output == .text {
-                    TextTable(header: ["CONNECTION", "SUBSCRIPTION", "ROUNDS", "OPENED", "LAST ACTIVITY"], rows: sessions.map { session in
-                        [session.connectionID, session.subscriptionID, "\(session.roundCount)",
-                         TimeText.rfc3339(unixSeconds: Double(session.createdAt)), TimeText.rfc3339(unixSeconds: Double(session.lastActivity))]
-                    }).print()
+                    TextTable(
+                        header: ["CONNECTION", "SUBSCRIPTION", "ROUNDS", "OPENED", "LAST ACTIVITY"],
+                        rows: sessions.map { session in
+                            [
+                                session.connectionID, session.subscriptionID, "\(session.roundCount)",
+                                TimeText.rfc3339(unixSeconds: Double(session.createdAt)), TimeText.rfc3339(unixSeconds: Double(session.lastActivity)),
+                            ]
+                        }
+                    ).print()
                     return
                 }
                 for session in sessions {
-                    emit(.json, text: "", json: [
-                        "connection_id": session.connectionID, "subscription_id": session.subscriptionID,
-                        "rounds": session.roundCount, "created_at": session.createdAt, "last_activity": session.lastActivity,
-                    ])
+                    emit(
+                        .json, text: "",
+                        json: [
+                            "connection_id": session.connectionID, "subscription_id": session.subscriptionID,
+                            "rounds": session.roundCount, "created_at": session.createdAt, "last_activity": session.lastActivity,
+                        ])
                 }
             }
         }
@@ -95,15 +102,18 @@ struct Negentropy: AsyncParsableCommand {
             try await reportingFailures {
                 let progress = ProgressLine(label: "sync \(url)", total: nil, unit: .items, quiet: quiet)
                 let last = try await gateway.withClient(admin: true) { client, options in
-                    try await Client(wrapping: client).syncWithPeer(.with { request in
-                        request.peerURL = url
-                        if let since { request.since = since }
-                    }, options: options) { response in
+                    try await Client(wrapping: client).syncWithPeer(
+                        .with { request in
+                            request.peerURL = url
+                            if let since { request.since = since }
+                        }, options: options
+                    ) { response in
                         var last = Orlysync_Negentropy_V1_SyncProgress()
                         for try await update in response.messages {
                             // The count of events moved so far drives the line; the rest is its text.
-                            progress.show(done: update.fetchedCount &+ update.sentCount,
-                                          detail: "round \(update.round), have \(update.haveCount), need \(update.needCount)")
+                            progress.show(
+                                done: update.fetchedCount &+ update.sentCount,
+                                detail: "round \(update.round), have \(update.haveCount), need \(update.needCount)")
                             last = update
                         }
                         return last
@@ -113,10 +123,14 @@ struct Negentropy: AsyncParsableCommand {
                 if !last.error.isEmpty {
                     throw CommandFailure.rpc(RPCError(code: .unavailable, message: "sync with \(url) failed: \(last.error)"))
                 }
-                emit(gateway.output,
-                     text: "synced \(url): \(last.round) rounds, have \(last.haveCount), need \(last.needCount), fetched \(last.fetchedCount), sent \(last.sentCount)",
-                     json: ["peer_url": url, "rounds": last.round, "have": last.haveCount, "need": last.needCount,
-                            "fetched": last.fetchedCount, "sent": last.sentCount, "complete": last.complete])
+                emit(
+                    gateway.output,
+                    text:
+                        "synced \(url): \(last.round) rounds, have \(last.haveCount), need \(last.needCount), fetched \(last.fetchedCount), sent \(last.sentCount)",
+                    json: [
+                        "peer_url": url, "rounds": last.round, "have": last.haveCount, "need": last.needCount,
+                        "fetched": last.fetchedCount, "sent": last.sentCount, "complete": last.complete,
+                    ])
             }
         }
     }

@@ -37,7 +37,8 @@ struct Record: AsyncParsableCommand {
                     return refs
                 }
                 guard cids.count == records.count else {
-                    throw CommandFailure.rpc(RPCError(code: .internalError, message: "the store answered \(cids.count) CIDs for \(records.count) records"))
+                    throw CommandFailure.rpc(
+                        RPCError(code: .internalError, message: "the store answered \(cids.count) CIDs for \(records.count) records"))
                 }
                 for (file, cid) in zip(files, cids) {
                     emit(gateway.output, text: cid, json: ["cid": cid, "file": file, "published": publish])
@@ -88,8 +89,9 @@ struct Record: AsyncParsableCommand {
                 }
                 for meta in metas {
                     let annotations = meta.annotations.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-                    emit(gateway.output, text: "\(meta.cid)\t\(meta.schemaVersion)\t\(meta.createdAt)\t\(annotations)",
-                         json: ["cid": meta.cid, "schema_version": meta.schemaVersion, "created_at": meta.createdAt, "annotations": meta.annotations])
+                    emit(
+                        gateway.output, text: "\(meta.cid)\t\(meta.schemaVersion)\t\(meta.createdAt)\t\(annotations)",
+                        json: ["cid": meta.cid, "schema_version": meta.schemaVersion, "created_at": meta.createdAt, "annotations": meta.annotations])
                 }
             }
         }
@@ -105,7 +107,9 @@ struct Record: AsyncParsableCommand {
                 _ = try await gateway.withClient { client, options in
                     try await Client(wrapping: client).delete(metadata: [:], options: options) { writer in
                         try await writer.write(contentsOf: cids.map { cid in .with { $0.cid = cid } })
-                    } onResponse: { response in try response.message }
+                    } onResponse: { response in
+                        try response.message
+                    }
                 }
                 for cid in cids { emit(gateway.output, text: "deleted \(cid)", json: ["cid": cid, "deleted": true]) }
             }
@@ -122,8 +126,14 @@ struct Record: AsyncParsableCommand {
             try await reportingFailures {
                 let answers = try await gateway.withClient { client, options in
                     try await Client(wrapping: client).pullReferrer(metadata: [:], options: options) { writer in
-                        try await writer.write(.with { $0.recordRef.cid = cid; $0.pullSignature = true })
-                        try await writer.write(.with { $0.recordRef.cid = cid; $0.pullPublicKey = true })
+                        try await writer.write(
+                            .with {
+                                $0.recordRef.cid = cid; $0.pullSignature = true
+                            })
+                        try await writer.write(
+                            .with {
+                                $0.recordRef.cid = cid; $0.pullPublicKey = true
+                            })
                     } onResponse: { response in
                         try await BoundedCollection.collect(response.messages, what: "referrers") { $0 }
                     }

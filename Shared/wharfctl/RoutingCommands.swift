@@ -17,8 +17,16 @@ struct Routing: AsyncParsableCommand {
         @Option(help: "a locator type, e.g. docker-image (repeatable)") var locator: [String] = []
 
         var queries: [Routing_V1_RecordQuery] {
-            skill.map { value in .with { $0.type = .skill; $0.value = value } }
-                + locator.map { value in .with { $0.type = .locator; $0.value = value } }
+            skill.map { value in
+                .with {
+                    $0.type = .skill; $0.value = value
+                }
+            }
+                + locator.map { value in
+                    .with {
+                        $0.type = .locator; $0.value = value
+                    }
+                }
         }
 
         static func text(_ query: Routing_V1_RecordQuery) -> String {
@@ -77,10 +85,12 @@ struct Routing: AsyncParsableCommand {
         func run() async throws {
             try await reportingFailures {
                 let cids = try await gateway.withClient { client, options in
-                    try await Client(wrapping: client).list(.with { request in
-                        request.queries = labels.queries
-                        if let limit { request.limit = limit }
-                    }, options: options) { response in
+                    try await Client(wrapping: client).list(
+                        .with { request in
+                            request.queries = labels.queries
+                            if let limit { request.limit = limit }
+                        }, options: options
+                    ) { response in
                         try await BoundedCollection.collect(response.messages, what: "CIDs") { $0.recordCid }
                     }
                 }
@@ -101,25 +111,32 @@ struct Routing: AsyncParsableCommand {
             try await reportingFailures {
                 guard !labels.queries.isEmpty else { throw CommandFailure.configuration("routing search: give at least one --skill or --locator") }
                 let results = try await gateway.withClient { client, options in
-                    try await Client(wrapping: client).search(.with { request in
-                        request.queries = labels.queries
-                        if let minScore { request.minMatchScore = minScore }
-                        if let limit { request.limit = limit }
-                    }, options: options) { response in
+                    try await Client(wrapping: client).search(
+                        .with { request in
+                            request.queries = labels.queries
+                            if let minScore { request.minMatchScore = minScore }
+                            if let limit { request.limit = limit }
+                        }, options: options
+                    ) { response in
                         try await BoundedCollection.collect(response.messages, what: "search results") { $0 }
                     }
                 }
                 if gateway.output == .text {
-                    TextTable(header: ["CID", "SCORE", "MATCHED", "PEER"], rows: results.map { result in
-                        [result.recordCid, "\(result.matchScore)", result.matchQueries.map(Queries.text).joined(separator: ", "), result.peer.id]
-                    }).print()
+                    TextTable(
+                        header: ["CID", "SCORE", "MATCHED", "PEER"],
+                        rows: results.map { result in
+                            [result.recordCid, "\(result.matchScore)", result.matchQueries.map(Queries.text).joined(separator: ", "), result.peer.id]
+                        }
+                    ).print()
                     return
                 }
                 for result in results {
-                    emit(.json, text: "", json: [
-                        "cid": result.recordCid, "score": result.matchScore, "peer": result.peer.id,
-                        "matched": result.matchQueries.map(Queries.text),
-                    ])
+                    emit(
+                        .json, text: "",
+                        json: [
+                            "cid": result.recordCid, "score": result.matchScore, "peer": result.peer.id,
+                            "matched": result.matchQueries.map(Queries.text),
+                        ])
                 }
             }
         }

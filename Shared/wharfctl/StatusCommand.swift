@@ -27,21 +27,27 @@ struct StatusCommand: AsyncParsableCommand {
                     let health = route.serving ? "SERVING" : "NOT_SERVING"
                     if route.replicas.isEmpty { rows.append([route.service, health, "-", "-", "-", "-"]) }
                     for replica in route.replicas {
-                        rows.append([route.service, health, replica.address, replica.serving ? "up" : "ejected",
-                                     "\(replica.consecutiveFailures)", "\(replica.openStreams)"])
+                        rows.append([
+                            route.service, health, replica.address, replica.serving ? "up" : "ejected",
+                            "\(replica.consecutiveFailures)", "\(replica.openStreams)",
+                        ])
                     }
                 }
                 emit(.text, text: "gateway \(target): \(overall == .serving ? "SERVING" : "NOT_SERVING")", json: [:])
                 TextTable(header: ["SERVICE", "HEALTH", "REPLICA", "STATE", "FAILURES", "STREAMS"], rows: rows).print()
             case .json:
                 for route in routes {
-                    emit(.json, text: "", json: [
-                        "service": route.service, "serving": route.serving,
-                        "replicas": route.replicas.map { replica -> [String: any Sendable] in
-                            ["address": replica.address, "serving": replica.serving,
-                             "consecutive_failures": replica.consecutiveFailures, "open_streams": replica.openStreams]
-                        },
-                    ])
+                    emit(
+                        .json, text: "",
+                        json: [
+                            "service": route.service, "serving": route.serving,
+                            "replicas": route.replicas.map { replica -> [String: any Sendable] in
+                                [
+                                    "address": replica.address, "serving": replica.serving,
+                                    "consecutive_failures": replica.consecutiveFailures, "open_streams": replica.openStreams,
+                                ]
+                            },
+                        ])
                 }
             }
         }

@@ -24,10 +24,12 @@ struct Sync: AsyncParsableCommand {
         func run() async throws {
             try await reportingFailures {
                 let id = try await gateway.withClient(admin: true) { client, options in
-                    try await Client(wrapping: client).createSync(.with {
-                        $0.remoteDirectoryURL = url
-                        $0.cids = cids
-                    }, options: options).syncID
+                    try await Client(wrapping: client).createSync(
+                        .with {
+                            $0.remoteDirectoryURL = url
+                            $0.cids = cids
+                        }, options: options
+                    ).syncID
                 }
                 emit(gateway.output, text: id, json: ["sync_id": id, "remote_directory_url": url])
             }
@@ -43,17 +45,20 @@ struct Sync: AsyncParsableCommand {
         func run() async throws {
             try await reportingFailures {
                 let items = try await gateway.withClient { client, options in
-                    try await Client(wrapping: client).listSyncs(.with { request in
-                        if let limit { request.limit = limit }
-                        if let offset { request.offset = offset }
-                    }, options: options) { response in
+                    try await Client(wrapping: client).listSyncs(
+                        .with { request in
+                            if let limit { request.limit = limit }
+                            if let offset { request.offset = offset }
+                        }, options: options
+                    ) { response in
                         try await BoundedCollection.collect(response.messages, what: "syncs") { $0 }
                     }
                 }
                 for item in items {
                     let status = SyncStatusText.name(of: item.status)
-                    emit(gateway.output, text: "\(item.syncID)\t\(status)\t\(item.remoteDirectoryURL)",
-                         json: ["sync_id": item.syncID, "status": status, "remote_directory_url": item.remoteDirectoryURL])
+                    emit(
+                        gateway.output, text: "\(item.syncID)\t\(status)\t\(item.remoteDirectoryURL)",
+                        json: ["sync_id": item.syncID, "status": status, "remote_directory_url": item.remoteDirectoryURL])
                 }
             }
         }
@@ -74,8 +79,10 @@ struct Sync: AsyncParsableCommand {
                 if watch {
                     let line = ProgressLine(label: "sync \(id)", total: nil, unit: .items, quiet: quiet)
                     while !Self.finished(progress.status) {
-                        line.show(done: Int64(clamping: progress.copied), detail: "of \(progress.discovered) discovered, "
-                                  + "\(progress.rejected) rejected, lag \(progress.lagSeconds) s, \(progress.status)")
+                        line.show(
+                            done: Int64(clamping: progress.copied),
+                            detail: "of \(progress.discovered) discovered, "
+                                + "\(progress.rejected) rejected, lag \(progress.lagSeconds) s, \(progress.status)")
                         try await Task.sleep(for: .seconds(1))
                         progress = try await fetch()
                     }
@@ -88,8 +95,9 @@ struct Sync: AsyncParsableCommand {
                     "lag_seconds": progress.lagSeconds, "consecutive_failures": progress.consecutiveFailures,
                     "last_round_time": progress.lastRoundTime, "last_error": progress.lastError,
                 ]
-                emit(gateway.output, text: fields.map { "\($0.key): \($0.value)" }.joined(separator: "\n"),
-                     json: Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }))
+                emit(
+                    gateway.output, text: fields.map { "\($0.key): \($0.value)" }.joined(separator: "\n"),
+                    json: Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }))
             }
         }
 
@@ -152,7 +160,8 @@ enum ProtoEnumName {
         var options = JSONEncodingOptions()
         options.alwaysPrintEnumsAsInts = false
         guard let text = try? message.jsonString(options: options),
-              let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        else { return nil }
         return object[field] as? String
     }
 }

@@ -36,8 +36,11 @@ struct Topology: ParsableCommand {
         func run() {
             for shape in SystemShape.components {
                 let listeners = shape.listeners.map { "\($0.name)=\($0.port + portOffset)" }.joined(separator: ",")
-                print([shape.name, "\(shape.grpcPort + portOffset)", "\(shape.metricsPort + portOffset)",
-                       listeners.isEmpty ? "-" : listeners, shape.serviceNames.joined(separator: ",")].joined(separator: " "))
+                print(
+                    [
+                        shape.name, "\(shape.grpcPort + portOffset)", "\(shape.metricsPort + portOffset)",
+                        listeners.isEmpty ? "-" : listeners, shape.serviceNames.joined(separator: ","),
+                    ].joined(separator: " "))
             }
         }
     }

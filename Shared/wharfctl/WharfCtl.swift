@@ -14,8 +14,10 @@ struct WharfCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wharfctl",
         abstract: "Operate a Wharf deployment.",
-        subcommands: [Record.self, Routing.self, Blob.self, Sync.self, Backrest.self, Negentropy.self, StatusCommand.self,
-                      Health.self, Migrate.self, Config.self, Topology.self, Completion.self])
+        subcommands: [
+            Record.self, Routing.self, Blob.self, Sync.self, Backrest.self, Negentropy.self, StatusCommand.self,
+            Health.self, Migrate.self, Config.self, Topology.self, Completion.self,
+        ])
 }
 
 /// Exit codes: 0 success, 1 failure, 2 not serving, 65 wrong data (EX_DATAERR), 78 invalid configuration (EX_CONFIG).
@@ -110,7 +112,8 @@ struct Config: AsyncParsableCommand {
 func loadConfiguration(service: String) throws -> RuntimeConfiguration {
     do {
         return try WharfServiceMain.loadConfiguration(
-            service: service, defaults: .init(grpcPort: 50051, metricsPort: 9101), settings: { _ in () }).0
+            service: service, defaults: .init(grpcPort: 50051, metricsPort: 9101), settings: { _ in () }
+        ).0
     } catch {
         FileHandle.standardError.write(Data("\(service): \(error)\n".utf8))
         throw ExitCode(ExitCodes.invalidConfiguration)

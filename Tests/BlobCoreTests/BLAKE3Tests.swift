@@ -66,7 +66,9 @@ struct BLAKE3Tests {
         #expect(derive.finalize(length: 131).hex == vector.derive_key)
     }
 
-    @Test("incremental updates of every awkward size give the one-shot result", arguments: [1, 7, 63, 64, 65, 1000, 1023, 1024, 1025, 4096, 8192, 65_537])
+    @Test(
+        "incremental updates of every awkward size give the one-shot result",
+        arguments: [1, 7, 63, 64, 65, 1000, 1023, 1024, 1025, 4096, 8192, 65_537])
     func incremental(step: Int) {
         for vector in Self.vectors where vector.input_len >= 1000 {
             let input = BLAKE3Vectors.input(vector.input_len)
@@ -90,8 +92,9 @@ struct BLAKE3Tests {
         }
     }
 
-    @Test("each kernel agrees on large inputs (many chunks and parents per call) whatever the update split",
-          arguments: BLAKE3Kernel.supportedByCPU)
+    @Test(
+        "each kernel agrees on large inputs (many chunks and parents per call) whatever the update split",
+        arguments: BLAKE3Kernel.supportedByCPU)
     func kernelsAgree(kernel: BLAKE3Kernel) {
         // 1 MiB + 3 KiB + 5 bytes: full SIMD groups, remainders, partial chunk, deep tree.
         let input = BLAKE3Vectors.input(1_048_576 + 3077)

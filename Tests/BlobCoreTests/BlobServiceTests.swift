@@ -33,11 +33,13 @@ func withBlobServer(
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
+        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+        "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
         "WHARF_BLOB_STORE": store.rawValue, "WHARF_BLOB_DIR": directory,
     ].merging(extra) { $1 }
     let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
-        service: "blob", defaults: BlobServer.defaults, environment: environment) { BlobSettings(reader: $0) }
+        service: "blob", defaults: BlobServer.defaults, environment: environment
+    ) { BlobSettings(reader: $0) }
     let host = WharfServiceHost(configuration: runtime, migrations: BlobServer.migrations)
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
@@ -66,14 +68,16 @@ func b3(_ data: Data) -> Data { data.withUnsafeBytes { Data(BlobDigest(hashing: 
 extension Tvix_Castore_V1_BlobService.Client where Transport == HTTP2ClientTransport.Posix {
     /// Puts `data` in messages of `messageSize` bytes.
     func put(_ data: Data, messageSize: Int = 64 * 1024) async throws -> Data {
-        try await put(request: StreamingClientRequest { writer in
-            var offset = 0
-            while offset < data.count {
-                let end = min(offset + messageSize, data.count)
-                try await writer.write(.with { $0.data = data[offset..<end] })
-                offset = end
+        try await put(
+            request: StreamingClientRequest { writer in
+                var offset = 0
+                while offset < data.count {
+                    let end = min(offset + messageSize, data.count)
+                    try await writer.write(.with { $0.data = data[offset..<end] })
+                    offset = end
+                }
             }
-        }).digest
+        ).digest
     }
 
     func readAll(_ digest: Data) async throws -> (data: Data, messages: Int) {
@@ -123,7 +127,11 @@ struct BlobServiceTests {
                 let countAfterFirst = try await storedChunkCount(server, store)
                 let second = try await blobs.put(data, messageSize: 1 << 20)
                 #expect(first == second)
-                let chunks = try await blobs.stat(.with { $0.digest = first; $0.sendChunks = true }).chunks
+                let chunks = try await blobs.stat(
+                    .with {
+                        $0.digest = first; $0.sendChunks = true
+                    }
+                ).chunks
                 #expect(chunks.count >= 2)
                 #expect(countAfterFirst == chunks.count)
                 #expect(try await storedChunkCount(server, store) == chunks.count)
@@ -131,15 +139,20 @@ struct BlobServiceTests {
         }
     }
 
-    @Test("Stat with send_chunks lists chunks summing to the blob; each chunk Stats and Reads by its digest",
-          arguments: StoreUnderTest.allCases)
+    @Test(
+        "Stat with send_chunks lists chunks summing to the blob; each chunk Stats and Reads by its digest",
+        arguments: StoreUnderTest.allCases)
     func chunkList(store: StoreUnderTest) async throws {
         try await withBlobServer(store) { server in
             let data = randomBytes(5 << 20)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 let digest = try await blobs.put(data)
-                let chunks = try await blobs.stat(.with { $0.digest = digest; $0.sendChunks = true }).chunks
+                let chunks = try await blobs.stat(
+                    .with {
+                        $0.digest = digest; $0.sendChunks = true
+                    }
+                ).chunks
                 #expect(chunks.count >= 10)  // 5 MiB at 128-512 KiB per chunk
                 #expect(chunks.reduce(0) { $0 + $1.size } == UInt64(data.count))
                 #expect(chunks.dropLast().allSatisfy { (131_072...524_288).contains($0.size) })
@@ -147,7 +160,10 @@ struct BlobServiceTests {
                 #expect(try await blobs.stat(.with { $0.digest = digest }).chunks.isEmpty)
                 var offset = 0
                 for chunk in chunks {
-                    let stat = try await blobs.stat(.with { $0.digest = chunk.digest; $0.sendChunks = true })
+                    let stat = try await blobs.stat(
+                        .with {
+                            $0.digest = chunk.digest; $0.sendChunks = true
+                        })
                     #expect(stat.chunks.isEmpty)
                     let (bytes, _) = try await blobs.readAll(chunk.digest)
                     #expect(bytes == data[offset..<offset + Int(chunk.size)])
@@ -156,7 +172,12 @@ struct BlobServiceTests {
                 }
                 // A blob below the minimum chunk size is one chunk: no list.
                 let small = try await blobs.put(randomBytes(100_000))
-                #expect(try await blobs.stat(.with { $0.digest = small; $0.sendChunks = true }).chunks.isEmpty)
+                #expect(
+                    try await blobs.stat(
+                        .with {
+                            $0.digest = small; $0.sendChunks = true
+                        }
+                    ).chunks.isEmpty)
             }
         }
     }
@@ -192,11 +213,12 @@ struct BlobServiceTests {
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 struct Abort: Error {}
                 await #expect(throws: (any Error).self) {
-                    _ = try await blobs.put(request: StreamingClientRequest { writer in
-                        try await writer.write(.with { $0.data = data[0..<(3 << 20)] })
-                        try await Task.sleep(for: .milliseconds(300))  // let the server store some chunks
-                        throw Abort()
-                    })
+                    _ = try await blobs.put(
+                        request: StreamingClientRequest { writer in
+                            try await writer.write(.with { $0.data = data[0..<(3 << 20)] })
+                            try await Task.sleep(for: .milliseconds(300))  // let the server store some chunks
+                            throw Abort()
+                        })
                 }
                 await expectStatus(.notFound, nil) { _ = try await blobs.stat(.with { $0.digest = b3(data) }) }
                 await expectStatus(.notFound, nil) { _ = try await blobs.stat(.with { $0.digest = b3(data[0..<(3 << 20)]) }) }
@@ -236,12 +258,18 @@ struct BlobServiceTests {
                 let snix = Snix_Castore_V1_BlobService.Client(wrapping: client)
                 let tvix = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 let data = randomBytes(700_000)
-                let digest = try await snix.put(request: StreamingClientRequest { writer in
-                    try await writer.write(.with { $0.data = data })
-                }).digest
+                let digest = try await snix.put(
+                    request: StreamingClientRequest { writer in
+                        try await writer.write(.with { $0.data = data })
+                    }
+                ).digest
                 #expect(digest == b3(data))
                 #expect(try await tvix.readAll(digest).data == data)
-                let chunks = try await snix.stat(.with { $0.digest = digest; $0.sendChunks = true }).chunks
+                let chunks = try await snix.stat(
+                    .with {
+                        $0.digest = digest; $0.sendChunks = true
+                    }
+                ).chunks
                 #expect(chunks.reduce(0) { $0 + $1.size } == 700_000)
                 let unknown = b3(Data("nope".utf8))
                 await expectStatus(.notFound, "blob blake3-\(unknown.base64EncodedString()) not found") {

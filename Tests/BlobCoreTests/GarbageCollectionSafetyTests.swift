@@ -1,12 +1,13 @@
+import BLAKE3
 import Foundation
 import GRPCCore
-import Synchronization
 import NIOCore
+import Synchronization
 import Testing
-@testable import BlobCore
 import WharfProto
 import WharfTestSupport
-import BLAKE3
+
+@testable import BlobCore
 
 @Suite("Blob garbage collection never deletes what may be live")
 struct GarbageCollectionSafetyTests {
@@ -52,8 +53,9 @@ struct GarbageCollectionSafetyTests {
         }
     }
 
-    @Test("an upload slower than WHARF_BLOB_GC_GRACE keeps its early chunks while collections run, and commits whole",
-          arguments: StoreUnderTest.allCases)
+    @Test(
+        "an upload slower than WHARF_BLOB_GC_GRACE keeps its early chunks while collections run, and commits whole",
+        arguments: StoreUnderTest.allCases)
     func slowUploadSurvivesCollection(store: StoreUnderTest) async throws {
         try await withBlobServer(store, environment: ["WHARF_BLOB_GC_GRACE": "1s"]) { server in
             let data = randomBytes(6 << 20)
@@ -62,16 +64,17 @@ struct GarbageCollectionSafetyTests {
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 let collected = Mutex(0)
-                let put = try await blobs.put(request: StreamingClientRequest { writer in
-                    try await writer.write(.with { $0.data = data[0..<(3 << 20)] })
-                    // Longer than the grace, with collections meanwhile: the first chunks are stored and older.
-                    for _ in 0..<3 {
-                        try await Task.sleep(for: .milliseconds(900))
-                        let removed = try await BlobServer.collectGarbage(store: blobStore, leases: leases, grace: .seconds(1))
-                        collected.withLock { $0 += removed }
-                    }
-                    try await writer.write(.with { $0.data = data[(3 << 20)...] })
-                })
+                let put = try await blobs.put(
+                    request: StreamingClientRequest { writer in
+                        try await writer.write(.with { $0.data = data[0..<(3 << 20)] })
+                        // Longer than the grace, with collections meanwhile: the first chunks are stored and older.
+                        for _ in 0..<3 {
+                            try await Task.sleep(for: .milliseconds(900))
+                            let removed = try await BlobServer.collectGarbage(store: blobStore, leases: leases, grace: .seconds(1))
+                            collected.withLock { $0 += removed }
+                        }
+                        try await writer.write(.with { $0.data = data[(3 << 20)...] })
+                    })
                 #expect(put.digest == b3(data))
                 #expect(collected.withLock { $0 } == 0)
                 #expect(try await blobs.readAll(put.digest).data == data)
@@ -81,7 +84,9 @@ struct GarbageCollectionSafetyTests {
         }
     }
 
-    @Test("a Put that stops sending is ended after WHARF_BLOB_PUT_IDLE_TIMEOUT, one that runs longer than WHARF_BLOB_PUT_MAX_DURATION too; each lease goes with it")
+    @Test(
+        "a Put that stops sending is ended after WHARF_BLOB_PUT_IDLE_TIMEOUT, one that runs longer than WHARF_BLOB_PUT_MAX_DURATION too; each lease goes with it"
+    )
     func stalledPutsLoseTheirLease() async throws {
         try await withBlobServer(.postgres, environment: ["WHARF_BLOB_PUT_IDLE_TIMEOUT": "3s", "WHARF_BLOB_PUT_MAX_DURATION": "6s"]) { server in
             let leases = UploadLeases(client: server.host.postgres, logger: server.host.logger)
@@ -89,10 +94,11 @@ struct GarbageCollectionSafetyTests {
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 // One message, then silence (the stream stays open).
                 let stalled = await #expect(throws: RPCError.self) {
-                    _ = try await blobs.put(request: StreamingClientRequest { writer in
-                        try await writer.write(.with { $0.data = Data(repeating: 7, count: 100_000) })
-                        try await Task.sleep(for: .seconds(600))
-                    })
+                    _ = try await blobs.put(
+                        request: StreamingClientRequest { writer in
+                            try await writer.write(.with { $0.data = Data(repeating: 7, count: 100_000) })
+                            try await Task.sleep(for: .seconds(600))
+                        })
                 }
                 #expect(stalled?.code == .resourceExhausted, "\(String(describing: stalled))")
                 #expect(stalled?.message.contains("no progress") == true, "\(String(describing: stalled))")
@@ -101,12 +107,13 @@ struct GarbageCollectionSafetyTests {
 
                 // Progress every 200 ms, but for longer than the maximum.
                 let endless = await #expect(throws: RPCError.self) {
-                    _ = try await blobs.put(request: StreamingClientRequest { writer in
-                        for index in 0..<100 {
-                            try await writer.write(.with { $0.data = Data(repeating: UInt8(index), count: 1000) })
-                            try await Task.sleep(for: .milliseconds(200))
-                        }
-                    })
+                    _ = try await blobs.put(
+                        request: StreamingClientRequest { writer in
+                            for index in 0..<100 {
+                                try await writer.write(.with { $0.data = Data(repeating: UInt8(index), count: 1000) })
+                                try await Task.sleep(for: .milliseconds(200))
+                            }
+                        })
                 }
                 #expect(endless?.code == .resourceExhausted, "\(String(describing: endless))")
                 #expect(endless?.message.contains("ran longer than") == true, "\(String(describing: endless))")
@@ -128,7 +135,8 @@ struct GarbageCollectionSafetyTests {
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 let data = randomBytes(100_000)
                 let digest = try await blobs.put(data)
-                let chunks = FileManager.default.enumerator(atPath: server.directory + "/chunks")?.compactMap { $0 as? String }
+                let chunks =
+                    FileManager.default.enumerator(atPath: server.directory + "/chunks")?.compactMap { $0 as? String }
                     .filter { $0.contains("/") } ?? []
                 let path = try #require(chunks.first.map { server.directory + "/chunks/" + $0 })
                 var bytes = try Data(contentsOf: URL(fileURLWithPath: path))

@@ -24,7 +24,9 @@ struct WharfctlBlobTests {
         return try #require(BlobDigest(Data(hasher.finalize())))
     }
 
-    @Test("put prints the BLAKE3 digest in tvix and snix forms; get writes the same bytes and checks them; stat lists the chunks; a progress line only under a pseudo-terminal; errors exit non-zero on one line")
+    @Test(
+        "put prints the BLAKE3 digest in tvix and snix forms; get writes the same bytes and checks them; stat lists the chunks; a progress line only under a pseudo-terminal; errors exit non-zero on one line"
+    )
     func roundTrip() async throws {
         let system = try await WharfSystem.start(only: ["blob", "gateway"])
         defer { Task { await system.stop() } }
@@ -43,7 +45,8 @@ struct WharfctlBlobTests {
         #expect(!putErrors.contains("\r") && !putErrors.contains("\u{1B}["), "\(putErrors)")
 
         let copy = "\(folder)/copy.bin"
-        let get = try await Self.shell("\(wharfctl) blob get \(Self.quoted(expected.snixText)) -o \(Self.quoted(copy)) \(address) --output json 2>\(folder)/get.err")
+        let get = try await Self.shell(
+            "\(wharfctl) blob get \(Self.quoted(expected.snixText)) -o \(Self.quoted(copy)) \(address) --output json 2>\(folder)/get.err")
         #expect(get.status == 0, "\(get.output)")
         let answer = try #require((try? JSONSerialization.jsonObject(with: Data(get.output.utf8))) as? [String: Any], "\(get.output)")
         #expect(answer["verified"] as? Bool == true && answer["size"] as? Int == Self.size && answer["digest"] as? String == expected.hex)
@@ -60,10 +63,14 @@ struct WharfctlBlobTests {
         // Reading the 200 MB blob back: bytes of the known size, a percentage and the time left.
         try? FileManager.default.removeItem(atPath: copy)
         let readScreen = "\(folder)/get-typescript"
-        let terminalGet = try await Self.shell("script -qefc \(Self.quoted("\(wharfctl) blob get \(expected.tvixText) -o \(Self.quoted(copy)) \(address)")) \(Self.quoted(readScreen)) >/dev/null")
+        let terminalGet = try await Self.shell(
+            "script -qefc \(Self.quoted("\(wharfctl) blob get \(expected.tvixText) -o \(Self.quoted(copy)) \(address)")) \(Self.quoted(readScreen)) >/dev/null"
+        )
         #expect(terminalGet.status == 0, "\(terminalGet.output)")
         let getScreen = try String(decoding: Data(contentsOf: URL(fileURLWithPath: readScreen)), as: UTF8.self)
-        #expect(getScreen.contains("\r\u{1B}[2Kget \(expected.tvixText): ") && getScreen.contains(" MiB (") && getScreen.contains("%), "), "\(getScreen.prefix(400))")
+        #expect(
+            getScreen.contains("\r\u{1B}[2Kget \(expected.tvixText): ") && getScreen.contains(" MiB (") && getScreen.contains("%), "),
+            "\(getScreen.prefix(400))")
         #expect(getScreen.contains("\(expected.tvixText)\t\(Self.size) bytes\t\(copy)"), "\(getScreen.suffix(400))")
         #expect(try Self.digest(ofFile: copy) == expected)
         try? FileManager.default.removeItem(atPath: copy)
@@ -77,7 +84,8 @@ struct WharfctlBlobTests {
         #expect((try? String(contentsOfFile: "\(directory)/inside.txt", encoding: .utf8)) == "keep me", "the directory's content was removed")
 
         // Interrupted while writing (SIGINT once the temporary file exists): exit 130, nothing left behind.
-        let interrupted = try await Self.shell("""
+        let interrupted = try await Self.shell(
+            """
             \(wharfctl) blob get --quiet \(expected.tvixText) -o \(Self.quoted(copy)) \(address) & pid=$!
             while ! ls \(Self.quoted(folder)) | grep -q partial- ; do kill -0 $pid 2>/dev/null || break; sleep 0.02; done
             kill -INT $pid; wait $pid; echo "status $?"
@@ -92,12 +100,15 @@ struct WharfctlBlobTests {
         try? FileManager.default.removeItem(atPath: original)
         let smallerDigest = try Self.digest(ofFile: smaller)
         let typescript = "\(folder)/typescript"
-        let terminal = try await Self.shell("script -qefc \(Self.quoted("\(wharfctl) blob put \(Self.quoted(smaller)) \(address)")) \(Self.quoted(typescript)) >/dev/null")
+        let terminal = try await Self.shell(
+            "script -qefc \(Self.quoted("\(wharfctl) blob put \(Self.quoted(smaller)) \(address)")) \(Self.quoted(typescript)) >/dev/null")
         #expect(terminal.status == 0, "\(terminal.output)")
         let screen = try String(decoding: Data(contentsOf: URL(fileURLWithPath: typescript)), as: UTF8.self)
         #expect(screen.contains("\r\u{1B}[2Kput \(smaller): ") && screen.contains("/s"), "\(screen.prefix(400))")
         #expect(screen.contains("\(smallerDigest.tvixText)\t\(smallerDigest.snixText)\t\(smaller)"), "\(screen.suffix(400))")
-        let quiet = try await Self.shell("script -qefc \(Self.quoted("\(wharfctl) blob put --quiet \(Self.quoted(smaller)) \(address)")) \(Self.quoted("\(folder)/quiet")) >/dev/null")
+        let quiet = try await Self.shell(
+            "script -qefc \(Self.quoted("\(wharfctl) blob put --quiet \(Self.quoted(smaller)) \(address)")) \(Self.quoted("\(folder)/quiet")) >/dev/null"
+        )
         #expect(quiet.status == 0)
         let quietScreen = try String(decoding: Data(contentsOf: URL(fileURLWithPath: "\(folder)/quiet")), as: UTF8.self)
         #expect(!quietScreen.contains("\u{1B}[2K"), "\(quietScreen.prefix(400))")
@@ -105,7 +116,9 @@ struct WharfctlBlobTests {
         // Errors: one line on stderr, documented exit codes, nothing left at the destination.
         let unknownDigest = BlobDigest(Data(repeating: 7, count: 32))!
         let missing = try await Self.shell("\(wharfctl) blob get \(unknownDigest.tvixText) -o \(folder)/missing.bin \(address)")
-        #expect(missing.status == 1 && missing.output.hasPrefix("wharfctl: NOT_FOUND: ") && missing.output.split(separator: "\n").count == 1, "\(missing.output)")
+        #expect(
+            missing.status == 1 && missing.output.hasPrefix("wharfctl: NOT_FOUND: ") && missing.output.split(separator: "\n").count == 1,
+            "\(missing.output)")
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/missing.bin"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).allSatisfy { !$0.contains(".partial-") })
         let badDigest = try await Self.shell("\(wharfctl) blob stat b3:not-base64 \(address)")

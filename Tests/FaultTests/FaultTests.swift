@@ -43,7 +43,15 @@ final class AcknowledgedCIDs: Sendable {
 extension Routing_V1_RoutingService.Client where Transport: ClientTransport {
     /// Every CID routing lists for one skill.
     func listCIDs(skill: String) async throws -> [String] {
-        try await list(.with { $0.queries = [.with { $0.type = .skill; $0.value = skill }] }) { response in
+        try await list(
+            .with {
+                $0.queries = [
+                    .with {
+                        $0.type = .skill; $0.value = skill
+                    }
+                ]
+            }
+        ) { response in
             try await response.messages.reduce(into: [String]()) { $0.append($1.recordCid) }
         }
     }

@@ -30,8 +30,9 @@ extension FaultTests {
             func log(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
             let (first, firstLog) = try spawnWorker("first")
-            #expect(await eventually(timeout: .seconds(20)) { log(firstLog).contains("running job \(job.id), attempt 1") },
-                    "the first worker never started the job: \(log(firstLog))")
+            #expect(
+                await eventually(timeout: .seconds(20)) { log(firstLog).contains("running job \(job.id), attempt 1") },
+                "the first worker never started the job: \(log(firstLog))")
             try await Task.sleep(for: .milliseconds(500))  // mid-job: it works for 3 s
             let clock = ContinuousClock()
             let killedAt = clock.now
@@ -41,7 +42,11 @@ extension FaultTests {
             // Two replacements start together: one of them takes the job once the dead worker's lease expires.
             let (second, secondLog) = try spawnWorker("second")
             let (third, thirdLog) = try spawnWorker("third")
-            defer { Task { await second.stop(); await third.stop() } }
+            defer {
+                Task {
+                    await second.stop(); await third.stop()
+                }
+            }
             let finished = await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
                 (try? await queue.record(jobID: job.id))?.state == .succeeded
             }
@@ -60,10 +65,12 @@ extension FaultTests {
             #expect(record.attempts == 2)
             let starts = [secondLog, thirdLog].map { log($0).components(separatedBy: "running job \(job.id)").count - 1 }
             #expect(starts.reduce(0, +) == 1, "the job was started \(starts) times by the replacements")
-            reportFigures("job worker kill -9", [
-                "job_attempts": "\(record.attempts)", "effects": "\(effects.count)",
-                "kill_to_finished": milliseconds(recovery), "job_duration": "3000 ms", "lease": "1000 ms",
-            ])
+            reportFigures(
+                "job worker kill -9",
+                [
+                    "job_attempts": "\(record.attempts)", "effects": "\(effects.count)",
+                    "kill_to_finished": milliseconds(recovery), "job_duration": "3000 ms", "lease": "1000 ms",
+                ])
         }
     }
 }

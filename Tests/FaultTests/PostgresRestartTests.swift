@@ -38,7 +38,8 @@ extension FaultTests {
                                 index += 1
                                 let record = labelledRecord("pg-\(writer)-\(index)-\(skillName)", skills: [skillName], locators: [])
                                 do {
-                                    guard let cid = try await store.pushRecords([record], options: faultCallOptions(timeout: .seconds(3))).first else { continue }
+                                    guard let cid = try await store.pushRecords([record], options: faultCallOptions(timeout: .seconds(3))).first
+                                    else { continue }
                                     pushed.add(cid)
                                     note(firstPushAfter)
                                     _ = try await routing.publish(.with { $0.recordCid = cid }, options: faultCallOptions(timeout: .seconds(3)))
@@ -82,13 +83,15 @@ extension FaultTests {
                 #expect(system.components.map(\.pid) == pids)
                 let problems = await system.problems()
                 #expect(problems.isEmpty, "\(problems)")
-                reportFigures("postgres restart", [
-                    "pushes_acknowledged": "\(pushedCIDs.count)", "found": "\(found.count)",
-                    "publishes_acknowledged": "\(published.count)", "listed": "\(listed.count)",
-                    "failed_during_outage": "\(pushed.failures)", "outage": "2 s + restart",
-                    "store_first_write_after_return": milliseconds(pushRecovery),
-                    "routing_first_write_after_return": milliseconds(publishRecovery),
-                ])
+                reportFigures(
+                    "postgres restart",
+                    [
+                        "pushes_acknowledged": "\(pushedCIDs.count)", "found": "\(found.count)",
+                        "publishes_acknowledged": "\(published.count)", "listed": "\(listed.count)",
+                        "failed_during_outage": "\(pushed.failures)", "outage": "2 s + restart",
+                        "store_first_write_after_return": milliseconds(pushRecovery),
+                        "routing_first_write_after_return": milliseconds(publishRecovery),
+                    ])
             }
         }
     }

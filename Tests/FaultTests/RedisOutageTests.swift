@@ -7,7 +7,9 @@ import WharfTestSupport
 extension FaultTests {
     /// Redis carries hints only: writes go on while it is down, and what its events would have told routing
     /// is reconciled from PostgreSQL once it is back.
-    @Test("Redis down: writes succeed; a record deleted meanwhile is unpublished within one reconciliation interval of Redis's return; events flow again")
+    @Test(
+        "Redis down: writes succeed; a record deleted meanwhile is unpublished within one reconciliation interval of Redis's return; events flow again"
+    )
     func redisOutage() async throws {
         let redis = try await TestRedis.start()
         defer { Task { await redis.stopServer() } }
@@ -33,8 +35,9 @@ extension FaultTests {
                 await redis.stopServer()
                 // Writes while Redis is down succeed, and promptly (the hint fails fast).
                 let writesStarted = clock.now
-                let duringOutage = try await store.pushRecords([labelledRecord("redis-outage-\(skillName)", skills: [skillName], locators: [])],
-                                                               options: faultCallOptions())
+                let duringOutage = try await store.pushRecords(
+                    [labelledRecord("redis-outage-\(skillName)", skills: [skillName], locators: [])],
+                    options: faultCallOptions())
                 _ = try await routing.publish(.with { $0.recordCid = duringOutage[0] }, options: faultCallOptions())
                 try await store.deleteRecords([cids[1]])
                 let writeTime = clock.now - writesStarted
@@ -65,11 +68,13 @@ extension FaultTests {
                 #expect(system.components.map(\.pid) == pids)
                 let problems = await system.problems()
                 #expect(problems.isEmpty, "\(problems)")
-                reportFigures("redis outage", [
-                    "writes_while_down": "3 in \(milliseconds(writeTime))",
-                    "deleted_while_down_unpublished_after_return": milliseconds(reconcileTime),
-                    "reconcile_interval": milliseconds(interval), "event_after_return": milliseconds(eventTime),
-                ])
+                reportFigures(
+                    "redis outage",
+                    [
+                        "writes_while_down": "3 in \(milliseconds(writeTime))",
+                        "deleted_while_down_unpublished_after_return": milliseconds(reconcileTime),
+                        "reconcile_interval": milliseconds(interval), "event_after_return": milliseconds(eventTime),
+                    ])
             }
         }
     }

@@ -61,10 +61,12 @@ extension FaultTests {
         let found = try await withTestClient(port: port) { client in try await client.pullableCIDs(ackedCIDs) }
         let lost = Set(ackedCIDs).subtracting(found)
         #expect(lost.isEmpty, "acknowledged but not readable after the restart: \(lost.prefix(5))")
-        reportFigures("store kill -9", [
-            "pushes": "\(total)", "in_flight": "\(inFlight)", "acknowledged": "\(ackedCIDs.count)",
-            "failed_or_cut": "\(acknowledged.failures)", "found_after_restart": "\(found.count)", "lost": "\(lost.count)",
-            "restart_to_serving": milliseconds(restart),
-        ])
+        reportFigures(
+            "store kill -9",
+            [
+                "pushes": "\(total)", "in_flight": "\(inFlight)", "acknowledged": "\(ackedCIDs.count)",
+                "failed_or_cut": "\(acknowledged.failures)", "found_after_restart": "\(found.count)", "lost": "\(lost.count)",
+                "restart_to_serving": milliseconds(restart),
+            ])
     }
 }

@@ -24,8 +24,10 @@ struct Federation: Sendable {
     ]
 
     /// `unroutedOnA`: services A's gateway does not route (A then looks like a Directory that is no Wharf node).
-    static func start(a extraA: [String: String] = [:], b extraB: [String: String] = [:],
-                      unroutedOnA: Set<String> = []) async throws -> Federation {
+    static func start(
+        a extraA: [String: String] = [:], b extraB: [String: String] = [:],
+        unroutedOnA: Set<String> = []
+    ) async throws -> Federation {
         let a = try await WharfSystem.start(environment: ["WHARF_NODE_ID": "node-a"].merging(extraA) { $1 }, unrouted: unroutedOnA)
         do {
             let redisB = try await TestRedis.start()
@@ -75,7 +77,11 @@ extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
 
     /// CreateSync with the admin token (it is administrative: the node dials the URL it is given).
     func createSync(remote: String, cids: [String] = []) async throws -> String {
-        try await sync.createSync(.with { $0.remoteDirectoryURL = remote; $0.cids = cids }, metadata: TestCredentials.adminMetadata).syncID
+        try await sync.createSync(
+            .with {
+                $0.remoteDirectoryURL = remote; $0.cids = cids
+            }, metadata: TestCredentials.adminMetadata
+        ).syncID
     }
 
     /// DeleteSync with the admin token.
@@ -96,13 +102,23 @@ extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
 
     /// Every CID routing lists for one skill (with repeats, if there were any).
     func listed(skill: String) async throws -> [String] {
-        try await routing.list(.with { $0.queries = [.with { $0.type = .skill; $0.value = skill }] }) { response in
+        try await routing.list(
+            .with {
+                $0.queries = [
+                    .with {
+                        $0.type = .skill; $0.value = skill
+                    }
+                ]
+            }
+        ) { response in
             try await response.messages.reduce(into: [String]()) { $0.append($1.recordCid) }
         }
     }
 }
 
 /// Runs the built `wharfctl` with `arguments` (output and exit status).
-func wharfctl(_ arguments: [String], environment: [String: String] = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]) async throws -> (status: Int32?, output: String) {
+func wharfctl(_ arguments: [String], environment: [String: String] = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]) async throws -> (
+    status: Int32?, output: String
+) {
     try await runExecutable(try builtExecutable("wharfctl"), arguments, environment: environment, timeout: .seconds(30))
 }

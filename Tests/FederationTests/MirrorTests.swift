@@ -26,10 +26,18 @@ extension FederationTests {
             #expect(vectorCIDs == vectors.map(\.cid))
             let labelled = try await a.pushRecords(federationRecords(20, skill: skill))
             let signed = labelled[0]
-            _ = try await a.store.pushReferrer(request: StreamingClientRequest { writer in
-                try await writer.write(.with { $0.recordRef.cid = signed; $0.signature = signature })
-                try await writer.write(.with { $0.recordRef.cid = signed; $0.publicKey = publicKey })
-            }) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
+            _ = try await a.store.pushReferrer(
+                request: StreamingClientRequest { writer in
+                    try await writer.write(
+                        .with {
+                            $0.recordRef.cid = signed; $0.signature = signature
+                        })
+                    try await writer.write(
+                        .with {
+                            $0.recordRef.cid = signed; $0.publicKey = publicKey
+                        })
+                }
+            ) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
 
             // B mirrors A: the id comes back at once, the sync is PENDING or IN_PROGRESS with its timestamps.
             let id = try await b.createSync(remote: federation.remoteURL)
@@ -42,19 +50,29 @@ extension FederationTests {
             #expect(!created.createdTime.isEmpty && !created.lastUpdateTime.isEmpty)
 
             let all = vectorCIDs + labelled
-            #expect(try await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                try await b.pullableCIDs(all) == Set(all)
-            }, "B did not receive every record of A")
+            #expect(
+                try await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                    try await b.pullableCIDs(all) == Set(all)
+                }, "B did not receive every record of A")
             // The copies are the records (their CIDs are recomputed on B's Push), with their referrers (pushed
             // right after their batch of records: a record can be pullable a moment before its signature).
             var pulledSigned: [Agntcy_Dir_Store_V1_PullReferrerResponse] = []
-            #expect(try await eventually(timeout: .seconds(10), every: .milliseconds(100)) {
-                pulledSigned = try await b.store.pullReferrer(request: StreamingClientRequest { writer in
-                    try await writer.write(.with { $0.recordRef.cid = signed; $0.pullSignature = true })
-                    try await writer.write(.with { $0.recordRef.cid = signed; $0.pullPublicKey = true })
-                }) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
-                return pulledSigned.last?.publicKey.isEmpty == false
-            })
+            #expect(
+                try await eventually(timeout: .seconds(10), every: .milliseconds(100)) {
+                    pulledSigned = try await b.store.pullReferrer(
+                        request: StreamingClientRequest { writer in
+                            try await writer.write(
+                                .with {
+                                    $0.recordRef.cid = signed; $0.pullSignature = true
+                                })
+                            try await writer.write(
+                                .with {
+                                    $0.recordRef.cid = signed; $0.pullPublicKey = true
+                                })
+                        }
+                    ) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
+                    return pulledSigned.last?.publicKey.isEmpty == false
+                })
             #expect(pulledSigned.count == 2)
             #expect(pulledSigned.first?.signature == signature)
             #expect(pulledSigned.last?.publicKey == publicKey)
@@ -87,10 +105,11 @@ extension FederationTests {
             // The same counters as Prometheus gauges on B's sync metrics port (refreshed every 10 s).
             let metricsPort = try #require(federation.b.component("sync").metricsPort)
             var metrics = ""
-            #expect(try await eventually(timeout: .seconds(25), every: .milliseconds(500)) {
-                metrics = try await httpGet("http://127.0.0.1:\(metricsPort)/metrics").body
-                return metrics.contains("wharf_sync_records_copied{sync_id=\"\(id)\"} \(all.count + 5)")
-            }, "\(metrics.split(separator: "\n").filter { $0.contains("wharf_sync") })")
+            #expect(
+                try await eventually(timeout: .seconds(25), every: .milliseconds(500)) {
+                    metrics = try await httpGet("http://127.0.0.1:\(metricsPort)/metrics").body
+                    return metrics.contains("wharf_sync_records_copied{sync_id=\"\(id)\"} \(all.count + 5)")
+                }, "\(metrics.split(separator: "\n").filter { $0.contains("wharf_sync") })")
             #expect(metrics.contains("wharf_sync_records_rejected{sync_id=\"\(id)\"} 0"))
 
             // wharfctl prints the counters, as text and as JSON.
@@ -137,23 +156,29 @@ extension FederationTests {
         try await federation.withGateways { a, b in
             let cids = try await a.pushRecords(federationRecords(10, skill: skill))
             // A serves record 3 with other content than its CID names (a corrupted or hostile remote).
-            try await postgres.query(database: federation.a.database, """
+            try await postgres.query(
+                database: federation.a.database,
+                """
                 UPDATE store.records SET data = convert_to(replace(convert_from(data, 'UTF8'), 'federation-', 'tampered-'), 'UTF8')
                 WHERE cid = '\(cids[3])'
                 """)
             let wanted = [cids[0], cids[1], cids[3], cids[5]]
             // Created with wharfctl, as a user would: one --cid per record, the id in the JSON answer.
-            let created = try await wharfctl(["sync", "create", federation.remoteURL, "--address", "127.0.0.1:\(federation.b.port("gateway"))",
-                                              "--output", "json"] + wanted.flatMap { ["--cid", $0] })
+            let created = try await wharfctl(
+                [
+                    "sync", "create", federation.remoteURL, "--address", "127.0.0.1:\(federation.b.port("gateway"))",
+                    "--output", "json",
+                ] + wanted.flatMap { ["--cid", $0] })
             #expect(created.status == 0, "\(created.output)")
             let answer = try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any]
             #expect(answer?["remote_directory_url"] as? String == federation.remoteURL)
             let id = try #require(answer?["sync_id"] as? String, "\(created.output)")
             #expect(UUID(uuidString: id) != nil)
             let expected: Set<String> = [cids[0], cids[1], cids[5]]
-            #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
-                try await b.pullableCIDs(cids) == expected
-            })
+            #expect(
+                try await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
+                    try await b.pullableCIDs(cids) == expected
+                })
             #expect(try await eventually(timeout: .seconds(10)) { try await b.progress(id).rejected >= 1 })
             let progress = try await b.progress(id)
             #expect(progress.method == "cids")
@@ -184,17 +209,19 @@ extension FederationTests {
             }
             let id = try await b.createSync(remote: federation.remoteURL)
             // Kill B's sync once part of the records is in B's store.
-            #expect(try await eventually(timeout: .seconds(60), every: .milliseconds(10)) {
-                try await postgres.count("store.records", database: federation.b.database) > 0
-            })
+            #expect(
+                try await eventually(timeout: .seconds(60), every: .milliseconds(10)) {
+                    try await postgres.count("store.records", database: federation.b.database) > 0
+                })
             federation.b.component("sync").process.send(SIGKILL)
             let atKill = try await postgres.count("store.records", database: federation.b.database)
             #expect(atKill < total, "the mirror finished before the kill; nothing was interrupted")
             try await federation.b.respawn("sync")
 
-            #expect(try await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
-                try await postgres.count("store.records", database: federation.b.database) == total
-            })
+            #expect(
+                try await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
+                    try await postgres.count("store.records", database: federation.b.database) == total
+                })
             #expect(try await b.pullableCIDs(cids) == Set(cids))
             // Every record is listed once (those pushed before the kill but not yet published included).
             #expect(try await eventually(timeout: .seconds(30)) { try await b.listed(skill: skill).count == total })
@@ -206,7 +233,9 @@ extension FederationTests {
             #expect(progress.copied <= UInt64(total) && progress.copied >= UInt64(total - 512), "copied \(progress.copied)")
             #expect(progress.status == "SYNC_STATUS_IN_PROGRESS")
             #expect(try await postgres.count("sync.copies_in_flight", database: federation.b.database) == 0)
-            print("federation figures: kill -9 of sync: \(atKill) of \(total) records in B at the kill, all \(total) afterwards, copied counter \(progress.copied)")
+            print(
+                "federation figures: kill -9 of sync: \(atKill) of \(total) records in B at the kill, all \(total) afterwards, copied counter \(progress.copied)"
+            )
         }
     }
 
@@ -221,9 +250,11 @@ extension FederationTests {
             let id = try await b.createSync(remote: federation.remoteURL)
             #expect(try await eventually(timeout: .seconds(30)) { try await b.pullableCIDs(cids) == Set(cids) })
             // `sync status --watch` follows the sync from here and ends by itself once it has FAILED.
-            async let watched = runExecutable(try builtExecutable("wharfctl"), [
-                "sync", "status", id, "--watch", "--address", "127.0.0.1:\(federation.b.port("gateway"))",
-            ], environment: [:], timeout: .seconds(90))
+            async let watched = runExecutable(
+                try builtExecutable("wharfctl"),
+                [
+                    "sync", "status", id, "--watch", "--address", "127.0.0.1:\(federation.b.port("gateway"))",
+                ], environment: [:], timeout: .seconds(90))
             await federation.a.component("gateway").process.stop()
             #expect(try await eventually(timeout: .seconds(60), every: .milliseconds(250)) { try await b.status(id) == .failed })
             let watch = try await watched
@@ -237,8 +268,10 @@ extension FederationTests {
             #expect(lastError.contains("unavailable"), "\(status.output)")
             #expect(status.output.contains("consecutive_failures: 2"), "\(status.output)")
             // An unknown id is a clear error with a non-zero exit.
-            let unknown = try await wharfctl(["sync", "status", "00000000-0000-4000-8000-000000000000",
-                                              "--address", "127.0.0.1:\(federation.b.port("gateway"))"])
+            let unknown = try await wharfctl([
+                "sync", "status", "00000000-0000-4000-8000-000000000000",
+                "--address", "127.0.0.1:\(federation.b.port("gateway"))",
+            ])
             #expect(unknown.status == 1)
             #expect(unknown.output.contains("wharfctl: NOT_FOUND: sync not found: 00000000-0000-4000-8000-000000000000"), "\(unknown.output)")
         }
@@ -262,16 +295,18 @@ extension FederationTests {
             #expect(try await httpGet("http://\(registry)/v2/_catalog", basic: first).status == 200)
             #expect(try await httpGet("http://\(registry)/v2/_catalog").status == 401)
 
-            let revoke = try await wharfctl(["sync", "revoke", "node-b", "--address", "127.0.0.1:\(federation.a.port("gateway"))", "--output", "json"],
-                                            environment: ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText])
+            let revoke = try await wharfctl(
+                ["sync", "revoke", "node-b", "--address", "127.0.0.1:\(federation.a.port("gateway"))", "--output", "json"],
+                environment: ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText])
             #expect(revoke.status == 0, "\(revoke.output)")
             #expect(revoke.output.contains("\"revoked\":1"), "\(revoke.output)")
             let revoked = try await httpGet("http://\(registry)/v2/_catalog", basic: first)
             #expect(revoked.status == 401)
             #expect(revoked.headers["Www-Authenticate"]?.hasPrefix("Basic") == true, "\(revoked.headers)")
             // Without the admin token the revocation is refused.
-            let refused = try await wharfctl(["sync", "revoke", "node-b", "--address", "127.0.0.1:\(federation.a.port("gateway"))"],
-                                             environment: ["WHARF_ADMIN_TOKEN": "not-the-admin-token-at-all"])
+            let refused = try await wharfctl(
+                ["sync", "revoke", "node-b", "--address", "127.0.0.1:\(federation.a.port("gateway"))"],
+                environment: ["WHARF_ADMIN_TOKEN": "not-the-admin-token-at-all"])
             #expect(refused.status == 1)
             #expect(refused.output.contains("PERMISSION_DENIED") || refused.output.contains("UNAUTHENTICATED"), "\(refused.output)")
 
@@ -284,7 +319,9 @@ extension FederationTests {
 }
 
 extension FederationTests {
-    @Test("a remote that is no Wharf node (no reconciliation or transfer RPC) is mirrored through its OCI tag list with the credentials it issues, by Pull and PullReferrer")
+    @Test(
+        "a remote that is no Wharf node (no reconciliation or transfer RPC) is mirrored through its OCI tag list with the credentials it issues, by Pull and PullReferrer"
+    )
     func tagListFallback() async throws {
         let federation = try await Federation.start(unroutedOnA: ["wharf.store.v1.RecordReconciliation", "wharf.store.v1.RecordTransfer"])
         defer { Task { await federation.stop() } }
@@ -304,10 +341,21 @@ extension FederationTests {
             #expect(exportProbe?.code == .unimplemented)
             let cids = try await a.pushRecords(federationRecords(30, skill: skill))
             let publicKey = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ==\n-----END PUBLIC KEY-----\n"
-            _ = try await a.store.pushReferrer(request: StreamingClientRequest { writer in
-                try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.signature = .with { $0.signature = "MEUCIQ=="; $0.annotations = ["payload": "{}"] } })
-                try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.publicKey = publicKey })
-            }) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
+            _ = try await a.store.pushReferrer(
+                request: StreamingClientRequest { writer in
+                    try await writer.write(
+                        .with {
+                            $0.recordRef.cid = cids[0];
+                            $0.signature = .with {
+                                $0.signature = "MEUCIQ=="; $0.annotations = ["payload": "{}"]
+                            }
+                        })
+                    try await writer.write(
+                        .with {
+                            $0.recordRef.cid = cids[0]; $0.publicKey = publicKey
+                        })
+                }
+            ) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
             let id = try await b.createSync(remote: federation.remoteURL)
             #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(250)) { try await b.pullableCIDs(cids) == Set(cids) })
             let progress = try await b.progress(id)
@@ -316,10 +364,18 @@ extension FederationTests {
             #expect(progress.rejected == 0)
             #expect(Set(try await b.listed(skill: skill)) == Set(cids))
             // The referrers came by PullReferrer.
-            let referrers = try await b.store.pullReferrer(request: StreamingClientRequest { writer in
-                try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.pullSignature = true })
-                try await writer.write(.with { $0.recordRef.cid = cids[0]; $0.pullPublicKey = true })
-            }) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
+            let referrers = try await b.store.pullReferrer(
+                request: StreamingClientRequest { writer in
+                    try await writer.write(
+                        .with {
+                            $0.recordRef.cid = cids[0]; $0.pullSignature = true
+                        })
+                    try await writer.write(
+                        .with {
+                            $0.recordRef.cid = cids[0]; $0.pullPublicKey = true
+                        })
+                }
+            ) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
             #expect(referrers.first?.signature.signature == "MEUCIQ==" && referrers.first?.signature.annotations == ["payload": "{}"])
             #expect(referrers.last?.publicKey == publicKey)
             // Later pushes arrive with the next listing (one poll interval, 3 s here).

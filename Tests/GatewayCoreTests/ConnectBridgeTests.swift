@@ -12,8 +12,9 @@ struct ConnectBridgeTests {
         try await withEchoServer(name: "a", recorder: recorder) { upstream, _ in
             try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)") { port, _ in
                 // Unary: a bare message in, a bare message out; metadata as headers, trailers as trailer- headers.
-                let unary = try await connectCall(port: port, path: "/wharf.test.Echo/Unary", contentType: "application/proto",
-                                                  headers: [("x-echo", "connect")], body: [Array("hello".utf8)])
+                let unary = try await connectCall(
+                    port: port, path: "/wharf.test.Echo/Unary", contentType: "application/proto",
+                    headers: [("x-echo", "connect")], body: [Array("hello".utf8)])
                 #expect(unary.headers.first(name: ":status") == "200")
                 #expect(unary.headers.first(name: "content-type") == "application/proto")
                 #expect(unary.headers.first(name: "x-echoed") == "connect")
@@ -30,8 +31,9 @@ struct ConnectBridgeTests {
                 #expect(failed.headers.first(name: "trailer-x-detail") == "why")
 
                 // Streaming: envelopes both ways, then the end-of-stream envelope with the trailers.
-                let streamed = try await connectCall(port: port, path: "/wharf.test.Echo/Bidi", contentType: "application/connect+proto",
-                                                     body: [envelope([1, 2, 3]), envelope([4, 5]) + envelope([6])])
+                let streamed = try await connectCall(
+                    port: port, path: "/wharf.test.Echo/Bidi", contentType: "application/connect+proto",
+                    body: [envelope([1, 2, 3]), envelope([4, 5]) + envelope([6])])
                 #expect(streamed.headers.first(name: ":status") == "200")
                 #expect(streamed.headers.first(name: "content-type") == "application/connect+proto")
                 #expect(streamed.trailers == nil)
@@ -46,18 +48,22 @@ struct ConnectBridgeTests {
                 for flags: UInt8 in [0x02, 0x03, 0x80] {
                     let whole = envelope([1]) + envelope([9, 9], flags: flags)
                     let split = [Array(whole.prefix(8)), Array(whole.dropFirst(8))]
-                    let refused = try await connectCall(port: port, path: "/wharf.test.Echo/Bidi", contentType: "application/connect+proto", body: split)
+                    let refused = try await connectCall(
+                        port: port, path: "/wharf.test.Echo/Bidi", contentType: "application/connect+proto", body: split)
                     let error = refused.json?["error"] as? [String: Any]
                     #expect(error?["code"] as? String == "invalid_argument", "flags \(flags): \(String(describing: refused.json))")
                     #expect((error?["message"] as? String)?.contains("envelope with flags") == true)
                 }
 
-                let serverStream = try await connectCall(port: port, path: "/wharf.test.Echo/ServerStream",
-                                                         contentType: "application/connect+proto", body: [envelope(Array("3".utf8))])
-                #expect(serverStream.envelopes.dropLast().map { String(decoding: $0.payload, as: UTF8.self) } == ["message 0", "message 1", "message 2"])
+                let serverStream = try await connectCall(
+                    port: port, path: "/wharf.test.Echo/ServerStream",
+                    contentType: "application/connect+proto", body: [envelope(Array("3".utf8))])
+                #expect(
+                    serverStream.envelopes.dropLast().map { String(decoding: $0.payload, as: UTF8.self) } == ["message 0", "message 1", "message 2"])
 
-                let streamError = try await connectCall(port: port, path: "/wharf.test.Echo/Fail", contentType: "application/connect+proto",
-                                                        body: [envelope([0])])
+                let streamError = try await connectCall(
+                    port: port, path: "/wharf.test.Echo/Fail", contentType: "application/connect+proto",
+                    body: [envelope([0])])
                 #expect(streamError.headers.first(name: ":status") == "200")
                 #expect((streamError.json?["error"] as? [String: Any])?["code"] as? String == "not_found")
                 #expect((streamError.json?["metadata"] as? [String: [String]])?["x-detail"] == ["why"])
@@ -66,13 +72,15 @@ struct ConnectBridgeTests {
                 let unknown = try await connectCall(port: port, path: "/no.such.Service/Call", contentType: "application/proto", body: [[0]])
                 #expect(unknown.headers.first(name: ":status") == "501")
                 #expect(unknown.json?["code"] as? String == "unimplemented")
-                let late = try await connectCall(port: port, path: "/wharf.test.Echo/Slow", contentType: "application/proto",
-                                                 headers: [("connect-timeout-ms", "200")], body: [[0]])
+                let late = try await connectCall(
+                    port: port, path: "/wharf.test.Echo/Slow", contentType: "application/proto",
+                    headers: [("connect-timeout-ms", "200")], body: [[0]])
                 #expect(late.headers.first(name: ":status") == "504")
                 #expect(late.json?["code"] as? String == "deadline_exceeded")
 
                 // JSON codecs need the schema: refused with 415.
-                let json = try await connectCall(port: port, path: "/wharf.test.Echo/Unary", contentType: "application/json", body: [Array("{}".utf8)])
+                let json = try await connectCall(
+                    port: port, path: "/wharf.test.Echo/Unary", contentType: "application/json", body: [Array("{}".utf8)])
                 #expect(json.headers.first(name: ":status") == "415")
             }
         }

@@ -31,7 +31,10 @@ struct EchoService: RegistrableRPCService {
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         let raw = RawSerializer()
         let name = self.name, recorder = self.recorder
-        func register(_ method: String, _ handler: @escaping @Sendable (StreamingServerRequest<[UInt8]>, ServerContext) async throws -> StreamingServerResponse<[UInt8]>) {
+        func register(
+            _ method: String,
+            _ handler: @escaping @Sendable (StreamingServerRequest<[UInt8]>, ServerContext) async throws -> StreamingServerResponse<[UInt8]>
+        ) {
             router.registerHandler(forMethod: Self.method(method), deserializer: raw, serializer: raw, handler: handler)
         }
         register("Unary") { request, _ in
@@ -123,8 +126,10 @@ struct EchoService: RegistrableRPCService {
 }
 
 /// An echo server on `port` (an ephemeral one by default), with `grpc.health.v1.Health` answering SERVING.
-func withEchoServer<T: Sendable>(name: String, recorder: EchoRecorder, port: Int = 0,
-                                 _ body: (Int, @Sendable () async -> Void) async throws -> T) async throws -> T {
+func withEchoServer<T: Sendable>(
+    name: String, recorder: EchoRecorder, port: Int = 0,
+    _ body: (Int, @Sendable () async -> Void) async throws -> T
+) async throws -> T {
     let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
     let server = GRPCServer(transport: transport, services: [EchoService(name: name, recorder: recorder), ServingHealth()])
     // Stopped gracefully and waited for, on every path: cancelling `serve` while a stream is being accepted
@@ -150,7 +155,9 @@ struct ServingHealth: Grpc_Health_V1_Health.SimpleServiceProtocol {
         .with { $0.status = .serving }
     }
 
-    func watch(request: Grpc_Health_V1_HealthCheckRequest, response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>, context: ServerContext) async throws {
+    func watch(request: Grpc_Health_V1_HealthCheckRequest, response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>, context: ServerContext)
+        async throws
+    {
         try await response.write(.with { $0.status = .serving })
     }
 }

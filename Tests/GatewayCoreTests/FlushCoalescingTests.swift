@@ -1,7 +1,8 @@
-@testable import GatewayCore
 import NIOCore
 import NIOEmbedded
 import Testing
+
+@testable import GatewayCore
 
 @Suite("Flush coalescing under each connection's HTTP/2 handler")
 struct FlushCoalescingTests {

@@ -1,7 +1,7 @@
 import Foundation
-import GatewayCore
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import GatewayCore
 import Synchronization
 import Testing
 import WharfTestSupport
@@ -20,8 +20,10 @@ struct GatewayHostileClientTests {
                         // Another client's long stream on the gateway's pooled upstream connection.
                         group.addTask {
                             let raw = RawSerializer()
-                            try? await watcher.serverStreaming(request: ClientRequest(message: []), descriptor: EchoService.method("Endless"),
-                                                               serializer: raw, deserializer: raw, options: .defaults) { response in
+                            try? await watcher.serverStreaming(
+                                request: ClientRequest(message: []), descriptor: EchoService.method("Endless"),
+                                serializer: raw, deserializer: raw, options: .defaults
+                            ) { response in
                                 for try await _ in response.messages { ticks.add() }
                             }
                         }

@@ -1,14 +1,15 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-import GatewayCore
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import GatewayCore
 import Synchronization
 import Testing
 import WharfProto
 import WharfTestSupport
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 // One test at a time: several measure timing (deadlines, probes every 200 ms, ejection) that 400 concurrent calls
 // from a neighbouring test would distort on a 2-core machine.
@@ -61,8 +62,10 @@ struct GatewayProxyTests {
                     #expect(Array(trailers[stringValues: "x-bidi"]) == ["finished"])
 
                     let error = await #expect(throws: RPCError.self) {
-                        try await client.unary(request: ClientRequest(message: [0]), descriptor: EchoService.method("Fail"),
-                                               serializer: raw, deserializer: raw, options: .defaults) { try $0.message }
+                        try await client.unary(
+                            request: ClientRequest(message: [0]), descriptor: EchoService.method("Fail"),
+                            serializer: raw, deserializer: raw, options: .defaults
+                        ) { try $0.message }
                     }
                     #expect(error?.code == .notFound)
                     #expect(error?.message == "no such thing: ümlaut 100%")
@@ -79,9 +82,11 @@ struct GatewayProxyTests {
             try await withClient(port: port) { client in
                 let raw = RawSerializer()
                 let unknown = await #expect(throws: RPCError.self) {
-                    try await client.unary(request: ClientRequest(message: [0]),
-                                           descriptor: MethodDescriptor(fullyQualifiedService: "no.such.Service", method: "Call"),
-                                           serializer: raw, deserializer: raw, options: .defaults) { try $0.message }
+                    try await client.unary(
+                        request: ClientRequest(message: [0]),
+                        descriptor: MethodDescriptor(fullyQualifiedService: "no.such.Service", method: "Call"),
+                        serializer: raw, deserializer: raw, options: .defaults
+                    ) { try $0.message }
                 }
                 #expect(unknown?.code == .unimplemented)
                 #expect(unknown?.message.contains("/no.such.Service/Call") == true)
@@ -108,8 +113,10 @@ struct GatewayProxyTests {
                     var reached = false
                     for _ in 0..<3 where !reached {
                         let expired = await #expect(throws: RPCError.self) {
-                            try await client.unary(request: ClientRequest(message: [0]), descriptor: EchoService.method("Slow"),
-                                                   serializer: raw, deserializer: raw, options: options) { try $0.message }
+                            try await client.unary(
+                                request: ClientRequest(message: [0]), descriptor: EchoService.method("Slow"),
+                                serializer: raw, deserializer: raw, options: options
+                            ) { try $0.message }
                         }
                         #expect(expired?.code == .deadlineExceeded)
                         reached = await eventually(timeout: .seconds(1)) { recorder.contains("Slow:started") }
@@ -157,7 +164,8 @@ struct GatewayProxyTests {
                         #expect(recorder.count("a:Unary") >= 10 && recorder.count("b:Unary") >= 10, "after \(calls) calls")
                         // A probe that timed out on a loaded machine marks a replica down until the next one passes.
                         #expect(try await eventually(timeout: .seconds(5)) { try await healthStatus(client, service: "") == .serving })
-                        #expect(try await eventually(timeout: .seconds(5)) { try await healthStatus(client, service: EchoService.service) == .serving })
+                        #expect(
+                            try await eventually(timeout: .seconds(5)) { try await healthStatus(client, service: EchoService.service) == .serving })
 
                         await stopFirst()
                         // Calls racing the stop may still reach the first replica; once the gateway has ejected it
@@ -247,7 +255,8 @@ struct GatewayProxyTests {
     }
 }
 
-func healthStatus(_ client: GRPCClient<HTTP2ClientTransport.Posix>, service: String) async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
+func healthStatus(_ client: GRPCClient<HTTP2ClientTransport.Posix>, service: String) async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus
+{
     try await Grpc_Health_V1_Health.Client(wrapping: client).check(.with { $0.service = service }).status
 }
 
@@ -270,9 +279,13 @@ struct GatewayTokenAndMetricsTests {
     func tokensAndMetrics() async throws {
         let recorder = EchoRecorder()
         try await withEchoServer(name: "a", recorder: recorder) { upstream, _ in
-            try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)",
-                                  environment: ["WHARF_GATEWAY_TOKENS": "\(EchoService.service)=secret-1|secret-2",
-                                                "WHARF_METRICS_LISTEN": "127.0.0.1:0"]) { port, runner in
+            try await withGateway(
+                routes: "\(EchoService.service)=127.0.0.1:\(upstream)",
+                environment: [
+                    "WHARF_GATEWAY_TOKENS": "\(EchoService.service)=secret-1|secret-2",
+                    "WHARF_METRICS_LISTEN": "127.0.0.1:0",
+                ]
+            ) { port, runner in
                 try await withClient(port: port) { client async throws in
                     let refused = await #expect(throws: RPCError.self) { try await client.echoUnary([1]) }
                     #expect(refused?.code == .unauthenticated)
@@ -302,14 +315,18 @@ struct GatewayTLSTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let certificate = folder.appendingPathComponent("cert.pem").path, key = folder.appendingPathComponent("key.pem").path
-        let (status, output) = try await runExecutable("/usr/bin/openssl", [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ], environment: [:], timeout: .seconds(60))
+        let (status, output) = try await runExecutable(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ], environment: [:], timeout: .seconds(60))
         try #require(status == 0, "\(output)")
         try await withEchoServer(name: "a", recorder: EchoRecorder()) { upstream, _ in
-            try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)",
-                                  environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]) { port, _ in
+            try await withGateway(
+                routes: "\(EchoService.service)=127.0.0.1:\(upstream)",
+                environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]
+            ) { port, _ in
                 let transport = try HTTP2ClientTransport.Posix(
                     target: .ipv4(address: "127.0.0.1", port: port),
                     transportSecurity: .tls { $0.trustRoots = .certificates([.file(path: certificate, format: .pem)]) },

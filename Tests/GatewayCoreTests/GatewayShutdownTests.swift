@@ -11,17 +11,21 @@ struct GatewayShutdownTests {
         let recorder = EchoRecorder()
         try await withEchoServer(name: "a", recorder: recorder) { upstream, _ in
             let port = try await freePort()
-            let process = try SpawnedProcess.spawn(try builtExecutable("gateway"), [], environment: [
-                "WHARF_LISTEN": "127.0.0.1:\(port)", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "info",
-                "WHARF_GATEWAY_ROUTES": "\(EchoService.service)=127.0.0.1:\(upstream)", "WHARF_GATEWAY_HEALTH_INTERVAL": "200ms",
-                "WHARF_SHUTDOWN_GRACE": "10s",
-            ])
+            let process = try SpawnedProcess.spawn(
+                try builtExecutable("gateway"), [],
+                environment: [
+                    "WHARF_LISTEN": "127.0.0.1:\(port)", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "info",
+                    "WHARF_GATEWAY_ROUTES": "\(EchoService.service)=127.0.0.1:\(upstream)", "WHARF_GATEWAY_HEALTH_INTERVAL": "200ms",
+                    "WHARF_SHUTDOWN_GRACE": "10s",
+                ])
             defer { Task { await process.stop() } }
             try await withClient(port: port) { client in
                 #expect(await eventually(timeout: .seconds(20)) { (try? await healthStatus(client, service: "")) == .serving })
                 let inFlight = Task {
-                    try await client.unary(request: ClientRequest(message: [0]), descriptor: EchoService.method("Sleep"),
-                                           serializer: RawSerializer(), deserializer: RawSerializer(), options: .defaults) { try $0.message }
+                    try await client.unary(
+                        request: ClientRequest(message: [0]), descriptor: EchoService.method("Sleep"),
+                        serializer: RawSerializer(), deserializer: RawSerializer(), options: .defaults
+                    ) { try $0.message }
                 }
                 #expect(await eventually(timeout: .seconds(10)) { recorder.contains("a:Sleep:started") })
                 process.send(SIGTERM)

@@ -1,7 +1,7 @@
 import Foundation
-import GatewayCore
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import GatewayCore
 import Logging
 import Prometheus
 import WharfRuntime
@@ -13,8 +13,10 @@ func withClient<T: Sendable>(port: Int, _ body: (GRPCClient<HTTP2ClientTransport
 
 extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
     func echoUnary(_ message: [UInt8], metadata: Metadata = [:], options: CallOptions = .defaults) async throws -> (ClientResponse<[UInt8]>) {
-        try await unary(request: ClientRequest(message: message, metadata: metadata), descriptor: EchoService.method("Unary"),
-                        serializer: RawSerializer(), deserializer: RawSerializer(), options: options) { response in
+        try await unary(
+            request: ClientRequest(message: message, metadata: metadata), descriptor: EchoService.method("Unary"),
+            serializer: RawSerializer(), deserializer: RawSerializer(), options: options
+        ) { response in
             _ = try response.message  // throws the call's error
             return response
         }

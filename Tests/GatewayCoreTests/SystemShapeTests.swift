@@ -18,36 +18,48 @@ struct SystemShapeTests {
     func servedServices() async throws {
         let database = try await TestPostgres.shared().createDatabase()
         var served: [WharfComponent: [String]] = [:]
-        try await withWharfServiceHost("store", defaults: StoreServer.defaults, migrations: StoreServer.migrations, database: database,
-                                       environment: ["WHARF_STORE_OCI_LISTEN": "off"],
-                                       settings: { StoreSettings(reader: $0) }, build: { try await StoreServer.parts(host: $0, settings: $1) }) { host, _ in
+        try await withWharfServiceHost(
+            "store", defaults: StoreServer.defaults, migrations: StoreServer.migrations, database: database,
+            environment: ["WHARF_STORE_OCI_LISTEN": "off"],
+            settings: { StoreSettings(reader: $0) }, build: { try await StoreServer.parts(host: $0, settings: $1) }
+        ) { host, _ in
             served[.store] = await host.servedServiceNames
         }
-        try await withWharfServiceHost("routing", defaults: RoutingServer.defaults, migrations: RoutingServer.migrations, database: database,
-                                       settings: { RoutingSettings(reader: $0) }, build: { try await RoutingServer.parts(host: $0, settings: $1) }) { host, _ in
+        try await withWharfServiceHost(
+            "routing", defaults: RoutingServer.defaults, migrations: RoutingServer.migrations, database: database,
+            settings: { RoutingSettings(reader: $0) }, build: { try await RoutingServer.parts(host: $0, settings: $1) }
+        ) { host, _ in
             served[.routing] = await host.servedServiceNames
         }
         let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(database)-hub.pem").path
         defer { try? FileManager.default.removeItem(atPath: keyFile) }
-        try await withWharfServiceHost("sync", defaults: SyncServer.defaults, migrations: SyncServer.migrations, database: database,
-                                       environment: ["WHARF_BACKREST_KEY_FILE": keyFile],
-                                       settings: { SyncSettings(reader: $0) }, build: { try await SyncServer.parts(host: $0, settings: $1) }) { host, _ in
+        try await withWharfServiceHost(
+            "sync", defaults: SyncServer.defaults, migrations: SyncServer.migrations, database: database,
+            environment: ["WHARF_BACKREST_KEY_FILE": keyFile],
+            settings: { SyncSettings(reader: $0) }, build: { try await SyncServer.parts(host: $0, settings: $1) }
+        ) { host, _ in
             served[.sync] = await host.servedServiceNames
         }
-        try await withWharfServiceHost("blob", defaults: BlobServer.defaults, migrations: BlobServer.migrations, database: database,
-                                       settings: { BlobSettings(reader: $0) }, build: { try await BlobServer.parts(host: $0, settings: $1) }) { host, _ in
+        try await withWharfServiceHost(
+            "blob", defaults: BlobServer.defaults, migrations: BlobServer.migrations, database: database,
+            settings: { BlobSettings(reader: $0) }, build: { try await BlobServer.parts(host: $0, settings: $1) }
+        ) { host, _ in
             served[.blob] = await host.servedServiceNames
         }
-        try await withWharfServiceHost("negentropy", defaults: NegentropyServer.defaults, migrations: NegentropyServer.migrations, database: database,
-                                       settings: { NegentropySettings(reader: $0) },
-                                       build: { try await NegentropyServer.build(host: $0, settings: $1).parts }) { host, _ in
+        try await withWharfServiceHost(
+            "negentropy", defaults: NegentropyServer.defaults, migrations: NegentropyServer.migrations, database: database,
+            settings: { NegentropySettings(reader: $0) },
+            build: { try await NegentropyServer.build(host: $0, settings: $1).parts }
+        ) { host, _ in
             served[.negentropy] = await host.servedServiceNames
         }
         for shape in SystemShape.routed {
             #expect(served[shape.component] == shape.serviceNames.sorted(), "\(shape.name)")
         }
         // Defaults come from the shape too.
-        let defaults = [StoreServer.defaults, RoutingServer.defaults, SyncServer.defaults, BlobServer.defaults, NegentropyServer.defaults, GatewayRunner.defaults]
+        let defaults = [
+            StoreServer.defaults, RoutingServer.defaults, SyncServer.defaults, BlobServer.defaults, NegentropyServer.defaults, GatewayRunner.defaults,
+        ]
         let components: [WharfComponent] = [.store, .routing, .sync, .blob, .negentropy, .gateway]
         for (component, defaults) in zip(components, defaults) {
             let shape = SystemShape.shape(of: component)
@@ -58,9 +70,10 @@ struct SystemShapeTests {
     @Test("the gateway's default routes send every routed service to its component; a component's name routes all its services")
     func gatewayDefaults() throws {
         let routes = try RouteTable.parse(RouteTable.defaults()).routes
-        let expected = Dictionary(uniqueKeysWithValues: SystemShape.routed.flatMap { shape in
-            shape.serviceNames.map { ($0, "127.0.0.1:\(shape.grpcPort)") }
-        })
+        let expected = Dictionary(
+            uniqueKeysWithValues: SystemShape.routed.flatMap { shape in
+                shape.serviceNames.map { ($0, "127.0.0.1:\(shape.grpcPort)") }
+            })
         #expect(Self.addresses(routes) == expected)
         // Every service name is unique to one component, and component names never look like services.
         let names = SystemShape.components.flatMap(\.serviceNames)
@@ -87,7 +100,8 @@ struct SystemShapeTests {
         let readme = try String(contentsOf: ProjectPaths.root.appendingPathComponent("README.md"), encoding: .utf8)
         for shape in SystemShape.components {
             let listeners = shape.listeners.map { "127.0.0.1:\($0.port)" }
-            let row = try #require(readme.split(separator: "\n").first { $0.hasPrefix("| \(shape.name) | 127.0.0.1:") }, "no README port row for \(shape.name)")
+            let row = try #require(
+                readme.split(separator: "\n").first { $0.hasPrefix("| \(shape.name) | 127.0.0.1:") }, "no README port row for \(shape.name)")
             #expect(row.contains("127.0.0.1:\(shape.grpcPort)") && row.hasSuffix("| 127.0.0.1:\(shape.metricsPort) |"), "\(row)")
             #expect(listeners.allSatisfy { row.contains($0) }, "\(row)")
         }
@@ -111,9 +125,10 @@ struct SystemShapeTests {
         }
         let gateway = try #require(services["gateway"]?["environment"] as? [String: Any])
         let routes = try RouteTable.parse(try #require(gateway["WHARF_GATEWAY_ROUTES"] as? String)).routes
-        let expected = Dictionary(uniqueKeysWithValues: SystemShape.routed.flatMap { shape in
-            shape.serviceNames.map { ($0, "\(shape.name):\(shape.grpcPort)") }
-        })
+        let expected = Dictionary(
+            uniqueKeysWithValues: SystemShape.routed.flatMap { shape in
+                shape.serviceNames.map { ($0, "\(shape.name):\(shape.grpcPort)") }
+            })
         #expect(Self.addresses(routes) == expected)
     }
 
@@ -130,15 +145,17 @@ struct SystemShapeTests {
             #expect(annotations["prometheus.io/port"] == "\(shape.metricsPort)", "\(shape.name)")
             let containers = try #require((template["spec"] as? [String: Any])?["containers"] as? [[String: Any]])
             let container = try #require(containers.first { ($0["command"] as? [String])?.first == shape.name }, "\(shape.name)")
-            let ports = Dictionary(uniqueKeysWithValues: (container["ports"] as? [[String: Any]] ?? []).compactMap { port in
-                (port["name"] as? String).map { ($0, port["containerPort"] as? Int ?? -1) }
-            })
+            let ports = Dictionary(
+                uniqueKeysWithValues: (container["ports"] as? [[String: Any]] ?? []).compactMap { port in
+                    (port["name"] as? String).map { ($0, port["containerPort"] as? Int ?? -1) }
+                })
             var expectedPorts = ["grpc": shape.grpcPort, "metrics": shape.metricsPort]
             for listener in shape.listeners { expectedPorts[listener.portName] = listener.port }
             #expect(ports == expectedPorts, "\(shape.name)")
-            let environment = Dictionary((container["env"] as? [[String: Any]] ?? []).compactMap { entry in
-                (entry["name"] as? String).map { ($0, entry["value"] as? String ?? "") }
-            }, uniquingKeysWith: { first, _ in first })
+            let environment = Dictionary(
+                (container["env"] as? [[String: Any]] ?? []).compactMap { entry in
+                    (entry["name"] as? String).map { ($0, entry["value"] as? String ?? "") }
+                }, uniquingKeysWith: { first, _ in first })
             #expect(environment["WHARF_LISTEN"] == "0.0.0.0:\(shape.grpcPort)", "\(shape.name)")
             #expect(environment["WHARF_METRICS_LISTEN"] == "0.0.0.0:\(shape.metricsPort)", "\(shape.name)")
             for listener in shape.listeners {
@@ -160,11 +177,13 @@ struct SystemShapeTests {
         let gateway = try #require(object("Deployment", "gateway"))
         let template = (gateway["spec"] as? [String: Any])?["template"] as? [String: Any]
         let container = ((template?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first
-        let routesText = try #require((container?["env"] as? [[String: Any]])?.first { $0["name"] as? String == "WHARF_GATEWAY_ROUTES" }?["value"] as? String)
+        let routesText = try #require(
+            (container?["env"] as? [[String: Any]])?.first { $0["name"] as? String == "WHARF_GATEWAY_ROUTES" }?["value"] as? String)
         let routes = try RouteTable.parse(routesText).routes
-        let expected = Dictionary(uniqueKeysWithValues: SystemShape.routed.flatMap { shape in
-            shape.serviceNames.map { ($0, "dns:\(shape.name)-pods.wharf.svc.cluster.local:\(shape.grpcPort)") }
-        })
+        let expected = Dictionary(
+            uniqueKeysWithValues: SystemShape.routed.flatMap { shape in
+                shape.serviceNames.map { ($0, "dns:\(shape.name)-pods.wharf.svc.cluster.local:\(shape.grpcPort)") }
+            })
         #expect(Self.addresses(routes) == expected)
     }
 

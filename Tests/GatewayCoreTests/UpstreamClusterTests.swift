@@ -8,8 +8,10 @@ struct UpstreamClusterTests {
     let b = HostPort(host: "10.0.0.2", port: 50051)
     let c = HostPort(host: "10.0.0.3", port: 50051)
 
-    func cluster(_ targets: [UpstreamCluster.Target], balancing: UpstreamCluster.Balancing = .roundRobin,
-                 ejection: Duration = .seconds(30)) -> UpstreamCluster {
+    func cluster(
+        _ targets: [UpstreamCluster.Target], balancing: UpstreamCluster.Balancing = .roundRobin,
+        ejection: Duration = .seconds(30)
+    ) -> UpstreamCluster {
         UpstreamCluster(.init(name: "x.v1.S", targets: targets), balancing: balancing, ejection: ejection)
     }
 
@@ -17,7 +19,8 @@ struct UpstreamClusterTests {
     func parsing() throws {
         let table = try RouteTable.parse("a.v1.A=store:50051; 10.0.0.2:7 ,b.v1.B=dns:store-pods.wharf.svc:50051")
         #expect(table.routes.count == 2)
-        #expect(table.route(forService: "a.v1.A")?.cluster.targets
+        #expect(
+            table.route(forService: "a.v1.A")?.cluster.targets
                 == [.fixed(HostPort(host: "store", port: 50051)), .fixed(HostPort(host: "10.0.0.2", port: 7))])
         #expect(table.route(forService: "b.v1.B")?.cluster.targets == [.dns(HostPort(host: "store-pods.wharf.svc", port: 50051))])
         #expect(table.route(forService: "c.v1.C") == nil)

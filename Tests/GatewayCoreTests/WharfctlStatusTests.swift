@@ -4,7 +4,9 @@ import WharfTestSupport
 
 @Suite("wharfctl status: every route behind the gateway and each replica, from the gateway's own GatewayStatus")
 struct WharfctlStatusTests {
-    @Test("a route with one live and one dead replica is SERVING with the dead one ejected; a route with only dead replicas is NOT_SERVING (exit 2); JSON too; the admin token is required")
+    @Test(
+        "a route with one live and one dead replica is SERVING with the dead one ejected; a route with only dead replicas is NOT_SERVING (exit 2); JSON too; the admin token is required"
+    )
     func routesAndReplicas() async throws {
         let dead = try await freePort(), alsoDead = try await freePort()
         try await withEchoServer(name: "a", recorder: EchoRecorder()) { upstream, _ in
@@ -19,8 +21,9 @@ struct WharfctlStatusTests {
                 #expect(lines.first == ["gateway", "127.0.0.1:\(port):", "NOT_SERVING"], "\(text.output)")
                 #expect(lines.dropFirst().first == ["SERVICE", "HEALTH", "REPLICA", "STATE", "FAILURES", "STREAMS"], "\(text.output)")
                 #expect(lines.contains { $0.prefix(4) == [EchoService.service, "SERVING", "127.0.0.1:\(upstream)", "up"] }, "\(text.output)")
-                #expect(lines.contains { $0.prefix(4) == [EchoService.service, "SERVING", "127.0.0.1:\(dead)", "ejected"] && $0[4] != "0" },
-                        "\(text.output)")
+                #expect(
+                    lines.contains { $0.prefix(4) == [EchoService.service, "SERVING", "127.0.0.1:\(dead)", "ejected"] && $0[4] != "0" },
+                    "\(text.output)")
                 #expect(lines.contains { $0.prefix(4) == ["wharf.test.Gone", "NOT_SERVING", "127.0.0.1:\(alsoDead)", "ejected"] }, "\(text.output)")
 
                 let json = try await runExecutable(wharfctl, ["status", "--output", "json"] + address, environment: admin)
@@ -38,7 +41,8 @@ struct WharfctlStatusTests {
                 let empty = try TemporaryDirectories.make(prefix: "wharfctl-status")
                 let noToken = try await runExecutable(wharfctl, ["status"] + address, environment: ["WHARF_STATE_DIR": empty])
                 #expect(noToken.status == 78, "\(noToken.output)")
-                let wrong = try await runExecutable(wharfctl, ["status"] + address, environment: ["WHARF_ADMIN_TOKEN": "wharf-test-admin-token-WRONG000"])
+                let wrong = try await runExecutable(
+                    wharfctl, ["status"] + address, environment: ["WHARF_ADMIN_TOKEN": "wharf-test-admin-token-WRONG000"])
                 #expect(wrong.status == 1 && wrong.output.hasPrefix("wharfctl: UNAUTHENTICATED: "), "\(wrong.output)")
             }
         }

@@ -82,7 +82,9 @@ struct AdminBoundaryTests {
     func allowList() async throws {
         try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_ALLOWED_PEERS": "10.1.0.0/16"]) { node in
             try await withNegentropyClient(port: node.grpcPort) { client in
-                for url in ["ws://127.0.0.1:7777", "ws://localhost:7777", "ws://169.254.169.254", "ws://[::1]:7777", "ws://10.2.0.1", "wss://93.184.216.34"] {
+                for url in [
+                    "ws://127.0.0.1:7777", "ws://localhost:7777", "ws://169.254.169.254", "ws://[::1]:7777", "ws://10.2.0.1", "wss://93.184.216.34",
+                ] {
                     let added = await #expect(throws: RPCError.self, "\(url)") { try await client.addPeer(.with { $0.peerURL = url }) }
                     #expect(added?.code == .permissionDenied, "\(url)")
                     #expect(added?.message.contains("WHARF_NEGENTROPY_ALLOWED_PEERS") == true, "\(added?.message ?? "")")
@@ -115,7 +117,11 @@ struct AdminBoundaryTests {
             let open = try Negentropy(storage: try SortedItems([])).initiate()
             let first = RelayTestClient(url: node.relayURL)
             let second = RelayTestClient(url: node.relayURL)
-            defer { Task { await first.close(); await second.close() } }
+            defer {
+                Task {
+                    await first.close(); await second.close()
+                }
+            }
             for client in [first, second] {
                 try client.send(["NEG-OPEN", "shared", ["kinds": [1]], open.hexString])
                 #expect(try await client.receive().first as? String == "NEG-MSG")
@@ -133,41 +139,48 @@ struct AdminBoundaryTests {
 
 @Suite("wharfctl negentropy: the admin token from the environment or a file")
 struct WharfctlNegentropyTests {
-    @Test("without the admin token wharfctl says how to get it (exit 78); a wrong one is UNAUTHENTICATED (exit 1); with it peers are added, listed and removed and sessions listed, JSON too")
+    @Test(
+        "without the admin token wharfctl says how to get it (exit 78); a wrong one is UNAUTHENTICATED (exit 1); with it peers are added, listed and removed and sessions listed, JSON too"
+    )
     func adminTokenSources() async throws {
         try await withNegentropyServer { node in
             let wharfctl = try builtExecutable("wharfctl")
             let address = ["--address", "127.0.0.1:\(node.grpcPort)"]
             // No token anywhere (not even in a launcher state folder of the working directory).
-            let missing = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address,
-                                                  environment: ["WHARF_STATE_DIR": try TemporaryDirectories.make(prefix: "wharfctl-no-token")])
+            let missing = try await runExecutable(
+                wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address,
+                environment: ["WHARF_STATE_DIR": try TemporaryDirectories.make(prefix: "wharfctl-no-token")])
             #expect(missing.status == 78, "\(missing.output)")
             #expect(missing.output.contains("needs the admin token: set WHARF_ADMIN_TOKEN"), "\(missing.output)")
             #expect(!missing.output.contains("Stack"), "\(missing.output)")
 
-            let wrong = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address,
-                                                environment: ["WHARF_ADMIN_TOKEN": "wharf-test-admin-token-WRONG000"])
+            let wrong = try await runExecutable(
+                wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address,
+                environment: ["WHARF_ADMIN_TOKEN": "wharf-test-admin-token-WRONG000"])
             #expect(wrong.status == 1, "\(wrong.output)")
             #expect(wrong.output.hasPrefix("wharfctl: UNAUTHENTICATED: "), "\(wrong.output)")
 
             let folder = try TemporaryDirectories.make(prefix: "wharfctl")
             let tokenFile = "\(folder)/admin-token"
             try Data((TestCredentials.adminTokenText + "\n").utf8).write(to: URL(fileURLWithPath: tokenFile))
-            let added = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address,
-                                                environment: ["WHARF_ADMIN_TOKEN_FILE": tokenFile])
+            let added = try await runExecutable(
+                wharfctl, ["negentropy", "add-peer", "ws://127.0.0.1:7001"] + address,
+                environment: ["WHARF_ADMIN_TOKEN_FILE": tokenFile])
             #expect(added.status == 0, "\(added.output)")
             #expect(added.output == "added ws://127.0.0.1:7001\n")
             let listed = try await runExecutable(wharfctl, ["negentropy", "peers", "--output", "json"] + address, environment: [:])
             #expect(listed.status == 0, "\(listed.output)")
             #expect(listed.output == "{\"peer_url\":\"ws://127.0.0.1:7001\"}\n")
-            let refused = try await runExecutable(wharfctl, ["negentropy", "add-peer", "ws://10.1.2.3:7001"] + address,
-                                                  environment: ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText])
+            let refused = try await runExecutable(
+                wharfctl, ["negentropy", "add-peer", "ws://10.1.2.3:7001"] + address,
+                environment: ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText])
             #expect(refused.status == 1, "\(refused.output)")
             #expect(refused.output.hasPrefix("wharfctl: PERMISSION_DENIED: "), "\(refused.output)")
 
             let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
-            let removed = try await runExecutable(wharfctl, ["negentropy", "remove-peer", "ws://127.0.0.1:7001", "--output", "json"] + address,
-                                                  environment: admin)
+            let removed = try await runExecutable(
+                wharfctl, ["negentropy", "remove-peer", "ws://127.0.0.1:7001", "--output", "json"] + address,
+                environment: admin)
             #expect(removed.status == 0, "\(removed.output)")
             #expect(removed.output == "{\"peer_url\":\"ws://127.0.0.1:7001\",\"removed\":true}\n")
             let none = try await runExecutable(wharfctl, ["negentropy", "peers"] + address, environment: [:])
@@ -176,29 +189,34 @@ struct WharfctlNegentropyTests {
             // Sessions: one a client opened (NEG-OPEN over gRPC), as a table and as JSON; none without the token.
             let negentropy = try Negentropy(storage: try SortedItems([]))
             try await withNegentropyClient(port: node.grpcPort) { client in
-                let opened = try await client.handleNegOpen(.with {
-                    $0.connectionID = "wharfctl-conn"
-                    $0.subscriptionID = "wharfctl-sub"
-                    $0.initialMessage = Data(negentropy.initiate())
-                })
+                let opened = try await client.handleNegOpen(
+                    .with {
+                        $0.connectionID = "wharfctl-conn"
+                        $0.subscriptionID = "wharfctl-sub"
+                        $0.initialMessage = Data(negentropy.initiate())
+                    })
                 #expect(opened.error == "")
                 // A connection id with terminal escape sequences (an OSC retitling the window, a screen clear).
-                let hostile = try await client.handleNegOpen(.with {
-                    $0.connectionID = "evil\u{1B}]0;pwned\u{07}\u{1B}[2J\u{9B}"
-                    $0.subscriptionID = "hostile-sub"
-                    $0.initialMessage = Data(negentropy.initiate())
-                })
+                let hostile = try await client.handleNegOpen(
+                    .with {
+                        $0.connectionID = "evil\u{1B}]0;pwned\u{07}\u{1B}[2J\u{9B}"
+                        $0.subscriptionID = "hostile-sub"
+                        $0.initialMessage = Data(negentropy.initiate())
+                    })
                 #expect(hostile.error == "")
             }
             let table = try await runExecutable(wharfctl, ["negentropy", "sessions"] + address, environment: admin)
             #expect(table.status == 0, "\(table.output)")
             // Server text reaches the terminal with its control characters shown, not obeyed.
-            #expect(!table.output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B }, "\(table.output.debugDescription)")
+            #expect(
+                !table.output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B }, "\(table.output.debugDescription)"
+            )
             #expect(table.output.contains("evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{9b}"), "\(table.output.debugDescription)")
             let lines = table.output.split(separator: "\n").map(String.init)
             #expect(lines.first?.hasPrefix("CONNECTION") == true && lines.first?.contains("LAST ACTIVITY") == true, "\(table.output)")
             let row = try #require(lines.first { $0.hasPrefix("grpc-admin:wharfctl-conn") }, "\(table.output)")
-            #expect(row.split(separator: " ", omittingEmptySubsequences: true).prefix(3) == ["grpc-admin:wharfctl-conn", "wharfctl-sub", "0"], "\(row)")
+            #expect(
+                row.split(separator: " ", omittingEmptySubsequences: true).prefix(3) == ["grpc-admin:wharfctl-conn", "wharfctl-sub", "0"], "\(row)")
             #expect(row.contains("Z"), "RFC 3339 times: \(row)")
             let json = try await runExecutable(wharfctl, ["negentropy", "sessions", "--output", "json"] + address, environment: admin)
             let objects = json.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -206,8 +224,9 @@ struct WharfctlNegentropyTests {
             #expect(session["subscription_id"] as? String == "wharfctl-sub")
             #expect(session["rounds"] as? Int == 0)  // counted from the first NEG-MSG after the open
             #expect((session["created_at"] as? Int ?? 0) > 1_700_000_000)
-            let anonymous = try await runExecutable(wharfctl, ["negentropy", "sessions"] + address,
-                                                    environment: ["WHARF_STATE_DIR": try TemporaryDirectories.make(prefix: "wharfctl-no-token")])
+            let anonymous = try await runExecutable(
+                wharfctl, ["negentropy", "sessions"] + address,
+                environment: ["WHARF_STATE_DIR": try TemporaryDirectories.make(prefix: "wharfctl-no-token")])
             #expect(anonymous.status == 78, "\(anonymous.output)")
         }
     }

@@ -1,7 +1,8 @@
 import Foundation
-@testable import NegentropyCore
 import Testing
 import WharfTestSupport
+
+@testable import NegentropyCore
 
 /// Live matching with sets gives NIP-01's answer: compared with a direct reading of the rules on random
 /// events and filters, and on the shapes that were quadratic (thousands of tags against thousands of values).
@@ -32,9 +33,10 @@ struct CompiledFilterTests {
                 let tag = [names.randomElement(using: &random) ?? "t", values.randomElement(using: &random) ?? "v0"]
                 return Bool.random(using: &random) ? tag + ["extra"] : (Int.random(in: 0..<8, using: &random) == 0 ? [tag[0]] : tag)
             }
-            let event = NostrEvent(id: ids.randomElement(using: &random) ?? ids[0], pubkey: ids.randomElement(using: &random) ?? ids[0],
-                                   created_at: Int64.random(in: 0...10, using: &random), kind: Int.random(in: 0...3, using: &random),
-                                   tags: tags, content: "", sig: "")
+            let event = NostrEvent(
+                id: ids.randomElement(using: &random) ?? ids[0], pubkey: ids.randomElement(using: &random) ?? ids[0],
+                created_at: Int64.random(in: 0...10, using: &random), kind: Int.random(in: 0...3, using: &random),
+                tags: tags, content: "", sig: "")
             var filter = NostrFilter()
             if Bool.random(using: &random) { filter.ids = Array(ids.shuffled(using: &random).prefix(Int.random(in: 0...2, using: &random))) }
             if Bool.random(using: &random) { filter.authors = Array(ids.shuffled(using: &random).prefix(Int.random(in: 1...2, using: &random))) }
@@ -42,7 +44,8 @@ struct CompiledFilterTests {
             if Bool.random(using: &random) { filter.since = Int64.random(in: 0...10, using: &random) }
             if Bool.random(using: &random) { filter.until = Int64.random(in: 0...10, using: &random) }
             for _ in 0..<Int.random(in: 0...2, using: &random) {
-                filter.tags[names.randomElement(using: &random) ?? "t"] = Array(values.shuffled(using: &random).prefix(Int.random(in: 0...3, using: &random)))
+                filter.tags[names.randomElement(using: &random) ?? "t"] = Array(
+                    values.shuffled(using: &random).prefix(Int.random(in: 0...3, using: &random)))
             }
             if CompiledFilter(filter).matches(MatchableEvent(event)) != Self.reference(filter, event) {
                 disagreements.append("\(filter) vs \(event.tags), kind \(event.kind), at \(event.created_at)")
@@ -54,8 +57,9 @@ struct CompiledFilterTests {
     @Test("2,000 tags against 1,000 values: found when one value is shared, not found otherwise")
     func wideShapes() {
         let tags = (0..<2_000).map { ["t", "tag-\($0)"] }
-        let event = NostrEvent(id: String(repeating: "a", count: 64), pubkey: String(repeating: "b", count: 64), created_at: 1, kind: 1,
-                               tags: tags, content: "", sig: "")
+        let event = NostrEvent(
+            id: String(repeating: "a", count: 64), pubkey: String(repeating: "b", count: 64), created_at: 1, kind: 1,
+            tags: tags, content: "", sig: "")
         let prepared = MatchableEvent(event)
         let missing = CompiledFilter(NostrFilter(tags: ["t": (0..<1_000).map { "other-\($0)" }]))
         let present = CompiledFilter(NostrFilter(tags: ["t": (0..<999).map { "other-\($0)" } + ["tag-1999"]]))

@@ -1,11 +1,12 @@
 import Foundation
 import GRPCCore
-@testable import NegentropyCore
 import NegentropyProtocol
 import Testing
 import WharfProto
 import WharfRuntime
 import WharfTestSupport
+
+@testable import NegentropyCore
 
 /// Publishes `events` through the node's relay and waits for every OK.
 func publish(_ events: [NostrEvent], to node: NegentropyNode) async throws {
@@ -42,39 +43,44 @@ struct NegentropyServiceTests {
 
                 // The client holds the first 100 notes and 5 of its own; it reconciles kind 1 only.
                 let own = (0..<5).map { TestKeys.bob.sign(createdAt: 1_700_000_500 + Int64($0), kind: 1, content: "own \($0)") }
-                let negentropy = try Negentropy(storage: try SortedItems((Array(notes.prefix(100)) + own).compactMap(\.negentropyItem)),
-                                                frameSizeLimit: 4096)
+                let negentropy = try Negentropy(
+                    storage: try SortedItems((Array(notes.prefix(100)) + own).compactMap(\.negentropyItem)),
+                    frameSizeLimit: 4096)
                 var have = Set<EventID>(), need = Set<EventID>()
                 var next: [UInt8]? = nil
                 try await withNegentropyClient(port: first.grpcPort) { client in
-                    let opened = try await client.handleNegOpen(.with {
-                        $0.connectionID = connection
-                        $0.subscriptionID = "s1"
-                        $0.filter = .with { $0.kinds = [1] }
-                        $0.initialMessage = Data(negentropy.initiate())
-                    })
+                    let opened = try await client.handleNegOpen(
+                        .with {
+                            $0.connectionID = connection
+                            $0.subscriptionID = "s1"
+                            $0.filter = .with { $0.kinds = [1] }
+                            $0.initialMessage = Data(negentropy.initiate())
+                        })
                     #expect(opened.error == "")
                     let step = try negentropy.reconcileAsInitiator(Array(opened.message))
                     have.formUnion(step.have)
                     need.formUnion(step.need)
                     next = step.next
 
-                    let missing = try await client.handleNegOpen(.with {
-                        $0.connectionID = connection
-                        $0.subscriptionID = "empty"
-                    })
+                    let missing = try await client.handleNegOpen(
+                        .with {
+                            $0.connectionID = connection
+                            $0.subscriptionID = "empty"
+                        })
                     #expect(missing.error == "blocked: NEG-OPEN requires initialMessage from initiator")
-                    let unknown = try await client.handleNegMsg(.with {
-                        $0.connectionID = connection
-                        $0.subscriptionID = "nope"
-                        $0.message = Data([0x61])
-                    })
+                    let unknown = try await client.handleNegMsg(
+                        .with {
+                            $0.connectionID = connection
+                            $0.subscriptionID = "nope"
+                            $0.message = Data([0x61])
+                        })
                     #expect(unknown.error == "session not found")
-                    let garbage = try await client.handleNegMsg(.with {
-                        $0.connectionID = connection
-                        $0.subscriptionID = "empty"
-                        $0.message = Data([0x61, 0x00, 0x00, 0x07])
-                    })
+                    let garbage = try await client.handleNegMsg(
+                        .with {
+                            $0.connectionID = connection
+                            $0.subscriptionID = "empty"
+                            $0.message = Data([0x61, 0x00, 0x00, 0x07])
+                        })
                     #expect(garbage.error == "reconcile failed: unexpected mode")
                 }
                 // The second replica continues the session the first opened.
@@ -82,11 +88,12 @@ struct NegentropyServiceTests {
                     var rounds = 0
                     while let message = next {
                         rounds += 1
-                        let answer = try await client.handleNegMsg(.with {
-                            $0.connectionID = connection
-                            $0.subscriptionID = "s1"
-                            $0.message = Data(message)
-                        })
+                        let answer = try await client.handleNegMsg(
+                            .with {
+                                $0.connectionID = connection
+                                $0.subscriptionID = "s1"
+                                $0.message = Data(message)
+                            })
                         try #require(answer.error == "", "\(answer.error)")
                         let step = try negentropy.reconcileAsInitiator(Array(answer.message))
                         have.formUnion(step.have)
@@ -114,16 +121,18 @@ struct NegentropyServiceTests {
                     _ = try await client.closeSession(.with { $0.subscriptionID = "s1" })
                 }
                 try await withNegentropyClient(port: first.grpcPort) { client in
-                    let closed = try await client.handleNegMsg(.with {
-                        $0.connectionID = connection
-                        $0.subscriptionID = "s1"
-                        $0.message = Data(negentropy.initiate())
-                    })
+                    let closed = try await client.handleNegMsg(
+                        .with {
+                            $0.connectionID = connection
+                            $0.subscriptionID = "s1"
+                            $0.message = Data(negentropy.initiate())
+                        })
                     #expect(closed.error == "session not found")
-                    _ = try await client.handleNegClose(.with {
-                        $0.connectionID = connection
-                        $0.subscriptionID = "empty"
-                    })
+                    _ = try await client.handleNegClose(
+                        .with {
+                            $0.connectionID = connection
+                            $0.subscriptionID = "empty"
+                        })
                     #expect(try await client.listSessions(.init()).sessions.filter { $0.connectionID.hasSuffix(connection) }.isEmpty)
                 }
             }
@@ -136,20 +145,22 @@ struct NegentropyServiceTests {
             try await withNegentropyClient(port: node.grpcPort) { client in
                 let empty = try Negentropy(storage: try SortedItems([]))
                 let connection = "timeout-\(UUID().uuidString)"
-                let opened = try await client.handleNegOpen(.with {
-                    $0.connectionID = connection
-                    $0.subscriptionID = "s"
-                    $0.initialMessage = Data(empty.initiate())
-                })
+                let opened = try await client.handleNegOpen(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "s"
+                        $0.initialMessage = Data(empty.initiate())
+                    })
                 // An empty set answers the empty initial message with its own (empty) id list.
                 #expect(opened.error == "" && !opened.complete)
                 #expect(opened.message == Data([0x61, 0x00, 0x00, 0x02, 0x00]))
                 try await Task.sleep(for: .milliseconds(1600))
-                let late = try await client.handleNegMsg(.with {
-                    $0.connectionID = connection
-                    $0.subscriptionID = "s"
-                    $0.message = Data(empty.initiate())
-                })
+                let late = try await client.handleNegMsg(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "s"
+                        $0.message = Data(empty.initiate())
+                    })
                 #expect(late.error == "session not found")
             }
         }
@@ -210,14 +221,17 @@ struct NegentropyServiceTests {
                 let wharfctl = try builtExecutable("wharfctl")
                 let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
                 let address = ["--address", "127.0.0.1:\(left.grpcPort)"]
-                let first = try await runExecutable(wharfctl, ["negentropy", "sync", right.relayURL, "--output", "json"] + address, environment: admin)
+                let first = try await runExecutable(
+                    wharfctl, ["negentropy", "sync", right.relayURL, "--output", "json"] + address, environment: admin)
                 #expect(first.status == 0, "\(first.output)")
                 let counts = try #require((try? JSONSerialization.jsonObject(with: Data(first.output.utf8))) as? [String: Any], "\(first.output)")
-                #expect(counts["have"] as? Int == 7 && counts["need"] as? Int == 4 && counts["fetched"] as? Int == 4
+                #expect(
+                    counts["have"] as? Int == 7 && counts["need"] as? Int == 4 && counts["fetched"] as? Int == 4
                         && counts["sent"] as? Int == 7 && counts["complete"] as? Bool == true, "\(counts)")
                 #expect(try await storedIDs(left) == Set((shared + leftOnly + rightOnly).map(\.id)))
                 let again = try await runExecutable(wharfctl, ["negentropy", "sync", right.relayURL] + address, environment: admin)
-                #expect(again.status == 0 && again.output.hasPrefix("synced \(right.relayURL): ")
+                #expect(
+                    again.status == 0 && again.output.hasPrefix("synced \(right.relayURL): ")
                         && again.output.hasSuffix("have 0, need 0, fetched 0, sent 0\n"), "\(again.output)")
                 let dead = try await runExecutable(wharfctl, ["negentropy", "sync", "ws://127.0.0.1:9"] + address, environment: admin)
                 #expect(dead.status == 1 && dead.output.hasPrefix("wharfctl: ") && dead.output.split(separator: "\n").count == 1, "\(dead.output)")

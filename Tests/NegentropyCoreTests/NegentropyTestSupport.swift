@@ -3,10 +3,11 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import HummingbirdWSClient
 import Logging
-@testable import NegentropyCore
 import WharfProto
 import WharfRuntime
 import WharfTestSupport
+
+@testable import NegentropyCore
 
 typealias NegentropyClient = Orlysync_Negentropy_V1_NegentropyService.Client<HTTP2ClientTransport.Posix>
 
@@ -21,8 +22,10 @@ struct NegentropyNode {
 }
 
 /// Runs a negentropy service on a fresh database (or `database`, to run replicas of one deployment).
-func withNegentropyServer(database: String? = nil, environment extra: [String: String] = [:],
-                          _ body: (NegentropyNode) async throws -> Void) async throws {
+func withNegentropyServer(
+    database: String? = nil, environment extra: [String: String] = [:],
+    _ body: (NegentropyNode) async throws -> Void
+) async throws {
     let postgres = try await TestPostgres.shared()
     let redis = try await TestRedis.shared()
     let name: String
@@ -36,7 +39,8 @@ func withNegentropyServer(database: String? = nil, environment extra: [String: S
     ]
     environment.merge(extra) { $1 }
     let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
-        service: "negentropy", defaults: NegentropyServer.defaults, environment: environment) { NegentropySettings(reader: $0) }
+        service: "negentropy", defaults: NegentropyServer.defaults, environment: environment
+    ) { NegentropySettings(reader: $0) }
     let host = WharfServiceHost(configuration: runtime, migrations: NegentropyServer.migrations)
     let relay = OnceValue<RelayServer>()
     let sessions = OnceValue<NegentropySessions>()
@@ -50,8 +54,10 @@ func withNegentropyServer(database: String? = nil, environment extra: [String: S
             }
         }
         let relayPort = await relay.value.boundPort()
-        try await body(NegentropyNode(grpcPort: try await host.grpcPort(), relayPort: relayPort, host: host,
-                                      sessions: await sessions.value, relay: await relay.value))
+        try await body(
+            NegentropyNode(
+                grpcPort: try await host.grpcPort(), relayPort: relayPort, host: host,
+                sessions: await sessions.value, relay: await relay.value))
         await host.shutdownGracefully()
         try await group.waitForAll()
     }

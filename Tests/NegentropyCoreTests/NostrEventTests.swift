@@ -18,8 +18,9 @@ struct NostrEventVectors: Decodable {
     var cases: [Case]
 
     static func load() throws -> NostrEventVectors {
-        try JSONDecoder().decode(NostrEventVectors.self,
-                                 from: Data(contentsOf: ProjectPaths.fixture("testdata/nostr_event_id_vectors.json")))
+        try JSONDecoder().decode(
+            NostrEventVectors.self,
+            from: Data(contentsOf: ProjectPaths.fixture("testdata/nostr_event_id_vectors.json")))
     }
 }
 

@@ -11,9 +11,11 @@ struct NostrSDKInteropTests {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         try await withNegentropyServer { node in
-            let (status, output) = try await runExecutable(python, [
-                ProjectPaths.root.appendingPathComponent("Tests/Interop/nostr_client.py").path, node.relayURL, scratch.path,
-            ], environment: [:], timeout: .seconds(120))
+            let (status, output) = try await runExecutable(
+                python,
+                [
+                    ProjectPaths.root.appendingPathComponent("Tests/Interop/nostr_client.py").path, node.relayURL, scratch.path,
+                ], environment: [:], timeout: .seconds(120))
             #expect(status == 0, "\(output)")
             #expect(output.contains("ok"), "\(output)")
             // 5 shared + 5 published to the relay only + 3 the client uploaded in the sync.
@@ -28,10 +30,12 @@ struct NegentropyPythonClientTests {
     func grpcioClient() async throws {
         let python = try testPython()
         try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_PEER_TIMEOUT": "500ms"]) { node in
-            let (status, output) = try await runExecutable(python, [
-                ProjectPaths.root.appendingPathComponent("Tests/Interop/negentropy_client.py").path, String(node.grpcPort),
-                ProjectPaths.root.appendingPathComponent("Shared/Protos").path, TestCredentials.adminTokenText,
-            ], environment: [:], timeout: .seconds(120))
+            let (status, output) = try await runExecutable(
+                python,
+                [
+                    ProjectPaths.root.appendingPathComponent("Tests/Interop/negentropy_client.py").path, String(node.grpcPort),
+                    ProjectPaths.root.appendingPathComponent("Shared/Protos").path, TestCredentials.adminTokenText,
+                ], environment: [:], timeout: .seconds(120))
             #expect(status == 0, "\(output)")
             #expect(output.contains("ok"), "\(output)")
         }

@@ -1,8 +1,9 @@
 import Foundation
-@testable import NegentropyProtocol
 import Testing
-import WharfRuntime
 import WharfEncoding
+import WharfRuntime
+
+@testable import NegentropyProtocol
 
 @Suite("Negentropy V1 against the reference implementation's vectors")
 struct ProtocolVectorTests {
@@ -58,10 +59,12 @@ struct ProtocolVectorTests {
     @Test("conversations reproduce every message, have and need of the reference", arguments: 0..<3)
     func conversation(index: Int) throws {
         let conversation = try NegentropyVectors.load().conversations[index]
-        let client = try Negentropy(storage: try SortedItems(conversation.client_items_i.map(conversation.item)),
-                                    frameSizeLimit: conversation.frame_size_limit_client)
-        let server = try Negentropy(storage: try SortedItems(conversation.server_items_i.map(conversation.item)),
-                                    frameSizeLimit: conversation.frame_size_limit_server)
+        let client = try Negentropy(
+            storage: try SortedItems(conversation.client_items_i.map(conversation.item)),
+            frameSizeLimit: conversation.frame_size_limit_client)
+        let server = try Negentropy(
+            storage: try SortedItems(conversation.server_items_i.map(conversation.item)),
+            frameSizeLimit: conversation.frame_size_limit_server)
         var message = client.initiate()
         var have = Set<EventID>(), need = Set<EventID>()
         for (number, round) in conversation.rounds.enumerated() {

@@ -1,9 +1,10 @@
 import Foundation
-@testable import NegentropyCore
 import NegentropyProtocol
 import Testing
 import WharfRuntime
 import WharfTestSupport
+
+@testable import NegentropyCore
 
 /// Clients that take the relay's memory, CPU or sockets if it lets them (issue 29): silent and slow readers,
 /// oversized filters and tag sets, events from the far future, half-sent requests.
@@ -136,10 +137,12 @@ struct RelayHostileClientTests {
             #expect(accepted)
             (accepted, message) = try await verdict(TestKeys.alice.sign(createdAt: now, kind: 30_000, tags: [["d", "a\u{0}b"]], content: "nul d"))
             #expect(!accepted && message.contains("NUL"), "\(message)")
-            (accepted, message) = try await verdict(TestKeys.alice.sign(createdAt: now, kind: 30_000, tags: [["d", String(repeating: "d", count: 1_025)]], content: "long d"))
+            (accepted, message) = try await verdict(
+                TestKeys.alice.sign(createdAt: now, kind: 30_000, tags: [["d", String(repeating: "d", count: 1_025)]], content: "long d"))
             #expect(!accepted && message.contains("d tag"), "\(message)")
             // A NUL or a long value in another tag: stored (the JSON keeps it), just not searchable by #x.
-            let odd = TestKeys.alice.sign(createdAt: now, kind: 1, tags: [["t", "a\u{0}b"], ["r", String(repeating: "r", count: 3_000)], ["t", "plain"]], content: "odd")
+            let odd = TestKeys.alice.sign(
+                createdAt: now, kind: 1, tags: [["t", "a\u{0}b"], ["r", String(repeating: "r", count: 3_000)], ["t", "plain"]], content: "odd")
             (accepted, message) = try await verdict(odd)
             #expect(accepted, "\(message)")
             try client.send(["REQ", "plain", ["#t": ["plain"]]])
@@ -219,7 +222,8 @@ struct EventPagesTests {
     func pagesMatchOneQuery() async throws {
         try await withNegentropyServer { node in
             let events = (0..<25).map { index in
-                TestKeys.bob.sign(createdAt: 1_700_000_000 + Int64(index / 4), kind: 1, tags: [["t", index % 2 == 0 ? "even" : "odd"]], content: "e\(index)")
+                TestKeys.bob.sign(
+                    createdAt: 1_700_000_000 + Int64(index / 4), kind: 1, tags: [["t", index % 2 == 0 ? "even" : "odd"]], content: "e\(index)")
             }
             try await RelayHostileClientTests.publish(events, to: node)
             let store = EventStore(client: node.host.postgres, logger: node.host.logger)

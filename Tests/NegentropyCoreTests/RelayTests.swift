@@ -1,9 +1,10 @@
 import Foundation
-@testable import NegentropyCore
 import NegentropyProtocol
 import Testing
 import WharfRuntime
 import WharfTestSupport
+
+@testable import NegentropyCore
 
 @Suite("The Nostr relay endpoint: NIP-01 and NIP-77 over a real WebSocket")
 struct RelayTests {
@@ -47,7 +48,8 @@ struct RelayTests {
             #expect(window.count == 2 && (window[0][2] as? [String: Any])?["content"] as? String == "reply")
 
             // The stored JSON is the event as published: it parses back to an event that still verifies.
-            let echoed = try JSONDecoder().decode(NostrEvent.self, from: JSONSerialization.data(withJSONObject: try #require(all[0][2] as? [String: Any])))
+            let echoed = try JSONDecoder().decode(
+                NostrEvent.self, from: JSONSerialization.data(withJSONObject: try #require(all[0][2] as? [String: Any])))
             #expect(echoed == second)
             #expect(throws: Never.self) { try echoed.validate() }
 
@@ -176,16 +178,18 @@ extension WharfServiceHost {
 }
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
-import WharfEncoding
+    import FoundationNetworking
+    import WharfEncoding
 #endif
 
 @Suite("The relay's NIP-11 information document")
 struct RelayInformationTests {
     @Test("GET / with Accept: application/nostr+json lists NIPs 1, 11 and 77 and the limits")
     func information() async throws {
-        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_SUBSCRIPTIONS": "7", "WHARF_RELAY_MAX_EVENT_TAGS": "300",
-                                                     "WHARF_RELAY_MAX_FUTURE": "10m"]) { node in
+        try await withNegentropyServer(environment: [
+            "WHARF_RELAY_MAX_SUBSCRIPTIONS": "7", "WHARF_RELAY_MAX_EVENT_TAGS": "300",
+            "WHARF_RELAY_MAX_FUTURE": "10m",
+        ]) { node in
             var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(node.relayPort)/")))
             request.setValue("application/nostr+json", forHTTPHeaderField: "Accept")
             let (data, response) = try await URLSession.shared.data(for: request)

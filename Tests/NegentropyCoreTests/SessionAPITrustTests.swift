@@ -1,11 +1,12 @@
 import Foundation
 import GRPCCore
-@testable import NegentropyCore
 import NegentropyProtocol
 import Testing
 import WharfProto
 import WharfRuntime
 import WharfTestSupport
+
+@testable import NegentropyCore
 
 /// The gRPC session API (HandleNegOpen, HandleNegMsg, HandleNegClose) speaks for a relay front-end's clients:
 /// it needs a credential, has its own budget, and a caller reaches only the sessions it opened (issue 29).
@@ -30,14 +31,22 @@ struct SessionAPITrustTests {
             try await withNegentropyClient(port: node.grpcPort, admin: false) { client in
                 let wrong: Metadata = [FrontEndCredential.metadataKey: .string(Self.frontEndToken + "x")]
                 for metadata in [Metadata(), wrong] {
-                    let open = await #expect(throws: RPCError.self) { try await client.handleNegOpen(try Self.openRequest("c", "s"), metadata: metadata) }
+                    let open = await #expect(throws: RPCError.self) {
+                        try await client.handleNegOpen(try Self.openRequest("c", "s"), metadata: metadata)
+                    }
                     #expect(open?.code == .unauthenticated, "\(open?.message ?? "")")
                     let step = await #expect(throws: RPCError.self) {
-                        try await client.handleNegMsg(.with { $0.connectionID = "c"; $0.subscriptionID = "s"; $0.message = Data([0x61]) }, metadata: metadata)
+                        try await client.handleNegMsg(
+                            .with {
+                                $0.connectionID = "c"; $0.subscriptionID = "s"; $0.message = Data([0x61])
+                            }, metadata: metadata)
                     }
                     #expect(step?.code == .unauthenticated)
                     let close = await #expect(throws: RPCError.self) {
-                        try await client.handleNegClose(.with { $0.connectionID = "c"; $0.subscriptionID = "s" }, metadata: metadata)
+                        try await client.handleNegClose(
+                            .with {
+                                $0.connectionID = "c"; $0.subscriptionID = "s"
+                            }, metadata: metadata)
                     }
                     #expect(close?.code == .unauthenticated)
                 }
@@ -52,15 +61,19 @@ struct SessionAPITrustTests {
 
     @Test("API sessions have their own budget: exhausting it leaves the relay's NEG-OPEN places free")
     func ownBudget() async throws {
-        let environment = ["WHARF_NEGENTROPY_FRONTEND_TOKEN": Self.frontEndToken, "WHARF_NEGENTROPY_MAX_FRONTEND_SESSIONS": "4",
-                           "WHARF_NEGENTROPY_MAX_SESSIONS": "2"]
+        let environment = [
+            "WHARF_NEGENTROPY_FRONTEND_TOKEN": Self.frontEndToken, "WHARF_NEGENTROPY_MAX_FRONTEND_SESSIONS": "4",
+            "WHARF_NEGENTROPY_MAX_SESSIONS": "2",
+        ]
         try await withNegentropyServer(environment: environment) { node in
             try await withNegentropyClient(port: node.grpcPort, admin: false) { client in
                 for index in 0..<4 {
                     let answer = try await client.handleNegOpen(try Self.openRequest("c\(index)", "s"), metadata: Self.frontEnd)
                     #expect(answer.error == "")
                 }
-                let refused = await #expect(throws: RPCError.self) { try await client.handleNegOpen(try Self.openRequest("c9", "s"), metadata: Self.frontEnd) }
+                let refused = await #expect(throws: RPCError.self) {
+                    try await client.handleNegOpen(try Self.openRequest("c9", "s"), metadata: Self.frontEnd)
+                }
                 #expect(refused?.code == .resourceExhausted)
             }
             let relay = RelayTestClient(url: node.relayURL)
@@ -87,22 +100,32 @@ struct SessionAPITrustTests {
                 let listed = try await client.listSessions(.init(), metadata: Self.admin).sessions
                 let relaySession = try #require(listed.first { $0.subscriptionID == "victim" })
                 // The relay connection's own id, sent by the front-end: not that session.
-                let step = try await client.handleNegMsg(.with {
-                    $0.connectionID = relaySession.connectionID
-                    $0.subscriptionID = "victim"
-                    $0.message = Data([0x61])
-                }, metadata: Self.frontEnd)
+                let step = try await client.handleNegMsg(
+                    .with {
+                        $0.connectionID = relaySession.connectionID
+                        $0.subscriptionID = "victim"
+                        $0.message = Data([0x61])
+                    }, metadata: Self.frontEnd)
                 #expect(step.error == NegentropySessions.notFound)
-                _ = try await client.handleNegClose(.with { $0.connectionID = relaySession.connectionID; $0.subscriptionID = "victim" },
-                                                    metadata: Self.frontEnd)
+                _ = try await client.handleNegClose(
+                    .with {
+                        $0.connectionID = relaySession.connectionID; $0.subscriptionID = "victim"
+                    },
+                    metadata: Self.frontEnd)
                 // A front-end's session is not the admin caller's either.
                 let opened = try await client.handleNegOpen(try Self.openRequest("shared", "s"), metadata: Self.frontEnd)
                 #expect(opened.error == "")
-                let asAdmin = try await client.handleNegMsg(.with { $0.connectionID = "shared"; $0.subscriptionID = "s"; $0.message = Data([0x61]) },
-                                                            metadata: Self.admin)
+                let asAdmin = try await client.handleNegMsg(
+                    .with {
+                        $0.connectionID = "shared"; $0.subscriptionID = "s"; $0.message = Data([0x61])
+                    },
+                    metadata: Self.admin)
                 #expect(asAdmin.error == NegentropySessions.notFound)
-                let asFrontEnd = try await client.handleNegMsg(.with { $0.connectionID = "shared"; $0.subscriptionID = "s"; $0.message = Data([0x61]) },
-                                                               metadata: Self.frontEnd)
+                let asFrontEnd = try await client.handleNegMsg(
+                    .with {
+                        $0.connectionID = "shared"; $0.subscriptionID = "s"; $0.message = Data([0x61])
+                    },
+                    metadata: Self.frontEnd)
                 #expect(asFrontEnd.error == "")
             }
             // The relay's session survived the front-end's close.

@@ -1,10 +1,11 @@
 import Foundation
 import GRPCCore
-@testable import NegentropyCore
 import NegentropyProtocol
 import Testing
 import WharfProto
 import WharfTestSupport
+
+@testable import NegentropyCore
 
 @Suite("Negentropy session limits")
 struct SessionLimitTests {
@@ -26,7 +27,10 @@ struct SessionLimitTests {
                 // Reopening a session that is open replaces it: it is not a new one.
                 let reopened = try await client.open(connection: connection, subscription: "s0", message: open)
                 #expect(reopened.error == "")
-                _ = try await client.handleNegClose(.with { $0.connectionID = connection; $0.subscriptionID = "s1" })
+                _ = try await client.handleNegClose(
+                    .with {
+                        $0.connectionID = connection; $0.subscriptionID = "s1"
+                    })
                 let admitted = try await client.open(connection: connection, subscription: "s3", message: open)
                 #expect(admitted.error == "")
                 // Ids are Redis keys: bounded.
@@ -49,22 +53,24 @@ struct SessionLimitTests {
             try await withNegentropyClient(port: node.grpcPort) { client in
                 // Two sessions of 100 items each: only the newer set stays in memory.
                 for subscription in ["a", "b"] {
-                    let answer = try await client.handleNegOpen(.with {
-                        $0.connectionID = connection
-                        $0.subscriptionID = subscription
-                        $0.filter = .with { $0.kinds = [1] }
-                        $0.initialMessage = Data(empty.initiate())
-                    })
+                    let answer = try await client.handleNegOpen(
+                        .with {
+                            $0.connectionID = connection
+                            $0.subscriptionID = subscription
+                            $0.filter = .with { $0.kinds = [1] }
+                            $0.initialMessage = Data(empty.initiate())
+                        })
                     #expect(answer.error == "")
                 }
                 #expect(sessions.heldItemCount == 100)
                 #expect(sessions.localSessionCount == 2)
                 // The dropped session still answers: its set is rebuilt from its filter.
-                let continued = try await client.handleNegMsg(.with {
-                    $0.connectionID = connection
-                    $0.subscriptionID = "a"
-                    $0.message = Data(empty.initiate())
-                })
+                let continued = try await client.handleNegMsg(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "a"
+                        $0.message = Data(empty.initiate())
+                    })
                 #expect(continued.error == "")
                 let step = try empty.reconcileAsInitiator(Array(continued.message))
                 #expect(step.need.count == 100 || step.next != nil)
@@ -77,10 +83,11 @@ struct SessionLimitTests {
 extension NegentropyClient {
     /// NEG-OPEN of `subscription` on `connection` with no filter.
     fileprivate func open(connection: String, subscription: String, message: [UInt8]) async throws -> Orlysync_Negentropy_V1_NegOpenResponse {
-        try await handleNegOpen(.with {
-            $0.connectionID = connection
-            $0.subscriptionID = subscription
-            $0.initialMessage = Data(message)
-        })
+        try await handleNegOpen(
+            .with {
+                $0.connectionID = connection
+                $0.subscriptionID = subscription
+                $0.initialMessage = Data(message)
+            })
     }
 }

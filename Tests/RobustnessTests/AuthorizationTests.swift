@@ -15,7 +15,9 @@ extension RobustnessSuites {
         static let wrongAdmin: Metadata = [AdminBoundaryInterceptor.metadataKey: .string(TestCredentials.adminTokenText + "-but-longer")]
         /// The admin token followed by 256 more bytes: its length differs from the token's by 256, which folded
         /// into 8 bits compared as equal once.
-        static let paddedAdmin: Metadata = [AdminBoundaryInterceptor.metadataKey: .string(TestCredentials.adminTokenText + String(repeating: "x", count: 256))]
+        static let paddedAdmin: Metadata = [
+            AdminBoundaryInterceptor.metadataKey: .string(TestCredentials.adminTokenText + String(repeating: "x", count: 256))
+        ]
         static let credentialRefusals: Set<RPCError.Code> = [.unauthenticated, .permissionDenied]
 
         @Test("the table names every RPC the descriptor set defines, and the README lists its rows")
@@ -25,7 +27,9 @@ extension RobustnessSuites {
             #expect(listed == served, "without a row: \(served.subtracting(listed).sorted()); not served: \(listed.subtracting(served).sorted())")
             let readme = try String(contentsOf: ProjectPaths.root.appendingPathComponent("README.md"), encoding: .utf8)
             let missing = AuthorizationTable.markdownRows.filter { !readme.contains($0) }
-            #expect(missing.isEmpty, "README.md's trust table lacks these rows (the whole table, in order):\n\(AuthorizationTable.markdownRows.joined(separator: "\n"))")
+            #expect(
+                missing.isEmpty,
+                "README.md's trust table lacks these rows (the whole table, in order):\n\(AuthorizationTable.markdownRows.joined(separator: "\n"))")
         }
 
         @Test("every RPC answers as the table says without a credential, with a wrong one and with the right one")
@@ -60,7 +64,9 @@ extension RobustnessSuites {
                             let wrongFrontEnd: Metadata = ["wharf-frontend-token": .string(Robustness.frontEndToken + "x")]
                             for (label, metadata) in [("none", Metadata()), ("wrong", wrongFrontEnd), ("wrong admin", Self.wrongAdmin)] {
                                 let outcome = await call(client, row, metadata: metadata)
-                                if outcome.code != .unauthenticated { failures.record("\(path) (relay front-end) with \(label) credential: \(outcome)") }
+                                if outcome.code != .unauthenticated {
+                                    failures.record("\(path) (relay front-end) with \(label) credential: \(outcome)")
+                                }
                             }
                             let frontEnd: Metadata = ["wharf-frontend-token": .string(Robustness.frontEndToken)]
                             for (label, metadata) in [("front-end", frontEnd), ("admin", adminMetadata)] {
@@ -82,23 +88,27 @@ extension RobustnessSuites {
         }
 
         private func call(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ row: RobustnessRow, metadata: Metadata) async -> CallOutcome {
-            await rawCall(client, method: row.method, messages: [row.seeds.first ?? []], timeout: min(row.timeout, .seconds(10)),
-                          metadata: metadata, readAtMost: row.readAtMost)
+            await rawCall(
+                client, method: row.method, messages: [row.seeds.first ?? []], timeout: min(row.timeout, .seconds(10)),
+                metadata: metadata, readAtMost: row.readAtMost)
         }
 
         /// None: a first item that is no handshake; wrong: a valid handshake of a key the hub does not know;
         /// right: an authorized client's handshake.
         private func checkBackrestPeer(_ client: GRPCClient<HTTP2ClientTransport.Posix>, system: WharfSystem, failures: FailureLog) async throws {
             let method = "/v1sync.BackrestSyncService/Sync"
-            let none = await rawCall(client, method: method, messages: [RobustnessTable.bytes(V1sync_SyncStreamItem.with { $0.heartbeat = .init() })],
-                                     timeout: .seconds(10), metadata: [:])
+            let none = await rawCall(
+                client, method: method, messages: [RobustnessTable.bytes(V1sync_SyncStreamItem.with { $0.heartbeat = .init() })],
+                timeout: .seconds(10), metadata: [:])
             if none.code != .unauthenticated { failures.record("\(method) without a handshake: \(none)") }
             let stranger = BackrestIdentity.generate()
-            let strange = V1sync_SyncStreamItem.with { $0.handshake = .with {
-                $0.protocolVersion = 1
-                $0.publicKey = stranger.publicKey.proto
-                $0.instanceID = (try? stranger.signedMessage(payload: Data("robustness-stranger".utf8))) ?? .init()
-            } }
+            let strange = V1sync_SyncStreamItem.with {
+                $0.handshake = .with {
+                    $0.protocolVersion = 1
+                    $0.publicKey = stranger.publicKey.proto
+                    $0.instanceID = (try? stranger.signedMessage(payload: Data("robustness-stranger".utf8))) ?? .init()
+                }
+            }
             let wrong = await rawCall(client, method: method, messages: [RobustnessTable.bytes(strange)], timeout: .seconds(10), metadata: [:])
             if wrong.code != .permissionDenied { failures.record("\(method) with an unknown key's handshake: \(wrong)") }
             let authorized = try await BackrestConversation.register(in: system, instanceID: "robustness-authorization")
@@ -109,9 +119,12 @@ extension RobustnessSuites {
         /// None, a wrong secret, and the secret shared with the peer the robustness system is configured with.
         private func checkRoutingPeer(_ client: GRPCClient<HTTP2ClientTransport.Posix>, failures: FailureLog) async {
             let method = "/wharf.routing.v1.PeerAnnouncements/Announce"
-            let request = RobustnessTable.bytes(Wharf_Routing_V1_AnnounceRequest.with {
-                $0.peer = .with { $0.id = Robustness.routingPeerID; $0.addrs = ["127.0.0.1:9"] }
-            })
+            let request = RobustnessTable.bytes(
+                Wharf_Routing_V1_AnnounceRequest.with {
+                    $0.peer = .with {
+                        $0.id = Robustness.routingPeerID; $0.addrs = ["127.0.0.1:9"]
+                    }
+                })
             func metadata(_ secret: String) -> Metadata {
                 ["wharf-peer-id": .string(Robustness.routingPeerID), "wharf-peer-secret": .string(secret)]
             }

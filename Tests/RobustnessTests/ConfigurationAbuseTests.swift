@@ -65,7 +65,9 @@ extension RobustnessSuites {
                 do {
                     let run = try await runExecutable(try builtExecutable(executable), [], environment: [name: value], timeout: .seconds(30))
                     if run.status != 78 || !run.output.contains(name) {
-                        failures.record("\(executable) \(name)=\(value): exit \(run.status.map(String.init) ?? "none (still running)"): \(run.output.suffix(300))")
+                        failures.record(
+                            "\(executable) \(name)=\(value): exit \(run.status.map(String.init) ?? "none (still running)"): \(run.output.suffix(300))"
+                        )
                     }
                 } catch {
                     failures.record("\(executable): \(error)")

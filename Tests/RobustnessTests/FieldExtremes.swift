@@ -55,7 +55,9 @@ struct FieldPaths {
     static func extremes(of field: Field) -> [(String, [UInt8])] {
         let number = field.number
         func varints(_ values: [(String, UInt64)]) -> [(String, [UInt8])] { values.map { ($0.0, Wire.varintField(number, $0.1)) } }
-        let signed32: [(String, UInt64)] = [("0", 0), ("-1", .max), ("Int32.min", UInt64(bitPattern: Int64(Int32.min))), ("Int32.max", UInt64(Int32.max))]
+        let signed32: [(String, UInt64)] = [
+            ("0", 0), ("-1", .max), ("Int32.min", UInt64(bitPattern: Int64(Int32.min))), ("Int32.max", UInt64(Int32.max)),
+        ]
         switch field.type {
         case .int32, .enum:
             return varints(signed32)
@@ -72,7 +74,9 @@ struct FieldPaths {
         case .bool:
             return varints([("false", 0), ("true", 1)])
         case .fixed32, .sfixed32:
-            return [("0", 0), ("all ones (-1)", .max), ("Int32.min", 0x8000_0000), ("Int32.max", 0x7FFF_FFFF)].map { ($0.0, Wire.fixed32Field(number, $0.1)) }
+            return [("0", 0), ("all ones (-1)", .max), ("Int32.min", 0x8000_0000), ("Int32.max", 0x7FFF_FFFF)].map {
+                ($0.0, Wire.fixed32Field(number, $0.1))
+            }
         case .fixed64, .sfixed64:
             return [("0", 0), ("all ones (-1)", .max), ("Int64.min", 0x8000_0000_0000_0000), ("Int64.max", 0x7FFF_FFFF_FFFF_FFFF)]
                 .map { ($0.0, Wire.fixed64Field(number, $0.1)) }
@@ -83,12 +87,16 @@ struct FieldPaths {
             return [("0", Float(0)), ("-1", -1), ("NaN", .nan), ("infinity", .infinity), ("greatest", .greatestFiniteMagnitude)]
                 .map { ($0.0, Wire.fixed32Field(number, $0.1.bitPattern)) }
         case .string:
-            return [("empty", Wire.lengthDelimited(number, [])),
-                    ("1 MiB", Wire.lengthDelimited(number, [UInt8](repeating: UInt8(ascii: "a"), count: HostileMessages.megabyte))),
-                    ("invalid UTF-8", Wire.lengthDelimited(number, [0x61, 0xFF, 0xFE, 0xC3]))]
+            return [
+                ("empty", Wire.lengthDelimited(number, [])),
+                ("1 MiB", Wire.lengthDelimited(number, [UInt8](repeating: UInt8(ascii: "a"), count: HostileMessages.megabyte))),
+                ("invalid UTF-8", Wire.lengthDelimited(number, [0x61, 0xFF, 0xFE, 0xC3])),
+            ]
         case .bytes:
-            return [("empty", Wire.lengthDelimited(number, [])),
-                    ("1 MiB", Wire.lengthDelimited(number, [UInt8](repeating: 0xAB, count: HostileMessages.megabyte)))]
+            return [
+                ("empty", Wire.lengthDelimited(number, [])),
+                ("1 MiB", Wire.lengthDelimited(number, [UInt8](repeating: 0xAB, count: HostileMessages.megabyte))),
+            ]
         case .message, .group:
             return [("empty message", Wire.lengthDelimited(number, []))]
         default:

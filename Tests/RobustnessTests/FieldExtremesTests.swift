@@ -31,8 +31,10 @@ extension RobustnessSuites {
                         guard let leaf = path.fields.last else { continue }
                         for (value, encoding) in FieldPaths.extremes(of: leaf) {
                             let edited = WireEdit.set(path.fields.map(\.number), to: encoding, in: conversation[position])
-                            out.append(Variant(label: "conversation \(number) message \(position): \(path) = \(value)",
-                                               messages: Array(conversation[..<position]) + [edited]))
+                            out.append(
+                                Variant(
+                                    label: "conversation \(number) message \(position): \(path) = \(value)",
+                                    messages: Array(conversation[..<position]) + [edited]))
                         }
                     }
                 }
@@ -59,12 +61,17 @@ extension RobustnessSuites {
                 }
             }
             // The edit keeps the rest of a valid message: a handshake's timestamp set to Int64.min keeps its signature.
-            let handshake = V1sync_SyncStreamItem.with { $0.handshake = .with {
-                $0.protocolVersion = 1
-                $0.instanceID = .with { $0.payload = Data("x".utf8); $0.signature = Data([1, 2]); $0.timestampMillis = 5 }
-            } }
-            let edited = WireEdit.set([3, 3, 4], to: Wire.varintField(4, UInt64(bitPattern: Int64.min)),
-                                      in: RobustnessTable.bytes(handshake))
+            let handshake = V1sync_SyncStreamItem.with {
+                $0.handshake = .with {
+                    $0.protocolVersion = 1
+                    $0.instanceID = .with {
+                        $0.payload = Data("x".utf8); $0.signature = Data([1, 2]); $0.timestampMillis = 5
+                    }
+                }
+            }
+            let edited = WireEdit.set(
+                [3, 3, 4], to: Wire.varintField(4, UInt64(bitPattern: Int64.min)),
+                in: RobustnessTable.bytes(handshake))
             let decoded = try V1sync_SyncStreamItem(serializedBytes: edited)
             guard case .handshake(let parsed)? = decoded.action else { Issue.record("the handshake was lost: \(decoded)"); return }
             #expect(parsed.instanceID.timestampMillis == .min && parsed.instanceID.signature == Data([1, 2]) && parsed.protocolVersion == 1)
@@ -87,8 +94,9 @@ extension RobustnessSuites {
                 for port in Robustness.directPorts(row, in: system) {
                     try await withRawClient(port: port) { client in
                         await Robustness.forEach(variants) { variant in
-                            let outcome = await rawCall(client, method: row.method, messages: variant.messages, timeout: row.timeout,
-                                                        readAtMost: row.readAtMost)
+                            let outcome = await rawCall(
+                                client, method: row.method, messages: variant.messages, timeout: row.timeout,
+                                readAtMost: row.readAtMost)
                             if let problem = Robustness.problem(outcome, allowed: row.alsoAllowed) {
                                 failures.record("\(row.method) [\(variant.label)] on port \(port): \(problem)")
                             }
@@ -117,13 +125,16 @@ extension RobustnessSuites {
                 for stamp in [Int64.min, Int64.min + 1, -1, 0, Int64.max] {
                     var signed = try stranger.signedMessage(payload: Data("robustness-stranger".utf8))
                     signed.timestampMillis = stamp
-                    let item = V1sync_SyncStreamItem.with { $0.handshake = .with {
-                        $0.protocolVersion = 1
-                        $0.publicKey = stranger.publicKey.proto
-                        $0.instanceID = signed
-                    } }
-                    let outcome = await rawCall(client, method: "/v1sync.BackrestSyncService/Sync", messages: [RobustnessTable.bytes(item)],
-                                                timeout: .seconds(10))
+                    let item = V1sync_SyncStreamItem.with {
+                        $0.handshake = .with {
+                            $0.protocolVersion = 1
+                            $0.publicKey = stranger.publicKey.proto
+                            $0.instanceID = signed
+                        }
+                    }
+                    let outcome = await rawCall(
+                        client, method: "/v1sync.BackrestSyncService/Sync", messages: [RobustnessTable.bytes(item)],
+                        timeout: .seconds(10))
                     // The past is too old (Int64.min's age does not even fit an int64); the future is accepted, and then
                     // the key is unknown.
                     let expected: RPCError.Code = stamp == .max ? .permissionDenied : .unauthenticated
@@ -146,7 +157,11 @@ struct BackrestConversation: Sendable {
             let add = Wharf_Sync_V1_AddClientRequest.with {
                 $0.instanceID = instanceID
                 $0.keyid = identity.publicKey.keyid
-                $0.permissions = [.with { $0.type = .permissionReadOperations; $0.scopes = ["*"] }]
+                $0.permissions = [
+                    .with {
+                        $0.type = .permissionReadOperations; $0.scopes = ["*"]
+                    }
+                ]
             }
             let outcome = await rawCall(client, method: "/wharf.sync.v1.BackrestHub/AddClient", messages: [RobustnessTable.bytes(add)])
             #expect(outcome.code == nil, "AddClient: \(outcome)")
@@ -156,27 +171,37 @@ struct BackrestConversation: Sendable {
 
     /// A handshake signed now, then one item a client sends after it (the walk edits each).
     func conversation() throws -> [[UInt8]] {
-        let handshake = V1sync_SyncStreamItem.with { $0.handshake = .with {
-            $0.protocolVersion = 1
-            $0.publicKey = identity.publicKey.proto
-            $0.instanceID = (try? identity.signedMessage(payload: Data(instanceID.utf8))) ?? .init()
-        } }
-        let operations = V1sync_SyncStreamItem.with { $0.receiveOperations = .with { $0.event = .with { $0.createdOperations = .with {
-            $0.operations = [.with {
-                $0.id = 1
-                $0.modno = 1
-                $0.flowID = 1
-                $0.repoID = "repo"
-                $0.planID = "plan"
-                $0.instanceID = instanceID
-                $0.unixTimeStartMs = 1_700_000_000_000
-                $0.unixTimeEndMs = 1_700_000_001_000
-                $0.status = .statusSuccess
-                $0.repoGuid = "robustness-guid"
-                $0.snapshotID = "0123456789abcdef"
-                $0.operationBackup = .init()
-            }]
-        } } } }
+        let handshake = V1sync_SyncStreamItem.with {
+            $0.handshake = .with {
+                $0.protocolVersion = 1
+                $0.publicKey = identity.publicKey.proto
+                $0.instanceID = (try? identity.signedMessage(payload: Data(instanceID.utf8))) ?? .init()
+            }
+        }
+        let operations = V1sync_SyncStreamItem.with {
+            $0.receiveOperations = .with {
+                $0.event = .with {
+                    $0.createdOperations = .with {
+                        $0.operations = [
+                            .with {
+                                $0.id = 1
+                                $0.modno = 1
+                                $0.flowID = 1
+                                $0.repoID = "repo"
+                                $0.planID = "plan"
+                                $0.instanceID = instanceID
+                                $0.unixTimeStartMs = 1_700_000_000_000
+                                $0.unixTimeEndMs = 1_700_000_001_000
+                                $0.status = .statusSuccess
+                                $0.repoGuid = "robustness-guid"
+                                $0.snapshotID = "0123456789abcdef"
+                                $0.operationBackup = .init()
+                            }
+                        ]
+                    }
+                }
+            }
+        }
         return [RobustnessTable.bytes(handshake), RobustnessTable.bytes(operations)]
     }
 }

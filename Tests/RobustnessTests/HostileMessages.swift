@@ -84,20 +84,26 @@ struct HostileMessages {
                 }
             }
         case .double, .fixed64, .sfixed64:
-            out += [("NaN", Wire.fixed64Field(number, Double.nan.bitPattern)), ("infinity", Wire.fixed64Field(number, Double.infinity.bitPattern)),
-                    ("all ones", Wire.fixed64Field(number, .max))]
+            out += [
+                ("NaN", Wire.fixed64Field(number, Double.nan.bitPattern)), ("infinity", Wire.fixed64Field(number, Double.infinity.bitPattern)),
+                ("all ones", Wire.fixed64Field(number, .max)),
+            ]
         case .float, .fixed32, .sfixed32:
             out += [("NaN", Wire.fixed32Field(number, Float.nan.bitPattern)), ("all ones", Wire.fixed32Field(number, .max))]
         case .enum:
-            out += [("unknown enum 12345", Wire.varintField(number, 12345)), ("enum -1", Wire.varintField(number, .max)),
-                    ("enum Int32.max", Wire.varintField(number, UInt64(Int32.max)))]
+            out += [
+                ("unknown enum 12345", Wire.varintField(number, 12345)), ("enum -1", Wire.varintField(number, .max)),
+                ("enum Int32.max", Wire.varintField(number, UInt64(Int32.max))),
+            ]
         case .bool:
             out += [("bool 2", Wire.varintField(number, 2))]
         default:
             // Integers: zero, the largest unsigned values, and negative numbers (ten-byte varints).
-            out += [("0", Wire.varintField(number, 0)), ("max uint32", Wire.varintField(number, UInt64(UInt32.max))),
-                    ("max uint64 / -1", Wire.varintField(number, .max)), ("Int64.min", Wire.varintField(number, UInt64(bitPattern: Int64.min))),
-                    ("Int32.max", Wire.varintField(number, UInt64(Int32.max)))]
+            out += [
+                ("0", Wire.varintField(number, 0)), ("max uint32", Wire.varintField(number, UInt64(UInt32.max))),
+                ("max uint64 / -1", Wire.varintField(number, .max)), ("Int64.min", Wire.varintField(number, UInt64(bitPattern: Int64.min))),
+                ("Int32.max", Wire.varintField(number, UInt64(Int32.max))),
+            ]
         }
         if field.label == .repeated {
             let element = plausibleField(field, depth: depth + 1)
@@ -105,13 +111,15 @@ struct HostileMessages {
             // Distinct values, where the type allows: 300 different strings (e.g. 300 distinct queries).
             if field.type == .message, let nested = schema.messages[field.typeName] {
                 let distinct = (0..<300).map { index in
-                    Wire.lengthDelimited(number, nested.field.flatMap { inner -> [UInt8] in
-                        switch inner.type {
-                        case .string: Wire.lengthDelimited(inner.number, Array("value-\(index)".utf8))
-                        case .enum: Wire.varintField(inner.number, 1)
-                        default: plausibleField(inner, depth: depth + 2)
-                        }
-                    })
+                    Wire.lengthDelimited(
+                        number,
+                        nested.field.flatMap { inner -> [UInt8] in
+                            switch inner.type {
+                            case .string: Wire.lengthDelimited(inner.number, Array("value-\(index)".utf8))
+                            case .enum: Wire.varintField(inner.number, 1)
+                            default: plausibleField(inner, depth: depth + 2)
+                            }
+                        })
                 }
                 out.append(("300 distinct entries", Array(distinct.joined())))
             } else if field.type == .string {

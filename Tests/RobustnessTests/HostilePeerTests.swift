@@ -34,8 +34,9 @@ extension RobustnessSuites {
         func silentReaders() async throws {
             let system = try await Robustness.system()
             let events = (0..<40).map { index in
-                Self.signer.sign(createdAt: 1_700_100_000 + Int64(index), kind: 1, tags: [["t", "robustness-silent"]],
-                                 content: String(repeating: "s", count: 200_000) + "\(index)")
+                Self.signer.sign(
+                    createdAt: 1_700_100_000 + Int64(index), kind: 1, tags: [["t", "robustness-silent"]],
+                    content: String(repeating: "s", count: 200_000) + "\(index)")
             }
             try await Self.publish(events, relayPort: system.relayPort)
             let baseline = await Self.relayConnections(system) ?? 0
@@ -84,7 +85,8 @@ extension RobustnessSuites {
             // Meanwhile another client's EVENTs are acknowledged.
             let publisher = RelayTestClient(url: url)
             for index in 0..<5 {
-                let event = Self.signer.sign(createdAt: Int64(Date().timeIntervalSince1970), kind: 1, tags: [["t", "during-flood"]], content: "during \(index) \(UUID())")
+                let event = Self.signer.sign(
+                    createdAt: Int64(Date().timeIntervalSince1970), kind: 1, tags: [["t", "during-flood"]], content: "during \(index) \(UUID())")
                 try publisher.send(["EVENT", (try JSONSerialization.jsonObject(with: Data(event.json))) as? [String: Any] ?? [:]])
                 let ok = try await publisher.receive(timeout: .seconds(10))
                 #expect(ok[0] as? String == "OK" && ok[2] as? Bool == true, "\(ok)")
@@ -95,7 +97,8 @@ extension RobustnessSuites {
             }
             // Tag floods on events: 2,001 tags is refused; a 60,000-tag event (well under 1 MiB) too.
             for count in [2_001, 60_000] {
-                let event = Self.signer.sign(createdAt: Int64(Date().timeIntervalSince1970), kind: 1, tags: (0..<count).map { ["t", "\($0)"] }, content: "tags")
+                let event = Self.signer.sign(
+                    createdAt: Int64(Date().timeIntervalSince1970), kind: 1, tags: (0..<count).map { ["t", "\($0)"] }, content: "tags")
                 try publisher.send(["EVENT", (try JSONSerialization.jsonObject(with: Data(event.json))) as? [String: Any] ?? [:]])
                 let ok = try await publisher.receive(timeout: .seconds(20))
                 #expect(ok[2] as? Bool == false && (ok[3] as? String)?.hasPrefix("invalid:") == true, "\(count) tags: \(ok)")
@@ -120,9 +123,10 @@ extension RobustnessSuites {
                         for index in 0..<60 {
                             // "e" is 5 bits in HPACK's Huffman code: 25 KB decoded fits one HEADERS frame.
                             let metadata: Metadata = ["x-flood": .string(String(repeating: "e", count: 17_000 + index * 100))]
-                            let outcome = await rawCall(client, method: "/tvix.castore.v1.BlobService/Stat",
-                                                        messages: [RobustnessTable.bytes(Tvix_Castore_V1_StatBlobRequest.with { $0.digest = Data(repeating: 1, count: 32) })],
-                                                        timeout: .seconds(10), metadata: metadata)
+                            let outcome = await rawCall(
+                                client, method: "/tvix.castore.v1.BlobService/Stat",
+                                messages: [RobustnessTable.bytes(Tvix_Castore_V1_StatBlobRequest.with { $0.digest = Data(repeating: 1, count: 32) })],
+                                timeout: .seconds(10), metadata: metadata)
                             if outcome.code != .resourceExhausted { failures.record("oversized headers: \(outcome)") }
                         }
                     }
@@ -131,9 +135,12 @@ extension RobustnessSuites {
                     group.addTask {
                         _ = try? await withRawClient(port: gateway) { client in
                             for index in 0..<30 {
-                                let outcome = await rawCall(client, method: "/tvix.castore.v1.BlobService/Put",
-                                                            messages: [RobustnessTable.bytes(Tvix_Castore_V1_BlobChunk.with { $0.data = Data("worker \(worker) \(index)".utf8) })],
-                                                            timeout: .seconds(20), metadata: [:])
+                                let outcome = await rawCall(
+                                    client, method: "/tvix.castore.v1.BlobService/Put",
+                                    messages: [
+                                        RobustnessTable.bytes(Tvix_Castore_V1_BlobChunk.with { $0.data = Data("worker \(worker) \(index)".utf8) })
+                                    ],
+                                    timeout: .seconds(20), metadata: [:])
                                 if outcome.code != nil { failures.record("worker \(worker) Put \(index): \(outcome)") }
                             }
                         }
@@ -147,8 +154,10 @@ extension RobustnessSuites {
         @Test("a socket that sends nothing, or half a request, is closed on every listener")
         func idleSocketsOnEveryListener() async throws {
             let system = try await Robustness.system()
-            var listeners: [(String, Int, String)] = [("relay", system.relayPort, "GET / HTTP/1.1\r\nHost: relay\r\n"),
-                                                      ("OCI registry", system.registryPort, "GET /v2/ HTTP/1.1\r\nHost: r\r\n")]
+            var listeners: [(String, Int, String)] = [
+                ("relay", system.relayPort, "GET / HTTP/1.1\r\nHost: relay\r\n"),
+                ("OCI registry", system.registryPort, "GET /v2/ HTTP/1.1\r\nHost: r\r\n"),
+            ]
             for component in system.components {
                 listeners.append(("\(component.name) gRPC", component.grpcPort, "PRI * HTTP/2.0\r\n"))
                 if let metrics = component.metricsPort { listeners.append(("\(component.name) metrics", metrics, "GET /metrics HTTP/1.1\r\n")) }

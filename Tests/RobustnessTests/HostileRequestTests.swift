@@ -16,7 +16,8 @@ extension RobustnessSuites {
             let served = Set(schema.methods.keys)
             let rows = RobustnessTable.rows.map(\.method)
             #expect(Set(rows).count == rows.count, "a method has two rows")
-            #expect(Set(rows) == served, "rows without a method: \(Set(rows).subtracting(served)); methods without a row: \(served.subtracting(rows))")
+            #expect(
+                Set(rows) == served, "rows without a method: \(Set(rows).subtracting(served)); methods without a row: \(served.subtracting(rows))")
             // The generated descriptors are the same services (so a service added to the protos but not compiled
             // into the descriptor set would still be noticed).
             let generated = [
@@ -50,7 +51,11 @@ extension RobustnessSuites {
         func threeHundredQueries() async throws {
             let system = try await Robustness.system()
             let request = Routing_V1_SearchRequest.with { search in
-                search.queries = (0..<300).map { index in .with { $0.type = .skill; $0.value = "skill-\(index)" } }
+                search.queries = (0..<300).map { index in
+                    .with {
+                        $0.type = .skill; $0.value = "skill-\(index)"
+                    }
+                }
                 search.limit = 10
             }
             for port in [system.port("routing"), system.port("gateway")] {
@@ -85,9 +90,12 @@ extension RobustnessSuites {
                 for port in ports {
                     try await withRawClient(port: port) { client in
                         await Robustness.forEach(variants) { label, bytes in
-                            let outcome = await rawCall(client, method: row.method, messages: [bytes], timeout: row.timeout, readAtMost: row.readAtMost)
+                            let outcome = await rawCall(
+                                client, method: row.method, messages: [bytes], timeout: row.timeout, readAtMost: row.readAtMost)
                             if unrouted {
-                                if outcome.code != .unimplemented { failures.record("\(row.method) [\(label)] via gateway: expected UNIMPLEMENTED, got \(outcome)") }
+                                if outcome.code != .unimplemented {
+                                    failures.record("\(row.method) [\(label)] via gateway: expected UNIMPLEMENTED, got \(outcome)")
+                                }
                             } else if let problem = Robustness.problem(outcome, allowed: row.alsoAllowed) {
                                 failures.record("\(row.method) [\(label)] on port \(port): \(problem)")
                             }

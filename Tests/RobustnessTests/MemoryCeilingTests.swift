@@ -25,11 +25,14 @@ extension RobustnessSuites {
                 return generator.variants(of: input, seeds: row.seeds, seed: 1).filter { $0.1.count > 50_000 }.map { (row.method, $0.1) }
             }
             #expect(heavy.count > 20)
-            let maxRecord = RobustnessTable.bytes(Agntcy_Dir_Core_V1_Record.with { record in
-                record.data = .init(fields: ["name": .init(stringValue: "big"), "version": .init(stringValue: "v1"),
-                                             "schema_version": .init(stringValue: "v0.7.0"),
-                                             "description": .init(stringValue: String(repeating: "d", count: 4_000_000))])
-            })
+            let maxRecord = RobustnessTable.bytes(
+                Agntcy_Dir_Core_V1_Record.with { record in
+                    record.data = .init(fields: [
+                        "name": .init(stringValue: "big"), "version": .init(stringValue: "v1"),
+                        "schema_version": .init(stringValue: "v0.7.0"),
+                        "description": .init(stringValue: String(repeating: "d", count: 4_000_000)),
+                    ])
+                })
             let deadline = ContinuousClock.now + .seconds(30)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -63,7 +66,8 @@ extension RobustnessSuites {
                     group.addTask {
                         while !stop.current {
                             _ = try? await withRawClient(port: system.port("gateway")) { client in
-                                await rawCall(client, method: "/agntcy.dir.store.v1.StoreService/Push", messages: Array(repeating: maxRecord, count: 4))
+                                await rawCall(
+                                    client, method: "/agntcy.dir.store.v1.StoreService/Push", messages: Array(repeating: maxRecord, count: 4))
                             }
                         }
                     }

@@ -44,8 +44,9 @@ struct ProtoSchema {
             for service in file.service {
                 for method in service.method {
                     let path = "/\(file.package).\(service.name)/\(method.name)"
-                    methods[path] = Method(path: path, input: method.inputType,
-                                           clientStreaming: method.clientStreaming, serverStreaming: method.serverStreaming)
+                    methods[path] = Method(
+                        path: path, input: method.inputType,
+                        clientStreaming: method.clientStreaming, serverStreaming: method.serverStreaming)
                 }
             }
         }

@@ -21,11 +21,13 @@ extension RobustnessSuites {
             let frames: [String] = [
                 "", "not json", "{}", "[]", "[1,2,3]", "\"EVENT\"", "[\"FROB\", 1]", "[\"EVENT\"]", "[\"EVENT\", 42]",
                 "[\"EVENT\", {\"id\": \"zz\"}]", "[\"REQ\"]", "[\"REQ\", \"\"]", "[\"REQ\", \"s\", 5]", "[\"REQ\", \"s\", {\"kinds\": [\"x\"]}]",
-                "[\"REQ\", \"s\", {\"limit\": 1e300}]", "[\"REQ\", \"s\", {\"since\": -1}]", "[\"REQ\", \"\(String(repeating: "x", count: 300))\", {}]",
+                "[\"REQ\", \"s\", {\"limit\": 1e300}]", "[\"REQ\", \"s\", {\"since\": -1}]",
+                "[\"REQ\", \"\(String(repeating: "x", count: 300))\", {}]",
                 "[\"CLOSE\"]", "[\"NEG-OPEN\", \"n\", {}, \"zz\"]", "[\"NEG-OPEN\", \"n\", {}, \"abc\"]", "[\"NEG-OPEN\", \"n\", {}, \"\"]",
                 "[\"NEG-OPEN\"]", "[\"NEG-OPEN\", \"n\", 5, \"61\"]", "[\"NEG-MSG\", \"unknown\", \"61\"]", "[\"NEG-MSG\", \"n\"]",
                 "[\"NEG-CLOSE\"]", "[\"NEG-OPEN\", \"n2\", {}, \"\(Self.initialMessage)ff\"]",
-                String(repeating: "[", count: 100_000), "[\"EVENT\", " + String(repeating: "{\"a\":", count: 5_000) + "1" + String(repeating: "}", count: 5_000) + "]",
+                String(repeating: "[", count: 100_000),
+                "[\"EVENT\", " + String(repeating: "{\"a\":", count: 5_000) + "1" + String(repeating: "}", count: 5_000) + "]",
             ]
             for frame in frames {
                 client.sendRaw(frame)

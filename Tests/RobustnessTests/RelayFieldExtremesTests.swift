@@ -59,7 +59,9 @@ indirect enum RawJSON {
         }
     }
 
-    static let numberExtremes = ["0", "-1", "-9223372036854775808", "9223372036854775807", "18446744073709551616", "1e308", "-1e308", "1.5", "1e-400"]
+    static let numberExtremes = [
+        "0", "-1", "-9223372036854775808", "9223372036854775807", "18446744073709551616", "1e308", "-1e308", "1.5", "1e-400",
+    ]
     static let stringExtremes: [(String, String)] = [
         ("empty", ""), ("64 KiB", String(repeating: "a", count: 64 * 1024)), ("a lone surrogate", "\u{FFFD}surrogate"),
         ("NUL and controls", "a\u{0}b\u{1B}"),
@@ -75,8 +77,10 @@ extension RobustnessSuites {
     struct RelayFieldExtremesTests {
         static let hex64 = String(repeating: "ab", count: 32)
         static var filter: RawJSON {
-            .object([("ids", .array([.string(hex64)])), ("authors", .array([.string(hex64)])), ("kinds", .array([.number("1")])),
-                     ("since", .number("1")), ("until", .number("2000000000")), ("limit", .number("10")), ("#e", .array([.string(hex64)]))])
+            .object([
+                ("ids", .array([.string(hex64)])), ("authors", .array([.string(hex64)])), ("kinds", .array([.number("1")])),
+                ("since", .number("1")), ("until", .number("2000000000")), ("limit", .number("10")), ("#e", .array([.string(hex64)])),
+            ])
         }
 
         static var templates: [RawJSON] {

@@ -17,16 +17,17 @@ enum Robustness {
     static func system() async throws -> WharfSystem {
         // Places of limited streams are lost after 3 s without progress, a watcher's after 5 s (the slot
         // lifecycle tests wait for them); every process exports its limiters' counts.
-        try await WharfSystem.shared(environment: [
-            "WHARF_NEGENTROPY_PEER_TIMEOUT": "1s", "WHARF_NEGENTROPY_PEER_IDLE_TIMEOUT": "2s",
-            "WHARF_JOB_POLL_INTERVAL": "500ms", "WHARF_STREAM_IDLE_TIMEOUT": "3s", "WHARF_STORE_WATCH_DURATION": "5s",
-            "WHARF_BACKREST_AUTHORIZATION_RECHECK": "1s", "WHARF_NEGENTROPY_SESSION_TIMEOUT": "5s",
-            // One routing peer (nothing listens there), so that the authorization tests can prove a node credential.
-            "WHARF_ROUTING_PEERS": "\(routingPeerID)=127.0.0.1:9", "WHARF_ROUTING_PEER_SECRETS": "\(routingPeerID)=\(routingPeerSecret)",
-            "WHARF_NEGENTROPY_FRONTEND_TOKEN": frontEndToken,
-            // A reader that takes nothing for 3 s is dropped; a socket sent nothing for 2 s is closed.
-            "WHARF_RELAY_SLOW_READER_TIMEOUT": "3s", "WHARF_HTTP_IDLE_TIMEOUT": "2s",
-        ], metrics: Set(WharfSystem.everyComponent))
+        try await WharfSystem.shared(
+            environment: [
+                "WHARF_NEGENTROPY_PEER_TIMEOUT": "1s", "WHARF_NEGENTROPY_PEER_IDLE_TIMEOUT": "2s",
+                "WHARF_JOB_POLL_INTERVAL": "500ms", "WHARF_STREAM_IDLE_TIMEOUT": "3s", "WHARF_STORE_WATCH_DURATION": "5s",
+                "WHARF_BACKREST_AUTHORIZATION_RECHECK": "1s", "WHARF_NEGENTROPY_SESSION_TIMEOUT": "5s",
+                // One routing peer (nothing listens there), so that the authorization tests can prove a node credential.
+                "WHARF_ROUTING_PEERS": "\(routingPeerID)=127.0.0.1:9", "WHARF_ROUTING_PEER_SECRETS": "\(routingPeerID)=\(routingPeerSecret)",
+                "WHARF_NEGENTROPY_FRONTEND_TOKEN": frontEndToken,
+                // A reader that takes nothing for 3 s is dropped; a socket sent nothing for 2 s is closed.
+                "WHARF_RELAY_SLOW_READER_TIMEOUT": "3s", "WHARF_HTTP_IDLE_TIMEOUT": "2s",
+            ], metrics: Set(WharfSystem.everyComponent))
     }
 
     static let routingPeerID = "robustness-peer"

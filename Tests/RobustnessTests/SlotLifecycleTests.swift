@@ -38,21 +38,25 @@ extension RobustnessSuites {
         static var limited: [Limited] {
             let open = (try? Negentropy(storage: try SortedItems([])).initiate()) ?? []
             return [
-                Limited(limiter: "store_reconciliations", component: "store", method: "/wharf.store.v1.RecordReconciliation/Reconcile",
-                        anonymousPlaces: 4, honest: [RobustnessTable.bytes(Wharf_Store_V1_ReconcileMessage.with { $0.negentropy = Data(open) })],
-                        failing: [RobustnessTable.bytes(Wharf_Store_V1_ReconcileMessage.with { $0.negentropy = Data([0x61, 0xFF, 0xFF]) })]),
-                Limited(limiter: "store_reconciliations", component: "store", method: "/wharf.store.v1.RecordReconciliation/Initiate",
-                        anonymousPlaces: 4, honest: [RobustnessTable.bytes(Wharf_Store_V1_ReconcileMessage())],
-                        failing: [RobustnessTable.bytes(Wharf_Store_V1_ReconcileMessage.with { $0.negentropy = Data([1]) })]),
+                Limited(
+                    limiter: "store_reconciliations", component: "store", method: "/wharf.store.v1.RecordReconciliation/Reconcile",
+                    anonymousPlaces: 4, honest: [RobustnessTable.bytes(Wharf_Store_V1_ReconcileMessage.with { $0.negentropy = Data(open) })],
+                    failing: [RobustnessTable.bytes(Wharf_Store_V1_ReconcileMessage.with { $0.negentropy = Data([0x61, 0xFF, 0xFF]) })]),
+                Limited(
+                    limiter: "store_reconciliations", component: "store", method: "/wharf.store.v1.RecordReconciliation/Initiate",
+                    anonymousPlaces: 4, honest: [RobustnessTable.bytes(Wharf_Store_V1_ReconcileMessage())],
+                    failing: [RobustnessTable.bytes(Wharf_Store_V1_ReconcileMessage.with { $0.negentropy = Data([1]) })]),
                 // A watcher that reads nothing new is idle by nature: its place ends with WHARF_STORE_WATCH_DURATION (5 s here).
-                Limited(limiter: "store_watchers", component: "store", method: "/wharf.store.v1.RecordReconciliation/WatchRecords",
-                        anonymousPlaces: 48, honest: [RobustnessTable.bytes(Wharf_Store_V1_WatchRecordsRequest())],
-                        failing: [[0x08, 0x80]], readAtMost: 1),
+                Limited(
+                    limiter: "store_watchers", component: "store", method: "/wharf.store.v1.RecordReconciliation/WatchRecords",
+                    anonymousPlaces: 48, honest: [RobustnessTable.bytes(Wharf_Store_V1_WatchRecordsRequest())],
+                    failing: [[0x08, 0x80]], readAtMost: 1),
             ]
         }
 
-        @Test("a limiter's places come back after holders that reset, idle, hit their deadline or fail",
-              arguments: Holder.allCases)
+        @Test(
+            "a limiter's places come back after holders that reset, idle, hit their deadline or fail",
+            arguments: Holder.allCases)
         func placesComeBack(holder: Holder) async throws {
             let system = try await Robustness.system()
             for limited in Self.limited {
@@ -65,7 +69,9 @@ extension RobustnessSuites {
             let what = "\(limited.method) [\(holder.rawValue)]"
             let port = system.port(limited.component)
             let metrics = try #require(system.component(limited.component).metricsPort)
-            #expect(try await eventually(timeout: .seconds(20), every: .milliseconds(200)) { try await slotsInUse(metrics, limited.limiter) == 0 }, "\(what): not idle before")
+            #expect(
+                try await eventually(timeout: .seconds(20), every: .milliseconds(200)) { try await slotsInUse(metrics, limited.limiter) == 0 },
+                "\(what): not idle before")
             try await withRawClient(port: port) { client in
                 let holders = Task {
                     await withTaskGroup(of: CallOutcome.self) { group in
@@ -79,11 +85,14 @@ extension RobustnessSuites {
                                 switch holder {
                                 case .resetBeforeFirstMessage, .idle:
                                     // Opens the stream, then neither sends nor reads (reset: the task is cancelled below).
-                                    return await holdCall(client, method: limited.method, messages: opening, closeRequest: serverStream, timeout: .seconds(60))
+                                    return await holdCall(
+                                        client, method: limited.method, messages: opening, closeRequest: serverStream, timeout: .seconds(60))
                                 case .deadline:
-                                    return await holdCall(client, method: limited.method, messages: opening, closeRequest: serverStream, timeout: .seconds(2))
+                                    return await holdCall(
+                                        client, method: limited.method, messages: opening, closeRequest: serverStream, timeout: .seconds(2))
                                 case .error:
-                                    return await rawCall(client, method: limited.method, messages: limited.failing, timeout: .seconds(20), metadata: [:])
+                                    return await rawCall(
+                                        client, method: limited.method, messages: limited.failing, timeout: .seconds(20), metadata: [:])
                                 }
                             }
                         }
@@ -94,19 +103,27 @@ extension RobustnessSuites {
                 }
                 switch holder {
                 case .resetBeforeFirstMessage:
-                    #expect(try await eventually(timeout: .seconds(20), every: .milliseconds(200)) { try await slotsInUse(metrics, limited.limiter) == limited.anonymousPlaces },
-                            "\(what): the holders did not take every place")
+                    #expect(
+                        try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                            try await slotsInUse(metrics, limited.limiter) == limited.anonymousPlaces
+                        },
+                        "\(what): the holders did not take every place")
                     holders.cancel()
                     _ = await holders.value
                 case .idle:
-                    #expect(try await eventually(timeout: .seconds(20), every: .milliseconds(200)) { try await slotsInUse(metrics, limited.limiter) == limited.anonymousPlaces },
-                            "\(what): the holders did not take every place")
+                    #expect(
+                        try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                            try await slotsInUse(metrics, limited.limiter) == limited.anonymousPlaces
+                        },
+                        "\(what): the holders did not take every place")
                     // Strangers are refused now; this node's own services are not (places kept for them).
-                    let refused = await rawCall(client, method: limited.method, messages: limited.honest, timeout: .seconds(10), metadata: [:],
-                                                readAtMost: limited.readAtMost)
+                    let refused = await rawCall(
+                        client, method: limited.method, messages: limited.honest, timeout: .seconds(10), metadata: [:],
+                        readAtMost: limited.readAtMost)
                     #expect(refused.code == .resourceExhausted, "\(what): a stranger beyond the share: \(refused)")
-                    let credentialed = await rawCall(client, method: limited.method, messages: limited.honest, timeout: .seconds(10),
-                                                     readAtMost: limited.readAtMost)
+                    let credentialed = await rawCall(
+                        client, method: limited.method, messages: limited.honest, timeout: .seconds(10),
+                        readAtMost: limited.readAtMost)
                     #expect(credentialed.code == nil, "\(what): this node's own call: \(credentialed)")
                 case .deadline, .error:
                     let outcomes = await holders.value
@@ -117,8 +134,9 @@ extension RobustnessSuites {
                 let started = ContinuousClock.now
                 var last = CallOutcome(code: .unknown, message: "not called", responses: 0)
                 while ContinuousClock.now - started < .seconds(20) {
-                    last = await rawCall(client, method: limited.method, messages: limited.honest, timeout: .seconds(10), metadata: [:],
-                                         readAtMost: limited.readAtMost)
+                    last = await rawCall(
+                        client, method: limited.method, messages: limited.honest, timeout: .seconds(10), metadata: [:],
+                        readAtMost: limited.readAtMost)
                     if last.code == nil { break }
                     try await Task.sleep(for: .milliseconds(200))
                 }
@@ -133,7 +151,9 @@ extension RobustnessSuites {
                 holders.cancel()
                 _ = await holders.value
             }
-            let backToZero = try await eventually(timeout: .seconds(20), every: .milliseconds(200)) { try await slotsInUse(metrics, limited.limiter) == 0 }
+            let backToZero = try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                try await slotsInUse(metrics, limited.limiter) == 0
+            }
             let count = try await slotsInUse(metrics, limited.limiter)
             #expect(backToZero, "\(what): the count did not return to zero (\(String(describing: count)))")
         }
@@ -147,16 +167,20 @@ extension RobustnessSuites {
                 // Fifteen sessions the hub ends (an unknown key) while the client's request is still open, and
                 // fifteen the client abandons after the hub answered its handshake: the client resets each.
                 let stranger = BackrestIdentity.generate()
-                let refusedHandshake = RobustnessTable.bytes(V1sync_SyncStreamItem.with { $0.handshake = .with {
-                    $0.protocolVersion = 1
-                    $0.publicKey = stranger.publicKey.proto
-                    $0.instanceID = (try? stranger.signedMessage(payload: Data("robustness-stranger".utf8))) ?? .init()
-                } })
+                let refusedHandshake = RobustnessTable.bytes(
+                    V1sync_SyncStreamItem.with {
+                        $0.handshake = .with {
+                            $0.protocolVersion = 1
+                            $0.publicKey = stranger.publicKey.proto
+                            $0.instanceID = (try? stranger.signedMessage(payload: Data("robustness-stranger".utf8))) ?? .init()
+                        }
+                    })
                 await withTaskGroup(of: CallOutcome.self) { group in
                     for index in 0..<30 {
                         group.addTask {
-                            await rawCall(client, method: "/v1sync.BackrestSyncService/Sync", messages: [index < 15 ? refusedHandshake : conversation[0]],
-                                          timeout: .seconds(30), metadata: [:], halfOpen: true, readAtMost: index < 15 ? .max : 4)
+                            await rawCall(
+                                client, method: "/v1sync.BackrestSyncService/Sync", messages: [index < 15 ? refusedHandshake : conversation[0]],
+                                timeout: .seconds(30), metadata: [:], halfOpen: true, readAtMost: index < 15 ? .max : 4)
                         }
                     }
                     for await outcome in group where outcome.code != nil && outcome.code != .permissionDenied {
@@ -168,12 +192,16 @@ extension RobustnessSuites {
                     await withTaskGroup(of: Void.self) { group in
                         for _ in 0..<15 {
                             group.addTask {
-                                _ = await holdCall(client, method: "/v1sync.BackrestSyncService/Sync", messages: [conversation[0]], timeout: .seconds(60))
+                                _ = await holdCall(
+                                    client, method: "/v1sync.BackrestSyncService/Sync", messages: [conversation[0]], timeout: .seconds(60))
                             }
                         }
                     }
                 }
-                #expect(try await eventually(timeout: .seconds(20), every: .milliseconds(200)) { try await openStreams(client, route: "v1sync.BackrestSyncService") >= 15 })
+                #expect(
+                    try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                        try await openStreams(client, route: "v1sync.BackrestSyncService") >= 15
+                    })
                 open.cancel()
                 _ = await open.value
                 let closed = try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
@@ -208,8 +236,10 @@ extension RobustnessSuites {
 
 /// A call that sends `messages`, then keeps its request open (unless `closeRequest`) and sends nothing more
 /// until the server ends the call, its deadline passes, or its task is cancelled (which resets the stream).
-func holdCall(_ client: GRPCClient<HTTP2ClientTransport.Posix>, method: String, messages: [[UInt8]], closeRequest: Bool = false,
-              timeout: Duration) async -> CallOutcome {
+func holdCall(
+    _ client: GRPCClient<HTTP2ClientTransport.Posix>, method: String, messages: [[UInt8]], closeRequest: Bool = false,
+    timeout: Duration
+) async -> CallOutcome {
     let parts = method.split(separator: "/")
     let descriptor = MethodDescriptor(fullyQualifiedService: String(parts.first ?? ""), method: String(parts.last ?? ""))
     var options = CallOptions.defaults
@@ -219,8 +249,10 @@ func holdCall(_ client: GRPCClient<HTTP2ClientTransport.Posix>, method: String, 
         if !closeRequest { try await Task.sleep(for: timeout + .seconds(5)) }
     }
     do {
-        try await client.bidirectionalStreaming(request: request, descriptor: descriptor, serializer: RawBytesSerializer(),
-                                                deserializer: RawBytesDeserializer(), options: options) { response in
+        try await client.bidirectionalStreaming(
+            request: request, descriptor: descriptor, serializer: RawBytesSerializer(),
+            deserializer: RawBytesDeserializer(), options: options
+        ) { response in
             for try await _ in response.messages {}
         }
         return CallOutcome(code: nil, message: "", responses: 0)
@@ -237,7 +269,8 @@ func limiterCounts(_ metricsPort: Int) async throws -> [String: Int] {
     var counts: [String: Int] = [:]
     for line in body.split(separator: "\n") where line.hasPrefix("wharf_limiter_slots_in_use{") {
         guard let open = line.range(of: "limiter=\""), let close = line[open.upperBound...].firstIndex(of: "\""),
-              let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+            let value = line.split(separator: " ").last.flatMap({ Double($0) })
+        else { continue }
         counts[String(line[open.upperBound..<close])] = Int(value)
     }
     return counts

@@ -13,11 +13,15 @@ extension RobustnessSuites {
         /// Every method whose request is a stream (through the gateway: those it routes; the others are
         /// internal, reached directly only).
         static func clientStreamingRows(throughGateway: Bool) -> [RobustnessRow] {
-            RobustnessTable.rows.filter { ProtoSchema.shared.methods[$0.method]?.clientStreaming == true && (!throughGateway || Robustness.routedByGateway($0)) }
+            RobustnessTable.rows.filter {
+                ProtoSchema.shared.methods[$0.method]?.clientStreaming == true && (!throughGateway || Robustness.routedByGateway($0))
+            }
         }
 
         static func serverStreamingRows(throughGateway: Bool) -> [RobustnessRow] {
-            RobustnessTable.rows.filter { ProtoSchema.shared.methods[$0.method]?.serverStreaming == true && (!throughGateway || Robustness.routedByGateway($0)) }
+            RobustnessTable.rows.filter {
+                ProtoSchema.shared.methods[$0.method]?.serverStreaming == true && (!throughGateway || Robustness.routedByGateway($0))
+            }
         }
 
         @Test("100,000 tiny messages on one stream of every client-streaming method", arguments: [false, true])
@@ -49,9 +53,10 @@ extension RobustnessSuites {
             let data = Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
             try await withTestClient(port: system.port("blob")) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
-                let put = try await blobs.put(request: StreamingClientRequest { writer in
-                    for byte in data { try await writer.write(.with { $0.data = Data([byte]) }) }
-                })
+                let put = try await blobs.put(
+                    request: StreamingClientRequest { writer in
+                        for byte in data { try await writer.write(.with { $0.data = Data([byte]) }) }
+                    })
                 let read = try await blobs.read(.with { $0.digest = put.digest }) { response in
                     try await response.messages.reduce(into: Data()) { $0 += $1.data }
                 }
@@ -66,12 +71,14 @@ extension RobustnessSuites {
             let digest = try await storeBlob(system, bytes: 24 << 20)
             for row in Self.clientStreamingRows(throughGateway: throughGateway) + Self.serverStreamingRows(throughGateway: throughGateway) {
                 let port = throughGateway ? system.port("gateway") : Robustness.directPorts(row, in: system)[0]
-                let message = row.method.hasSuffix("/Read")
+                let message =
+                    row.method.hasSuffix("/Read")
                     ? RobustnessTable.bytes(Tvix_Castore_V1_ReadBlobRequest.with { $0.digest = digest }) : row.seeds.first ?? []
                 try await withRawClient(port: port) { client in
                     let call = Task {
-                        await rawCall(client, method: row.method, messages: Array(repeating: message, count: 50), timeout: .seconds(30),
-                                      halfOpen: true, readAtMost: 1)
+                        await rawCall(
+                            client, method: row.method, messages: Array(repeating: message, count: 50), timeout: .seconds(30),
+                            halfOpen: true, readAtMost: 1)
                     }
                     try await Task.sleep(for: .milliseconds(150))
                     call.cancel()
@@ -89,7 +96,8 @@ extension RobustnessSuites {
                 let port = throughGateway ? system.port("gateway") : Robustness.directPorts(row, in: system)[0]
                 do {
                     try await withRawClient(port: port) { client in
-                        let outcome = await rawCall(client, method: row.method, messages: Array(row.seeds.prefix(1)), timeout: .seconds(2), halfOpen: true)
+                        let outcome = await rawCall(
+                            client, method: row.method, messages: Array(row.seeds.prefix(1)), timeout: .seconds(2), halfOpen: true)
                         // A stream may also have ended earlier with its own status (the first error ends store streams).
                         if outcome.code != .deadlineExceeded, let problem = Robustness.problem(outcome, allowed: []) {
                             failures.record("\(row.method): \(problem)")
@@ -108,9 +116,15 @@ extension RobustnessSuites {
             let system = try await Robustness.system()
             let failures = FailureLog()
             let calls: [(service: String, method: String, message: [UInt8])] = [
-                ("store", "/agntcy.dir.store.v1.StoreService/Lookup", RobustnessTable.bytes(Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = RobustnessTable.vectorCID })),
+                (
+                    "store", "/agntcy.dir.store.v1.StoreService/Lookup",
+                    RobustnessTable.bytes(Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = RobustnessTable.vectorCID })
+                ),
                 ("routing", "/routing.v1.RoutingService/Search", RobustnessTable.rows.first { $0.method.hasSuffix("/Search") }?.seeds.first ?? []),
-                ("blob", "/tvix.castore.v1.BlobService/Stat", RobustnessTable.bytes(Tvix_Castore_V1_StatBlobRequest.with { $0.digest = Data(repeating: 3, count: 32) })),
+                (
+                    "blob", "/tvix.castore.v1.BlobService/Stat",
+                    RobustnessTable.bytes(Tvix_Castore_V1_StatBlobRequest.with { $0.digest = Data(repeating: 3, count: 32) })
+                ),
                 ("negentropy", "/orlysync.negentropy.v1.NegentropyService/GetPeers", []),
             ]
             for (service, method, message) in calls {
@@ -134,10 +148,12 @@ func storeBlob(_ system: WharfSystem, bytes: Int) async throws -> Data {
     var words = (0..<(bytes + 7) / 8).map { _ in generator.next() }
     let data = words.withUnsafeMutableBytes { Data($0.prefix(bytes)) }
     return try await withTestClient(port: system.port("blob")) { client in
-        try await Tvix_Castore_V1_BlobService.Client(wrapping: client).put(request: StreamingClientRequest { writer in
-            for start in stride(from: 0, to: data.count, by: 1 << 20) {
-                try await writer.write(.with { $0.data = data[start..<min(start + (1 << 20), data.count)] })
+        try await Tvix_Castore_V1_BlobService.Client(wrapping: client).put(
+            request: StreamingClientRequest { writer in
+                for start in stride(from: 0, to: data.count, by: 1 << 20) {
+                    try await writer.write(.with { $0.data = data[start..<min(start + (1 << 20), data.count)] })
+                }
             }
-        }).digest
+        ).digest
     }
 }

@@ -24,9 +24,12 @@ extension RobustnessSuites {
                 for port in ports {
                     calls += 1
                     do {
-                        let response = try await connectCall(port: port, path: row.method, contentType: "application/grpc",
-                                                             headers: [("te", "trailers"), ("grpc-timeout", "8S"), (AdminBoundaryInterceptor.metadataKey, TestCredentials.adminTokenText)],
-                                                             body: [], timeout: Self.answerWithin)
+                        let response = try await connectCall(
+                            port: port, path: row.method, contentType: "application/grpc",
+                            headers: [
+                                ("te", "trailers"), ("grpc-timeout", "8S"), (AdminBoundaryInterceptor.metadataKey, TestCredentials.adminTokenText),
+                            ],
+                            body: [], timeout: Self.answerWithin)
                         if response.grpcStatus == nil { failures.record("\(row.method) on port \(port): no grpc-status (\(response.headers))") }
                     } catch {
                         failures.record("\(row.method) on port \(port): not answered within \(Self.answerWithin): \(error)")
@@ -40,13 +43,18 @@ extension RobustnessSuites {
         @Test("a Connect streaming request with an empty body gets an end-of-stream answer through the gateway")
         func emptyConnectStream() async throws {
             let system = try await Robustness.system()
-            for method in ["/wharf.store.v1.RecordReconciliation/Reconcile", "/tvix.castore.v1.BlobService/Put",
-                           "/agntcy.dir.store.v1.StoreService/Lookup", "/routing.v1.RoutingService/Search",
-                           "/v1sync.BackrestSyncService/Sync"] {
-                let response = try await connectCall(port: system.port("gateway"), path: method, contentType: "application/connect+proto",
-                                                     headers: [("connect-timeout-ms", "8000")], body: [], timeout: Self.answerWithin)
+            for method in [
+                "/wharf.store.v1.RecordReconciliation/Reconcile", "/tvix.castore.v1.BlobService/Put",
+                "/agntcy.dir.store.v1.StoreService/Lookup", "/routing.v1.RoutingService/Search",
+                "/v1sync.BackrestSyncService/Sync",
+            ] {
+                let response = try await connectCall(
+                    port: system.port("gateway"), path: method, contentType: "application/connect+proto",
+                    headers: [("connect-timeout-ms", "8000")], body: [], timeout: Self.answerWithin)
                 #expect(response.headers.first(name: ":status") == "200", "\(method): \(response.headers)")
-                #expect(response.envelopes.contains { $0.flags & 0x02 != 0 }, "\(method): no end-of-stream envelope in \(response.body.readableBytes) bytes")
+                #expect(
+                    response.envelopes.contains { $0.flags & 0x02 != 0 },
+                    "\(method): no end-of-stream envelope in \(response.body.readableBytes) bytes")
             }
             await Robustness.expectAllAlive(system, after: "empty Connect streams")
         }

@@ -9,13 +9,16 @@ struct LabelIndexTests {
     static let skills = ["a", "a/b", "a/b/c", "a/bc", "b", "b/a", "ab"]
     static let locators = ["docker_image", "source_code", "binary", "docker_image/x"]
 
-    @Test("random records and searches: same records, scores and matched queries as the in-memory reference",
-          arguments: [false, true])
+    @Test(
+        "random records and searches: same records, scores and matched queries as the in-memory reference",
+        arguments: [false, true])
     func agreesWithReference(residentIndex: Bool) async throws {
         var generator = SystemRandomNumberGenerator()
         let all: [(cid: String, labels: [String])] = (0..<300).map { index in
             let skillLabels = (0..<Int.random(in: 0...3, using: &generator)).map { _ in "/skills/" + Self.skills.randomElement(using: &generator)! }
-            let locatorLabels = (0..<Int.random(in: 0...2, using: &generator)).map { _ in "/locators/" + Self.locators.randomElement(using: &generator)! }
+            let locatorLabels = (0..<Int.random(in: 0...2, using: &generator)).map { _ in
+                "/locators/" + Self.locators.randomElement(using: &generator)!
+            }
             return (String(format: "cid-%04d", index), skillLabels + locatorLabels)
         }
         try await withTestDatabase(migrations: [LabelIndex.migrations]) { client, _ in
@@ -35,10 +38,22 @@ struct LabelIndexTests {
             for round in 0..<150 {
                 let queries: [Routing_V1_RecordQuery] = (0..<Int.random(in: 1...9, using: &generator)).map { _ in
                     switch Int.random(in: 0..<10, using: &generator) {
-                    case 0: return .with { $0.type = .unspecified; $0.value = "x" }
-                    case 1: return .with { $0.type = .UNRECOGNIZED(9); $0.value = "a" }
-                    case 2...4: return .with { $0.type = .locator; $0.value = Self.locators.randomElement(using: &generator)! }
-                    default: return .with { $0.type = .skill; $0.value = (Self.skills + ["a/", "c", ""]).randomElement(using: &generator)! }
+                    case 0:
+                        return .with {
+                            $0.type = .unspecified; $0.value = "x"
+                        }
+                    case 1:
+                        return .with {
+                            $0.type = .UNRECOGNIZED(9); $0.value = "a"
+                        }
+                    case 2...4:
+                        return .with {
+                            $0.type = .locator; $0.value = Self.locators.randomElement(using: &generator)!
+                        }
+                    default:
+                        return .with {
+                            $0.type = .skill; $0.value = (Self.skills + ["a/", "c", ""]).randomElement(using: &generator)!
+                        }
                     }
                 }
                 let deduplicated = LabelQuery.deduplicated(queries)
@@ -69,8 +84,16 @@ struct LabelIndexTests {
             let keys = ["/skills/a/", "/locators/docker_image"]
             let listed = try await index.records(havingAll: keys, limit: 0).map(\.cid)
             let expected = records.filter { record in
-                LabelQuery(.with { $0.type = .skill; $0.value = "a" }).matches(record.labels)
-                    && LabelQuery(.with { $0.type = .locator; $0.value = "docker_image" }).matches(record.labels)
+                LabelQuery(
+                    .with {
+                        $0.type = .skill; $0.value = "a"
+                    }
+                ).matches(record.labels)
+                    && LabelQuery(
+                        .with {
+                            $0.type = .locator; $0.value = "docker_image"
+                        }
+                    ).matches(record.labels)
             }.map(\.cid)
             #expect(listed == expected.sorted())
         }
@@ -82,7 +105,11 @@ struct LabelIndexTests {
             let logger = Logger(label: "test")
             let index = LabelIndex(client: client, logger: logger, residentIndex: true)
             let otherReplica = LabelIndex(client: client, logger: logger)
-            let skill = LabelQuery.deduplicated([.with { $0.type = .skill; $0.value = "a" }])
+            let skill = LabelQuery.deduplicated([
+                .with {
+                    $0.type = .skill; $0.value = "a"
+                }
+            ])
             func found() async throws -> [String] {
                 try await index.search(skill, minimumScore: 1, limit: 10).map(\.cid)
             }

@@ -14,18 +14,28 @@ struct PeerTrustTests {
         let postgres = try await TestPostgres.shared()
         let database = try await postgres.createDatabase()
         let store = try await startStore(database: database)
-        let routing = try await startRouting(database: database, storePort: store.port, extra: [
-            "WHARF_ROUTING_PEER_ID": "node-x",
-            "WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1,node-z=127.0.0.1:2",
-            "WHARF_ROUTING_PEER_SECRETS": "node-y=\(Self.secret),node-z=routing-other-secret-0003",
-        ])
-        defer { Task { await routing.stop(); await store.stop() } }
+        let routing = try await startRouting(
+            database: database, storePort: store.port,
+            extra: [
+                "WHARF_ROUTING_PEER_ID": "node-x",
+                "WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1,node-z=127.0.0.1:2",
+                "WHARF_ROUTING_PEER_SECRETS": "node-y=\(Self.secret),node-z=routing-other-secret-0003",
+            ])
+        defer {
+            Task {
+                await routing.stop(); await store.stop()
+            }
+        }
         try await withTestClient(port: routing.port) { client in
             let announcements = Wharf_Routing_V1_PeerAnnouncements.Client(wrapping: client)
             let forged = Wharf_Routing_V1_AnnounceRequest.with {
                 $0.peer.id = "node-z"
                 $0.peer.addrs = ["evil.example:50053"]
-                $0.provided = [.with { $0.recordCid = "baeareiforged"; $0.labels = ["/skills/forged"] }]
+                $0.provided = [
+                    .with {
+                        $0.recordCid = "baeareiforged"; $0.labels = ["/skills/forged"]
+                    }
+                ]
             }
             for (metadata, code, text) in [
                 (Metadata(), RPCError.Code.unauthenticated, "wharf-peer-id"),
@@ -48,9 +58,11 @@ struct PeerTrustTests {
 
     @Test("a peer without a secret, or a secret without a peer, is a configuration error")
     func secretsRequired() {
-        for environment in [["WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1"],
-                            ["WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1", "WHARF_ROUTING_PEER_SECRETS": "node-q=\(Self.secret)"],
-                            ["WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1", "WHARF_ROUTING_PEER_SECRETS": "node-y=short"]] {
+        for environment in [
+            ["WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1"],
+            ["WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1", "WHARF_ROUTING_PEER_SECRETS": "node-q=\(Self.secret)"],
+            ["WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1", "WHARF_ROUTING_PEER_SECRETS": "node-y=short"],
+        ] {
             let reader = EnvironmentReader(environment: environment)
             _ = RoutingSettings(reader: reader)
             #expect(throws: ConfigurationError.self, "\(environment)") { try reader.validate() }
@@ -63,10 +75,16 @@ struct PeerTrustTests {
         let store = try await startStore(database: try await postgres.createDatabase())
         let portB = try freePort()
         // B does not list A, so it announces nothing to A: A can see B's records only by asking B.
-        let nodeB = try await startRouting(database: try await postgres.createDatabase(), storePort: store.port, port: portB, extra: [
-            "WHARF_ROUTING_PEER_ID": "node-b", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portB)",
-        ])
-        defer { Task { await nodeB.stop(); await store.stop() } }
+        let nodeB = try await startRouting(
+            database: try await postgres.createDatabase(), storePort: store.port, port: portB,
+            extra: [
+                "WHARF_ROUTING_PEER_ID": "node-b", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portB)",
+            ])
+        defer {
+            Task {
+                await nodeB.stop(); await store.stop()
+            }
+        }
         let cid = try await withTestClient(port: store.port) { storeClient in
             try await storeClient.pushRecords([labelledRecord("hops", skills: ["hop_budget"], locators: [])])[0]
         }
@@ -74,13 +92,16 @@ struct PeerTrustTests {
             _ = try await Routing_V1_RoutingService.Client(wrapping: client).publish(.with { $0.recordCid = cid })
         }
         for (budget, expected) in [("0", [String]()), ("1", ["\(cid)@node-b"])] {
-            let nodeA = try await startRouting(database: try await postgres.createDatabase(), storePort: store.port, extra: [
-                "WHARF_ROUTING_PEER_ID": "node-a", "WHARF_ROUTING_PEERS": "node-b=127.0.0.1:\(portB)",
-                "WHARF_ROUTING_PEER_SECRETS": "node-b=\(Self.secret)", "WHARF_ROUTING_SEARCH_HOPS": budget,
-            ])
+            let nodeA = try await startRouting(
+                database: try await postgres.createDatabase(), storePort: store.port,
+                extra: [
+                    "WHARF_ROUTING_PEER_ID": "node-a", "WHARF_ROUTING_PEERS": "node-b=127.0.0.1:\(portB)",
+                    "WHARF_ROUTING_PEER_SECRETS": "node-b=\(Self.secret)", "WHARF_ROUTING_SEARCH_HOPS": budget,
+                ])
             try await withTestClient(port: nodeA.port) { client in
                 let search = Routing_V1_RoutingService.Client(wrapping: client)
-                let found = try await search.search(.with { $0.queries = [skill("hop_budget")] }, metadata: ["wharf-routing-hops-left": "20"]) { response in
+                let found = try await search.search(.with { $0.queries = [skill("hop_budget")] }, metadata: ["wharf-routing-hops-left": "20"]) {
+                    response in
                     try await response.messages.reduce(into: [String]()) { $0.append("\($1.recordCid)@\($1.peer.id)") }
                 }
                 #expect(found == expected, "budget \(budget)")

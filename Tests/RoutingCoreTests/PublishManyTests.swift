@@ -16,7 +16,11 @@ struct PublishManyTests {
         let database = try await postgres.createDatabase()
         let store = try await startStore(database: database)
         let routing = try await startRouting(database: database, storePort: store.port, extra: ["WHARF_ROUTING_PEER_ID": "node-m"])
-        defer { Task { await routing.stop(); await store.stop() } }
+        defer {
+            Task {
+                await routing.stop(); await store.stop()
+            }
+        }
         try await withTestClient(port: store.port) { storeClient in
             try await withTestClient(port: routing.port) { client in
                 let manyLabels = (0..<(RoutingLimits.maximumLabelsPerRecord + 1)).map { "skill_\($0)" }
@@ -33,9 +37,11 @@ struct PublishManyTests {
                 let publishing = Wharf_Routing_V1_RecordPublishing.Client(wrapping: client)
                 let missing = "baeareinotthere"
                 let requests: [[String]] = [[byMany, missing, "", vision], [tooMany, "nul\u{0}cid", byMany, missing, missing]]
-                let responses = try await publishing.publishMany(request: StreamingClientRequest { writer in
-                    for cids in requests { try await writer.write(.with { $0.recordCids = cids }) }
-                }) { response in try await response.messages.reduce(into: [Wharf_Routing_V1_PublishManyResponse]()) { $0.append($1) } }
+                let responses = try await publishing.publishMany(
+                    request: StreamingClientRequest { writer in
+                        for cids in requests { try await writer.write(.with { $0.recordCids = cids }) }
+                    }
+                ) { response in try await response.messages.reduce(into: [Wharf_Routing_V1_PublishManyResponse]()) { $0.append($1) } }
                 #expect(responses.map { $0.outcomes.map(\.recordCid) } == requests)
                 let codes = responses.map { $0.outcomes.map { Status.Code(rawValue: Int($0.code)) } }
                 #expect(codes == [[.ok, .notFound, .invalidArgument, .ok], [.invalidArgument, .notFound, .ok, .notFound, .notFound]])
@@ -49,7 +55,8 @@ struct PublishManyTests {
                 #expect(Set(try await routingClient.listCIDs([skill(Self.escaped)])) == [byPublish, byMany])
                 #expect(try await routingClient.listCIDs([skill(RoutingServiceTests.vision), locator("source_code")]) == [vision])
                 // The same labels, in the same order, as Publish indexed.
-                let items = try await routingClient.list(.with { $0.legacyListRequest = .with { $0.labels = ["/skills/" + Self.escaped] } }) { response in
+                let items = try await routingClient.list(.with { $0.legacyListRequest = .with { $0.labels = ["/skills/" + Self.escaped] } }) {
+                    response in
                     try await response.messages.reduce(into: [Routing_V1_LegacyListResponse.Item]()) { $0 += $1.legacyListResponse.items }
                 }
                 let labels = Dictionary(uniqueKeysWithValues: items.map { ($0.ref.cid, $0.labels) })
@@ -69,16 +76,23 @@ struct PublishManyTests {
         let database = try await postgres.createDatabase()
         let store = try await startStore(database: database)
         let routing = try await startRouting(database: database, storePort: store.port)
-        defer { Task { await routing.stop(); await store.stop() } }
+        defer {
+            Task {
+                await routing.stop(); await store.stop()
+            }
+        }
         try await withTestClient(port: store.port) { storeClient in
             try await withTestClient(port: routing.port) { client in
                 // The limit is checked before anything is read, so the oversized request may name unknown records.
-                let cids = try await storeClient.pushRecords((0..<10).map { labelledRecord("r\($0)", skills: [RoutingServiceTests.vision], locators: []) })
+                let cids = try await storeClient.pushRecords(
+                    (0..<10).map { labelledRecord("r\($0)", skills: [RoutingServiceTests.vision], locators: []) })
                 let publishing = Wharf_Routing_V1_RecordPublishing.Client(wrapping: client)
-                let (answered, failure) = try await publishing.publishMany(request: StreamingClientRequest { writer in
-                    try await writer.write(.with { $0.recordCids = cids })
-                    try await writer.write(.with { $0.recordCids = (0..<1_001).map { "baeareiunknown\($0)" } })
-                }) { response in
+                let (answered, failure) = try await publishing.publishMany(
+                    request: StreamingClientRequest { writer in
+                        try await writer.write(.with { $0.recordCids = cids })
+                        try await writer.write(.with { $0.recordCids = (0..<1_001).map { "baeareiunknown\($0)" } })
+                    }
+                ) { response in
                     var messages: [Wharf_Routing_V1_PublishManyResponse] = []
                     do {
                         for try await message in response.messages { messages.append(message) }

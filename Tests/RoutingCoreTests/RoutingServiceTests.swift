@@ -20,7 +20,11 @@ struct RoutingServiceTests {
         let database = try await postgres.createDatabase()
         let store = try await startStore(database: database)
         let routing = try await startRouting(database: database, storePort: store.port, extra: ["WHARF_ROUTING_PEER_ID": "node-a"])
-        defer { Task { await routing.stop(); await store.stop() } }
+        defer {
+            Task {
+                await routing.stop(); await store.stop()
+            }
+        }
         try await withTestClient(port: store.port) { storeClient in
             try await withTestClient(port: routing.port) { client in
                 let cids = try await storeClient.pushRecords([
@@ -36,7 +40,10 @@ struct RoutingServiceTests {
                 #expect(Set(try await routingClient.listCIDs([])) == Set(cids))
                 #expect(try await routingClient.listCIDs([], limit: 2).count == 2)
                 #expect(Set(try await routingClient.listCIDs([skill("natural_language_processing")])) == [a, b])
-                #expect(try await routingClient.listCIDs([skill("natural_language_processing/natural_language_generation"), locator("docker_image")]) == [a])
+                #expect(
+                    try await routingClient.listCIDs([skill("natural_language_processing/natural_language_generation"), locator("docker_image")]) == [
+                        a
+                    ])
                 #expect(try await routingClient.listCIDs([skill("natural_language")]).isEmpty)  // not at a / boundary
                 #expect(try await routingClient.listCIDs([locator("docker")]).isEmpty)
                 #expect(try await routingClient.listCIDs([skill(Self.vision)]) == [c])  // d has no labels (0.8.0)
@@ -111,7 +118,11 @@ struct RoutingServiceTests {
         let database = try await postgres.createDatabase()
         let store = try await startStore(database: database)
         let routing = try await startRouting(database: database, storePort: store.port, extra: ["WHARF_ROUTING_PEER_ID": "node-l"])
-        defer { Task { await routing.stop(); await store.stop() } }
+        defer {
+            Task {
+                await routing.stop(); await store.stop()
+            }
+        }
         try await withTestClient(port: store.port) { storeClient in
             try await withTestClient(port: routing.port) { client in
                 let cids = try await storeClient.pushRecords([
@@ -155,20 +166,28 @@ struct RoutingServiceTests {
         let (portA, portB) = (try freePort(), try freePort())
         // Hop budget 3 on both: requests could bounce A → B → A; the path metadata stops them.
         let nodeADatabase = try await postgres.createDatabase()
-        let nodeA = try await startRouting(database: nodeADatabase, storePort: store.port, port: portA, extra: [
-            "WHARF_ROUTING_PEER_ID": "node-a", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portA)",
-            "WHARF_ROUTING_PEERS": "node-b=127.0.0.1:\(portB)", "WHARF_ROUTING_SEARCH_HOPS": "3",
-            "WHARF_ROUTING_PEER_SECRETS": "node-b=\(Self.pairSecret)",
-            // Margins for a loaded machine (the other suites run alongside): a peer may take 2 s to answer, and
-            // B's announcement must outlive the steps before the degraded search.
-            "WHARF_ROUTING_PEER_TIMEOUT": "2s", "WHARF_ROUTING_REMOTE_TTL": "12s", "WHARF_ROUTING_EXPIRE_INTERVAL": "1s",
-        ])
-        let nodeB = try await startRouting(database: try await postgres.createDatabase(), storePort: store.port, port: portB, extra: [
-            "WHARF_ROUTING_PEER_ID": "node-b", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portB)",
-            "WHARF_ROUTING_PEERS": "node-a=127.0.0.1:\(portA)", "WHARF_ROUTING_SEARCH_HOPS": "3",
-            "WHARF_ROUTING_PEER_SECRETS": "node-a=\(Self.pairSecret)",
-        ])
-        defer { Task { await nodeA.stop(); await store.stop() } }
+        let nodeA = try await startRouting(
+            database: nodeADatabase, storePort: store.port, port: portA,
+            extra: [
+                "WHARF_ROUTING_PEER_ID": "node-a", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portA)",
+                "WHARF_ROUTING_PEERS": "node-b=127.0.0.1:\(portB)", "WHARF_ROUTING_SEARCH_HOPS": "3",
+                "WHARF_ROUTING_PEER_SECRETS": "node-b=\(Self.pairSecret)",
+                // Margins for a loaded machine (the other suites run alongside): a peer may take 2 s to answer, and
+                // B's announcement must outlive the steps before the degraded search.
+                "WHARF_ROUTING_PEER_TIMEOUT": "2s", "WHARF_ROUTING_REMOTE_TTL": "12s", "WHARF_ROUTING_EXPIRE_INTERVAL": "1s",
+            ])
+        let nodeB = try await startRouting(
+            database: try await postgres.createDatabase(), storePort: store.port, port: portB,
+            extra: [
+                "WHARF_ROUTING_PEER_ID": "node-b", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(portB)",
+                "WHARF_ROUTING_PEERS": "node-a=127.0.0.1:\(portA)", "WHARF_ROUTING_SEARCH_HOPS": "3",
+                "WHARF_ROUTING_PEER_SECRETS": "node-a=\(Self.pairSecret)",
+            ])
+        defer {
+            Task {
+                await nodeA.stop(); await store.stop()
+            }
+        }
         try await withTestClient(port: store.port) { storeClient in
             let cids = try await storeClient.pushRecords([
                 labelledRecord("on-a", skills: [Self.generation], locators: ["docker_image"]),
@@ -194,12 +213,22 @@ struct RoutingServiceTests {
                     // once (A then answers with its own records, by design), so a few tries are allowed.
                     let expectedLegacy: Set<String> = ["\(cids[0])@node-a", "\(cids[1])@node-b"]
                     var legacy: Set<String> = []
-                    #expect(try await eventually(timeout: .seconds(15), every: .milliseconds(200)) {
-                        legacy = Set(try await routingA.list(.with { $0.legacyListRequest = .with { $0.maxHops = 1; $0.labels = ["/locators/docker_image"] } }) { response in
-                            try await response.messages.reduce(into: [String]()) { $0 += $1.legacyListResponse.items.map { "\($0.ref.cid)@\($0.peer.id)" } }
-                        })
-                        return legacy == expectedLegacy
-                    }, "\(legacy)")
+                    #expect(
+                        try await eventually(timeout: .seconds(15), every: .milliseconds(200)) {
+                            legacy = Set(
+                                try await routingA.list(
+                                    .with {
+                                        $0.legacyListRequest = .with {
+                                            $0.maxHops = 1; $0.labels = ["/locators/docker_image"]
+                                        }
+                                    }
+                                ) { response in
+                                    try await response.messages.reduce(into: [String]()) {
+                                        $0 += $1.legacyListResponse.items.map { "\($0.ref.cid)@\($0.peer.id)" }
+                                    }
+                                })
+                            return legacy == expectedLegacy
+                        }, "\(legacy)")
                 }
             }
             // B announced its record to A (a job, done within moments of the publish).
@@ -217,9 +246,10 @@ struct RoutingServiceTests {
                 // a machine running every other suite at the same time.
                 #expect(clock.now - start < .seconds(10))
                 // Once the announcement is older than WHARF_ROUTING_REMOTE_TTL, the expiry job forgets it.
-                #expect(try await eventually(timeout: .seconds(30)) {
-                    try await routingA.searchAll([locator("docker_image")]).map(\.recordCid) == [cids[0]]
-                })
+                #expect(
+                    try await eventually(timeout: .seconds(30)) {
+                        try await routingA.searchAll([locator("docker_image")]).map(\.recordCid) == [cids[0]]
+                    })
             }
         }
     }
@@ -229,11 +259,17 @@ struct RoutingServiceTests {
         let postgres = try await TestPostgres.shared()
         let database = try await postgres.createDatabase()
         let store = try await startStore(database: database)
-        let routing = try await startRouting(database: database, storePort: store.port, extra: [
-            "WHARF_ROUTING_PEER_ID": "node-x", "WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1",
-            "WHARF_ROUTING_PEER_SECRETS": "node-y=\(Self.pairSecret)",
-        ])
-        defer { Task { await routing.stop(); await store.stop() } }
+        let routing = try await startRouting(
+            database: database, storePort: store.port,
+            extra: [
+                "WHARF_ROUTING_PEER_ID": "node-x", "WHARF_ROUTING_PEERS": "node-y=127.0.0.1:1",
+                "WHARF_ROUTING_PEER_SECRETS": "node-y=\(Self.pairSecret)",
+            ])
+        defer {
+            Task {
+                await routing.stop(); await store.stop()
+            }
+        }
         try await withTestClient(port: routing.port) { client in
             let announcements = Wharf_Routing_V1_PeerAnnouncements.Client(wrapping: client)
             let asNodeY = peerMetadata(id: "node-y", secret: Self.pairSecret)
@@ -247,15 +283,33 @@ struct RoutingServiceTests {
                     return .unknown
                 }
             }
-            let one = Wharf_Routing_V1_Announcement.with { $0.recordCid = "baeareione"; $0.labels = ["/locators/binary"] }
+            let one = Wharf_Routing_V1_Announcement.with {
+                $0.recordCid = "baeareione"; $0.labels = ["/locators/binary"]
+            }
             // node-y's credential claiming another peer's id.
-            #expect(await status(.with { $0.peer.id = "stranger"; $0.provided = [one] }) == .permissionDenied)
+            #expect(
+                await status(
+                    .with {
+                        $0.peer.id = "stranger"; $0.provided = [one]
+                    }) == .permissionDenied)
             #expect(await status(.with { $0.provided = [one] }) == .invalidArgument)
-            #expect(await status(.with { $0.peer.id = "node-y"; $0.provided = Array(repeating: one, count: 10_001) }) == .resourceExhausted)
-            #expect(await status(.with { $0.peer.id = "node-y"; $0.provided = [one] }) == nil)
+            #expect(
+                await status(
+                    .with {
+                        $0.peer.id = "node-y"; $0.provided = Array(repeating: one, count: 10_001)
+                    }) == .resourceExhausted)
+            #expect(
+                await status(
+                    .with {
+                        $0.peer.id = "node-y"; $0.provided = [one]
+                    }) == nil)
             let found = try await Routing_V1_RoutingService.Client(wrapping: client).searchAll([locator("binary")])
             #expect(found.map { "\($0.recordCid)@\($0.peer.id)" } == ["baeareione@node-y"])
-            #expect(await status(.with { $0.peer.id = "node-y"; $0.withdrawnCids = ["baeareione"] }) == nil)
+            #expect(
+                await status(
+                    .with {
+                        $0.peer.id = "node-y"; $0.withdrawnCids = ["baeareione"]
+                    }) == nil)
             #expect(try await Routing_V1_RoutingService.Client(wrapping: client).searchAll([locator("binary")]).isEmpty)
         }
     }

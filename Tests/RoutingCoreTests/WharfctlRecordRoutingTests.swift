@@ -25,13 +25,16 @@ struct WharfctlRecordRoutingTests {
         let address = gateway.map { ["--address", "127.0.0.1:\($0)"] } ?? []
         let quoted = ([executable] + arguments + address).map(Self.shellQuoted).joined(separator: " ")
         let result = try await runExecutable("/bin/sh", ["-c", "\(quoted) >\(out) 2>\(err)"], environment: [:], timeout: .seconds(60))
-        return Run(status: result.status, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                   stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+        return Run(
+            status: result.status, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 
     static func shellQuoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
-    @Test("upstream's vector records pushed from files get upstream's CIDs; pulled back as the same JSON; looked up; published, listed and found by label; deleted; bad input exits non-zero on one line")
+    @Test(
+        "upstream's vector records pushed from files get upstream's CIDs; pulled back as the same JSON; looked up; published, listed and found by label; deleted; bad input exits non-zero on one line"
+    )
     func recordsAndRouting() async throws {
         let system = try await WharfSystem.start(only: ["store", "routing", "gateway"])
         defer { Task { await system.stop() } }
@@ -66,13 +69,22 @@ struct WharfctlRecordRoutingTests {
         // A signed record (its signature and public key pushed as referrers, as dirctl sign does): both shown.
         let publicKey = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ==\n-----END PUBLIC KEY-----\n"
         let referred = try await withTestClient(port: gateway) { client in
-            try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pushReferrer(request: StreamingClientRequest { writer in
-                try await writer.write(.with { $0.recordRef.cid = vectors[1].cid; $0.signature = .with {
-                    $0.signature = "MEUCIQ=="
-                    $0.annotations = ["payload": "{\"critical\":{}}"]
-                } })
-                try await writer.write(.with { $0.recordRef.cid = vectors[1].cid; $0.publicKey = publicKey })
-            }) { response in try await response.messages.reduce(into: [Bool]()) { $0.append($1.success) } }
+            try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pushReferrer(
+                request: StreamingClientRequest { writer in
+                    try await writer.write(
+                        .with {
+                            $0.recordRef.cid = vectors[1].cid;
+                            $0.signature = .with {
+                                $0.signature = "MEUCIQ=="
+                                $0.annotations = ["payload": "{\"critical\":{}}"]
+                            }
+                        })
+                    try await writer.write(
+                        .with {
+                            $0.recordRef.cid = vectors[1].cid; $0.publicKey = publicKey
+                        })
+                }
+            ) { response in try await response.messages.reduce(into: [Bool]()) { $0.append($1.success) } }
         }
         #expect(referred == [true, true])
         let signed = try await run("record", "sign-info", vectors[1].cid)
@@ -91,9 +103,16 @@ struct WharfctlRecordRoutingTests {
         let labelled = labelledRecord("wharfctl-walkthrough", skills: [skill], locators: ["docker-image"])
         let labelledFile = "\(folder)/labelled.json"
         try Data(try labelled.data.jsonString().utf8).write(to: URL(fileURLWithPath: labelledFile))
-        let fromStdin = try await runExecutable("/bin/sh", ["-c", ([try builtExecutable("wharfctl"), "record", "push", "-", "--publish", "--output", "json",
-                                                                    "--address", "127.0.0.1:\(gateway)"].map(Self.shellQuoted).joined(separator: " "))
-                                                            + " <" + Self.shellQuoted(labelledFile)], environment: [:])
+        let fromStdin = try await runExecutable(
+            "/bin/sh",
+            [
+                "-c",
+                ([
+                    try builtExecutable("wharfctl"), "record", "push", "-", "--publish", "--output", "json",
+                    "--address", "127.0.0.1:\(gateway)",
+                ].map(Self.shellQuoted).joined(separator: " "))
+                    + " <" + Self.shellQuoted(labelledFile),
+            ], environment: [:])
         let pushedJSON = try #require((try? JSONSerialization.jsonObject(with: Data(fromStdin.output.utf8))) as? [String: Any], "\(fromStdin.output)")
         let labelledCID = try #require(pushedJSON["cid"] as? String)
         #expect(pushedJSON["published"] as? Bool == true && pushedJSON["file"] as? String == "-")
@@ -133,7 +152,8 @@ struct WharfctlRecordRoutingTests {
         let noLabels = try await run("routing", "search")
         #expect(noLabels.status == 78 && noLabels.stderr.hasPrefix("wharfctl: routing search: "), "\(noLabels.stderr)")
         let unknown = try await run("routing", "publish", "baeareiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
-        #expect(unknown.status == 1 && unknown.stderr.hasPrefix("wharfctl: ") && unknown.stderr.split(separator: "\n").count == 1, "\(unknown.stderr)")
+        #expect(
+            unknown.status == 1 && unknown.stderr.hasPrefix("wharfctl: ") && unknown.stderr.split(separator: "\n").count == 1, "\(unknown.stderr)")
         let badAddress = try await Self.wharfctl(["record", "lookup", labelledCID, "--address", "nowhere"], gateway: nil, folder: folder)
         #expect(badAddress.status == 78, "\(badAddress.stderr)")
         for result in [gone, notJSON, missing, noLabels, unknown] {

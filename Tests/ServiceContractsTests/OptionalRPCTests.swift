@@ -13,17 +13,19 @@ struct ServiceContractsTests {
         let preferredCalls = Atomic(0)
         // Another failure is the caller's to see, and does not mark the RPC missing.
         await #expect(throws: RPCError.self) {
-            try await rpc.call({ () async throws -> String in
-                preferredCalls.add(1, ordering: .relaxed)
-                throw RPCError(code: .unavailable, message: "down")
-            }, otherwise: { "fallback" })
+            try await rpc.call(
+                { () async throws -> String in
+                    preferredCalls.add(1, ordering: .relaxed)
+                    throw RPCError(code: .unavailable, message: "down")
+                }, otherwise: { "fallback" })
         }
         #expect(!rpc.knownMissing)
         for _ in 0..<3 {
-            let answer = try await rpc.call({ () async throws -> String in
-                preferredCalls.add(1, ordering: .relaxed)
-                throw RPCError(code: .unimplemented, message: "no such method")
-            }, otherwise: { "fallback" })
+            let answer = try await rpc.call(
+                { () async throws -> String in
+                    preferredCalls.add(1, ordering: .relaxed)
+                    throw RPCError(code: .unimplemented, message: "no such method")
+                }, otherwise: { "fallback" })
             #expect(answer == "fallback")
         }
         #expect(rpc.knownMissing)
@@ -35,7 +37,9 @@ struct ServiceContractsTests {
     @Test("records are cut into messages by count and bytes, in order; a record over the byte limit goes alone")
     func batches() {
         func record(_ cid: String, json: Int) -> Wharf_Store_V1_TransferredRecord {
-            .with { $0.cid = cid; $0.canonicalJson = Data(repeating: 0x20, count: json); $0.signature = "sig" }
+            .with {
+                $0.cid = cid; $0.canonicalJson = Data(repeating: 0x20, count: json); $0.signature = "sig"
+            }
         }
         let records = (0..<10).map { record("c\($0)", json: 95) }  // 100 bytes each with CID and signature
         #expect(records[0].transferBytes == 100)

@@ -1,6 +1,6 @@
 import Foundation
-import WharfTestSupport
 import SwiftProtobuf
+import WharfTestSupport
 
 /// `Fixtures/testdata/agntcy_dir_cid_vectors.json`, the upstream CID vectors (vendored from ../shared/testdata).
 struct CIDVectors: Decodable {
@@ -57,13 +57,21 @@ indirect enum JSONValue: Codable {
 
     init(from decoder: any Swift.Decoder) throws {
         let single = try decoder.singleValueContainer()
-        if single.decodeNil() { self = .null }
-        else if let flag = try? single.decode(Bool.self) { self = .bool(flag) }
-        else if let integer = try? single.decode(Int.self) { self = .integer(integer) }
-        else if let number = try? single.decode(Double.self) { self = .number(number) }
-        else if let text = try? single.decode(String.self) { self = .string(text) }
-        else if let array = try? single.decode([JSONValue].self) { self = .array(array) }
-        else { self = .object(try single.decode([String: JSONValue].self)) }
+        if single.decodeNil() {
+            self = .null
+        } else if let flag = try? single.decode(Bool.self) {
+            self = .bool(flag)
+        } else if let integer = try? single.decode(Int.self) {
+            self = .integer(integer)
+        } else if let number = try? single.decode(Double.self) {
+            self = .number(number)
+        } else if let text = try? single.decode(String.self) {
+            self = .string(text)
+        } else if let array = try? single.decode([JSONValue].self) {
+            self = .array(array)
+        } else {
+            self = .object(try single.decode([String: JSONValue].self))
+        }
     }
 
     func encode(to encoder: any Swift.Encoder) throws {

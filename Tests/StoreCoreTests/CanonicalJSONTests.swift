@@ -48,11 +48,13 @@ struct CanonicalJSONTests {
         }
     }
 
-    @Test("numbers around the exponent-form boundaries", arguments: [
-        (1e21, "1e+21"), (9.999999999999999e20, "999999999999999900000"), (1e-6, "0.000001"),
-        (9.99e-7, "9.99e-7"), (-2.5, "-2.5"), (123456.789e3, "123456789"), (1.5e300, "1.5e+300"),
-        (0.1 + 0.2, "0.30000000000000004"), (-0.0, "-0"), (2e-308, "2e-308"),
-    ])
+    @Test(
+        "numbers around the exponent-form boundaries",
+        arguments: [
+            (1e21, "1e+21"), (9.999999999999999e20, "999999999999999900000"), (1e-6, "0.000001"),
+            (9.99e-7, "9.99e-7"), (-2.5, "-2.5"), (123456.789e3, "123456789"), (1.5e300, "1.5e+300"),
+            (0.1 + 0.2, "0.30000000000000004"), (-0.0, "-0"), (2e-308, "2e-308"),
+        ])
     func numberBoundaries(value: Double, expected: String) throws {
         let encoded = try CanonicalJSON.encode(Google_Protobuf_Value(numberValue: value))
         #expect(String(decoding: encoded, as: UTF8.self) == expected)

@@ -9,11 +9,13 @@ struct PythonClientTests {
         let python = try testPython()
         let root = ProjectPaths.root
         try await withStoreServer { port, _ in
-            let (status, output) = try await runExecutable(python, [
-                root.appendingPathComponent("Tests/Interop/store_client.py").path, String(port),
-                root.appendingPathComponent("Shared/Protos").path,
-                ProjectPaths.fixture("testdata/agntcy_dir_cid_vectors.json").path,
-            ], environment: [:], timeout: .seconds(120))
+            let (status, output) = try await runExecutable(
+                python,
+                [
+                    root.appendingPathComponent("Tests/Interop/store_client.py").path, String(port),
+                    root.appendingPathComponent("Shared/Protos").path,
+                    ProjectPaths.fixture("testdata/agntcy_dir_cid_vectors.json").path,
+                ], environment: [:], timeout: .seconds(120))
             #expect(status == 0, "\(output)")
             #expect(output.contains("ok"), "\(output)")
         }

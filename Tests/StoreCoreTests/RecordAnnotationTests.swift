@@ -24,12 +24,13 @@ struct RecordAnnotationTests {
         #expect(prepared.cid == vector.cid)
         #expect(prepared.schemaVersion == "v0.7.0")
         #expect(prepared.createdAt == "2025-09-19T10:00:00Z")
-        #expect(prepared.annotations.lookupAnnotations == [
-            "name": "example.org/acme/summarizer", "version": "v1.0.0", "description": "Summarizes documents.",
-            "oasf-version": "v0.7.0", "authors": "ACME <dev@acme.example>", "authors-count": "1",
-            "skills": "natural_language_processing/natural_language_generation/text_completion", "skills-count": "1",
-            "locator-types": "docker_image", "locator-types-count": "1", "signed": "false", "team": "docs",
-        ])
+        #expect(
+            prepared.annotations.lookupAnnotations == [
+                "name": "example.org/acme/summarizer", "version": "v1.0.0", "description": "Summarizes documents.",
+                "oasf-version": "v0.7.0", "authors": "ACME <dev@acme.example>", "authors-count": "1",
+                "skills": "natural_language_processing/natural_language_generation/text_completion", "skills-count": "1",
+                "locator-types": "docker_image", "locator-types-count": "1", "signed": "false", "team": "docs",
+            ])
         #expect(prepared.annotations.manifest["org.agntcy.dir/type"] == "record")
         #expect(prepared.annotations.manifest["org.agntcy.dir/cid"] == vector.cid)
         #expect(prepared.annotations.manifest["org.agntcy.dir/custom.team"] == "docs")
@@ -42,7 +43,9 @@ struct RecordAnnotationTests {
         #expect(annotations["oasf-version"] == "v0.3.1")
         #expect(annotations["skills"] == "Natural Language Processing/Text Completion,Natural Language Processing/Problem Solving")
         #expect(annotations["skills-count"] == "2")
-        #expect(annotations["extension-names"] == "license,schema.oasf.agntcy.org/features/runtime/framework,schema.oasf.agntcy.org/features/runtime/language")
+        #expect(
+            annotations["extension-names"]
+                == "license,schema.oasf.agntcy.org/features/runtime/framework,schema.oasf.agntcy.org/features/runtime/language")
         #expect(annotations["extension-names-count"] == "3")
         #expect(annotations["locator-types"] == "docker-image")
         #expect(annotations["signed"] == "true")
@@ -65,7 +68,8 @@ struct RecordAnnotationTests {
     @Test("an author containing a comma inflates authors-count, as upstream; custom keys overwrite plain ones")
     func countsAndOverrides() throws {
         var (record, _) = try vectorRecord("section 10")
-        record.data.fields["authors"] = Google_Protobuf_Value(listValue: .init(values: ["Doe, Jane", "Roe"].map { Google_Protobuf_Value(stringValue: $0) }))
+        record.data.fields["authors"] = Google_Protobuf_Value(
+            listValue: .init(values: ["Doe, Jane", "Roe"].map { Google_Protobuf_Value(stringValue: $0) }))
         record.data.fields["annotations"] = Google_Protobuf_Value(structValue: .init(fields: ["name": Google_Protobuf_Value(stringValue: "custom")]))
         let annotations = try PreparedRecord(record).annotations.lookupAnnotations
         #expect(annotations["authors"] == "Doe, Jane,Roe")
@@ -83,9 +87,11 @@ struct RecordAnnotationTests {
             try PreparedRecord(record)
         }
         var big = try vectorRecord("section 10").record
-        big.data.fields["annotations"] = Google_Protobuf_Value(structValue: .init(fields: ["k": Google_Protobuf_Value(stringValue: String(repeating: "x", count: 102_400))]))
+        big.data.fields["annotations"] = Google_Protobuf_Value(
+            structValue: .init(fields: ["k": Google_Protobuf_Value(stringValue: String(repeating: "x", count: 102_400))]))
         #expect(throws: StoreError.annotationsTooLarge(bytes: 102_401)) { try PreparedRecord(big) }
-        big.data.fields["annotations"] = Google_Protobuf_Value(structValue: .init(fields: ["k": Google_Protobuf_Value(stringValue: String(repeating: "x", count: 102_399))]))
+        big.data.fields["annotations"] = Google_Protobuf_Value(
+            structValue: .init(fields: ["k": Google_Protobuf_Value(stringValue: String(repeating: "x", count: 102_399))]))
         #expect(throws: Never.self) { try PreparedRecord(big) }
         // Beyond 4 MiB: refused when the transport would let it through, not measured again when it would not.
         var huge = try vectorRecord("section 10").record

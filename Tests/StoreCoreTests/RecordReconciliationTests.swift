@@ -10,16 +10,20 @@ import WharfTestSupport
 struct RecordReconciliationTests {
     /// A client holding `cids` reconciles with the store as responder; what only the client has, and what
     /// only the store has.
-    static func differences(_ client: GRPCClient<some ClientTransport>, holding cids: [String]) async throws -> (clientOnly: Set<String>, storeOnly: Set<EventID>) {
+    static func differences(_ client: GRPCClient<some ClientTransport>, holding cids: [String]) async throws -> (
+        clientOnly: Set<String>, storeOnly: Set<EventID>
+    ) {
         var collected: [EventID: String] = [:]
         for cid in cids { if let id = RecordCID.digest(of: cid).flatMap({ EventID(bytes: $0) }) { collected[id] = cid } }
         let byID = collected
         let negentropy = try Negentropy(storage: try SortedItems(byID.keys.map { NegentropyItem(timestamp: 0, id: $0) }))
         let (replies, repliesInput) = AsyncStream.makeStream(of: Data.self)
-        return try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: client).reconcile(request: StreamingClientRequest { writer in
-            try await writer.write(.with { $0.negentropy = Data(negentropy.initiate()) })
-            for await reply in replies { try await writer.write(.with { $0.negentropy = reply }) }
-        }) { response in
+        return try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: client).reconcile(
+            request: StreamingClientRequest { writer in
+                try await writer.write(.with { $0.negentropy = Data(negentropy.initiate()) })
+                for await reply in replies { try await writer.write(.with { $0.negentropy = reply }) }
+            }
+        ) { response in
             defer { repliesInput.finish() }
             var clientOnly = Set<String>(), storeOnly = Set<EventID>()
             for try await message in response.messages {

@@ -16,9 +16,11 @@ extension Wharf_Store_V1_RecordTransfer.Client where Transport == HTTP2ClientTra
     /// Sends each element of `messages` as one ImportRecords message; the outcomes of each, and the error
     /// that ended the stream.
     func importing(_ messages: [[Wharf_Store_V1_TransferredRecord]]) async throws -> (outcomes: [[Wharf_Store_V1_ImportOutcome]], error: RPCError?) {
-        try await importRecords(request: StreamingClientRequest { writer in
-            for message in messages { try await writer.write(.with { $0.records = message }) }
-        }) { response in
+        try await importRecords(
+            request: StreamingClientRequest { writer in
+                for message in messages { try await writer.write(.with { $0.records = message }) }
+            }
+        ) { response in
             var outcomes: [[Wharf_Store_V1_ImportOutcome]] = []
             do {
                 for try await answer in response.messages { outcomes.append(answer.outcomes) }
@@ -31,7 +33,11 @@ extension Wharf_Store_V1_RecordTransfer.Client where Transport == HTTP2ClientTra
 
     /// One ExportRecords call: the answer messages as they came.
     func exportMessages(_ cids: [String], referrers: Bool = true) async throws -> [Wharf_Store_V1_ExportResponse] {
-        try await exportRecords(.with { $0.cids = cids; $0.referrers = referrers }) { response in
+        try await exportRecords(
+            .with {
+                $0.cids = cids; $0.referrers = referrers
+            }
+        ) { response in
             try await response.messages.reduce(into: [Wharf_Store_V1_ExportResponse]()) { $0.append($1) }
         }
     }
@@ -46,7 +52,9 @@ struct RecordTransferTests {
         }
     }
 
-    @Test("upstream's vector records import by their canonical JSON, pull back as Push would have stored them, and export in order with referrers; a missing CID is not found")
+    @Test(
+        "upstream's vector records import by their canonical JSON, pull back as Push would have stored them, and export in order with referrers; a missing CID is not found"
+    )
     func importThenExport() async throws {
         let vectors = try CIDVectors.load().record_vectors
         try await withStoreServer { port, _ in
@@ -69,10 +77,18 @@ struct RecordTransferTests {
                 for vector in vectors {
                     #expect(try await store.pullOne(vector.cid).data == (try vector.record.asStruct()))
                 }
-                let referrers = try await store.pullReferrer(request: StreamingClientRequest { writer in
-                    try await writer.write(.with { $0.recordRef.cid = vectors[0].cid; $0.pullSignature = true })
-                    try await writer.write(.with { $0.recordRef.cid = vectors[0].cid; $0.pullPublicKey = true })
-                }) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
+                let referrers = try await store.pullReferrer(
+                    request: StreamingClientRequest { writer in
+                        try await writer.write(
+                            .with {
+                                $0.recordRef.cid = vectors[0].cid; $0.pullSignature = true
+                            })
+                        try await writer.write(
+                            .with {
+                                $0.recordRef.cid = vectors[0].cid; $0.pullPublicKey = true
+                            })
+                    }
+                ) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
                 #expect(referrers.first?.signature.signature == "MEUCIQ==")
                 #expect(referrers.first?.signature.annotations == ["payload": "{\"critical\":{}}"])
                 #expect(referrers.last?.publicKey == records[0].publicKey)
@@ -82,7 +98,8 @@ struct RecordTransferTests {
                 #expect(pushedAgain == [vectors[2].cid])
 
                 let unknown = "baeareihdr6sbcz2w4fqhvy5nbtxkpqckhrzumlfsqbhqkpouvxiw7bf6qi"
-                let exported = try await transfer.exportEach([vectors[2].cid, unknown, vectors[0].cid, vectors[2].cid], referrers: true, options: .defaults)
+                let exported = try await transfer.exportEach(
+                    [vectors[2].cid, unknown, vectors[0].cid, vectors[2].cid], referrers: true, options: .defaults)
                 #expect(exported.map(\.cid) == [vectors[2].cid, unknown, vectors[0].cid, vectors[2].cid])
                 #expect(exported.map(\.found) == [true, false, true, true])
                 #expect(exported[0].canonicalJson == Data(vectors[2].canonical_json.utf8))
@@ -95,7 +112,9 @@ struct RecordTransferTests {
         }
     }
 
-    @Test("an import is checked as Push checks a record: JSON that is not canonical, a CID it does not hash to, no JSON object, a missing name, a NUL in a referrer are refused one by one; the rest is stored")
+    @Test(
+        "an import is checked as Push checks a record: JSON that is not canonical, a CID it does not hash to, no JSON object, a missing name, a NUL in a referrer are refused one by one; the rest is stored"
+    )
     func refusedImports() async throws {
         let vectors = try CIDVectors.load().record_vectors
         try await withStoreServer { port, _ in
@@ -133,7 +152,8 @@ struct RecordTransferTests {
         }
     }
 
-    @Test("limits: over 1,000 CIDs per export or records per import message is INVALID_ARGUMENT; large answers are split into messages of about 1 MiB")
+    @Test(
+        "limits: over 1,000 CIDs per export or records per import message is INVALID_ARGUMENT; large answers are split into messages of about 1 MiB")
     func limits() async throws {
         try await withStoreServer { port, _ in
             try await withTestClient(port: port) { client in

@@ -16,20 +16,35 @@ struct RegistryCredentialBoundsTests {
             let store = RegistryCredentialStore(client: host.postgres, logger: host.logger)
             try await withTestClient(port: port, admin: true) { client in
                 let issuer = Wharf_Store_V1_RegistryCredentials.Client(wrapping: client)
-                for _ in 0..<20 { _ = try await issuer.issue(.with { $0.nodeID = "node-one"; $0.ttlSeconds = 600 }) }
+                for _ in 0..<20 {
+                    _ = try await issuer.issue(
+                        .with {
+                            $0.nodeID = "node-one"; $0.ttlSeconds = 600
+                        })
+                }
                 #expect(try await store.rowCount() == RegistryCredentialStore.maximumPerNode)
                 #expect(try await issuer.revoke(.with { $0.nodeID = "node-one" }).revoked == UInt32(RegistryCredentialStore.maximumPerNode))
-                _ = try await issuer.issue(.with { $0.nodeID = "node-two"; $0.ttlSeconds = 600 })
+                _ = try await issuer.issue(
+                    .with {
+                        $0.nodeID = "node-two"; $0.ttlSeconds = 600
+                    })
                 #expect(try await store.rowCount() == 1, "revoked rows are deleted, not kept")
                 // Made-up node ids cannot grow the table past the bound.
                 for index in 1..<RegistryCredentialStore.maximumLive {
-                    _ = try await issuer.issue(.with { $0.nodeID = "made-up-\(index)"; $0.ttlSeconds = 600 })
+                    _ = try await issuer.issue(
+                        .with {
+                            $0.nodeID = "made-up-\(index)"; $0.ttlSeconds = 600
+                        })
                 }
                 let refused = await #expect(throws: RPCError.self) {
-                    try await issuer.issue(.with { $0.nodeID = "one-too-many"; $0.ttlSeconds = 600 })
+                    try await issuer.issue(
+                        .with {
+                            $0.nodeID = "one-too-many"; $0.ttlSeconds = 600
+                        })
                 }
-                #expect(refused?.code == .resourceExhausted && refused?.message.contains("1000 registry credentials are live") == true,
-                        "\(String(describing: refused))")
+                #expect(
+                    refused?.code == .resourceExhausted && refused?.message.contains("1000 registry credentials are live") == true,
+                    "\(String(describing: refused))")
                 #expect(try await store.rowCount() == RegistryCredentialStore.maximumLive)
             }
         }

@@ -19,9 +19,13 @@ struct RegistryTests {
         try await withStoreServer(environment: ["WHARF_STORE_OCI_LISTEN": "127.0.0.1:\(registryPort)"]) { port, _ in
             let registry = "127.0.0.1:\(registryPort)"
             try await withTestClient(port: port, admin: true) { client in
-                let cids = try await client.pushRecords((0..<3).map { labelledRecord("oci-\($0)", skills: ["oci/skill"], locators: ["docker_image"]) })
+                let cids = try await client.pushRecords(
+                    (0..<3).map { labelledRecord("oci-\($0)", skills: ["oci/skill"], locators: ["docker_image"]) })
                 let credentials = Wharf_Store_V1_RegistryCredentials.Client(wrapping: client)
-                let issued = try await credentials.issue(.with { $0.nodeID = "node-b"; $0.ttlSeconds = 600 })
+                let issued = try await credentials.issue(
+                    .with {
+                        $0.nodeID = "node-b"; $0.ttlSeconds = 600
+                    })
                 #expect(issued.registryAddress == registry)
                 #expect(issued.expiresAt > Int64(Date().timeIntervalSince1970) + 500)
                 let creds = "\(issued.username):\(issued.password)"
@@ -46,7 +50,8 @@ struct RegistryTests {
                 let cid = cids[0]
                 let raw = try await runTool(skopeo, ["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(registry)/dir:\(cid)"])
                 #expect(raw.status == 0, "\(raw.output)")
-                let again = try await runTool(skopeo, ["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(registry)/dir:\(cid)"])
+                let again = try await runTool(
+                    skopeo, ["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(registry)/dir:\(cid)"])
                 #expect(raw.output == again.output)
                 let manifest = try #require((try? JSONSerialization.jsonObject(with: Data(raw.output.utf8))) as? [String: Any])
                 let layers = try #require(manifest["layers"] as? [[String: Any]])
@@ -55,13 +60,18 @@ struct RegistryTests {
                 #expect(layers.first?["mediaType"] as? String == "application/json")
                 #expect((manifest["annotations"] as? [String: String])?["org.agntcy.dir/cid"] == cid)
                 let manifestDigest = "sha256:" + sha256Hex(Array(raw.output.utf8))
-                let byDigest = try await runTool(skopeo, ["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(registry)/dir@\(manifestDigest)"])
+                let byDigest = try await runTool(
+                    skopeo, ["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(registry)/dir@\(manifestDigest)"])
                 #expect(byDigest.status == 0 && byDigest.output == raw.output, "\(byDigest.output)")
 
                 // A copy to a local folder holds the record's canonical JSON.
                 let folder = try TemporaryDirectories.make(prefix: "skopeo")
-                let copied = try await runTool(skopeo, ["copy", "--src-tls-verify=false", "--src-creds", creds,
-                                                        "docker://\(registry)/dir:\(cid)", "dir:\(folder)/copy"])
+                let copied = try await runTool(
+                    skopeo,
+                    [
+                        "copy", "--src-tls-verify=false", "--src-creds", creds,
+                        "docker://\(registry)/dir:\(cid)", "dir:\(folder)/copy",
+                    ])
                 #expect(copied.status == 0, "\(copied.output)")
                 let layerFile = "\(folder)/copy/\(layerDigest.dropFirst(7))"
                 let layer = try #require(FileManager.default.contents(atPath: layerFile), "no layer file in the copy")
@@ -82,7 +92,10 @@ struct RegistryTests {
                 let refused = try await runTool(skopeo, ["list-tags", "--tls-verify=false", "--creds", creds, "docker://\(registry)/dir"])
                 #expect(refused.status != 0)
                 // Judged against the credential's own expiry, not a guess of how long a loaded machine takes.
-                let brief = try await credentials.issue(.with { $0.nodeID = "node-c"; $0.ttlSeconds = 4 })
+                let brief = try await credentials.issue(
+                    .with {
+                        $0.nodeID = "node-c"; $0.ttlSeconds = 4
+                    })
                 let briefCreds = "\(brief.username):\(brief.password)"
                 let expiry = Date(timeIntervalSince1970: TimeInterval(brief.expiresAt))
                 let beforeExpiry = try await httpGet("http://\(registry)/v2/", basic: briefCreds).status

@@ -18,11 +18,13 @@ func withStoreServer(environment extra: [String: String] = [:], _ body: (Int, Wh
     let database = try await postgres.createDatabase()
     let environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
+        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+        "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
         "WHARF_STORE_OCI_LISTEN": "off", "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
     ].merging(extra) { $1 }
     let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
-        service: "store", defaults: StoreServer.defaults, environment: environment) { StoreSettings(reader: $0) }
+        service: "store", defaults: StoreServer.defaults, environment: environment
+    ) { StoreSettings(reader: $0) }
     let host = WharfServiceHost(configuration: runtime, migrations: StoreServer.migrations)
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await host.run(handleSignals: false) { host in try await StoreServer.parts(host: host, settings: settings) } }
@@ -37,9 +39,11 @@ typealias StoreClient = Agntcy_Dir_Store_V1_StoreService.Client<HTTP2ClientTrans
 extension Agntcy_Dir_Store_V1_StoreService.Client where Transport == HTTP2ClientTransport.Posix {
     /// Sends `records` on one Push stream; returns the CIDs received (in order) and the error that ended it.
     func push(_ records: [Agntcy_Dir_Core_V1_Record]) async throws -> (cids: [String], error: RPCError?) {
-        try await push(request: StreamingClientRequest { writer in
-            for record in records { try await writer.write(record) }
-        }) { response in
+        try await push(
+            request: StreamingClientRequest { writer in
+                for record in records { try await writer.write(record) }
+            }
+        ) { response in
             var cids: [String] = []
             do {
                 for try await reference in response.messages { cids.append(reference.cid) }
@@ -69,9 +73,10 @@ extension Agntcy_Dir_Store_V1_StoreService.Client where Transport == HTTP2Client
     }
 
     func delete(_ cids: [String]) async throws {
-        _ = try await delete(request: StreamingClientRequest { writer in
-            for cid in cids { try await writer.write(.with { $0.cid = cid }) }
-        })
+        _ = try await delete(
+            request: StreamingClientRequest { writer in
+                for cid in cids { try await writer.write(.with { $0.cid = cid }) }
+            })
     }
 }
 
@@ -181,9 +186,11 @@ struct StoreServiceTests {
                 #expect(Set(cids).count == 1000 - 143 + vectors.record_vectors.count)
                 // Lookups on one stream, answered in request order.
                 let order = expected.shuffled()
-                let metas = try await store.lookup(request: StreamingClientRequest { writer in
-                    for cid in order { try await writer.write(.with { $0.cid = cid }) }
-                }) { response in
+                let metas = try await store.lookup(
+                    request: StreamingClientRequest { writer in
+                        for cid in order { try await writer.write(.with { $0.cid = cid }) }
+                    }
+                ) { response in
                     var cids: [String] = []
                     for try await meta in response.messages { cids.append(meta.cid) }
                     return cids
@@ -201,16 +208,19 @@ struct StoreServiceTests {
                 // 6 streams of 120 records each; neighbouring streams share half their records.
                 let records = try (0..<420).map { index in
                     var record = try exampleRecord("overlap-\(index)")
-                    record.data.fields["annotations"] = Google_Protobuf_Value(structValue: .init(fields: [
-                        "order": Google_Protobuf_Value(stringValue: "\(index)"), "quote\"d": Google_Protobuf_Value(stringValue: "ü\\"),
-                    ]))
+                    record.data.fields["annotations"] = Google_Protobuf_Value(
+                        structValue: .init(fields: [
+                            "order": Google_Protobuf_Value(stringValue: "\(index)"), "quote\"d": Google_Protobuf_Value(stringValue: "ü\\"),
+                        ]))
                     return record
                 }
                 let expected = try records.map { try PreparedRecord($0) }
                 let answers = try await withThrowingTaskGroup(of: (Int, [String], RPCError?).self) { group in
                     for stream in 0..<6 {
                         let part = Array(records[(stream * 60)..<(stream * 60 + 120)])
-                        group.addTask { let (cids, error) = try await store.push(part); return (stream, cids, error) }
+                        group.addTask {
+                            let (cids, error) = try await store.push(part); return (stream, cids, error)
+                        }
                     }
                     return try await group.reduce(into: [(Int, [String], RPCError?)]()) { $0.append($1) }
                 }
@@ -267,8 +277,12 @@ struct StoreServiceTests {
                 #expect(hugeCIDs.isEmpty)
                 #expect(hugeError?.code == .resourceExhausted)
                 var annotated = try exampleRecord("annotated")
-                annotated.data.fields["annotations"] = Google_Protobuf_Value(structValue: .init(fields: Dictionary(
-                    uniqueKeysWithValues: (0..<200).map { ("key-\($0)", Google_Protobuf_Value(stringValue: String(repeating: "v", count: 600))) })))
+                annotated.data.fields["annotations"] = Google_Protobuf_Value(
+                    structValue: .init(
+                        fields: Dictionary(
+                            uniqueKeysWithValues: (0..<200).map {
+                                ("key-\($0)", Google_Protobuf_Value(stringValue: String(repeating: "v", count: 600)))
+                            })))
                 let (_, annotationError) = try await store.push([annotated])
                 #expect(annotationError?.code == .invalidArgument)
                 #expect(annotationError?.message.contains("annotations") == true)
@@ -286,15 +300,28 @@ struct StoreServiceTests {
                 let store = StoreClient(wrapping: client)
                 let cid = try #require(try await store.push([exampleRecord("signed")]).cids.first)
                 let pushes: [Agntcy_Dir_Store_V1_PushReferrerRequest] = [
-                    .with { $0.recordRef.cid = cid; $0.signature = .with { $0.signature = "MEUCIQ=="; $0.annotations = ["payload": "{\"critical\":{}}"] } },
-                    .with { $0.recordRef.cid = cid; $0.publicKey = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n" },
+                    .with {
+                        $0.recordRef.cid = cid;
+                        $0.signature = .with {
+                            $0.signature = "MEUCIQ=="; $0.annotations = ["payload": "{\"critical\":{}}"]
+                        }
+                    },
+                    .with {
+                        $0.recordRef.cid = cid; $0.publicKey = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+                    },
                     .with { $0.recordRef.cid = cid },  // neither option: skipped, no answer
-                    .with { $0.recordRef.cid = "baeareiunknown"; $0.publicKey = "key" },
-                    .with { $0.recordRef.cid = cid; $0.publicKey = "" },
+                    .with {
+                        $0.recordRef.cid = "baeareiunknown"; $0.publicKey = "key"
+                    },
+                    .with {
+                        $0.recordRef.cid = cid; $0.publicKey = ""
+                    },
                 ]
-                let answers = try await store.pushReferrer(request: StreamingClientRequest { writer in
-                    for request in pushes { try await writer.write(request) }
-                }) { response in
+                let answers = try await store.pushReferrer(
+                    request: StreamingClientRequest { writer in
+                        for request in pushes { try await writer.write(request) }
+                    }
+                ) { response in
                     var answers: [Agntcy_Dir_Store_V1_PushReferrerResponse] = []
                     for try await answer in response.messages { answers.append(answer) }
                     return answers
@@ -304,14 +331,24 @@ struct StoreServiceTests {
                 #expect(answers[3].errorMessage == "public key is required")
 
                 let pulls: [Agntcy_Dir_Store_V1_PullReferrerRequest] = [
-                    .with { $0.recordRef.cid = cid; $0.pullSignature = true },
-                    .with { $0.recordRef.cid = cid; $0.pullPublicKey = true },
-                    .with { $0.recordRef.cid = "baeareiunknown"; $0.pullSignature = true },
-                    .with { $0.recordRef.cid = "baeareiunknown"; $0.pullPublicKey = true },
+                    .with {
+                        $0.recordRef.cid = cid; $0.pullSignature = true
+                    },
+                    .with {
+                        $0.recordRef.cid = cid; $0.pullPublicKey = true
+                    },
+                    .with {
+                        $0.recordRef.cid = "baeareiunknown"; $0.pullSignature = true
+                    },
+                    .with {
+                        $0.recordRef.cid = "baeareiunknown"; $0.pullPublicKey = true
+                    },
                 ]
-                let pulled = try await store.pullReferrer(request: StreamingClientRequest { writer in
-                    for request in pulls { try await writer.write(request) }
-                }) { response in
+                let pulled = try await store.pullReferrer(
+                    request: StreamingClientRequest { writer in
+                        for request in pulls { try await writer.write(request) }
+                    }
+                ) { response in
                     var answers: [Agntcy_Dir_Store_V1_PullReferrerResponse] = []
                     for try await answer in response.messages { answers.append(answer) }
                     return answers
@@ -325,9 +362,14 @@ struct StoreServiceTests {
                 // Delete takes the referrers with the record.
                 try await store.delete([cid])
                 _ = try await store.push([exampleRecord("signed")])
-                let afterDelete = try await store.pullReferrer(request: StreamingClientRequest {
-                    try await $0.write(.with { $0.recordRef.cid = cid; $0.pullPublicKey = true })
-                }) { response in
+                let afterDelete = try await store.pullReferrer(
+                    request: StreamingClientRequest {
+                        try await $0.write(
+                            .with {
+                                $0.recordRef.cid = cid; $0.pullPublicKey = true
+                            })
+                    }
+                ) { response in
                     var keys: [String] = []
                     for try await answer in response.messages { keys.append(answer.publicKey) }
                     return keys
@@ -343,10 +385,11 @@ struct StoreServiceTests {
             var pushed = host.events.events(of: RecordPushed.self).makeAsyncIterator()
             var deleted = host.events.events(of: RecordDeleted.self).makeAsyncIterator()
             let prefix = host.configuration.redis.channelPrefix
-            #expect(await eventually {
-                host.subscriber.isSubscribed(to: EventBus.channel(for: RecordDeleted.topic, prefix: prefix))
-                    && host.subscriber.isSubscribed(to: EventBus.channel(for: RecordPushed.topic, prefix: prefix))
-            })
+            #expect(
+                await eventually {
+                    host.subscriber.isSubscribed(to: EventBus.channel(for: RecordDeleted.topic, prefix: prefix))
+                        && host.subscriber.isSubscribed(to: EventBus.channel(for: RecordPushed.topic, prefix: prefix))
+                })
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
                 let name = "events-\(UUID().uuidString)"

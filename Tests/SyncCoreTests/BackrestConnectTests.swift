@@ -73,7 +73,12 @@ actor PeerStateLog {
 @Suite("backrest hub over Connect through the gateway, and two hub replicas", .serialized)
 struct BackrestConnectTests {
     static let readOperations = BackrestHubTests.readOperations
-    static let writeConfig: [V1_Multihost.Permission] = readOperations + [.with { $0.type = .permissionReadWriteConfig; $0.scopes = ["*"] }]
+    static let writeConfig: [V1_Multihost.Permission] =
+        readOperations + [
+            .with {
+                $0.type = .permissionReadWriteConfig; $0.scopes = ["*"]
+            }
+        ]
 
     /// Connect's name of a gRPC status code (connectrpc.com/docs/protocol, "Error Codes").
     static func connectCode(_ code: RPCError.Code) -> String {
@@ -92,7 +97,9 @@ struct BackrestConnectTests {
             .map { "\($0)=\(addresses)" }.joined(separator: ",")
     }
 
-    @Test("over Connect through the gateway: the hub's handshake verifies, 1,000 operations are stored, a config push reaches only a READ_WRITE_CONFIG client; every refused handshake is a Connect error with gRPC's code")
+    @Test(
+        "over Connect through the gateway: the hub's handshake verifies, 1,000 operations are stored, a config push reaches only a READ_WRITE_CONFIG client; every refused handshake is a Connect error with gRPC's code"
+    )
     func connectThroughGateway() async throws {
         try await withSyncServer { sync, database in
             try await withGateway(routes: Self.routes(sync)) { gateway, _ in
@@ -101,8 +108,14 @@ struct BackrestConnectTests {
                     let identity = try await hub.getIdentity(.init())
                     let laptop = BackrestClientIdentity(instanceID: "laptop")
                     let desktop = BackrestClientIdentity(instanceID: "desktop")
-                    _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations })
-                    _ = try await hub.addClient(.with { $0.instanceID = "desktop"; $0.keyid = desktop.identity.publicKey.keyid; $0.permissions = Self.writeConfig })
+                    _ = try await hub.addClient(
+                        .with {
+                            $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations
+                        })
+                    _ = try await hub.addClient(
+                        .with {
+                            $0.instanceID = "desktop"; $0.keyid = desktop.identity.publicKey.keyid; $0.permissions = Self.writeConfig
+                        })
 
                     let session = try await ConnectHubSession.open(gateway: gateway)
                     defer { session.stream.close() }
@@ -117,22 +130,41 @@ struct BackrestConnectTests {
                     let ask = try await session.untilRequestOperations()
                     #expect(ask.highOpid == 0)
                     for batch in 0..<2 {
-                        try await session.send(created((1...500).map { index in
-                            let id = Int64(batch * 500 + index)
-                            return laptop.operation(id, flow: id, modno: id)
-                        }))
+                        try await session.send(
+                            created(
+                                (1...500).map { index in
+                                    let id = Int64(batch * 500 + index)
+                                    return laptop.operation(id, flow: id, modno: id)
+                                }))
                     }
                     // Its config and resources are kept with its peer state.
-                    try await session.send(.with { $0.receiveConfig = .with { $0.config = .with {
-                        $0.modno = 7
-                        $0.repos = [.with { $0.id = "nas"; $0.guid = "guid-nas"; $0.uri = "/mnt/nas/restic" }]
-                    } } })
-                    try await session.send(.with { $0.receiveResources = .with {
-                        $0.repos = [.with { $0.id = "nas"; $0.guid = "guid-nas" }]
-                        $0.plans = [.with { $0.id = "daily" }]
-                    } })
+                    try await session.send(
+                        .with {
+                            $0.receiveConfig = .with {
+                                $0.config = .with {
+                                    $0.modno = 7
+                                    $0.repos = [
+                                        .with {
+                                            $0.id = "nas"; $0.guid = "guid-nas"; $0.uri = "/mnt/nas/restic"
+                                        }
+                                    ]
+                                }
+                            }
+                        })
+                    try await session.send(
+                        .with {
+                            $0.receiveResources = .with {
+                                $0.repos = [
+                                    .with {
+                                        $0.id = "nas"; $0.guid = "guid-nas"
+                                    }
+                                ]
+                                $0.plans = [.with { $0.id = "daily" }]
+                            }
+                        })
                     let postgres = try await TestPostgres.shared()
-                    #expect(try await eventually(timeout: .seconds(20)) { try await postgres.count("backrest.operations", database: database) == 1_000 })
+                    #expect(
+                        try await eventually(timeout: .seconds(20)) { try await postgres.count("backrest.operations", database: database) == 1_000 })
                     let kept = try await eventually {
                         let state = try await BackrestHubTests.state(client, laptop)
                         return state?.remoteConfig.modno == 7 && state?.knownRepos.map(\.id) == ["nas"] && state?.knownPlans.map(\.id) == ["daily"]
@@ -141,14 +173,22 @@ struct BackrestConnectTests {
 
                     // Config pushes: refused for a client without READ_WRITE_CONFIG, delivered to one with it.
                     await #expect(throws: RPCError.self) {
-                        _ = try await hub.pushConfig(.with { $0.keyid = laptop.identity.publicKey.keyid; $0.setConfig.reposToDelete = ["repo1"] })
+                        _ = try await hub.pushConfig(
+                            .with {
+                                $0.keyid = laptop.identity.publicKey.keyid; $0.setConfig.reposToDelete = ["repo1"]
+                            })
                     }
                     let writer = try await ConnectHubSession.open(gateway: gateway)
                     defer { writer.stream.close() }
                     try await writer.send(try desktop.handshake())
                     _ = try await writer.untilRequestOperations()
-                    let repo = V1_Repo.with { $0.id = "offsite"; $0.uri = "sftp:backup@example.org:/srv/restic" }
-                    let pushed = try await hub.pushConfig(.with { $0.keyid = desktop.identity.publicKey.keyid; $0.setConfig.repos = [repo] })
+                    let repo = V1_Repo.with {
+                        $0.id = "offsite"; $0.uri = "sftp:backup@example.org:/srv/restic"
+                    }
+                    let pushed = try await hub.pushConfig(
+                        .with {
+                            $0.keyid = desktop.identity.publicKey.keyid; $0.setConfig.repos = [repo]
+                        })
                     #expect(pushed.delivered)
                     let setConfig = try #require(try await writer.next())
                     guard case .setConfig(let config)? = setConfig.action else { throw HubTestError("expected set_config, got \(setConfig)") }
@@ -180,7 +220,9 @@ struct BackrestConnectTests {
         }
     }
 
-    @Test("two hub replicas behind the gateway stream the same peer state changes; a client that disappears is DISCONNECTED on both within one heartbeat interval")
+    @Test(
+        "two hub replicas behind the gateway stream the same peer state changes; a client that disappears is DISCONNECTED on both within one heartbeat interval"
+    )
     func replicas() async throws {
         let heartbeat = ["WHARF_BACKREST_HEARTBEAT_INTERVAL": "3s"]
         try await withSyncServer(environment: heartbeat) { first, database in
@@ -192,9 +234,10 @@ struct BackrestConnectTests {
                     #expect(identities[0] == identities[1])
                     let laptop = BackrestClientIdentity(instanceID: "laptop")
                     try await withTestClient(port: gateway, admin: true) { client in
-                        _ = try await Wharf_Sync_V1_BackrestHub.Client(wrapping: client).addClient(.with {
-                            $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations
-                        })
+                        _ = try await Wharf_Sync_V1_BackrestHub.Client(wrapping: client).addClient(
+                            .with {
+                                $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations
+                            })
                     }
                     let log = PeerStateLog()
                     let keyid = laptop.identity.publicKey.keyid
@@ -202,7 +245,9 @@ struct BackrestConnectTests {
                         for (name, port) in [("first", first), ("second", second)] {
                             group.addTask {
                                 try await withTestClient(port: port, admin: true) { client in
-                                    try await V1sync_BackrestSyncStateService.Client(wrapping: client).getPeerSyncStatesStream(.with { $0.subscribe = true }) {
+                                    try await V1sync_BackrestSyncStateService.Client(wrapping: client).getPeerSyncStatesStream(
+                                        .with { $0.subscribe = true }
+                                    ) {
                                         for try await state in $0.messages { await log.add(state, from: name) }
                                     }
                                 }

@@ -9,21 +9,25 @@ import WharfTestSupport
 
 /// The sync service running in this test process on a fresh database (or, for a second replica, on
 /// `database`, sharing its hub key), with a short heartbeat.
-func withSyncServer(database existing: String? = nil, environment extra: [String: String] = [:],
-                    _ body: (Int, String) async throws -> Void) async throws {
+func withSyncServer(
+    database existing: String? = nil, environment extra: [String: String] = [:],
+    _ body: (Int, String) async throws -> Void
+) async throws {
     let postgres = try await TestPostgres.shared()
     let redis = try await TestRedis.shared()
     let database: String
     if let existing { database = existing } else { database = try await postgres.createDatabase(prefix: "backrest") }
     let environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
+        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+        "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
         "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText, "WHARF_SYNC_STORE": "127.0.0.1:1", "WHARF_SYNC_ROUTING": "127.0.0.1:1",
         "WHARF_BACKREST_INSTANCE_ID": "wharf-hub", "WHARF_BACKREST_HEARTBEAT_INTERVAL": "1s",
         "WHARF_BACKREST_KEY_FILE": FileManager.default.temporaryDirectory.appendingPathComponent("\(database)-hub.pem").path,
     ].merging(extra) { $1 }
     let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
-        service: "sync", defaults: SyncServer.defaults, environment: environment) { SyncSettings(reader: $0) }
+        service: "sync", defaults: SyncServer.defaults, environment: environment
+    ) { SyncSettings(reader: $0) }
     let host = WharfServiceHost(configuration: runtime, migrations: SyncServer.migrations)
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await host.run(handleSignals: false) { host in try await SyncServer.parts(host: host, settings: settings) } }
@@ -53,12 +57,16 @@ final class HubSessionIO {
     }
 }
 
-func withHubSession<T: Sendable>(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ body: @escaping @Sendable (HubSessionIO) async throws -> T) async throws -> T {
+func withHubSession<T: Sendable>(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ body: @escaping @Sendable (HubSessionIO) async throws -> T)
+    async throws -> T
+{
     let (outgoing, send) = AsyncStream.makeStream(of: V1sync_SyncStreamItem.self)
     defer { send.finish() }
-    return try await V1sync_BackrestSyncService.Client(wrapping: client).sync(request: StreamingClientRequest { writer in
-        for await item in outgoing { try await writer.write(item) }
-    }) { response in
+    return try await V1sync_BackrestSyncService.Client(wrapping: client).sync(
+        request: StreamingClientRequest { writer in
+            for await item in outgoing { try await writer.write(item) }
+        }
+    ) { response in
         let io = HubSessionIO(send: send, incoming: response.messages.makeAsyncIterator())
         defer { send.finish() }
         return try await body(io)
@@ -103,9 +111,15 @@ func created(_ operations: [V1_Operation]) -> V1sync_SyncStreamItem {
 
 @Suite("backrest hub: v1sync Sync over gRPC with clients written from the spec", .serialized)
 struct BackrestHubTests {
-    static let readOperations: [V1_Multihost.Permission] = [.with { $0.type = .permissionReadOperations; $0.scopes = ["*"] }]
+    static let readOperations: [V1_Multihost.Permission] = [
+        .with {
+            $0.type = .permissionReadOperations; $0.scopes = ["*"]
+        }
+    ]
 
-    @Test("an authorized key is accepted: the hub's handshake verifies, then config, resources and request_operations in order; 10,000 operations in batches of 500 are stored once; updates, deletes and reconnect catch-up")
+    @Test(
+        "an authorized key is accepted: the hub's handshake verifies, then config, resources and request_operations in order; 10,000 operations in batches of 500 are stored once; updates, deletes and reconnect catch-up"
+    )
     func acceptedSession() async throws {
         try await withSyncServer { port, database in
             try await withTestClient(port: port, admin: true) { client in
@@ -114,7 +128,10 @@ struct BackrestHubTests {
                 #expect(identity.instanceID == "wharf-hub")
                 #expect(try BackrestPublicKey(pem: identity.publicKeyPem).keyid == identity.keyid)
                 let laptop = BackrestClientIdentity(instanceID: "laptop")
-                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations })
+                _ = try await hub.addClient(
+                    .with {
+                        $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations
+                    })
                 #expect(try await hub.listClients(.init()).clients.map(\.keyid) == [laptop.identity.publicKey.keyid])
 
                 let first = try await withHubSession(client) { io in
@@ -130,7 +147,8 @@ struct BackrestHubTests {
                     let resources = try #require(try await io.next())
                     let request = try #require(try await io.next())
                     guard case .receiveConfig? = config.action, case .receiveResources? = resources.action,
-                          case .requestOperations(let ask)? = request.action else { throw HubTestError("order \(config) \(resources) \(request)") }
+                        case .requestOperations(let ask)? = request.action
+                    else { throw HubTestError("order \(config) \(resources) \(request)") }
                     #expect(ask.highOpid == 0 && ask.highModno == 0)
                     // 10,000 operations in batches of 500, every tenth flow with several operations.
                     for batch in 0..<20 {
@@ -148,18 +166,24 @@ struct BackrestHubTests {
                     }
                     io.send.yield(created(garbled))
                     io.send.yield(.with { $0.heartbeat = .init() })
-                    return try await eventually(timeout: .seconds(30)) { try await TestPostgres.shared().count("backrest.operations", database: database) == 10_000 }
+                    return try await eventually(timeout: .seconds(30)) {
+                        try await TestPostgres.shared().count("backrest.operations", database: database) == 10_000
+                    }
                 }
                 #expect(first)
                 let postgres = try await TestPostgres.shared()
                 #expect(try await postgres.count("backrest.operations", database: database) == 10_000)
                 // 1,000 flows of 10; each maps to the hub id of its first stored operation.
                 #expect(try await postgres.count("(SELECT DISTINCT flow_id FROM backrest.operations) AS flows", database: database) == 1_000)
-                #expect(try await postgres.count("""
-                    backrest.operations o WHERE o.flow_id <> (SELECT min(p.id) FROM backrest.operations p
-                    WHERE p.peer_keyid = o.peer_keyid AND p.original_flow_id = o.original_flow_id)
-                    """, database: database) == 0)
-                let states = try await V1sync_BackrestSyncStateService.Client(wrapping: client).getPeerSyncStatesStream(.with { $0.subscribe = false }) {
+                #expect(
+                    try await postgres.count(
+                        """
+                        backrest.operations o WHERE o.flow_id <> (SELECT min(p.id) FROM backrest.operations p
+                        WHERE p.peer_keyid = o.peer_keyid AND p.original_flow_id = o.original_flow_id)
+                        """, database: database) == 0)
+                let states = try await V1sync_BackrestSyncStateService.Client(wrapping: client).getPeerSyncStatesStream(
+                    .with { $0.subscribe = false }
+                ) {
                     try await $0.messages.reduce(into: [V1sync_PeerState]()) { $0.append($1) }
                 }
                 #expect(states.map(\.peerKeyid) == [laptop.identity.publicKey.keyid])
@@ -173,10 +197,18 @@ struct BackrestHubTests {
                     while let item = try await io.next() {
                         if case .requestOperations(let request)? = item.action { ask = request; break }
                     }
-                    io.send.yield(.with { $0.receiveOperations = .with { $0.event = .with { $0.updatedOperations = .with {
-                        $0.operations = [laptop.operation(7, flow: 1, modno: 10_001, message: "edited offline")]
-                    } } } })
-                    io.send.yield(.with { $0.receiveOperations = .with { $0.event = .with { $0.deletedOperations = .with { $0.values = [8, 999_999] } } } })
+                    io.send.yield(
+                        .with {
+                            $0.receiveOperations = .with {
+                                $0.event = .with {
+                                    $0.updatedOperations = .with {
+                                        $0.operations = [laptop.operation(7, flow: 1, modno: 10_001, message: "edited offline")]
+                                    }
+                                }
+                            }
+                        })
+                    io.send.yield(
+                        .with { $0.receiveOperations = .with { $0.event = .with { $0.deletedOperations = .with { $0.values = [8, 999_999] } } } })
                     let applied = try await eventually(timeout: .seconds(10)) {
                         try await TestPostgres.shared().count("backrest.operations", database: database) == 9_999
                     }
@@ -192,13 +224,18 @@ struct BackrestHubTests {
         }
     }
 
-    @Test("refused: unknown key, wrong keyid, bad signature, signature over timestamp ‖ payload, stale timestamp, instance mismatch, non-handshake first message, a backrest 1.13 client")
+    @Test(
+        "refused: unknown key, wrong keyid, bad signature, signature over timestamp ‖ payload, stale timestamp, instance mismatch, non-handshake first message, a backrest 1.13 client"
+    )
     func refusedHandshakes() async throws {
         try await withSyncServer { port, _ in
             try await withTestClient(port: port, admin: true) { client in
                 let laptop = BackrestClientIdentity(instanceID: "laptop")
                 let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
-                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations })
+                _ = try await hub.addClient(
+                    .with {
+                        $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations
+                    })
                 func refusal(_ item: V1sync_SyncStreamItem) async throws -> RPCError? {
                     do {
                         _ = try await withHubSession(client) { io in
@@ -226,9 +263,10 @@ struct BackrestHubTests {
         try await withSyncServer(environment: environment) { port, _ in
             try await withTestClient(port: port, admin: true) { client in
                 let laptop = BackrestClientIdentity(instanceID: "laptop")
-                _ = try await Wharf_Sync_V1_BackrestHub.Client(wrapping: client).addClient(.with {
-                    $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations
-                })
+                _ = try await Wharf_Sync_V1_BackrestHub.Client(wrapping: client).addClient(
+                    .with {
+                        $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = Self.readOperations
+                    })
                 let started = ContinuousClock.now
                 do {
                     _ = try await withHubSession(client) { io in
@@ -265,7 +303,9 @@ struct BackrestHubTests {
 
     /// First items a hub must refuse from a client that claims to be `laptop` (authorized, read-operations),
     /// with the status each gets and a phrase of its message; the same over gRPC and over Connect.
-    static func refusedHandshakes(_ laptop: BackrestClientIdentity) throws -> [(name: String, item: V1sync_SyncStreamItem, code: RPCError.Code, says: String)] {
+    static func refusedHandshakes(_ laptop: BackrestClientIdentity) throws -> [(
+        name: String, item: V1sync_SyncStreamItem, code: RPCError.Code, says: String
+    )] {
         let stranger = BackrestClientIdentity(instanceID: "stranger")
         var badSignature = try laptop.handshake()
         if case .handshake(var handshake)? = badSignature.action {
@@ -288,8 +328,10 @@ struct BackrestHubTests {
             ("instance id mismatch", try laptop.handshake(payload: "desktop"), .permissionDenied, "belongs to instance laptop"),
             ("not a handshake first", .with { $0.heartbeat = .init() }, .unauthenticated, "must be a handshake"),
             // backrest 1.13+: establish_shared_secret is field 2, unknown to protocol 1.
-            ("a backrest 1.13 client", try V1sync_SyncStreamItem(serializedBytes: [0x12, 0x03, 0x0A, 0x01, 0x41]), .failedPrecondition,
-             "protocol 1 (backrest 1.11 to 1.12)"),
+            (
+                "a backrest 1.13 client", try V1sync_SyncStreamItem(serializedBytes: [0x12, 0x03, 0x0A, 0x01, 0x41]), .failedPrecondition,
+                "protocol 1 (backrest 1.11 to 1.12)"
+            ),
         ]
     }
 

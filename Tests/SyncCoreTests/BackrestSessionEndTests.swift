@@ -1,8 +1,8 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import Synchronization
 import SyncCore
+import Synchronization
 import Testing
 import WharfProto
 import WharfTestSupport
@@ -19,14 +19,20 @@ struct BackrestSessionEndTests {
 
     /// A sync server with the client `laptop` authorized (read-operations), and an admin client of it.
     private func withAuthorizedLaptop(
-        _ body: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Wharf_Sync_V1_BackrestHub.Client<HTTP2ClientTransport.Posix>,
-                                     BackrestClientIdentity) async throws -> Void
+        _ body:
+            @escaping @Sendable (
+                GRPCClient<HTTP2ClientTransport.Posix>, Wharf_Sync_V1_BackrestHub.Client<HTTP2ClientTransport.Posix>,
+                BackrestClientIdentity
+            ) async throws -> Void
     ) async throws {
         try await withSyncServer(environment: Self.environment) { port, _ in
             try await withTestClient(port: port, admin: true) { client in
                 let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
                 let laptop = BackrestClientIdentity(instanceID: "laptop")
-                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = BackrestHubTests.readOperations })
+                _ = try await hub.addClient(
+                    .with {
+                        $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = BackrestHubTests.readOperations
+                    })
                 try await body(client, hub, laptop)
             }
         }
@@ -34,8 +40,10 @@ struct BackrestSessionEndTests {
 
     /// Opens an established session of `laptop`, runs `change` once it is established, and returns how the
     /// session ended and how long after the change.
-    private func sessionEnd(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ laptop: BackrestClientIdentity,
-                            after change: @escaping @Sendable (HubSessionIO) async throws -> Void) async throws -> (RPCError?, Duration) {
+    private func sessionEnd(
+        _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ laptop: BackrestClientIdentity,
+        after change: @escaping @Sendable (HubSessionIO) async throws -> Void
+    ) async throws -> (RPCError?, Duration) {
         let changed = ChangeInstant()
         do {
             try await withHubSession(client) { io in
@@ -54,51 +62,59 @@ struct BackrestSessionEndTests {
     @Test("RemoveClient ends that client's open session at once (PERMISSION_DENIED); its operations sent afterwards are not stored")
     func removedClient() async throws {
         try await withAuthorizedLaptop { client, hub, laptop in
-                let (error, elapsed) = try await sessionEnd(client, laptop) { io in
-                    let removed = try await hub.removeClient(.with { $0.keyid = laptop.identity.publicKey.keyid }).removed
-                    #expect(removed)
-                    // The removed client keeps writing: none of it may be stored.
-                    io.send.yield(created([laptop.operation(1, flow: 1, modno: 1)]))
-                }
-                #expect(error?.code == .permissionDenied, "\(String(describing: error))")
-                #expect(error?.message.contains("removed") == true, "\(String(describing: error))")
-                #expect(elapsed < Self.promptly, "the session lasted \(elapsed) after RemoveClient")
-                let state = try await BackrestHubTests.state(client, laptop)
-                #expect(state?.state != .connected, "\(String(describing: state))")
-                // Authorized again, the client catches up from nothing: the operation sent after removal was not stored.
-                _ = try await hub.addClient(.with { $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = BackrestHubTests.readOperations })
-                let ask = try await withHubSession(client) { io -> V1sync_SyncStreamItem.SyncActionRequestOperations? in
-                    io.send.yield(try laptop.handshake())
-                    for _ in 0..<3 { _ = try await io.next() }
-                    guard case .requestOperations(let ask)? = try await io.next()?.action else { return nil }
-                    return ask
-                }
-                #expect(ask?.highOpid == 0 && ask?.highModno == 0, "\(String(describing: ask))")
+            let (error, elapsed) = try await sessionEnd(client, laptop) { io in
+                let removed = try await hub.removeClient(.with { $0.keyid = laptop.identity.publicKey.keyid }).removed
+                #expect(removed)
+                // The removed client keeps writing: none of it may be stored.
+                io.send.yield(created([laptop.operation(1, flow: 1, modno: 1)]))
+            }
+            #expect(error?.code == .permissionDenied, "\(String(describing: error))")
+            #expect(error?.message.contains("removed") == true, "\(String(describing: error))")
+            #expect(elapsed < Self.promptly, "the session lasted \(elapsed) after RemoveClient")
+            let state = try await BackrestHubTests.state(client, laptop)
+            #expect(state?.state != .connected, "\(String(describing: state))")
+            // Authorized again, the client catches up from nothing: the operation sent after removal was not stored.
+            _ = try await hub.addClient(
+                .with {
+                    $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid; $0.permissions = BackrestHubTests.readOperations
+                })
+            let ask = try await withHubSession(client) { io -> V1sync_SyncStreamItem.SyncActionRequestOperations? in
+                io.send.yield(try laptop.handshake())
+                for _ in 0..<3 { _ = try await io.next() }
+                guard case .requestOperations(let ask)? = try await io.next()?.action else { return nil }
+                return ask
+            }
+            #expect(ask?.highOpid == 0 && ask?.highModno == 0, "\(String(describing: ask))")
         }
     }
 
     @Test("a change of the client's permissions ends its open session at once, so the new ones apply")
     func changedPermissions() async throws {
         try await withAuthorizedLaptop { client, hub, laptop in
-                let (error, elapsed) = try await sessionEnd(client, laptop) { _ in
-                    _ = try await hub.addClient(.with {
+            let (error, elapsed) = try await sessionEnd(client, laptop) { _ in
+                _ = try await hub.addClient(
+                    .with {
                         $0.instanceID = "laptop"; $0.keyid = laptop.identity.publicKey.keyid
-                        $0.permissions = [.with { $0.type = .permissionReadConfig; $0.scopes = ["*"] }]
+                        $0.permissions = [
+                            .with {
+                                $0.type = .permissionReadConfig; $0.scopes = ["*"]
+                            }
+                        ]
                     })
-                }
-                #expect(error?.code == .permissionDenied, "\(String(describing: error))")
-                #expect(error?.message.contains("permissions") == true, "\(String(describing: error))")
-                #expect(elapsed < Self.promptly, "the session lasted \(elapsed) after the change")
+            }
+            #expect(error?.code == .permissionDenied, "\(String(describing: error))")
+            #expect(error?.message.contains("permissions") == true, "\(String(describing: error))")
+            #expect(elapsed < Self.promptly, "the session lasted \(elapsed) after the change")
         }
     }
 
     @Test("a second handshake is a protocol error that ends the session at once")
     func secondHandshake() async throws {
         try await withAuthorizedLaptop { client, hub, laptop in
-                let (error, elapsed) = try await sessionEnd(client, laptop) { io in io.send.yield(try laptop.handshake()) }
-                #expect(error?.code == .invalidArgument, "\(String(describing: error))")
-                #expect(elapsed < Self.promptly, "the session lasted \(elapsed) after the second handshake")
-                #expect(try await BackrestHubTests.state(client, laptop)?.state == .errorProtocol)
+            let (error, elapsed) = try await sessionEnd(client, laptop) { io in io.send.yield(try laptop.handshake()) }
+            #expect(error?.code == .invalidArgument, "\(String(describing: error))")
+            #expect(elapsed < Self.promptly, "the session lasted \(elapsed) after the second handshake")
+            #expect(try await BackrestHubTests.state(client, laptop)?.state == .errorProtocol)
         }
     }
 }

@@ -2,11 +2,12 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Synchronization
-@testable import SyncCore
 import Testing
 import WharfProto
 import WharfRuntime
 import WharfTestSupport
+
+@testable import SyncCore
 
 /// A remote whose change feed (WatchRecords) sends what no store would: a megabyte where a CID belongs. The
 /// follower keeps only CIDs, and such a change fails the round with a reason naming it (before, every such
@@ -17,26 +18,36 @@ struct HostileChangeFeedTests {
     struct HostileFeed: Wharf_Store_V1_RecordReconciliation.SimpleServiceProtocol {
         let cid: String
 
-        func reconcile(request: RPCAsyncSequence<Wharf_Store_V1_ReconcileMessage, any Error>,
-                       response: RPCWriter<Wharf_Store_V1_ReconcileMessage>, context: ServerContext) async throws {
+        func reconcile(
+            request: RPCAsyncSequence<Wharf_Store_V1_ReconcileMessage, any Error>,
+            response: RPCWriter<Wharf_Store_V1_ReconcileMessage>, context: ServerContext
+        ) async throws {
             throw RPCError(code: .unimplemented, message: "not here")
         }
 
-        func initiate(request: RPCAsyncSequence<Wharf_Store_V1_ReconcileMessage, any Error>,
-                      response: RPCWriter<Wharf_Store_V1_InitiatorStep>, context: ServerContext) async throws {
+        func initiate(
+            request: RPCAsyncSequence<Wharf_Store_V1_ReconcileMessage, any Error>,
+            response: RPCWriter<Wharf_Store_V1_InitiatorStep>, context: ServerContext
+        ) async throws {
             throw RPCError(code: .unimplemented, message: "not here")
         }
 
-        func watchRecords(request: Wharf_Store_V1_WatchRecordsRequest, response: RPCWriter<Wharf_Store_V1_RecordChange>,
-                          context: ServerContext) async throws {
-            try await response.write(.with { $0.sequence = 1; $0.cid = cid; $0.present = true })
+        func watchRecords(
+            request: Wharf_Store_V1_WatchRecordsRequest, response: RPCWriter<Wharf_Store_V1_RecordChange>,
+            context: ServerContext
+        ) async throws {
+            try await response.write(
+                .with {
+                    $0.sequence = 1; $0.cid = cid; $0.present = true
+                })
             try await Task.sleep(for: .seconds(4))  // a little beyond the follower's window (graceful shutdown waits for it)
         }
     }
 
     private func follow(feedSending cid: String) async throws -> (error: (any Error)?, changed: [String]) {
-        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext,
-                                                   config: .defaults { $0.rpc.maxRequestPayloadSize = 8 << 20 })
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext,
+            config: .defaults { $0.rpc.maxRequestPayloadSize = 8 << 20 })
         let server = GRPCServer(transport: transport, services: [HostileFeed(cid: cid)])
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.serve() }
@@ -47,8 +58,9 @@ struct HostileChangeFeedTests {
             var failure: (any Error)?
             do {
                 try await RemoteDirectory.with(remote, at: try #require(IPAddressBytes(literal: "127.0.0.1"))) { directory in
-                    try await ChangeFollower.follow(directory, for: .seconds(3), statusCheck: { _ in true }, catchUp: {},
-                                                    changed: { changed.add($0) })
+                    try await ChangeFollower.follow(
+                        directory, for: .seconds(3), statusCheck: { _ in true }, catchUp: {},
+                        changed: { changed.add($0) })
                 }
             } catch {
                 failure = error

@@ -36,7 +36,9 @@ struct SyncServiceTrustTests {
         try await withSyncServer(environment: Self.environment) { port, _ in
             try await withTestClient(port: port) { client in
                 let sync = Agntcy_Dir_Store_V1_SyncService.Client(wrapping: client)
-                let options: CallOptions = { var options = CallOptions.defaults; options.timeout = .seconds(2); return options }()
+                let options: CallOptions = {
+                    var options = CallOptions.defaults; options.timeout = .seconds(2); return options
+                }()
                 // The local store (127.0.0.1:1) never answers: the first ten wait for it; the eleventh is refused at once.
                 let codes = await withTaskGroup(of: RPCError.Code?.self) { group in
                     for index in 0..<11 {

@@ -8,17 +8,22 @@ import WharfTestSupport
 
 @Suite("wharfctl backrest: identity, clients, peers and config pushes through the gateway", .serialized)
 struct WharfctlBackrestTests {
-    @Test("identity (text and JSON), client add/list/remove with permissions, push-config to a connected client, peers and peers --watch; errors exit non-zero on one line")
+    @Test(
+        "identity (text and JSON), client add/list/remove with permissions, push-config to a connected client, peers and peers --watch; errors exit non-zero on one line"
+    )
     func commands() async throws {
         try await withSyncServer { sync, _ in
             try await withGateway(routes: BackrestConnectTests.routes(sync)) { gateway, _ in
                 let wharfctl = try builtExecutable("wharfctl")
                 let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
                 func run(_ arguments: [String], environment: [String: String] = admin) async throws -> (status: Int32?, output: String) {
-                    try await runExecutable(wharfctl, ["backrest"] + arguments + ["--address", "127.0.0.1:\(gateway)"],
-                                            environment: environment, timeout: .seconds(30))
+                    try await runExecutable(
+                        wharfctl, ["backrest"] + arguments + ["--address", "127.0.0.1:\(gateway)"],
+                        environment: environment, timeout: .seconds(30))
                 }
-                let identity = try await withTestClient(port: gateway) { try await Wharf_Sync_V1_BackrestHub.Client(wrapping: $0).getIdentity(.init()) }
+                let identity = try await withTestClient(port: gateway) {
+                    try await Wharf_Sync_V1_BackrestHub.Client(wrapping: $0).getIdentity(.init())
+                }
                 let text = try await run(["identity"], environment: [:])
                 #expect(text.status == 0 && text.output == "instance_id: wharf-hub\nkeyid: \(identity.keyid)\n", "\(text.output)")
                 let json = try await run(["identity", "--output", "json"], environment: [:])
@@ -27,23 +32,31 @@ struct WharfctlBackrestTests {
                 let laptop = BackrestClientIdentity(instanceID: "laptop")
                 let desktop = BackrestClientIdentity(instanceID: "desktop")
                 // No token anywhere (not even in a launcher state folder of the working directory).
-                let noToken = try await run(["client", "list"], environment: ["WHARF_STATE_DIR": try TemporaryDirectories.make(prefix: "wharfctl-no-token")])
+                let noToken = try await run(
+                    ["client", "list"], environment: ["WHARF_STATE_DIR": try TemporaryDirectories.make(prefix: "wharfctl-no-token")])
                 #expect(noToken.status == 78, "\(noToken.output)")
-                let badPermission = try await run(["client", "add", "--instance-id", "laptop", "--keyid", laptop.identity.publicKey.keyid,
-                                                   "--permission", "write-everything=*"])
+                let badPermission = try await run([
+                    "client", "add", "--instance-id", "laptop", "--keyid", laptop.identity.publicKey.keyid,
+                    "--permission", "write-everything=*",
+                ])
                 #expect(badPermission.status == 78 && badPermission.output.hasPrefix("wharfctl: --permission: "), "\(badPermission.output)")
                 let badKeyid = try await run(["client", "add", "--instance-id", "laptop", "--keyid", "ecdsa.short"])
                 #expect(badKeyid.status == 1 && badKeyid.output.hasPrefix("wharfctl: INVALID_ARGUMENT: "), "\(badKeyid.output)")
-                let added = try await run(["client", "add", "--instance-id", "laptop", "--keyid", laptop.identity.publicKey.keyid,
-                                           "--permission", "read-operations=*"])
+                let added = try await run([
+                    "client", "add", "--instance-id", "laptop", "--keyid", laptop.identity.publicKey.keyid,
+                    "--permission", "read-operations=*",
+                ])
                 #expect(added.status == 0 && added.output == "accepted laptop (\(laptop.identity.publicKey.keyid))\n", "\(added.output)")
-                _ = try await run(["client", "add", "--instance-id", "desktop", "--keyid", desktop.identity.publicKey.keyid,
-                                   "--permission", "read-operations=*", "--permission", "read-write-config=plan:daily,repo:nas"])
+                _ = try await run([
+                    "client", "add", "--instance-id", "desktop", "--keyid", desktop.identity.publicKey.keyid,
+                    "--permission", "read-operations=*", "--permission", "read-write-config=plan:daily,repo:nas",
+                ])
                 let listed = try await run(["client", "list"])
-                #expect(listed.output.split(separator: "\n").sorted() == [
-                    "desktop\t\(desktop.identity.publicKey.keyid)\tread-operations=* read-write-config=plan:daily,repo:nas",
-                    "laptop\t\(laptop.identity.publicKey.keyid)\tread-operations=*",
-                ], "\(listed.output)")
+                #expect(
+                    listed.output.split(separator: "\n").sorted() == [
+                        "desktop\t\(desktop.identity.publicKey.keyid)\tread-operations=* read-write-config=plan:daily,repo:nas",
+                        "laptop\t\(laptop.identity.publicKey.keyid)\tread-operations=*",
+                    ], "\(listed.output)")
                 let listedJSON = try await run(["client", "list", "--output", "json"])
                 let objects = listedJSON.output.split(separator: "\n").compactMap {
                     (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
@@ -63,8 +76,9 @@ struct WharfctlBackrestTests {
                 #expect(notJSON.status == 78, "\(notJSON.output)")
 
                 let watchOutput = "\(folder)/watch.out"
-                let watcher = try SpawnedProcess.spawn(wharfctl, ["backrest", "peers", "--watch", "--address", "127.0.0.1:\(gateway)"],
-                                                       environment: ProcessInfo.processInfo.environment.merging(admin) { $1 }, outputPath: watchOutput)
+                let watcher = try SpawnedProcess.spawn(
+                    wharfctl, ["backrest", "peers", "--watch", "--address", "127.0.0.1:\(gateway)"],
+                    environment: ProcessInfo.processInfo.environment.merging(admin) { $1 }, outputPath: watchOutput)
                 let session = try await ConnectHubSession.open(gateway: gateway)
                 try await session.send(try desktop.handshake())
                 _ = try await session.untilRequestOperations()
@@ -95,7 +109,10 @@ struct WharfctlBackrestTests {
                 #expect(removed.status == 0 && removed.output == "removed \(laptop.identity.publicKey.keyid)\n", "\(removed.output)")
                 let again = try await run(["client", "remove", "--keyid", laptop.identity.publicKey.keyid])
                 #expect(again.status == 1 && again.output.hasPrefix("wharfctl: NOT_FOUND: "), "\(again.output)")
-                #expect(![noToken, badPermission, badKeyid, refused, notJSON, again].contains { $0.output.contains("Stack") || $0.output.contains("Fatal") })
+                #expect(
+                    ![noToken, badPermission, badKeyid, refused, notJSON, again].contains {
+                        $0.output.contains("Stack") || $0.output.contains("Fatal")
+                    })
             }
         }
     }
@@ -104,26 +121,33 @@ struct WharfctlBackrestTests {
     func tlsGateway() async throws {
         let folder = try TemporaryDirectories.make(prefix: "wharfctl-tls")
         let certificate = "\(folder)/cert.pem", key = "\(folder)/key.pem"
-        let made = try await runExecutable("/usr/bin/openssl", [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ], environment: [:], timeout: .seconds(60))
+        let made = try await runExecutable(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ], environment: [:], timeout: .seconds(60))
         try #require(made.status == 0, "\(made.output)")
         try await withSyncServer { sync, _ in
-            try await withGateway(routes: BackrestConnectTests.routes(sync),
-                                  environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]) { gateway, _ in
+            try await withGateway(
+                routes: BackrestConnectTests.routes(sync),
+                environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]
+            ) { gateway, _ in
                 let wharfctl = try builtExecutable("wharfctl")
                 let address = ["--address", "localhost:\(gateway)"]
                 let trusted = try await runExecutable(wharfctl, ["backrest", "identity", "--ca-file", certificate] + address, environment: [:])
                 #expect(trusted.status == 0 && trusted.output.hasPrefix("instance_id: wharf-hub\nkeyid: ecdsa."), "\(trusted.output)")
                 // --tls alone checks against the system's roots, which do not hold this self-signed certificate.
                 let untrusted = try await runExecutable(wharfctl, ["backrest", "identity", "--tls"] + address, environment: [:])
-                #expect(untrusted.status == 1 && untrusted.output.hasPrefix("wharfctl: UNAVAILABLE: ")
+                #expect(
+                    untrusted.status == 1 && untrusted.output.hasPrefix("wharfctl: UNAVAILABLE: ")
                         && untrusted.output.split(separator: "\n").count == 1, "\(untrusted.output)")
                 let plaintext = try await runExecutable(wharfctl, ["backrest", "identity", "--timeout", "3"] + address, environment: [:])
-                #expect(plaintext.status == 1 && plaintext.output.hasPrefix("wharfctl: ") && plaintext.output.split(separator: "\n").count == 1,
-                        "\(plaintext.output)")
-                let missing = try await runExecutable(wharfctl, ["backrest", "identity", "--ca-file", "\(folder)/absent.pem"] + address, environment: [:])
+                #expect(
+                    plaintext.status == 1 && plaintext.output.hasPrefix("wharfctl: ") && plaintext.output.split(separator: "\n").count == 1,
+                    "\(plaintext.output)")
+                let missing = try await runExecutable(
+                    wharfctl, ["backrest", "identity", "--ca-file", "\(folder)/absent.pem"] + address, environment: [:])
                 #expect(missing.status == 78 && missing.output.hasPrefix("wharfctl: --ca-file: "), "\(missing.output)")
             }
         }

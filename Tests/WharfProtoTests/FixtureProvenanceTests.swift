@@ -9,8 +9,10 @@ struct FixtureProvenanceTests {
 
     static let pairs: [(String, String)] = {
         let names = ["README.md", "wire-agntcy.txt", "wire-backrest.txt", "wire-orly.txt", "wire-tvix.txt"]
-        let vectors = ["agntcy_dir_cid_vectors.json", "blake3_test_vectors.json", "negentropy_v1_vectors.json",
-                       "nostr_event_id_vectors.json"]
+        let vectors = [
+            "agntcy_dir_cid_vectors.json", "blake3_test_vectors.json", "negentropy_v1_vectors.json",
+            "nostr_event_id_vectors.json",
+        ]
         return names.map { ("spec/\($0)", "spec/\($0)") } + vectors.map { ("testdata/\($0)", "testdata/\($0)") }
     }()
 

@@ -76,11 +76,12 @@ struct ServicePathTests {
 
     @Test("fully qualified service names are the upstream packages'")
     func serviceNames() {
-        #expect(generatedServices.map(\.0.fullyQualifiedService) == [
-            "agntcy.dir.store.v1.StoreService", "agntcy.dir.store.v1.SyncService", "routing.v1.RoutingService",
-            "v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService", "orlysync.negentropy.v1.NegentropyService",
-            "tvix.castore.v1.BlobService", "snix.castore.v1.BlobService", "grpc.health.v1.Health",
-        ])
+        #expect(
+            generatedServices.map(\.0.fullyQualifiedService) == [
+                "agntcy.dir.store.v1.StoreService", "agntcy.dir.store.v1.SyncService", "routing.v1.RoutingService",
+                "v1sync.BackrestSyncService", "v1sync.BackrestSyncStateService", "orlysync.negentropy.v1.NegentropyService",
+                "tvix.castore.v1.BlobService", "snix.castore.v1.BlobService", "grpc.health.v1.Health",
+            ])
     }
 
     @Test("every method's streaming kind is the one the spec gives")

@@ -105,15 +105,19 @@ struct WireTableTests {
                     guard let expected = fields[Int(field.number)] else { continue }
                     let type = compiled.typeName(of: field)
                     let isMap = type.hasPrefix("map<")
-                    let oneof = field.hasOneofIndex && !field.proto3Optional
+                    let oneof =
+                        field.hasOneofIndex && !field.proto3Optional
                         ? message.oneofDecl[Int(field.oneofIndex)].name : nil
                     #expect(field.name == expected.name, "\(file): \(messageName) #\(field.number) name")
-                    #expect(typeMatches(expected: expected.type, actual: type),
-                            "\(file): \(messageName) #\(field.number) \(field.name) is \(type), spec says \(expected.type)")
-                    #expect((field.label == .repeated && !isMap) == expected.repeated,
-                            "\(file): \(messageName) #\(field.number) \(field.name) repeated")
-                    #expect(field.proto3Optional == expected.optional,
-                            "\(file): \(messageName) #\(field.number) \(field.name) optional")
+                    #expect(
+                        typeMatches(expected: expected.type, actual: type),
+                        "\(file): \(messageName) #\(field.number) \(field.name) is \(type), spec says \(expected.type)")
+                    #expect(
+                        (field.label == .repeated && !isMap) == expected.repeated,
+                        "\(file): \(messageName) #\(field.number) \(field.name) repeated")
+                    #expect(
+                        field.proto3Optional == expected.optional,
+                        "\(file): \(messageName) #\(field.number) \(field.name) optional")
                     #expect(oneof == expected.oneof, "\(file): \(messageName) #\(field.number) \(field.name) oneof")
                 }
             }

@@ -7,7 +7,8 @@ struct ConfigurationTests {
     func load(_ environment: [String: String]) throws(ConfigurationError) -> RuntimeConfiguration {
         try WharfServiceMain.loadConfiguration(
             service: "test", defaults: .init(grpcPort: 50051, metricsPort: 9101), environment: environment,
-            settings: { _ in () }).0
+            settings: { _ in () }
+        ).0
     }
 
     @Test("defaults apply when nothing is set")
@@ -82,9 +83,11 @@ struct ConfigurationTests {
         #expect(bad.status == 78)
         #expect(bad.output.contains("invalid configuration: WHARF_POSTGRES_URL: expected postgres://"), "\(bad.output)")
 
-        let shown = try await runExecutable(wharfctl, ["config"], environment: [
-            "WHARF_POSTGRES_URL": "postgres://app:topsecret@db:5432/wharf", "WHARF_REDIS_URL": "redis://:pw2@cache:6379/0",
-        ])
+        let shown = try await runExecutable(
+            wharfctl, ["config"],
+            environment: [
+                "WHARF_POSTGRES_URL": "postgres://app:topsecret@db:5432/wharf", "WHARF_REDIS_URL": "redis://:pw2@cache:6379/0",
+            ])
         #expect(shown.status == 0)
         #expect(shown.output.contains("WHARF_POSTGRES_URL=postgres://app:***@db:5432/wharf?sslmode=disable"))
         #expect(shown.output.contains("WHARF_REDIS_URL=redis://:***@cache:6379/0"))

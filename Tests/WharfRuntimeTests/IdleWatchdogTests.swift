@@ -27,8 +27,10 @@ struct IdleWatchdogTests {
     func maximumDuration() async throws {
         let released = ReleaseFlag()
         let ended = await #expect(throws: RPCError.self) {
-            _ = try await IdleWatchdog.run(limit: .seconds(5), what: "a test stream", maximumDuration: .milliseconds(300),
-                                           whenLimitReached: { released.set() }) { activity in
+            _ = try await IdleWatchdog.run(
+                limit: .seconds(5), what: "a test stream", maximumDuration: .milliseconds(300),
+                whenLimitReached: { released.set() }
+            ) { activity in
                 while true {
                     activity.touch()
                     try await Task.sleep(for: .milliseconds(20))

@@ -23,12 +23,15 @@ struct JobQueueTests {
             let workers = (0..<4).map { index in
                 JobWorker(
                     queue: queue,
-                    handlers: ["count": { job in
-                        let payload = try job.decodePayload(Payload.self)
-                        runs.withLock { $0[payload.number, default: []].append("worker-\(index)") }
-                    }],
-                    settings: .init(workerID: "worker-\(index)", concurrency: 4, lease: .seconds(30),
-                                    pollInterval: .milliseconds(50)),
+                    handlers: [
+                        "count": { job in
+                            let payload = try job.decodePayload(Payload.self)
+                            runs.withLock { $0[payload.number, default: []].append("worker-\(index)") }
+                        }
+                    ],
+                    settings: .init(
+                        workerID: "worker-\(index)", concurrency: 4, lease: .seconds(30),
+                        pollInterval: .milliseconds(50)),
                     subscriber: nil)
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -86,16 +89,19 @@ struct JobQueueTests {
     @Test("a failing job is retried with exponential back-off and ends dead after max attempts, error kept")
     func retriesThenDead() async throws {
         try await withTestDatabase(migrations: [JobMigrations.set]) { client, _ in
-            let queue = JobQueue(client: client, redis: nil,
-                                 retryPolicy: RetryPolicy(baseDelay: .milliseconds(300), maxDelay: .seconds(10)))
+            let queue = JobQueue(
+                client: client, redis: nil,
+                retryPolicy: RetryPolicy(baseDelay: .milliseconds(300), maxDelay: .seconds(10)))
             let job = try await queue.enqueue(kind: "flaky", payload: Payload(number: 1), maxAttempts: 3)
             let attempts = Mutex<[(Int, ContinuousClock.Instant)]>([])
             let worker = JobWorker(
                 queue: queue,
-                handlers: ["flaky": { job in
-                    attempts.withLock { $0.append((job.attempt, ContinuousClock.now)) }
-                    throw TestFailure(message: "boom on attempt \(job.attempt)")
-                }],
+                handlers: [
+                    "flaky": { job in
+                        attempts.withLock { $0.append((job.attempt, ContinuousClock.now)) }
+                        throw TestFailure(message: "boom on attempt \(job.attempt)")
+                    }
+                ],
                 settings: .init(workerID: "w", concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(20)),
                 subscriber: nil)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -175,15 +181,17 @@ struct JobQueueTests {
             let stopped = Mutex(false)
             let worker = JobWorker(
                 queue: queue,
-                handlers: ["cancel-running": { _ in
-                    started.withLock { $0 = true }
-                    do {
-                        try await Task.sleep(for: .seconds(60))
-                    } catch {
-                        stopped.withLock { $0 = true }
-                        throw error
+                handlers: [
+                    "cancel-running": { _ in
+                        started.withLock { $0 = true }
+                        do {
+                            try await Task.sleep(for: .seconds(60))
+                        } catch {
+                            stopped.withLock { $0 = true }
+                            throw error
+                        }
                     }
-                }],
+                ],
                 settings: .init(workerID: "w", concurrency: 1, lease: .milliseconds(600), pollInterval: .milliseconds(50)),
                 subscriber: nil)
             try await withThrowingTaskGroup(of: Void.self) { group in

@@ -6,13 +6,17 @@ import WharfTestSupport
 
 @Suite("Migrations")
 struct MigrationTests {
-    static let widgets = MigrationSet(schema: "widgets", migrations: [
-        Migration(version: 1, name: "create", sql: [
-            "CREATE SCHEMA widgets",
-            "CREATE TABLE widgets.widgets (id bigserial PRIMARY KEY, name text NOT NULL)",
-        ]),
-        Migration(version: 2, name: "seed", sql: ["INSERT INTO widgets.widgets (name) VALUES ('first')"]),
-    ])
+    static let widgets = MigrationSet(
+        schema: "widgets",
+        migrations: [
+            Migration(
+                version: 1, name: "create",
+                sql: [
+                    "CREATE SCHEMA widgets",
+                    "CREATE TABLE widgets.widgets (id bigserial PRIMARY KEY, name text NOT NULL)",
+                ]),
+            Migration(version: 2, name: "seed", sql: ["INSERT INTO widgets.widgets (name) VALUES ('first')"]),
+        ])
 
     @Test("migrations run concurrently from two pools apply exactly once; a rerun applies nothing")
     func concurrentPools() async throws {
@@ -56,9 +60,11 @@ struct MigrationTests {
     @Test("a failing migration rolls back entirely and is not recorded")
     func failingMigrationRollsBack() async throws {
         try await withTestDatabase { client, _ in
-            let broken = MigrationSet(schema: "broken", migrations: [
-                Migration(version: 1, name: "half", sql: ["CREATE SCHEMA broken", "CREATE TABLE broken.t (id int", ]),
-            ])
+            let broken = MigrationSet(
+                schema: "broken",
+                migrations: [
+                    Migration(version: 1, name: "half", sql: ["CREATE SCHEMA broken", "CREATE TABLE broken.t (id int"])
+                ])
             await #expect(throws: (any Error).self) {
                 try await MigrationRunner.apply([broken], on: client, logger: Logger(label: "test"))
             }

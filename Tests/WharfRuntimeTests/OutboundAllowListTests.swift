@@ -12,11 +12,13 @@ struct OutboundAllowListTests {
         let list = try OutboundAllowList(parsing: "", variable: "WHARF_X_ALLOWED")
         #expect(list.refusal(host: "relay.example.org", addresses: [try address("93.184.216.34")]) == nil)
         #expect(list.refusal(host: "v6.example.org", addresses: [try address("2606:2800:220:1::1")]) == nil)
-        for (literal, kind) in [("127.0.0.1", "loopback"), ("10.1.2.3", "private"), ("172.20.0.1", "private"), ("192.168.1.1", "private"),
-                                ("169.254.169.254", "link-local"), ("100.64.0.1", "carrier-grade"), ("0.0.0.0", "unspecified"),
-                                ("::1", "loopback"), ("fe80::1", "link-local"), ("fd00::1", "unique local"), ("::ffff:127.0.0.1", "loopback"),
-                                ("224.0.0.1", "multicast"), ("64:ff9b::7f00:1", "NAT64"), ("64:ff9b:1::a00:1", "NAT64"),
-                                ("2002:7f00:1::1", "6to4"), ("2001:0:4136:e378::1", "Teredo"), ("::7f00:1", "IPv4-compatible")] {
+        for (literal, kind) in [
+            ("127.0.0.1", "loopback"), ("10.1.2.3", "private"), ("172.20.0.1", "private"), ("192.168.1.1", "private"),
+            ("169.254.169.254", "link-local"), ("100.64.0.1", "carrier-grade"), ("0.0.0.0", "unspecified"),
+            ("::1", "loopback"), ("fe80::1", "link-local"), ("fd00::1", "unique local"), ("::ffff:127.0.0.1", "loopback"),
+            ("224.0.0.1", "multicast"), ("64:ff9b::7f00:1", "NAT64"), ("64:ff9b:1::a00:1", "NAT64"),
+            ("2002:7f00:1::1", "6to4"), ("2001:0:4136:e378::1", "Teredo"), ("::7f00:1", "IPv4-compatible"),
+        ] {
             let refusal = list.refusal(host: literal, addresses: [try address(literal)])
             #expect(refusal?.contains(kind) == true && refusal?.contains("WHARF_X_ALLOWED") == true, "\(literal): \(refusal ?? "allowed")")
         }
@@ -70,8 +72,10 @@ struct OutboundAllowListTests {
         let text = "wharf-test-admin-token-2f6c1e0b"
         let secret = try #require(SharedSecret(text))
         #expect(secret.matches(text))
-        for other in [text + String(repeating: "x", count: 256), text + String(repeating: "x", count: 512), String(text.dropLast()), "",
-                      String(text.dropLast()) + "c", text + "x"] {
+        for other in [
+            text + String(repeating: "x", count: 256), text + String(repeating: "x", count: 512), String(text.dropLast()), "",
+            String(text.dropLast()) + "c", text + "x",
+        ] {
             #expect(!secret.matches(other), "\(other.prefix(40))… (\(other.utf8.count) bytes) matched")
         }
         #expect(ConstantTime.equal([UInt8](), [UInt8]()))

@@ -68,7 +68,11 @@ struct RedisClientTests {
     func reconnectAfterRestart() async throws {
         let server = try await TestRedis.start()
         let client = RedisClient(configuration: server.configuration)
-        defer { Task { await client.shutdown(); await server.stopServer() } }
+        defer {
+            Task {
+                await client.shutdown(); await server.stopServer()
+            }
+        }
         #expect(await client.ping())
         await server.stopServer()
         #expect(await client.ping() == false)
@@ -82,7 +86,11 @@ struct RedisClientTests {
         var configuration = server.configuration
         configuration.commandTimeout = .milliseconds(500)
         let client = RedisClient(configuration: configuration)
-        defer { Task { await client.shutdown(); server.resume(); await server.stopServer() } }
+        defer {
+            Task {
+                await client.shutdown(); server.resume(); await server.stopServer()
+            }
+        }
         #expect(await client.ping())
         server.suspend()
         let clock = ContinuousClock()

@@ -56,9 +56,10 @@ struct RedisSubscriberTests {
             #expect(await resumptions.next() != nil)
             #expect(subscriber.isSubscribed(to: channel))
             // Nothing is re-subscribed by the test: the subscriber must do it on its own.
-            #expect(await eventually(timeout: .seconds(15)) {
-                (try? await publisher.publish(ByteBuffer(string: "after"), to: channel)) == 1
-            })
+            #expect(
+                await eventually(timeout: .seconds(15)) {
+                    (try? await publisher.publish(ByteBuffer(string: "after"), to: channel)) == 1
+                })
             #expect(await iterator.next().map { String(buffer: $0.payload) } == "after")
             #expect(subscriber.connectionCount >= 2)
             subscriber.stop()
@@ -110,9 +111,10 @@ struct RedisSubscriberTests {
             group.addTask { try await subscriber.run() }
             var seenByA = systemA.events(of: RecordDeleted.self).makeAsyncIterator()
             var seenByB = systemB.events(of: RecordDeleted.self).makeAsyncIterator()
-            #expect(await eventually {
-                subscriber.isSubscribed(to: "system-a.test.record.deleted") && subscriber.isSubscribed(to: "system-b.test.record.deleted")
-            })
+            #expect(
+                await eventually {
+                    subscriber.isSubscribed(to: "system-a.test.record.deleted") && subscriber.isSubscribed(to: "system-b.test.record.deleted")
+                })
             // Each publish reaches its own system's listener only: one receiver, not two.
             let receiversOfA = try await systemA.publish(RecordDeleted(cid: "from-a"))
             let receiversOfB = try await systemB.publish(RecordDeleted(cid: "from-b"))

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Synchronization
@@ -9,6 +6,10 @@ import Testing
 import WharfProto
 import WharfRuntime
 import WharfTestSupport
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// A tiny service for the host tests: Stat waits before answering, so a call can be in flight while the
 /// server shuts down.
@@ -29,7 +30,8 @@ struct SlowBlobService: Tvix_Castore_V1_BlobService.SimpleServiceProtocol {
         throw RPCError(code: .unimplemented, message: "test service")
     }
 
-    func put(request: RPCAsyncSequence<Tvix_Castore_V1_BlobChunk, any Error>, context: ServerContext) async throws -> Tvix_Castore_V1_PutBlobResponse {
+    func put(request: RPCAsyncSequence<Tvix_Castore_V1_BlobChunk, any Error>, context: ServerContext) async throws -> Tvix_Castore_V1_PutBlobResponse
+    {
         throw RPCError(code: .unimplemented, message: "test service")
     }
 }
@@ -58,8 +60,9 @@ func withRunningHost(
     let postgres = try await TestPostgres.shared()
     let redis = try await TestRedis.shared()
     let database = try await postgres.createDatabase()
-    let host = try makeHost(environment: hostEnvironment(
-        postgresURL: postgres.url(database: database), redisURL: redis.url, extra: extra))
+    let host = try makeHost(
+        environment: hostEnvironment(
+            postgresURL: postgres.url(database: database), redisURL: redis.url, extra: extra))
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             try await host.run(handleSignals: false) { _ in
@@ -84,8 +87,9 @@ struct ServiceHostTests {
     func healthFollowsPostgres() async throws {
         let postgres = try await TestPostgres.start()
         let redis = try await TestRedis.shared()
-        let host = try makeHost(environment: hostEnvironment(
-            postgresURL: postgres.url(database: "postgres"), redisURL: redis.url))
+        let host = try makeHost(
+            environment: hostEnvironment(
+                postgresURL: postgres.url(database: "postgres"), redisURL: redis.url))
         let service = Tvix_Castore_V1_BlobService.descriptor.fullyQualifiedService
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -211,11 +215,13 @@ struct ServiceHostTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let (certificate, key) = ("\(folder)/cert.pem", "\(folder)/key.pem")
-        let made = try await runExecutable("/usr/bin/openssl", [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-            "-keyout", key, "-out", certificate, "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ], environment: [:])
+        let made = try await runExecutable(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                "-keyout", key, "-out", certificate, "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ], environment: [:])
         #expect(made.status == 0, "\(made.output)")
         try await withRunningHost(
             services: [SlowBlobService(delay: .zero)], environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]
@@ -245,9 +251,10 @@ struct ServiceHostTests {
     func startupTimeout() async throws {
         let redis = try await TestRedis.shared()
         let deadPort = try freePort()
-        let host = try makeHost(environment: hostEnvironment(
-            postgresURL: "postgres://wharf@127.0.0.1:\(deadPort)/wharf", redisURL: redis.url,
-            extra: ["WHARF_STARTUP_TIMEOUT": "1s"]))
+        let host = try makeHost(
+            environment: hostEnvironment(
+                postgresURL: "postgres://wharf@127.0.0.1:\(deadPort)/wharf", redisURL: redis.url,
+                extra: ["WHARF_STARTUP_TIMEOUT": "1s"]))
         await #expect {
             try await host.run(handleSignals: false) { _ in WharfServiceParts(rpcServices: []) }
         } throws: { error in

@@ -65,7 +65,9 @@ public enum TemporaryDirectories {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix("wharf-test-") {
             let path = "\(temporary)/\(name)"
             func pid(_ file: String) -> pid_t? {
-                (try? String(contentsOfFile: "\(path)/\(file)", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                (try? String(contentsOfFile: "\(path)/\(file)", encoding: .utf8)).flatMap {
+                    pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
             }
             guard let owner = pid("owner.pid"), kill(owner, 0) != 0 else { continue }
             if let server = pid("server.pid") { kill(server, SIGKILL) }

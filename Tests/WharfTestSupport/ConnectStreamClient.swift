@@ -29,8 +29,10 @@ public final class ConnectStream: Sendable {
     }
 
     /// Opens `path` on 127.0.0.1:`port` with `application/connect+proto` and waits for the response headers.
-    public static func open(port: Int, path: String, headers extra: [(String, String)] = [],
-                            timeout: Duration = .seconds(10)) async throws -> ConnectStream {
+    public static func open(
+        port: Int, path: String, headers extra: [(String, String)] = [],
+        timeout: Duration = .seconds(10)
+    ) async throws -> ConnectStream {
         let (channel, multiplexer) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -111,8 +113,9 @@ private final class EnvelopeReader: ChannelInboundHandler {
         case .data(let data):
             if case .byteBuffer(var bytes) = data.data { buffer.writeBuffer(&bytes) }
             while buffer.readableBytes >= 5, let flags = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
-                  let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self),
-                  buffer.readableBytes >= 5 + Int(length) {
+                let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self),
+                buffer.readableBytes >= 5 + Int(length)
+            {
                 buffer.moveReaderIndex(forwardBy: 5)
                 let payload = buffer.readBytes(length: Int(length)) ?? []
                 frames.push(flags & 0x02 != 0 ? .end(payload) : .message(payload))
@@ -134,4 +137,3 @@ private final class EnvelopeReader: ChannelInboundHandler {
         context.close(promise: nil)
     }
 }
-

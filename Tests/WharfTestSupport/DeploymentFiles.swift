@@ -11,7 +11,8 @@ public enum DeploymentFiles {
         let script = "import json, sys, yaml; json.dump([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None], open(sys.argv[2], 'w'))"
         let result = try await runExecutable(try testPython(), ["-c", script, source, target], environment: [:])
         guard result.status == 0, let data = FileManager.default.contents(atPath: target),
-              let documents = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+            let documents = try JSONSerialization.jsonObject(with: data) as? [[String: Any]]
+        else {
             throw TestSupportError("could not read \(relativePath) as YAML: \(result.output)")
         }
         return documents

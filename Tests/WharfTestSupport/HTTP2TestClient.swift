@@ -23,7 +23,8 @@ public struct ConnectResponse: Sendable {
         var buffer = body
         var result: [(UInt8, [UInt8])] = []
         while let flags = buffer.readInteger(as: UInt8.self), let length = buffer.readInteger(as: UInt32.self),
-              let payload = buffer.readBytes(length: Int(length)) {
+            let payload = buffer.readBytes(length: Int(length))
+        {
             result.append((flags, payload))
         }
         return result
@@ -46,8 +47,10 @@ public func envelope(_ message: [UInt8], flags: UInt8 = 0) -> [UInt8] {
     return bytes + message
 }
 
-public func connectCall(port: Int, path: String, contentType: String, headers extra: [(String, String)] = [],
-                        body: [[UInt8]], timeout: Duration = .seconds(10)) async throws -> ConnectResponse {
+public func connectCall(
+    port: Int, path: String, contentType: String, headers extra: [(String, String)] = [],
+    body: [[UInt8]], timeout: Duration = .seconds(10)
+) async throws -> ConnectResponse {
     // The HTTP/2 handler must be in the pipeline before the server's first bytes (its SETTINGS) arrive.
     let (channel, multiplexer) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: "127.0.0.1", port: port) { channel in
@@ -71,7 +74,8 @@ public func connectCall(port: Int, path: String, contentType: String, headers ex
     for (name, value) in extra { headers.add(name: name, value: value) }
     stream.write(HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: body.isEmpty)), promise: nil)
     for (index, part) in body.enumerated() {
-        stream.write(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(bytes: part)), endStream: index == body.count - 1)), promise: nil)
+        stream.write(
+            HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(bytes: part)), endStream: index == body.count - 1)), promise: nil)
     }
     stream.flush()
     let response = promise.futureResult

@@ -5,8 +5,9 @@ import Foundation
 public func httpGet(_ url: String, basic: String? = nil) async throws -> (status: Int, headers: [String: String], body: String) {
     var arguments = ["-s", "-i", "--max-time", "10"]
     if let basic { arguments += ["-u", basic] }
-    let run = try await runExecutable("/usr/bin/curl", arguments + [url],
-                                      environment: ["HOME": FileManager.default.temporaryDirectory.path], timeout: .seconds(60))
+    let run = try await runExecutable(
+        "/usr/bin/curl", arguments + [url],
+        environment: ["HOME": FileManager.default.temporaryDirectory.path], timeout: .seconds(60))
     let parts = run.output.components(separatedBy: "\r\n\r\n")
     let head = parts.first ?? ""
     let body = parts.dropFirst().joined(separator: "\r\n\r\n")

@@ -5,8 +5,10 @@ import Prometheus
 import WharfRuntime
 
 /// Runs a gateway in process with `routes` (WHARF_GATEWAY_ROUTES syntax).
-public func withGateway<T: Sendable>(routes: String, environment extra: [String: String] = [:],
-                              _ body: (Int, GatewayRunner) async throws -> T) async throws -> T {
+public func withGateway<T: Sendable>(
+    routes: String, environment extra: [String: String] = [:],
+    _ body: (Int, GatewayRunner) async throws -> T
+) async throws -> T {
     var environment = [
         "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
         "WHARF_GATEWAY_ROUTES": routes, "WHARF_GATEWAY_HEALTH_INTERVAL": "200ms", "WHARF_GATEWAY_ACCESS_LOG": "off",

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A plain TCP connection to a loopback port for tests that play a client no library would: one that sends
 /// half a request, or nothing, or never reads what it is sent.
@@ -71,9 +72,10 @@ public final class RawSocket: @unchecked Sendable {
 
     /// The WebSocket opening handshake for `/` (the relay answers 101; the answer is read and dropped).
     public func upgradeToWebSocket(headers: [String] = []) throws {
-        try send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                 + headers.map { $0 + "\r\n" }.joined() + "\r\n")
+        try send(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                + headers.map { $0 + "\r\n" }.joined() + "\r\n")
         var answer: [UInt8] = []
         let deadline = ContinuousClock.now + .seconds(10)
         while !answer.containsHeaderEnd, ContinuousClock.now < deadline {

@@ -15,7 +15,8 @@ public final class RelayTestClient: Sendable {
         let inbox = self.inbox
         connection = Task {
             defer { inbox.finish() }
-            try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 4 << 20), logger: Logger(label: "test")) { inbound, outbound, _ in
+            try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 4 << 20), logger: Logger(label: "test")) {
+                inbound, outbound, _ in
                 let reader = Task {
                     for try await message in inbound.messages(maxSize: 16 << 20) {
                         if case .text(let text) = message { inbox.push(text) }
@@ -38,7 +39,9 @@ public final class RelayTestClient: Sendable {
     /// The next frame, parsed; fails after `timeout`.
     public func receive(timeout: Duration = .seconds(10)) async throws -> [Any] {
         guard let text = try await inbox.next(timeout: timeout) else { throw TestSupportError("relay closed the connection") }
-        guard let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any] else { throw TestSupportError("not a JSON array: \(text)") }
+        guard let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any] else {
+            throw TestSupportError("not a JSON array: \(text)")
+        }
         return frame
     }
 
@@ -57,4 +60,3 @@ public final class RelayTestClient: Sendable {
         _ = try? await connection.value
     }
 }
-

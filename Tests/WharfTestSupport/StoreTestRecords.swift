@@ -20,15 +20,18 @@ public func labelledRecord(_ name: String, skills: [String], locators: [String],
 extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
     /// Pushes `records` on one Push stream; the CIDs acknowledged, in order.
     public func pushRecords(_ records: [Agntcy_Dir_Core_V1_Record], options: CallOptions = .defaults) async throws -> [String] {
-        try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: self).push(request: StreamingClientRequest { writer in
-            for record in records { try await writer.write(record) }
-        }, options: options) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
+        try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: self).push(
+            request: StreamingClientRequest { writer in
+                for record in records { try await writer.write(record) }
+            }, options: options
+        ) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
     }
 
     public func deleteRecords(_ cids: [String]) async throws {
-        _ = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: self).delete(request: StreamingClientRequest { writer in
-            for cid in cids { try await writer.write(.with { $0.cid = cid }) }
-        })
+        _ = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: self).delete(
+            request: StreamingClientRequest { writer in
+                for cid in cids { try await writer.write(.with { $0.cid = cid }) }
+            })
     }
 
     /// The CIDs of `cids` the store can Pull (one Pull stream; a missing one ends it, so each is asked alone
@@ -36,9 +39,11 @@ extension GRPCClient where Transport == HTTP2ClientTransport.Posix {
     public func pullableCIDs(_ cids: [String]) async throws -> Set<String> {
         let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: self)
         func pull(_ batch: [String]) async throws -> Int {
-            try await store.pull(request: StreamingClientRequest { writer in
-                for cid in batch { try await writer.write(.with { $0.cid = cid }) }
-            }) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
+            try await store.pull(
+                request: StreamingClientRequest { writer in
+                    for cid in batch { try await writer.write(.with { $0.cid = cid }) }
+                }
+            ) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
         }
         var found = Set<String>()
         for start in stride(from: 0, to: cids.count, by: 500) {

@@ -31,7 +31,7 @@ public final class TestPostgres: Sendable {
             do {
                 try await server.startServer()
                 return server
-            } catch where attempt < 3 {
+            } catch  where attempt < 3 {
                 await server.stopServer()
             }
         }
@@ -46,9 +46,11 @@ public final class TestPostgres: Sendable {
         directory = try TemporaryDirectories.make(prefix: "postgres")
         port = try freePort()
         if asPostgresUser { try await runCommand("/bin/chown", ["-R", "postgres:postgres", directory]) }
-        try await runAsOwner("\(binDirectory)/initdb", [
-            "-D", "\(directory)/data", "-U", "wharf", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync",
-        ])
+        try await runAsOwner(
+            "\(binDirectory)/initdb",
+            [
+                "-D", "\(directory)/data", "-U", "wharf", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync",
+            ])
     }
 
     private func runAsOwner(_ executable: String, _ arguments: [String]) async throws {
@@ -68,7 +70,8 @@ public final class TestPostgres: Sendable {
             "-c", "full_page_writes=off", "-c", "max_connections=400", "-c", "shared_buffers=128MB",
         ]
         // setpriv execs postgres directly as the postgres user, so the pid we hold is the postmaster's.
-        let server = asPostgresUser
+        let server =
+            asPostgresUser
             ? try SpawnedProcess.spawn(
                 "/usr/bin/setpriv",
                 ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "\(binDirectory)/postgres"] + arguments,

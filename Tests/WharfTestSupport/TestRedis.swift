@@ -25,7 +25,7 @@ public final class TestRedis: Sendable {
             do {
                 try await server.startServer()
                 return server
-            } catch where attempt < 3 {
+            } catch  where attempt < 3 {
                 await server.stopServer()
             }
         }
@@ -49,10 +49,12 @@ public final class TestRedis: Sendable {
     public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
 
     public func startServer() async throws {
-        let server = try SpawnedProcess.spawn(executable, [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", directory, "--daemonize", "no", "--loglevel", "warning",
-        ], outputPath: "\(directory)/redis.log")
+        let server = try SpawnedProcess.spawn(
+            executable,
+            [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", directory, "--daemonize", "no", "--loglevel", "warning",
+            ], outputPath: "\(directory)/redis.log")
         process.withLock { $0 = server }
         TemporaryDirectories.recordServer(pid: server.pid, in: directory)
         let ready = await eventually(timeout: .seconds(15)) { !server.isRunning || isListening(port: self.port) }

@@ -8,7 +8,8 @@ public enum UpstreamRecordVectors {
     public static func load() throws -> [(record: Agntcy_Dir_Core_V1_Record, cid: String)] {
         let data = try Data(contentsOf: ProjectPaths.fixture("testdata/agntcy_dir_cid_vectors.json"))
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let vectors = object["record_vectors"] as? [[String: Any]] else {
+            let vectors = object["record_vectors"] as? [[String: Any]]
+        else {
             throw TestSupportError("agntcy_dir_cid_vectors.json has no record_vectors")
         }
         return try vectors.map { vector in

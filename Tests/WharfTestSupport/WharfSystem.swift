@@ -68,7 +68,8 @@ public final class WharfSystem: Sendable {
         var common = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WHARF_") }
         common.merge([
             "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-            "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
+            "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
+            "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
             "WHARF_NODE_ID": "robustness", "WHARF_POSTGRES_POOL_SIZE": "10",
             "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
         ]) { $1 }
@@ -77,10 +78,12 @@ public final class WharfSystem: Sendable {
             "store": ["WHARF_STORE_OCI_LISTEN": "127.0.0.1:\(registryPort)"],
             "routing": ["WHARF_ROUTING_STORE": "127.0.0.1:\(port("store"))", "WHARF_ROUTING_ADVERTISE": "127.0.0.1:\(port("routing"))"],
             "blob": [:],
-            "sync": ["WHARF_SYNC_STORE": "127.0.0.1:\(port("store"))", "WHARF_SYNC_ROUTING": "127.0.0.1:\(port("routing"))",
-                     "WHARF_SYNC_ALLOWED_REMOTES": TestCredentials.loopbackAndPublic,
-                     "WHARF_BACKREST_KEY_FILE": FileManager.default.temporaryDirectory
-                         .appendingPathComponent("wharf-backrest-\(database)-key.pem").path],
+            "sync": [
+                "WHARF_SYNC_STORE": "127.0.0.1:\(port("store"))", "WHARF_SYNC_ROUTING": "127.0.0.1:\(port("routing"))",
+                "WHARF_SYNC_ALLOWED_REMOTES": TestCredentials.loopbackAndPublic,
+                "WHARF_BACKREST_KEY_FILE": FileManager.default.temporaryDirectory
+                    .appendingPathComponent("wharf-backrest-\(database)-key.pem").path,
+            ],
             "negentropy": ["WHARF_RELAY_LISTEN": "127.0.0.1:\(relayPort)", "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic],
             "gateway": [
                 "WHARF_GATEWAY_ROUTES": SystemShape.routed.filter { only.contains($0.name) }.flatMap { shape in
@@ -101,8 +104,10 @@ public final class WharfSystem: Sendable {
                 metricsPort = chosen
             }
             do {
-                started.append(try await launch(name, port: port(name), metricsPort: metricsPort, environment: environment,
-                                                logPath: "\(folder)/\(name).log"))
+                started.append(
+                    try await launch(
+                        name, port: port(name), metricsPort: metricsPort, environment: environment,
+                        logPath: "\(folder)/\(name).log"))
             } catch {
                 for other in started { await other.process.stop() }
                 throw error
@@ -112,11 +117,14 @@ public final class WharfSystem: Sendable {
     }
 
     /// Spawns one component and waits until it reports SERVING.
-    private static func launch(_ name: String, port: Int, metricsPort: Int? = nil, environment: [String: String],
-                               logPath: String) async throws -> Component {
+    private static func launch(
+        _ name: String, port: Int, metricsPort: Int? = nil, environment: [String: String],
+        logPath: String
+    ) async throws -> Component {
         let process = try SpawnedProcess.spawn(try builtExecutable(name), [], environment: environment, outputPath: logPath)
-        let component = Component(name: name, grpcPort: port, process: process, logPath: logPath, metricsPort: metricsPort,
-                                  environment: environment)
+        let component = Component(
+            name: name, grpcPort: port, process: process, logPath: logPath, metricsPort: metricsPort,
+            environment: environment)
         let serving = await eventually(timeout: .seconds(90), every: .milliseconds(200)) {
             guard process.isRunning else { return true }
             return (try? await healthStatus(port: port)) == .serving
@@ -135,8 +143,9 @@ public final class WharfSystem: Sendable {
         let previous = component(name)
         _ = await previous.process.waitForExit(timeout: .seconds(10))
         ChildProcesses.untrack(previous.process)
-        let next = try await Self.launch(name, port: previous.grpcPort, metricsPort: previous.metricsPort, environment: previous.environment,
-                                         logPath: previous.logPath)
+        let next = try await Self.launch(
+            name, port: previous.grpcPort, metricsPort: previous.metricsPort, environment: previous.environment,
+            logPath: previous.logPath)
         running.withLock { components in
             components = components.map { $0.name == name ? next : $0 }
         }
@@ -172,8 +181,9 @@ public final class WharfSystem: Sendable {
     /// Resident memory of a component in bytes (VmRSS of /proc/<pid>/status).
     public func residentBytes(_ name: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(component(name).pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return nil }
         return kilobytes * 1024
     }
 

@@ -21,12 +21,13 @@ public struct BlobSettings: Sendable {
     public var putIdleTimeout: Duration
 
     public init(reader: EnvironmentReader) {
-        store = reader.parsed("WHARF_BLOB_STORE", default: "postgres") { text throws(ConfigurationProblem) in
-            guard let kind = StoreKind(rawValue: text) else {
-                throw ConfigurationProblem("expected postgres or filesystem, got \"\(text)\"")
-            }
-            return kind
-        } ?? .postgres
+        store =
+            reader.parsed("WHARF_BLOB_STORE", default: "postgres") { text throws(ConfigurationProblem) in
+                guard let kind = StoreKind(rawValue: text) else {
+                    throw ConfigurationProblem("expected postgres or filesystem, got \"\(text)\"")
+                }
+                return kind
+            } ?? .postgres
         directory = reader.string("WHARF_BLOB_DIR", default: ".wharf/blobs")
         maximumBlobSize = Int64(reader.int("WHARF_BLOB_MAX_BYTES", default: 64 << 30, range: 1...(1 << 50)))
         garbageGrace = reader.duration("WHARF_BLOB_GC_GRACE", default: .seconds(3600), minimum: .seconds(1))
@@ -40,7 +41,8 @@ public struct BlobSettings: Sendable {
                 throw ConfigurationProblem("expected one of \(BLAKE3Kernel.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(text)\"")
             }
             guard BLAKE3Kernel.supportedByCPU.contains(kernel) else {
-                throw ConfigurationProblem("this CPU cannot run the \(text) kernel (it can run \(BLAKE3Kernel.supportedByCPU.map(\.rawValue).joined(separator: ", ")))")
+                throw ConfigurationProblem(
+                    "this CPU cannot run the \(text) kernel (it can run \(BLAKE3Kernel.supportedByCPU.map(\.rawValue).joined(separator: ", ")))")
             }
             return kernel
         }
@@ -70,18 +72,20 @@ public enum BlobServer {
     public static func parts(host: WharfServiceHost, settings: BlobSettings) async throws -> WharfServiceParts {
         let store = try makeStore(settings, host: host)
         let leases = UploadLeases(client: host.postgres, logger: host.logger)
-        let core = BlobServiceCore(store: store, leases: leases, maximumBlobSize: settings.maximumBlobSize,
-                                   putIdleTimeout: settings.putIdleTimeout, putMaximumDuration: settings.putMaximumDuration,
-                                   logger: host.logger)
+        let core = BlobServiceCore(
+            store: store, leases: leases, maximumBlobSize: settings.maximumBlobSize,
+            putIdleTimeout: settings.putIdleTimeout, putMaximumDuration: settings.putMaximumDuration,
+            logger: host.logger)
         // Orphaned chunks (uploads that never committed) are collected by a recurring job. Runs are keyed by
         // their time slot, so replicas starting together schedule one run per slot between them.
         let jobs = host.jobs
         let logger = host.logger
         let interval = max(1, Double(settings.garbageInterval.components.seconds))
         @Sendable func schedule(slot: Int64) async throws {
-            try await jobs.enqueue(kind: garbageJob, payload: [String: String](),
-                                   runAt: Date(timeIntervalSince1970: Double(slot) * interval),
-                                   uniqueKey: "\(garbageJob)@\(slot)")
+            try await jobs.enqueue(
+                kind: garbageJob, payload: [String: String](),
+                runAt: Date(timeIntervalSince1970: Double(slot) * interval),
+                uniqueKey: "\(garbageJob)@\(slot)")
         }
         try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval))
         let failures = Counter(label: "wharf_blob_gc_failures_total")

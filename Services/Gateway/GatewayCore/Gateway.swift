@@ -22,8 +22,10 @@ final class Gateway: Sendable {
     private let tokens: [String: [[UInt8]]]
     private let passAuthorization: Set<String>
 
-    init(settings: GatewaySettings, maximumMessageBytes: Int, adminToken: SharedSecret?, metrics: RouteMetrics,
-         group: MultiThreadedEventLoopGroup, logger: Logger) {
+    init(
+        settings: GatewaySettings, maximumMessageBytes: Int, adminToken: SharedSecret?, metrics: RouteMetrics,
+        group: MultiThreadedEventLoopGroup, logger: Logger
+    ) {
         self.metrics = metrics
         self.adminToken = adminToken
         routes = settings.routes
@@ -32,9 +34,10 @@ final class Gateway: Sendable {
         accessLog = settings.accessLog
         tokens = settings.tokens
         passAuthorization = settings.passAuthorization
-        let clusters = Dictionary(uniqueKeysWithValues: settings.routes.routes.values.map { route in
-            (route.service, UpstreamCluster(route.cluster, balancing: settings.balancing, ejection: settings.ejectionTime))
-        })
+        let clusters = Dictionary(
+            uniqueKeysWithValues: settings.routes.routes.values.map { route in
+                (route.service, UpstreamCluster(route.cluster, balancing: settings.balancing, ejection: settings.ejectionTime))
+            })
         self.clusters = clusters
         health = GatewayHealth(clusters: Array(clusters.values))
         var pools: [ObjectIdentifier: UpstreamConnections] = [:]

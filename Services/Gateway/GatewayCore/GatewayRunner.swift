@@ -35,12 +35,13 @@ public final class GatewayRunner: Sendable {
     public func run(handleSignals: Bool = true) async throws {
         let gateway = server.gateway
         let endpoint = runtime.metricsListen.map {
-            MetricsEndpoint(registry: registry, address: $0, isServing: { gateway.health.status(of: "") == .serving }, logger: logger,
-                            quietTimeout: runtime.httpIdleTimeout)
+            MetricsEndpoint(
+                registry: registry, address: $0, isServing: { gateway.health.status(of: "") == .serving }, logger: logger,
+                quietTimeout: runtime.httpIdleTimeout)
         }
         metrics.set(endpoint)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: server.prober, successTerminationBehavior: .ignore, serviceName: "prober"),
+            .init(service: server.prober, successTerminationBehavior: .ignore, serviceName: "prober")
         ]
         if let endpoint { services.append(.init(service: endpoint, successTerminationBehavior: .ignore, serviceName: "metrics")) }
         services.append(.init(service: server, serviceName: "gateway"))
@@ -77,7 +78,8 @@ public final class GatewayRunner: Sendable {
         // The gateway uses none of the database or Redis settings the shared reader also reads.
         let unused = ["POSTGRES", "REDIS", "JOB"].map { "WHARF_" + $0 }
         let shown = reader.effectiveConfiguration.filter { entry in !unused.contains { entry.0.hasPrefix($0) } }
-        logger.info("effective configuration", metadata: Dictionary(shown.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
+        logger.info(
+            "effective configuration", metadata: Dictionary(shown.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
         do {
             try await GatewayRunner(runtime: runtime, settings: settings, registry: registry, logger: logger).run()
             exit(0)

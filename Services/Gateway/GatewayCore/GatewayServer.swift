@@ -27,8 +27,9 @@ public final class GatewayServer: Service, Sendable {
         self.settings = settings
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        gateway = Gateway(settings: settings, maximumMessageBytes: runtime.maxMessageBytes, adminToken: runtime.adminToken,
-                          metrics: RouteMetrics(factory: metricsFactory), group: group, logger: logger)
+        gateway = Gateway(
+            settings: settings, maximumMessageBytes: runtime.maxMessageBytes, adminToken: runtime.adminToken,
+            metrics: RouteMetrics(factory: metricsFactory), group: group, logger: logger)
     }
 
     /// The bound port (useful when configured with port 0); waits until the listener is up.
@@ -103,13 +104,21 @@ public final class GatewayServer: Service, Sendable {
             }
         let server = try await bootstrap.bind(host: runtime.listen.host, port: runtime.listen.port).get()
         bound.set(server.localAddress?.port ?? runtime.listen.port)
-        logger.info("gateway listening", metadata: ["address": "\(server.localAddress.map { "\($0)" } ?? "?")",
-                                                    "tls": "\(tls != nil)", "routes": "\(settings.routes.routes.count)"])
+        logger.info(
+            "gateway listening",
+            metadata: [
+                "address": "\(server.localAddress.map { "\($0)" } ?? "?")",
+                "tls": "\(tls != nil)", "routes": "\(settings.routes.routes.count)",
+            ])
         // Completed once: when every connection has drained, or at once when the task is cancelled.
         let drained = group.next().makePromise(of: Void.self)
         let drainEnded = Mutex(false)
         @Sendable func endDrain() {
-            if drainEnded.withLock({ ended in defer { ended = true }; return !ended }) { drained.succeed() }
+            if drainEnded.withLock({ ended in
+                defer { ended = true }; return !ended
+            }) {
+                drained.succeed()
+            }
         }
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {

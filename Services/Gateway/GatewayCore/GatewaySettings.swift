@@ -17,36 +17,44 @@ public struct GatewaySettings: Sendable {
     public var accessLog: Bool
 
     public init(reader: EnvironmentReader) {
-        routes = reader.parsed("WHARF_GATEWAY_ROUTES", default: RouteTable.defaults(),
-                               display: { $0.routes.values.map { "\($0.service)=\($0.cluster.targets)" }.sorted().joined(separator: ",") }) {
-            text throws(ConfigurationProblem) in try RouteTable.parse(text)
-        } ?? RouteTable([])
-        balancing = reader.parsed("WHARF_GATEWAY_BALANCING", default: "round-robin", display: \.rawValue) { text throws(ConfigurationProblem) in
-            guard let value = UpstreamCluster.Balancing(rawValue: text) else {
-                throw ConfigurationProblem("expected round-robin or least-outstanding, got \"\(text)\"")
-            }
-            return value
-        } ?? .roundRobin
+        routes =
+            reader.parsed(
+                "WHARF_GATEWAY_ROUTES", default: RouteTable.defaults(),
+                display: { $0.routes.values.map { "\($0.service)=\($0.cluster.targets)" }.sorted().joined(separator: ",") }
+            ) {
+                text throws(ConfigurationProblem) in try RouteTable.parse(text)
+            } ?? RouteTable([])
+        balancing =
+            reader.parsed("WHARF_GATEWAY_BALANCING", default: "round-robin", display: \.rawValue) { text throws(ConfigurationProblem) in
+                guard let value = UpstreamCluster.Balancing(rawValue: text) else {
+                    throw ConfigurationProblem("expected round-robin or least-outstanding, got \"\(text)\"")
+                }
+                return value
+            } ?? .roundRobin
         ejectionTime = reader.duration("WHARF_GATEWAY_EJECTION", default: .seconds(10), minimum: .milliseconds(1))
         let connect = reader.duration("WHARF_GATEWAY_CONNECT_TIMEOUT", default: .seconds(2), minimum: .milliseconds(1))
         connectTimeout = .nanoseconds(connect.components.seconds * 1_000_000_000 + connect.components.attoseconds / 1_000_000_000)
         healthInterval = reader.duration("WHARF_GATEWAY_HEALTH_INTERVAL", default: .seconds(2), minimum: .milliseconds(10))
-        tokens = reader.parsed("WHARF_GATEWAY_TOKENS", default: "", display: { $0.isEmpty ? "" : "***" }) { text throws(ConfigurationProblem) in
-            try Self.parseTokens(text)
-        } ?? [:]
+        tokens =
+            reader.parsed("WHARF_GATEWAY_TOKENS", default: "", display: { $0.isEmpty ? "" : "***" }) { text throws(ConfigurationProblem) in
+                try Self.parseTokens(text)
+            } ?? [:]
         // A token for a route that does not exist protects nothing while looking as if it did.
         let routes = self.routes
         for route in tokens.keys.sorted() where route != "*" && routes.route(forService: Substring(route)) == nil {
-            reader.fail("WHARF_GATEWAY_TOKENS", "route \(route) matches no route of WHARF_GATEWAY_ROUTES (\(routes.routes.keys.sorted().joined(separator: ", ")))")
+            reader.fail(
+                "WHARF_GATEWAY_TOKENS",
+                "route \(route) matches no route of WHARF_GATEWAY_ROUTES (\(routes.routes.keys.sorted().joined(separator: ", ")))")
         }
-        passAuthorization = reader.parsed("WHARF_GATEWAY_PASS_AUTHORIZATION", default: "", display: { $0.sorted().joined(separator: ",") }) {
-            text throws(ConfigurationProblem) in
-            let names = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
-            if let unknown = names.sorted().first(where: { routes.route(forService: Substring($0)) == nil }) {
-                throw ConfigurationProblem("route \(unknown) matches no route of WHARF_GATEWAY_ROUTES")
-            }
-            return names
-        } ?? []
+        passAuthorization =
+            reader.parsed("WHARF_GATEWAY_PASS_AUTHORIZATION", default: "", display: { $0.sorted().joined(separator: ",") }) {
+                text throws(ConfigurationProblem) in
+                let names = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+                if let unknown = names.sorted().first(where: { routes.route(forService: Substring($0)) == nil }) {
+                    throw ConfigurationProblem("route \(unknown) matches no route of WHARF_GATEWAY_ROUTES")
+                }
+                return names
+            } ?? []
         accessLog = reader.bool("WHARF_GATEWAY_ACCESS_LOG", default: true)
     }
 
@@ -60,8 +68,7 @@ public struct GatewaySettings: Sendable {
             entries = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
         } else {
             for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
-                if !piece.contains("="), let last = entries.popLast() { entries.append(last + "," + piece) }
-                else { entries.append(String(piece)) }
+                if !piece.contains("="), let last = entries.popLast() { entries.append(last + "," + piece) } else { entries.append(String(piece)) }
             }
             entries = entries.map { $0.trimmingCharacters(in: .whitespaces) }
         }

@@ -22,31 +22,35 @@ public enum NegentropyServer {
         let logger = host.logger
         let store = EventStore(client: host.postgres, logger: logger, queryTimeout: settings.relayQueryTimeout)
         let registry = SessionRegistry(redis: host.redis, timeout: settings.sessionTimeout)
-        let sessions = NegentropySessions(registry: registry, store: store, limits: settings.sessionLimits, logger: logger,
-                                          gauge: LimiterGauge(name: "negentropy_sessions", metrics: host.metricsFactory))
+        let sessions = NegentropySessions(
+            registry: registry, store: store, limits: settings.sessionLimits, logger: logger,
+            gauge: LimiterGauge(name: "negentropy_sessions", metrics: host.metricsFactory))
         let live = LiveEvents()
         let replicaID = UUID().uuidString
         let postgres = host.configuration.postgres
         let deployment = "\(postgres.host):\(postgres.port)/\(postgres.database)"
         let peers = PeerRepository(client: host.postgres, logger: logger)
         let sync = PeerSync(store: store, live: live, settings: settings.peerSync, logger: logger)
-        let coordinator = SyncCoordinator(peers: peers, jobs: host.jobs, sync: sync, filter: settings.syncFilter,
-                                          interval: settings.syncInterval, logger: logger)
+        let coordinator = SyncCoordinator(
+            peers: peers, jobs: host.jobs, sync: sync, filter: settings.syncFilter,
+            interval: settings.syncInterval, logger: logger)
         // Configured peers join the persisted ones; as ORLY, the loop starts by itself only when there are some.
         for url in settings.peers { try await peers.add(url) }
         if !settings.peers.isEmpty { try await coordinator.start() }
 
         let relay = RelayServer(
             address: settings.relayAddress,
-            context: RelayContext(store: store, sessions: sessions, live: live, bus: host.events, deployment: deployment, replicaID: replicaID,
-                                  limits: settings.relayLimits, logger: logger),
+            context: RelayContext(
+                store: store, sessions: sessions, live: live, bus: host.events, deployment: deployment, replicaID: replicaID,
+                limits: settings.relayLimits, logger: logger),
             maximumMessageSize: settings.relayMaximumMessageSize,
             handshakeTimeout: host.configuration.httpIdleTimeout,
             trustedProxies: settings.relayTrustedProxies,
             connectionsGauge: LimiterGauge(name: "relay_connections", metrics: host.metricsFactory))
-        let service = NegentropyService(sessions: sessions, coordinator: coordinator, allowedPeers: settings.peerSync.allowedPeers,
-                                        frontEndToken: settings.frontEndToken, adminToken: host.configuration.adminToken,
-                                        filterBounds: settings.relayLimits.filterBounds, logger: logger)
+        let service = NegentropyService(
+            sessions: sessions, coordinator: coordinator, allowedPeers: settings.peerSync.allowedPeers,
+            frontEndToken: settings.frontEndToken, adminToken: host.configuration.adminToken,
+            filterBounds: settings.relayLimits.filterBounds, logger: logger)
         let background = BackgroundTask(name: "negentropy live events and idle sessions") {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await live.relay(from: host.events, deployment: deployment, replicaID: replicaID) }

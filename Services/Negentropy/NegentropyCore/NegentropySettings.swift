@@ -24,9 +24,10 @@ public struct NegentropySettings: Sendable {
     public var relayQueryTimeout: Duration
 
     public init(reader: EnvironmentReader) {
-        relayAddress = reader.parsed("WHARF_RELAY_LISTEN", default: "0.0.0.0:7777") { text throws(ConfigurationProblem) in
-            try HostPort(parsing: text)
-        } ?? HostPort(host: "0.0.0.0", port: 7777)
+        relayAddress =
+            reader.parsed("WHARF_RELAY_LISTEN", default: "0.0.0.0:7777") { text throws(ConfigurationProblem) in
+                try HostPort(parsing: text)
+            } ?? HostPort(host: "0.0.0.0", port: 7777)
         relayMaximumMessageSize = reader.int("WHARF_RELAY_MAX_MESSAGE_SIZE", default: 1 << 20, range: 4096...(64 << 20))
         relayLimits = RelayContext.Limits()
         relayLimits.subscriptionsPerConnection = reader.int("WHARF_RELAY_MAX_SUBSCRIPTIONS", default: 20, range: 1...1000)
@@ -40,29 +41,37 @@ public struct NegentropySettings: Sendable {
         relayLimits.eventRules.maximumFuture = reader.duration("WHARF_RELAY_MAX_FUTURE", default: .seconds(900), minimum: .zero)
         relayLimits.maximumPendingLiveBytes = reader.int("WHARF_RELAY_MAX_PENDING_OUTPUT", default: 4 << 20, range: 4096...(1 << 30))
         relayLimits.slowReaderTimeout = reader.duration("WHARF_RELAY_SLOW_READER_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
-        relayTrustedProxies = reader.parsed("WHARF_RELAY_TRUSTED_PROXIES", default: "", display: { $0.sorted().joined(separator: ",") }) { text throws(ConfigurationProblem) in
-            let addresses = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            return Set(try addresses.map { address throws(ConfigurationProblem) in
-                guard let parsed = IPAddressBytes(literal: address) else {
-                    throw ConfigurationProblem("\"\(address)\" is not an IP address (a trusted proxy is named by the address it connects from)")
-                }
-                return parsed.description
-            })
-        } ?? []
+        relayTrustedProxies =
+            reader.parsed("WHARF_RELAY_TRUSTED_PROXIES", default: "", display: { $0.sorted().joined(separator: ",") }) {
+                text throws(ConfigurationProblem) in
+                let addresses = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                return Set(
+                    try addresses.map { address throws(ConfigurationProblem) in
+                        guard let parsed = IPAddressBytes(literal: address) else {
+                            throw ConfigurationProblem(
+                                "\"\(address)\" is not an IP address (a trusted proxy is named by the address it connects from)")
+                        }
+                        return parsed.description
+                    })
+            } ?? []
         relayQueryTimeout = reader.duration("WHARF_RELAY_QUERY_TIMEOUT", default: .seconds(15), minimum: .milliseconds(100))
-        peers = reader.parsed("WHARF_NEGENTROPY_PEERS", default: "", display: { $0.joined(separator: ",") }) { text throws(ConfigurationProblem) in
-            let urls = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            for url in urls { if case .failure(let problem) = PeerURL.validated(url) { throw ConfigurationProblem(problem.description) } }
-            return urls
-        } ?? []
+        peers =
+            reader.parsed("WHARF_NEGENTROPY_PEERS", default: "", display: { $0.joined(separator: ",") }) { text throws(ConfigurationProblem) in
+                let urls = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                for url in urls { if case .failure(let problem) = PeerURL.validated(url) { throw ConfigurationProblem(problem.description) } }
+                return urls
+            } ?? []
         syncInterval = reader.duration("WHARF_NEGENTROPY_INTERVAL", default: .seconds(60), minimum: .seconds(1))
-        syncFilter = reader.parsed("WHARF_NEGENTROPY_FILTER", default: "") { text throws(ConfigurationProblem) in
-            guard !text.isEmpty else { return NostrFilter() }
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
-                throw ConfigurationProblem("expected a NIP-01 filter as a JSON object")
-            }
-            do { return try NostrFilter(json: object) } catch let error as FilterError { throw ConfigurationProblem(error.description) } catch { throw ConfigurationProblem("\(error)") }
-        } ?? NostrFilter()
+        syncFilter =
+            reader.parsed("WHARF_NEGENTROPY_FILTER", default: "") { text throws(ConfigurationProblem) in
+                guard !text.isEmpty else { return NostrFilter() }
+                guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+                    throw ConfigurationProblem("expected a NIP-01 filter as a JSON object")
+                }
+                do { return try NostrFilter(json: object) } catch let error as FilterError { throw ConfigurationProblem(error.description) } catch {
+                    throw ConfigurationProblem("\(error)")
+                }
+            } ?? NostrFilter()
         peerSync = PeerSync.Settings()
         peerSync.frameSizeLimit = Self.frameSize(reader, "WHARF_NEGENTROPY_FRAME_SIZE", default: 60_000)
         peerSync.initialTimeout = reader.duration("WHARF_NEGENTROPY_PEER_TIMEOUT", default: .seconds(10), minimum: .milliseconds(100))

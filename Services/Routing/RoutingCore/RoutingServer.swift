@@ -17,8 +17,9 @@ public enum RoutingServer {
         let peers = try PeerNetwork(peers: settings.peers, credentials: settings.credentials, timeout: settings.peerTimeout, logger: host.logger)
         let announcer = Announcer(index: index, peers: peers, jobs: host.jobs, selfPeer: settings.selfPeer, logger: host.logger)
         let reconciler = StoreReconciler(index: index, records: records, events: host.events, announcer: announcer, logger: host.logger)
-        let service = RoutingService(index: index, records: records, peers: peers, announcer: announcer,
-                                     settings: settings, logger: host.logger)
+        let service = RoutingService(
+            index: index, records: records, peers: peers, announcer: announcer,
+            settings: settings, logger: host.logger)
         let publishing = RecordPublishingService(index: index, records: records, announcer: announcer, logger: host.logger)
         let announcements = PeerAnnouncementsService(index: index, credentials: settings.credentials, logger: host.logger)
 
@@ -33,8 +34,9 @@ public enum RoutingServer {
         @Sendable func schedule(_ kind: String, every interval: Duration) async throws {
             let seconds = max(1, Double(interval.components.seconds))
             let slot = Int64(Date().timeIntervalSince1970 / seconds) + 1
-            try await jobs.enqueue(kind: kind, payload: [String: String](), runAt: Date(timeIntervalSince1970: Double(slot) * seconds),
-                                   uniqueKey: "\(kind)@\(slot)")
+            try await jobs.enqueue(
+                kind: kind, payload: [String: String](), runAt: Date(timeIntervalSince1970: Double(slot) * seconds),
+                uniqueKey: "\(kind)@\(slot)")
         }
         try await schedule(republishJob, every: settings.republishInterval)
         try await schedule(expireJob, every: settings.expireInterval)
@@ -61,7 +63,9 @@ public enum RoutingServer {
             rpcServices: [service, publishing, announcements],
             backgroundServices: [records, peers, reconciler]
                 + (settings.residentIndex ? [ResidentIndexLoader(index: index, catchUpInterval: .seconds(5), logger: host.logger)] : []),
-            jobHandlers: [republishJob: republish, expireJob: expire, reconcileJob: reconcile,
-                          Announcer.recordJob: announcer.announceRecord, Announcer.allJob: announcer.announceAll])
+            jobHandlers: [
+                republishJob: republish, expireJob: expire, reconcileJob: reconcile,
+                Announcer.recordJob: announcer.announceRecord, Announcer.allJob: announcer.announceAll,
+            ])
     }
 }

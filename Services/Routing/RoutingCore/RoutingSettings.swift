@@ -38,16 +38,19 @@ public struct RoutingSettings: Sendable {
     public var limits: RoutingLimits
 
     public init(reader: EnvironmentReader) {
-        store = reader.parsed("WHARF_ROUTING_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
-            try HostPort(parsing: text)
-        } ?? HostPort(host: "127.0.0.1", port: 50051)
+        store =
+            reader.parsed("WHARF_ROUTING_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
+                try HostPort(parsing: text)
+            } ?? HostPort(host: "127.0.0.1", port: 50051)
         peerID = reader.string("WHARF_ROUTING_PEER_ID", default: ProcessInfo.processInfo.hostName)
         advertisedAddress = reader.string("WHARF_ROUTING_ADVERTISE", default: "\(ProcessInfo.processInfo.hostName):50053")
-        peers = reader.parsed("WHARF_ROUTING_PEERS", default: "", display: { $0.map { "\($0.id)=\($0.address)" }.joined(separator: ",") }) {
-            text throws(ConfigurationProblem) in try Self.parsePeers(text)
-        } ?? []
+        peers =
+            reader.parsed("WHARF_ROUTING_PEERS", default: "", display: { $0.map { "\($0.id)=\($0.address)" }.joined(separator: ",") }) {
+                text throws(ConfigurationProblem) in try Self.parsePeers(text)
+            } ?? []
         let configuredPeers = peers
-        let secretsText = reader.optionalString("WHARF_ROUTING_PEER_SECRETS", secret: true)
+        let secretsText =
+            reader.optionalString("WHARF_ROUTING_PEER_SECRETS", secret: true)
             ?? reader.optionalString("WHARF_ROUTING_PEER_SECRETS_FILE").flatMap { path -> String? in
                 guard let data = FileManager.default.contents(atPath: path) else {
                     reader.fail("WHARF_ROUTING_PEER_SECRETS_FILE", "cannot read file \"\(path)\"")

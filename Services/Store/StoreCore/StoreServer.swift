@@ -7,46 +7,54 @@ import WharfTopology
 /// Builds the store service on a `WharfServiceHost`.
 public enum StoreServer {
     public static let defaults = RuntimeConfiguration.Defaults(SystemShape.store)
-    public static let migrations = [MigrationSet(
-        schema: "store",
-        migrations: RecordRepository.migrations.migrations
-            + [RegistryCredentialStore.migration, RecordChangeFeed.migration, RecordRepository.manifestDigestMigration])]
+    public static let migrations = [
+        MigrationSet(
+            schema: "store",
+            migrations: RecordRepository.migrations.migrations
+                + [RegistryCredentialStore.migration, RecordChangeFeed.migration, RecordRepository.manifestDigestMigration])
+    ]
     static let pruneChangesJob = "store.prune-changes"
 
     public static func parts(host: WharfServiceHost, settings: StoreSettings) async throws -> WharfServiceParts {
         let repository = RecordRepository(client: host.postgres, logger: host.logger)
         let credentials = RegistryCredentialStore(client: host.postgres, logger: host.logger)
         let changes = RecordChangeFeed(client: host.postgres, logger: host.logger)
-        let service = StoreService(repository: repository, events: host.events,
-                                   receiveLimit: host.configuration.maxMessageBytes, logger: host.logger)
+        let service = StoreService(
+            repository: repository, events: host.events,
+            receiveLimit: host.configuration.maxMessageBytes, logger: host.logger)
         let transfer = RecordTransferService(repository: repository, events: host.events, logger: host.logger)
         let credentialService = RegistryCredentialsService(store: credentials, settings: settings, logger: host.logger)
-        let recordSet = RecordSetSnapshot(client: host.postgres, logger: host.logger, buckets: Negentropy<SortedItems>.fewestBytesBuckets,
-                                          frameSizeLimit: RecordReconciliationService.frameSizeLimit)
-        let reconciliation = RecordReconciliationService(repository: repository, changes: changes, recordSet: recordSet,
-                                                         events: host.events, adminToken: host.configuration.adminToken,
-                                                         idleTimeout: host.configuration.streamIdleTimeout, watchDuration: settings.watchDuration,
-                                                         reconciliations: SlotLimiter(
-                                                             name: "store_reconciliations", limit: RecordReconciliationService.maximumReconciliations,
-                                                             reservedForCredentialed: RecordReconciliationService.reconciliationsKeptForThisNode,
-                                                             metrics: host.metricsFactory),
-                                                         watchers: SlotLimiter(
-                                                             name: "store_watchers", limit: RecordReconciliationService.maximumWatchers,
-                                                             reservedForCredentialed: RecordReconciliationService.watchersKeptForThisNode,
-                                                             metrics: host.metricsFactory),
-                                                         logger: host.logger)
+        let recordSet = RecordSetSnapshot(
+            client: host.postgres, logger: host.logger, buckets: Negentropy<SortedItems>.fewestBytesBuckets,
+            frameSizeLimit: RecordReconciliationService.frameSizeLimit)
+        let reconciliation = RecordReconciliationService(
+            repository: repository, changes: changes, recordSet: recordSet,
+            events: host.events, adminToken: host.configuration.adminToken,
+            idleTimeout: host.configuration.streamIdleTimeout, watchDuration: settings.watchDuration,
+            reconciliations: SlotLimiter(
+                name: "store_reconciliations", limit: RecordReconciliationService.maximumReconciliations,
+                reservedForCredentialed: RecordReconciliationService.reconciliationsKeptForThisNode,
+                metrics: host.metricsFactory),
+            watchers: SlotLimiter(
+                name: "store_watchers", limit: RecordReconciliationService.maximumWatchers,
+                reservedForCredentialed: RecordReconciliationService.watchersKeptForThisNode,
+                metrics: host.metricsFactory),
+            logger: host.logger)
         var background: [any Service] = [ManifestDigestBackfill(records: repository, logger: host.logger)]
         if let listen = settings.registryListen {
-            background.append(OCIRegistry(address: listen, records: repository, credentials: credentials, logger: host.logger,
-                                          quietTimeout: host.configuration.httpIdleTimeout))
+            background.append(
+                OCIRegistry(
+                    address: listen, records: repository, credentials: credentials, logger: host.logger,
+                    quietTimeout: host.configuration.httpIdleTimeout))
         }
 
         // Pruning the change feed: one run per hour across replicas (keyed by time slot).
         let jobs = host.jobs
         @Sendable func schedulePrune() async throws {
             let slot = Int64(Date().timeIntervalSince1970 / 3600) + 1
-            try await jobs.enqueue(kind: pruneChangesJob, payload: [String: String](), runAt: Date(timeIntervalSince1970: Double(slot) * 3600),
-                                   uniqueKey: "\(pruneChangesJob)@\(slot)")
+            try await jobs.enqueue(
+                kind: pruneChangesJob, payload: [String: String](), runAt: Date(timeIntervalSince1970: Double(slot) * 3600),
+                uniqueKey: "\(pruneChangesJob)@\(slot)")
         }
         try await schedulePrune()
         let logger = host.logger

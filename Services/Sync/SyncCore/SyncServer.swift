@@ -13,8 +13,9 @@ public enum SyncServer {
         let local = try LocalDirectory(settings: settings, adminToken: host.configuration.adminToken)
         let service = SyncService(repository: repository, jobs: host.jobs, settings: settings, local: local, logger: host.logger)
         let progress = SyncProgressService(repository: repository, local: local, logger: host.logger)
-        let mirror = SyncMirror(repository: repository, local: local, settings: settings, nodeID: host.configuration.nodeID,
-                                jobs: host.jobs, logger: host.logger)
+        let mirror = SyncMirror(
+            repository: repository, local: local, settings: settings, nodeID: host.configuration.nodeID,
+            jobs: host.jobs, logger: host.logger)
         // A hub without a usable key (a read-only mount with no Secret, say) is off; the mirrors still run.
         let backrest: [any RegistrableRPCService]
         do {
@@ -25,19 +26,26 @@ public enum SyncServer {
         }
         return WharfServiceParts(
             rpcServices: [service, progress] + backrest,
-            backgroundServices: [local, SyncMetrics(repository: repository, factory: host.metricsFactory, interval: .seconds(10), logger: host.logger)],
+            backgroundServices: [
+                local, SyncMetrics(repository: repository, factory: host.metricsFactory, interval: .seconds(10), logger: host.logger),
+            ],
             jobHandlers: [SyncMirror.jobKind: mirror.run],
-            adminMethods: SyncService.administrativeMethods.union(SyncProgressService.administrativeMethods).union(BackrestSyncStateService.administrativeMethods)
-                .union(BackrestHubService.administrativeMethods))
+            adminMethods: SyncService.administrativeMethods.union(SyncProgressService.administrativeMethods).union(
+                BackrestSyncStateService.administrativeMethods
+            )
+            .union(BackrestHubService.administrativeMethods))
     }
 
     /// The backrest hub: its identity (the key file, created on first start), the clients seeded from
     /// configuration, and its three services.
-    static func backrestParts(host: WharfServiceHost, settings: BackrestSettings) async throws -> (services: [any RegistrableRPCService], instanceID: String) {
+    static func backrestParts(host: WharfServiceHost, settings: BackrestSettings) async throws -> (
+        services: [any RegistrableRPCService], instanceID: String
+    ) {
         let identity = try settings.loadOrCreateIdentity()
         let instanceID = settings.instanceID ?? host.configuration.nodeID
         if let problem = BackrestClients.instanceIDProblem(instanceID) {
-            throw ConfigurationProblem("the backrest hub's instance id \"\(instanceID)\" (WHARF_BACKREST_INSTANCE_ID, else WHARF_NODE_ID): \(problem)")
+            throw ConfigurationProblem(
+                "the backrest hub's instance id \"\(instanceID)\" (WHARF_BACKREST_INSTANCE_ID, else WHARF_NODE_ID): \(problem)")
         }
         let clients = BackrestClients(client: host.postgres, logger: host.logger)
         for entry in try BackrestClientSeed.parse(settings.seedClients) {
@@ -45,13 +53,19 @@ public enum SyncServer {
         }
         let peerStates = PeerStates(client: host.postgres, events: host.events, logger: host.logger)
         let configPushes = ConfigPushes(client: host.postgres, events: host.events, logger: host.logger)
-        let hub = BackrestSyncHub(identity: identity, instanceID: instanceID, clients: clients,
-                                  operations: OperationStore(client: host.postgres, logger: host.logger), peerStates: peerStates,
-                                  configPushes: configPushes, events: host.events, settings: settings, logger: host.logger)
+        let hub = BackrestSyncHub(
+            identity: identity, instanceID: instanceID, clients: clients,
+            operations: OperationStore(client: host.postgres, logger: host.logger), peerStates: peerStates,
+            configPushes: configPushes, events: host.events, settings: settings, logger: host.logger)
         host.logger.info("backrest hub identity", metadata: ["instance_id": "\(instanceID)", "keyid": "\(identity.publicKey.keyid)"])
-        return ([hub, BackrestSyncStateService(clients: clients, peerStates: peerStates, logger: host.logger),
-                 BackrestHubService(identity: identity, instanceID: instanceID, clients: clients, configPushes: configPushes,
-                                    events: host.events, logger: host.logger)],
-                instanceID)
+        return (
+            [
+                hub, BackrestSyncStateService(clients: clients, peerStates: peerStates, logger: host.logger),
+                BackrestHubService(
+                    identity: identity, instanceID: instanceID, clients: clients, configPushes: configPushes,
+                    events: host.events, logger: host.logger),
+            ],
+            instanceID
+        )
     }
 }

@@ -21,12 +21,14 @@ public struct SyncSettings: Sendable {
     public var backrest: BackrestSettings
 
     public init(reader: EnvironmentReader) {
-        store = reader.parsed("WHARF_SYNC_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
-            try HostPort(parsing: text)
-        } ?? HostPort(host: "127.0.0.1", port: 50051)
-        routing = reader.parsed("WHARF_SYNC_ROUTING", default: "127.0.0.1:50053") { text throws(ConfigurationProblem) in
-            try HostPort(parsing: text)
-        } ?? HostPort(host: "127.0.0.1", port: 50053)
+        store =
+            reader.parsed("WHARF_SYNC_STORE", default: "127.0.0.1:50051") { text throws(ConfigurationProblem) in
+                try HostPort(parsing: text)
+            } ?? HostPort(host: "127.0.0.1", port: 50051)
+        routing =
+            reader.parsed("WHARF_SYNC_ROUTING", default: "127.0.0.1:50053") { text throws(ConfigurationProblem) in
+                try HostPort(parsing: text)
+            } ?? HostPort(host: "127.0.0.1", port: 50053)
         allowedRemotes = reader.allowList("WHARF_SYNC_ALLOWED_REMOTES")
         credentialTTL = reader.duration("WHARF_SYNC_CREDENTIAL_TTL", default: .seconds(3600), minimum: .seconds(10))
         pollInterval = reader.duration("WHARF_SYNC_POLL_INTERVAL", default: .seconds(60), minimum: .milliseconds(100))

@@ -3,8 +3,10 @@ import BLAKE3Lanes
 /// The BLAKE3 compression function on one block, in plain 32-bit arithmetic: used for what cannot fill
 /// SIMD lanes (a partial chunk, the last parents of the tree, the root and its extended output).
 enum BLAKE3Compress {
-    typealias Words16 = (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
-                         UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32)
+    typealias Words16 = (
+        UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
+        UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32
+    )
 
     /// Compresses `block` (16 words) into the chaining value `cv` (8 words) and returns all 16 output words.
     @inline(__always)

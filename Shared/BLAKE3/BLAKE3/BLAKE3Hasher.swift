@@ -31,18 +31,24 @@ public final class BLAKE3Hasher {
 
     /// Plain hashing.
     public convenience init() {
-        self.init(keyWords: [BLAKE3Constants.iv.0, BLAKE3Constants.iv.1, BLAKE3Constants.iv.2, BLAKE3Constants.iv.3,
-                             BLAKE3Constants.iv.4, BLAKE3Constants.iv.5, BLAKE3Constants.iv.6, BLAKE3Constants.iv.7],
-                  flags: 0)
+        self.init(
+            keyWords: [
+                BLAKE3Constants.iv.0, BLAKE3Constants.iv.1, BLAKE3Constants.iv.2, BLAKE3Constants.iv.3,
+                BLAKE3Constants.iv.4, BLAKE3Constants.iv.5, BLAKE3Constants.iv.6, BLAKE3Constants.iv.7,
+            ],
+            flags: 0)
     }
 
     /// Plain hashing with a specific SIMD kernel (tests and benchmarks compare kernels); it must be one
     /// of `BLAKE3Kernel.supportedByCPU`.
     public convenience init(kernel: BLAKE3Kernel) {
         precondition(BLAKE3Kernel.supportedByCPU.contains(kernel), "this CPU cannot run the \(kernel) kernel")
-        self.init(keyWords: [BLAKE3Constants.iv.0, BLAKE3Constants.iv.1, BLAKE3Constants.iv.2, BLAKE3Constants.iv.3,
-                             BLAKE3Constants.iv.4, BLAKE3Constants.iv.5, BLAKE3Constants.iv.6, BLAKE3Constants.iv.7],
-                  flags: 0, kernel: kernel)
+        self.init(
+            keyWords: [
+                BLAKE3Constants.iv.0, BLAKE3Constants.iv.1, BLAKE3Constants.iv.2, BLAKE3Constants.iv.3,
+                BLAKE3Constants.iv.4, BLAKE3Constants.iv.5, BLAKE3Constants.iv.6, BLAKE3Constants.iv.7,
+            ],
+            flags: 0, kernel: kernel)
     }
 
     /// Keyed hashing (a MAC) with a 32-byte key.
@@ -55,8 +61,10 @@ public final class BLAKE3Hasher {
     /// "example.com 2019-12-25 16:18:03 session tokens v1").
     public convenience init(deriveKeyContext context: String) {
         let contextHasher = BLAKE3Hasher(
-            keyWords: [BLAKE3Constants.iv.0, BLAKE3Constants.iv.1, BLAKE3Constants.iv.2, BLAKE3Constants.iv.3,
-                       BLAKE3Constants.iv.4, BLAKE3Constants.iv.5, BLAKE3Constants.iv.6, BLAKE3Constants.iv.7],
+            keyWords: [
+                BLAKE3Constants.iv.0, BLAKE3Constants.iv.1, BLAKE3Constants.iv.2, BLAKE3Constants.iv.3,
+                BLAKE3Constants.iv.4, BLAKE3Constants.iv.5, BLAKE3Constants.iv.6, BLAKE3Constants.iv.7,
+            ],
             flags: BLAKE3Constants.deriveKeyContext)
         contextHasher.update(Array(context.utf8))
         let contextKey = contextHasher.finalize()
@@ -174,8 +182,9 @@ public final class BLAKE3Hasher {
             }
             while remainingCVs > 0 {
                 remainingCVs -= 1
-                BLAKE3Compress.compress(cv: cv, block: block, counter: counter, blockLength: blockLength,
-                                        flags: nodeFlags, out: out)
+                BLAKE3Compress.compress(
+                    cv: cv, block: block, counter: counter, blockLength: blockLength,
+                    flags: nodeFlags, out: out)
                 block.update(from: stack + remainingCVs * 8, count: 8)
                 (block + 8).update(from: out, count: 8)
                 cv.update(from: key, count: 8)
@@ -187,8 +196,9 @@ public final class BLAKE3Hasher {
             var produced = 0
             var outputBlock: UInt64 = 0
             while produced < output.count {
-                BLAKE3Compress.compress(cv: cv, block: block, counter: outputBlock, blockLength: blockLength,
-                                        flags: nodeFlags | BLAKE3Constants.root, out: out)
+                BLAKE3Compress.compress(
+                    cv: cv, block: block, counter: outputBlock, blockLength: blockLength,
+                    flags: nodeFlags | BLAKE3Constants.root, out: out)
                 let take = min(64, output.count - produced)
                 for index in 0..<take {
                     output[produced + index] = UInt8(truncatingIfNeeded: out[index / 4] >> (8 * UInt32(index % 4)))
@@ -247,8 +257,9 @@ public final class BLAKE3Hasher {
     private func compressChunkBlock(_ block: UnsafePointer<UInt32>) {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { out in
             guard let out = out.baseAddress else { return }
-            BLAKE3Compress.compress(cv: chunkCV, block: block, counter: chunkCounter, blockLength: 64,
-                                    flags: flags | startFlag, out: out)
+            BLAKE3Compress.compress(
+                cv: chunkCV, block: block, counter: chunkCounter, blockLength: 64,
+                flags: flags | startFlag, out: out)
             chunkCV.update(from: out, count: 8)
         }
         blocksCompressed += 1
@@ -258,9 +269,10 @@ public final class BLAKE3Hasher {
     private func pushChunkCV() {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { out in
             guard let out = out.baseAddress else { return }
-            BLAKE3Compress.compress(cv: chunkCV, block: chunkBuffer, counter: chunkCounter,
-                                    blockLength: UInt32(bufferLength), flags: flags | startFlag | BLAKE3Constants.chunkEnd,
-                                    out: out)
+            BLAKE3Compress.compress(
+                cv: chunkCV, block: chunkBuffer, counter: chunkCounter,
+                blockLength: UInt32(bufferLength), flags: flags | startFlag | BLAKE3Constants.chunkEnd,
+                out: out)
             pushCV(out, totalChunks: chunkCounter)
         }
         resetChunk(counter: chunkCounter + 1)
@@ -275,8 +287,9 @@ public final class BLAKE3Hasher {
             guard let out = out.baseAddress else { return }
             while stackLength > target {
                 let node = stack + (stackLength - 2) * 8
-                BLAKE3Compress.compress(cv: key, block: node, counter: 0, blockLength: 64,
-                                        flags: flags | BLAKE3Constants.parent, out: out)
+                BLAKE3Compress.compress(
+                    cv: key, block: node, counter: 0, blockLength: 64,
+                    flags: flags | BLAKE3Constants.parent, out: out)
                 node.update(from: out, count: 8)
                 stackLength -= 1
             }
@@ -293,8 +306,10 @@ public final class BLAKE3Hasher {
 
     /// Hashes a complete subtree of `length` bytes (a power-of-two number of chunks > 1) down to its two
     /// child CVs, written to `out` (16 words).
-    private func compressSubtreeToParentNode(_ input: UnsafeRawPointer, length: Int, counter: UInt64,
-                                             out: UnsafeMutablePointer<UInt32>) {
+    private func compressSubtreeToParentNode(
+        _ input: UnsafeRawPointer, length: Int, counter: UInt64,
+        out: UnsafeMutablePointer<UInt32>
+    ) {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * 16 * 8) { buffers in
             guard let cvs = buffers.baseAddress else { return }
             let parents = cvs + 16 * 8
@@ -308,8 +323,10 @@ public final class BLAKE3Hasher {
     }
 
     /// Hashes the subtree to at most `degree` CVs (more parallelism per level), returning how many.
-    private func compressSubtreeWide(_ input: UnsafeRawPointer, length: Int, counter: UInt64,
-                                     out: UnsafeMutablePointer<UInt32>) -> Int {
+    private func compressSubtreeWide(
+        _ input: UnsafeRawPointer, length: Int, counter: UInt64,
+        out: UnsafeMutablePointer<UInt32>
+    ) -> Int {
         let degree = kernel.degree
         if length <= degree * Self.chunkLength {
             return compressChunksParallel(input, length: length, counter: counter, out: out)
@@ -332,15 +349,18 @@ public final class BLAKE3Hasher {
         }
     }
 
-    private func compressChunksParallel(_ input: UnsafeRawPointer, length: Int, counter: UInt64,
-                                        out: UnsafeMutablePointer<UInt32>) -> Int {
+    private func compressChunksParallel(
+        _ input: UnsafeRawPointer, length: Int, counter: UInt64,
+        out: UnsafeMutablePointer<UInt32>
+    ) -> Int {
         let whole = length / Self.chunkLength
         withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: 16) { pointers in
             guard let pointers = pointers.baseAddress else { return }
             for index in 0..<whole { pointers[index] = input + index * Self.chunkLength }
-            kernel.hashMany(inputs: pointers, count: whole, blocks: Self.chunkLength / Self.blockLength, key: key,
-                            counter: counter, incrementCounter: true, flags: flags,
-                            flagsStart: BLAKE3Constants.chunkStart, flagsEnd: BLAKE3Constants.chunkEnd, out: out)
+            kernel.hashMany(
+                inputs: pointers, count: whole, blocks: Self.chunkLength / Self.blockLength, key: key,
+                counter: counter, incrementCounter: true, flags: flags,
+                flagsStart: BLAKE3Constants.chunkStart, flagsEnd: BLAKE3Constants.chunkEnd, out: out)
         }
         let rest = length - whole * Self.chunkLength
         guard rest > 0 else { return whole }
@@ -350,22 +370,26 @@ public final class BLAKE3Hasher {
         partial.chunkUpdate(input + whole * Self.chunkLength, rest)
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { node in
             guard let node = node.baseAddress else { return }
-            BLAKE3Compress.compress(cv: partial.chunkCV, block: partial.chunkBuffer, counter: partial.chunkCounter,
-                                    blockLength: UInt32(partial.bufferLength),
-                                    flags: flags | partial.startFlag | BLAKE3Constants.chunkEnd, out: node)
+            BLAKE3Compress.compress(
+                cv: partial.chunkCV, block: partial.chunkBuffer, counter: partial.chunkCounter,
+                blockLength: UInt32(partial.bufferLength),
+                flags: flags | partial.startFlag | BLAKE3Constants.chunkEnd, out: node)
             (out + whole * 8).update(from: node, count: 8)
         }
         return whole + 1
     }
 
-    private func compressParentsParallel(_ children: UnsafePointer<UInt32>, count: Int,
-                                         out: UnsafeMutablePointer<UInt32>) -> Int {
+    private func compressParentsParallel(
+        _ children: UnsafePointer<UInt32>, count: Int,
+        out: UnsafeMutablePointer<UInt32>
+    ) -> Int {
         let pairs = count / 2
         withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: 16) { pointers in
             guard let pointers = pointers.baseAddress else { return }
             for index in 0..<pairs { pointers[index] = UnsafeRawPointer(children + index * 16) }
-            kernel.hashMany(inputs: pointers, count: pairs, blocks: 1, key: key, counter: 0, incrementCounter: false,
-                            flags: flags | BLAKE3Constants.parent, flagsStart: 0, flagsEnd: 0, out: out)
+            kernel.hashMany(
+                inputs: pointers, count: pairs, blocks: 1, key: key, counter: 0, incrementCounter: false,
+                flags: flags | BLAKE3Constants.parent, flagsStart: 0, flagsEnd: 0, out: out)
         }
         if count % 2 == 1 {
             (out + pairs * 8).update(from: children + (count - 1) * 8, count: 8)

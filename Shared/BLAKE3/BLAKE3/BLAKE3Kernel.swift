@@ -24,7 +24,8 @@ public enum BLAKE3Kernel: String, Sendable, CaseIterable {
     public static let selected: BLAKE3Kernel = {
         let supported = supportedByCPU
         if let forced = ProcessInfo.processInfo.environment["WHARF_BLAKE3_KERNEL"].flatMap(BLAKE3Kernel.init(rawValue:)),
-           supported.contains(forced) {
+            supported.contains(forced)
+        {
             return forced
         }
         return supported.first ?? .portable4
@@ -33,20 +34,20 @@ public enum BLAKE3Kernel: String, Sendable, CaseIterable {
     /// Kernels this CPU can run, widest first.
     public static let supportedByCPU: [BLAKE3Kernel] = {
         #if arch(x86_64) && os(Linux)
-        let flags = cpuFlags()
-        var kernels: [BLAKE3Kernel] = []
-        if ["avx512f", "avx512vl", "avx512bw", "avx512dq"].allSatisfy(flags.contains) { kernels.append(.avx512) }
-        if flags.contains("avx2") { kernels.append(.avx2) }
-        return kernels + [.portable4]
+            let flags = cpuFlags()
+            var kernels: [BLAKE3Kernel] = []
+            if ["avx512f", "avx512vl", "avx512bw", "avx512dq"].allSatisfy(flags.contains) { kernels.append(.avx512) }
+            if flags.contains("avx2") { kernels.append(.avx2) }
+            return kernels + [.portable4]
         #else
-        return [.portable4]
+            return [.portable4]
         #endif
     }()
 
     private static func cpuFlags() -> Set<Substring> {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":")
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+            let colon = line.firstIndex(of: ":")
         else { return [] }
         return Set(line[line.index(after: colon)...].split(separator: " "))
     }
@@ -60,9 +61,10 @@ public enum BLAKE3Kernel: String, Sendable, CaseIterable {
         var done = 0
         let width = degree
         while count - done >= width {
-            callWide(inputs: inputs + done, blocks: blocks, key: key,
-                     counter: incrementCounter ? counter &+ UInt64(done) : counter, incrementCounter: incrementCounter,
-                     flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd, out: out + done * 32)
+            callWide(
+                inputs: inputs + done, blocks: blocks, key: key,
+                counter: incrementCounter ? counter &+ UInt64(done) : counter, incrementCounter: incrementCounter,
+                flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd, out: out + done * 32)
             done += width
         }
         // A partial group (the upper levels of a tree, the last chunks of a CDC chunk) still goes through
@@ -75,10 +77,11 @@ public enum BLAKE3Kernel: String, Sendable, CaseIterable {
                 withUnsafeTemporaryAllocation(of: UInt8.self, capacity: width * 32) { scratch in
                     guard let padded = padded.baseAddress, let scratch = scratch.baseAddress else { return }
                     for lane in 0..<width { padded[lane] = inputs[done + min(lane, real - 1)] }
-                    callWide(inputs: padded, blocks: blocks, key: key,
-                             counter: incrementCounter ? counter &+ UInt64(done) : counter,
-                             incrementCounter: incrementCounter, flags: flags, flagsStart: flagsStart,
-                             flagsEnd: flagsEnd, out: UnsafeMutableRawPointer(scratch))
+                    callWide(
+                        inputs: padded, blocks: blocks, key: key,
+                        counter: incrementCounter ? counter &+ UInt64(done) : counter,
+                        incrementCounter: incrementCounter, flags: flags, flagsStart: flagsStart,
+                        flagsEnd: flagsEnd, out: UnsafeMutableRawPointer(scratch))
                     (out + done * 32).copyMemory(from: scratch, byteCount: real * 32)
                 }
             }
@@ -86,16 +89,18 @@ public enum BLAKE3Kernel: String, Sendable, CaseIterable {
         }
         // The remainder: four at a time, then one by one.
         while count - done >= 4 {
-            Self.hashMany4(inputs: inputs + done, blocks: blocks, key: key,
-                           counter: incrementCounter ? counter &+ UInt64(done) : counter,
-                           incrementCounter: incrementCounter, flags: flags, flagsStart: flagsStart,
-                           flagsEnd: flagsEnd, out: out + done * 32)
+            Self.hashMany4(
+                inputs: inputs + done, blocks: blocks, key: key,
+                counter: incrementCounter ? counter &+ UInt64(done) : counter,
+                incrementCounter: incrementCounter, flags: flags, flagsStart: flagsStart,
+                flagsEnd: flagsEnd, out: out + done * 32)
             done += 4
         }
         while done < count {
-            Self.hashOne(input: inputs[done], blocks: blocks, key: key,
-                         counter: incrementCounter ? counter &+ UInt64(done) : counter, flags: flags,
-                         flagsStart: flagsStart, flagsEnd: flagsEnd, out: (out + done * 32).assumingMemoryBound(to: UInt32.self))
+            Self.hashOne(
+                input: inputs[done], blocks: blocks, key: key,
+                counter: incrementCounter ? counter &+ UInt64(done) : counter, flags: flags,
+                flagsStart: flagsStart, flagsEnd: flagsEnd, out: (out + done * 32).assumingMemoryBound(to: UInt32.self))
             done += 1
         }
     }
@@ -107,14 +112,17 @@ public enum BLAKE3Kernel: String, Sendable, CaseIterable {
     ) {
         switch self {
         case .avx512:
-            blake3HashMany16(inputs: inputs, blocks: blocks, key: key, counter: counter, incrementCounter: incrementCounter,
-                             flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd, out: out)
+            blake3HashMany16(
+                inputs: inputs, blocks: blocks, key: key, counter: counter, incrementCounter: incrementCounter,
+                flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd, out: out)
         case .avx2:
-            blake3HashMany8(inputs: inputs, blocks: blocks, key: key, counter: counter, incrementCounter: incrementCounter,
-                            flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd, out: out)
+            blake3HashMany8(
+                inputs: inputs, blocks: blocks, key: key, counter: counter, incrementCounter: incrementCounter,
+                flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd, out: out)
         case .portable4:
-            Self.hashMany4(inputs: inputs, blocks: blocks, key: key, counter: counter, incrementCounter: incrementCounter,
-                           flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd, out: out)
+            Self.hashMany4(
+                inputs: inputs, blocks: blocks, key: key, counter: counter, incrementCounter: incrementCounter,
+                flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd, out: out)
         }
     }
 
@@ -122,9 +130,10 @@ public enum BLAKE3Kernel: String, Sendable, CaseIterable {
         inputs: UnsafePointer<UnsafeRawPointer>, blocks: Int, key: UnsafePointer<UInt32>, counter: UInt64,
         incrementCounter: Bool, flags: UInt32, flagsStart: UInt32, flagsEnd: UInt32, out: UnsafeMutableRawPointer
     ) {
-        blake3HashMany(SIMD4<UInt32>.self, inputs: inputs, blocks: blocks, key: key, counter: counter,
-                       incrementCounter: incrementCounter, flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd,
-                       out: out)
+        blake3HashMany(
+            SIMD4<UInt32>.self, inputs: inputs, blocks: blocks, key: key, counter: counter,
+            incrementCounter: incrementCounter, flags: flags, flagsStart: flagsStart, flagsEnd: flagsEnd,
+            out: out)
     }
 
     private static func hashOne(

@@ -4,7 +4,7 @@
 // uses SIMD4, which every x86-64 and arm64 CPU runs natively.
 
 #if _endian(big)
-#error("BLAKE3Lanes reads message words in host order and assumes a little-endian CPU")
+    #error("BLAKE3Lanes reads message words in host order and assumes a little-endian CPU")
 #endif
 
 /// A vector of N 32-bit words that can split two vectors into their even and odd elements (used to
@@ -213,8 +213,10 @@ public func blake3HashMany<V: BLAKE3Lanes>(
         m.deinterleaveAll()
         m.deinterleaveAll()
         var s = h
-        (s.v8, s.v9, s.v10, s.v11) = (V.splat(BLAKE3Constants.iv.0), V.splat(BLAKE3Constants.iv.1),
-                                      V.splat(BLAKE3Constants.iv.2), V.splat(BLAKE3Constants.iv.3))
+        (s.v8, s.v9, s.v10, s.v11) = (
+            V.splat(BLAKE3Constants.iv.0), V.splat(BLAKE3Constants.iv.1),
+            V.splat(BLAKE3Constants.iv.2), V.splat(BLAKE3Constants.iv.3)
+        )
         (s.v12, s.v13, s.v14, s.v15) = (counterLow, counterHigh, V.splat(64), V.splat(blockFlags))
         round(&s, m)
         m = permute(m); round(&s, m)

@@ -4,10 +4,15 @@ import Foundation
 /// or beyond the type's range becomes the nearest representable value (NaN becomes 0).
 extension Int64 {
     public init(clampingMilliseconds value: Double) {
-        if value.isNaN { self = 0 }
-        else if value >= 9.2e18 { self = .max }
-        else if value <= -9.2e18 { self = .min }
-        else { self = Int64(value.rounded(.down)) }
+        if value.isNaN {
+            self = 0
+        } else if value >= 9.2e18 {
+            self = .max
+        } else if value <= -9.2e18 {
+            self = .min
+        } else {
+            self = Int64(value.rounded(.down))
+        }
     }
 }
 

@@ -1,6 +1,5 @@
 import Synchronization
 
-
 /// Frames read from a socket by one task and taken by another with a timeout (a peer that stops answering
 /// must fail the sync, not hang it).
 public final class FrameInbox<Element: Sendable>: Sendable {

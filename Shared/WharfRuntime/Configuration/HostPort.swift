@@ -1,3 +1,5 @@
+import GRPCNIOTransportCore
+
 /// A `host:port` listen or connect address (`[::1]:50051` for IPv6).
 public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     public var host: String
@@ -35,8 +37,6 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
-
-import GRPCNIOTransportCore
 
 extension HostPort {
     /// The address to bind: IPv6 when the host contains a colon, IPv4 otherwise (`localhost` is 127.0.0.1).

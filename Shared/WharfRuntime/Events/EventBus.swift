@@ -21,8 +21,10 @@ public struct EventBus: Sendable {
     private let logger: Logger
     private let channelPrefix: String
 
-    public init(publisher: RedisClient, subscriber: RedisSubscriber, channelPrefix: String = RedisConfiguration.defaultChannelPrefix,
-                logger: Logger = Logger(label: "wharf.events")) {
+    public init(
+        publisher: RedisClient, subscriber: RedisSubscriber, channelPrefix: String = RedisConfiguration.defaultChannelPrefix,
+        logger: Logger = Logger(label: "wharf.events")
+    ) {
         self.channelPrefix = channelPrefix
         self.publisher = publisher
         self.subscriber = subscriber

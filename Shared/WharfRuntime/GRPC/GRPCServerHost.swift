@@ -1,8 +1,8 @@
 import CoreMetrics
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import NIOCore
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// A gRPC server on HTTP/2 (plaintext, or TLS when configured) with `grpc.health.v1.Health` and per-RPC
@@ -19,9 +19,11 @@ public final class GRPCServerHost: Service, Sendable {
         /// A connection that sends no HTTP/2 preface within this is closed.
         public var prefaceTimeout: Duration = .seconds(10)
 
-        public init(listen: HostPort, tls: RuntimeConfiguration.TLSFiles? = nil, maxMessageBytes: Int = 4 << 20,
-                    maxConcurrentStreams: Int = 256, keepaliveTime: Duration = .seconds(60),
-                    keepaliveTimeout: Duration = .seconds(20)) {
+        public init(
+            listen: HostPort, tls: RuntimeConfiguration.TLSFiles? = nil, maxMessageBytes: Int = 4 << 20,
+            maxConcurrentStreams: Int = 256, keepaliveTime: Duration = .seconds(60),
+            keepaliveTimeout: Duration = .seconds(20)
+        ) {
             self.listen = listen
             self.tls = tls
             self.maxMessageBytes = maxMessageBytes
@@ -31,9 +33,10 @@ public final class GRPCServerHost: Service, Sendable {
         }
 
         public init(_ configuration: RuntimeConfiguration) {
-            self.init(listen: configuration.listen, tls: configuration.tls,
-                      maxMessageBytes: configuration.maxMessageBytes, maxConcurrentStreams: configuration.maxConcurrentStreams,
-                      keepaliveTime: configuration.keepaliveTime, keepaliveTimeout: configuration.keepaliveTimeout)
+            self.init(
+                listen: configuration.listen, tls: configuration.tls,
+                maxMessageBytes: configuration.maxMessageBytes, maxConcurrentStreams: configuration.maxConcurrentStreams,
+                keepaliveTime: configuration.keepaliveTime, keepaliveTimeout: configuration.keepaliveTimeout)
             prefaceTimeout = configuration.httpIdleTimeout
         }
     }

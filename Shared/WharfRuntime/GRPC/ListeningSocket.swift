@@ -1,6 +1,7 @@
 import NIOCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A TCP listening socket bound by us, so that its accept backlog can be set: grpc-swift's transport listens

@@ -51,8 +51,9 @@ final class RequestGuardHandler: ChannelDuplexHandler {
             }
         case .data(let frame):
             if case .byteBuffer(let buffer) = frame.data, let oversized = oversizedMessage(in: buffer) {
-                return reject(context: context, status: 8,
-                              message: "request message of \(oversized) bytes is larger than the maximum of \(limit) bytes")
+                return reject(
+                    context: context, status: 8,
+                    message: "request message of \(oversized) bytes is larger than the maximum of \(limit) bytes")
             }
             // A request that ends inside a message is malformed; the transport would call it an internal error.
             if frame.endStream, remainingBody > 0 || !prefix.isEmpty {

@@ -105,8 +105,10 @@ public struct JobQueue: Sendable {
         for try await (id, kind, payload, attempt, maxAttempts, uniqueKey) in rows.decode(
             (Int64, String, String, Int, Int, String?).self)
         {
-            jobs.append(Job(id: id, kind: kind, payload: payload, attempt: attempt, maxAttempts: maxAttempts,
-                            uniqueKey: uniqueKey))
+            jobs.append(
+                Job(
+                    id: id, kind: kind, payload: payload, attempt: attempt, maxAttempts: maxAttempts,
+                    uniqueKey: uniqueKey))
         }
         return jobs.sorted { $0.id < $1.id }
     }
@@ -183,8 +185,9 @@ public struct JobQueue: Sendable {
             (Int64, String, String, Int, Int, String?, Date, String?).self)
         {
             guard let state = JobState(rawValue: state) else { continue }
-            return JobRecord(id: id, kind: kind, state: state, attempts: attempts, maxAttempts: maxAttempts,
-                             lastError: lastError, runAt: runAt, leaseOwner: owner)
+            return JobRecord(
+                id: id, kind: kind, state: state, attempts: attempts, maxAttempts: maxAttempts,
+                lastError: lastError, runAt: runAt, leaseOwner: owner)
         }
         return nil
     }

@@ -17,8 +17,10 @@ public final class JobWorker: Service, Sendable {
         public var lease: Duration
         public var pollInterval: Duration
 
-        public init(workerID: String, concurrency: Int = 4, lease: Duration = .seconds(30),
-                    pollInterval: Duration = .seconds(2)) {
+        public init(
+            workerID: String, concurrency: Int = 4, lease: Duration = .seconds(30),
+            pollInterval: Duration = .seconds(2)
+        ) {
             self.workerID = workerID
             self.concurrency = concurrency
             self.lease = lease
@@ -130,8 +132,10 @@ public final class JobWorker: Service, Sendable {
                     try? await Task.sleep(for: self.settings.lease / 3)
                     if Task.isCancelled { return nil }
                     do {
-                        if try await !self.queue.renew(jobID: job.id, workerID: self.settings.workerID,
-                                                       lease: self.settings.lease) {
+                        if try await !self.queue.renew(
+                            jobID: job.id, workerID: self.settings.workerID,
+                            lease: self.settings.lease)
+                        {
                             return .leaseLost
                         }
                     } catch {
@@ -154,8 +158,9 @@ public final class JobWorker: Service, Sendable {
             case .failed(let error):
                 metadata["error"] = "\(error)"
                 let state = try await queue.fail(jobID: job.id, workerID: settings.workerID, error: error)
-                logger.warning(state == .dead ? "job failed for the last time" : "job failed; will retry",
-                               metadata: metadata)
+                logger.warning(
+                    state == .dead ? "job failed for the last time" : "job failed; will retry",
+                    metadata: metadata)
             case .leaseLost:
                 logger.warning("job lease lost (cancelled or reclaimed); handler stopped", metadata: metadata)
             }
@@ -163,8 +168,9 @@ public final class JobWorker: Service, Sendable {
             metadata["error"] = "\(error)"
             // Cancelled (the service is stopping hard) or the database is unreachable: either way the job
             // stays running until its lease expires, then another worker reruns it.
-            logger.log(level: Task.isCancelled ? .notice : .error,
-                       "recording job outcome failed; the lease will expire and the job rerun", metadata: metadata)
+            logger.log(
+                level: Task.isCancelled ? .notice : .error,
+                "recording job outcome failed; the lease will expire and the job rerun", metadata: metadata)
         }
     }
 }

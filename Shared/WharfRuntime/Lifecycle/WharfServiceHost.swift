@@ -1,4 +1,5 @@
 import CoreMetrics
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
@@ -145,9 +146,11 @@ public final class WharfServiceHost: Sendable {
                     throw StartupError.postgresUnavailable(
                         configuration.postgres.maskedDescription, String(reflecting: error))
                 }
-                logger.warning("PostgreSQL not ready; retrying", metadata: [
-                    "postgres": "\(configuration.postgres.maskedDescription)", "error": "\(error)",
-                ])
+                logger.warning(
+                    "PostgreSQL not ready; retrying",
+                    metadata: [
+                        "postgres": "\(configuration.postgres.maskedDescription)", "error": "\(error)",
+                    ])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
@@ -229,5 +232,3 @@ public enum StartupError: Error, CustomStringConvertible {
         }
     }
 }
-
-import Foundation

@@ -41,8 +41,10 @@ public enum WharfServiceMain {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         var logger = Logger(label: "wharf.\(service)")
         logger.logLevel = runtime.logLevel
-        logger.info("effective configuration", metadata: Dictionary(
-            effective.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
+        logger.info(
+            "effective configuration",
+            metadata: Dictionary(
+                effective.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
         let host = WharfServiceHost(configuration: runtime, migrations: migrations, logger: logger, registry: registry)
         do {
             try await host.run { host in try await build(host, own) }

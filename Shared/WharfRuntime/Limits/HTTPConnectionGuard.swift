@@ -146,7 +146,9 @@ public struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel
         let connectionGuard = self.guard
         channel.closeFuture.whenComplete { _ in connectionGuard.release(key) }
         let timeout = TimeAmount.clamped(connectionGuard.quietTimeout)
-        let check = channel.eventLoop.scheduleRepeatedTask(initialDelay: .nanoseconds(timeout.nanoseconds / 4), delay: .nanoseconds(max(timeout.nanoseconds / 4, 50_000_000))) { task in
+        let check = channel.eventLoop.scheduleRepeatedTask(
+            initialDelay: .nanoseconds(timeout.nanoseconds / 4), delay: .nanoseconds(max(timeout.nanoseconds / 4, 50_000_000))
+        ) { task in
             if ticket.isQuiet(longerThan: timeout) {
                 task.cancel()
                 channel.close(promise: nil)

@@ -26,8 +26,10 @@ public final class KeyedRateLimiter: Sendable {
         let rate = Double(perMinute) / 60
         return buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: capacity, updated: now)
-            let elapsed = max(0, Double((now - bucket.updated).components.seconds)
-                + Double((now - bucket.updated).components.attoseconds) / 1e18)
+            let elapsed = max(
+                0,
+                Double((now - bucket.updated).components.seconds)
+                    + Double((now - bucket.updated).components.attoseconds) / 1e18)
             bucket.tokens = min(capacity, bucket.tokens + elapsed * rate)
             bucket.updated = now
             guard bucket.tokens >= 1 else {

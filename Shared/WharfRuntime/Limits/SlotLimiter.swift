@@ -95,7 +95,11 @@ public final class StreamActivity: Sendable {
     /// idleness. Each `beginWork` is followed by one `endWork`.
     public func beginWork() { state.withLock { $0.working += 1 } }
 
-    public func endWork() { state.withLock { $0.working -= 1; $0.last = .now } }
+    public func endWork() {
+        state.withLock {
+            $0.working -= 1; $0.last = .now
+        }
+    }
 }
 
 public enum IdleWatchdog {

@@ -16,15 +16,20 @@ public final class MetricsEndpoint: Service, Sendable {
     /// How long a connection may be sent nothing before it is closed.
     private let quietTimeout: Duration
 
-    public convenience init(registry: PrometheusCollectorRegistry, address: HostPort, health: HealthMonitor?, logger: Logger,
-                            quietTimeout: Duration = .seconds(10)) {
-        self.init(registry: registry, address: address, isServing: { health?.status(of: "") == .serving }, logger: logger,
-                  quietTimeout: quietTimeout)
+    public convenience init(
+        registry: PrometheusCollectorRegistry, address: HostPort, health: HealthMonitor?, logger: Logger,
+        quietTimeout: Duration = .seconds(10)
+    ) {
+        self.init(
+            registry: registry, address: address, isServing: { health?.status(of: "") == .serving }, logger: logger,
+            quietTimeout: quietTimeout)
     }
 
     /// `isServing` answers `/healthz` (for processes whose health is not a `HealthMonitor`, like the gateway).
-    public init(registry: PrometheusCollectorRegistry, address: HostPort, isServing: @escaping @Sendable () -> Bool, logger: Logger,
-                quietTimeout: Duration = .seconds(10)) {
+    public init(
+        registry: PrometheusCollectorRegistry, address: HostPort, isServing: @escaping @Sendable () -> Bool, logger: Logger,
+        quietTimeout: Duration = .seconds(10)
+    ) {
         self.quietTimeout = quietTimeout
         self.registry = registry
         self.address = address
@@ -48,8 +53,9 @@ public final class MetricsEndpoint: Service, Sendable {
         }
         router.get("healthz") { [isServing] _, _ -> Response in
             let serving = isServing()
-            return Response(status: serving ? .ok : .serviceUnavailable,
-                            body: .init(byteBuffer: ByteBuffer(string: serving ? "SERVING\n" : "NOT_SERVING\n")))
+            return Response(
+                status: serving ? .ok : .serviceUnavailable,
+                body: .init(byteBuffer: ByteBuffer(string: serving ? "SERVING\n" : "NOT_SERVING\n")))
         }
         // A scraper is sent its answer at once; a connection that is sent nothing for 10 s (half a request,
         // or idle between scrapes) is closed, and 256 at most are open.

@@ -26,8 +26,10 @@ public struct RPCMetricsInterceptor: ServerInterceptor {
                 .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
             if let error {
                 let code = (error as? any RPCErrorConvertible)?.rpcErrorCode ?? .unknown
-                Counter(label: "wharf_grpc_errors_total", dimensions: [("method", method), ("code", "\(code)")],
-                        factory: factory).increment()
+                Counter(
+                    label: "wharf_grpc_errors_total", dimensions: [("method", method), ("code", "\(code)")],
+                    factory: factory
+                ).increment()
             }
         }
         let response: StreamingServerResponse<Output>

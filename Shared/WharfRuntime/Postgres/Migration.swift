@@ -44,8 +44,9 @@ public enum MigrationRunner {
         var results: [Result] = []
         for set in sets {
             let versions = set.migrations.map(\.version)
-            precondition(versions == versions.sorted() && Set(versions).count == versions.count,
-                         "migrations of \(set.schema) must have increasing, distinct versions")
+            precondition(
+                versions == versions.sorted() && Set(versions).count == versions.count,
+                "migrations of \(set.schema) must have increasing, distinct versions")
             let applied = try await client.withTransaction(logger: logger) { connection -> [Int] in
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext('wharf.migrations'))", logger: logger)
                 try await connection.query(

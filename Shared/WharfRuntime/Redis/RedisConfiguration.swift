@@ -23,7 +23,9 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// Letters, digits, `-`, `_` and `.`, at most 64 bytes: a channel name stays readable in `redis-cli`.
     public static func channelPrefixProblem(_ prefix: String) -> String? {
         guard !prefix.isEmpty, prefix.utf8.count <= 64 else { return "expected 1 to 64 characters, got \(prefix.utf8.count)" }
-        let allowed = prefix.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }
+        let allowed = prefix.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0))
+        }
         return allowed ? nil : "expected letters, digits, '-', '_' or '.'"
     }
 

@@ -35,8 +35,9 @@ enum RedisConnector {
                 _ = try await send(arguments.map(ByteBuffer.init(string:)), on: channel, timeout: configuration.commandTimeout)
             }
             if configuration.database != 0 {
-                _ = try await send(["SELECT", String(configuration.database)].map(ByteBuffer.init(string:)), on: channel,
-                                   timeout: configuration.commandTimeout)
+                _ = try await send(
+                    ["SELECT", String(configuration.database)].map(ByteBuffer.init(string:)), on: channel,
+                    timeout: configuration.commandTimeout)
             }
         } catch {
             try? await channel.close()
@@ -58,7 +59,7 @@ enum RedisConnector {
         promise.futureResult.whenComplete { _ in timer.cancel() }
         do {
             return try await promise.futureResult.get()
-        } catch where overdue.value.load(ordering: .acquiring) {
+        } catch  where overdue.value.load(ordering: .acquiring) {
             throw RedisError.timedOut(timeout)
         }
     }

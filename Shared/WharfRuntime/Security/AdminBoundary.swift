@@ -38,8 +38,9 @@ public struct AdminBoundaryInterceptor: ServerInterceptor {
     public static func refusal(token: SharedSecret?, metadata: Metadata, method: MethodDescriptor) -> RPCError? {
         let name = method.method
         guard let token else {
-            return RPCError(code: .unauthenticated,
-                            message: "\(name) is an administrative RPC and this node has no admin token (set WHARF_ADMIN_TOKEN)")
+            return RPCError(
+                code: .unauthenticated,
+                message: "\(name) is an administrative RPC and this node has no admin token (set WHARF_ADMIN_TOKEN)")
         }
         let presented = Array(metadata[stringValues: metadataKey])
         guard let value = presented.first else {

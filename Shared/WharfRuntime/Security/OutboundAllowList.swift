@@ -38,7 +38,8 @@ public struct OutboundAllowList: Sendable, CustomStringConvertible {
         if entry == "*" { return .anyPublic }
         if let slash = entry.firstIndex(of: "/") {
             guard let network = IPAddressBytes(literal: String(entry[..<slash])), let length = Int(entry[entry.index(after: slash)...]),
-                  (0...(network.bytes.count * 8)).contains(length) else {
+                (0...(network.bytes.count * 8)).contains(length)
+            else {
                 throw ConfigurationProblem("\"\(entry)\" is not a network (expected 10.0.0.0/8 or fd00::/8)")
             }
             return .network(network, prefixLength: length)

@@ -16,8 +16,9 @@ public struct FastCDC: Sendable {
     public static let tvix = FastCDC(minimumSize: 131_072, averageSize: 262_144, maximumSize: 524_288)
 
     public init(minimumSize: Int, averageSize: Int, maximumSize: Int) {
-        precondition((64...1_048_576).contains(minimumSize) && (256...4_194_304).contains(averageSize)
-                     && (1024...16_777_216).contains(maximumSize), "FastCDC sizes out of range")
+        precondition(
+            (64...1_048_576).contains(minimumSize) && (256...4_194_304).contains(averageSize)
+                && (1024...16_777_216).contains(maximumSize), "FastCDC sizes out of range")
         self.minimumSize = minimumSize
         self.averageSize = averageSize
         self.maximumSize = maximumSize

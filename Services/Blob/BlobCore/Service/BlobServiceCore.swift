@@ -3,8 +3,8 @@ import Foundation
 import GRPCCore
 import Logging
 import NIOCore
-import WharfRuntime
 import ServiceContracts
+import WharfRuntime
 
 /// The BlobService operations, independent of the tvix/snix message types (each flavor's gRPC service
 /// adapts its messages to these).
@@ -22,8 +22,10 @@ public struct BlobServiceCore: Sendable {
     let putMaximumDuration: Duration
     let logger: Logger
 
-    public init(store: any BlobStore, leases: UploadLeases, maximumBlobSize: Int64, putIdleTimeout: Duration = .seconds(30),
-                putMaximumDuration: Duration = .seconds(6 * 3600), logger: Logger = Logger(label: "wharf.blob")) {
+    public init(
+        store: any BlobStore, leases: UploadLeases, maximumBlobSize: Int64, putIdleTimeout: Duration = .seconds(30),
+        putMaximumDuration: Duration = .seconds(6 * 3600), logger: Logger = Logger(label: "wharf.blob")
+    ) {
         self.store = store
         self.leases = leases
         self.putIdleTimeout = putIdleTimeout
@@ -74,9 +76,11 @@ public struct BlobServiceCore: Sendable {
             } catch {
                 throw storageFailure(error, "reading chunk \(chunk.digest)")
             }
-            next = index + 1 < record.chunks.count ? Task { [store, following = record.chunks[index + 1]] in
-                try await store.readChunk(following.digest)
-            } : nil
+            next =
+                index + 1 < record.chunks.count
+                ? Task { [store, following = record.chunks[index + 1]] in
+                    try await store.readChunk(following.digest)
+                } : nil
             guard var data = stored else { throw .dataLoss("chunk \(chunk.digest.hex) of blob \(digest.hex) is missing") }
             guard data.readableBytes == chunk.size else {
                 throw .dataLoss("chunk \(chunk.digest.hex) of blob \(digest.hex) has \(data.readableBytes) bytes, expected \(chunk.size)")
@@ -97,7 +101,9 @@ public struct BlobServiceCore: Sendable {
 
     /// Stores the blob arriving as `messages`; returns its digest once committed. A stream that fails or is
     /// cancelled commits nothing.
-    func put<Messages: AsyncSequence & Sendable>(_ messages: Messages, data: @escaping @Sendable (Messages.Element) -> Data) async throws(BlobServiceError) -> BlobDigest {
+    func put<Messages: AsyncSequence & Sendable>(_ messages: Messages, data: @escaping @Sendable (Messages.Element) -> Data)
+        async throws(BlobServiceError) -> BlobDigest
+    {
         let lease: UploadLeases.Lease
         do {
             lease = try await leases.take()
@@ -107,8 +113,10 @@ public struct BlobServiceCore: Sendable {
         defer { lease.release() }
         do {
             // The lease is given back the moment a limit is reached, whether or not the stream unwinds at once.
-            return try await IdleWatchdog.run(limit: putIdleTimeout, what: "a Put", maximumDuration: putMaximumDuration,
-                                              whenLimitReached: { lease.release() }) { [self] activity in
+            return try await IdleWatchdog.run(
+                limit: putIdleTimeout, what: "a Put", maximumDuration: putMaximumDuration,
+                whenLimitReached: { lease.release() }
+            ) { [self] activity in
                 try await leasedPut(messages, activity: activity, data: data)
             }
         } catch let error as BlobServiceError {
@@ -118,8 +126,10 @@ public struct BlobServiceCore: Sendable {
         }
     }
 
-    private func leasedPut<Messages: AsyncSequence>(_ messages: Messages, activity: StreamActivity,
-                                                    data: (Messages.Element) -> Data) async throws(BlobServiceError) -> BlobDigest {
+    private func leasedPut<Messages: AsyncSequence>(
+        _ messages: Messages, activity: StreamActivity,
+        data: (Messages.Element) -> Data
+    ) async throws(BlobServiceError) -> BlobDigest {
         var upload = BlobUpload(store: store, maximumSize: maximumBlobSize)
         // Small messages (tvix clients send ≤ 8 KiB) are gathered so the chunker and hashers see large appends.
         var pending = Data()

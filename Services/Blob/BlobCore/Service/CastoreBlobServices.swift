@@ -14,14 +14,22 @@ public struct TvixBlobService: Tvix_Castore_V1_BlobService.SimpleServiceProtocol
     public func stat(request: Tvix_Castore_V1_StatBlobRequest, context: ServerContext) async throws -> Tvix_Castore_V1_StatBlobResponse {
         do {
             let chunks = try await core.stat(digest: request.digest, sendChunks: request.sendChunks)
-            return .with { $0.chunks = chunks.map { chunk in .with { $0.digest = chunk.digest.bytes; $0.size = UInt64(chunk.size) } } }
+            return .with {
+                $0.chunks = chunks.map { chunk in
+                    .with {
+                        $0.digest = chunk.digest.bytes; $0.size = UInt64(chunk.size)
+                    }
+                }
+            }
         } catch {
             throw error.rpcError(flavor: .tvix)
         }
     }
 
     /// Read with the blob's size in the response metadata (`wharf-blob-size`).
-    public func read(request: ServerRequest<Tvix_Castore_V1_ReadBlobRequest>, context: ServerContext) async throws -> StreamingServerResponse<Tvix_Castore_V1_BlobChunk> {
+    public func read(request: ServerRequest<Tvix_Castore_V1_ReadBlobRequest>, context: ServerContext) async throws -> StreamingServerResponse<
+        Tvix_Castore_V1_BlobChunk
+    > {
         let record: BlobRecord, digest: BlobDigest
         do {
             digest = try BlobServiceCore.digest(request.message.digest)
@@ -51,7 +59,9 @@ public struct TvixBlobService: Tvix_Castore_V1_BlobService.SimpleServiceProtocol
         }
     }
 
-    public func put(request: RPCAsyncSequence<Tvix_Castore_V1_BlobChunk, any Error>, context: ServerContext) async throws -> Tvix_Castore_V1_PutBlobResponse {
+    public func put(request: RPCAsyncSequence<Tvix_Castore_V1_BlobChunk, any Error>, context: ServerContext) async throws
+        -> Tvix_Castore_V1_PutBlobResponse
+    {
         do {
             let digest = try await core.put(request) { $0.data }
             return .with { $0.digest = digest.bytes }
@@ -70,14 +80,22 @@ public struct SnixBlobService: Snix_Castore_V1_BlobService.SimpleServiceProtocol
     public func stat(request: Snix_Castore_V1_StatBlobRequest, context: ServerContext) async throws -> Snix_Castore_V1_StatBlobResponse {
         do {
             let chunks = try await core.stat(digest: request.digest, sendChunks: request.sendChunks)
-            return .with { $0.chunks = chunks.map { chunk in .with { $0.digest = chunk.digest.bytes; $0.size = UInt64(chunk.size) } } }
+            return .with {
+                $0.chunks = chunks.map { chunk in
+                    .with {
+                        $0.digest = chunk.digest.bytes; $0.size = UInt64(chunk.size)
+                    }
+                }
+            }
         } catch {
             throw error.rpcError(flavor: .snix)
         }
     }
 
     /// Read with the blob's size in the response metadata (`wharf-blob-size`).
-    public func read(request: ServerRequest<Snix_Castore_V1_ReadBlobRequest>, context: ServerContext) async throws -> StreamingServerResponse<Snix_Castore_V1_BlobChunk> {
+    public func read(request: ServerRequest<Snix_Castore_V1_ReadBlobRequest>, context: ServerContext) async throws -> StreamingServerResponse<
+        Snix_Castore_V1_BlobChunk
+    > {
         let record: BlobRecord, digest: BlobDigest
         do {
             digest = try BlobServiceCore.digest(request.message.digest)
@@ -107,7 +125,9 @@ public struct SnixBlobService: Snix_Castore_V1_BlobService.SimpleServiceProtocol
         }
     }
 
-    public func put(request: RPCAsyncSequence<Snix_Castore_V1_BlobChunk, any Error>, context: ServerContext) async throws -> Snix_Castore_V1_PutBlobResponse {
+    public func put(request: RPCAsyncSequence<Snix_Castore_V1_BlobChunk, any Error>, context: ServerContext) async throws
+        -> Snix_Castore_V1_PutBlobResponse
+    {
         do {
             let digest = try await core.put(request) { $0.data }
             return .with { $0.digest = digest.bytes }

@@ -54,11 +54,12 @@ public struct BlobUpload: ~Copyable {
         // Chunks are ≥ 128 KiB (but the last), so both hashers see large updates.
         chunk.withUnsafeReadableBytes { blobHasher.update($0) }
         let store = self.store
-        pending.append(Task {
-            let digest = chunk.withUnsafeReadableBytes { BlobDigest(hashing: $0) }
-            try await store.putChunk(digest, chunk)
-            return ChunkRef(digest: digest, size: chunk.readableBytes)
-        })
+        pending.append(
+            Task {
+                let digest = chunk.withUnsafeReadableBytes { BlobDigest(hashing: $0) }
+                try await store.putChunk(digest, chunk)
+                return ChunkRef(digest: digest, size: chunk.readableBytes)
+            })
         if pending.count > Self.storeWindow {
             chunks.append(try await pending.removeFirst().value)
         }

@@ -84,14 +84,14 @@ public struct FileSystemBlobStore: BlobStore {
                 let index = try JSONDecoder().decode(Index.self, from: data)
                 let chunks = try index.chunks.map { entry -> ChunkRef in
                     guard entry.count == 2, let bytes = Data(hexString: entry[0]), let digest = BlobDigest(bytes),
-                          let size = Int(entry[1])
+                        let size = Int(entry[1])
                     else { throw BlobStoreError.io("malformed blob index \(blobPath)") }
                     return ChunkRef(digest: digest, size: size)
                 }
                 return BlobRecord(size: index.size, chunks: chunks)
             }
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: chunkPath),
-                  let size = (attributes[.size] as? NSNumber)?.intValue
+                let size = (attributes[.size] as? NSNumber)?.intValue
             else { return nil }
             return BlobRecord(size: Int64(size), chunks: [ChunkRef(digest: digest, size: size)])
         }
@@ -130,8 +130,9 @@ public struct FileSystemBlobStore: BlobStore {
         let root = self.root
         return try await pool.runIfActive {
             // `keepingSince` comes from PostgreSQL's clock, file times from this host's: a minute of margin.
-            let cutoff = min(Date().addingTimeInterval(-Double(grace.components.seconds)),
-                             keepingSince?.addingTimeInterval(-60) ?? .distantFuture)
+            let cutoff = min(
+                Date().addingTimeInterval(-Double(grace.components.seconds)),
+                keepingSince?.addingTimeInterval(-60) ?? .distantFuture)
             var referenced = Set<String>()
             // Partial files of writers that crashed before their rename.
             for folder in ["chunks", "blobs"] {
@@ -144,7 +145,8 @@ public struct FileSystemBlobStore: BlobStore {
             where !file.lastPathComponent.contains(Self.temporaryMarker) {
                 // An index that cannot be read may still refer to live chunks: nothing is deleted then.
                 guard let data = FileManager.default.contents(atPath: file.path),
-                      let index = try? JSONDecoder().decode(Index.self, from: data) else {
+                    let index = try? JSONDecoder().decode(Index.self, from: data)
+                else {
                     throw BlobStoreError.io("blob index \(file.path) cannot be read: garbage collection stopped, nothing deleted")
                 }
                 for entry in index.chunks { referenced.insert(entry[0]) }
@@ -153,7 +155,8 @@ public struct FileSystemBlobStore: BlobStore {
             var removed = 0
             for file in Self.files(under: root.appendingPathComponent("chunks"))
             where !referenced.contains(file.lastPathComponent) && !file.lastPathComponent.contains(Self.temporaryMarker)
-                && Self.modified(file) < cutoff {
+                && Self.modified(file) < cutoff
+            {
                 try? FileManager.default.removeItem(at: file)
                 removed += 1
             }

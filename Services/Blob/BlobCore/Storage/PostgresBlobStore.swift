@@ -9,48 +9,54 @@ import WharfRuntime
 /// Blobs in PostgreSQL (schema `blob`): chunks de-duplicated by digest, a blob row plus its ordered chunk
 /// list written in one transaction.
 public struct PostgresBlobStore: BlobStore {
-    public static let migrations = MigrationSet(schema: "blob", migrations: [
-        Migration(version: 1, name: "chunks and blobs", sql: [
-            "CREATE SCHEMA IF NOT EXISTS blob",
-            """
-            CREATE TABLE blob.chunks (
-                digest bytea PRIMARY KEY CHECK (length(digest) = 32),
-                size integer NOT NULL CHECK (size >= 0),
-                data bytea NOT NULL,
-                touched_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            // Chunk bytes are BLAKE3-addressed and mostly incompressible: store them out of line without
-            // pglz (compressing random data only costs CPU).
-            "ALTER TABLE blob.chunks ALTER COLUMN data SET STORAGE EXTERNAL",
-            """
-            CREATE TABLE blob.blobs (
-                digest bytea PRIMARY KEY CHECK (length(digest) = 32),
-                size bigint NOT NULL CHECK (size >= 0),
-                created_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            """
-            CREATE TABLE blob.blob_chunks (
-                blob_digest bytea NOT NULL REFERENCES blob.blobs (digest) ON DELETE CASCADE,
-                position integer NOT NULL,
-                chunk_digest bytea NOT NULL REFERENCES blob.chunks (digest),
-                size integer NOT NULL,
-                PRIMARY KEY (blob_digest, position)
-            )
-            """,
-            "CREATE INDEX blob_chunks_by_chunk ON blob.blob_chunks (chunk_digest)",
-        ]),
-        Migration(version: 2, name: "upload leases", sql: [
-            """
-            CREATE TABLE blob.upload_leases (
-                id uuid PRIMARY KEY,
-                started_at timestamptz NOT NULL DEFAULT now(),
-                renewed_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-        ]),
-    ])
+    public static let migrations = MigrationSet(
+        schema: "blob",
+        migrations: [
+            Migration(
+                version: 1, name: "chunks and blobs",
+                sql: [
+                    "CREATE SCHEMA IF NOT EXISTS blob",
+                    """
+                    CREATE TABLE blob.chunks (
+                        digest bytea PRIMARY KEY CHECK (length(digest) = 32),
+                        size integer NOT NULL CHECK (size >= 0),
+                        data bytea NOT NULL,
+                        touched_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                    // Chunk bytes are BLAKE3-addressed and mostly incompressible: store them out of line without
+                    // pglz (compressing random data only costs CPU).
+                    "ALTER TABLE blob.chunks ALTER COLUMN data SET STORAGE EXTERNAL",
+                    """
+                    CREATE TABLE blob.blobs (
+                        digest bytea PRIMARY KEY CHECK (length(digest) = 32),
+                        size bigint NOT NULL CHECK (size >= 0),
+                        created_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                    """
+                    CREATE TABLE blob.blob_chunks (
+                        blob_digest bytea NOT NULL REFERENCES blob.blobs (digest) ON DELETE CASCADE,
+                        position integer NOT NULL,
+                        chunk_digest bytea NOT NULL REFERENCES blob.chunks (digest),
+                        size integer NOT NULL,
+                        PRIMARY KEY (blob_digest, position)
+                    )
+                    """,
+                    "CREATE INDEX blob_chunks_by_chunk ON blob.blob_chunks (chunk_digest)",
+                ]),
+            Migration(
+                version: 2, name: "upload leases",
+                sql: [
+                    """
+                    CREATE TABLE blob.upload_leases (
+                        id uuid PRIMARY KEY,
+                        started_at timestamptz NOT NULL DEFAULT now(),
+                        renewed_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """
+                ]),
+        ])
 
     private let client: PostgresClient
     private let logger: Logger

@@ -47,7 +47,11 @@ public struct UploadLeases: Sendable {
 
         /// Gives the lease back (once; later calls do nothing): the collector may take what it protected.
         public func release() {
-            guard released.withLock({ released in defer { released = true }; return !released }) else { return }
+            guard
+                released.withLock({ released in
+                    defer { released = true }; return !released
+                })
+            else { return }
             renewal.cancel()
             let (client, logger, id) = (self.client, self.logger, self.id)
             Task { try? await client.query("DELETE FROM blob.upload_leases WHERE id = \(id)", logger: logger) }

@@ -91,7 +91,8 @@ struct ConnectBridge {
         guard kind == .unary else {
             if case .data(let data) = payload, case .byteBuffer(let buffer) = data.data, let flags = envelopes.scan(buffer) {
                 let hex = String(flags, radix: 16)
-                return .invalid("Connect request envelope with flags 0x\(hex.count < 2 ? "0" + hex : hex): a client sends only 0x00 and 0x01 (compressed)")
+                return .invalid(
+                    "Connect request envelope with flags 0x\(hex.count < 2 ? "0" + hex : hex): a client sends only 0x00 and 0x01 (compressed)")
             }
             return .forward([payload])
         }
@@ -145,11 +146,17 @@ struct ConnectBridge {
     /// A unary answer is one message, held until the trailers: one larger than the message limit, or a second
     /// message (a streaming method called with the unary protocol), is refused instead of buffered.
     private mutating func checkUnaryResponse() {
-        guard unaryResponse.readableBytes >= 5, let length = unaryResponse.getInteger(at: unaryResponse.readerIndex + 1, as: UInt32.self) else { return }
+        guard unaryResponse.readableBytes >= 5, let length = unaryResponse.getInteger(at: unaryResponse.readerIndex + 1, as: UInt32.self) else {
+            return
+        }
         if Int(length) > maximumMessageBytes {
-            responseProblem = (8, "response message of \(length) bytes is larger than the gateway's maximum of \(maximumMessageBytes) bytes for a unary Connect call")
+            responseProblem = (
+                8, "response message of \(length) bytes is larger than the gateway's maximum of \(maximumMessageBytes) bytes for a unary Connect call"
+            )
         } else if unaryResponse.readableBytes > 5 + Int(length) {
-            responseProblem = (12, "the method answered with more than one message: call it with the Connect streaming protocol (application/connect+proto)")
+            responseProblem = (
+                12, "the method answered with more than one message: call it with the Connect streaming protocol (application/connect+proto)"
+            )
         }
         if responseProblem != nil { unaryResponse = ByteBuffer() }
     }
@@ -186,14 +193,16 @@ struct ConnectBridge {
             frames.append(.data(.init(data: .byteBuffer(envelope), endStream: true)))
             return frames
         case .unary:
-            var headers = Self.connectHeaders(responseHeaders, contentType: status == 0 ? "application/proto" : "application/json",
-                                              status: status == 0 ? "200" : String(ConnectCodes.httpStatus(status)))
+            var headers = Self.connectHeaders(
+                responseHeaders, contentType: status == 0 ? "application/proto" : "application/json",
+                status: status == 0 ? "200" : String(ConnectCodes.httpStatus(status)))
             for (name, value, _) in metadata { headers.add(name: "trailer-" + name, value: value) }
             var body = ByteBuffer()
             if status == 0 {
                 // The response message without its envelope (its compression becomes content-encoding).
                 if let flags = unaryResponse.readInteger(as: UInt8.self), let length = unaryResponse.readInteger(as: UInt32.self),
-                   var message = unaryResponse.readSlice(length: Int(length)) {
+                    var message = unaryResponse.readSlice(length: Int(length))
+                {
                     if flags & 1 == 1, let encoding = responseHeaders.first(name: "grpc-encoding") {
                         headers.replaceOrAdd(name: "content-encoding", value: encoding)
                     }
@@ -228,7 +237,8 @@ struct ConnectBridge {
         var utf8 = Array(text.utf8)[...]
         while let byte = utf8.popFirst() {
             if byte == UInt8(ascii: "%"), utf8.count >= 2,
-               let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
+                let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16)
+            {
                 bytes.append(value)
                 utf8 = utf8.dropFirst(2)
             } else {

@@ -54,7 +54,8 @@ struct LocalHealthCall {
     var messageBytes: [UInt8]? {
         var buffer = request
         guard buffer.readInteger(as: UInt8.self) == 0, let length = buffer.readInteger(as: UInt32.self),
-              let bytes = buffer.readBytes(length: Int(length)), buffer.readableBytes == 0 else { return nil }
+            let bytes = buffer.readBytes(length: Int(length)), buffer.readableBytes == 0
+        else { return nil }
         return bytes
     }
 

@@ -30,13 +30,16 @@ struct Exchange {
 
     func finish(status: Int?) {
         let elapsed = NIODeadline.now() - started
-        gateway.metrics.record(route: route ?? "unrouted", status: status, duration: elapsed,
-                               requestBytes: requestBytes, responseBytes: responseBytes)
+        gateway.metrics.record(
+            route: route ?? "unrouted", status: status, duration: elapsed,
+            requestBytes: requestBytes, responseBytes: responseBytes)
         if gateway.accessLog {
-            gateway.logger.info("access", metadata: [
-                "path": "\(path)", "route": "\(route ?? "-")", "grpc_status": "\(status.map(String.init) ?? "-")",
-                "duration_ms": "\(Double(elapsed.nanoseconds) / 1e6)", "bytes_in": "\(requestBytes)", "bytes_out": "\(responseBytes)",
-            ])
+            gateway.logger.info(
+                "access",
+                metadata: [
+                    "path": "\(path)", "route": "\(route ?? "-")", "grpc_status": "\(status.map(String.init) ?? "-")",
+                    "duration_ms": "\(Double(elapsed.nanoseconds) / 1e6)", "bytes_in": "\(requestBytes)", "bytes_out": "\(responseBytes)",
+                ])
         }
     }
 }

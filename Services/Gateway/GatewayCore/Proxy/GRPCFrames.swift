@@ -22,10 +22,12 @@ enum GRPCFrames {
 
     /// A gRPC response with no messages: the status in the only HEADERS frame, which ends the stream.
     static func trailersOnly(status: Int, message: String) -> HTTP2Frame.FramePayload {
-        .headers(.init(headers: [
-            ":status": "200", "content-type": "application/grpc",
-            "grpc-status": String(status), "grpc-message": percentEncoded(message),
-        ], endStream: true))
+        .headers(
+            .init(
+                headers: [
+                    ":status": "200", "content-type": "application/grpc",
+                    "grpc-status": String(status), "grpc-message": percentEncoded(message),
+                ], endStream: true))
     }
 
     /// Trailers carrying a status, after response headers were already sent.
@@ -61,4 +63,3 @@ enum GRPCFrames {
         static let unauthenticated = 16
     }
 }
-

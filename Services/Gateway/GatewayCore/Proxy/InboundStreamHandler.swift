@@ -159,8 +159,9 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             return respond(context, status: GRPCFrames.Status.unauthenticated, message: failure)
         }
         guard let route else {
-            return respond(context, status: GRPCFrames.Status.unimplemented,
-                           message: "unknown service: no route for \(path.isEmpty ? "(no :path)" : path)")
+            return respond(
+                context, status: GRPCFrames.Status.unimplemented,
+                message: "unknown service: no route for \(path.isEmpty ? "(no :path)" : path)")
         }
         if let reason = ConnectBridge.unsupported(headers.headers) {
             gateway.logger.debug("unsupported Connect codec", metadata: ["reason": "\(reason)"])
@@ -202,8 +203,9 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         guard case .connecting = state else { return }
         guard let address = candidates.first else {
             let reason = lastError.map { ": \($0)" } ?? ""
-            return respond(context, status: GRPCFrames.Status.unavailable,
-                           message: "no upstream of \(cluster.name) could be reached\(reason)")
+            return respond(
+                context, status: GRPCFrames.Status.unavailable,
+                message: "no upstream of \(cluster.name) could be reached\(reason)")
         }
         let pool = gateway.connections(on: context.eventLoop)
         // Upstream streams are created on this stream's event loop (the pool is per loop).
@@ -222,7 +224,8 @@ final class InboundStreamHandler: ChannelDuplexHandler {
             case .failure(let error):
                 // Nothing was sent upstream yet, so the next address may take the call.
                 cluster.recordFailure(address)
-                gateway.logger.warning("upstream unreachable", metadata: ["cluster": "\(cluster.name)", "address": "\(address)", "error": "\(error)"])
+                gateway.logger.warning(
+                    "upstream unreachable", metadata: ["cluster": "\(cluster.name)", "address": "\(address)", "error": "\(error)"])
                 connect(context, cluster: cluster, candidates: candidates.dropFirst(), lastError: error)
             }
         }

@@ -62,7 +62,8 @@ public struct RouteTable: Sendable {
         guard !key.contains(".") else { return [key] }
         let routed = SystemShape.routed
         guard let shape = routed.first(where: { $0.name == key }) else {
-            throw ConfigurationProblem("\"\(key)\" is neither a gRPC service (package.Service) nor a component (\(routed.map(\.name).joined(separator: ", ")))")
+            throw ConfigurationProblem(
+                "\"\(key)\" is neither a gRPC service (package.Service) nor a component (\(routed.map(\.name).joined(separator: ", ")))")
         }
         return shape.serviceNames
     }

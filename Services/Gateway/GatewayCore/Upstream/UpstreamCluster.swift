@@ -45,9 +45,11 @@ public final class UpstreamCluster: Sendable {
         self.definition = definition
         self.balancing = balancing
         self.ejection = ejection
-        state = Mutex(State(addresses: definition.targets.compactMap {
-            if case .fixed(let address) = $0 { address } else { nil }
-        }))
+        state = Mutex(
+            State(
+                addresses: definition.targets.compactMap {
+                    if case .fixed(let address) = $0 { address } else { nil }
+                }))
     }
 
     public var name: String { definition.name }
@@ -126,9 +128,10 @@ public final class UpstreamCluster: Sendable {
         let now = ContinuousClock.now
         return state.withLock { state in
             state.addresses.map { address in
-                ReplicaState(address: address, serving: (state.ejectedUntil[address] ?? now) <= now,
-                             consecutiveFailures: state.consecutiveFailures[address] ?? 0,
-                             openStreams: max(0, state.outstanding[address] ?? 0))
+                ReplicaState(
+                    address: address, serving: (state.ejectedUntil[address] ?? now) <= now,
+                    consecutiveFailures: state.consecutiveFailures[address] ?? 0,
+                    openStreams: max(0, state.outstanding[address] ?? 0))
             }
         }
     }

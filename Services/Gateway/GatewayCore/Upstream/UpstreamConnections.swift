@@ -57,9 +57,10 @@ final class UpstreamConnections: @unchecked Sendable {
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                     mode: .client, connectionConfiguration: GatewayHTTP2.connection, streamConfiguration: GatewayHTTP2.stream,
                     inboundStreamInitializer: { $0.close() })  // servers do not push streams to gRPC clients
-                try channel.pipeline.syncOperations.addHandler(ConnectionWatcher(
-                    goAway: { self.forget(address, id: id) },
-                    streamLimit: { limit in self.update(address, id: id) { $0.limit = max(1, limit) } }))
+                try channel.pipeline.syncOperations.addHandler(
+                    ConnectionWatcher(
+                        goAway: { self.forget(address, id: id) },
+                        streamLimit: { limit in self.update(address, id: id) { $0.limit = max(1, limit) } }))
                 return (channel, multiplexer)
             }
         connected.assumeIsolated().whenComplete { result in

@@ -43,7 +43,8 @@ extension NostrEvent {
     var indexKeys: [String] {
         indexedTags.compactMap { tag in
             guard tag.value.utf8.count <= EventRules.maximumIndexedValueBytes, !tag.value.utf8.contains(0),
-                  !tag.name.utf8.contains(0) else { return nil }
+                !tag.name.utf8.contains(0)
+            else { return nil }
             return "\(tag.name):\(tag.value)"
         }
     }

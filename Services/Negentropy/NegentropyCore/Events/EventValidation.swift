@@ -17,7 +17,7 @@ extension NostrEvent {
         guard (0...65535).contains(kind) else { throw EventRejection("invalid: kind must be between 0 and 65535") }
         guard computedID == id else { throw EventRejection("invalid: event id does not match the event's content") }
         guard let idBytes = Data(hexString: id), let key = Data(hexString: pubkey), let signature = Data(hexString: sig),
-              verifier.verify(signature: Array(signature), message: Array(idBytes), xOnlyPublicKey: Array(key))
+            verifier.verify(signature: Array(signature), message: Array(idBytes), xOnlyPublicKey: Array(key))
         else { throw EventRejection("invalid: bad signature") }
     }
 }

@@ -14,8 +14,10 @@ public struct NostrFilter: Sendable, Equatable {
     public var until: Int64?
     public var limit: Int?
 
-    public init(ids: [String]? = nil, authors: [String]? = nil, kinds: [Int]? = nil, tags: [String: [String]] = [:],
-                since: Int64? = nil, until: Int64? = nil, limit: Int? = nil) {
+    public init(
+        ids: [String]? = nil, authors: [String]? = nil, kinds: [Int]? = nil, tags: [String: [String]] = [:],
+        since: Int64? = nil, until: Int64? = nil, limit: Int? = nil
+    ) {
         self.ids = ids
         self.authors = authors
         self.kinds = kinds

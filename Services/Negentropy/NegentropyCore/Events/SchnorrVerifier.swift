@@ -34,7 +34,8 @@ public final class SchnorrVerifier: @unchecked Sendable {
         var key = secp256k1_xonly_pubkey()
         var output = [UInt8](repeating: 0, count: 32)
         guard secp256k1_keypair_xonly_pub(context, &key, nil, &keypair) == 1,
-              secp256k1_xonly_pubkey_serialize(context, &output, &key) == 1 else { return nil }
+            secp256k1_xonly_pubkey_serialize(context, &output, &key) == 1
+        else { return nil }
         return output
     }
 

@@ -6,9 +6,11 @@ import WharfEncoding
 extension RelayConnection {
     func handleNegOpen(_ frame: [Any]) async throws {
         guard frame.count >= 4, let subscription = frame[1] as? String, let object = frame[2] as? [String: Any],
-              let hex = frame[3] as? String else {
+            let hex = frame[3] as? String
+        else {
             let subscription = frame.count >= 2 ? frame[1] as? String ?? "" : ""
-            return try await output.send(RelayFrame.negError(subscription: subscription, reason: "error: NEG-OPEN needs a subscription id, a filter and an initial message"))
+            return try await output.send(
+                RelayFrame.negError(subscription: subscription, reason: "error: NEG-OPEN needs a subscription id, a filter and an initial message"))
         }
         guard !subscription.isEmpty, subscription.utf8.count <= 256 else {
             return try await output.send(RelayFrame.notice("error: NEG-OPEN needs a subscription id of 1 to 256 bytes"))
@@ -29,7 +31,10 @@ extension RelayConnection {
             return true
         }
         guard admitted else {
-            return try await output.send(RelayFrame.negError(subscription: subscription, reason: "blocked: at most \(context.limits.sessionsPerConnection) negentropy sessions per connection"))
+            return try await output.send(
+                RelayFrame.negError(
+                    subscription: subscription, reason: "blocked: at most \(context.limits.sessionsPerConnection) negentropy sessions per connection")
+            )
         }
         let answer: NegentropySessions.Answer
         do {
@@ -43,7 +48,8 @@ extension RelayConnection {
     func handleNegMessage(_ frame: [Any]) async throws {
         guard frame.count >= 3, let subscription = frame[1] as? String, let hex = frame[2] as? String else {
             let subscription = frame.count >= 2 ? frame[1] as? String ?? "" : ""
-            return try await output.send(RelayFrame.negError(subscription: subscription, reason: "error: NEG-MSG needs a subscription id and a message"))
+            return try await output.send(
+                RelayFrame.negError(subscription: subscription, reason: "error: NEG-MSG needs a subscription id and a message"))
         }
         guard negentropySessions.withLock({ $0.contains(subscription) }) else {
             return try await output.send(RelayFrame.negError(subscription: subscription, reason: "closed: unknown subscription handle"))

@@ -43,8 +43,10 @@ public struct RelayContext: Sendable {
     public var limits: Limits
     public var logger: Logger
 
-    public init(store: EventStore, sessions: NegentropySessions, live: LiveEvents, bus: EventBus?, deployment: String,
-                replicaID: String, limits: Limits, logger: Logger) {
+    public init(
+        store: EventStore, sessions: NegentropySessions, live: LiveEvents, bus: EventBus?, deployment: String,
+        replicaID: String, limits: Limits, logger: Logger
+    ) {
         self.store = store
         self.sessions = sessions
         self.live = live
@@ -108,7 +110,8 @@ final class RelayConnection: Sendable {
 
     private func handle(_ text: String) async throws {
         guard let frame = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) as? [Any],
-              let verb = frame.first as? String else {
+            let verb = frame.first as? String
+        else {
             return try await output.send(RelayFrame.notice("error: could not parse message: expected a JSON array starting with a string"))
         }
         switch verb {
@@ -143,7 +146,10 @@ final class RelayConnection: Sendable {
         do {
             event = try JSONDecoder().decode(NostrEvent.self, from: try JSONSerialization.data(withJSONObject: object))
         } catch {
-            return try await output.send(RelayFrame.ok(eventID: claimedID, accepted: false, message: "invalid: malformed event (id, pubkey, created_at, kind, tags, content and sig are required, with their NIP-01 types)"))
+            return try await output.send(
+                RelayFrame.ok(
+                    eventID: claimedID, accepted: false,
+                    message: "invalid: malformed event (id, pubkey, created_at, kind, tags, content and sig are required, with their NIP-01 types)"))
         }
         do {
             try event.validate()
@@ -179,7 +185,8 @@ final class RelayConnection: Sendable {
         let objects = frame.dropFirst(2)
         guard objects.count <= context.limits.filtersPerRequest else {
             subscriptions.close(subscription)
-            return try await output.send(RelayFrame.closed(subscription: subscription, reason: "blocked: at most \(context.limits.filtersPerRequest) filters per REQ"))
+            return try await output.send(
+                RelayFrame.closed(subscription: subscription, reason: "blocked: at most \(context.limits.filtersPerRequest) filters per REQ"))
         }
         var filters: [NostrFilter] = []
         for object in objects {
@@ -214,7 +221,7 @@ final class RelayConnection: Sendable {
             } catch let error as RelayConnectionDropped {
                 context.logger.debug("relay connection dropped", metadata: ["connection": "\(id)", "reason": "\(error)"])
                 return
-            } catch where Task.isCancelled || error is CancellationError {
+            } catch  where Task.isCancelled || error is CancellationError {
                 return  // the connection ended
             } catch {
                 subscriptions.close(answer.subscription, ifGeneration: answer.generation)

@@ -18,13 +18,16 @@ public final class RelayServer: Service, Sendable {
     /// Counts connections from their accept and closes those that never become WebSockets.
     let connections: HTTPConnectionGuard
 
-    public init(address: HostPort, context: RelayContext, maximumMessageSize: Int, handshakeTimeout: Duration = .seconds(10),
-                trustedProxies: Set<String> = [], connectionsGauge: LimiterGauge? = nil) {
+    public init(
+        address: HostPort, context: RelayContext, maximumMessageSize: Int, handshakeTimeout: Duration = .seconds(10),
+        trustedProxies: Set<String> = [], connectionsGauge: LimiterGauge? = nil
+    ) {
         self.address = address
         self.context = context
         self.maximumMessageSize = maximumMessageSize
-        connections = HTTPConnectionGuard(perAddress: context.limits.connectionsPerAddress, total: context.limits.connections,
-                                          quietTimeout: handshakeTimeout, trustedProxies: trustedProxies, gauge: connectionsGauge)
+        connections = HTTPConnectionGuard(
+            perAddress: context.limits.connectionsPerAddress, total: context.limits.connections,
+            quietTimeout: handshakeTimeout, trustedProxies: trustedProxies, gauge: connectionsGauge)
     }
 
     /// The bound port (useful when configured with port 0); waits until the listener is up.
@@ -35,42 +38,49 @@ public final class RelayServer: Service, Sendable {
         let information = informationDocument()
         router.get("/") { request, _ -> Response in
             guard request.headers[.accept]?.contains("application/nostr+json") == true else {
-                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "Wharf Nostr relay: connect with a WebSocket (NIP-01, NIP-77).\n")))
+                return Response(
+                    status: .ok, body: .init(byteBuffer: ByteBuffer(string: "Wharf Nostr relay: connect with a WebSocket (NIP-01, NIP-77).\n")))
             }
-            return Response(status: .ok, headers: [.contentType: "application/nostr+json", .accessControlAllowOrigin: "*"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: information)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/nostr+json", .accessControlAllowOrigin: "*"],
+                body: .init(byteBuffer: ByteBuffer(bytes: information)))
         }
         let context = self.context
         let maximumMessageSize = self.maximumMessageSize
         let connections = self.connections
         let configuration = HTTP1WebSocketUpgradeChannel.Configuration(ws: .init(maxFrameSize: maximumMessageSize))
         let server = HTTPServerBuilder { responder in
-            connections.guarding(HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { request, channel, _ in
-                guard request.path == "/" || request.path?.isEmpty == true else { return .dontUpgrade }
-                let ticket = connections.ticket(of: channel)
-                ticket?.markUpgraded()
-                // Behind a trusted proxy the client is the forwarded address, and its share is counted there.
-                let forwardedRefusal = ticket.flatMap { connections.admitForwarded($0, forwardedFor: request.headerFields.last { $0.name.canonicalName == "x-forwarded-for" }?.value) }
-                // ORLY's connection ids: "<remote address>-<unix nanoseconds>".
-                let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
-                let id = "\(remote)-\(UInt64(Date().timeIntervalSince1970 * 1e9))"
-                return .upgrade([:]) { inbound, outbound, _ in
-                    // Over the limits (counted since the connection was accepted): the client learns why (NOTICE)
-                    // before the socket closes.
-                    if let refusal = ticket?.refusal ?? forwardedRefusal ?? (ticket == nil ? "blocked: the relay is shutting this connection" : nil) {
-                        try? await outbound.write(.text(RelayFrame.notice(refusal)))
-                        // What the client sent meanwhile is read (and dropped) for up to a second before the
-                        // close: a socket closed with unread data sends a reset, and the client can lose the
-                        // NOTICE with it.
-                        _ = try? await withDeadline(.seconds(1)) { for try await _ in inbound {} }
-                        return
+            connections.guarding(
+                HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { request, channel, _ in
+                    guard request.path == "/" || request.path?.isEmpty == true else { return .dontUpgrade }
+                    let ticket = connections.ticket(of: channel)
+                    ticket?.markUpgraded()
+                    // Behind a trusted proxy the client is the forwarded address, and its share is counted there.
+                    let forwardedRefusal = ticket.flatMap {
+                        connections.admitForwarded($0, forwardedFor: request.headerFields.last { $0.name.canonicalName == "x-forwarded-for" }?.value)
                     }
-                    let output = RelayOutput(outbound: outbound, slowReaderTimeout: context.limits.slowReaderTimeout) {
-                        channel.close(promise: nil)
+                    // ORLY's connection ids: "<remote address>-<unix nanoseconds>".
+                    let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
+                    let id = "\(remote)-\(UInt64(Date().timeIntervalSince1970 * 1e9))"
+                    return .upgrade([:]) { inbound, outbound, _ in
+                        // Over the limits (counted since the connection was accepted): the client learns why (NOTICE)
+                        // before the socket closes.
+                        if let refusal = ticket?.refusal ?? forwardedRefusal
+                            ?? (ticket == nil ? "blocked: the relay is shutting this connection" : nil)
+                        {
+                            try? await outbound.write(.text(RelayFrame.notice(refusal)))
+                            // What the client sent meanwhile is read (and dropped) for up to a second before the
+                            // close: a socket closed with unread data sends a reset, and the client can lose the
+                            // NOTICE with it.
+                            _ = try? await withDeadline(.seconds(1)) { for try await _ in inbound {} }
+                            return
+                        }
+                        let output = RelayOutput(outbound: outbound, slowReaderTimeout: context.limits.slowReaderTimeout) {
+                            channel.close(promise: nil)
+                        }
+                        await RelayConnection(id: id, context: context, output: output).run(inbound, maximumMessageSize: maximumMessageSize)
                     }
-                    await RelayConnection(id: id, context: context, output: output).run(inbound, maximumMessageSize: maximumMessageSize)
-                }
-            })
+                })
         }
         let application = Application(
             router: router,

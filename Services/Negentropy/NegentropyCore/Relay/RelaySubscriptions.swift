@@ -52,7 +52,9 @@ final class RelaySubscriptions: Sendable {
             }
             let budget = limits.filterBounds.maximumBytesPerConnection
             if state.bytes + bytes > budget {
-                return .refused("blocked: this connection's open filters would take \(state.bytes + bytes) bytes parsed; at most \(budget) (close subscriptions or send smaller filters)")
+                return .refused(
+                    "blocked: this connection's open filters would take \(state.bytes + bytes) bytes parsed; at most \(budget) (close subscriptions or send smaller filters)"
+                )
             }
             if state.waitingAnswers >= maximumWaitingAnswers {
                 return .refused("blocked: \(state.waitingAnswers) REQs are waiting to be answered on this connection; send more after their EOSE")

@@ -18,10 +18,13 @@ struct FrontEndCredential: Sendable {
         if let frontEndToken, frontEnd.count == 1, frontEndToken.matches(frontEnd[0]) { return "grpc-frontend" }
         if AdminBoundaryInterceptor.isCredentialed(metadata, token: adminToken) { return "grpc-admin" }
         if frontEndToken == nil && adminToken == nil {
-            throw RPCError(code: .unauthenticated, message: "\(method) speaks for relay clients and this node has no front-end token (set WHARF_NEGENTROPY_FRONTEND_TOKEN)")
+            throw RPCError(
+                code: .unauthenticated,
+                message: "\(method) speaks for relay clients and this node has no front-end token (set WHARF_NEGENTROPY_FRONTEND_TOKEN)")
         }
         if frontEnd.isEmpty && Array(metadata[stringValues: AdminBoundaryInterceptor.metadataKey]).isEmpty {
-            throw RPCError(code: .unauthenticated, message: "\(method) speaks for relay clients: send the front-end token as metadata \(Self.metadataKey)")
+            throw RPCError(
+                code: .unauthenticated, message: "\(method) speaks for relay clients: send the front-end token as metadata \(Self.metadataKey)")
         }
         throw RPCError(code: .unauthenticated, message: "\(method): the token sent is not this node's front-end or admin token")
     }

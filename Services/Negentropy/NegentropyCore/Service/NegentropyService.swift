@@ -16,8 +16,10 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
     private let filterBounds: FilterBounds
     private let logger: Logger
 
-    public init(sessions: NegentropySessions, coordinator: SyncCoordinator, allowedPeers: OutboundAllowList,
-                frontEndToken: SharedSecret?, adminToken: SharedSecret?, filterBounds: FilterBounds = FilterBounds(), logger: Logger) {
+    public init(
+        sessions: NegentropySessions, coordinator: SyncCoordinator, allowedPeers: OutboundAllowList,
+        frontEndToken: SharedSecret?, adminToken: SharedSecret?, filterBounds: FilterBounds = FilterBounds(), logger: Logger
+    ) {
         self.sessions = sessions
         self.filterBounds = filterBounds
         callers = FrontEndCredential(frontEndToken: frontEndToken, adminToken: adminToken)
@@ -41,8 +43,9 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
     /// Infrastructure failures (Redis, PostgreSQL) are statuses, not in-band errors: the request was fine.
     @discardableResult
     private func dependency<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
-        try await withLoggedFailure(operation, logger: logger, "\(operation) failed: a dependency is unavailable",
-                                    as: { RPCError(code: .unavailable, message: $0) }, body)
+        try await withLoggedFailure(
+            operation, logger: logger, "\(operation) failed: a dependency is unavailable",
+            as: { RPCError(code: .unavailable, message: $0) }, body)
     }
 
     public func ready(request: Orlysync_Common_V1_Empty, context: ServerContext) async throws -> Orlysync_Common_V1_ReadyResponse {
@@ -62,23 +65,33 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
     // The session RPCs read the caller's credential from the request metadata, so they implement the
     // metadata-carrying form; the plain form (no metadata) is refused the same way.
 
-    public func handleNegOpen(request: ServerRequest<Orlysync_Negentropy_V1_NegOpenRequest>, context: ServerContext) async throws -> ServerResponse<Orlysync_Negentropy_V1_NegOpenResponse> {
+    public func handleNegOpen(request: ServerRequest<Orlysync_Negentropy_V1_NegOpenRequest>, context: ServerContext) async throws -> ServerResponse<
+        Orlysync_Negentropy_V1_NegOpenResponse
+    > {
         ServerResponse(message: try await negOpen(request.message, metadata: request.metadata))
     }
 
-    public func handleNegOpen(request: Orlysync_Negentropy_V1_NegOpenRequest, context: ServerContext) async throws -> Orlysync_Negentropy_V1_NegOpenResponse {
+    public func handleNegOpen(request: Orlysync_Negentropy_V1_NegOpenRequest, context: ServerContext) async throws
+        -> Orlysync_Negentropy_V1_NegOpenResponse
+    {
         try await negOpen(request, metadata: [:])
     }
 
-    public func handleNegMsg(request: ServerRequest<Orlysync_Negentropy_V1_NegMsgRequest>, context: ServerContext) async throws -> ServerResponse<Orlysync_Negentropy_V1_NegMsgResponse> {
+    public func handleNegMsg(request: ServerRequest<Orlysync_Negentropy_V1_NegMsgRequest>, context: ServerContext) async throws -> ServerResponse<
+        Orlysync_Negentropy_V1_NegMsgResponse
+    > {
         ServerResponse(message: try await negMsg(request.message, metadata: request.metadata))
     }
 
-    public func handleNegMsg(request: Orlysync_Negentropy_V1_NegMsgRequest, context: ServerContext) async throws -> Orlysync_Negentropy_V1_NegMsgResponse {
+    public func handleNegMsg(request: Orlysync_Negentropy_V1_NegMsgRequest, context: ServerContext) async throws
+        -> Orlysync_Negentropy_V1_NegMsgResponse
+    {
         try await negMsg(request, metadata: [:])
     }
 
-    public func handleNegClose(request: ServerRequest<Orlysync_Negentropy_V1_NegCloseRequest>, context: ServerContext) async throws -> ServerResponse<Orlysync_Common_V1_Empty> {
+    public func handleNegClose(request: ServerRequest<Orlysync_Negentropy_V1_NegCloseRequest>, context: ServerContext) async throws -> ServerResponse<
+        Orlysync_Common_V1_Empty
+    > {
         ServerResponse(message: try await negClose(request.message, metadata: request.metadata))
     }
 
@@ -86,15 +99,17 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
         try await negClose(request, metadata: [:])
     }
 
-    private func negOpen(_ request: Orlysync_Negentropy_V1_NegOpenRequest, metadata: Metadata) async throws -> Orlysync_Negentropy_V1_NegOpenResponse {
+    private func negOpen(_ request: Orlysync_Negentropy_V1_NegOpenRequest, metadata: Metadata) async throws -> Orlysync_Negentropy_V1_NegOpenResponse
+    {
         let namespace = try callers.namespace(of: metadata, method: "HandleNegOpen")
         try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
         let filter = NostrFilter(proto: request.filter)
         if let refusal = filterBounds.refusal(of: filter) { throw RPCError(code: .invalidArgument, message: refusal.description) }
         let answer = try await dependency("HandleNegOpen") {
-            try await sessions.open(connectionID: FrontEndCredential.connectionID(request.connectionID, in: namespace),
-                                    subscriptionID: request.subscriptionID, filter: filter,
-                                    initialMessage: Array(request.initialMessage), origin: .frontEnd)
+            try await sessions.open(
+                connectionID: FrontEndCredential.connectionID(request.connectionID, in: namespace),
+                subscriptionID: request.subscriptionID, filter: filter,
+                initialMessage: Array(request.initialMessage), origin: .frontEnd)
         }
         if answer.exhausted { throw RPCError(code: .resourceExhausted, message: answer.error) }
         return .init(answer)
@@ -104,8 +119,9 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
         let namespace = try callers.namespace(of: metadata, method: "HandleNegMsg")
         try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
         let answer = try await dependency("HandleNegMsg") {
-            try await sessions.message(connectionID: FrontEndCredential.connectionID(request.connectionID, in: namespace),
-                                       subscriptionID: request.subscriptionID, message: Array(request.message), origin: .frontEnd)
+            try await sessions.message(
+                connectionID: FrontEndCredential.connectionID(request.connectionID, in: namespace),
+                subscriptionID: request.subscriptionID, message: Array(request.message), origin: .frontEnd)
         }
         if answer.exhausted { throw RPCError(code: .resourceExhausted, message: answer.error) }
         return .init(answer)
@@ -123,14 +139,17 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
         let namespace = try callers.namespace(of: metadata, method: "HandleNegClose")
         try Self.checkSessionIDs(request.connectionID, request.subscriptionID)
         try await dependency("HandleNegClose") {
-            try await sessions.close(connectionID: FrontEndCredential.connectionID(request.connectionID, in: namespace),
-                                     subscriptionID: request.subscriptionID)
+            try await sessions.close(
+                connectionID: FrontEndCredential.connectionID(request.connectionID, in: namespace),
+                subscriptionID: request.subscriptionID)
         }
         return .init()
     }
 
-    public func syncWithPeer(request: Orlysync_Negentropy_V1_SyncPeerRequest, response: RPCWriter<Orlysync_Negentropy_V1_SyncProgress>,
-                             context: ServerContext) async throws {
+    public func syncWithPeer(
+        request: Orlysync_Negentropy_V1_SyncPeerRequest, response: RPCWriter<Orlysync_Negentropy_V1_SyncProgress>,
+        context: ServerContext
+    ) async throws {
         try await checkPeerURL(request.peerURL, dialling: true)
         var filter = request.hasFilter ? NostrFilter(proto: request.filter) : nil
         if request.since > 0 {
@@ -207,7 +226,9 @@ public struct NegentropyService: Orlysync_Negentropy_V1_NegentropyService.Simple
         return .init()
     }
 
-    public func getPeerSyncState(request: Orlysync_Negentropy_V1_PeerSyncStateRequest, context: ServerContext) async throws -> Orlysync_Negentropy_V1_PeerSyncStateResponse {
+    public func getPeerSyncState(request: Orlysync_Negentropy_V1_PeerSyncStateRequest, context: ServerContext) async throws
+        -> Orlysync_Negentropy_V1_PeerSyncStateResponse
+    {
         guard let state = try await dependency("GetPeerSyncState", { try await peers.state(of: request.peerURL) }) else { return .init() }
         return .with {
             $0.found = true

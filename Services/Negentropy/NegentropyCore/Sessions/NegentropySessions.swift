@@ -23,8 +23,10 @@ public final class NegentropySessions: Sendable {
         /// (their sessions stay open and are rebuilt from their filter at their next message).
         public var maximumHeldItems: Int
 
-        public init(frameSizeLimit: Int = 500_000, maximumSetSize: Int = 1_000_000, maximumSessions: Int = 1024,
-                    maximumHeldItems: Int = 2_000_000, maximumFrontEndSessions: Int = 256) {
+        public init(
+            frameSizeLimit: Int = 500_000, maximumSetSize: Int = 1_000_000, maximumSessions: Int = 1024,
+            maximumHeldItems: Int = 2_000_000, maximumFrontEndSessions: Int = 256
+        ) {
             self.maximumFrontEndSessions = maximumFrontEndSessions
             self.frameSizeLimit = frameSizeLimit
             self.maximumSetSize = maximumSetSize
@@ -102,12 +104,15 @@ public final class NegentropySessions: Sendable {
     }
 
     /// Opens (or reopens) a session and answers the client's first message.
-    public func open(connectionID: String, subscriptionID: String, filter: NostrFilter, initialMessage: [UInt8],
-                     origin: Origin = .relay) async throws -> Answer {
+    public func open(
+        connectionID: String, subscriptionID: String, filter: NostrFilter, initialMessage: [UInt8],
+        origin: Origin = .relay
+    ) async throws -> Answer {
         defer { publishCount() }
         let key = SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID)
-        let filterJSON = String(decoding: (try? JSONSerialization.data(withJSONObject: filter.jsonObject, options: [.sortedKeys])) ?? Data("{}".utf8),
-                                as: UTF8.self)
+        let filterJSON = String(
+            decoding: (try? JSONSerialization.data(withJSONObject: filter.jsonObject, options: [.sortedKeys])) ?? Data("{}".utf8),
+            as: UTF8.self)
         let admitted = local.withLock { states -> Bool in
             states[key] = nil
             guard states.values.count(where: { $0.origin == origin }) < maximum(origin) else { return false }

@@ -41,17 +41,18 @@ public struct SessionRegistry: Sendable {
     public func open(connectionID: String, subscriptionID: String, filterJSON: String) async throws {
         let key = Self.key(connectionID: connectionID, subscriptionID: subscriptionID)
         let now = Self.now()
-        try check(try await redis.send([
-            "EVAL",
-            """
-            redis.call('DEL', KEYS[1])
-            redis.call('HSET', KEYS[1], 'connection_id', ARGV[1], 'subscription_id', ARGV[2], 'created_at', ARGV[3],
-                       'last_activity', ARGV[3], 'round_count', 0, 'filter', ARGV[4])
-            redis.call('PEXPIRE', KEYS[1], ARGV[5])
-            return 1
-            """,
-            "1", key, connectionID, subscriptionID, now, filterJSON, timeoutMilliseconds,
-        ]))
+        try check(
+            try await redis.send([
+                "EVAL",
+                """
+                redis.call('DEL', KEYS[1])
+                redis.call('HSET', KEYS[1], 'connection_id', ARGV[1], 'subscription_id', ARGV[2], 'created_at', ARGV[3],
+                           'last_activity', ARGV[3], 'round_count', 0, 'filter', ARGV[4])
+                redis.call('PEXPIRE', KEYS[1], ARGV[5])
+                return 1
+                """,
+                "1", key, connectionID, subscriptionID, now, filterJSON, timeoutMilliseconds,
+            ]))
     }
 
     /// Counts one more round and pushes the expiry back; nil when the session is gone (closed or expired).
@@ -117,9 +118,10 @@ public struct SessionRegistry: Sendable {
             index += 2
         }
         guard let connection = fields["connection_id"], let subscription = fields["subscription_id"] else { return nil }
-        return Record(connectionID: connection, subscriptionID: subscription,
-                      createdAt: Int64(fields["created_at"] ?? "") ?? 0, lastActivity: Int64(fields["last_activity"] ?? "") ?? 0,
-                      roundCount: Int32(fields["round_count"] ?? "") ?? 0, filterJSON: fields["filter"] ?? "{}")
+        return Record(
+            connectionID: connection, subscriptionID: subscription,
+            createdAt: Int64(fields["created_at"] ?? "") ?? 0, lastActivity: Int64(fields["last_activity"] ?? "") ?? 0,
+            roundCount: Int32(fields["round_count"] ?? "") ?? 0, filterJSON: fields["filter"] ?? "{}")
     }
 }
 

@@ -88,10 +88,11 @@ extension EventStore {
             condition += " AND (created_at < $\(time) OR (created_at = $\(time) AND id > $\(bindings.count)))"
         }
         bindings.append(limit)
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT id, created_at, octet_length(json) FROM negentropy.events WHERE \(condition)
-            ORDER BY created_at DESC, id ASC LIMIT $\(bindings.count)
-            """, binds: bindings)
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT id, created_at, octet_length(json) FROM negentropy.events WHERE \(condition)
+                ORDER BY created_at DESC, id ASC LIMIT $\(bindings.count)
+                """, binds: bindings)
         var keys: [EventPages.Key] = []
         for try await (id, createdAt, bytes) in try await connection.query(query, logger: logger).decode((ByteBuffer, Int64, Int32).self) {
             keys.append(EventPages.Key(id: Data(buffer: id), createdAt: createdAt, bytes: Int(bytes)))

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import NegentropyProtocol
 import NIOCore
+import NegentropyProtocol
 import PostgresNIO
 import WharfEncoding
 import WharfRuntime
@@ -10,47 +10,51 @@ import WharfRuntime
 /// by kind, and by single-letter tag values (GIN over `tag:value` keys). Each row keeps the event's JSON as
 /// the relay sends it.
 public struct EventStore: Sendable {
-    public static let migrations = MigrationSet(schema: "negentropy", migrations: [
-        Migration(version: 1, name: "events and peers", sql: [
-            "CREATE SCHEMA IF NOT EXISTS negentropy",
-            """
-            CREATE TABLE negentropy.events (
-                id bytea PRIMARY KEY CHECK (length(id) = 32),
-                pubkey bytea NOT NULL CHECK (length(pubkey) = 32),
-                created_at bigint NOT NULL CHECK (created_at >= 0),
-                kind integer NOT NULL,
-                d_tag text,
-                tag_keys text[] NOT NULL,
-                json text NOT NULL,
-                stored_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            "CREATE INDEX events_by_time ON negentropy.events (created_at, id)",
-            "CREATE INDEX events_by_author ON negentropy.events (pubkey, created_at)",
-            "CREATE INDEX events_by_kind ON negentropy.events (kind, created_at)",
-            "CREATE INDEX events_by_tag ON negentropy.events USING gin (tag_keys)",
-            "CREATE INDEX events_replaceable ON negentropy.events (pubkey, kind, d_tag) WHERE d_tag IS NOT NULL",
-            """
-            CREATE TABLE negentropy.peers (
-                url text PRIMARY KEY,
-                added_at timestamptz NOT NULL DEFAULT now(),
-                last_sync bigint NOT NULL DEFAULT 0,
-                events_synced bigint NOT NULL DEFAULT 0,
-                status text NOT NULL DEFAULT 'idle' CHECK (status IN ('idle', 'syncing', 'error')),
-                last_error text NOT NULL DEFAULT '',
-                consecutive_failures integer NOT NULL DEFAULT 0
-            )
-            """,
-            """
-            CREATE TABLE negentropy.sync_loop (
-                singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-                active boolean NOT NULL DEFAULT false,
-                last_sync bigint NOT NULL DEFAULT 0
-            )
-            """,
-            "INSERT INTO negentropy.sync_loop DEFAULT VALUES",
-        ]),
-    ])
+    public static let migrations = MigrationSet(
+        schema: "negentropy",
+        migrations: [
+            Migration(
+                version: 1, name: "events and peers",
+                sql: [
+                    "CREATE SCHEMA IF NOT EXISTS negentropy",
+                    """
+                    CREATE TABLE negentropy.events (
+                        id bytea PRIMARY KEY CHECK (length(id) = 32),
+                        pubkey bytea NOT NULL CHECK (length(pubkey) = 32),
+                        created_at bigint NOT NULL CHECK (created_at >= 0),
+                        kind integer NOT NULL,
+                        d_tag text,
+                        tag_keys text[] NOT NULL,
+                        json text NOT NULL,
+                        stored_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                    "CREATE INDEX events_by_time ON negentropy.events (created_at, id)",
+                    "CREATE INDEX events_by_author ON negentropy.events (pubkey, created_at)",
+                    "CREATE INDEX events_by_kind ON negentropy.events (kind, created_at)",
+                    "CREATE INDEX events_by_tag ON negentropy.events USING gin (tag_keys)",
+                    "CREATE INDEX events_replaceable ON negentropy.events (pubkey, kind, d_tag) WHERE d_tag IS NOT NULL",
+                    """
+                    CREATE TABLE negentropy.peers (
+                        url text PRIMARY KEY,
+                        added_at timestamptz NOT NULL DEFAULT now(),
+                        last_sync bigint NOT NULL DEFAULT 0,
+                        events_synced bigint NOT NULL DEFAULT 0,
+                        status text NOT NULL DEFAULT 'idle' CHECK (status IN ('idle', 'syncing', 'error')),
+                        last_error text NOT NULL DEFAULT '',
+                        consecutive_failures integer NOT NULL DEFAULT 0
+                    )
+                    """,
+                    """
+                    CREATE TABLE negentropy.sync_loop (
+                        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                        active boolean NOT NULL DEFAULT false,
+                        last_sync bigint NOT NULL DEFAULT 0
+                    )
+                    """,
+                    "INSERT INTO negentropy.sync_loop DEFAULT VALUES",
+                ])
+        ])
 
     public enum SaveOutcome: Sendable, Equatable {
         case stored
@@ -146,11 +150,12 @@ public struct EventStore: Sendable {
             let limit = min(filter.limit ?? maximumPerFilter, maximumPerFilter)
             var (condition, bindings) = Self.condition(for: filter)
             bindings.append(limit)
-            let rows = try await client.query(PostgresQuery(
-                unsafeSQL: """
-                    SELECT id, created_at, json FROM negentropy.events WHERE \(condition)
-                    ORDER BY created_at DESC, id ASC LIMIT $\(bindings.count)
-                    """, binds: bindings), logger: logger)
+            let rows = try await client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT id, created_at, json FROM negentropy.events WHERE \(condition)
+                        ORDER BY created_at DESC, id ASC LIMIT $\(bindings.count)
+                        """, binds: bindings), logger: logger)
             for try await (id, createdAt, json) in rows.decode((ByteBuffer, Int64, String).self) {
                 let key = Data(buffer: id)
                 if seen.insert(key).inserted { events.append(StoredEvent(id: key, createdAt: createdAt, json: json)) }
@@ -179,7 +184,8 @@ public struct EventStore: Sendable {
         var (condition, bindings) = Self.condition(for: filter)
         let wanted = min(filter.limit ?? Int.max - 1, maximum + 1)
         bindings.append(wanted)
-        let sql = filter.limit == nil
+        let sql =
+            filter.limit == nil
             ? "SELECT created_at, id FROM negentropy.events WHERE \(condition) ORDER BY created_at, id LIMIT $\(bindings.count)"
             : "SELECT created_at, id FROM (SELECT created_at, id FROM negentropy.events WHERE \(condition) ORDER BY created_at DESC, id ASC LIMIT $\(bindings.count)) newest ORDER BY created_at, id"
         let query = PostgresQuery(unsafeSQL: sql, binds: bindings)

@@ -42,18 +42,21 @@ public struct PeerRepository: Sendable {
     }
 
     public func all() async throws -> [PeerState] {
-        try await states(client.query(
-            "SELECT url, last_sync, events_synced, status, last_error, consecutive_failures FROM negentropy.peers ORDER BY url",
-            logger: logger))
+        try await states(
+            client.query(
+                "SELECT url, last_sync, events_synced, status, last_error, consecutive_failures FROM negentropy.peers ORDER BY url",
+                logger: logger))
     }
 
     public func state(of url: String) async throws -> PeerState? {
         guard PostgresText.canStore(url) else { return nil }
-        return try await states(client.query(
-            """
-            SELECT url, last_sync, events_synced, status, last_error, consecutive_failures FROM negentropy.peers
-            WHERE url = \(url)
-            """, logger: logger)).first
+        return try await states(
+            client.query(
+                """
+                SELECT url, last_sync, events_synced, status, last_error, consecutive_failures FROM negentropy.peers
+                WHERE url = \(url)
+                """, logger: logger)
+        ).first
     }
 
     public func markSyncing(_ url: String) async throws {
@@ -96,8 +99,10 @@ public struct PeerRepository: Sendable {
     private func states(_ rows: PostgresRowSequence) async throws -> [PeerState] {
         var states: [PeerState] = []
         for try await (url, lastSync, synced, status, lastError, failures) in rows.decode((String, Int64, Int64, String, String, Int32).self) {
-            states.append(PeerState(url: url, lastSync: lastSync, eventsSynced: synced, status: status, lastError: lastError,
-                                    consecutiveFailures: failures))
+            states.append(
+                PeerState(
+                    url: url, lastSync: lastSync, eventsSynced: synced, status: status, lastError: lastError,
+                    consecutiveFailures: failures))
         }
         return states
     }

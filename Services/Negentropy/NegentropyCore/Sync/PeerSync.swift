@@ -61,8 +61,10 @@ public struct PeerSync: Sendable {
         peerURL.hasPrefix("ws") ? peerURL : "wss://" + peerURL
     }
 
-    public func run(peerURL: String, filter: NostrFilter,
-                    progress: @escaping @Sendable (PeerSyncProgress) async -> Void = { _ in }) async throws -> PeerSyncProgress {
+    public func run(
+        peerURL: String, filter: NostrFilter,
+        progress: @escaping @Sendable (PeerSyncProgress) async -> Void = { _ in }
+    ) async throws -> PeerSyncProgress {
         // Whatever the URL came from (a request, the configuration, a row written by an older version), the
         // WebSocket client only ever sees a validated one.
         if case .failure(let problem) = PeerURL.validated(peerURL) { throw PeerSyncError(problem.description) }
@@ -96,8 +98,9 @@ public struct PeerSync: Sendable {
                     } catch {}
                     inbox.finish()
                 }
-                let session = Session(negentropy: negentropy, inbox: inbox, outbound: outbound, store: store, live: live,
-                                      settings: settings, filter: filter, progress: progress)
+                let session = Session(
+                    negentropy: negentropy, inbox: inbox, outbound: outbound, store: store, live: live,
+                    settings: settings, filter: filter, progress: progress)
                 do {
                     let result = try await session.run()
                     outcome.withLock { $0 = .success(result) }
@@ -197,7 +200,8 @@ public struct PeerSync: Sendable {
                     switch frame {
                     case .event(request, let event?):
                         guard wanted.contains(event.id), (try? event.validate()) != nil,
-                              settings.eventRules.refusal(of: event, now: EventRules.now) == nil else { continue }
+                            settings.eventRules.refusal(of: event, now: EventRules.now) == nil
+                        else { continue }
                         if try await store.save(event) == .stored {
                             fetched += 1
                             live?.deliver(event)

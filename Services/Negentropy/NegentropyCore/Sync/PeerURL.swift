@@ -19,7 +19,8 @@ public enum PeerURL {
         }
         let url = PeerSync.webSocketURL(text)
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-              scheme == "ws" || scheme == "wss" else {
+            scheme == "ws" || scheme == "wss"
+        else {
             return .failure(PeerURLError("peer_url \(shown(text)) is not a relay address (ws://host:port or wss://host)"))
         }
         guard let host = components.host, !host.isEmpty else {

@@ -45,15 +45,21 @@ public struct SyncCoordinator: Sendable {
     /// Syncs with one peer and records the outcome in its row (when it is a configured peer). Throws the
     /// sync's failure after recording it.
     @discardableResult
-    public func syncPeer(_ url: String, filter: NostrFilter? = nil,
-                         progress: @escaping @Sendable (PeerSyncProgress) async -> Void = { _ in }) async throws -> PeerSyncProgress {
+    public func syncPeer(
+        _ url: String, filter: NostrFilter? = nil,
+        progress: @escaping @Sendable (PeerSyncProgress) async -> Void = { _ in }
+    ) async throws -> PeerSyncProgress {
         let known = try await peers.state(of: url) != nil
         if known { try await peers.markSyncing(url) }
         do {
             let result = try await sync.run(peerURL: url, filter: filter ?? self.filter, progress: progress)
             if known { try await peers.recordSuccess(url, eventsSynced: result.fetched + result.sent) }
-            logger.info("peer synced", metadata: ["peer": "\(url)", "have": "\(result.have)", "need": "\(result.need)",
-                                                  "fetched": "\(result.fetched)", "sent": "\(result.sent)", "rounds": "\(result.round)"])
+            logger.info(
+                "peer synced",
+                metadata: [
+                    "peer": "\(url)", "have": "\(result.have)", "need": "\(result.need)",
+                    "fetched": "\(result.fetched)", "sent": "\(result.sent)", "rounds": "\(result.round)",
+                ])
             return result
         } catch {
             if known { try await peers.recordFailure(url, error: "\(error)") }
@@ -70,8 +76,9 @@ public struct SyncCoordinator: Sendable {
         }
         try await peers.recordFullPass()
         if loop, try await peers.loop().active {
-            try await jobs.enqueue(kind: Self.allJob, payload: AllPayload(loop: true),
-                                   runAt: Date().addingTimeInterval(Double(interval.components.seconds)), uniqueKey: "loop")
+            try await jobs.enqueue(
+                kind: Self.allJob, payload: AllPayload(loop: true),
+                runAt: Date().addingTimeInterval(Double(interval.components.seconds)), uniqueKey: "loop")
         }
     }
 

@@ -33,8 +33,9 @@ public struct Announcer: Sendable {
         do {
             try await jobs.enqueue(kind: Self.recordJob, payload: Payload(cid: cid, provided: provided))
         } catch {
-            logger.warning("announcement not scheduled; the next full announcement carries it",
-                           metadata: ["cid": "\(cid)", "error": "\(error)"])
+            logger.warning(
+                "announcement not scheduled; the next full announcement carries it",
+                metadata: ["cid": "\(cid)", "error": "\(error)"])
         }
     }
 
@@ -52,7 +53,11 @@ public struct Announcer: Sendable {
             let request = Wharf_Routing_V1_AnnounceRequest.with {
                 $0.peer = selfPeer
                 if let labels {
-                    $0.provided = [.with { $0.recordCid = payload.cid; $0.labels = labels }]
+                    $0.provided = [
+                        .with {
+                            $0.recordCid = payload.cid; $0.labels = labels
+                        }
+                    ]
                 } else {
                     $0.withdrawnCids = [payload.cid]
                 }
@@ -73,7 +78,11 @@ public struct Announcer: Sendable {
                 guard let last = page.last else { break }
                 let request = Wharf_Routing_V1_AnnounceRequest.with {
                     $0.peer = selfPeer
-                    $0.provided = page.map { record in .with { $0.recordCid = record.cid; $0.labels = record.labels } }
+                    $0.provided = page.map { record in
+                        .with {
+                            $0.recordCid = record.cid; $0.labels = record.labels
+                        }
+                    }
                 }
                 failedPeers.formUnion(await peers.announce(request))
                 after = last.cid

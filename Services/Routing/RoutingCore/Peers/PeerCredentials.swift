@@ -33,8 +33,10 @@ public struct PeerCredentials: Sendable {
         let ids = Array(metadata[stringValues: Self.idKey])
         let presented = Array(metadata[stringValues: Self.secretKey])
         guard let id = ids.first, let secret = presented.first, ids.count == 1, presented.count == 1 else {
-            return .failure(RPCError(code: .unauthenticated,
-                                     message: "peer calls need the metadata \(Self.idKey) and \(Self.secretKey) (WHARF_ROUTING_PEER_SECRETS)"))
+            return .failure(
+                RPCError(
+                    code: .unauthenticated,
+                    message: "peer calls need the metadata \(Self.idKey) and \(Self.secretKey) (WHARF_ROUTING_PEER_SECRETS)"))
         }
         // The same answer for an unknown id and a wrong secret: the answer must not tell which ids are configured.
         guard let expected = secrets[id], expected.matches(secret) else {

@@ -64,7 +64,8 @@ public final class PeerNetwork: Service, Sendable {
         init(metadata: Metadata, budget: Int) {
             let hopsText = metadata[stringValues: PeerNetwork.hopsKey].first(where: { _ in true })
             hops = hopsText.flatMap { Int($0) }.map { max(0, min($0, budget)) } ?? budget
-            path = metadata[stringValues: PeerNetwork.pathKey].first(where: { _ in true })?
+            path =
+                metadata[stringValues: PeerNetwork.pathKey].first(where: { _ in true })?
                 .split(separator: ",").map(String.init) ?? []
         }
 
@@ -83,7 +84,9 @@ public final class PeerNetwork: Service, Sendable {
     ) async -> [Answer] {
         guard forwarding.hops > 0 else { return [] }
         // Wait for a connecting peer rather than failing at once; the deadline bounds the wait.
-        let options = { var options = CallOptions.defaults; options.timeout = timeout; options.waitForReady = true; return options }()
+        let options = {
+            var options = CallOptions.defaults; options.timeout = timeout; options.waitForReady = true; return options
+        }()
         let targets = connections.filter { !forwarding.path.contains($0.peer.id) && $0.peer.id != node }
         return await withTaskGroup(of: [Answer].self) { group in
             for connection in targets {
@@ -103,7 +106,9 @@ public final class PeerNetwork: Service, Sendable {
 
     /// Sends `request` to every peer (each under the deadline); returns the ids of those that did not take it.
     func announce(_ request: Wharf_Routing_V1_AnnounceRequest) async -> [String] {
-        let options = { var options = CallOptions.defaults; options.timeout = timeout * 5; options.waitForReady = true; return options }()
+        let options = {
+            var options = CallOptions.defaults; options.timeout = timeout * 5; options.waitForReady = true; return options
+        }()
         return await withTaskGroup(of: String?.self) { group in
             for connection in connections {
                 group.addTask { [logger, credentials] in

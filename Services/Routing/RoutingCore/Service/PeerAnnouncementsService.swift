@@ -14,7 +14,9 @@ public struct PeerAnnouncementsService: Wharf_Routing_V1_PeerAnnouncements.Servi
     let credentials: PeerCredentials
     let logger: Logger
 
-    public func announce(request: ServerRequest<Wharf_Routing_V1_AnnounceRequest>, context: ServerContext) async throws -> ServerResponse<Wharf_Routing_V1_AnnounceResponse> {
+    public func announce(request: ServerRequest<Wharf_Routing_V1_AnnounceRequest>, context: ServerContext) async throws -> ServerResponse<
+        Wharf_Routing_V1_AnnounceResponse
+    > {
         let proven = try credentials.provenPeer(request.metadata).get()
         return ServerResponse(message: try await announce(request.message, from: proven))
     }
@@ -33,7 +35,9 @@ public struct PeerAnnouncementsService: Wharf_Routing_V1_PeerAnnouncements.Servi
             throw RPCError(code: .invalidArgument, message: "announcement with an empty record_cid")
         }
         if let long = (request.provided.map(\.recordCid) + request.withdrawnCids).first(where: { $0.utf8.count > RoutingLimits.maximumQueryBytes }) {
-            throw RPCError(code: .invalidArgument, message: "announcement with a record_cid of \(long.utf8.count) bytes; at most \(RoutingLimits.maximumQueryBytes)")
+            throw RPCError(
+                code: .invalidArgument,
+                message: "announcement with a record_cid of \(long.utf8.count) bytes; at most \(RoutingLimits.maximumQueryBytes)")
         }
         guard PostgresText.canStoreAll(request.provided.map(\.recordCid) + request.withdrawnCids + request.peer.addrs + [peer]) else {
             throw RPCError(code: .invalidArgument, message: "announcement with a NUL character (U+0000) in a CID, an address or the peer id")
@@ -44,8 +48,13 @@ public struct PeerAnnouncementsService: Wharf_Routing_V1_PeerAnnouncements.Servi
             }
         }
         guard request.peer.addrs.count <= RoutingLimits.maximumPeerAddresses,
-              !request.peer.addrs.contains(where: { $0.utf8.count > RoutingLimits.maximumQueryBytes }) else {
-            throw RPCError(code: .invalidArgument, message: "announcing peer has more than \(RoutingLimits.maximumPeerAddresses) addresses or one longer than \(RoutingLimits.maximumQueryBytes) bytes")
+            !request.peer.addrs.contains(where: { $0.utf8.count > RoutingLimits.maximumQueryBytes })
+        else {
+            throw RPCError(
+                code: .invalidArgument,
+                message:
+                    "announcing peer has more than \(RoutingLimits.maximumPeerAddresses) addresses or one longer than \(RoutingLimits.maximumQueryBytes) bytes"
+            )
         }
         do {
             let applied = try await index.applyAnnouncement(

@@ -17,12 +17,16 @@ public struct RecordPublishingService: Wharf_Routing_V1_RecordPublishing.SimpleS
     let announcer: Announcer
     let logger: Logger
 
-    public func publishMany(request: RPCAsyncSequence<Wharf_Routing_V1_PublishManyRequest, any Error>,
-                            response: RPCWriter<Wharf_Routing_V1_PublishManyResponse>, context: ServerContext) async throws {
+    public func publishMany(
+        request: RPCAsyncSequence<Wharf_Routing_V1_PublishManyRequest, any Error>,
+        response: RPCWriter<Wharf_Routing_V1_PublishManyResponse>, context: ServerContext
+    ) async throws {
         for try await batch in request {
             guard batch.recordCids.count <= Self.maximumCIDsPerRequest else {
-                throw RPCError(code: .invalidArgument, message:
-                    "a PublishMany request has \(batch.recordCids.count) CIDs; at most \(Self.maximumCIDsPerRequest) are allowed")
+                throw RPCError(
+                    code: .invalidArgument,
+                    message:
+                        "a PublishMany request has \(batch.recordCids.count) CIDs; at most \(Self.maximumCIDsPerRequest) are allowed")
             }
             let outcomes = try await publish(batch.recordCids)
             try await response.write(.with { $0.outcomes = outcomes })
@@ -57,8 +61,10 @@ public struct RecordPublishingService: Wharf_Routing_V1_RecordPublishing.SimpleS
                 outcomes[position] = .with { $0.recordCid = cid }
             }
         }
-        let inserted = try await withLoggedFailure("publish records", logger: logger, "routing index operation failed",
-                                                   as: { RoutingError.storage(operation: $0).rpcError }) {
+        let inserted = try await withLoggedFailure(
+            "publish records", logger: logger, "routing index operation failed",
+            as: { RoutingError.storage(operation: $0).rpcError }
+        ) {
             try await index.publish(publishable)
         }
         for cid in publishable.map(\.cid) where inserted.contains(cid) { await announcer.enqueue(cid, provided: true) }

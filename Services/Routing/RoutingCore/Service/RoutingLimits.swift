@@ -24,8 +24,9 @@ public struct RoutingLimits: Sendable, Equatable {
 
     public init(reader: EnvironmentReader) {
         // The resident index scores a record's matched queries in one byte: fewer than 255 queries.
-        self.init(maximumQueries: reader.int("WHARF_ROUTING_MAX_QUERIES", default: 32, range: 1...254),
-                  maximumResults: reader.int("WHARF_ROUTING_MAX_RESULTS", default: 10_000, range: 1...1_000_000))
+        self.init(
+            maximumQueries: reader.int("WHARF_ROUTING_MAX_QUERIES", default: 32, range: 1...254),
+            maximumResults: reader.int("WHARF_ROUTING_MAX_RESULTS", default: 10_000, range: 1...1_000_000))
     }
 
     /// The number of results to answer for a client's `limit` (0 = as many as allowed).

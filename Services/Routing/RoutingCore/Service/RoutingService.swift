@@ -58,7 +58,8 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
     // Search and List read the forwarding metadata of peer requests, so they implement the request-level
     // methods; the message-level ones (required by the simple protocol) serve requests without metadata.
     public func search(request: ServerRequest<Routing_V1_SearchRequest>, context: ServerContext) async throws
-        -> StreamingServerResponse<Routing_V1_SearchResponse> {
+        -> StreamingServerResponse<Routing_V1_SearchResponse>
+    {
         StreamingServerResponse { writer in
             try await search(request.message, metadata: request.metadata, into: writer)
             return [:]
@@ -66,20 +67,25 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
     }
 
     public func list(request: ServerRequest<Routing_V1_ListRequest>, context: ServerContext) async throws
-        -> StreamingServerResponse<Routing_V1_ListResponse> {
+        -> StreamingServerResponse<Routing_V1_ListResponse>
+    {
         StreamingServerResponse { writer in
             try await list(request.message, metadata: request.metadata, into: writer)
             return [:]
         }
     }
 
-    public func search(request: Routing_V1_SearchRequest, response: RPCWriter<Routing_V1_SearchResponse>,
-                       context: ServerContext) async throws {
+    public func search(
+        request: Routing_V1_SearchRequest, response: RPCWriter<Routing_V1_SearchResponse>,
+        context: ServerContext
+    ) async throws {
         try await search(request, metadata: [:], into: response)
     }
 
-    public func list(request: Routing_V1_ListRequest, response: RPCWriter<Routing_V1_ListResponse>,
-                     context: ServerContext) async throws {
+    public func list(
+        request: Routing_V1_ListRequest, response: RPCWriter<Routing_V1_ListResponse>,
+        context: ServerContext
+    ) async throws {
         try await list(request, metadata: [:], into: response)
     }
 
@@ -110,12 +116,17 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
             }
             var results = local.map { answer($0, peer: selfPeer) }
             let cached = announced.map { match in
-                answer(match, peer: .with { $0.id = match.peerID; $0.addrs = match.peerAddrs })
+                answer(
+                    match,
+                    peer: .with {
+                        $0.id = match.peerID; $0.addrs = match.peerAddrs
+                    })
             }
             let forwarding = PeerNetwork.Forwarding(metadata: metadata, budget: settings.searchHops)
             let remote = await peers.ask(forwarding, from: settings.peerID) { client, peerMetadata, options in
                 try await Routing_V1_RoutingService.Client(wrapping: client).search(
-                    request, metadata: peerMetadata, options: options) { response in
+                    request, metadata: peerMetadata, options: options
+                ) { response in
                     try await Self.collect(response.messages, atMost: maximumResults) { [$0] }
                 }
             }
@@ -132,7 +143,10 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
         try await mapped {
             if request.hasLegacyListRequest {
                 let items = try await legacyList(request.legacyListRequest, metadata: metadata)
-                try await response.write(.with { $0.recordCid = ""; $0.legacyListResponse = .with { $0.items = items } })
+                try await response.write(
+                    .with {
+                        $0.recordCid = ""; $0.legacyListResponse = .with { $0.items = items }
+                    })
                 return
             }
             try settings.limits.check(queryValues: request.queries.map(\.value), what: "list")
@@ -168,7 +182,8 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
             let listRequest = Routing_V1_ListRequest.with { [forwarded] in $0.legacyListRequest = forwarded }
             let remote = await peers.ask(incoming, from: settings.peerID) { client, peerMetadata, options in
                 try await Routing_V1_RoutingService.Client(wrapping: client).list(
-                    listRequest, metadata: peerMetadata, options: options) { response in
+                    listRequest, metadata: peerMetadata, options: options
+                ) { response in
                     try await Self.collect(response.messages, atMost: maximumResults) { $0.legacyListResponse.items }
                 }
             }
@@ -178,11 +193,13 @@ public struct RoutingService: Routing_V1_RoutingService.SimpleServiceProtocol {
         }
         if request.labels.isEmpty {
             let counts = try await storage("list labels") { try await index.labelCounts(atMost: maximumResults) }
-            return [.with {
-                $0.peer = selfPeer
-                $0.labels = counts.keys.sorted()
-                $0.labelCounts = counts
-            }]
+            return [
+                .with {
+                    $0.peer = selfPeer
+                    $0.labels = counts.keys.sorted()
+                    $0.labelCounts = counts
+                }
+            ]
         }
         return try await legacyLabelQuery(request.labels)
     }

@@ -27,11 +27,13 @@ public struct StoreReconciler: Service {
                     for await _ in resumptions {
                         do {
                             let dropped = try await unpublishMissing()
-                            logger.info("reconciled with the store after the Redis subscription came back",
-                                        metadata: ["unpublished": "\(dropped)"])
+                            logger.info(
+                                "reconciled with the store after the Redis subscription came back",
+                                metadata: ["unpublished": "\(dropped)"])
                         } catch {
-                            logger.warning("reconciliation after Redis came back failed; the reconcile job will retry",
-                                           metadata: ["error": "\(error)"])
+                            logger.warning(
+                                "reconciliation after Redis came back failed; the reconcile job will retry",
+                                metadata: ["error": "\(error)"])
                         }
                     }
                 }
@@ -49,7 +51,9 @@ public struct StoreReconciler: Service {
                 return
             } catch {
                 if Task.isCancelled { return }
-                if attempt == 30 { logger.warning("start-up reconciliation with the store failed; the reconcile job will retry", metadata: ["error": "\(error)"]) }
+                if attempt == 30 {
+                    logger.warning("start-up reconciliation with the store failed; the reconcile job will retry", metadata: ["error": "\(error)"])
+                }
                 try? await Task.sleep(for: .seconds(2))
             }
         }
@@ -63,8 +67,9 @@ public struct StoreReconciler: Service {
                     logger.info("unpublished a record deleted from the store", metadata: ["cid": "\(event.cid)"])
                 }
             } catch {
-                logger.warning("unpublish on record.deleted failed; the reconcile job will retry",
-                               metadata: ["cid": "\(event.cid)", "error": "\(error)"])
+                logger.warning(
+                    "unpublish on record.deleted failed; the reconcile job will retry",
+                    metadata: ["cid": "\(event.cid)", "error": "\(error)"])
             }
         }
     }

@@ -18,7 +18,9 @@ public final class StoreRecordSource: Service, Sendable {
     /// ExportRecords, until the store answers UNIMPLEMENTED (an older store).
     private let exportRecords = OptionalRPC()
     /// A store that is (re)starting is waited for, up to the deadline.
-    static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(10); options.waitForReady = true; return options }()
+    static let callOptions = {
+        var options = CallOptions.defaults; options.timeout = .seconds(10); options.waitForReady = true; return options
+    }()
 
     /// `adminToken` identifies routing as this node's own service to the store, which keeps places of its
     /// reconciliation and change feed for such callers.
@@ -42,7 +44,8 @@ public final class StoreRecordSource: Service, Sendable {
         let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client)
         do {
             let options = Self.callOptions
-            return try await store.pull(request: StreamingClientRequest { try await $0.write(.with { $0.cid = cid }) }, options: options) { response in
+            return try await store.pull(request: StreamingClientRequest { try await $0.write(.with { $0.cid = cid }) }, options: options) {
+                response in
                 for try await record in response.messages { return record.data }
                 return nil
             }
@@ -58,16 +61,19 @@ public final class StoreRecordSource: Service, Sendable {
     public func records(_ cids: [String]) async throws(Failure) -> [Agntcy_Dir_Core_V1_Record?] {
         guard !cids.isEmpty else { return [] }
         do {
-            return try await exportRecords.call({
-                let exported = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: client).exportEach(cids, referrers: false, options: Self.callOptions)
-                return exported.map { record in
-                    // The store's own canonical JSON; a row that does not parse is reported as missing.
-                    guard record.found, let data = try? Google_Protobuf_Struct(jsonUTF8Data: record.canonicalJson) else { return nil }
-                    return .with { $0.data = data }
-                }
-            }, otherwise: {
-                try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullEach(cids, options: Self.callOptions)
-            })
+            return try await exportRecords.call(
+                {
+                    let exported = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: client).exportEach(
+                        cids, referrers: false, options: Self.callOptions)
+                    return exported.map { record in
+                        // The store's own canonical JSON; a row that does not parse is reported as missing.
+                        guard record.found, let data = try? Google_Protobuf_Struct(jsonUTF8Data: record.canonicalJson) else { return nil }
+                        return .with { $0.data = data }
+                    }
+                },
+                otherwise: {
+                    try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullEach(cids, options: Self.callOptions)
+                })
         } catch {
             throw .unavailable("\(error)")
         }
@@ -77,7 +83,8 @@ public final class StoreRecordSource: Service, Sendable {
     public func exists(_ cid: String) async throws(Failure) -> Bool {
         let store = Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client)
         do {
-            return try await store.lookup(request: StreamingClientRequest { try await $0.write(.with { $0.cid = cid }) }, options: Self.callOptions) { response in
+            return try await store.lookup(request: StreamingClientRequest { try await $0.write(.with { $0.cid = cid }) }, options: Self.callOptions) {
+                response in
                 for try await _ in response.messages { return true }
                 return false
             }

@@ -21,8 +21,9 @@ extension StoreRecordSource {
         let byID = collected
         guard !byID.isEmpty else { return [] }
         do {
-            let negentropy = try Negentropy(storage: try SortedItems(byID.keys.map { NegentropyItem(timestamp: 0, id: $0) }),
-                                            frameSizeLimit: 512 * 1024, buckets: Negentropy<SortedItems>.fewestBytesBuckets)
+            let negentropy = try Negentropy(
+                storage: try SortedItems(byID.keys.map { NegentropyItem(timestamp: 0, id: $0) }),
+                frameSizeLimit: 512 * 1024, buckets: Negentropy<SortedItems>.fewestBytesBuckets)
             let (replies, repliesInput) = AsyncStream.makeStream(of: Data.self)
             let missing = try await Wharf_Store_V1_RecordReconciliation.Client(wrapping: client).reconcile(
                 request: StreamingClientRequest { writer in
@@ -32,7 +33,8 @@ extension StoreRecordSource {
                     for await reply in replies {
                         rounds += 1
                         guard rounds <= Self.maximumComparisonRounds else {
-                            throw RPCError(code: .aborted, message: "the comparison with the store took more than \(Self.maximumComparisonRounds) rounds")
+                            throw RPCError(
+                                code: .aborted, message: "the comparison with the store took more than \(Self.maximumComparisonRounds) rounds")
                         }
                         try await writer.write(.with { $0.negentropy = reply })
                     }

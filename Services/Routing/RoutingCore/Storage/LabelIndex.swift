@@ -8,42 +8,50 @@ import WharfRuntime
 /// operations: AND is `@>`, "any of" is `&&`, so a search never aggregates all the records a popular label
 /// matches (see `search`).
 public struct LabelIndex: Sendable {
-    public static let migrations = MigrationSet(schema: "routing", migrations: [
-        Migration(version: 1, name: "published records with labels and match keys", sql: [
-            "CREATE SCHEMA IF NOT EXISTS routing",
-            """
-            CREATE TABLE routing.records (
-                cid text PRIMARY KEY,
-                labels text[] NOT NULL,
-                match_keys text[] NOT NULL,
-                published_at timestamptz NOT NULL DEFAULT now(),
-                refreshed_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            "CREATE INDEX records_by_match_key ON routing.records USING gin (match_keys)",
-        ]),
-        Migration(version: 2, name: "records announced by peers", sql: [
-            """
-            CREATE TABLE routing.remote (
-                peer_id text NOT NULL,
-                cid text NOT NULL,
-                labels text[] NOT NULL,
-                match_keys text[] NOT NULL,
-                addrs text[] NOT NULL,
-                last_seen timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (peer_id, cid)
-            )
-            """,
-            "CREATE INDEX remote_by_match_key ON routing.remote USING gin (match_keys)",
-            "CREATE INDEX remote_by_last_seen ON routing.remote (last_seen)",
-        ]),
-        Migration(version: 3, name: "the inserting transaction of each record, for replicas' resident indexes", sql: [
-            // pg_current_xact_id() is an xid8 (a 64-bit, never wrapping id); as bigint it compares with
-            // pg_snapshot_xmin, which tells which transactions a replica has surely seen (ResidentKeyIndex).
-            "ALTER TABLE routing.records ADD COLUMN inserted_by bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint",
-            "CREATE INDEX records_by_inserting_transaction ON routing.records (inserted_by)",
-        ]),
-    ])
+    public static let migrations = MigrationSet(
+        schema: "routing",
+        migrations: [
+            Migration(
+                version: 1, name: "published records with labels and match keys",
+                sql: [
+                    "CREATE SCHEMA IF NOT EXISTS routing",
+                    """
+                    CREATE TABLE routing.records (
+                        cid text PRIMARY KEY,
+                        labels text[] NOT NULL,
+                        match_keys text[] NOT NULL,
+                        published_at timestamptz NOT NULL DEFAULT now(),
+                        refreshed_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                    "CREATE INDEX records_by_match_key ON routing.records USING gin (match_keys)",
+                ]),
+            Migration(
+                version: 2, name: "records announced by peers",
+                sql: [
+                    """
+                    CREATE TABLE routing.remote (
+                        peer_id text NOT NULL,
+                        cid text NOT NULL,
+                        labels text[] NOT NULL,
+                        match_keys text[] NOT NULL,
+                        addrs text[] NOT NULL,
+                        last_seen timestamptz NOT NULL DEFAULT now(),
+                        PRIMARY KEY (peer_id, cid)
+                    )
+                    """,
+                    "CREATE INDEX remote_by_match_key ON routing.remote USING gin (match_keys)",
+                    "CREATE INDEX remote_by_last_seen ON routing.remote (last_seen)",
+                ]),
+            Migration(
+                version: 3, name: "the inserting transaction of each record, for replicas' resident indexes",
+                sql: [
+                    // pg_current_xact_id() is an xid8 (a 64-bit, never wrapping id); as bigint it compares with
+                    // pg_snapshot_xmin, which tells which transactions a replica has surely seen (ResidentKeyIndex).
+                    "ALTER TABLE routing.records ADD COLUMN inserted_by bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint",
+                    "CREATE INDEX records_by_inserting_transaction ON routing.records (inserted_by)",
+                ]),
+        ])
 
     /// Which records a search reads: this node's, or those its peers announced.
     public enum Source: Sendable, Equatable {
@@ -158,8 +166,10 @@ public struct LabelIndex: Sendable {
 
     /// Stores what `peerID` announced: provided records (refreshing `last_seen`) and withdrawn ones.
     /// Returns how many rows changed.
-    public func applyAnnouncement(peerID: String, addrs: [String], provided: [(cid: String, labels: [String])],
-                                  withdrawn: [String]) async throws -> Int {
+    public func applyAnnouncement(
+        peerID: String, addrs: [String], provided: [(cid: String, labels: [String])],
+        withdrawn: [String]
+    ) async throws -> Int {
         let cids = provided.map(\.cid)
         let labelLists = provided.map { $0.labels.joined(separator: "\u{1F}") }
         let keyLists = provided.map { RecordLabels.matchKeys($0.labels).sorted().joined(separator: "\u{1F}") }
@@ -256,9 +266,11 @@ public struct LabelIndex: Sendable {
         let required = max(0, minimumScore - everywhere.count)
         guard required <= keys.count, !(keys.isEmpty && everywhere.isEmpty) else { return [] }
         if source == .local, everywhere.isEmpty, required >= 1, (1...ResidentKeyIndex.maximumPage).contains(limit),
-           Set(keys).count == keys.count,
-           let found = try await searchResident(queries: queries, labelled: labelled, keys: keys,
-                                                minimumScore: minimumScore, limit: limit) {
+            Set(keys).count == keys.count,
+            let found = try await searchResident(
+                queries: queries, labelled: labelled, keys: keys,
+                minimumScore: minimumScore, limit: limit)
+        {
             return found
         }
 
@@ -266,8 +278,9 @@ public struct LabelIndex: Sendable {
 
         if keys.count > Self.maximumLevelQueries {
             // Many queries: score every candidate in memory (rare; clients send a handful).
-            let candidates = try await fetch(source, condition: required == 0 ? "true" : "match_keys && $1::text[]", keys: keys,
-                                             limit: 0, conjunction: false)
+            let candidates = try await fetch(
+                source, condition: required == 0 ? "true" : "match_keys && $1::text[]", keys: keys,
+                limit: 0, conjunction: false)
             let scored = candidates.map(match).filter { $0.matchedQueries.count >= minimumScore }
             let ordered = scored.sorted { ($0.matchedQueries.count, $1.cid) > ($1.matchedQueries.count, $0.cid) }
             return limit > 0 ? Array(ordered.prefix(limit)) : ordered
@@ -281,8 +294,9 @@ public struct LabelIndex: Sendable {
             var condition = "(\(Self.atLeast(level, of: keys.count)))"
             if level < keys.count { condition += " AND NOT (\(Self.atLeast(level + 1, of: keys.count)))" }
             let density = level >= 2 ? Self.expectedDensity(level: level, keys: keys, frequencies: frequencies) : nil
-            let rows = try await fetch(source, condition: condition, keys: keys, limit: remaining, conjunction: level >= 2,
-                                       expectedDensity: density)
+            let rows = try await fetch(
+                source, condition: condition, keys: keys, limit: remaining, conjunction: level >= 2,
+                expectedDensity: density)
             results += rows.map(match).sorted { ($0.cid, $0.peerID) < ($1.cid, $1.peerID) }
         }
         return results
@@ -308,8 +322,10 @@ public struct LabelIndex: Sendable {
         return Match(cid: row.cid, matchedQueries: matched.sorted(), peerID: row.peerID, peerAddrs: row.addrs)
     }
 
-    private func fetch(_ source: Source, condition: String, keys: [String], limit: Int, conjunction: Bool,
-                       expectedDensity: Double? = nil) async throws -> [Row] {
+    private func fetch(
+        _ source: Source, condition: String, keys: [String], limit: Int, conjunction: Bool,
+        expectedDensity: Double? = nil
+    ) async throws -> [Row] {
         var bindings = PostgresBindings()
         bindings.append(keys)
         let query = PostgresQuery(

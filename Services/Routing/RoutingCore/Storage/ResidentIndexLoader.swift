@@ -18,12 +18,16 @@ struct ResidentIndexLoader: Service {
                 } else {
                     let started = ContinuousClock.now
                     let count = try await index.loadResident() ?? 0
-                    logger.info("resident key index loaded", metadata: [
-                        "records": "\(count)", "seconds": "\((ContinuousClock.now - started).components.seconds)"])
+                    logger.info(
+                        "resident key index loaded",
+                        metadata: [
+                            "records": "\(count)", "seconds": "\((ContinuousClock.now - started).components.seconds)",
+                        ])
                 }
             } catch {
-                logger.warning("resident key index: \(loaded ? "catch-up" : "load") failed; searches use PostgreSQL meanwhile",
-                               metadata: ["error": "\(error)"])
+                logger.warning(
+                    "resident key index: \(loaded ? "catch-up" : "load") failed; searches use PostgreSQL meanwhile",
+                    metadata: ["error": "\(error)"])
             }
         }
     }

@@ -69,7 +69,9 @@ public struct PreparedRecord: Sendable, Equatable {
         // These are stored as PostgreSQL text (the JSON itself is bytes, with NUL escaped).
         let texts = [schemaVersion, createdAt] + Array(annotations.manifest.keys) + Array(annotations.manifest.values)
         guard PostgresText.canStoreAll(texts) else {
-            throw .invalidRecord("a field the store indexes (name, version, schema_version, created_at, skills, locators, annotations, …) contains a NUL character (U+0000)")
+            throw .invalidRecord(
+                "a field the store indexes (name, version, schema_version, created_at, skills, locators, annotations, …) contains a NUL character (U+0000)"
+            )
         }
     }
 

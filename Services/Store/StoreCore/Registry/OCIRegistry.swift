@@ -30,8 +30,10 @@ public final class OCIRegistry: Service, Sendable {
     private let logger: Logger
     private let bound = OnceValue<Int>()
 
-    public init(address: HostPort, records: RecordRepository, credentials: RegistryCredentialStore, logger: Logger,
-                quietTimeout: Duration = .seconds(10)) {
+    public init(
+        address: HostPort, records: RecordRepository, credentials: RegistryCredentialStore, logger: Logger,
+        quietTimeout: Duration = .seconds(10)
+    ) {
         self.quietTimeout = quietTimeout
         self.address = address
         self.records = records
@@ -79,7 +81,8 @@ public final class OCIRegistry: Service, Sendable {
                     cid = reference
                 }
                 guard let data = try await Self.loading({ try await records.data(of: cid) }),
-                      let meta = try await Self.loading({ try await records.meta(of: cid) }) else {
+                    let meta = try await Self.loading({ try await records.meta(of: cid) })
+                else {
                     throw OCIRegistryError.manifestUnknown(reference)
                 }
                 let manifest = OCIManifest(cid: cid, layerSize: data.readableBytes, annotations: meta.annotations.manifest)
@@ -90,11 +93,13 @@ public final class OCIRegistry: Service, Sendable {
                 try Self.requireRepository(context)
                 let digest = try context.parameters.require("digest")
                 if digest == OCIManifest.emptyConfigDigest {
-                    return Self.content(OCIManifest.emptyConfig, type: "application/vnd.oci.empty.v1+json", digest: digest,
-                                        head: request.method == .head)
+                    return Self.content(
+                        OCIManifest.emptyConfig, type: "application/vnd.oci.empty.v1+json", digest: digest,
+                        head: request.method == .head)
                 }
                 guard digest.hasPrefix("sha256:"), let bytes = Data(hexString: digest.dropFirst(7)).map(Array.init), bytes.count == 32,
-                      let data = try await Self.loading({ try await records.data(of: RecordCID.string(digest: bytes)) }) else {
+                    let data = try await Self.loading({ try await records.data(of: RecordCID.string(digest: bytes)) })
+                else {
                     throw OCIRegistryError.blobUnknown(digest)
                 }
                 return Self.content(Array(buffer: data), type: "application/octet-stream", digest: digest, head: request.method == .head)
@@ -174,9 +179,10 @@ struct BasicAuthenticationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.hasPrefix("Basic "),
-              header.utf8.count <= 1024,
-              let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
-              let colon = decoded.firstIndex(of: ":") else {
+            header.utf8.count <= 1024,
+            let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+            let colon = decoded.firstIndex(of: ":")
+        else {
             throw OCIRegistryError.unauthorized
         }
         let username = String(decoded[..<colon])

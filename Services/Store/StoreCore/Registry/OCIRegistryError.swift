@@ -9,10 +9,12 @@ struct OCIRegistryError: Error, HTTPResponseError {
     let code: String
     let message: String
 
-    static let unauthorized = OCIRegistryError(status: .unauthorized, code: "UNAUTHORIZED",
-                                               message: "authentication required: use the credentials from RequestRegistryCredentials")
+    static let unauthorized = OCIRegistryError(
+        status: .unauthorized, code: "UNAUTHORIZED",
+        message: "authentication required: use the credentials from RequestRegistryCredentials")
     static func nameUnknown(_ name: some StringProtocol) -> OCIRegistryError {
-        OCIRegistryError(status: .notFound, code: "NAME_UNKNOWN", message: "repository \"\(name.prefix(64))\" is not known; this registry has \"dir\"")
+        OCIRegistryError(
+            status: .notFound, code: "NAME_UNKNOWN", message: "repository \"\(name.prefix(64))\" is not known; this registry has \"dir\"")
     }
     static func manifestUnknown(_ reference: some StringProtocol) -> OCIRegistryError {
         OCIRegistryError(status: .notFound, code: "MANIFEST_UNKNOWN", message: "manifest unknown: \(reference.prefix(128))")
@@ -31,7 +33,8 @@ struct OCIRegistryError: Error, HTTPResponseError {
         if status == .unauthorized { headers[.wwwAuthenticate] = #"Basic realm="wharf-store""# }
         var body = #"{"errors":[{"code":"\#(code)","message":"#
         body += OCIManifest.quoted(message) + "}]}"
-        return Response(status: status, headers: headers,
-                        body: request.method == .head ? .init() : .init(byteBuffer: ByteBuffer(string: body)))
+        return Response(
+            status: status, headers: headers,
+            body: request.method == .head ? .init() : .init(byteBuffer: ByteBuffer(string: body)))
     }
 }

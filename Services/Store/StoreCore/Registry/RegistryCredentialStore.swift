@@ -10,19 +10,21 @@ import WharfRuntime
 /// (SyncService.RequestRegistryCredentials): random, short-lived, revocable per node, and kept only as the
 /// SHA-256 of the password (the password is 32 random bytes, so a slow hash adds nothing).
 public struct RegistryCredentialStore: Sendable {
-    public static let migration = Migration(version: 2, name: "registry credentials", sql: [
-        """
-        CREATE TABLE store.registry_credentials (
-            username text PRIMARY KEY,
-            node_id text NOT NULL,
-            password_sha256 bytea NOT NULL,
-            issued_at timestamptz NOT NULL DEFAULT now(),
-            expires_at timestamptz NOT NULL,
-            revoked_at timestamptz
-        )
-        """,
-        "CREATE INDEX registry_credentials_node ON store.registry_credentials (node_id) WHERE revoked_at IS NULL",
-    ])
+    public static let migration = Migration(
+        version: 2, name: "registry credentials",
+        sql: [
+            """
+            CREATE TABLE store.registry_credentials (
+                username text PRIMARY KEY,
+                node_id text NOT NULL,
+                password_sha256 bytea NOT NULL,
+                issued_at timestamptz NOT NULL DEFAULT now(),
+                expires_at timestamptz NOT NULL,
+                revoked_at timestamptz
+            )
+            """,
+            "CREATE INDEX registry_credentials_node ON store.registry_credentials (node_id) WHERE revoked_at IS NULL",
+        ])
 
     /// Live credentials one node may hold; issuing more removes its oldest (a node asks once per sync round).
     public static let maximumPerNode = 16
@@ -55,7 +57,9 @@ public struct RegistryCredentialStore: Sendable {
         let seconds = Double(ttl.components.seconds)
         let expiresAt = Date().addingTimeInterval(seconds)
         let hash = ByteBuffer(bytes: SHA256.hash(data: Array(password.utf8)))
-        try await unwrappingTransactionError(TooMany.self) { try await issueRow(username: username, nodeID: nodeID, hash: hash, expiresAt: expiresAt) }
+        try await unwrappingTransactionError(TooMany.self) {
+            try await issueRow(username: username, nodeID: nodeID, hash: hash, expiresAt: expiresAt)
+        }
         return Issued(username: username, password: password, expiresAt: expiresAt)
     }
 

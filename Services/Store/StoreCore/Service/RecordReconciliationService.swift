@@ -42,9 +42,11 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
     private let recordSet: RecordSetSnapshot
 
     /// `reconciliations` and `watchers` are built by the caller with the limits above (and its metrics).
-    init(repository: RecordRepository, changes: RecordChangeFeed, recordSet: RecordSetSnapshot, events: EventBus?,
-         adminToken: SharedSecret?, idleTimeout: Duration, watchDuration: Duration, reconciliations: SlotLimiter, watchers: SlotLimiter,
-         logger: Logger) {
+    init(
+        repository: RecordRepository, changes: RecordChangeFeed, recordSet: RecordSetSnapshot, events: EventBus?,
+        adminToken: SharedSecret?, idleTimeout: Duration, watchDuration: Duration, reconciliations: SlotLimiter, watchers: SlotLimiter,
+        logger: Logger
+    ) {
         self.watchDuration = watchDuration
         self.repository = repository
         self.changes = changes
@@ -58,132 +60,142 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
     }
 
     private func reconciliationSlot(_ metadata: Metadata) throws -> SlotLimiter.Slot {
-        try reconciliations.acquireOrRefuse(credentialed: AdminBoundaryInterceptor.isCredentialed(metadata, token: adminToken),
-                                            "reconciliations are running")
+        try reconciliations.acquireOrRefuse(
+            credentialed: AdminBoundaryInterceptor.isCredentialed(metadata, token: adminToken),
+            "reconciliations are running")
     }
 
     func reconcile(request: StreamingServerRequest<Wharf_Store_V1_ReconcileMessage>, context: ServerContext)
-        async throws -> StreamingServerResponse<Wharf_Store_V1_ReconcileMessage> {
+        async throws -> StreamingServerResponse<Wharf_Store_V1_ReconcileMessage>
+    {
         let slot = try reconciliationSlot(request.metadata)
         return StreamingServerResponse { [self] writer in
             defer { slot.release() }
             try await IdleWatchdog.run(limit: idleTimeout, what: "a reconciliation", releasing: slot) { activity in
-            let negentropy = try await snapshot()
-            var rounds = 0
-            for try await message in request.messages {
-                activity.touch()
-                rounds += 1
-                guard rounds <= Self.maximumRounds else { throw Self.tooManyRounds }
-                let step: Negentropy<SortedItems>.ResponderStep
-                do {
-                    step = try negentropy.reconcileAsResponder(Array(message.negentropy))
-                } catch {
-                    throw RPCError(code: .invalidArgument, message: "negentropy message \(rounds) is invalid: \(error)")
+                let negentropy = try await snapshot()
+                var rounds = 0
+                for try await message in request.messages {
+                    activity.touch()
+                    rounds += 1
+                    guard rounds <= Self.maximumRounds else { throw Self.tooManyRounds }
+                    let step: Negentropy<SortedItems>.ResponderStep
+                    do {
+                        step = try negentropy.reconcileAsResponder(Array(message.negentropy))
+                    } catch {
+                        throw RPCError(code: .invalidArgument, message: "negentropy message \(rounds) is invalid: \(error)")
+                    }
+                    try await writer.write(.with { $0.negentropy = Data(step.reply) })
+                    activity.touch()
                 }
-                try await writer.write(.with { $0.negentropy = Data(step.reply) })
-                activity.touch()
-            }
             }
             return [:]
         }
     }
 
     func initiate(request: StreamingServerRequest<Wharf_Store_V1_ReconcileMessage>, context: ServerContext)
-        async throws -> StreamingServerResponse<Wharf_Store_V1_InitiatorStep> {
+        async throws -> StreamingServerResponse<Wharf_Store_V1_InitiatorStep>
+    {
         let slot = try reconciliationSlot(request.metadata)
         return StreamingServerResponse { [self] writer in
             defer { slot.release() }
             try await IdleWatchdog.run(limit: idleTimeout, what: "a reconciliation", releasing: slot) { activity in
-            let negentropy = try await snapshot()
-            var rounds = 0
-            for try await message in request.messages {
-                activity.touch()
-                rounds += 1
-                guard rounds <= Self.maximumRounds else { throw Self.tooManyRounds }
-                if rounds == 1 {
-                    guard message.negentropy.isEmpty else {
-                        throw RPCError(code: .invalidArgument, message: "the first message of Initiate must be empty")
-                    }
-                    try await writer.write(.with { $0.roundComplete = true; $0.negentropy = Data(negentropy.initiate()) })
+                let negentropy = try await snapshot()
+                var rounds = 0
+                for try await message in request.messages {
                     activity.touch()
-                    continue
-                }
-                let step: Negentropy<SortedItems>.InitiatorStep
-                do {
-                    step = try negentropy.reconcileAsInitiator(Array(message.negentropy))
-                } catch {
-                    throw RPCError(code: .invalidArgument, message: "responder message \(rounds - 1) is invalid: \(error)")
-                }
-                let have = step.have.map { RecordCID.string(digest: $0.bytes) }
-                let need = step.need.map { RecordCID.string(digest: $0.bytes) }
-                var sentHave = 0, sentNeed = 0
-                repeat {
-                    let haveChunk = have[sentHave..<min(have.count, sentHave + Self.cidsPerMessage)]
-                    let needChunk = need[sentNeed..<min(need.count, sentNeed + Self.cidsPerMessage - haveChunk.count)]
-                    sentHave += haveChunk.count
-                    sentNeed += needChunk.count
-                    let last = sentHave == have.count && sentNeed == need.count
-                    try await writer.write(.with {
-                        $0.haveCids = Array(haveChunk)
-                        $0.needCids = Array(needChunk)
-                        if last {
-                            $0.roundComplete = true
-                            $0.negentropy = Data(step.next ?? [])
-                            $0.done = step.next == nil
+                    rounds += 1
+                    guard rounds <= Self.maximumRounds else { throw Self.tooManyRounds }
+                    if rounds == 1 {
+                        guard message.negentropy.isEmpty else {
+                            throw RPCError(code: .invalidArgument, message: "the first message of Initiate must be empty")
                         }
-                    })
-                    activity.touch()
-                } while sentHave < have.count || sentNeed < need.count
-                if step.next == nil { break }
-            }
+                        try await writer.write(
+                            .with {
+                                $0.roundComplete = true; $0.negentropy = Data(negentropy.initiate())
+                            })
+                        activity.touch()
+                        continue
+                    }
+                    let step: Negentropy<SortedItems>.InitiatorStep
+                    do {
+                        step = try negentropy.reconcileAsInitiator(Array(message.negentropy))
+                    } catch {
+                        throw RPCError(code: .invalidArgument, message: "responder message \(rounds - 1) is invalid: \(error)")
+                    }
+                    let have = step.have.map { RecordCID.string(digest: $0.bytes) }
+                    let need = step.need.map { RecordCID.string(digest: $0.bytes) }
+                    var sentHave = 0, sentNeed = 0
+                    repeat {
+                        let haveChunk = have[sentHave..<min(have.count, sentHave + Self.cidsPerMessage)]
+                        let needChunk = need[sentNeed..<min(need.count, sentNeed + Self.cidsPerMessage - haveChunk.count)]
+                        sentHave += haveChunk.count
+                        sentNeed += needChunk.count
+                        let last = sentHave == have.count && sentNeed == need.count
+                        try await writer.write(
+                            .with {
+                                $0.haveCids = Array(haveChunk)
+                                $0.needCids = Array(needChunk)
+                                if last {
+                                    $0.roundComplete = true
+                                    $0.negentropy = Data(step.next ?? [])
+                                    $0.done = step.next == nil
+                                }
+                            })
+                        activity.touch()
+                    } while sentHave < have.count || sentNeed < need.count
+                    if step.next == nil { break }
+                }
             }
             return [:]
         }
     }
 
     func watchRecords(request: ServerRequest<Wharf_Store_V1_WatchRecordsRequest>, context: ServerContext)
-        async throws -> StreamingServerResponse<Wharf_Store_V1_RecordChange> {
+        async throws -> StreamingServerResponse<Wharf_Store_V1_RecordChange>
+    {
         let message = request.message
-        let slot = try watchers.acquireOrRefuse(credentialed: AdminBoundaryInterceptor.isCredentialed(request.metadata, token: adminToken),
-                                                "change-feed watchers are connected")
+        let slot = try watchers.acquireOrRefuse(
+            credentialed: AdminBoundaryInterceptor.isCredentialed(request.metadata, token: adminToken),
+            "change-feed watchers are connected")
         return StreamingServerResponse { [self] writer in
             defer { slot.release() }
             let ends = ContinuousClock.now + watchDuration
             try await IdleWatchdog.run(limit: idleTimeout, what: "a change-feed watcher", releasing: slot) { activity in
-            let latest = try await storage { try await changes.latestSequence() }
-            var after = message.afterSequence == 0 ? latest : min(Int64(clamping: message.afterSequence), latest)
-            var caughtUp = false
-            // Wake-ups: the store's own events (this replica's and the others'), else a short poll.
-            let pushed = events?.events(of: RecordPushed.self)
-            let deleted = events?.events(of: RecordDeleted.self)
-            let bell = Doorbell()
-            let listeners = Task {
-                await withDiscardingTaskGroup { group in
-                    if let pushed { group.addTask { for await _ in pushed { bell.ring() } } }
-                    if let deleted { group.addTask { for await _ in deleted { bell.ring() } } }
-                }
-            }
-            defer { listeners.cancel() }
-            while !Task.isCancelled, ContinuousClock.now < ends {
-                activity.touch()
-                let batch = try await storage { try await changes.changes(after: after, limit: 1000) }
-                for change in batch {
-                    try await writer.write(.with {
-                        $0.sequence = UInt64(change.sequence)
-                        $0.cid = change.cid
-                        $0.present = change.present
-                    })
-                    activity.touch()
-                    after = change.sequence
-                }
-                if batch.count < 1000 {
-                    if !caughtUp {
-                        caughtUp = true
-                        try await writer.write(.with { $0.sequence = UInt64(after) })
+                let latest = try await storage { try await changes.latestSequence() }
+                var after = message.afterSequence == 0 ? latest : min(Int64(clamping: message.afterSequence), latest)
+                var caughtUp = false
+                // Wake-ups: the store's own events (this replica's and the others'), else a short poll.
+                let pushed = events?.events(of: RecordPushed.self)
+                let deleted = events?.events(of: RecordDeleted.self)
+                let bell = Doorbell()
+                let listeners = Task {
+                    await withDiscardingTaskGroup { group in
+                        if let pushed { group.addTask { for await _ in pushed { bell.ring() } } }
+                        if let deleted { group.addTask { for await _ in deleted { bell.ring() } } }
                     }
-                    await bell.wait(timeout: .milliseconds(500))
                 }
-            }
+                defer { listeners.cancel() }
+                while !Task.isCancelled, ContinuousClock.now < ends {
+                    activity.touch()
+                    let batch = try await storage { try await changes.changes(after: after, limit: 1000) }
+                    for change in batch {
+                        try await writer.write(
+                            .with {
+                                $0.sequence = UInt64(change.sequence)
+                                $0.cid = change.cid
+                                $0.present = change.present
+                            })
+                        activity.touch()
+                        after = change.sequence
+                    }
+                    if batch.count < 1000 {
+                        if !caughtUp {
+                            caughtUp = true
+                            try await writer.write(.with { $0.sequence = UInt64(after) })
+                        }
+                        await bell.wait(timeout: .milliseconds(500))
+                    }
+                }
             }
             return [:]
         }
@@ -201,8 +213,9 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
     }
 
     private func storage<T>(_ body: () async throws -> T) async throws -> T {
-        try await withLoggedFailure("reconcile records", logger: logger, "record reconciliation storage failed",
-                                    as: { RPCError(code: .unavailable, message: "\($0): the store database is unavailable") }, body)
+        try await withLoggedFailure(
+            "reconcile records", logger: logger, "record reconciliation storage failed",
+            as: { RPCError(code: .unavailable, message: "\($0): the store database is unavailable") }, body)
     }
 
     private static let tooManyRounds = RPCError(code: .resourceExhausted, message: "at most \(maximumRounds) negentropy rounds per reconciliation")

@@ -20,11 +20,14 @@ struct RecordTransferService: Wharf_Store_V1_RecordTransfer.SimpleServiceProtoco
     let events: EventBus?
     let logger: Logger
 
-    func exportRecords(request: Wharf_Store_V1_ExportRequest, response: RPCWriter<Wharf_Store_V1_ExportResponse>,
-                       context: ServerContext) async throws {
+    func exportRecords(
+        request: Wharf_Store_V1_ExportRequest, response: RPCWriter<Wharf_Store_V1_ExportResponse>,
+        context: ServerContext
+    ) async throws {
         guard request.cids.count <= Self.maximumRecordsPerMessage else {
-            throw RPCError(code: .invalidArgument,
-                           message: "ExportRecords asks for \(request.cids.count) records, over the maximum of \(Self.maximumRecordsPerMessage) per request")
+            throw RPCError(
+                code: .invalidArgument,
+                message: "ExportRecords asks for \(request.cids.count) records, over the maximum of \(Self.maximumRecordsPerMessage) per request")
         }
         let stored = try await storage("export records") { try await repository.records(Array(Set(request.cids)), referrers: request.referrers) }
         let records = request.cids.map { cid in
@@ -45,12 +48,16 @@ struct RecordTransferService: Wharf_Store_V1_RecordTransfer.SimpleServiceProtoco
         }
     }
 
-    func importRecords(request: RPCAsyncSequence<Wharf_Store_V1_ImportRequest, any Error>,
-                       response: RPCWriter<Wharf_Store_V1_ImportResponse>, context: ServerContext) async throws {
+    func importRecords(
+        request: RPCAsyncSequence<Wharf_Store_V1_ImportRequest, any Error>,
+        response: RPCWriter<Wharf_Store_V1_ImportResponse>, context: ServerContext
+    ) async throws {
         for try await message in request {
             guard message.records.count <= Self.maximumRecordsPerMessage else {
-                throw RPCError(code: .invalidArgument,
-                               message: "an ImportRecords message carries \(message.records.count) records, over the maximum of \(Self.maximumRecordsPerMessage)")
+                throw RPCError(
+                    code: .invalidArgument,
+                    message: "an ImportRecords message carries \(message.records.count) records, over the maximum of \(Self.maximumRecordsPerMessage)"
+                )
             }
             let outcomes = try await importing(message.records)
             try await response.write(.with { $0.outcomes = outcomes })
@@ -69,11 +76,12 @@ struct RecordTransferService: Wharf_Store_V1_RecordTransfer.SimpleServiceProtoco
                 outcomes.append(.with { $0.cid = transferred.cid })
                 if accepted.updateValue(imported, forKey: imported.record.cid) == nil { order.append(imported.record.cid) }
             } catch {
-                outcomes.append(.with {
-                    $0.cid = transferred.cid
-                    $0.code = Int32(error.code.rawValue)
-                    $0.message = error.message
-                })
+                outcomes.append(
+                    .with {
+                        $0.cid = transferred.cid
+                        $0.code = Int32(error.code.rawValue)
+                        $0.message = error.message
+                    })
             }
         }
         let inserted = try await store(order.compactMap { accepted[$0] })
@@ -91,7 +99,7 @@ struct RecordTransferService: Wharf_Store_V1_RecordTransfer.SimpleServiceProtoco
     private func store(_ records: [RecordRepository.ImportedRecord]) async throws -> Set<String> {
         do {
             return try await repository.importRecords(records)
-        } catch where records.count > 1 {
+        } catch  where records.count > 1 {
             var inserted: Set<String> = []
             for record in records {
                 inserted.formUnion(try await storage("import record") { try await repository.importRecords([record]) })
@@ -117,17 +125,20 @@ struct RecordTransferService: Wharf_Store_V1_RecordTransfer.SimpleServiceProtoco
             throw error.rpcError
         }
         guard prepared.canonicalJSON.elementsEqual(transferred.canonicalJson) else {
-            throw RPCError(code: .invalidArgument,
-                           message: "record \(transferred.cid): canonical_json is not canonical (Push would store other bytes for it)")
+            throw RPCError(
+                code: .invalidArgument,
+                message: "record \(transferred.cid): canonical_json is not canonical (Push would store other bytes for it)")
         }
         guard prepared.cid == transferred.cid else {
             throw RPCError(code: .invalidArgument, message: "record content hashes to \(prepared.cid), not to \(transferred.cid)")
         }
-        let signature = transferred.signature.isEmpty
+        let signature =
+            transferred.signature.isEmpty
             ? nil : RecordRepository.Referrer(value: transferred.signature, payload: transferred.signaturePayload)
         let publicKey = transferred.publicKey.isEmpty ? nil : RecordRepository.Referrer(value: transferred.publicKey, payload: "")
         guard PostgresText.canStoreAll([transferred.signature, transferred.signaturePayload, transferred.publicKey]) else {
-            throw RPCError(code: .invalidArgument, message: "record \(transferred.cid): a referrer contains a NUL character (U+0000), which cannot be stored")
+            throw RPCError(
+                code: .invalidArgument, message: "record \(transferred.cid): a referrer contains a NUL character (U+0000), which cannot be stored")
         }
         return RecordRepository.ImportedRecord(record: prepared, signature: signature, publicKey: publicKey)
     }

@@ -22,8 +22,10 @@ struct RegistryCredentialsService: Wharf_Store_V1_RegistryCredentials.SimpleServ
         }
         let requested = request.ttlSeconds == 0 ? settings.maximumCredentialTTL : .seconds(Int64(request.ttlSeconds))
         let ttl = min(requested, settings.maximumCredentialTTL)
-        let outcome = try await withLoggedFailure("issue registry credentials", logger: logger, "registry credential storage failed",
-                                                  as: Self.unavailable) { () async throws -> RegistryCredentialStore.Issued? in
+        let outcome = try await withLoggedFailure(
+            "issue registry credentials", logger: logger, "registry credential storage failed",
+            as: Self.unavailable
+        ) { () async throws -> RegistryCredentialStore.Issued? in
             do {
                 return try await store.issue(nodeID: node, ttl: ttl)
             } catch is RegistryCredentialStore.TooMany {
@@ -31,8 +33,10 @@ struct RegistryCredentialsService: Wharf_Store_V1_RegistryCredentials.SimpleServ
             }
         }
         guard let issued = outcome else {
-            throw RPCError(code: .resourceExhausted, message: "\(RegistryCredentialStore.maximumLive) registry credentials are live; "
-                           + "wait for some to expire or revoke a node's")
+            throw RPCError(
+                code: .resourceExhausted,
+                message: "\(RegistryCredentialStore.maximumLive) registry credentials are live; "
+                    + "wait for some to expire or revoke a node's")
         }
         logger.info("registry credentials issued", metadata: ["node": "\(node)", "username": "\(issued.username)"])
         return .with {
@@ -45,8 +49,10 @@ struct RegistryCredentialsService: Wharf_Store_V1_RegistryCredentials.SimpleServ
 
     func revoke(request: Wharf_Store_V1_RevokeCredentialsRequest, context: ServerContext) async throws -> Wharf_Store_V1_RevokeCredentialsResponse {
         let node = try Self.nodeID(request.nodeID)
-        let revoked = try await withLoggedFailure("revoke registry credentials", logger: logger, "registry credential storage failed",
-                                                  as: Self.unavailable) {
+        let revoked = try await withLoggedFailure(
+            "revoke registry credentials", logger: logger, "registry credential storage failed",
+            as: Self.unavailable
+        ) {
             try await store.revoke(nodeID: node)
         }
         logger.notice("registry credentials revoked", metadata: ["node": "\(node)", "count": "\(revoked)"])
@@ -56,8 +62,9 @@ struct RegistryCredentialsService: Wharf_Store_V1_RegistryCredentials.SimpleServ
     private static func nodeID(_ text: String) throws -> String {
         guard !text.isEmpty else { throw RPCError(code: .invalidArgument, message: "node_id is required") }
         guard text.utf8.count <= RegistryCredentialStore.maximumNodeIDBytes, PostgresText.canStore(text) else {
-            throw RPCError(code: .invalidArgument,
-                           message: "node_id is longer than \(RegistryCredentialStore.maximumNodeIDBytes) bytes or contains NUL")
+            throw RPCError(
+                code: .invalidArgument,
+                message: "node_id is longer than \(RegistryCredentialStore.maximumNodeIDBytes) bytes or contains NUL")
         }
         return text
     }

@@ -20,11 +20,15 @@ public enum StoreError: Error, Equatable {
         case .invalidRecord(let what):
             RPCError(code: .invalidArgument, message: "record validation failed: \(what)")
         case .recordTooLarge(let size):
-            RPCError(code: .resourceExhausted,
-                     message: "record size \(size) bytes exceeds maximum allowed size of \(PreparedRecord.maximumSize) bytes (4MB)")
+            RPCError(
+                code: .resourceExhausted,
+                message: "record size \(size) bytes exceeds maximum allowed size of \(PreparedRecord.maximumSize) bytes (4MB)")
         case .annotationsTooLarge(let bytes):
-            RPCError(code: .invalidArgument,
-                     message: "record validation failed: annotations are \(bytes) bytes, over the maximum of \(PreparedRecord.maximumAnnotationBytes) bytes (100KB)")
+            RPCError(
+                code: .invalidArgument,
+                message:
+                    "record validation failed: annotations are \(bytes) bytes, over the maximum of \(PreparedRecord.maximumAnnotationBytes) bytes (100KB)"
+            )
         case .cidRequired:
             RPCError(code: .invalidArgument, message: "record cid is required")
         case .pullNotFound(let cid):

@@ -27,8 +27,10 @@ public struct StoreService: Agntcy_Dir_Store_V1_StoreService.SimpleServiceProtoc
         self.logger = logger
     }
 
-    public func push(request: RPCAsyncSequence<Agntcy_Dir_Core_V1_Record, any Error>,
-                     response: RPCWriter<Agntcy_Dir_Core_V1_RecordRef>, context: ServerContext) async throws {
+    public func push(
+        request: RPCAsyncSequence<Agntcy_Dir_Core_V1_Record, any Error>,
+        response: RPCWriter<Agntcy_Dir_Core_V1_RecordRef>, context: ServerContext
+    ) async throws {
         try await answer(request, response) { record in
             let prepared = try PreparedRecord(record, receiveLimit: receiveLimit)
             return { [self] in
@@ -39,8 +41,10 @@ public struct StoreService: Agntcy_Dir_Store_V1_StoreService.SimpleServiceProtoc
         }
     }
 
-    public func pull(request: RPCAsyncSequence<Agntcy_Dir_Core_V1_RecordRef, any Error>,
-                     response: RPCWriter<Agntcy_Dir_Core_V1_Record>, context: ServerContext) async throws {
+    public func pull(
+        request: RPCAsyncSequence<Agntcy_Dir_Core_V1_RecordRef, any Error>,
+        response: RPCWriter<Agntcy_Dir_Core_V1_Record>, context: ServerContext
+    ) async throws {
         try await answer(request, response) { reference in
             let cid = try Self.requiredCID(reference.cid)
             return { [self] in
@@ -58,8 +62,10 @@ public struct StoreService: Agntcy_Dir_Store_V1_StoreService.SimpleServiceProtoc
         }
     }
 
-    public func lookup(request: RPCAsyncSequence<Agntcy_Dir_Core_V1_RecordRef, any Error>,
-                       response: RPCWriter<Agntcy_Dir_Core_V1_RecordMeta>, context: ServerContext) async throws {
+    public func lookup(
+        request: RPCAsyncSequence<Agntcy_Dir_Core_V1_RecordRef, any Error>,
+        response: RPCWriter<Agntcy_Dir_Core_V1_RecordMeta>, context: ServerContext
+    ) async throws {
         try await answer(request, response) { reference in
             let cid = try Self.requiredCID(reference.cid)
             return { [self] in
@@ -76,8 +82,10 @@ public struct StoreService: Agntcy_Dir_Store_V1_StoreService.SimpleServiceProtoc
         }
     }
 
-    public func delete(request: RPCAsyncSequence<Agntcy_Dir_Core_V1_RecordRef, any Error>,
-                       context: ServerContext) async throws -> Google_Protobuf_Empty {
+    public func delete(
+        request: RPCAsyncSequence<Agntcy_Dir_Core_V1_RecordRef, any Error>,
+        context: ServerContext
+    ) async throws -> Google_Protobuf_Empty {
         do {
             for try await reference in request {
                 let cid = try Self.requiredCID(reference.cid)
@@ -92,8 +100,10 @@ public struct StoreService: Agntcy_Dir_Store_V1_StoreService.SimpleServiceProtoc
         return Google_Protobuf_Empty()
     }
 
-    public func pushReferrer(request: RPCAsyncSequence<Agntcy_Dir_Store_V1_PushReferrerRequest, any Error>,
-                             response: RPCWriter<Agntcy_Dir_Store_V1_PushReferrerResponse>, context: ServerContext) async throws {
+    public func pushReferrer(
+        request: RPCAsyncSequence<Agntcy_Dir_Store_V1_PushReferrerRequest, any Error>,
+        response: RPCWriter<Agntcy_Dir_Store_V1_PushReferrerResponse>, context: ServerContext
+    ) async throws {
         try await answer(request, response) { request in
             let cid = try Self.requiredCID(request.recordRef.cid)
             let kind: RecordRepository.ReferrerKind
@@ -119,8 +129,10 @@ public struct StoreService: Agntcy_Dir_Store_V1_StoreService.SimpleServiceProtoc
         }
     }
 
-    public func pullReferrer(request: RPCAsyncSequence<Agntcy_Dir_Store_V1_PullReferrerRequest, any Error>,
-                             response: RPCWriter<Agntcy_Dir_Store_V1_PullReferrerResponse>, context: ServerContext) async throws {
+    public func pullReferrer(
+        request: RPCAsyncSequence<Agntcy_Dir_Store_V1_PullReferrerRequest, any Error>,
+        response: RPCWriter<Agntcy_Dir_Store_V1_PullReferrerResponse>, context: ServerContext
+    ) async throws {
         try await answer(request, response) { request in
             let cid = try Self.requiredCID(request.recordRef.cid)
             switch request.options {

@@ -9,17 +9,19 @@ import WharfRuntime
 /// follower also reconciles now and then (sync does, every WHARF_SYNC_POLL_INTERVAL). Rows older than
 /// `retention` are pruned.
 public struct RecordChangeFeed: Sendable {
-    public static let migration = Migration(version: 3, name: "record change feed", sql: [
-        """
-        CREATE TABLE store.changes (
-            sequence bigserial PRIMARY KEY,
-            cid text NOT NULL,
-            present boolean NOT NULL,
-            at timestamptz NOT NULL DEFAULT now()
-        )
-        """,
-        "CREATE INDEX changes_at ON store.changes (at)",
-    ])
+    public static let migration = Migration(
+        version: 3, name: "record change feed",
+        sql: [
+            """
+            CREATE TABLE store.changes (
+                sequence bigserial PRIMARY KEY,
+                cid text NOT NULL,
+                present boolean NOT NULL,
+                at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX changes_at ON store.changes (at)",
+        ])
 
     public struct Change: Sendable, Equatable {
         public var sequence: Int64

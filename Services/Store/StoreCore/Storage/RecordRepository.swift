@@ -8,40 +8,46 @@ import WharfRuntime
 /// Records, their manifest annotations and referrers in PostgreSQL (schema `store`). A record row is
 /// immutable once written (its key is the hash of its data); referrers go with it on delete.
 public struct RecordRepository: Sendable {
-    public static let migrations = MigrationSet(schema: "store", migrations: [
-        Migration(version: 1, name: "records and referrers", sql: [
-            "CREATE SCHEMA IF NOT EXISTS store",
-            """
-            CREATE TABLE store.records (
-                cid text PRIMARY KEY,
-                data bytea NOT NULL,
-                annotation_keys text[] NOT NULL,
-                annotation_values text[] NOT NULL,
-                schema_version text NOT NULL,
-                created_at text NOT NULL,
-                pushed_at timestamptz NOT NULL DEFAULT now(),
-                CHECK (cardinality(annotation_keys) = cardinality(annotation_values))
-            )
-            """,
-            // Canonical JSON compresses well and is read whole: keep pglz on (the default).
-            """
-            CREATE TABLE store.referrers (
-                cid text NOT NULL REFERENCES store.records (cid) ON DELETE CASCADE,
-                kind text NOT NULL CHECK (kind IN ('signature', 'public_key')),
-                value text NOT NULL,
-                payload text NOT NULL DEFAULT '',
-                updated_at timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (cid, kind)
-            )
-            """,
-        ]),
-    ])
+    public static let migrations = MigrationSet(
+        schema: "store",
+        migrations: [
+            Migration(
+                version: 1, name: "records and referrers",
+                sql: [
+                    "CREATE SCHEMA IF NOT EXISTS store",
+                    """
+                    CREATE TABLE store.records (
+                        cid text PRIMARY KEY,
+                        data bytea NOT NULL,
+                        annotation_keys text[] NOT NULL,
+                        annotation_values text[] NOT NULL,
+                        schema_version text NOT NULL,
+                        created_at text NOT NULL,
+                        pushed_at timestamptz NOT NULL DEFAULT now(),
+                        CHECK (cardinality(annotation_keys) = cardinality(annotation_values))
+                    )
+                    """,
+                    // Canonical JSON compresses well and is read whole: keep pglz on (the default).
+                    """
+                    CREATE TABLE store.referrers (
+                        cid text NOT NULL REFERENCES store.records (cid) ON DELETE CASCADE,
+                        kind text NOT NULL CHECK (kind IN ('signature', 'public_key')),
+                        value text NOT NULL,
+                        payload text NOT NULL DEFAULT '',
+                        updated_at timestamptz NOT NULL DEFAULT now(),
+                        PRIMARY KEY (cid, kind)
+                    )
+                    """,
+                ])
+        ])
 
     /// The registry finds a record by its manifest digest (filled at Push; older rows by a backfill).
-    public static let manifestDigestMigration = Migration(version: 4, name: "manifest digests", sql: [
-        "ALTER TABLE store.records ADD COLUMN manifest_digest text",
-        "CREATE INDEX records_manifest_digest ON store.records (manifest_digest)",
-    ])
+    public static let manifestDigestMigration = Migration(
+        version: 4, name: "manifest digests",
+        sql: [
+            "ALTER TABLE store.records ADD COLUMN manifest_digest text",
+            "CREATE INDEX records_manifest_digest ON store.records (manifest_digest)",
+        ])
 
     /// What Lookup needs of a stored record.
     public struct StoredMeta: Sendable, Equatable {
@@ -110,15 +116,17 @@ public struct RecordRepository: Sendable {
     /// has one); each gets whether it was inserted. A failing statement is retried one record at a time, so
     /// a bad record fails only its own push.
     private static func insertBatch(_ records: [PreparedRecord], client: PostgresClient, logger: Logger) async throws
-        -> [PendingInsert: Result<Bool, any Error>] {
+        -> [PendingInsert: Result<Bool, any Error>]
+    {
         do {
             let inserted = try await insertRows(records, client: client, logger: logger)
             return Dictionary(records.map { (PendingInsert(record: $0), .success(inserted.contains($0.cid))) }) { first, _ in first }
-        } catch where records.count > 1 {
+        } catch  where records.count > 1 {
             var outcomes: [PendingInsert: Result<Bool, any Error>] = [:]
             for record in records {
                 do {
-                    outcomes[PendingInsert(record: record)] = .success(try await insertRows([record], client: client, logger: logger).contains(record.cid))
+                    outcomes[PendingInsert(record: record)] = .success(
+                        try await insertRows([record], client: client, logger: logger).contains(record.cid))
                 } catch {
                     outcomes[PendingInsert(record: record)] = .failure(error)
                 }
@@ -197,8 +205,9 @@ public struct RecordRepository: Sendable {
             """, logger: logger)
         var found: [String: StoredMeta] = [:]
         for try await (cid, keys, values, schemaVersion, createdAt) in rows.decode((String, [String], [String], String, String).self) {
-            found[cid] = StoredMeta(annotations: RecordAnnotations(manifest: Dictionary(zip(keys, values)) { $1 }),
-                                    schemaVersion: schemaVersion, createdAt: createdAt)
+            found[cid] = StoredMeta(
+                annotations: RecordAnnotations(manifest: Dictionary(zip(keys, values)) { $1 }),
+                schemaVersion: schemaVersion, createdAt: createdAt)
         }
         return found
     }

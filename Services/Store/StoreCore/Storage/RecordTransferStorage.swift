@@ -26,8 +26,9 @@ extension RecordRepository {
                 WHERE r.cid = ANY(\(wanted))
                 """, logger: logger)
             for try await (cid, data, signature, payload, key) in rows.decode((String, ByteBuffer, String?, String?, String?).self) {
-                found[cid] = StoredRecord(canonicalJSON: data, signature: signature.map { Referrer(value: $0, payload: payload ?? "") },
-                                          publicKey: key.map { Referrer(value: $0, payload: "") })
+                found[cid] = StoredRecord(
+                    canonicalJSON: data, signature: signature.map { Referrer(value: $0, payload: payload ?? "") },
+                    publicKey: key.map { Referrer(value: $0, payload: "") })
             }
         } else {
             let rows = try await client.query("SELECT cid, data FROM store.records WHERE cid = ANY(\(wanted))", logger: logger)

@@ -23,8 +23,9 @@ enum BackrestClientSeed {
             var permissions: [V1_Multihost.Permission] = []
             for part in parts.dropFirst() {
                 guard let permission = BackrestPermissionText.permission(part) else {
-                    throw ConfigurationProblem("WHARF_BACKREST_AUTHORIZED_CLIENTS: \"\(part)\" is not PERMISSION=SCOPE[,SCOPE…] "
-                        + "(\(BackrestPermissionText.names))")
+                    throw ConfigurationProblem(
+                        "WHARF_BACKREST_AUTHORIZED_CLIENTS: \"\(part)\" is not PERMISSION=SCOPE[,SCOPE…] "
+                            + "(\(BackrestPermissionText.names))")
                 }
                 permissions.append(permission)
             }

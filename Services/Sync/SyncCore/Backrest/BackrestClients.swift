@@ -27,7 +27,8 @@ public struct BackrestClients: Sendable {
     public static func problem(instanceID: String, keyid: String, permissions: [V1_Multihost.Permission]) -> String? {
         if let problem = instanceIDProblem(instanceID) { return problem }
         guard keyid.hasPrefix("ecdsa."), keyid.utf8.count == 49,
-              keyid.utf8.dropFirst(6).allSatisfy({ $0.isBase64URL }) else {
+            keyid.utf8.dropFirst(6).allSatisfy({ $0.isBase64URL })
+        else {
             return "keyid must be \"ecdsa.\" followed by 43 base64url characters, as backrest derives it"
         }
         guard permissions.count <= 64 else { return "at most 64 permissions per client" }
@@ -89,7 +90,9 @@ public struct BackrestClients: Sendable {
         query.sql += tail.sql
         query.binds = tail.binds
         var clients: [Client] = []
-        for try await (keyid, instanceID, peer, addedAt) in try await client.query(query, logger: logger).decode((String, String, ByteBuffer, Date).self) {
+        for try await (keyid, instanceID, peer, addedAt) in try await client.query(query, logger: logger).decode(
+            (String, String, ByteBuffer, Date).self)
+        {
             let permissions = (try? V1_Multihost.Peer(serializedBytes: Array(peer.readableBytesView)))?.permissions ?? []
             clients.append(Client(instanceID: instanceID, keyid: keyid, permissions: permissions, addedAt: addedAt))
         }
@@ -112,9 +115,13 @@ public struct BackrestScope: Sendable, Equatable {
         if text == "*" { target = .all; excluded = false; return }
         excluded = text.hasPrefix("!")
         let body = excluded ? text.dropFirst() : text[...]
-        if body.hasPrefix("repo:"), body.count > 5 { target = .repo(String(body.dropFirst(5))) }
-        else if body.hasPrefix("plan:"), body.count > 5 { target = .plan(String(body.dropFirst(5))) }
-        else { return nil }
+        if body.hasPrefix("repo:"), body.count > 5 {
+            target = .repo(String(body.dropFirst(5)))
+        } else if body.hasPrefix("plan:"), body.count > 5 {
+            target = .plan(String(body.dropFirst(5)))
+        } else {
+            return nil
+        }
     }
 }
 

@@ -65,8 +65,9 @@ enum BackrestHandshake {
     static func authorize(_ proven: Proven, as client: BackrestClients.Client?) throws(BackrestSessionError) -> BackrestClients.Client {
         guard let client else { throw .permissionDenied("peer public key ID \(proven.keyid) not found in known peers") }
         guard client.instanceID == proven.instanceID else {
-            throw .permissionDenied("client is not an authorized peer: keyid \(proven.keyid) belongs to instance \(client.instanceID), "
-                + "not \(proven.instanceID)")
+            throw .permissionDenied(
+                "client is not an authorized peer: keyid \(proven.keyid) belongs to instance \(client.instanceID), "
+                    + "not \(proven.instanceID)")
         }
         return client
     }

@@ -87,7 +87,8 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
     }
 
     private func storage<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
-        try await withLoggedFailure(operation, logger: logger, "backrest hub storage failed",
-                                    as: { RPCError(code: .internalError, message: "failed to \($0)") }, body)
+        try await withLoggedFailure(
+            operation, logger: logger, "backrest hub storage failed",
+            as: { RPCError(code: .internalError, message: "failed to \($0)") }, body)
     }
 }

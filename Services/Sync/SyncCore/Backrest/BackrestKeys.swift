@@ -44,7 +44,11 @@ public struct BackrestPublicKey: Sendable, Equatable {
     /// PEM "EC PUBLIC", as backrest writes `ed25519pub`.
     public var pem: String { BackrestPEM.encode(Array(key.derRepresentation), label: "EC PUBLIC") }
 
-    public var proto: V1_PublicKey { .with { $0.keyid = keyid; $0.ed25519Pub = pem } }
+    public var proto: V1_PublicKey {
+        .with {
+            $0.keyid = keyid; $0.ed25519Pub = pem
+        }
+    }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.keyid == rhs.keyid }
 
@@ -82,7 +86,8 @@ public struct BackrestIdentity: Sendable {
     public var privatePEM: String {
         let scalar = Array(privateKey.rawRepresentation)
         let point = Array(privateKey.publicKey.x963Representation)  // 0x04 ‖ X ‖ Y
-        let der: [UInt8] = [0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20] + scalar
+        let der: [UInt8] =
+            [0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20] + scalar
             + [0xA0, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07]
             + [0xA1, 0x44, 0x03, 0x42, 0x00] + point
         return BackrestPEM.encode(der, label: "EC PRIVATE")

@@ -3,61 +3,65 @@ import WharfRuntime
 /// The backrest hub's tables (schema `backrest`): authorized clients, the operations they pushed, their
 /// peer states, and config pushes waiting for a client's next connection.
 enum BackrestSchema {
-    static let migrations = MigrationSet(schema: "backrest", migrations: [
-        Migration(version: 1, name: "clients, operations, peer states, config pushes", sql: [
-            "CREATE SCHEMA IF NOT EXISTS backrest",
-            """
-            CREATE TABLE backrest.clients (
-                keyid text PRIMARY KEY,
-                instance_id text NOT NULL,
-                -- repeated v1.Multihost.Permission, as a serialized v1.Multihost.Peer
-                peer bytea NOT NULL,
-                added_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            // Hub-local ids and modnos come from sequences, as backrest's oplog numbers its rows; the peer's own
-            // numbers are kept next to them so that catch-up asks in the peer's numbering (spec §14).
-            "CREATE SEQUENCE backrest.operation_ids",
-            "CREATE SEQUENCE backrest.modnos",
-            """
-            CREATE TABLE backrest.operations (
-                id bigint PRIMARY KEY,
-                peer_keyid text NOT NULL,
-                original_id bigint NOT NULL,
-                original_flow_id bigint NOT NULL,
-                peer_modno bigint NOT NULL,
-                flow_id bigint NOT NULL,
-                modno bigint NOT NULL,
-                instance_id text NOT NULL,
-                repo_id text NOT NULL,
-                repo_guid text NOT NULL,
-                plan_id text NOT NULL,
-                snapshot_id text NOT NULL,
-                status integer NOT NULL,
-                start_time_ms bigint NOT NULL,
-                operation bytea NOT NULL,
-                UNIQUE (peer_keyid, original_id)
-            )
-            """,
-            "CREATE INDEX operations_flow ON backrest.operations (peer_keyid, original_flow_id, id)",
-            "CREATE INDEX operations_peer_modno ON backrest.operations (peer_keyid, peer_modno)",
-            """
-            CREATE TABLE backrest.peer_states (
-                keyid text PRIMARY KEY,
-                instance_id text NOT NULL,
-                state integer NOT NULL,
-                -- the whole v1sync.PeerState (known plans and repos, remote config, heartbeat)
-                peer_state bytea NOT NULL,
-                updated_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            """
-            CREATE TABLE backrest.config_pushes (
-                keyid text PRIMARY KEY,
-                set_config bytea NOT NULL,
-                requested_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-        ]),
-    ])
+    static let migrations = MigrationSet(
+        schema: "backrest",
+        migrations: [
+            Migration(
+                version: 1, name: "clients, operations, peer states, config pushes",
+                sql: [
+                    "CREATE SCHEMA IF NOT EXISTS backrest",
+                    """
+                    CREATE TABLE backrest.clients (
+                        keyid text PRIMARY KEY,
+                        instance_id text NOT NULL,
+                        -- repeated v1.Multihost.Permission, as a serialized v1.Multihost.Peer
+                        peer bytea NOT NULL,
+                        added_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                    // Hub-local ids and modnos come from sequences, as backrest's oplog numbers its rows; the peer's own
+                    // numbers are kept next to them so that catch-up asks in the peer's numbering (spec §14).
+                    "CREATE SEQUENCE backrest.operation_ids",
+                    "CREATE SEQUENCE backrest.modnos",
+                    """
+                    CREATE TABLE backrest.operations (
+                        id bigint PRIMARY KEY,
+                        peer_keyid text NOT NULL,
+                        original_id bigint NOT NULL,
+                        original_flow_id bigint NOT NULL,
+                        peer_modno bigint NOT NULL,
+                        flow_id bigint NOT NULL,
+                        modno bigint NOT NULL,
+                        instance_id text NOT NULL,
+                        repo_id text NOT NULL,
+                        repo_guid text NOT NULL,
+                        plan_id text NOT NULL,
+                        snapshot_id text NOT NULL,
+                        status integer NOT NULL,
+                        start_time_ms bigint NOT NULL,
+                        operation bytea NOT NULL,
+                        UNIQUE (peer_keyid, original_id)
+                    )
+                    """,
+                    "CREATE INDEX operations_flow ON backrest.operations (peer_keyid, original_flow_id, id)",
+                    "CREATE INDEX operations_peer_modno ON backrest.operations (peer_keyid, peer_modno)",
+                    """
+                    CREATE TABLE backrest.peer_states (
+                        keyid text PRIMARY KEY,
+                        instance_id text NOT NULL,
+                        state integer NOT NULL,
+                        -- the whole v1sync.PeerState (known plans and repos, remote config, heartbeat)
+                        peer_state bytea NOT NULL,
+                        updated_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                    """
+                    CREATE TABLE backrest.config_pushes (
+                        keyid text PRIMARY KEY,
+                        set_config bytea NOT NULL,
+                        requested_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                ])
+        ])
 }

@@ -23,6 +23,7 @@ struct BackrestSessionError: Error, CustomStringConvertible {
             + "(backrest 1.13 or later, which opens with establish_shared_secret): run backrest 1.12 on this client")
 
     /// The replica is shutting down: the client reconnects (through the gateway, to another replica).
-    static let shuttingDown = Self(state: .disconnected, code: .unavailable,
-                                   message: "this hub replica is shutting down; reconnect")
+    static let shuttingDown = Self(
+        state: .disconnected, code: .unavailable,
+        message: "this hub replica is shutting down; reconnect")
 }

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import WharfRuntime
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The backrest hub's settings (README "Configuration").
 public struct BackrestSettings: Sendable {

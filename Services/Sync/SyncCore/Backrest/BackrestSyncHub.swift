@@ -28,8 +28,10 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     /// Messages of an established peer read ahead of the database work.
     static let readAheadMessages = 8
 
-    public func sync(request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, response: RPCWriter<V1sync_SyncStreamItem>,
-                     context: ServerContext) async throws {
+    public func sync(
+        request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, response: RPCWriter<V1sync_SyncStreamItem>,
+        context: ServerContext
+    ) async throws {
         let outbox = SessionOutbox(writer: response)
         let session = HubSession()
         do {
@@ -61,9 +63,14 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
             }
             if let peer = session.peer { try await ended(peer, state: .disconnected, message: "disconnected") }
         } catch let error as BackrestSessionError {
-            logger.info("backrest session ended", metadata: ["peer": "\(session.peer?.keyid ?? "-")", "remote": "\(context.remotePeer)", "reason": "\(error)"])
-            if let peer = session.peer { try? await ended(peer, state: error.state, message: error.message) }
-            else if error.message == BackrestSessionError.newerProtocol.message { try? await recordNewerClient(context.remotePeer) }
+            logger.info(
+                "backrest session ended",
+                metadata: ["peer": "\(session.peer?.keyid ?? "-")", "remote": "\(context.remotePeer)", "reason": "\(error)"])
+            if let peer = session.peer {
+                try? await ended(peer, state: error.state, message: error.message)
+            } else if error.message == BackrestSessionError.newerProtocol.message {
+                try? await recordNewerClient(context.remotePeer)
+            }
             throw error.rpcError
         } catch {
             if let peer = session.peer { try? await ended(peer, state: .disconnected, message: "disconnected: \(Self.describe(error))") }
@@ -103,8 +110,10 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
 
     /// Proves and authorizes the client's handshake, then queues every later message (only an established
     /// peer's messages are read ahead).
-    private func receive(_ request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, session: HubSession, outbox: SessionOutbox,
-                         into inbox: ReadAhead<V1sync_SyncStreamItem>) async throws {
+    private func receive(
+        _ request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, session: HubSession, outbox: SessionOutbox,
+        into inbox: ReadAhead<V1sync_SyncStreamItem>
+    ) async throws {
         var items = request.makeAsyncIterator()
         guard let first = try await items.next() else { return }  // the client left before saying anything
         session.touch()
@@ -135,7 +144,8 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
                 continue
             }
             while operations.count < Self.operationsPerTransaction,
-                  let waiting = inbox.takeReady(if: { Self.upserted($0) != nil }).flatMap(Self.upserted) {
+                let waiting = inbox.takeReady(if: { Self.upserted($0) != nil }).flatMap(Self.upserted)
+            {
                 operations += waiting
             }
             try await upsert(operations, from: peer)
@@ -163,20 +173,30 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     /// After both handshakes: the peer is CONNECTED; it gets the hub's (empty) config and resources, and the
     /// catch-up request in its own numbering, then a config push that waited for it.
     private func established(_ peer: BackrestClients.Client, outbox: SessionOutbox) async throws {
-        try await peerStates.put(.with {
-            $0.peerInstanceID = peer.instanceID
-            $0.peerKeyid = peer.keyid
-            $0.state = .connected
-            $0.statusMessage = "connected"
-            $0.lastHeartbeatMillis = Self.nowMillis()
-        })
+        try await peerStates.put(
+            .with {
+                $0.peerInstanceID = peer.instanceID
+                $0.peerKeyid = peer.keyid
+                $0.state = .connected
+                $0.statusMessage = "connected"
+                $0.lastHeartbeatMillis = Self.nowMillis()
+            })
         // The hub has no repos or plans of its own to share (it is a viewer of its clients' operations).
         try await outbox.send(.with { $0.receiveConfig = .with { $0.config = .init() } })
         try await outbox.send(.with { $0.receiveResources = .init() })
         let point = try await operations.catchUpPoint(peerKeyID: peer.keyid)
-        try await outbox.send(.with { $0.requestOperations = .with { $0.highOpid = point.highOpID; $0.highModno = point.highModno } })
-        logger.info("backrest client connected", metadata: ["peer": "\(peer.keyid)", "instance": "\(peer.instanceID)",
-                                                            "high_opid": "\(point.highOpID)", "high_modno": "\(point.highModno)"])
+        try await outbox.send(
+            .with {
+                $0.requestOperations = .with {
+                    $0.highOpid = point.highOpID; $0.highModno = point.highModno
+                }
+            })
+        logger.info(
+            "backrest client connected",
+            metadata: [
+                "peer": "\(peer.keyid)", "instance": "\(peer.instanceID)",
+                "high_opid": "\(point.highOpID)", "high_modno": "\(point.highModno)",
+            ])
     }
 
     private func handle(_ item: V1sync_SyncStreamItem, from peer: BackrestClients.Client) async throws {
@@ -236,9 +256,11 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
             // One line per statement, not per operation: a client sending only invalid operations must not
             // flood the log.
             if let first = applied.skipped.first {
-                logger.warning("backrest operations skipped", metadata: [
-                    "peer": "\(peer.keyid)", "count": "\(applied.skipped.count)", "first_op_id": "\(first.id)", "reason": "\(first.reason)",
-                ])
+                logger.warning(
+                    "backrest operations skipped",
+                    metadata: [
+                        "peer": "\(peer.keyid)", "count": "\(applied.skipped.count)", "first_op_id": "\(first.id)", "reason": "\(first.reason)",
+                    ])
             }
         }
     }
@@ -260,8 +282,9 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
             let silent = session.silence
             if silent >= limit {
                 if !handshaken { throw BackrestSessionError.unauthenticated("no handshake packet received from peer within timeout") }
-                throw BackrestSessionError(state: .disconnected, code: .unavailable,
-                                           message: "stale: no message from the peer for \(limit) (twice its heartbeat interval)")
+                throw BackrestSessionError(
+                    state: .disconnected, code: .unavailable,
+                    message: "stale: no message from the peer for \(limit) (twice its heartbeat interval)")
             }
             try await Task.sleep(for: min(limit - silent, .seconds(1)) + .milliseconds(1))
         }
@@ -339,7 +362,11 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     private func recordRefusal(keyid: String, instanceID: String, _ error: BackrestSessionError) async throws {
         let current = try await peerStates.find(keyid: keyid)
         if current?.state == .connected { return }
-        var state = current ?? .with { $0.peerKeyid = keyid; $0.peerInstanceID = instanceID }
+        var state =
+            current
+            ?? .with {
+                $0.peerKeyid = keyid; $0.peerInstanceID = instanceID
+            }
         state.state = error.state
         state.statusMessage = error.message
         try await peerStates.put(state)
@@ -348,13 +375,14 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     /// A backrest 1.13+ client proves no identity; its attempt is recorded under an "unidentified" peer so an
     /// operator watching the peer states sees why it cannot connect.
     private func recordNewerClient(_ remote: String) async throws {
-        try await peerStates.put(.with {
-            $0.peerKeyid = "unidentified"
-            $0.peerInstanceID = "backrest 1.13+ client at \(remote)"
-            $0.state = .errorProtocol
-            $0.statusMessage = BackrestSessionError.newerProtocol.message
-            $0.lastHeartbeatMillis = Self.nowMillis()
-        })
+        try await peerStates.put(
+            .with {
+                $0.peerKeyid = "unidentified"
+                $0.peerInstanceID = "backrest 1.13+ client at \(remote)"
+                $0.state = .errorProtocol
+                $0.statusMessage = BackrestSessionError.newerProtocol.message
+                $0.lastHeartbeatMillis = Self.nowMillis()
+            })
     }
 
     static func describe(_ item: V1sync_SyncStreamItem) -> String {

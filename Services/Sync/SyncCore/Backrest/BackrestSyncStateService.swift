@@ -14,8 +14,10 @@ public struct BackrestSyncStateService: V1sync_BackrestSyncStateService.SimpleSe
     let peerStates: PeerStates
     let logger: Logger
 
-    public func getPeerSyncStatesStream(request: V1sync_SyncStateStreamRequest, response: RPCWriter<V1sync_PeerState>,
-                                        context: ServerContext) async throws {
+    public func getPeerSyncStatesStream(
+        request: V1sync_SyncStateStreamRequest, response: RPCWriter<V1sync_PeerState>,
+        context: ServerContext
+    ) async throws {
         // Subscribed before the current states are read, so no change falls between the two.
         let changes = request.subscribe ? peerStates.changes() : nil
         let keyids = try await clients.all().map(\.keyid)

@@ -71,87 +71,94 @@ public struct OperationStore: Sendable {
         }
         guard !order.isEmpty else { return applied }
         let batch = order.compactMap { latest[$0] }
-        try await unwrappingTransactionError(PeerRemoved.self) { try await client.withTransaction(logger: logger) { connection in
-            // One peer's batches are applied one at a time (two sessions of a reconnecting client, or two
-            // replicas), so flow mapping and id assignment see each other's rows.
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext('backrest.operations'), hashtext(\(peerKeyID)))", logger: logger)
-            try await Self.requireAuthorized(peerKeyID, instanceID: peerInstanceID, on: connection, logger: logger)
-            let originalIDs = batch.map(\.id)
-            var known: [Int64: Int64] = [:]
-            for try await (originalID, id) in try await connection.query(
-                "SELECT original_id, id FROM backrest.operations WHERE peer_keyid = \(peerKeyID) AND original_id = ANY(\(originalIDs))",
-                logger: logger).decode((Int64, Int64).self) {
-                known[originalID] = id
-            }
-            let flows = Array(Set(batch.map(\.flowID)))
-            var flowOf: [Int64: Int64] = [:]
-            for try await (originalFlow, flow) in try await connection.query(
-                """
-                SELECT DISTINCT ON (original_flow_id) original_flow_id, flow_id FROM backrest.operations
-                WHERE peer_keyid = \(peerKeyID) AND original_flow_id = ANY(\(flows)) ORDER BY original_flow_id, id
-                """, logger: logger).decode((Int64, Int64).self) {
-                flowOf[originalFlow] = flow
-            }
-            let newCount = batch.filter { known[$0.id] == nil }.count
-            var freshIDs: [Int64] = []
-            if newCount > 0 {
-                for try await id in try await connection.query(
-                    "SELECT nextval('backrest.operation_ids') FROM generate_series(1, \(newCount))", logger: logger).decode(Int64.self) {
-                    freshIDs.append(id)
+        try await unwrappingTransactionError(PeerRemoved.self) {
+            try await client.withTransaction(logger: logger) { connection in
+                // One peer's batches are applied one at a time (two sessions of a reconnecting client, or two
+                // replicas), so flow mapping and id assignment see each other's rows.
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext('backrest.operations'), hashtext(\(peerKeyID)))", logger: logger)
+                try await Self.requireAuthorized(peerKeyID, instanceID: peerInstanceID, on: connection, logger: logger)
+                let originalIDs = batch.map(\.id)
+                var known: [Int64: Int64] = [:]
+                for try await (originalID, id) in try await connection.query(
+                    "SELECT original_id, id FROM backrest.operations WHERE peer_keyid = \(peerKeyID) AND original_id = ANY(\(originalIDs))",
+                    logger: logger
+                ).decode((Int64, Int64).self) {
+                    known[originalID] = id
                 }
-            }
-            var modnos: [Int64] = []
-            for try await modno in try await connection.query(
-                "SELECT nextval('backrest.modnos') FROM generate_series(1, \(batch.count))", logger: logger).decode(Int64.self) {
-                modnos.append(modno)
-            }
-            guard freshIDs.count == newCount, modnos.count == batch.count else {
-                throw PostgresSequenceShortfall()
-            }
-            var ids: [Int64] = [], originals: [Int64] = [], originalFlows: [Int64] = [], peerModnos: [Int64] = []
-            var flowIDs: [Int64] = [], rowModnos: [Int64] = [], instances: [String] = [], repos: [String] = []
-            var guids: [String] = [], plans: [String] = [], snapshots: [String] = [], statuses: [Int32] = []
-            var starts: [Int64] = [], blobs: [ByteBuffer] = []
-            var fresh = freshIDs.makeIterator()
-            for (index, operation) in batch.enumerated() {
-                guard let id = known[operation.id] ?? fresh.next() else { throw PostgresSequenceShortfall() }
-                // A flow first seen now takes the id of its first operation, as backrest's oplog does.
-                let flow: Int64
-                if let mapped = flowOf[operation.flowID] {
-                    flow = mapped
-                } else {
-                    flow = id
-                    if operation.flowID != 0 { flowOf[operation.flowID] = id }
+                let flows = Array(Set(batch.map(\.flowID)))
+                var flowOf: [Int64: Int64] = [:]
+                for try await (originalFlow, flow) in try await connection.query(
+                    """
+                    SELECT DISTINCT ON (original_flow_id) original_flow_id, flow_id FROM backrest.operations
+                    WHERE peer_keyid = \(peerKeyID) AND original_flow_id = ANY(\(flows)) ORDER BY original_flow_id, id
+                    """, logger: logger
+                ).decode((Int64, Int64).self) {
+                    flowOf[originalFlow] = flow
                 }
-                var stored = operation
-                stored.originalInstanceKeyid = peerKeyID
-                stored.originalID = operation.id
-                stored.originalFlowID = operation.flowID
-                stored.id = id
-                stored.flowID = flow
-                stored.modno = modnos[index]
-                ids.append(id); originals.append(operation.id); originalFlows.append(operation.flowID)
-                peerModnos.append(operation.modno); flowIDs.append(flow); rowModnos.append(modnos[index])
-                instances.append(operation.instanceID); repos.append(operation.repoID); guids.append(operation.repoGuid)
-                plans.append(operation.planID); snapshots.append(operation.snapshotID); statuses.append(Int32(truncatingIfNeeded: operation.status.rawValue))
-                starts.append(operation.unixTimeStartMs); blobs.append(ByteBuffer(bytes: try stored.serializedBytes() as [UInt8]))
+                let newCount = batch.filter { known[$0.id] == nil }.count
+                var freshIDs: [Int64] = []
+                if newCount > 0 {
+                    for try await id in try await connection.query(
+                        "SELECT nextval('backrest.operation_ids') FROM generate_series(1, \(newCount))", logger: logger
+                    ).decode(Int64.self) {
+                        freshIDs.append(id)
+                    }
+                }
+                var modnos: [Int64] = []
+                for try await modno in try await connection.query(
+                    "SELECT nextval('backrest.modnos') FROM generate_series(1, \(batch.count))", logger: logger
+                ).decode(Int64.self) {
+                    modnos.append(modno)
+                }
+                guard freshIDs.count == newCount, modnos.count == batch.count else {
+                    throw PostgresSequenceShortfall()
+                }
+                var ids: [Int64] = [], originals: [Int64] = [], originalFlows: [Int64] = [], peerModnos: [Int64] = []
+                var flowIDs: [Int64] = [], rowModnos: [Int64] = [], instances: [String] = [], repos: [String] = []
+                var guids: [String] = [], plans: [String] = [], snapshots: [String] = [], statuses: [Int32] = []
+                var starts: [Int64] = [], blobs: [ByteBuffer] = []
+                var fresh = freshIDs.makeIterator()
+                for (index, operation) in batch.enumerated() {
+                    guard let id = known[operation.id] ?? fresh.next() else { throw PostgresSequenceShortfall() }
+                    // A flow first seen now takes the id of its first operation, as backrest's oplog does.
+                    let flow: Int64
+                    if let mapped = flowOf[operation.flowID] {
+                        flow = mapped
+                    } else {
+                        flow = id
+                        if operation.flowID != 0 { flowOf[operation.flowID] = id }
+                    }
+                    var stored = operation
+                    stored.originalInstanceKeyid = peerKeyID
+                    stored.originalID = operation.id
+                    stored.originalFlowID = operation.flowID
+                    stored.id = id
+                    stored.flowID = flow
+                    stored.modno = modnos[index]
+                    ids.append(id); originals.append(operation.id); originalFlows.append(operation.flowID)
+                    peerModnos.append(operation.modno); flowIDs.append(flow); rowModnos.append(modnos[index])
+                    instances.append(operation.instanceID); repos.append(operation.repoID); guids.append(operation.repoGuid)
+                    plans.append(operation.planID); snapshots.append(operation.snapshotID);
+                    statuses.append(Int32(truncatingIfNeeded: operation.status.rawValue))
+                    starts.append(operation.unixTimeStartMs); blobs.append(ByteBuffer(bytes: try stored.serializedBytes() as [UInt8]))
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO backrest.operations (id, peer_keyid, original_id, original_flow_id, peer_modno, flow_id, modno,
+                        instance_id, repo_id, repo_guid, plan_id, snapshot_id, status, start_time_ms, operation)
+                    SELECT i, \(peerKeyID), o, f, pm, fl, m, inst, r, g, p, s, st, t, b
+                    FROM unnest(\(ids)::bigint[], \(originals)::bigint[], \(originalFlows)::bigint[], \(peerModnos)::bigint[],
+                                \(flowIDs)::bigint[], \(rowModnos)::bigint[], \(instances)::text[], \(repos)::text[], \(guids)::text[],
+                                \(plans)::text[], \(snapshots)::text[], \(statuses)::integer[], \(starts)::bigint[], \(blobs)::bytea[])
+                         AS t(i, o, f, pm, fl, m, inst, r, g, p, s, st, t, b)
+                    ON CONFLICT (peer_keyid, original_id) DO UPDATE SET
+                        original_flow_id = excluded.original_flow_id, peer_modno = excluded.peer_modno, flow_id = excluded.flow_id,
+                        modno = excluded.modno, instance_id = excluded.instance_id, repo_id = excluded.repo_id,
+                        repo_guid = excluded.repo_guid, plan_id = excluded.plan_id, snapshot_id = excluded.snapshot_id,
+                        status = excluded.status, start_time_ms = excluded.start_time_ms, operation = excluded.operation
+                    """, logger: logger)
             }
-            try await connection.query(
-                """
-                INSERT INTO backrest.operations (id, peer_keyid, original_id, original_flow_id, peer_modno, flow_id, modno,
-                    instance_id, repo_id, repo_guid, plan_id, snapshot_id, status, start_time_ms, operation)
-                SELECT i, \(peerKeyID), o, f, pm, fl, m, inst, r, g, p, s, st, t, b
-                FROM unnest(\(ids)::bigint[], \(originals)::bigint[], \(originalFlows)::bigint[], \(peerModnos)::bigint[],
-                            \(flowIDs)::bigint[], \(rowModnos)::bigint[], \(instances)::text[], \(repos)::text[], \(guids)::text[],
-                            \(plans)::text[], \(snapshots)::text[], \(statuses)::integer[], \(starts)::bigint[], \(blobs)::bytea[])
-                     AS t(i, o, f, pm, fl, m, inst, r, g, p, s, st, t, b)
-                ON CONFLICT (peer_keyid, original_id) DO UPDATE SET
-                    original_flow_id = excluded.original_flow_id, peer_modno = excluded.peer_modno, flow_id = excluded.flow_id,
-                    modno = excluded.modno, instance_id = excluded.instance_id, repo_id = excluded.repo_id,
-                    repo_guid = excluded.repo_guid, plan_id = excluded.plan_id, snapshot_id = excluded.snapshot_id,
-                    status = excluded.status, start_time_ms = excluded.start_time_ms, operation = excluded.operation
-                """, logger: logger)
-        } }
+        }
         applied.stored = batch.count
         return applied
     }
@@ -161,13 +168,15 @@ public struct OperationStore: Sendable {
     public func delete(originalIDs: [Int64], peerKeyID: String) async throws -> Int {
         guard !originalIDs.isEmpty else { return 0 }
         let logger = logger
-        return try await unwrappingTransactionError(PeerRemoved.self) { try await client.withTransaction(logger: logger) { connection in
-            try await Self.requireAuthorized(peerKeyID, instanceID: nil, on: connection, logger: logger)
-            let rows = try await connection.query(
-                "DELETE FROM backrest.operations WHERE peer_keyid = \(peerKeyID) AND original_id = ANY(\(originalIDs)) RETURNING 1",
-                logger: logger)
-            return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
-        } }
+        return try await unwrappingTransactionError(PeerRemoved.self) {
+            try await client.withTransaction(logger: logger) { connection in
+                try await Self.requireAuthorized(peerKeyID, instanceID: nil, on: connection, logger: logger)
+                let rows = try await connection.query(
+                    "DELETE FROM backrest.operations WHERE peer_keyid = \(peerKeyID) AND original_id = ANY(\(originalIDs)) RETURNING 1",
+                    logger: logger)
+                return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
+            }
+        }
     }
 
     /// What request_operations asks a reconnecting peer for, in the peer's own numbering: its highest

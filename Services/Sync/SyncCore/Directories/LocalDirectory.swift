@@ -2,9 +2,9 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import NegentropyProtocol
+import ServiceContracts
 import ServiceLifecycle
 import SwiftProtobuf
-import ServiceContracts
 import Synchronization
 import WharfProto
 import WharfRuntime
@@ -15,7 +15,9 @@ import WharfRuntime
 public final class LocalDirectory: Service, Sendable {
     let store: GRPCClient<HTTP2ClientTransport.Posix>
     let routing: GRPCClient<HTTP2ClientTransport.Posix>
-    static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(30); options.waitForReady = true; return options }()
+    static let callOptions = {
+        var options = CallOptions.defaults; options.timeout = .seconds(30); options.waitForReady = true; return options
+    }()
 
     public init(settings: SyncSettings, adminToken: SharedSecret?) throws {
         func client(_ address: HostPort, admin: Bool) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
@@ -44,7 +46,9 @@ public final class LocalDirectory: Service, Sendable {
     /// Read-only registry credentials for `nodeID`, from the local store.
     func issueCredentials(nodeID: String, ttl: Duration) async throws -> Wharf_Store_V1_IssuedCredentials {
         try await Wharf_Store_V1_RegistryCredentials.Client(wrapping: store).issue(
-            .with { $0.nodeID = nodeID; $0.ttlSeconds = UInt32(clamping: ttl.components.seconds) }, options: Self.callOptions)
+            .with {
+                $0.nodeID = nodeID; $0.ttlSeconds = UInt32(clamping: ttl.components.seconds)
+            }, options: Self.callOptions)
     }
 
     func revokeCredentials(nodeID: String) async throws -> UInt32 {
@@ -143,9 +147,11 @@ public final class LocalDirectory: Service, Sendable {
         var outcomes: [Wharf_Store_V1_ImportOutcome] = []
         if !messages.isEmpty {
             let messages = messages
-            outcomes = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: store).importRecords(request: StreamingClientRequest { writer in
-                for message in messages { try await writer.write(.with { $0.records = message }) }
-            }, options: Self.callOptions) { response in try await response.messages.reduce(into: [Wharf_Store_V1_ImportOutcome]()) { $0 += $1.outcomes } }
+            outcomes = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: store).importRecords(
+                request: StreamingClientRequest { writer in
+                    for message in messages { try await writer.write(.with { $0.records = message }) }
+                }, options: Self.callOptions
+            ) { response in try await response.messages.reduce(into: [Wharf_Store_V1_ImportOutcome]()) { $0 += $1.outcomes } }
             guard outcomes.count == records.count - large.count else {
                 throw RPCError(code: .unavailable, message: "the store answered \(outcomes.count) of \(records.count - large.count) imports")
             }
@@ -164,12 +170,20 @@ public final class LocalDirectory: Service, Sendable {
             decoded.append(.with { $0.data = data })
             let reference = Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = record.cid }
             if !record.signature.isEmpty {
-                referrers.append(.with {
-                    $0.recordRef = reference
-                    $0.signature = .with { $0.signature = record.signature; $0.annotations = ["payload": record.signaturePayload] }
-                })
+                referrers.append(
+                    .with {
+                        $0.recordRef = reference
+                        $0.signature = .with {
+                            $0.signature = record.signature; $0.annotations = ["payload": record.signaturePayload]
+                        }
+                    })
             }
-            if !record.publicKey.isEmpty { referrers.append(.with { $0.recordRef = reference; $0.publicKey = record.publicKey }) }
+            if !record.publicKey.isEmpty {
+                referrers.append(
+                    .with {
+                        $0.recordRef = reference; $0.publicKey = record.publicKey
+                    })
+            }
         }
         let pushed = try await push(decoded)
         try await pushReferrers(referrers)
@@ -189,9 +203,11 @@ public final class LocalDirectory: Service, Sendable {
             for start in stride(from: 0, to: records.count, by: max(share, 1)) {
                 let part = records[start..<min(start + share, records.count)]
                 group.addTask {
-                    try await client.push(request: StreamingClientRequest { writer in
-                        for record in part { try await writer.write(record) }
-                    }, options: Self.callOptions) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
+                    try await client.push(
+                        request: StreamingClientRequest { writer in
+                            for record in part { try await writer.write(record) }
+                        }, options: Self.callOptions
+                    ) { response in try await response.messages.reduce(into: [String]()) { $0.append($1.cid) } }
                 }
             }
             return try await group.reduce(into: [String]()) { $0 += $1 }
@@ -200,9 +216,11 @@ public final class LocalDirectory: Service, Sendable {
 
     func pushReferrers(_ requests: [Agntcy_Dir_Store_V1_PushReferrerRequest]) async throws {
         guard !requests.isEmpty else { return }
-        _ = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: store).pushReferrer(request: StreamingClientRequest { writer in
-            for request in requests { try await writer.write(request) }
-        }, options: Self.callOptions) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
+        _ = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: store).pushReferrer(
+            request: StreamingClientRequest { writer in
+                for request in requests { try await writer.write(request) }
+            }, options: Self.callOptions
+        ) { response in try await response.messages.reduce(0) { count, _ in count + 1 } }
     }
 
     /// CIDs per PublishMany request (routing's maximum).
@@ -216,19 +234,20 @@ public final class LocalDirectory: Service, Sendable {
     /// else (routing or its store unavailable) is thrown.
     func publish(_ cids: [String]) async throws -> [Wharf_Routing_V1_PublishOutcome] {
         guard !cids.isEmpty else { return [] }
-        return try await publishMany.call({
-            let outcomes = try await Wharf_Routing_V1_RecordPublishing.Client(wrapping: routing).publishMany(
-                request: StreamingClientRequest { writer in
-                    for start in stride(from: 0, to: cids.count, by: Self.publishBatch) {
-                        try await writer.write(.with { $0.recordCids = Array(cids[start..<min(start + Self.publishBatch, cids.count)]) })
-                    }
-                }, options: Self.callOptions
-            ) { response in try await response.messages.reduce(into: [Wharf_Routing_V1_PublishOutcome]()) { $0 += $1.outcomes } }
-            guard outcomes.count == cids.count else {
-                throw RPCError(code: .unavailable, message: "routing answered \(outcomes.count) of \(cids.count) publications")
-            }
-            return outcomes.filter { $0.code != 0 }
-        }, otherwise: { try await publishEach(cids) })
+        return try await publishMany.call(
+            {
+                let outcomes = try await Wharf_Routing_V1_RecordPublishing.Client(wrapping: routing).publishMany(
+                    request: StreamingClientRequest { writer in
+                        for start in stride(from: 0, to: cids.count, by: Self.publishBatch) {
+                            try await writer.write(.with { $0.recordCids = Array(cids[start..<min(start + Self.publishBatch, cids.count)]) })
+                        }
+                    }, options: Self.callOptions
+                ) { response in try await response.messages.reduce(into: [Wharf_Routing_V1_PublishOutcome]()) { $0 += $1.outcomes } }
+                guard outcomes.count == cids.count else {
+                    throw RPCError(code: .unavailable, message: "routing answered \(outcomes.count) of \(cids.count) publications")
+                }
+                return outcomes.filter { $0.code != 0 }
+            }, otherwise: { try await publishEach(cids) })
     }
 
     /// Publish calls in flight at once when publishing one record per call.
@@ -245,7 +264,9 @@ public final class LocalDirectory: Service, Sendable {
                         _ = try await client.publish(.with { $0.recordCid = cid }, options: Self.callOptions)
                         return nil
                     } catch let error as RPCError where error.code == .invalidArgument || error.code == .notFound {
-                        return .with { $0.recordCid = cid; $0.code = Int32(error.code.rawValue); $0.message = error.message }
+                        return .with {
+                            $0.recordCid = cid; $0.code = Int32(error.code.rawValue); $0.message = error.message
+                        }
                     }
                 }
             }

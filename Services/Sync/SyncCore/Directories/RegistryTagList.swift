@@ -46,7 +46,8 @@ public struct RegistryTagList: Sendable {
         self.host = host
         self.port = port
         self.timeout = timeout
-        authorization = username.isEmpty && password.isEmpty
+        authorization =
+            username.isEmpty && password.isEmpty
             ? nil : "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
     }
 
@@ -65,7 +66,7 @@ public struct RegistryTagList: Sendable {
             let response: Response
             do {
                 response = try await get(next, timeout: min(timeout, left))
-            } catch where ContinuousClock.now >= ends {
+            } catch  where ContinuousClock.now >= ends {
                 // The page was cut short by the whole listing's limit: that is the bound to name.
                 throw RegistryTagListError("the tag list did not end within \(listingDuration)")
             }
@@ -103,7 +104,8 @@ public struct RegistryTagList: Sendable {
     /// The target of a `Link: <…>; rel="next"` header, if it names a path on this registry.
     static func nextPath(link: String?) -> String? {
         guard let link, link.contains("rel=\"next\""), let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"),
-              open < close else { return nil }
+            open < close
+        else { return nil }
         var target = String(link[link.index(after: open)..<close])
         if let scheme = target.range(of: "://") {
             // An absolute URL: keep its path (the registry is the one the credentials are for).

@@ -17,19 +17,25 @@ final class RemoteDirectory: Sendable {
     init(client: GRPCClient<HTTP2ClientTransport.Posix>) {
         self.client = client
     }
-    static let callOptions = { var options = CallOptions.defaults; options.timeout = .seconds(60); return options }()
+    static let callOptions = {
+        var options = CallOptions.defaults; options.timeout = .seconds(60); return options
+    }()
 
     /// Runs `body` with a client of `remote` at `address` (the address the allow list checked: the name is
     /// never resolved again, but stays the `:authority` and the TLS server name), connected for the call.
-    static func with<T: Sendable>(_ remote: RemoteDirectoryURL, at address: IPAddressBytes,
-                                  _ body: (RemoteDirectory) async throws -> T) async throws -> T {
+    static func with<T: Sendable>(
+        _ remote: RemoteDirectoryURL, at address: IPAddressBytes,
+        _ body: (RemoteDirectory) async throws -> T
+    ) async throws -> T {
         let security: HTTP2ClientTransport.Posix.TransportSecurity = remote.usesTLS ? .tls : .plaintext
         let config = HTTP2ClientTransport.Posix.Config.defaults { $0.http2.authority = remote.host }
         let transport: HTTP2ClientTransport.Posix
         if address.bytes.count == 4 {
-            transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "\(address)", port: remote.port), transportSecurity: security, config: config)
+            transport = try HTTP2ClientTransport.Posix(
+                target: .ipv4(address: "\(address)", port: remote.port), transportSecurity: security, config: config)
         } else {
-            transport = try HTTP2ClientTransport.Posix(target: .ipv6(address: "\(address)", port: remote.port), transportSecurity: security, config: config)
+            transport = try HTTP2ClientTransport.Posix(
+                target: .ipv6(address: "\(address)", port: remote.port), transportSecurity: security, config: config)
         }
         return try await withGRPCClient(transport: transport) { client in try await body(RemoteDirectory(client: client)) }
     }
@@ -58,10 +64,12 @@ final class RemoteDirectory: Sendable {
     /// computed here (empty for data that has none: such a record is rejected, never stored).
     func records(_ cids: [String]) async throws -> [String: Wharf_Store_V1_TransferredRecord] {
         guard !cids.isEmpty else { return [:] }
-        return try await exportRecords.call({
-            let exported = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: client).exportEach(cids, referrers: true, options: Self.callOptions)
-            return Dictionary(exported.filter(\.found).map { ($0.cid, $0) }) { first, _ in first }
-        }, otherwise: { try await pulledRecords(cids) })
+        return try await exportRecords.call(
+            {
+                let exported = try await Wharf_Store_V1_RecordTransfer.Client(wrapping: client).exportEach(
+                    cids, referrers: true, options: Self.callOptions)
+                return Dictionary(exported.filter(\.found).map { ($0.cid, $0) }) { first, _ in first }
+            }, otherwise: { try await pulledRecords(cids) })
     }
 
     /// `records` from a Directory without RecordTransfer: Pull and PullReferrer, the canonical JSON computed here.
@@ -101,13 +109,21 @@ final class RemoteDirectory: Sendable {
     /// PullReferrer stream asks for both of every record (the store answers each request in order).
     func referrers(of cids: [String]) async throws -> [Agntcy_Dir_Store_V1_PushReferrerRequest] {
         guard !cids.isEmpty else { return [] }
-        let answers = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullReferrer(request: StreamingClientRequest { writer in
-            for cid in cids {
-                let reference = Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = cid }
-                try await writer.write(.with { $0.recordRef = reference; $0.pullSignature = true })
-                try await writer.write(.with { $0.recordRef = reference; $0.pullPublicKey = true })
-            }
-        }, options: Self.callOptions) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
+        let answers = try await Agntcy_Dir_Store_V1_StoreService.Client(wrapping: client).pullReferrer(
+            request: StreamingClientRequest { writer in
+                for cid in cids {
+                    let reference = Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = cid }
+                    try await writer.write(
+                        .with {
+                            $0.recordRef = reference; $0.pullSignature = true
+                        })
+                    try await writer.write(
+                        .with {
+                            $0.recordRef = reference; $0.pullPublicKey = true
+                        })
+                }
+            }, options: Self.callOptions
+        ) { response in try await response.messages.reduce(into: [Agntcy_Dir_Store_V1_PullReferrerResponse]()) { $0.append($1) } }
         guard answers.count == cids.count * 2 else {
             throw RPCError(code: .unavailable, message: "the remote answered \(answers.count) referrer requests of \(cids.count * 2)")
         }
@@ -116,9 +132,15 @@ final class RemoteDirectory: Sendable {
             let reference = Agntcy_Dir_Core_V1_RecordRef.with { $0.cid = cids[index / 2] }
             switch answer.response {
             case .signature(let signature) where !signature.signature.isEmpty:
-                requests.append(.with { $0.recordRef = reference; $0.signature = signature })
+                requests.append(
+                    .with {
+                        $0.recordRef = reference; $0.signature = signature
+                    })
             case .publicKey(let key) where !key.isEmpty:
-                requests.append(.with { $0.recordRef = reference; $0.publicKey = key })
+                requests.append(
+                    .with {
+                        $0.recordRef = reference; $0.publicKey = key
+                    })
             default:
                 continue
             }

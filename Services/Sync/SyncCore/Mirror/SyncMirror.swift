@@ -30,8 +30,9 @@ public struct SyncMirror: Sendable {
 
     /// Enqueues round `round` of the sync (unique per round, so a retried round does not fork the chain).
     static func enqueue(_ id: UUID, round: Int = 0, jobs: JobQueue, runAt: Date? = nil) async throws {
-        try await jobs.enqueue(kind: jobKind, payload: Payload(syncID: id.uuidString, round: round), runAt: runAt,
-                               uniqueKey: "\(id.uuidString)#\(round)", maxAttempts: 1000)
+        try await jobs.enqueue(
+            kind: jobKind, payload: Payload(syncID: id.uuidString, round: round), runAt: runAt,
+            uniqueKey: "\(id.uuidString)#\(round)", maxAttempts: 1000)
     }
 
     /// Enqueues the job that moves a DELETE_PENDING sync to DELETED.
@@ -112,15 +113,19 @@ public struct SyncMirror: Sendable {
     /// A whole Wharf remote: reconcile the two stores' sets, copy the difference, then follow the remote's
     /// change feed until the round's time is up (or the sync is deleted).
     private func mirrorWharf(_ row: SyncRepository.Row, from directory: RemoteDirectory) async throws {
-        try await ChangeFollower.follow(directory, for: settings.pollInterval, statusCheck: { [repository] inStep in
-            if inStep { try await repository.markInStep(row.id) }
-            return try await repository.find(row.id)?.status == .inProgress
-        }, catchUp: {
-            let (need, bytes) = try await local.difference(with: .remote(directory))
-            try await copy(need, of: row, from: directory, method: "negentropy", discovered: need.count, reconciliationBytes: bytes)
-        }, changed: { cids in
-            try await copy(cids, of: row, from: directory, method: "negentropy", discovered: cids.count, reconciliationBytes: 0)
-        })
+        try await ChangeFollower.follow(
+            directory, for: settings.pollInterval,
+            statusCheck: { [repository] inStep in
+                if inStep { try await repository.markInStep(row.id) }
+                return try await repository.find(row.id)?.status == .inProgress
+            },
+            catchUp: {
+                let (need, bytes) = try await local.difference(with: .remote(directory))
+                try await copy(need, of: row, from: directory, method: "negentropy", discovered: need.count, reconciliationBytes: bytes)
+            },
+            changed: { cids in
+                try await copy(cids, of: row, from: directory, method: "negentropy", discovered: cids.count, reconciliationBytes: 0)
+            })
     }
 
     /// Any other Directory: ask it for registry credentials for this node, list the tags (CIDs) of its
@@ -131,8 +136,9 @@ public struct SyncMirror: Sendable {
         guard credentials.success else {
             throw MirrorFailure("the remote refused registry credentials: \(credentials.errorMessage.prefix(500))")
         }
-        var registry = try RegistryTagList(registry: credentials.remoteRegistryURL, username: credentials.basicAuth.username,
-                                           password: credentials.basicAuth.password)
+        var registry = try RegistryTagList(
+            registry: credentials.remoteRegistryURL, username: credentials.basicAuth.username,
+            password: credentials.basicAuth.password)
         // Every page is fetched from the address checked here, never from the name resolved again.
         switch await settings.allowedRemotes.checkedAddresses(host: registry.host) {
         case .failure(let refusal): throw MirrorFailure("the remote's registry refused: \(refusal)")
@@ -162,8 +168,10 @@ public struct SyncMirror: Sendable {
     /// with their referrers, and publishes them in this node's routing. A few batches are in flight at once,
     /// so that the remote's export, this store's import and routing's indexing overlap. `method` nil:
     /// finishing an interrupted round's copies (counted as copied, the sync's method kept).
-    private func copy(_ cids: [String], of row: SyncRepository.Row, from directory: RemoteDirectory, method: String?,
-                      discovered: Int, reconciliationBytes: Int) async throws {
+    private func copy(
+        _ cids: [String], of row: SyncRepository.Row, from directory: RemoteDirectory, method: String?,
+        discovered: Int, reconciliationBytes: Int
+    ) async throws {
         let starts = Array(stride(from: 0, to: max(cids.count, 1), by: Self.batchSize))
         try await withThrowingTaskGroup(of: BatchOutcome.self) { group in
             var started = 0
@@ -183,10 +191,11 @@ public struct SyncMirror: Sendable {
                 // Copies an interrupted round journalled were not counted then (a batch is counted after its
                 // journal entries are removed): they are counted when finished, so a kill loses no count.
                 let first = completed == 1 && method != nil
-                try await repository.add(row.id, method: method, discovered: first ? discovered : 0, copied: outcome.copied,
-                                         alreadyPresent: first ? discovered - cids.count : 0, rejected: outcome.rejected,
-                                         bytes: outcome.bytes + (first ? reconciliationBytes : 0),
-                                         inStep: method != nil && completed == starts.count && outcome.vanished == 0 && outcome.rejected == 0)
+                try await repository.add(
+                    row.id, method: method, discovered: first ? discovered : 0, copied: outcome.copied,
+                    alreadyPresent: first ? discovered - cids.count : 0, rejected: outcome.rejected,
+                    bytes: outcome.bytes + (first ? reconciliationBytes : 0),
+                    inStep: method != nil && completed == starts.count && outcome.vanished == 0 && outcome.rejected == 0)
                 if started < starts.count { try await startNext() }
             }
         }
@@ -220,8 +229,9 @@ public struct SyncMirror: Sendable {
             let actual = RecordCID.of(canonicalJSON: record.canonicalJson)
             guard actual == cid else {
                 outcome.rejected += 1
-                logger.warning("mirrored record rejected: its content does not hash to its CID",
-                               metadata: ["sync_id": "\(row.id)", "expected_cid": "\(cid)", "actual_cid": "\(actual)"])
+                logger.warning(
+                    "mirrored record rejected: its content does not hash to its CID",
+                    metadata: ["sync_id": "\(row.id)", "expected_cid": "\(cid)", "actual_cid": "\(actual)"])
                 continue
             }
             outcome.bytes += record.canonicalJson.count
@@ -234,14 +244,18 @@ public struct SyncMirror: Sendable {
             // The hash matched, so the remote keeps something this store would not take (JSON that is not
             // canonical, a record over a limit): copying it again would not change that.
             outcome.rejected += 1
-            logger.warning("mirrored record refused by the local store",
-                           metadata: ["sync_id": "\(row.id)", "cid": "\(refused.cid)", "code": "\(refused.code)", "reason": "\(refused.message)"])
+            logger.warning(
+                "mirrored record refused by the local store",
+                metadata: ["sync_id": "\(row.id)", "cid": "\(refused.cid)", "code": "\(refused.code)", "reason": "\(refused.message)"])
         }
         for refused in try await local.publish(stored) {
             // Stored and pullable, only not listed by label here; copying it again would not change that.
-            logger.warning("mirrored record stored but not published in routing",
-                           metadata: ["sync_id": "\(row.id)", "cid": "\(refused.recordCid)", "code": "\(refused.code)",
-                                      "reason": "\(refused.message)"])
+            logger.warning(
+                "mirrored record stored but not published in routing",
+                metadata: [
+                    "sync_id": "\(row.id)", "cid": "\(refused.recordCid)", "code": "\(refused.code)",
+                    "reason": "\(refused.message)",
+                ])
         }
         try await repository.endCopies(row.id, cids: verifiedCIDs)
         outcome.copied = stored.count

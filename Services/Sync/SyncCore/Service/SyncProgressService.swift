@@ -15,8 +15,9 @@ struct SyncProgressService: Wharf_Sync_V1_SyncProgress.SimpleServiceProtocol {
 
     func getSyncProgress(request: Wharf_Sync_V1_GetSyncProgressRequest, context: ServerContext) async throws -> Wharf_Sync_V1_SyncProgressResponse {
         guard let id = UUID(uuidString: request.syncID),
-              let row = try await storage({ try await repository.find(id) }),
-              let progress = try await storage({ try await repository.progress(of: id) }) else {
+            let row = try await storage({ try await repository.find(id) }),
+            let progress = try await storage({ try await repository.progress(of: id) })
+        else {
             throw SyncError.notFound(request.syncID)
         }
         return .with {
@@ -37,7 +38,8 @@ struct SyncProgressService: Wharf_Sync_V1_SyncProgress.SimpleServiceProtocol {
     }
 
     func revokeRegistryCredentials(request: Wharf_Sync_V1_RevokeRegistryCredentialsRequest, context: ServerContext)
-        async throws -> Wharf_Sync_V1_RevokeRegistryCredentialsResponse {
+        async throws -> Wharf_Sync_V1_RevokeRegistryCredentialsResponse
+    {
         guard !request.nodeID.isEmpty else { throw RPCError(code: .invalidArgument, message: "node_id is required") }
         guard request.nodeID.utf8.count <= 256, PostgresText.canStore(request.nodeID) else {
             throw RPCError(code: .invalidArgument, message: "node_id is longer than 256 bytes or contains NUL")
@@ -48,8 +50,9 @@ struct SyncProgressService: Wharf_Sync_V1_SyncProgress.SimpleServiceProtocol {
         } catch let error as RPCError {
             // A new error: the store's carries its response metadata, which is not this call's to send.
             logger.warning("the local store did not revoke registry credentials", metadata: ["error": "\(error)"])
-            throw RPCError(code: error.code == .invalidArgument ? .invalidArgument : .unavailable,
-                           message: "registry credentials could not be revoked: \(error.message.prefix(200))")
+            throw RPCError(
+                code: error.code == .invalidArgument ? .invalidArgument : .unavailable,
+                message: "registry credentials could not be revoked: \(error.message.prefix(200))")
         }
         logger.notice("registry credentials revoked by an operator", metadata: ["node": "\(request.nodeID)", "count": "\(revoked)"])
         return .with { $0.revoked = revoked }

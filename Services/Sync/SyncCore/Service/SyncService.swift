@@ -26,7 +26,8 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
     public static let maximumCIDs = 10_000
 
     public func createSync(request: Agntcy_Dir_Store_V1_CreateSyncRequest, context: ServerContext) async throws
-        -> Agntcy_Dir_Store_V1_CreateSyncResponse {
+        -> Agntcy_Dir_Store_V1_CreateSyncResponse
+    {
         let remote: RemoteDirectoryURL
         do {
             remote = try RemoteDirectoryURL(validating: request.remoteDirectoryURL)
@@ -50,26 +51,31 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
             try await repository.create(remote: remote.text, cids: request.cids, maximumActive: settings.maximumActiveSyncs)
         }
         guard let id = created else {
-            throw RPCError(code: .resourceExhausted,
-                           message: "\(settings.maximumActiveSyncs) syncs are already active (WHARF_SYNC_MAX_ACTIVE); delete one first")
+            throw RPCError(
+                code: .resourceExhausted,
+                message: "\(settings.maximumActiveSyncs) syncs are already active (WHARF_SYNC_MAX_ACTIVE); delete one first")
         }
         try await storage("enqueue sync") { try await SyncMirror.enqueue(id, jobs: jobs) }
-        logger.info("sync created", metadata: ["sync_id": "\(id)", "remote": "\(MaskedURL.withoutUserinfo(remote.text))", "cids": "\(request.cids.count)"])
+        logger.info(
+            "sync created", metadata: ["sync_id": "\(id)", "remote": "\(MaskedURL.withoutUserinfo(remote.text))", "cids": "\(request.cids.count)"])
         return .with { $0.syncID = id.uuidString.lowercased() }
     }
 
-    public func listSyncs(request: Agntcy_Dir_Store_V1_ListSyncsRequest, response: RPCWriter<Agntcy_Dir_Store_V1_ListSyncsItem>,
-                          context: ServerContext) async throws {
+    public func listSyncs(
+        request: Agntcy_Dir_Store_V1_ListSyncsRequest, response: RPCWriter<Agntcy_Dir_Store_V1_ListSyncsItem>,
+        context: ServerContext
+    ) async throws {
         var offset = Int(request.offset)
         var remaining = request.limit == 0 ? Int.max : Int(request.limit)
         while remaining > 0 {
             let page = try await storage("list syncs") { try await repository.page(offset: offset, limit: min(remaining, 500)) }
             for row in page {
-                try await response.write(.with {
-                    $0.syncID = row.id.uuidString.lowercased()
-                    $0.status = row.status
-                    $0.remoteDirectoryURL = MaskedURL.withoutUserinfo(row.remoteDirectoryURL)
-                })
+                try await response.write(
+                    .with {
+                        $0.syncID = row.id.uuidString.lowercased()
+                        $0.status = row.status
+                        $0.remoteDirectoryURL = MaskedURL.withoutUserinfo(row.remoteDirectoryURL)
+                    })
             }
             if page.count < min(remaining, 500) { break }
             offset += page.count
@@ -78,7 +84,8 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
     }
 
     public func getSync(request: Agntcy_Dir_Store_V1_GetSyncRequest, context: ServerContext) async throws
-        -> Agntcy_Dir_Store_V1_GetSyncResponse {
+        -> Agntcy_Dir_Store_V1_GetSyncResponse
+    {
         let row = try await existing(request.syncID)
         return .with {
             $0.syncID = row.id.uuidString.lowercased()
@@ -90,7 +97,8 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
     }
 
     public func deleteSync(request: Agntcy_Dir_Store_V1_DeleteSyncRequest, context: ServerContext) async throws
-        -> Agntcy_Dir_Store_V1_DeleteSyncResponse {
+        -> Agntcy_Dir_Store_V1_DeleteSyncResponse
+    {
         let row = try await existing(request.syncID)
         guard row.status != .deleted else { throw SyncError.alreadyDeleted }
         let moved = try await storage("delete sync") {
@@ -106,7 +114,8 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
     }
 
     public func requestRegistryCredentials(request: Agntcy_Dir_Store_V1_RequestRegistryCredentialsRequest, context: ServerContext)
-        async throws -> Agntcy_Dir_Store_V1_RequestRegistryCredentialsResponse {
+        async throws -> Agntcy_Dir_Store_V1_RequestRegistryCredentialsResponse
+    {
         guard !request.requestingNodeID.isEmpty else {
             return .with {
                 $0.success = false
@@ -117,8 +126,10 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
             throw RPCError(code: .invalidArgument, message: "requesting_node_id is longer than 256 bytes or contains NUL")
         }
         guard credentialRequests.take(KeyedRateLimiter.callerKey(remotePeer: context.remotePeer)) else {
-            throw RPCError(code: .resourceExhausted, message: "too many registry credential requests from this address: "
-                           + "at most \(credentialRequests.burst) at once and \(credentialRequests.perMinute) a minute")
+            throw RPCError(
+                code: .resourceExhausted,
+                message: "too many registry credential requests from this address: "
+                    + "at most \(credentialRequests.burst) at once and \(credentialRequests.perMinute) a minute")
         }
         let issued: Wharf_Store_V1_IssuedCredentials
         do {
@@ -141,7 +152,8 @@ public struct SyncService: Agntcy_Dir_Store_V1_SyncService.SimpleServiceProtocol
 
     private func existing(_ text: String) async throws -> SyncRepository.Row {
         guard let id = UUID(uuidString: text),
-              let row = try await storage("get sync", { try await repository.find(id) }) else {
+            let row = try await storage("get sync", { try await repository.find(id) })
+        else {
             throw SyncError.notFound(text)
         }
         return row

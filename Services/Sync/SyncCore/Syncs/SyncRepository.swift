@@ -8,45 +8,51 @@ import WharfRuntime
 /// plus what the mirror has done, so that any replica's worker can continue one and any replica can report
 /// it. Rows are never removed (upstream keeps DELETED syncs, and ListSyncs returns them).
 public struct SyncRepository: Sendable {
-    public static let migrations = MigrationSet(schema: "sync", migrations: [
-        Migration(version: 1, name: "syncs", sql: [
-            "CREATE SCHEMA IF NOT EXISTS sync",
-            """
-            CREATE TABLE sync.syncs (
-                position bigserial UNIQUE,
-                id uuid PRIMARY KEY,
-                remote_directory_url text NOT NULL,
-                remote_registry_url text NOT NULL DEFAULT '',
-                cids text[] NOT NULL DEFAULT '{}',
-                status smallint NOT NULL,
-                created_at timestamptz NOT NULL DEFAULT now(),
-                updated_at timestamptz NOT NULL DEFAULT now(),
-                method text NOT NULL DEFAULT '',
-                discovered bigint NOT NULL DEFAULT 0,
-                copied bigint NOT NULL DEFAULT 0,
-                already_present bigint NOT NULL DEFAULT 0,
-                rejected bigint NOT NULL DEFAULT 0,
-                bytes bigint NOT NULL DEFAULT 0,
-                last_error text NOT NULL DEFAULT '',
-                consecutive_failures integer NOT NULL DEFAULT 0,
-                last_round_at timestamptz,
-                in_step_at timestamptz
-            )
-            """,
-            "CREATE INDEX syncs_active ON sync.syncs (status) WHERE status IN (1, 2, 4)",
-        ]),
-        // Records a round has verified and is pushing, publishing and giving their referrers: a worker killed
-        // between those steps leaves them here, and the next round finishes them first.
-        Migration(version: 2, name: "copies in flight", sql: [
-            """
-            CREATE TABLE sync.copies_in_flight (
-                sync_id uuid NOT NULL REFERENCES sync.syncs (id),
-                cid text NOT NULL,
-                PRIMARY KEY (sync_id, cid)
-            )
-            """,
-        ]),
-    ])
+    public static let migrations = MigrationSet(
+        schema: "sync",
+        migrations: [
+            Migration(
+                version: 1, name: "syncs",
+                sql: [
+                    "CREATE SCHEMA IF NOT EXISTS sync",
+                    """
+                    CREATE TABLE sync.syncs (
+                        position bigserial UNIQUE,
+                        id uuid PRIMARY KEY,
+                        remote_directory_url text NOT NULL,
+                        remote_registry_url text NOT NULL DEFAULT '',
+                        cids text[] NOT NULL DEFAULT '{}',
+                        status smallint NOT NULL,
+                        created_at timestamptz NOT NULL DEFAULT now(),
+                        updated_at timestamptz NOT NULL DEFAULT now(),
+                        method text NOT NULL DEFAULT '',
+                        discovered bigint NOT NULL DEFAULT 0,
+                        copied bigint NOT NULL DEFAULT 0,
+                        already_present bigint NOT NULL DEFAULT 0,
+                        rejected bigint NOT NULL DEFAULT 0,
+                        bytes bigint NOT NULL DEFAULT 0,
+                        last_error text NOT NULL DEFAULT '',
+                        consecutive_failures integer NOT NULL DEFAULT 0,
+                        last_round_at timestamptz,
+                        in_step_at timestamptz
+                    )
+                    """,
+                    "CREATE INDEX syncs_active ON sync.syncs (status) WHERE status IN (1, 2, 4)",
+                ]),
+            // Records a round has verified and is pushing, publishing and giving their referrers: a worker killed
+            // between those steps leaves them here, and the next round finishes them first.
+            Migration(
+                version: 2, name: "copies in flight",
+                sql: [
+                    """
+                    CREATE TABLE sync.copies_in_flight (
+                        sync_id uuid NOT NULL REFERENCES sync.syncs (id),
+                        cid text NOT NULL,
+                        PRIMARY KEY (sync_id, cid)
+                    )
+                    """
+                ]),
+        ])
 
     /// A sync as GetSync and ListSyncs show it.
     public struct Row: Sendable, Equatable {
@@ -104,8 +110,10 @@ public struct SyncRepository: Sendable {
 
     /// Sets `status` (and `updated_at`) when the sync's status is one of `from`; false otherwise.
     @discardableResult
-    public func transition(_ id: UUID, to status: Agntcy_Dir_Store_V1_SyncStatus,
-                           from: [Agntcy_Dir_Store_V1_SyncStatus], lastError: String? = nil) async throws -> Bool {
+    public func transition(
+        _ id: UUID, to status: Agntcy_Dir_Store_V1_SyncStatus,
+        from: [Agntcy_Dir_Store_V1_SyncStatus], lastError: String? = nil
+    ) async throws -> Bool {
         let target = Int16(status.rawValue)
         let sources = from.map { Int16($0.rawValue) }
         let rows = try await client.query(
@@ -138,9 +146,11 @@ public struct SyncRepository: Sendable {
             FROM sync.syncs WHERE id = \(id)
             """, logger: logger)
         for try await (method, discovered, copied, present, rejected, bytes, lastError, failures, lastRound, inStep)
-            in rows.decode((String, Int64, Int64, Int64, Int64, Int64, String, Int, Date?, Date?).self) {
-            return Progress(method: method, discovered: discovered, copied: copied, alreadyPresent: present, rejected: rejected,
-                            bytes: bytes, lastError: lastError, consecutiveFailures: failures, lastRoundAt: lastRound, inStepAt: inStep)
+            in rows.decode((String, Int64, Int64, Int64, Int64, Int64, String, Int, Date?, Date?).self)
+        {
+            return Progress(
+                method: method, discovered: discovered, copied: copied, alreadyPresent: present, rejected: rejected,
+                bytes: bytes, lastError: lastError, consecutiveFailures: failures, lastRoundAt: lastRound, inStepAt: inStep)
         }
         return nil
     }
@@ -158,8 +168,10 @@ public struct SyncRepository: Sendable {
     }
 
     /// Adds one batch's counts; `inStep` marks the sync as caught up with the remote now.
-    public func add(_ id: UUID, method: String?, discovered: Int, copied: Int, alreadyPresent: Int, rejected: Int, bytes: Int,
-                    inStep: Bool) async throws {
+    public func add(
+        _ id: UUID, method: String?, discovered: Int, copied: Int, alreadyPresent: Int, rejected: Int, bytes: Int,
+        inStep: Bool
+    ) async throws {
         try await client.query(
             """
             UPDATE sync.syncs SET method = COALESCE(\(method), method), discovered = discovered + \(discovered), copied = copied + \(copied),
@@ -211,9 +223,11 @@ public struct SyncRepository: Sendable {
     private static func rows(_ rows: PostgresRowSequence) async throws -> [Row] {
         var found: [Row] = []
         for try await (id, remote, cids, status, created, updated) in rows.decode((UUID, String, [String], Int16, Date, Date).self) {
-            found.append(Row(id: id, remoteDirectoryURL: remote, cids: cids,
-                             status: Agntcy_Dir_Store_V1_SyncStatus(rawValue: Int(status)) ?? .unspecified,
-                             createdAt: created, updatedAt: updated))
+            found.append(
+                Row(
+                    id: id, remoteDirectoryURL: remote, cids: cids,
+                    status: Agntcy_Dir_Store_V1_SyncStatus(rawValue: Int(status)) ?? .unspecified,
+                    createdAt: created, updatedAt: updated))
         }
         return found
     }
