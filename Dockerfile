@@ -8,7 +8,6 @@ COPY Package.swift ./
 COPY Shared Shared
 COPY Services Services
 COPY Tests Tests
-COPY Benchmarks Benchmarks
 RUN swift build -c release --static-swift-stdlib \
  && mkdir /out \
  && for product in wharfctl store sync routing blob negentropy gateway; do \

@@ -35,6 +35,9 @@ let package = Package(
     products: [
         .library(name: "WharfRuntime", targets: ["WharfRuntime"]),
         .library(name: "WharfProto", targets: ["WharfProto"]),
+        // What the benchmarks (their own package, Benchmarks/) measure.
+        .library(name: "WharfServices", targets: ["StoreCore", "SyncCore", "RoutingCore", "BlobCore", "NegentropyCore"]),
+        .library(name: "WharfProtocols", targets: ["NegentropyProtocol", "BLAKE3", "RecordIdentity"]),
         .executable(name: "wharfctl", targets: ["wharfctl"]),
         .executable(name: "blob", targets: ["blob"]),
         .executable(name: "store", targets: ["store"]),
@@ -240,35 +243,6 @@ let package = Package(
             path: "Services/Gateway/GatewayCore"
         ),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore"], path: "Services/Gateway/gateway"),
-        // In-process reconciliation of a million items per side (scripts/bench-negentropy).
-        .executableTarget(name: "NegentropyBench", dependencies: ["NegentropyProtocol"], path: "Benchmarks/NegentropyBench"),
-        // Search latency over a million indexed records (scripts/bench-routing).
-        .executableTarget(
-            name: "RoutingBench",
-            dependencies: ["RoutingCore", "WharfRuntime", .product(name: "PostgresNIO", package: "postgres-nio")],
-            path: "Benchmarks/RoutingBench"
-        ),
-        // Push, Pull and Lookup rates of a running store service (scripts/bench-store).
-        .executableTarget(name: "StoreBench", dependencies: ["StoreCore", "WharfProto"] + grpc, path: "Benchmarks/StoreBench"),
-        // Mirror rate, push-to-pullable latency and re-sync cost between two systems (scripts/bench-sync).
-        .executableTarget(
-            name: "SyncBench", dependencies: ["SyncCore", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
-            path: "Benchmarks/SyncBench"),
-        // backrest hub ingest and catch-up (scripts/bench-backrest).
-        .executableTarget(
-            name: "BackrestBench", dependencies: ["SyncCore", "WharfRuntime", "WharfProto"] + grpc,
-            path: "Benchmarks/BackrestBench"),
-        // BLAKE3 and blob service throughput (scripts/bench-blob).
-        .executableTarget(
-            name: "RecordCodecBench", dependencies: ["RecordIdentity", "WharfProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            path: "Benchmarks/RecordCodecBench"),
-        .executableTarget(name: "BlobBench", dependencies: ["BlobCore", "BLAKE3", "WharfProto"] + grpc, path: "Benchmarks/BlobBench"),
-        // Redis client and job queue throughput (scripts/bench-runtime).
-        .executableTarget(
-            name: "RuntimeBench",
-            dependencies: ["WharfRuntime", .product(name: "PostgresNIO", package: "postgres-nio")],
-            path: "Benchmarks/RuntimeBench"
-        ),
         // Starts throw-away PostgreSQL and Redis servers from the installed Debian binaries.
         .target(
             name: "WharfTestSupport",
