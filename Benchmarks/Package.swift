@@ -26,25 +26,48 @@ let package = Package(
         // Search latency over a million indexed records (scripts/bench-routing).
         .executableTarget(
             name: "RoutingBench",
-            dependencies: [.product(name: "WharfServices", package: "Wharf"), .product(name: "WharfRuntime", package: "Wharf"), .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                .product(name: "WharfServices", package: "Wharf"), .product(name: "WharfRuntime", package: "Wharf"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             path: "RoutingBench"
         ),
         // Push, Pull and Lookup rates of a running store service (scripts/bench-store).
-        .executableTarget(name: "StoreBench", dependencies: [.product(name: "WharfServices", package: "Wharf"), .product(name: "WharfProto", package: "Wharf")] + grpc, path: "StoreBench"),
+        .executableTarget(
+            name: "StoreBench",
+            dependencies: [.product(name: "WharfServices", package: "Wharf"), .product(name: "WharfProto", package: "Wharf")] + grpc,
+            path: "StoreBench"),
         // Mirror rate, push-to-pullable latency and re-sync cost between two systems (scripts/bench-sync).
         .executableTarget(
-            name: "SyncBench", dependencies: [.product(name: "WharfServices", package: "Wharf"), .product(name: "WharfProto", package: "Wharf"), .product(name: "SwiftProtobuf", package: "swift-protobuf")] + grpc,
+            name: "SyncBench",
+            dependencies: [
+                .product(name: "WharfServices", package: "Wharf"), .product(name: "WharfProto", package: "Wharf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ] + grpc,
             path: "SyncBench"),
         // backrest hub ingest and catch-up (scripts/bench-backrest).
         .executableTarget(
-            name: "BackrestBench", dependencies: [.product(name: "WharfServices", package: "Wharf"), .product(name: "WharfRuntime", package: "Wharf"), .product(name: "WharfProto", package: "Wharf")] + grpc,
+            name: "BackrestBench",
+            dependencies: [
+                .product(name: "WharfServices", package: "Wharf"), .product(name: "WharfRuntime", package: "Wharf"),
+                .product(name: "WharfProto", package: "Wharf"),
+            ] + grpc,
             path: "BackrestBench"),
         // Canonical JSON and CID computation rates (scripts/bench-store).
         .executableTarget(
-            name: "RecordCodecBench", dependencies: [.product(name: "WharfProtocols", package: "Wharf"), .product(name: "WharfProto", package: "Wharf"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            name: "RecordCodecBench",
+            dependencies: [
+                .product(name: "WharfProtocols", package: "Wharf"), .product(name: "WharfProto", package: "Wharf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             path: "RecordCodecBench"),
         // BLAKE3 and blob service throughput (scripts/bench-blob).
-        .executableTarget(name: "BlobBench", dependencies: [.product(name: "WharfServices", package: "Wharf"), .product(name: "WharfProtocols", package: "Wharf"), .product(name: "WharfProto", package: "Wharf")] + grpc, path: "BlobBench"),
+        .executableTarget(
+            name: "BlobBench",
+            dependencies: [
+                .product(name: "WharfServices", package: "Wharf"), .product(name: "WharfProtocols", package: "Wharf"),
+                .product(name: "WharfProto", package: "Wharf"),
+            ] + grpc, path: "BlobBench"),
         // Redis client and job queue throughput (scripts/bench-runtime).
         .executableTarget(
             name: "RuntimeBench",
