@@ -8,10 +8,12 @@ COPY Package.swift ./
 COPY Shared Shared
 COPY Services Services
 COPY Tests Tests
-RUN swift build -c release --static-swift-stdlib \
+# release for deployments; scripts/compose-smoke builds debug (the same wiring, a third of the build time).
+ARG SWIFT_CONFIGURATION=release
+RUN swift build -c "$SWIFT_CONFIGURATION" --static-swift-stdlib \
  && mkdir /out \
  && for product in wharfctl store sync routing blob negentropy gateway; do \
-      if [ -x ".build/release/$product" ]; then cp ".build/release/$product" /out/ && strip "/out/$product"; fi; \
+      cp ".build/$SWIFT_CONFIGURATION/$product" /out/ && strip "/out/$product"; \
     done
 
 FROM debian:bookworm-slim

@@ -311,17 +311,7 @@ struct GatewayTokenAndMetricsTests {
 struct GatewayTLSTests {
     @Test("with WHARF_TLS_CERT/KEY the gateway speaks TLS with ALPN h2 and proxies as before")
     func tls() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let certificate = folder.appendingPathComponent("cert.pem").path, key = folder.appendingPathComponent("key.pem").path
-        let (status, output) = try await runExecutable(
-            "/usr/bin/openssl",
-            [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
-                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ], environment: [:], timeout: .seconds(60))
-        try #require(status == 0, "\(output)")
+        let (certificate, key) = try await TestCertificates.selfSigned()
         try await withEchoServer(name: "a", recorder: EchoRecorder()) { upstream, _ in
             try await withGateway(
                 routes: "\(EchoService.service)=127.0.0.1:\(upstream)",

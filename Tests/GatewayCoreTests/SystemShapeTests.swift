@@ -134,6 +134,8 @@ struct SystemShapeTests {
 
     @Test("k8s/: every Deployment's ports, probes and Services, and the gateway's routes, agree with the shape")
     func kubernetes() async throws {
+        // The gateway's TLS files come from a Secret volume in a cluster; here from a certificate made now.
+        let (certificate, key) = try await TestCertificates.selfSigned()
         let documents = try await DeploymentFiles.kubernetes()
         func object(_ kind: String, _ name: String) -> [String: Any]? {
             documents.first { $0["kind"] as? String == kind && ($0["metadata"] as? [String: Any])?["name"] as? String == name }
@@ -185,6 +187,79 @@ struct SystemShapeTests {
                 shape.serviceNames.map { ($0, "dns:\(shape.name)-pods.wharf.svc.cluster.local:\(shape.grpcPort)") }
             })
         #expect(Self.addresses(routes) == expected)
+    }
+
+    @Test("every compose service and every k8s Deployment starts with an environment its own configuration parser accepts")
+    func deploymentEnvironments() async throws {
+        let compose = try #require(try await DeploymentFiles.documents("docker-compose.yml").first)
+        let services = try #require(compose["services"] as? [String: [String: Any]])
+        for shape in SystemShape.components {
+            let raw = services[shape.name]?["environment"] as? [String: Any] ?? [:]
+            // ${NAME:-default} as compose substitutes it when NAME is unset; ${NAME} as empty.
+            let environment = raw.mapValues { value in
+                "\(value)".replacing(/\$\{[A-Z_]+:-([^}]*)\}/) { String($0.output.1) }.replacing(/\$\{[A-Z_]+\}/) { _ in "" }
+            }
+            #expect(throws: Never.self, "compose \(shape.name)") { try Self.validate(shape.component, environment) }
+        }
+        // The gateway's TLS files come from a Secret volume in a cluster; here from a certificate made now.
+        let (certificate, key) = try await TestCertificates.selfSigned()
+        let documents = try await DeploymentFiles.kubernetes()
+        let configMap = documents.first { $0["kind"] as? String == "ConfigMap" }?["data"] as? [String: String] ?? [:]
+        for document in documents where document["kind"] as? String == "Deployment" {
+            let template = (document["spec"] as? [String: Any])?["template"] as? [String: Any]
+            let containers = ((template?["spec"] as? [String: Any])?["containers"] as? [[String: Any]]) ?? []
+            for container in containers {
+                guard let name = (container["command"] as? [String])?.first, let component = WharfComponent(rawValue: name) else { continue }
+                var environment = configMap
+                for entry in container["env"] as? [[String: Any]] ?? [] {
+                    guard let variable = entry["name"] as? String else { continue }
+                    environment[variable] = entry["value"] as? String ?? Self.secretStandIn(variable)
+                }
+                if environment["WHARF_TLS_CERT"] != nil { environment["WHARF_TLS_CERT"] = certificate }
+                if environment["WHARF_TLS_KEY"] != nil { environment["WHARF_TLS_KEY"] = key }
+                #expect(throws: Never.self, "k8s \(name)") { try Self.validate(component, environment) }
+            }
+        }
+    }
+
+    /// What a Secret or the downward API gives a variable in a real cluster (README "Deploying").
+    static func secretStandIn(_ variable: String) -> String {
+        switch variable {
+        case "WHARF_POSTGRES_URL": "postgres://wharf:5e1b2c@postgres.wharf.svc.cluster.local:5432/wharf?sslmode=disable"
+        case "WHARF_GATEWAY_TOKENS": "*=\(String(repeating: "ab", count: 24))"
+        case "WHARF_NODE_ID": "store-5d9f7c-abcde"
+        default: String(repeating: "cd", count: 24)
+        }
+    }
+
+    /// Loads `environment` with the component's own configuration parser (runtime and service settings).
+    static func validate(_ component: WharfComponent, _ environment: [String: String]) throws {
+        switch component {
+        case .store:
+            _ = try WharfServiceMain.loadConfiguration(service: "store", defaults: StoreServer.defaults, environment: environment) {
+                StoreSettings(reader: $0)
+            }
+        case .routing:
+            _ = try WharfServiceMain.loadConfiguration(service: "routing", defaults: RoutingServer.defaults, environment: environment) {
+                RoutingSettings(reader: $0)
+            }
+        case .sync:
+            _ = try WharfServiceMain.loadConfiguration(service: "sync", defaults: SyncServer.defaults, environment: environment) {
+                SyncSettings(reader: $0)
+            }
+        case .blob:
+            _ = try WharfServiceMain.loadConfiguration(service: "blob", defaults: BlobServer.defaults, environment: environment) {
+                BlobSettings(reader: $0)
+            }
+        case .negentropy:
+            _ = try WharfServiceMain.loadConfiguration(service: "negentropy", defaults: NegentropyServer.defaults, environment: environment) {
+                NegentropySettings(reader: $0)
+            }
+        case .gateway:
+            _ = try WharfServiceMain.loadConfiguration(service: "gateway", defaults: GatewayRunner.defaults, environment: environment) {
+                GatewaySettings(reader: $0)
+            }
+        }
     }
 
     /// service → its one address as configured text (`host:port` or `dns:host:port`).

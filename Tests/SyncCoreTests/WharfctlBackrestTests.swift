@@ -119,15 +119,7 @@ struct WharfctlBackrestTests {
 
     @Test("--ca-file (and --tls) reach a gateway serving TLS; plaintext to it fails on one line; an unreadable CA file exits 78")
     func tlsGateway() async throws {
-        let folder = try TemporaryDirectories.make(prefix: "wharfctl-tls")
-        let certificate = "\(folder)/cert.pem", key = "\(folder)/key.pem"
-        let made = try await runExecutable(
-            "/usr/bin/openssl",
-            [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
-                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ], environment: [:], timeout: .seconds(60))
-        try #require(made.status == 0, "\(made.output)")
+        let (certificate, key) = try await TestCertificates.selfSigned()
         try await withSyncServer { sync, _ in
             try await withGateway(
                 routes: BackrestConnectTests.routes(sync),
@@ -147,7 +139,7 @@ struct WharfctlBackrestTests {
                     plaintext.status == 1 && plaintext.output.hasPrefix("wharfctl: ") && plaintext.output.split(separator: "\n").count == 1,
                     "\(plaintext.output)")
                 let missing = try await runExecutable(
-                    wharfctl, ["backrest", "identity", "--ca-file", "\(folder)/absent.pem"] + address, environment: [:])
+                    wharfctl, ["backrest", "identity", "--ca-file", "\(certificate).absent"] + address, environment: [:])
                 #expect(missing.status == 78 && missing.output.hasPrefix("wharfctl: --ca-file: "), "\(missing.output)")
             }
         }

@@ -211,18 +211,7 @@ struct ServiceHostTests {
 
     @Test("with WHARF_TLS_CERT and WHARF_TLS_KEY the server speaks TLS: a client trusting the certificate gets SERVING, a plaintext one fails")
     func tls() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-tls-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (certificate, key) = ("\(folder)/cert.pem", "\(folder)/key.pem")
-        let made = try await runExecutable(
-            "/usr/bin/openssl",
-            [
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-                "-keyout", key, "-out", certificate, "-subj", "/CN=localhost",
-                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ], environment: [:])
-        #expect(made.status == 0, "\(made.output)")
+        let (certificate, key) = try await TestCertificates.selfSigned()
         try await withRunningHost(
             services: [SlowBlobService(delay: .zero)], environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]
         ) { _, port in
