@@ -18,6 +18,8 @@ public final class WharfSystem: Sendable {
         /// Its Prometheus `/metrics` port, when the system was started with its metrics on.
         public let metricsPort: Int?
         let environment: [String: String]
+        /// The user id it runs as, when not this process's (`setpriv`).
+        let user: UInt32?
         public var pid: Int32 { process.pid }
     }
 
@@ -54,7 +56,7 @@ public final class WharfSystem: Sendable {
     /// components in `metrics` serve Prometheus metrics on a port of their own.
     public static func start(
         environment extra: [String: String] = [:], postgres: TestPostgres? = nil, redis: TestRedis? = nil,
-        only: [String] = everyComponent, unrouted: Set<String> = [], metrics: Set<String> = []
+        only: [String] = everyComponent, unrouted: Set<String> = [], metrics: Set<String> = [], user: UInt32? = nil
     ) async throws -> WharfSystem {
         let postgres = if let postgres { postgres } else { try await TestPostgres.shared() }
         let redis = if let redis { redis } else { try await TestRedis.shared() }
@@ -107,7 +109,7 @@ public final class WharfSystem: Sendable {
                 started.append(
                     try await launch(
                         name, port: port(name), metricsPort: metricsPort, environment: environment,
-                        logPath: "\(folder)/\(name).log"))
+                        logPath: "\(folder)/\(name).log", user: user))
             } catch {
                 for other in started { await other.process.stop() }
                 throw error
@@ -119,12 +121,21 @@ public final class WharfSystem: Sendable {
     /// Spawns one component and waits until it reports SERVING.
     private static func launch(
         _ name: String, port: Int, metricsPort: Int? = nil, environment: [String: String],
-        logPath: String
+        logPath: String, user: UInt32? = nil
     ) async throws -> Component {
-        let process = try SpawnedProcess.spawn(try builtExecutable(name), [], environment: environment, outputPath: logPath)
+        let executable = try builtExecutable(name)
+        // As the image runs them (USER wharf) and Kubernetes (runAsNonRoot): setpriv execs the service as `user`.
+        let process =
+            if let user {
+                try SpawnedProcess.spawn(
+                    "/usr/bin/setpriv", ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--", executable],
+                    environment: environment, outputPath: logPath)
+            } else {
+                try SpawnedProcess.spawn(executable, [], environment: environment, outputPath: logPath)
+            }
         let component = Component(
             name: name, grpcPort: port, process: process, logPath: logPath, metricsPort: metricsPort,
-            environment: environment)
+            environment: environment, user: user)
         let serving = await eventually(timeout: .seconds(90), every: .milliseconds(200)) {
             guard process.isRunning else { return true }
             return (try? await healthStatus(port: port)) == .serving
@@ -145,7 +156,7 @@ public final class WharfSystem: Sendable {
         ChildProcesses.untrack(previous.process)
         let next = try await Self.launch(
             name, port: previous.grpcPort, metricsPort: previous.metricsPort, environment: previous.environment,
-            logPath: previous.logPath)
+            logPath: previous.logPath, user: previous.user)
         running.withLock { components in
             components = components.map { $0.name == name ? next : $0 }
         }

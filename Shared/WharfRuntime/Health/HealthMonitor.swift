@@ -133,10 +133,16 @@ public final class HealthMonitor: Service, Sendable {
     }
 
     private func update(_ change: (inout State) -> Void) {
-        let (before, after, failing, watchers) = state.withLock { state in
+        let (before, after, failingBefore, failing, watchers) = state.withLock { state in
             let before = state.overall
+            let failingBefore = state.failing
             change(&state)
-            return (before, state.overall, state.failing, Array(state.watchers.values))
+            return (before, state.overall, failingBefore, state.failing, Array(state.watchers.values))
+        }
+        // A service that starts NOT_SERVING and stays so says why (the first failing probe, and each change of
+        // what fails), not only when the status flips.
+        if before == after, after != .serving, failing != failingBefore, !failing.isEmpty {
+            logger.warning("health: still NOT_SERVING", metadata: ["failing": "\(failing)"])
         }
         guard before != after else { return }
         if after == .serving {

@@ -16,7 +16,7 @@ enum RedisConnector {
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.milliseconds(min(configuration.connectTimeout.milliseconds, 86_400_000)))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onPush: onPush))

@@ -50,7 +50,7 @@ final class UpstreamConnections: @unchecked Sendable {
         let id = nextID
         let connected = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: address.host, port: address.port)
             .flatMapThrowing { channel -> (any Channel, NIOHTTP2Handler.StreamMultiplexer) in
                 try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
