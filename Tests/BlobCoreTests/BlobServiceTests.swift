@@ -14,40 +14,29 @@ enum StoreUnderTest: String, CaseIterable, Sendable {
     case postgres, filesystem
 }
 
+/// The blob service of a `withServices` run, and where it keeps its files.
 struct RunningBlobServer {
     var port: Int
     var host: WharfServiceHost
     var directory: String
     var database: String
+
+    init(_ services: InProcessServices) {
+        port = services.port("blob")
+        host = services.host("blob")
+        directory = InProcessService.blobDirectory(services)
+        database = services.database
+    }
 }
 
-/// Runs the blob service (as its executable would) on a fresh database and folder, then `body`.
-func withBlobServer(
-    _ store: StoreUnderTest, environment extra: [String: String] = [:],
-    _ body: (RunningBlobServer) async throws -> Void
-) async throws {
-    let postgres = try await TestPostgres.shared()
-    let redis = try await TestRedis.shared()
-    let database = try await postgres.createDatabase()
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-blobs-\(UUID().uuidString)").path
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let environment = [
-        "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
-        "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
-        "WHARF_BLOB_STORE": store.rawValue, "WHARF_BLOB_DIR": directory,
-    ].merging(extra) { $1 }
-    let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
-        service: "blob", defaults: BlobServer.defaults, environment: environment
-    ) { BlobSettings(reader: $0) }
-    let host = WharfServiceHost(configuration: runtime, migrations: BlobServer.migrations)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask {
-            try await host.run(handleSignals: false) { host in try await BlobServer.parts(host: host, settings: settings) }
+extension InProcessService {
+    static func blobDirectory(_ services: InProcessServices) -> String { services.folder + "/blobs" }
+
+    /// The blob service as its executable runs it, keeping blobs in `store` (its files in the run's folder).
+    static func blob(_ store: StoreUnderTest, environment: [String: String] = [:]) -> InProcessService {
+        InProcessService(BlobServer.self) { services in
+            ["WHARF_BLOB_STORE": store.rawValue, "WHARF_BLOB_DIR": blobDirectory(services)].merging(environment) { $1 }
         }
-        try await body(RunningBlobServer(port: try await host.grpcPort(), host: host, directory: directory, database: database))
-        await host.shutdownGracefully()
-        try await group.waitForAll()
     }
 }
 
@@ -100,7 +89,8 @@ struct BlobServiceTests {
 
     @Test("Put then Read returns the same bytes and the BLAKE3 digest, for every size", arguments: StoreUnderTest.allCases)
     func roundTrip(store: StoreUnderTest) async throws {
-        try await withBlobServer(store) { server in
+        try await withServices([.blob(store)]) { services in
+            let server = RunningBlobServer(services)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 for size in Self.sizes {
@@ -119,7 +109,8 @@ struct BlobServiceTests {
 
     @Test("uploading the same blob twice stores its chunks once", arguments: StoreUnderTest.allCases)
     func deduplication(store: StoreUnderTest) async throws {
-        try await withBlobServer(store) { server in
+        try await withServices([.blob(store)]) { services in
+            let server = RunningBlobServer(services)
             let data = randomBytes(3 << 20)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
@@ -143,7 +134,8 @@ struct BlobServiceTests {
         "Stat with send_chunks lists chunks summing to the blob; each chunk Stats and Reads by its digest",
         arguments: StoreUnderTest.allCases)
     func chunkList(store: StoreUnderTest) async throws {
-        try await withBlobServer(store) { server in
+        try await withServices([.blob(store)]) { services in
+            let server = RunningBlobServer(services)
             let data = randomBytes(5 << 20)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
@@ -184,7 +176,8 @@ struct BlobServiceTests {
 
     @Test("bad digests get INVALID_ARGUMENT, unknown ones NOT_FOUND naming the digest", arguments: StoreUnderTest.allCases)
     func badAndUnknownDigests(store: StoreUnderTest) async throws {
-        try await withBlobServer(store) { server in
+        try await withServices([.blob(store)]) { services in
+            let server = RunningBlobServer(services)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 for bad in [Data(), Data(count: 31), Data(count: 33)] {
@@ -207,7 +200,8 @@ struct BlobServiceTests {
 
     @Test("a Put cancelled halfway leaves the blob NOT_FOUND, and its chunks are collectable", arguments: StoreUnderTest.allCases)
     func cancelledPut(store: StoreUnderTest) async throws {
-        try await withBlobServer(store) { server in
+        try await withServices([.blob(store)]) { services in
+            let server = RunningBlobServer(services)
             let data = randomBytes(4 << 20)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
@@ -237,7 +231,8 @@ struct BlobServiceTests {
 
     @Test("a blob over WHARF_BLOB_MAX_BYTES gets RESOURCE_EXHAUSTED and is not stored", arguments: StoreUnderTest.allCases)
     func maximumSize(store: StoreUnderTest) async throws {
-        try await withBlobServer(store, environment: ["WHARF_BLOB_MAX_BYTES": "1000000"]) { server in
+        try await withServices([.blob(store, environment: ["WHARF_BLOB_MAX_BYTES": "1000000"])]) { services in
+            let server = RunningBlobServer(services)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 let data = randomBytes(1_500_000)
@@ -253,7 +248,8 @@ struct BlobServiceTests {
 
     @Test("the snix.castore.v1 path serves the same store, with snix's digest text")
     func snix() async throws {
-        try await withBlobServer(.postgres) { server in
+        try await withServices([.blob(.postgres)]) { services in
+            let server = RunningBlobServer(services)
             try await withTestClient(port: server.port) { client in
                 let snix = Snix_Castore_V1_BlobService.Client(wrapping: client)
                 let tvix = Tvix_Castore_V1_BlobService.Client(wrapping: client)

@@ -57,7 +57,8 @@ struct GarbageCollectionSafetyTests {
         "an upload slower than WHARF_BLOB_GC_GRACE keeps its early chunks while collections run, and commits whole",
         arguments: StoreUnderTest.allCases)
     func slowUploadSurvivesCollection(store: StoreUnderTest) async throws {
-        try await withBlobServer(store, environment: ["WHARF_BLOB_GC_GRACE": "1s"]) { server in
+        try await withServices([.blob(store, environment: ["WHARF_BLOB_GC_GRACE": "1s"])]) { services in
+            let server = RunningBlobServer(services)
             let data = randomBytes(6 << 20)
             let blobStore = try BlobServer.makeStore(try blobSettings(server, store), host: server.host)
             let leases = UploadLeases(client: server.host.postgres, logger: server.host.logger)
@@ -88,7 +89,9 @@ struct GarbageCollectionSafetyTests {
         "a Put that stops sending is ended after WHARF_BLOB_PUT_IDLE_TIMEOUT, one that runs longer than WHARF_BLOB_PUT_MAX_DURATION too; each lease goes with it"
     )
     func stalledPutsLoseTheirLease() async throws {
-        try await withBlobServer(.postgres, environment: ["WHARF_BLOB_PUT_IDLE_TIMEOUT": "3s", "WHARF_BLOB_PUT_MAX_DURATION": "6s"]) { server in
+        try await withServices([.blob(.postgres, environment: ["WHARF_BLOB_PUT_IDLE_TIMEOUT": "3s", "WHARF_BLOB_PUT_MAX_DURATION": "6s"])]) {
+            services in
+            let server = RunningBlobServer(services)
             let leases = UploadLeases(client: server.host.postgres, logger: server.host.logger)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
@@ -130,7 +133,8 @@ struct GarbageCollectionSafetyTests {
 
     @Test("a chunk damaged in storage (same size, other bytes) is refused with DATA_LOSS before any of it is sent")
     func damagedChunkIsNotServed() async throws {
-        try await withBlobServer(.filesystem) { server in
+        try await withServices([.blob(.filesystem)]) { services in
+            let server = RunningBlobServer(services)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 let data = randomBytes(100_000)

@@ -16,52 +16,21 @@ import WharfTopology
 struct SystemShapeTests {
     @Test("each service serves exactly the services the shape gives it, named by the generated descriptors")
     func servedServices() async throws {
-        let database = try await TestPostgres.shared().createDatabase()
-        var served: [WharfComponent: [String]] = [:]
-        try await withWharfServiceHost(
-            "store", defaults: StoreServer.defaults, migrations: StoreServer.migrations, database: database,
-            environment: ["WHARF_STORE_OCI_LISTEN": "off"],
-            settings: { StoreSettings(reader: $0) }, build: { try await StoreServer.parts(host: $0, settings: $1) }
-        ) { host, _ in
-            served[.store] = await host.servedServiceNames
+        #expect(Self.programs.map(\.component) == SystemShape.components.map(\.component).filter { $0 != .gateway })
+        let served = try await withServices(Self.programs.map { InProcessService.startable($0.program) }) { services in
+            var served: [WharfComponent: [String]] = [:]
+            for (component, _) in Self.programs { served[component] = await services.host(component.rawValue).servedServiceNames }
+            return served
         }
-        try await withWharfServiceHost(
-            "routing", defaults: RoutingServer.defaults, migrations: RoutingServer.migrations, database: database,
-            settings: { RoutingSettings(reader: $0) }, build: { try await RoutingServer.parts(host: $0, settings: $1) }
-        ) { host, _ in
-            served[.routing] = await host.servedServiceNames
-        }
-        let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(database)-hub.pem").path
-        defer { try? FileManager.default.removeItem(atPath: keyFile) }
-        try await withWharfServiceHost(
-            "sync", defaults: SyncServer.defaults, migrations: SyncServer.migrations, database: database,
-            environment: ["WHARF_BACKREST_KEY_FILE": keyFile],
-            settings: { SyncSettings(reader: $0) }, build: { try await SyncServer.parts(host: $0, settings: $1) }
-        ) { host, _ in
-            served[.sync] = await host.servedServiceNames
-        }
-        try await withWharfServiceHost(
-            "blob", defaults: BlobServer.defaults, migrations: BlobServer.migrations, database: database,
-            settings: { BlobSettings(reader: $0) }, build: { try await BlobServer.parts(host: $0, settings: $1) }
-        ) { host, _ in
-            served[.blob] = await host.servedServiceNames
-        }
-        try await withWharfServiceHost(
-            "negentropy", defaults: NegentropyServer.defaults, migrations: NegentropyServer.migrations, database: database,
-            settings: { NegentropySettings(reader: $0) },
-            build: { try await NegentropyServer.build(host: $0, settings: $1).parts }
-        ) { host, _ in
-            served[.negentropy] = await host.servedServiceNames
-        }
+        #expect(Set(served.keys) == Set(SystemShape.routed.map(\.component)))
         for shape in SystemShape.routed {
             #expect(served[shape.component] == shape.serviceNames.sorted(), "\(shape.name)")
         }
         // Defaults come from the shape too.
-        let defaults = [
-            StoreServer.defaults, RoutingServer.defaults, SyncServer.defaults, BlobServer.defaults, NegentropyServer.defaults, GatewayRunner.defaults,
-        ]
-        let components: [WharfComponent] = [.store, .routing, .sync, .blob, .negentropy, .gateway]
-        for (component, defaults) in zip(components, defaults) {
+        let defaults = Dictionary(
+            uniqueKeysWithValues: Self.programs.map { ($0.component, $0.program.defaults) } + [(.gateway, GatewayRunner.defaults)])
+        #expect(defaults.count == WharfComponent.allCases.count)
+        for (component, defaults) in defaults {
             let shape = SystemShape.shape(of: component)
             #expect(defaults.grpcPort == shape.grpcPort && defaults.metricsPort == shape.metricsPort, "\(component)")
         }
@@ -134,8 +103,6 @@ struct SystemShapeTests {
 
     @Test("k8s/: every Deployment's ports, probes and Services, and the gateway's routes, agree with the shape")
     func kubernetes() async throws {
-        // The gateway's TLS files come from a Secret volume in a cluster; here from a certificate made now.
-        let (certificate, key) = try await TestCertificates.selfSigned()
         let documents = try await DeploymentFiles.kubernetes()
         func object(_ kind: String, _ name: String) -> [String: Any]? {
             documents.first { $0["kind"] as? String == kind && ($0["metadata"] as? [String: Any])?["name"] as? String == name }
@@ -232,30 +199,19 @@ struct SystemShapeTests {
         }
     }
 
+    /// Every service program with its component, in the shape's start order (the gateway is none: it keeps no
+    /// state and runs no WharfServiceHost).
+    static let programs: [(component: WharfComponent, program: any WharfServiceProgram.Type)] = [
+        (.store, StoreServer.self), (.routing, RoutingServer.self), (.sync, SyncServer.self), (.blob, BlobServer.self),
+        (.negentropy, NegentropyServer.self),
+    ]
+
     /// Loads `environment` with the component's own configuration parser (runtime and service settings).
     static func validate(_ component: WharfComponent, _ environment: [String: String]) throws {
-        switch component {
-        case .store:
-            _ = try WharfServiceMain.loadConfiguration(service: "store", defaults: StoreServer.defaults, environment: environment) {
-                StoreSettings(reader: $0)
-            }
-        case .routing:
-            _ = try WharfServiceMain.loadConfiguration(service: "routing", defaults: RoutingServer.defaults, environment: environment) {
-                RoutingSettings(reader: $0)
-            }
-        case .sync:
-            _ = try WharfServiceMain.loadConfiguration(service: "sync", defaults: SyncServer.defaults, environment: environment) {
-                SyncSettings(reader: $0)
-            }
-        case .blob:
-            _ = try WharfServiceMain.loadConfiguration(service: "blob", defaults: BlobServer.defaults, environment: environment) {
-                BlobSettings(reader: $0)
-            }
-        case .negentropy:
-            _ = try WharfServiceMain.loadConfiguration(service: "negentropy", defaults: NegentropyServer.defaults, environment: environment) {
-                NegentropySettings(reader: $0)
-            }
-        case .gateway:
+        func load<Program: WharfServiceProgram>(_ program: Program.Type) throws { _ = try program.configuration(environment: environment) }
+        if let program = programs.first(where: { $0.component == component })?.program {
+            try load(program)
+        } else {
             _ = try WharfServiceMain.loadConfiguration(service: "gateway", defaults: GatewayRunner.defaults, environment: environment) {
                 GatewaySettings(reader: $0)
             }

@@ -34,7 +34,8 @@ struct AdminBoundaryTests {
 
     @Test("without the admin token every administrative RPC is UNAUTHENTICATED and changes nothing; with it they work")
     func adminToken() async throws {
-        try await withNegentropyServer { node in
+        try await withServices([.negentropy]) { services in
+            let node = await NegentropyNode(services)
             let refused = try await withNegentropyClient(port: node.grpcPort, admin: false) { client async throws -> [String: RPCError?] in
                 let outcomes = await callEveryAdminRPC(client)
                 // Reading is open: ORLY's relay front-end and monitoring call these.
@@ -69,7 +70,8 @@ struct AdminBoundaryTests {
 
     @Test("a node without WHARF_ADMIN_TOKEN refuses administrative RPCs whatever is sent, on loopback too")
     func noTokenConfigured() async throws {
-        try await withNegentropyServer(environment: ["WHARF_ADMIN_TOKEN": ""]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_ADMIN_TOKEN": ""])]) { services in
+            let node = await NegentropyNode(services)
             let outcomes = try await withNegentropyClient(port: node.grpcPort) { client in await callEveryAdminRPC(client) }
             for (name, error) in outcomes {
                 #expect(error?.code == .unauthenticated, "\(name)")
@@ -80,7 +82,8 @@ struct AdminBoundaryTests {
 
     @Test("peer URLs outside WHARF_NEGENTROPY_ALLOWED_PEERS get PERMISSION_DENIED naming the rule; nothing is dialled or stored")
     func allowList() async throws {
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_ALLOWED_PEERS": "10.1.0.0/16"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_NEGENTROPY_ALLOWED_PEERS": "10.1.0.0/16"])]) { services in
+            let node = await NegentropyNode(services)
             try await withNegentropyClient(port: node.grpcPort) { client in
                 for url in [
                     "ws://127.0.0.1:7777", "ws://localhost:7777", "ws://169.254.169.254", "ws://[::1]:7777", "ws://10.2.0.1", "wss://93.184.216.34",
@@ -100,7 +103,8 @@ struct AdminBoundaryTests {
             }
         }
         // The default: public hosts only.
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_ALLOWED_PEERS": ""]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_NEGENTROPY_ALLOWED_PEERS": ""])]) { services in
+            let node = await NegentropyNode(services)
             try await withNegentropyClient(port: node.grpcPort) { client in
                 let refused = await #expect(throws: RPCError.self) { try await client.addPeer(.with { $0.peerURL = "ws://127.0.0.1:1" }) }
                 #expect(refused?.message.contains("loopback") == true, "\(refused?.message ?? "")")
@@ -113,7 +117,8 @@ struct AdminBoundaryTests {
 
     @Test("a relay client reaches only its own negentropy sessions: the same subscription id on another connection is untouched")
     func relaySessionsAreConnectionScoped() async throws {
-        try await withNegentropyServer { node in
+        try await withServices([.negentropy]) { services in
+            let node = await NegentropyNode(services)
             let open = try Negentropy(storage: try SortedItems([])).initiate()
             let first = RelayTestClient(url: node.relayURL)
             let second = RelayTestClient(url: node.relayURL)
@@ -143,7 +148,8 @@ struct WharfctlNegentropyTests {
         "without the admin token wharfctl says how to get it (exit 78); a wrong one is UNAUTHENTICATED (exit 1); with it peers are added, listed and removed and sessions listed, JSON too"
     )
     func adminTokenSources() async throws {
-        try await withNegentropyServer { node in
+        try await withServices([.negentropy]) { services in
+            let node = await NegentropyNode(services)
             let wharfctl = try builtExecutable("wharfctl")
             let address = ["--address", "127.0.0.1:\(node.grpcPort)"]
             // No token anywhere (not even in a launcher state folder of the working directory).

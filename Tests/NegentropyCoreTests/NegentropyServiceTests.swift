@@ -35,113 +35,113 @@ struct NegentropyServiceTests {
         let postgres = try await TestPostgres.shared()
         let database = try await postgres.createDatabase()
         let connection = "127.0.0.1:5000-\(UUID().uuidString)"
-        try await withNegentropyServer(database: database) { first in
-            try await withNegentropyServer(database: database) { second in
-                let notes = (0..<120).map { TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64($0), kind: 1, content: "n\($0)") }
-                let reactions = (0..<10).map { TestKeys.bob.sign(createdAt: 1_700_000_000 + Int64($0), kind: 7, content: "+") }
-                try await publish(notes + reactions, to: first)
+        try await withServices([.negentropy, .negentropy(environment: [:], name: "replica")], database: database) { services in
+            let first = await NegentropyNode(services)
+            let second = await NegentropyNode(services, name: "replica")
+            let notes = (0..<120).map { TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64($0), kind: 1, content: "n\($0)") }
+            let reactions = (0..<10).map { TestKeys.bob.sign(createdAt: 1_700_000_000 + Int64($0), kind: 7, content: "+") }
+            try await publish(notes + reactions, to: first)
 
-                // The client holds the first 100 notes and 5 of its own; it reconciles kind 1 only.
-                let own = (0..<5).map { TestKeys.bob.sign(createdAt: 1_700_000_500 + Int64($0), kind: 1, content: "own \($0)") }
-                let negentropy = try Negentropy(
-                    storage: try SortedItems((Array(notes.prefix(100)) + own).compactMap(\.negentropyItem)),
-                    frameSizeLimit: 4096)
-                var have = Set<EventID>(), need = Set<EventID>()
-                var next: [UInt8]? = nil
-                try await withNegentropyClient(port: first.grpcPort) { client in
-                    let opened = try await client.handleNegOpen(
+            // The client holds the first 100 notes and 5 of its own; it reconciles kind 1 only.
+            let own = (0..<5).map { TestKeys.bob.sign(createdAt: 1_700_000_500 + Int64($0), kind: 1, content: "own \($0)") }
+            let negentropy = try Negentropy(
+                storage: try SortedItems((Array(notes.prefix(100)) + own).compactMap(\.negentropyItem)),
+                frameSizeLimit: 4096)
+            var have = Set<EventID>(), need = Set<EventID>()
+            var next: [UInt8]? = nil
+            try await withNegentropyClient(port: first.grpcPort) { client in
+                let opened = try await client.handleNegOpen(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "s1"
+                        $0.filter = .with { $0.kinds = [1] }
+                        $0.initialMessage = Data(negentropy.initiate())
+                    })
+                #expect(opened.error == "")
+                let step = try negentropy.reconcileAsInitiator(Array(opened.message))
+                have.formUnion(step.have)
+                need.formUnion(step.need)
+                next = step.next
+
+                let missing = try await client.handleNegOpen(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "empty"
+                    })
+                #expect(missing.error == "blocked: NEG-OPEN requires initialMessage from initiator")
+                let unknown = try await client.handleNegMsg(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "nope"
+                        $0.message = Data([0x61])
+                    })
+                #expect(unknown.error == "session not found")
+                let garbage = try await client.handleNegMsg(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "empty"
+                        $0.message = Data([0x61, 0x00, 0x00, 0x07])
+                    })
+                #expect(garbage.error == "reconcile failed: unexpected mode")
+            }
+            // The second replica continues the session the first opened.
+            try await withNegentropyClient(port: second.grpcPort) { client in
+                var rounds = 0
+                while let message = next {
+                    rounds += 1
+                    let answer = try await client.handleNegMsg(
                         .with {
                             $0.connectionID = connection
                             $0.subscriptionID = "s1"
-                            $0.filter = .with { $0.kinds = [1] }
-                            $0.initialMessage = Data(negentropy.initiate())
+                            $0.message = Data(message)
                         })
-                    #expect(opened.error == "")
-                    let step = try negentropy.reconcileAsInitiator(Array(opened.message))
+                    try #require(answer.error == "", "\(answer.error)")
+                    let step = try negentropy.reconcileAsInitiator(Array(answer.message))
                     have.formUnion(step.have)
                     need.formUnion(step.need)
                     next = step.next
-
-                    let missing = try await client.handleNegOpen(
-                        .with {
-                            $0.connectionID = connection
-                            $0.subscriptionID = "empty"
-                        })
-                    #expect(missing.error == "blocked: NEG-OPEN requires initialMessage from initiator")
-                    let unknown = try await client.handleNegMsg(
-                        .with {
-                            $0.connectionID = connection
-                            $0.subscriptionID = "nope"
-                            $0.message = Data([0x61])
-                        })
-                    #expect(unknown.error == "session not found")
-                    let garbage = try await client.handleNegMsg(
-                        .with {
-                            $0.connectionID = connection
-                            $0.subscriptionID = "empty"
-                            $0.message = Data([0x61, 0x00, 0x00, 0x07])
-                        })
-                    #expect(garbage.error == "reconcile failed: unexpected mode")
                 }
-                // The second replica continues the session the first opened.
-                try await withNegentropyClient(port: second.grpcPort) { client in
-                    var rounds = 0
-                    while let message = next {
-                        rounds += 1
-                        let answer = try await client.handleNegMsg(
-                            .with {
-                                $0.connectionID = connection
-                                $0.subscriptionID = "s1"
-                                $0.message = Data(message)
-                            })
-                        try #require(answer.error == "", "\(answer.error)")
-                        let step = try negentropy.reconcileAsInitiator(Array(answer.message))
-                        have.formUnion(step.have)
-                        need.formUnion(step.need)
-                        next = step.next
-                    }
-                    #expect(have == Set(own.compactMap(\.eventID)))
-                    #expect(need == Set(notes.suffix(20).compactMap(\.eventID)))
+                #expect(have == Set(own.compactMap(\.eventID)))
+                #expect(need == Set(notes.suffix(20).compactMap(\.eventID)))
 
-                    // Listed under the caller's namespace (sessions are bound to the credential that opened them).
-                    let listed = try await client.listSessions(.init()).sessions.filter { $0.connectionID == "grpc-admin:" + connection }
-                    #expect(Set(listed.map(\.subscriptionID)) == ["s1", "empty"])
-                    let s1 = try #require(listed.first { $0.subscriptionID == "s1" })
-                    #expect(s1.roundCount == Int32(rounds))
-                    #expect(s1.createdAt > 1_700_000_000 && s1.lastActivity >= s1.createdAt)
+                // Listed under the caller's namespace (sessions are bound to the credential that opened them).
+                let listed = try await client.listSessions(.init()).sessions.filter { $0.connectionID == "grpc-admin:" + connection }
+                #expect(Set(listed.map(\.subscriptionID)) == ["s1", "empty"])
+                let s1 = try #require(listed.first { $0.subscriptionID == "s1" })
+                #expect(s1.roundCount == Int32(rounds))
+                #expect(s1.createdAt > 1_700_000_000 && s1.lastActivity >= s1.createdAt)
 
-                    // Peers are stored in PostgreSQL: one replica adds, the other sees.
-                    _ = try await client.addPeer(.with { $0.peerURL = "wss://relay.example.org" })
-                    let seenByFirst = try await withNegentropyClient(port: first.grpcPort) { other in
-                        try await other.getPeers(.init()).peers
-                    }
-                    #expect(seenByFirst == ["wss://relay.example.org"])
-
-                    // Close by subscription id alone: every connection's "s1".
-                    _ = try await client.closeSession(.with { $0.subscriptionID = "s1" })
+                // Peers are stored in PostgreSQL: one replica adds, the other sees.
+                _ = try await client.addPeer(.with { $0.peerURL = "wss://relay.example.org" })
+                let seenByFirst = try await withNegentropyClient(port: first.grpcPort) { other in
+                    try await other.getPeers(.init()).peers
                 }
-                try await withNegentropyClient(port: first.grpcPort) { client in
-                    let closed = try await client.handleNegMsg(
-                        .with {
-                            $0.connectionID = connection
-                            $0.subscriptionID = "s1"
-                            $0.message = Data(negentropy.initiate())
-                        })
-                    #expect(closed.error == "session not found")
-                    _ = try await client.handleNegClose(
-                        .with {
-                            $0.connectionID = connection
-                            $0.subscriptionID = "empty"
-                        })
-                    #expect(try await client.listSessions(.init()).sessions.filter { $0.connectionID.hasSuffix(connection) }.isEmpty)
-                }
+                #expect(seenByFirst == ["wss://relay.example.org"])
+
+                // Close by subscription id alone: every connection's "s1".
+                _ = try await client.closeSession(.with { $0.subscriptionID = "s1" })
+            }
+            try await withNegentropyClient(port: first.grpcPort) { client in
+                let closed = try await client.handleNegMsg(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "s1"
+                        $0.message = Data(negentropy.initiate())
+                    })
+                #expect(closed.error == "session not found")
+                _ = try await client.handleNegClose(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "empty"
+                    })
+                #expect(try await client.listSessions(.init()).sessions.filter { $0.connectionID.hasSuffix(connection) }.isEmpty)
             }
         }
     }
-
     @Test("an idle session expires after the configured timeout")
     func sessionTimeout() async throws {
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_SESSION_TIMEOUT": "1s"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_NEGENTROPY_SESSION_TIMEOUT": "1s"])]) { services in
+            let node = await NegentropyNode(services)
             try await withNegentropyClient(port: node.grpcPort) { client in
                 let empty = try Negentropy(storage: try SortedItems([]))
                 let connection = "timeout-\(UUID().uuidString)"
@@ -168,8 +168,10 @@ struct NegentropyServiceTests {
 
     @Test("SyncWithPeer: two relays end with the same events; progress counts the differences; peer state is kept")
     func syncWithPeer() async throws {
-        try await withNegentropyServer { left in
-            try await withNegentropyServer { right in
+        try await withServices([.negentropy]) { services in
+            let left = await NegentropyNode(services)
+            try await withServices([.negentropy]) { services in
+                let right = await NegentropyNode(services)
                 let shared = (0..<100).map { TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64($0), kind: 1, content: "shared \($0)") }
                 let leftOnly = (0..<30).map { TestKeys.alice.sign(createdAt: 1_700_001_000 + Int64($0), kind: 1, content: "left \($0)") }
                 let rightOnly = (0..<20).map { TestKeys.bob.sign(createdAt: 1_700_000_050 + Int64($0), kind: 1, content: "right \($0)") }
@@ -211,8 +213,10 @@ struct NegentropyServiceTests {
 
     @Test("wharfctl negentropy sync reconciles two relays and prints the final counts (JSON too); an unreachable relay exits 1 on one line")
     func wharfctlSync() async throws {
-        try await withNegentropyServer { left in
-            try await withNegentropyServer { right in
+        try await withServices([.negentropy]) { services in
+            let left = await NegentropyNode(services)
+            try await withServices([.negentropy]) { services in
+                let right = await NegentropyNode(services)
                 let shared = (0..<10).map { TestKeys.alice.sign(createdAt: 1_700_100_000 + Int64($0), kind: 1, content: "shared \($0)") }
                 let leftOnly = (0..<7).map { TestKeys.alice.sign(createdAt: 1_700_101_000 + Int64($0), kind: 1, content: "left \($0)") }
                 let rightOnly = (0..<4).map { TestKeys.bob.sign(createdAt: 1_700_100_050 + Int64($0), kind: 1, content: "right \($0)") }
@@ -241,7 +245,8 @@ struct NegentropyServiceTests {
 
     @Test("TriggerSync runs as a job; an unreachable peer is recorded as an error; Start and Stop toggle the loop")
     func triggerAndLoop() async throws {
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_PEER_TIMEOUT": "500ms"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_NEGENTROPY_PEER_TIMEOUT": "500ms"])]) { services in
+            let node = await NegentropyNode(services)
             try await withNegentropyClient(port: node.grpcPort) { client in
                 #expect(try await client.ready(.init()).ready)
                 let status = try await client.getSyncStatus(.init())

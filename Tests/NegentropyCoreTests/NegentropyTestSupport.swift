@@ -11,7 +11,7 @@ import WharfTestSupport
 
 typealias NegentropyClient = Orlysync_Negentropy_V1_NegentropyService.Client<HTTP2ClientTransport.Posix>
 
-/// A running negentropy service: its gRPC and relay ports.
+/// The negentropy service of a `withServices` run: its gRPC and relay ports, and what its tests look into.
 struct NegentropyNode {
     var grpcPort: Int
     var relayPort: Int
@@ -19,47 +19,25 @@ struct NegentropyNode {
     var sessions: NegentropySessions?
     var relay: RelayServer
     var relayURL: String { "ws://127.0.0.1:\(relayPort)" }
+
+    init(_ services: InProcessServices, name: String = NegentropyServer.name) async {
+        let built = await services.built(NegentropyServer.self, name: name)
+        grpcPort = services.port(name)
+        relayPort = await built.relay.boundPort()
+        host = services.host(name)
+        sessions = built.sessions
+        relay = built.relay
+    }
 }
 
-/// Runs a negentropy service on a fresh database (or `database`, to run replicas of one deployment).
-func withNegentropyServer(
-    database: String? = nil, environment extra: [String: String] = [:],
-    _ body: (NegentropyNode) async throws -> Void
-) async throws {
-    let postgres = try await TestPostgres.shared()
-    let redis = try await TestRedis.shared()
-    let name: String
-    if let database { name = database } else { name = try await postgres.createDatabase() }
-    var environment = [
-        "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: name), "WHARF_REDIS_URL": redis.url, "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(name),
-        "WHARF_RELAY_LISTEN": "127.0.0.1:0",
-        "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
-        "WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic,
-    ]
-    environment.merge(extra) { $1 }
-    let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
-        service: "negentropy", defaults: NegentropyServer.defaults, environment: environment
-    ) { NegentropySettings(reader: $0) }
-    let host = WharfServiceHost(configuration: runtime, migrations: NegentropyServer.migrations)
-    let relay = OnceValue<RelayServer>()
-    let sessions = OnceValue<NegentropySessions>()
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask {
-            try await host.run(handleSignals: false) { host in
-                let built = try await NegentropyServer.build(host: host, settings: settings)
-                relay.set(built.relay)
-                sessions.set(built.sessions)
-                return built.parts
-            }
-        }
-        let relayPort = await relay.value.boundPort()
-        try await body(
-            NegentropyNode(
-                grpcPort: try await host.grpcPort(), relayPort: relayPort, host: host,
-                sessions: await sessions.value, relay: await relay.value))
-        await host.shutdownGracefully()
-        try await group.waitForAll()
+extension InProcessService {
+    /// The negentropy service (its relay on a free port), allowed to dial loopback peers.
+    static let negentropy = negentropy(environment: [:])
+
+    static func negentropy(environment: [String: String], name: String? = nil) -> InProcessService {
+        InProcessService(
+            NegentropyServer.self, name: name,
+            environment: ["WHARF_NEGENTROPY_ALLOWED_PEERS": TestCredentials.loopbackAndPublic].merging(environment) { $1 })
     }
 }
 

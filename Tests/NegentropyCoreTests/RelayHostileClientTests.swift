@@ -28,7 +28,8 @@ struct RelayHostileClientTests {
 
     @Test("a client that sends a REQ and never reads is dropped after the slow-reader timeout; a reader gets every event, then EOSE")
     func silentReaderIsDropped() async throws {
-        try await withNegentropyServer(environment: ["WHARF_RELAY_SLOW_READER_TIMEOUT": "1s"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_RELAY_SLOW_READER_TIMEOUT": "1s"])]) { services in
+            let node = await NegentropyNode(services)
             // More than the server's socket can buffer (Linux lets it grow to 4 MiB) is due.
             try await Self.publish(Self.bigEvents(60, bytes: 150_000), to: node)
             #expect(await eventually(timeout: .seconds(10)) { node.relay.connections.admittedConnections == 0 })
@@ -53,7 +54,9 @@ struct RelayHostileClientTests {
 
     @Test("a live subscriber that falls more than WHARF_RELAY_MAX_PENDING_OUTPUT behind is dropped; others get every event")
     func slowLiveReaderIsDropped() async throws {
-        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_PENDING_OUTPUT": "65536", "WHARF_RELAY_SLOW_READER_TIMEOUT": "10m"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_RELAY_MAX_PENDING_OUTPUT": "65536", "WHARF_RELAY_SLOW_READER_TIMEOUT": "10m"])]) {
+            services in
+            let node = await NegentropyNode(services)
             let silent = try RawSocket(port: node.relayPort, receiveBuffer: 4096)
             try silent.upgradeToWebSocket()
             try silent.sendWebSocketText(#"["REQ","live",{"kinds":[1]}]"#)
@@ -75,7 +78,8 @@ struct RelayHostileClientTests {
 
     @Test("filters are bounded: values per filter, value length, and the parsed size a connection holds open")
     func filterBounds() async throws {
-        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_FILTER_BYTES": "1048576"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_RELAY_MAX_FILTER_BYTES": "1048576"])]) { services in
+            let node = await NegentropyNode(services)
             let client = RelayTestClient(url: node.relayURL)
             func author(_ index: Int) -> String { String(format: "%064x", index) }
             try client.send(["REQ", "wide", ["authors": (0..<1_001).map(author)]])
@@ -116,7 +120,8 @@ struct RelayHostileClientTests {
 
     @Test("events are bounded: tags per event, created_at in the future, d tags PostgreSQL cannot index; NUL in a tag value is stored")
     func eventBounds() async throws {
-        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_EVENT_TAGS": "100"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_RELAY_MAX_EVENT_TAGS": "100"])]) { services in
+            let node = await NegentropyNode(services)
             let client = RelayTestClient(url: node.relayURL)
             let now = EventRules.now
             func verdict(_ event: NostrEvent) async throws -> (Bool, String) {
@@ -158,7 +163,9 @@ struct RelayHostileClientTests {
 
     @Test("sockets that never become WebSockets are counted from their accept and closed after WHARF_HTTP_IDLE_TIMEOUT")
     func halfSentRequests() async throws {
-        try await withNegentropyServer(environment: ["WHARF_HTTP_IDLE_TIMEOUT": "1s", "WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS": "4"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_HTTP_IDLE_TIMEOUT": "1s", "WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS": "4"])]) {
+            services in
+            let node = await NegentropyNode(services)
             let sockets = try (0..<10).map { _ in try RawSocket(port: node.relayPort) }
             for socket in sockets { try socket.send("GET / HTTP/1.1\r\nHost: relay\r\n") }
             #expect(await eventually { node.relay.connections.openConnections == 10 })
@@ -179,7 +186,8 @@ struct RelayHostileClientTests {
     @Test("behind a trusted proxy the per-address limit counts the forwarded client address; an untrusted header changes nothing")
     func trustedProxy() async throws {
         let environment = ["WHARF_RELAY_TRUSTED_PROXIES": "127.0.0.1", "WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS": "2"]
-        try await withNegentropyServer(environment: environment) { node in
+        try await withServices([.negentropy(environment: environment)]) { services in
+            let node = await NegentropyNode(services)
             func connect(from client: String) async throws -> (RawSocket, String) {
                 let socket = try RawSocket(port: node.relayPort)
                 try socket.upgradeToWebSocket(headers: ["X-Forwarded-For: 192.0.2.1, \(client)"])
@@ -201,7 +209,8 @@ struct RelayHostileClientTests {
             #expect(node.relay.connections.admittedConnections >= 3)
         }
         // Without the setting, the header is not believed: all connections come from 127.0.0.1.
-        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS": "2"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_RELAY_MAX_CONNECTIONS_PER_ADDRESS": "2"])]) { services in
+            let node = await NegentropyNode(services)
             var answers: [String] = []
             var sockets: [RawSocket] = []
             for index in 0..<3 {
@@ -220,7 +229,8 @@ struct RelayHostileClientTests {
 struct EventPagesTests {
     @Test("paging by 3 keys and small pages gives what one query gave: newest first, ties lowest id first, the limit kept")
     func pagesMatchOneQuery() async throws {
-        try await withNegentropyServer { node in
+        try await withServices([.negentropy]) { services in
+            let node = await NegentropyNode(services)
             let events = (0..<25).map { index in
                 TestKeys.bob.sign(
                     createdAt: 1_700_000_000 + Int64(index / 4), kind: 1, tags: [["t", index % 2 == 0 ? "even" : "odd"]], content: "e\(index)")

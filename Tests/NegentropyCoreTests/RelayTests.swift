@@ -10,7 +10,8 @@ import WharfTestSupport
 struct RelayTests {
     @Test("publish signed events: OK true, duplicates accepted, a bad signature refused with a reason; REQ answers from the store")
     func publishAndQuery() async throws {
-        try await withNegentropyServer { node in
+        try await withServices([.negentropy]) { services in
+            let node = await NegentropyNode(services)
             let client = RelayTestClient(url: node.relayURL)
             let first = TestKeys.alice.sign(createdAt: 1_700_000_000, kind: 1, tags: [["t", "wharf"]], content: "first")
             let second = TestKeys.bob.sign(createdAt: 1_700_000_005, kind: 1, tags: [["e", first.id]], content: "reply")
@@ -79,7 +80,8 @@ struct RelayTests {
 
     @Test("NEG-OPEN / NEG-MSG reconcile a client's set with the relay's: exactly the differences")
     func reconcileOverWebSocket() async throws {
-        try await withNegentropyServer { node in
+        try await withServices([.negentropy]) { services in
+            let node = await NegentropyNode(services)
             let client = RelayTestClient(url: node.relayURL)
             // 300 events on the relay; the client holds 250 of them and 40 of its own.
             let relayEvents = (0..<300).map { TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64($0 / 3), kind: 1, content: "note \($0)") }
@@ -120,7 +122,8 @@ struct RelayTests {
 
     @Test("limits: an over-size set gets NEG-ERR blocked with the maximum, extra sessions are refused, bad payloads get NEG-ERR")
     func limits() async throws {
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_MAX_SET_SIZE": "3", "WHARF_RELAY_MAX_NEG_SESSIONS": "2"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_NEGENTROPY_MAX_SET_SIZE": "3", "WHARF_RELAY_MAX_NEG_SESSIONS": "2"])]) { services in
+            let node = await NegentropyNode(services)
             let client = RelayTestClient(url: node.relayURL)
             for index in 0..<5 {
                 try client.send(["EVENT", TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64(index), kind: 1, content: "\(index)").jsonObject])
@@ -155,7 +158,8 @@ struct RelayTests {
 
     @Test("a message over WHARF_RELAY_MAX_MESSAGE_SIZE closes that connection; others go on")
     func messageSize() async throws {
-        try await withNegentropyServer(environment: ["WHARF_RELAY_MAX_MESSAGE_SIZE": "4096"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_RELAY_MAX_MESSAGE_SIZE": "4096"])]) { services in
+            let node = await NegentropyNode(services)
             let client = RelayTestClient(url: node.relayURL)
             let large = TestKeys.alice.sign(createdAt: 1_700_000_000, kind: 1, content: String(repeating: "x", count: 8000))
             try client.send(["EVENT", large.jsonObject])
@@ -186,10 +190,9 @@ extension WharfServiceHost {
 struct RelayInformationTests {
     @Test("GET / with Accept: application/nostr+json lists NIPs 1, 11 and 77 and the limits")
     func information() async throws {
-        try await withNegentropyServer(environment: [
-            "WHARF_RELAY_MAX_SUBSCRIPTIONS": "7", "WHARF_RELAY_MAX_EVENT_TAGS": "300",
-            "WHARF_RELAY_MAX_FUTURE": "10m",
-        ]) { node in
+        let environment = ["WHARF_RELAY_MAX_SUBSCRIPTIONS": "7", "WHARF_RELAY_MAX_EVENT_TAGS": "300", "WHARF_RELAY_MAX_FUTURE": "10m"]
+        try await withServices([.negentropy(environment: environment)]) { services in
+            let node = await NegentropyNode(services)
             var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(node.relayPort)/")))
             request.setValue("application/nostr+json", forHTTPHeaderField: "Accept")
             let (data, response) = try await URLSession.shared.data(for: request)

@@ -27,7 +27,8 @@ struct SessionAPITrustTests {
 
     @Test("no credential or a wrong one: UNAUTHENTICATED on all three; the front-end token and the admin token are served")
     func credentials() async throws {
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_FRONTEND_TOKEN": Self.frontEndToken]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_NEGENTROPY_FRONTEND_TOKEN": Self.frontEndToken])]) { services in
+            let node = await NegentropyNode(services)
             try await withNegentropyClient(port: node.grpcPort, admin: false) { client in
                 let wrong: Metadata = [FrontEndCredential.metadataKey: .string(Self.frontEndToken + "x")]
                 for metadata in [Metadata(), wrong] {
@@ -65,7 +66,8 @@ struct SessionAPITrustTests {
             "WHARF_NEGENTROPY_FRONTEND_TOKEN": Self.frontEndToken, "WHARF_NEGENTROPY_MAX_FRONTEND_SESSIONS": "4",
             "WHARF_NEGENTROPY_MAX_SESSIONS": "2",
         ]
-        try await withNegentropyServer(environment: environment) { node in
+        try await withServices([.negentropy(environment: environment)]) { services in
+            let node = await NegentropyNode(services)
             try await withNegentropyClient(port: node.grpcPort, admin: false) { client in
                 for index in 0..<4 {
                     let answer = try await client.handleNegOpen(try Self.openRequest("c\(index)", "s"), metadata: Self.frontEnd)
@@ -91,7 +93,8 @@ struct SessionAPITrustTests {
 
     @Test("a caller reaches only its own sessions: not the relay's, not another credential's, whatever ids it sends")
     func sessionsBoundToCaller() async throws {
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_FRONTEND_TOKEN": Self.frontEndToken]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_NEGENTROPY_FRONTEND_TOKEN": Self.frontEndToken])]) { services in
+            let node = await NegentropyNode(services)
             let relay = RelayTestClient(url: node.relayURL)
             let initial = try Negentropy(storage: try SortedItems([])).initiate().map { String(format: "%02x", $0) }.joined()
             try relay.send(["NEG-OPEN", "victim", [String: Any](), initial])

@@ -11,7 +11,8 @@ import WharfTestSupport
 struct SessionLimitTests {
     @Test("past WHARF_NEGENTROPY_MAX_FRONTEND_SESSIONS a HandleNegOpen gets RESOURCE_EXHAUSTED; a closed session frees its place")
     func sessionLimit() async throws {
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_MAX_FRONTEND_SESSIONS": "3"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_NEGENTROPY_MAX_FRONTEND_SESSIONS": "3"])]) { services in
+            let node = await NegentropyNode(services)
             let open = try Negentropy(storage: try SortedItems([])).initiate()
             let connection = "limit-\(UUID().uuidString)"
             try await withNegentropyClient(port: node.grpcPort) { client in
@@ -44,7 +45,8 @@ struct SessionLimitTests {
 
     @Test("sets over WHARF_NEGENTROPY_MAX_HELD_ITEMS are dropped least recently used first and rebuilt at the next message")
     func heldItemsBudget() async throws {
-        try await withNegentropyServer(environment: ["WHARF_NEGENTROPY_MAX_HELD_ITEMS": "150"]) { node in
+        try await withServices([.negentropy(environment: ["WHARF_NEGENTROPY_MAX_HELD_ITEMS": "150"])]) { services in
+            let node = await NegentropyNode(services)
             let notes = (0..<100).map { TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64($0), kind: 1, content: "held \($0)") }
             try await publish(notes, to: node)
             let sessions = try #require(node.sessions)

@@ -8,7 +8,8 @@ struct PythonClientTests {
     func grpcioClient() async throws {
         let python = try testPython()
         let root = ProjectPaths.root
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             let (status, output) = try await runExecutable(
                 python,
                 [

@@ -39,7 +39,8 @@ struct RecordReconciliationTests {
 
     @Test("pushes and deletes between two reconciliations are seen by the second (the resident set follows the changes)")
     func followsChanges() async throws {
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let run = UUID().uuidString.prefix(8)
                 let first = try await client.pushRecords((0..<50).map { labelledRecord("reconcile-\(run)-\($0)", skills: ["s"], locators: []) })

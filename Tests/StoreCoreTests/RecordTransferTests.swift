@@ -57,7 +57,8 @@ struct RecordTransferTests {
     )
     func importThenExport() async throws {
         let vectors = try CIDVectors.load().record_vectors
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let transfer = TransferClient(wrapping: client)
                 var records = vectors.map(Self.transferred)
@@ -117,7 +118,8 @@ struct RecordTransferTests {
     )
     func refusedImports() async throws {
         let vectors = try CIDVectors.load().record_vectors
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let transfer = TransferClient(wrapping: client)
                 let good = Self.transferred(vectors[0])
@@ -155,7 +157,8 @@ struct RecordTransferTests {
     @Test(
         "limits: over 1,000 CIDs per export or records per import message is INVALID_ARGUMENT; large answers are split into messages of about 1 MiB")
     func limits() async throws {
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let transfer = TransferClient(wrapping: client)
                 let tooMany = await #expect(throws: RPCError.self) {

@@ -12,7 +12,9 @@ struct RegistryCredentialBoundsTests {
     @Test("16 live per node, 1,000 in all, revoked rows deleted at the next issue")
     func bounded() async throws {
         let environment = ["WHARF_STORE_OCI_LISTEN": "127.0.0.1:0", "WHARF_STORE_OCI_ADVERTISE": "127.0.0.1:5000"]
-        try await withStoreServer(environment: environment) { port, host in
+        try await withServices([.store(environment: environment)]) { services in
+            let port = services.port("store")
+            let host = services.host("store")
             let store = RegistryCredentialStore(client: host.postgres, logger: host.logger)
             try await withTestClient(port: port, admin: true) { client in
                 let issuer = Wharf_Store_V1_RegistryCredentials.Client(wrapping: client)

@@ -16,7 +16,8 @@ struct RegistryTests {
     func skopeoAgainstTheRegistry() async throws {
         let skopeo = try #require(findSkopeo(), "skopeo is not installed (scripts/wharf test installs it)")
         let registryPort = try freePort()
-        try await withStoreServer(environment: ["WHARF_STORE_OCI_LISTEN": "127.0.0.1:\(registryPort)"]) { port, _ in
+        try await withServices([.store(environment: ["WHARF_STORE_OCI_LISTEN": "127.0.0.1:\(registryPort)"])]) { services in
+            let port = services.port("store")
             let registry = "127.0.0.1:\(registryPort)"
             try await withTestClient(port: port, admin: true) { client in
                 let cids = try await client.pushRecords(

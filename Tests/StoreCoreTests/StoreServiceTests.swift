@@ -10,28 +10,10 @@ import WharfProto
 import WharfRuntime
 import WharfTestSupport
 
-/// Runs the store service (as its executable would) on a fresh database, then `body` with its port;
-/// `environment` is added (its OCI registry is off unless it says where).
-func withStoreServer(environment extra: [String: String] = [:], _ body: (Int, WharfServiceHost) async throws -> Void) async throws {
-    let postgres = try await TestPostgres.shared()
-    let redis = try await TestRedis.shared()
-    let database = try await postgres.createDatabase()
-    let environment = [
-        "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
-        "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
-        "WHARF_STORE_OCI_LISTEN": "off", "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText,
-    ].merging(extra) { $1 }
-    let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
-        service: "store", defaults: StoreServer.defaults, environment: environment
-    ) { StoreSettings(reader: $0) }
-    let host = WharfServiceHost(configuration: runtime, migrations: StoreServer.migrations)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await host.run(handleSignals: false) { host in try await StoreServer.parts(host: host, settings: settings) } }
-        try await body(try await host.grpcPort(), host)
-        await host.shutdownGracefully()
-        try await group.waitForAll()
-    }
+extension InProcessService {
+    /// The store as its executable runs it (its OCI registry off unless `environment` says where).
+    static let store = InProcessService(StoreServer.self)
+    static func store(environment: [String: String]) -> InProcessService { InProcessService(StoreServer.self, environment: environment) }
 }
 
 typealias StoreClient = Agntcy_Dir_Store_V1_StoreService.Client<HTTP2ClientTransport.Posix>
@@ -103,7 +85,8 @@ struct StoreServiceTests {
     @Test("every vector record pushes to its CID; Pull returns the canonical data; Lookup the annotations")
     func vectorsEndToEnd() async throws {
         let vectors = try CIDVectors.load()
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
                 let records = try vectors.record_vectors.map { vector in
@@ -134,7 +117,8 @@ struct StoreServiceTests {
 
     @Test("Delete then Pull and Lookup give NOT_FOUND; Delete is idempotent; empty and malformed CIDs")
     func deleteAndNotFound() async throws {
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
                 let cid = try #require(try await store.push([exampleRecord("delete-me")]).cids.first)
@@ -164,7 +148,8 @@ struct StoreServiceTests {
     @Test("a stream of 1,000 mixed records answers in order")
     func thousandInOrder() async throws {
         let vectors = try CIDVectors.load()
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
                 var records: [Agntcy_Dir_Core_V1_Record] = []
@@ -202,7 +187,9 @@ struct StoreServiceTests {
 
     @Test("concurrent Push streams of overlapping records (batched into shared inserts) store each record once with its annotations")
     func concurrentOverlappingPushes() async throws {
-        try await withStoreServer { port, host in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
+            let host = services.host("store")
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
                 // 6 streams of 120 records each; neighbouring streams share half their records.
@@ -243,7 +230,8 @@ struct StoreServiceTests {
 
     @Test("an invalid record mid-stream ends it with INVALID_ARGUMENT after the earlier answers; later ones are not stored")
     func invalidMidStream() async throws {
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
                 var records = try (0..<5).map { try exampleRecord("before-\($0)") }
@@ -267,7 +255,8 @@ struct StoreServiceTests {
 
     @Test("a record over 4 MiB gets RESOURCE_EXHAUSTED; annotations over 100 KB get INVALID_ARGUMENT; nothing is stored")
     func limits() async throws {
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
                 let kept = try await store.push([exampleRecord("kept")]).cids
@@ -295,7 +284,8 @@ struct StoreServiceTests {
 
     @Test("signature and public-key referrers round-trip; unknown records answer as upstream")
     func referrers() async throws {
-        try await withStoreServer { port, _ in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
             try await withTestClient(port: port) { client in
                 let store = StoreClient(wrapping: client)
                 let cid = try #require(try await store.push([exampleRecord("signed")]).cids.first)
@@ -381,7 +371,9 @@ struct StoreServiceTests {
 
     @Test("a subscriber receives record.pushed and record.deleted after the commits")
     func events() async throws {
-        try await withStoreServer { port, host in
+        try await withServices([.store]) { services in
+            let port = services.port("store")
+            let host = services.host("store")
             var pushed = host.events.events(of: RecordPushed.self).makeAsyncIterator()
             var deleted = host.events.events(of: RecordDeleted.self).makeAsyncIterator()
             let prefix = host.configuration.redis.channelPrefix

@@ -101,7 +101,9 @@ struct BackrestConnectTests {
         "over Connect through the gateway: the hub's handshake verifies, 1,000 operations are stored, a config push reaches only a READ_WRITE_CONFIG client; every refused handshake is a Connect error with gRPC's code"
     )
     func connectThroughGateway() async throws {
-        try await withSyncServer { sync, database in
+        try await withServices([.sync]) { services in
+            let sync = services.port("sync")
+            let database = services.database
             try await withGateway(routes: Self.routes(sync)) { gateway, _ in
                 try await withTestClient(port: gateway, admin: true) { client in
                     let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
@@ -225,8 +227,11 @@ struct BackrestConnectTests {
     )
     func replicas() async throws {
         let heartbeat = ["WHARF_BACKREST_HEARTBEAT_INTERVAL": "3s"]
-        try await withSyncServer(environment: heartbeat) { first, database in
-            try await withSyncServer(database: database, environment: heartbeat) { second, _ in
+        try await withServices([.sync(environment: heartbeat)]) { services in
+            let first = services.port("sync")
+            let database = services.database
+            try await withServices([.sync(environment: heartbeat)], database: database) { services in
+                let second = services.port("sync")
                 try await withGateway(routes: Self.routes(first, second)) { gateway, _ in
                     let identities = try await [first, second].asyncMap { port in
                         try await withTestClient(port: port) { try await Wharf_Sync_V1_BackrestHub.Client(wrapping: $0).getIdentity(.init()) }

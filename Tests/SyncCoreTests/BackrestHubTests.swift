@@ -7,33 +7,20 @@ import WharfProto
 import WharfRuntime
 import WharfTestSupport
 
-/// The sync service running in this test process on a fresh database (or, for a second replica, on
-/// `database`, sharing its hub key), with a short heartbeat.
-func withSyncServer(
-    database existing: String? = nil, environment extra: [String: String] = [:],
-    _ body: (Int, String) async throws -> Void
-) async throws {
-    let postgres = try await TestPostgres.shared()
-    let redis = try await TestRedis.shared()
-    let database: String
-    if let existing { database = existing } else { database = try await postgres.createDatabase(prefix: "backrest") }
-    let environment = [
-        "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
-        "WHARF_POSTGRES_URL": postgres.url(database: database), "WHARF_REDIS_URL": redis.url,
-        "WHARF_REDIS_CHANNEL_PREFIX": TestRedis.channelPrefix(database),
-        "WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText, "WHARF_SYNC_STORE": "127.0.0.1:1", "WHARF_SYNC_ROUTING": "127.0.0.1:1",
-        "WHARF_BACKREST_INSTANCE_ID": "wharf-hub", "WHARF_BACKREST_HEARTBEAT_INTERVAL": "1s",
-        "WHARF_BACKREST_KEY_FILE": FileManager.default.temporaryDirectory.appendingPathComponent("\(database)-hub.pem").path,
-    ].merging(extra) { $1 }
-    let (runtime, settings, _) = try WharfServiceMain.loadConfiguration(
-        service: "sync", defaults: SyncServer.defaults, environment: environment
-    ) { SyncSettings(reader: $0) }
-    let host = WharfServiceHost(configuration: runtime, migrations: SyncServer.migrations)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await host.run(handleSignals: false) { host in try await SyncServer.parts(host: host, settings: settings) } }
-        try await body(try await host.grpcPort(), database)
-        await host.shutdownGracefully()
-        try await group.waitForAll()
+extension InProcessService {
+    /// The sync service with a short heartbeat; its hub key is named after the database, so a second replica on
+    /// the same database shares it (as replicas of one deployment share a mounted key).
+    static let sync = sync(environment: [:])
+
+    static func sync(environment: [String: String]) -> InProcessService {
+        InProcessService(SyncServer.self) { services in
+            [
+                "WHARF_SYNC_STORE": "127.0.0.1:1", "WHARF_SYNC_ROUTING": "127.0.0.1:1",
+                "WHARF_BACKREST_INSTANCE_ID": "wharf-hub", "WHARF_BACKREST_HEARTBEAT_INTERVAL": "1s",
+                "WHARF_BACKREST_KEY_FILE": FileManager.default.temporaryDirectory
+                    .appendingPathComponent("\(services.database)-hub.pem").path,
+            ].merging(environment) { $1 }
+        }
     }
 }
 
@@ -121,7 +108,9 @@ struct BackrestHubTests {
         "an authorized key is accepted: the hub's handshake verifies, then config, resources and request_operations in order; 10,000 operations in batches of 500 are stored once; updates, deletes and reconnect catch-up"
     )
     func acceptedSession() async throws {
-        try await withSyncServer { port, database in
+        try await withServices([.sync]) { services in
+            let port = services.port("sync")
+            let database = services.database
             try await withTestClient(port: port, admin: true) { client in
                 let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
                 let identity = try await hub.getIdentity(.init())
@@ -228,7 +217,8 @@ struct BackrestHubTests {
         "refused: unknown key, wrong keyid, bad signature, signature over timestamp ‖ payload, stale timestamp, instance mismatch, non-handshake first message, a backrest 1.13 client"
     )
     func refusedHandshakes() async throws {
-        try await withSyncServer { port, _ in
+        try await withServices([.sync]) { services in
+            let port = services.port("sync")
             try await withTestClient(port: port, admin: true) { client in
                 let laptop = BackrestClientIdentity(instanceID: "laptop")
                 let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
@@ -260,7 +250,8 @@ struct BackrestHubTests {
     @Test("a client silent for twice its heartbeat interval after its handshake is ended UNAVAILABLE and shown DISCONNECTED (stale)")
     func silentPeer() async throws {
         let environment = ["WHARF_BACKREST_CLIENT_HEARTBEAT_INTERVAL": "500ms", "WHARF_BACKREST_HEARTBEAT_INTERVAL": "200ms"]
-        try await withSyncServer(environment: environment) { port, _ in
+        try await withServices([.sync(environment: environment)]) { services in
+            let port = services.port("sync")
             try await withTestClient(port: port, admin: true) { client in
                 let laptop = BackrestClientIdentity(instanceID: "laptop")
                 _ = try await Wharf_Sync_V1_BackrestHub.Client(wrapping: client).addClient(
@@ -288,7 +279,8 @@ struct BackrestHubTests {
 
     @Test("no handshake within the handshake timeout ends the stream with UNAUTHENTICATED")
     func handshakeTimeout() async throws {
-        try await withSyncServer(environment: ["WHARF_BACKREST_HANDSHAKE_TIMEOUT": "500ms"]) { port, _ in
+        try await withServices([.sync(environment: ["WHARF_BACKREST_HANDSHAKE_TIMEOUT": "500ms"])]) { services in
+            let port = services.port("sync")
             try await withTestClient(port: port) { client in
                 do {
                     _ = try await withHubSession(client) { io in while try await io.next() != nil {} }

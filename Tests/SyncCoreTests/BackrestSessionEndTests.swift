@@ -25,7 +25,8 @@ struct BackrestSessionEndTests {
                 BackrestClientIdentity
             ) async throws -> Void
     ) async throws {
-        try await withSyncServer(environment: Self.environment) { port, _ in
+        try await withServices([.sync(environment: Self.environment)]) { services in
+            let port = services.port("sync")
             try await withTestClient(port: port, admin: true) { client in
                 let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
                 let laptop = BackrestClientIdentity(instanceID: "laptop")

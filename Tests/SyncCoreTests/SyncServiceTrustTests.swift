@@ -13,7 +13,8 @@ struct SyncServiceTrustTests {
 
     @Test("CreateSync and DeleteSync need the admin token; ListSyncs and GetSync never show a URL's password")
     func operatorAPIs() async throws {
-        try await withSyncServer(environment: Self.environment) { port, _ in
+        try await withServices([.sync(environment: Self.environment)]) { services in
+            let port = services.port("sync")
             let url = "http://mirror-user:hunter2-secret@127.0.0.1:1"
             try await withTestClient(port: port) { anonymous in
                 let sync = Agntcy_Dir_Store_V1_SyncService.Client(wrapping: anonymous)
@@ -33,7 +34,8 @@ struct SyncServiceTrustTests {
 
     @Test("RequestRegistryCredentials: beyond 10 at once from one address, RESOURCE_EXHAUSTED at once")
     func credentialRequestsLimited() async throws {
-        try await withSyncServer(environment: Self.environment) { port, _ in
+        try await withServices([.sync(environment: Self.environment)]) { services in
+            let port = services.port("sync")
             try await withTestClient(port: port) { client in
                 let sync = Agntcy_Dir_Store_V1_SyncService.Client(wrapping: client)
                 let options: CallOptions = {

@@ -12,7 +12,8 @@ struct WharfctlBackrestTests {
         "identity (text and JSON), client add/list/remove with permissions, push-config to a connected client, peers and peers --watch; errors exit non-zero on one line"
     )
     func commands() async throws {
-        try await withSyncServer { sync, _ in
+        try await withServices([.sync]) { services in
+            let sync = services.port("sync")
             try await withGateway(routes: BackrestConnectTests.routes(sync)) { gateway, _ in
                 let wharfctl = try builtExecutable("wharfctl")
                 let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
@@ -120,7 +121,8 @@ struct WharfctlBackrestTests {
     @Test("--ca-file (and --tls) reach a gateway serving TLS; plaintext to it fails on one line; an unreadable CA file exits 78")
     func tlsGateway() async throws {
         let (certificate, key) = try await TestCertificates.selfSigned()
-        try await withSyncServer { sync, _ in
+        try await withServices([.sync]) { services in
+            let sync = services.port("sync")
             try await withGateway(
                 routes: BackrestConnectTests.routes(sync),
                 environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]

@@ -40,45 +40,13 @@ final class CallCounter: Sendable {
     let count = Mutex(0)
 }
 
-func hostEnvironment(postgresURL: String, redisURL: String, extra: [String: String] = [:]) -> [String: String] {
-    [
-        "WHARF_LISTEN": "127.0.0.1:0",
-        "WHARF_METRICS_LISTEN": "127.0.0.1:0",
-        "WHARF_POSTGRES_URL": postgresURL,
-        "WHARF_REDIS_URL": redisURL,
-        "WHARF_HEALTH_INTERVAL": "200ms",
-        "WHARF_LOG_LEVEL": "warning",
-    ].merging(extra) { $1 }
-}
-
-/// Runs a host on a fresh database of the shared test servers with `services`, calls `body` with it and its
-/// gRPC port, then shuts it down gracefully and waits for `run()` to return.
-func withRunningHost(
-    services: [any RegistrableRPCService], environment extra: [String: String] = [:],
-    _ body: (WharfServiceHost, Int) async throws -> Void
-) async throws {
-    let postgres = try await TestPostgres.shared()
-    let redis = try await TestRedis.shared()
-    let database = try await postgres.createDatabase()
-    let host = try makeHost(
-        environment: hostEnvironment(
-            postgresURL: postgres.url(database: database), redisURL: redis.url, extra: extra))
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask {
-            try await host.run(handleSignals: false) { _ in
-                WharfServiceParts(rpcServices: services)
-            }
-        }
-        try await body(host, try await host.grpcPort())
-        await host.shutdownGracefully()
-        try await group.waitForAll()
+extension InProcessService {
+    /// A host serving `services` (no real Wharf service), with its metrics on and health probed every 200 ms.
+    static func host(serving services: [any RegistrableRPCService], environment: [String: String] = [:]) -> InProcessService {
+        InProcessService(
+            name: "host", environment: ["WHARF_METRICS_LISTEN": "127.0.0.1:0", "WHARF_HEALTH_INTERVAL": "200ms"].merging(environment) { $1 }
+        ) { _ in WharfServiceParts(rpcServices: services) }
     }
-}
-
-func makeHost(environment: [String: String]) throws -> WharfServiceHost {
-    let (runtime, _, _) = try WharfServiceMain.loadConfiguration(
-        service: "test", defaults: .init(grpcPort: 0, metricsPort: 0), environment: environment, settings: { _ in () })
-    return WharfServiceHost(configuration: runtime, migrations: [])
 }
 
 @Suite("Service host: gRPC health, metrics, graceful shutdown")
@@ -86,18 +54,9 @@ struct ServiceHostTests {
     @Test("health Check answers SERVING, NOT_SERVING while PostgreSQL is stopped (liveness stays SERVING), SERVING again after; Watch sees it")
     func healthFollowsPostgres() async throws {
         let postgres = try await TestPostgres.start()
-        let redis = try await TestRedis.shared()
-        let host = try makeHost(
-            environment: hostEnvironment(
-                postgresURL: postgres.url(database: "postgres"), redisURL: redis.url))
         let service = Tvix_Castore_V1_BlobService.descriptor.fullyQualifiedService
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await host.run(handleSignals: false) { _ in
-                    WharfServiceParts(rpcServices: [SlowBlobService(delay: .zero)])
-                }
-            }
-            let port = try await host.grpcPort()
+        try await withServices([.host(serving: [SlowBlobService(delay: .zero)])], database: "postgres", postgres: postgres) { services in
+            let port = services.port("host")
             try await withTestClient(port: port) { client in
                 let health = Grpc_Health_V1_Health.Client(wrapping: client)
                 func status(_ name: String = "") async throws -> ServingStatus {
@@ -131,15 +90,15 @@ struct ServiceHostTests {
                 #expect(await eventually { watched.withLock { $0 } == [.serving, .notServing, .serving] })
                 watch.cancel()
             }
-            await host.shutdownGracefully()
-            try await group.waitForAll()
         }
         await postgres.stopServer()
     }
 
     @Test("the metrics endpoint counts RPCs and errors per method in Prometheus text format")
     func metrics() async throws {
-        try await withRunningHost(services: [SlowBlobService(delay: .zero)]) { host, port in
+        try await withServices([.host(serving: [SlowBlobService(delay: .zero)])]) { services in
+            let host = services.host("host")
+            let port = services.port("host")
             try await withTestClient(port: port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 for _ in 0..<3 { _ = try await blobs.stat(.init()) }
@@ -162,7 +121,9 @@ struct ServiceHostTests {
     func gracefulShutdownDrains() async throws {
         var grpcPort = 0
         let service = SlowBlobService(delay: .milliseconds(1500))
-        try await withRunningHost(services: [service]) { host, port in
+        try await withServices([.host(serving: [service])]) { services in
+            let host = services.host("host")
+            let port = services.port("host")
             grpcPort = port
             let health = await host.health
             try await withTestClient(port: port) { client in
@@ -190,9 +151,9 @@ struct ServiceHostTests {
 
     @Test("a request larger than WHARF_GRPC_MAX_MESSAGE_BYTES gets RESOURCE_EXHAUSTED; the server carries on")
     func messageSizeLimit() async throws {
-        try await withRunningHost(
-            services: [SlowBlobService(delay: .zero)], environment: ["WHARF_GRPC_MAX_MESSAGE_BYTES": "65536"]
-        ) { _, port in
+        try await withServices([.host(serving: [SlowBlobService(delay: .zero)], environment: ["WHARF_GRPC_MAX_MESSAGE_BYTES": "65536"])]) {
+            services in
+            let port = services.port("host")
             try await withTestClient(port: port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 await #expect {
@@ -212,9 +173,9 @@ struct ServiceHostTests {
     @Test("with WHARF_TLS_CERT and WHARF_TLS_KEY the server speaks TLS: a client trusting the certificate gets SERVING, a plaintext one fails")
     func tls() async throws {
         let (certificate, key) = try await TestCertificates.selfSigned()
-        try await withRunningHost(
-            services: [SlowBlobService(delay: .zero)], environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]
-        ) { _, port in
+        try await withServices([.host(serving: [SlowBlobService(delay: .zero)], environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key])])
+        { services in
+            let port = services.port("host")
             let transport = try HTTP2ClientTransport.Posix(
                 target: .ipv4(address: "127.0.0.1", port: port),
                 transportSecurity: .tls { $0.trustRoots = .certificates([.file(path: certificate, format: .pem)]) })
@@ -238,14 +199,10 @@ struct ServiceHostTests {
 
     @Test("a host whose PostgreSQL never answers gives up after WHARF_STARTUP_TIMEOUT with a clear error")
     func startupTimeout() async throws {
-        let redis = try await TestRedis.shared()
         let deadPort = try freePort()
-        let host = try makeHost(
-            environment: hostEnvironment(
-                postgresURL: "postgres://wharf@127.0.0.1:\(deadPort)/wharf", redisURL: redis.url,
-                extra: ["WHARF_STARTUP_TIMEOUT": "1s"]))
+        let unreachable = ["WHARF_POSTGRES_URL": "postgres://wharf@127.0.0.1:\(deadPort)/wharf", "WHARF_STARTUP_TIMEOUT": "1s"]
         await #expect {
-            try await host.run(handleSignals: false) { _ in WharfServiceParts(rpcServices: []) }
+            try await withServices([.host(serving: [], environment: unreachable)]) { _ in Issue.record("the host started") }
         } throws: { error in
             "\(error)".contains("cannot reach PostgreSQL at postgres://wharf@127.0.0.1:\(deadPort)/wharf")
         }

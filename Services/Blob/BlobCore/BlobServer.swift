@@ -50,8 +50,11 @@ public struct BlobSettings: Sendable {
 }
 
 /// Builds the blob service on a `WharfServiceHost`.
-public enum BlobServer {
+public enum BlobServer: WharfServiceProgram {
+    public static let name = "blob"
     public static let defaults = RuntimeConfiguration.Defaults(SystemShape.blob)
+
+    public static func settings(reader: EnvironmentReader) -> BlobSettings { BlobSettings(reader: reader) }
     public static let migrations = [PostgresBlobStore.migrations]
     static let garbageJob = "blob.collect-garbage"
 
@@ -69,7 +72,7 @@ public enum BlobServer {
         try await store.collectGarbage(grace: grace, keepingSince: try await leases.oldestLiveStart())
     }
 
-    public static func parts(host: WharfServiceHost, settings: BlobSettings) async throws -> WharfServiceParts {
+    public static func build(host: WharfServiceHost, settings: BlobSettings) async throws -> WharfServiceParts {
         let store = try makeStore(settings, host: host)
         let leases = UploadLeases(client: host.postgres, logger: host.logger)
         let core = BlobServiceCore(

@@ -6,12 +6,15 @@ import WharfTopology
 
 /// Builds the negentropy service on a `WharfServiceHost`: the gRPC NegentropyService, the relay endpoint,
 /// cross-replica live events, peer sync jobs and the idle-session sweep.
-public enum NegentropyServer {
+public enum NegentropyServer: WharfServiceProgram {
+    public static let name = "negentropy"
     public static let defaults = RuntimeConfiguration.Defaults(SystemShape.negentropy)
+
+    public static func settings(reader: EnvironmentReader) -> NegentropySettings { NegentropySettings(reader: reader) }
     public static let migrations = [EventStore.migrations]
 
     /// Parts plus the relay, whose bound port tests read.
-    public struct Built: Sendable {
+    public struct Built: BuiltWharfService {
         public var parts: WharfServiceParts
         public var relay: RelayServer
         /// The sessions this replica serves (tests read their counts).

@@ -4,14 +4,17 @@ import WharfRuntime
 import WharfTopology
 
 /// Builds the routing service on a `WharfServiceHost`.
-public enum RoutingServer {
+public enum RoutingServer: WharfServiceProgram {
+    public static let name = "routing"
     public static let defaults = RuntimeConfiguration.Defaults(SystemShape.routing)
+
+    public static func settings(reader: EnvironmentReader) -> RoutingSettings { RoutingSettings(reader: reader) }
     public static let migrations = [LabelIndex.migrations]
     static let republishJob = "routing.republish"
     static let expireJob = "routing.expire-remote"
     static let reconcileJob = "routing.reconcile"
 
-    public static func parts(host: WharfServiceHost, settings: RoutingSettings) async throws -> WharfServiceParts {
+    public static func build(host: WharfServiceHost, settings: RoutingSettings) async throws -> WharfServiceParts {
         let index = LabelIndex(client: host.postgres, logger: host.logger, residentIndex: settings.residentIndex)
         let records = try StoreRecordSource(address: settings.store, adminToken: host.configuration.adminToken)
         let peers = try PeerNetwork(peers: settings.peers, credentials: settings.credentials, timeout: settings.peerTimeout, logger: host.logger)

@@ -5,8 +5,11 @@ import WharfRuntime
 import WharfTopology
 
 /// Builds the store service on a `WharfServiceHost`.
-public enum StoreServer {
+public enum StoreServer: WharfServiceProgram {
+    public static let name = "store"
     public static let defaults = RuntimeConfiguration.Defaults(SystemShape.store)
+
+    public static func settings(reader: EnvironmentReader) -> StoreSettings { StoreSettings(reader: reader) }
     public static let migrations = [
         MigrationSet(
             schema: "store",
@@ -15,7 +18,7 @@ public enum StoreServer {
     ]
     static let pruneChangesJob = "store.prune-changes"
 
-    public static func parts(host: WharfServiceHost, settings: StoreSettings) async throws -> WharfServiceParts {
+    public static func build(host: WharfServiceHost, settings: StoreSettings) async throws -> WharfServiceParts {
         let repository = RecordRepository(client: host.postgres, logger: host.logger)
         let credentials = RegistryCredentialStore(client: host.postgres, logger: host.logger)
         let changes = RecordChangeFeed(client: host.postgres, logger: host.logger)

@@ -4,11 +4,14 @@ import WharfRuntime
 import WharfTopology
 
 /// Builds the sync service on a `WharfServiceHost`.
-public enum SyncServer {
+public enum SyncServer: WharfServiceProgram {
+    public static let name = "sync"
     public static let defaults = RuntimeConfiguration.Defaults(SystemShape.sync)
+
+    public static func settings(reader: EnvironmentReader) -> SyncSettings { SyncSettings(reader: reader) }
     public static let migrations = [SyncRepository.migrations, BackrestSchema.migrations]
 
-    public static func parts(host: WharfServiceHost, settings: SyncSettings) async throws -> WharfServiceParts {
+    public static func build(host: WharfServiceHost, settings: SyncSettings) async throws -> WharfServiceParts {
         let repository = SyncRepository(client: host.postgres, logger: host.logger)
         let local = try LocalDirectory(settings: settings, adminToken: host.configuration.adminToken)
         let service = SyncService(repository: repository, jobs: host.jobs, settings: settings, local: local, logger: host.logger)

@@ -47,9 +47,10 @@ extension WharfServiceParts {
 
 /// The object graph every Wharf service runs in: PostgreSQL pool (migrated at start), Redis client and
 /// subscriber, event bus, job queue and worker, health monitor, gRPC server and metrics endpoint, all run
-/// under one ServiceGroup. SIGTERM/SIGINT start a graceful shutdown: health turns NOT_SERVING, the gRPC
-/// server drains in-flight RPCs, then the rest stops in reverse order and PostgreSQL is closed last.
-public final class WharfServiceHost: Sendable {
+/// under one ServiceGroup. SIGTERM/SIGINT (or, run as a `Service` in a group, the group's graceful shutdown)
+/// start a graceful shutdown: health turns NOT_SERVING, the gRPC server drains in-flight RPCs, then the rest
+/// stops in reverse order and PostgreSQL is closed last.
+public final class WharfServiceHost: Service, Sendable {
     public let configuration: RuntimeConfiguration
     public let logger: Logger
     public let postgres: PostgresClient
@@ -60,6 +61,7 @@ public final class WharfServiceHost: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let metricsFactory: PrometheusMetricsFactory
     private let migrations: [MigrationSet]
+    private let build: @Sendable (WharfServiceHost) async throws -> WharfServiceParts
     private let grpcHost = OnceValue<GRPCServerHost>()
     private let metricsEndpoint = OnceValue<MetricsEndpoint?>()
     private let healthMonitor = OnceValue<HealthMonitor>()
@@ -69,8 +71,10 @@ public final class WharfServiceHost: Sendable {
 
     public init(
         configuration: RuntimeConfiguration, migrations: [MigrationSet], logger: Logger? = nil,
-        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        build: @escaping @Sendable (WharfServiceHost) async throws -> WharfServiceParts
     ) {
+        self.build = build
         var logger = logger ?? Logger(label: "wharf.\(configuration.serviceName)")
         logger.logLevel = configuration.logLevel
         self.configuration = configuration
@@ -112,13 +116,19 @@ public final class WharfServiceHost: Sendable {
         await group.withLock { $0 }?.triggerGracefulShutdown()
     }
 
-    /// Runs until SIGTERM/SIGINT (or `shutdownGracefully()`). `build` creates the service's own parts
-    /// once PostgreSQL is migrated. Throws `StartupError` when dependencies stay unreachable for
+    /// Runs as a `Service`: until `shutdownGracefully()` or the enclosing group's graceful shutdown.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await run(handleSignals: false)
+        } onGracefulShutdown: {
+            Task { await self.shutdownGracefully() }
+        }
+    }
+
+    /// Runs until SIGTERM/SIGINT (when `handleSignals`) or `shutdownGracefully()`; the service's own parts are
+    /// built once PostgreSQL is migrated. Throws `StartupError` when dependencies stay unreachable for
     /// `WHARF_STARTUP_TIMEOUT`.
-    public func run(
-        handleSignals: Bool = true,
-        build: @Sendable (WharfServiceHost) async throws -> WharfServiceParts
-    ) async throws {
+    public func run(handleSignals: Bool) async throws {
         try await withThrowingDiscardingTaskGroup { tasks in
             tasks.addTask { await self.postgres.run() }
             try await migrateWhenReachable()

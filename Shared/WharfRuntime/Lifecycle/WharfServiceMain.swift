@@ -22,20 +22,17 @@ public enum WharfServiceMain {
         return (runtime, own, reader.effectiveConfiguration)
     }
 
-    public static func run<Settings: Sendable>(
-        service: String, defaults: RuntimeConfiguration.Defaults, migrations: [MigrationSet],
-        settings: (EnvironmentReader) -> Settings,
-        build: @escaping @Sendable (WharfServiceHost, Settings) async throws -> WharfServiceParts
-    ) async -> Never {
-        let runtime: RuntimeConfiguration
-        let own: Settings
-        let effective: [(String, String)]
+    /// The executable's `main`: configuration from the process environment, then the program until SIGTERM.
+    public static func run<Program: WharfServiceProgram>(_ program: Program.Type) async -> Never {
+        let service = Program.name
+        let configuration: (runtime: RuntimeConfiguration, settings: Program.Settings, effective: [(String, String)])
         do {
-            (runtime, own, effective) = try loadConfiguration(service: service, defaults: defaults, settings: settings)
+            configuration = try Program.configuration(environment: ProcessInfo.processInfo.environment)
         } catch {
             FileHandle.standardError.write(Data("\(service): \(error)\n".utf8))
             exit(invalidConfigurationExitCode)
         }
+        let runtime = configuration.runtime
         WharfLogging.bootstrap(level: runtime.logLevel)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -44,10 +41,10 @@ public enum WharfServiceMain {
         logger.info(
             "effective configuration",
             metadata: Dictionary(
-                effective.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
-        let host = WharfServiceHost(configuration: runtime, migrations: migrations, logger: logger, registry: registry)
+                configuration.effective.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
+        let host = Program.host(configuration: runtime, settings: configuration.settings, logger: logger, registry: registry)
         do {
-            try await host.run { host in try await build(host, own) }
+            try await host.run(handleSignals: true)
             exit(0)
         } catch {
             logger.critical("\(service) stopped: \(error)")
