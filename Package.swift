@@ -340,7 +340,9 @@ let package = Package(
         ),
         .testTarget(
             name: "WharfRuntimeTests",
-            dependencies: ["WharfRuntime", "WharfTestSupport"] + grpc,
+            dependencies: [
+                "WharfRuntime", "WharfTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + grpc,
             path: "Tests/WharfRuntimeTests"
         ),
         // A job worker whose handler traps, for the poison-job test (not a product; `swift build` builds it).

@@ -1,6 +1,8 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 import WharfProto
@@ -147,6 +149,53 @@ struct ServiceHostTests {
                 _ = try await Tvix_Castore_V1_BlobService.Client(wrapping: client).stat(.init(), options: options)
             }
         }
+    }
+
+    @Test("as a ServiceLifecycle Service, a host serves until its group shuts down gracefully, then returns")
+    func runsInServiceGroup() async throws {
+        let postgres = try await TestPostgres.shared()
+        let redis = try await TestRedis.shared()
+        let (runtime, _, _) = try WharfServiceMain.loadConfiguration(
+            service: "grouped", defaults: .init(grpcPort: 0, metricsPort: 0),
+            environment: [
+                "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS_LISTEN": "off", "WHARF_LOG_LEVEL": "warning",
+                "WHARF_POSTGRES_URL": postgres.url(database: try await postgres.createDatabase()), "WHARF_REDIS_URL": redis.url,
+            ], settings: { _ in () })
+        let host = WharfServiceHost(configuration: runtime, migrations: []) { _ in
+            WharfServiceParts(rpcServices: [SlowBlobService(delay: .zero)])
+        }
+        let group = ServiceGroup(services: [host], logger: Logger(label: "test.group"))
+        let running = Task { try await group.run() }
+        let port = try await host.grpcPort()
+        let answer = try await withTestClient(port: port) { try await Tvix_Castore_V1_BlobService.Client(wrapping: $0).stat(.init()) }
+        #expect(answer.bao == Data("done".utf8))
+        await group.triggerGracefulShutdown()
+        try await running.value
+        await #expect(throws: (any Error).self) {
+            try await withTestClient(port: port) { client in
+                var options = CallOptions.defaults
+                options.timeout = .seconds(2)
+                _ = try await Tvix_Castore_V1_BlobService.Client(wrapping: client).stat(.init(), options: options)
+            }
+        }
+    }
+
+    @Test("withServices: a service that cannot start fails the call with its error and stops those started before it")
+    func harnessStartFailure() async throws {
+        struct RefusedOnPurpose: Error {}
+        let first = Mutex<WharfServiceHost?>(nil)
+        await #expect(throws: RefusedOnPurpose.self) {
+            try await withServices([
+                InProcessService(name: "first") { host in
+                    first.withLock { $0 = host }
+                    return WharfServiceParts(rpcServices: [SlowBlobService(delay: .zero)])
+                },
+                InProcessService(name: "broken") { _ in throw RefusedOnPurpose() },
+            ]) { _ in Issue.record("body ran") }
+        }
+        // The first one had started, and was stopped: its server says so.
+        let host = try #require(first.withLock { $0 })
+        await #expect(throws: (any Error).self) { try await host.grpcPort() }
     }
 
     @Test("a request larger than WHARF_GRPC_MAX_MESSAGE_BYTES gets RESOURCE_EXHAUSTED; the server carries on")
