@@ -21,4 +21,20 @@ public enum UpstreamRecordVectors {
             return (Agntcy_Dir_Core_V1_Record.with { $0.data = parsed }, cid)
         }
     }
+
+    /// Each vector's canonical JSON (the bytes upstream hashes) with its CID.
+    public static func canonical() throws -> [(canonicalJSON: Data, cid: String)] {
+        let data = try Data(contentsOf: ProjectPaths.fixture("testdata/agntcy_dir_cid_vectors.json"))
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let vectors = object["record_vectors"] as? [[String: Any]]
+        else {
+            throw TestSupportError("agntcy_dir_cid_vectors.json has no record_vectors")
+        }
+        return try vectors.map { vector in
+            guard let json = vector["canonical_json"] as? String, let cid = vector["cid"] as? String else {
+                throw TestSupportError("a record vector lacks its canonical_json or cid")
+            }
+            return (Data(json.utf8), cid)
+        }
+    }
 }

@@ -33,3 +33,12 @@ extension Duration {
         return sum
     }
 }
+
+extension FixedWidthInteger {
+    /// `self + other`, held at the type's bounds instead of trapping (counters summed from remote values).
+    public func addingClamped(_ other: Self) -> Self {
+        let (sum, overflow) = addingReportingOverflow(other)
+        guard overflow else { return sum }
+        return other > 0 ? .max : .min
+    }
+}

@@ -44,39 +44,39 @@ public struct SyncMirror: Sendable {
     func run(_ job: Job) async throws {
         let payload = try job.decodePayload(Payload.self)
         guard let id = UUID(uuidString: payload.syncID), let row = try await repository.find(id) else { return }
-        switch row.status {
-        case .deleted, .failed, .unspecified, .UNRECOGNIZED:
+        switch MirrorPlan.start(status: row.status, round: payload.round) {
+        case .nothing:
             return
-        case .deletePending:
+        case .finishDeletion:
             try await repository.transition(id, to: .deleted, from: [.deletePending])
             logger.info("sync deleted", metadata: ["sync_id": "\(id)"])
             return
-        case .pending:
-            try await repository.transition(id, to: .inProgress, from: [.pending])
-        case .inProgress:
-            break
+        case .round(let markInProgress):
+            if markInProgress { try await repository.transition(id, to: .inProgress, from: [.pending]) }
         }
-        guard payload.round >= 0 else { return }  // a deletion job for a sync that is not being deleted
+        let result: MirrorPlan.RoundResult
         do {
             try await round(row)
-            try await Self.enqueue(id, round: payload.round + 1, jobs: jobs, runAt: Date().addingTimeInterval(Self.seconds(settings.pollInterval)))
+            result = .finished
         } catch is CancellationError {
             throw CancellationError()
         } catch is MirrorStopped {
-            // Deleted (or failed) meanwhile: the next round, at once, settles the status.
-            try await Self.enqueue(id, round: payload.round + 1, jobs: jobs)
+            result = .stopped
         } catch {
             let reason = Self.describe(error)
             let failures = try await repository.recordFailure(id, error: reason)
             logger.warning("sync round failed", metadata: ["sync_id": "\(id)", "failures": "\(failures)", "error": "\(reason)"])
-            if failures >= settings.maximumFailures {
-                try await repository.transition(id, to: .failed, from: [.inProgress], lastError: reason)
-                logger.error("sync failed after repeated errors", metadata: ["sync_id": "\(id)", "error": "\(reason)"])
-                return
-            }
-            // Back off: 1, 2, 4 … poll intervals, at most 10.
-            let delay = Self.seconds(settings.pollInterval) * Double(min(1 << min(failures - 1, 10), 10))
-            try await Self.enqueue(id, round: payload.round + 1, jobs: jobs, runAt: Date().addingTimeInterval(delay))
+            result = .failed(reason: reason, failures: failures)
+        }
+        switch MirrorPlan.next(
+            after: result, round: payload.round, pollInterval: settings.pollInterval, maximumFailures: settings.maximumFailures)
+        {
+        case .round(let next, let delay):
+            let runAt = delay == .zero ? nil : Date().addingTimeInterval(Self.seconds(delay))
+            try await Self.enqueue(id, round: next, jobs: jobs, runAt: runAt)
+        case .fail(let reason):
+            try await repository.transition(id, to: .failed, from: [.inProgress], lastError: reason)
+            logger.error("sync failed after repeated errors", metadata: ["sync_id": "\(id)", "error": "\(reason)"])
         }
     }
 
@@ -91,23 +91,31 @@ public struct SyncMirror: Sendable {
         }
         try await RemoteDirectory.with(remote, at: address) { directory in
             try await finishUnfinishedCopies(row, from: directory)
-            if !row.cids.isEmpty {
-                try await mirrorListed(row, from: directory)
-                return
+            var method = MirrorPlan.method(listedCIDs: row.cids)
+            while true {
+                do {
+                    try await mirror(row, from: directory, by: method)
+                    return
+                } catch {
+                    guard let fallback = MirrorPlan.fallback(from: method, after: error) else { throw error }
+                    method = fallback
+                }
             }
-            do {
-                try await mirrorWharf(row, from: directory)
-            } catch let error as RPCError where error.code == .unimplemented {
-                // Not a Wharf node (no reconciliation or change feed): enumerate its OCI tag list, as upstream.
-                try await mirrorTagList(row, from: directory)
-            }
+        }
+    }
+
+    private func mirror(_ row: SyncRepository.Row, from directory: RemoteDirectory, by method: MirrorPlan.Method) async throws {
+        switch method {
+        case .listed: try await mirrorListed(row, from: directory)
+        case .wharf: try await mirrorWharf(row, from: directory)
+        case .tagList: try await mirrorTagList(row, from: directory)
         }
     }
 
     /// A sync limited to `cids`: copy those this node lacks.
     private func mirrorListed(_ row: SyncRepository.Row, from directory: RemoteDirectory) async throws {
         let (need, bytes) = try await local.difference(with: .set(try Self.responder(for: row.cids)))
-        try await copy(need, of: row, from: directory, method: "cids", discovered: Set(row.cids).count, reconciliationBytes: bytes)
+        try await copy(need, of: row, from: directory, method: .listed, discovered: Set(row.cids).count, reconciliationBytes: bytes)
     }
 
     /// A whole Wharf remote: reconcile the two stores' sets, copy the difference, then follow the remote's
@@ -121,10 +129,10 @@ public struct SyncMirror: Sendable {
             },
             catchUp: {
                 let (need, bytes) = try await local.difference(with: .remote(directory))
-                try await copy(need, of: row, from: directory, method: "negentropy", discovered: need.count, reconciliationBytes: bytes)
+                try await copy(need, of: row, from: directory, method: .wharf, discovered: need.count, reconciliationBytes: bytes)
             },
             changed: { cids in
-                try await copy(cids, of: row, from: directory, method: "negentropy", discovered: cids.count, reconciliationBytes: 0)
+                try await copy(cids, of: row, from: directory, method: .wharf, discovered: cids.count, reconciliationBytes: 0)
             })
     }
 
@@ -147,7 +155,7 @@ public struct SyncMirror: Sendable {
         let (tags, listingBytes) = try await registry.all()
         let cids = tags.filter { RecordCID.digest(of: $0) != nil }
         let (need, bytes) = try await local.difference(with: .set(try Self.responder(for: cids)))
-        try await copy(need, of: row, from: directory, method: "oci-tags", discovered: cids.count, reconciliationBytes: bytes + listingBytes)
+        try await copy(need, of: row, from: directory, method: .tagList, discovered: cids.count, reconciliationBytes: bytes + listingBytes)
     }
 
     /// Copies a killed worker began: they may be in the local store already without their referrers or
@@ -169,34 +177,32 @@ public struct SyncMirror: Sendable {
     /// so that the remote's export, this store's import and routing's indexing overlap. `method` nil:
     /// finishing an interrupted round's copies (counted as copied, the sync's method kept).
     private func copy(
-        _ cids: [String], of row: SyncRepository.Row, from directory: RemoteDirectory, method: String?,
+        _ cids: [String], of row: SyncRepository.Row, from directory: RemoteDirectory, method: MirrorPlan.Method?,
         discovered: Int, reconciliationBytes: Int
     ) async throws {
-        let starts = Array(stride(from: 0, to: max(cids.count, 1), by: Self.batchSize))
-        try await withThrowingTaskGroup(of: BatchOutcome.self) { group in
+        let batches = MirrorPlan.batches(count: cids.count, size: Self.batchSize)
+        let pass = MirrorPlan.CopyPass(
+            method: method, discovered: discovered, toCopy: cids.count, reconciliationBytes: reconciliationBytes,
+            batches: batches.count)
+        try await withThrowingTaskGroup(of: MirrorPlan.BatchOutcome.self) { group in
             var started = 0
             func startNext() async throws {
                 // A record the remote received after DeleteSync reached this node after it too: checked here,
                 // after the CIDs arrived and before anything is copied, it is never copied.
                 guard try await repository.find(row.id)?.status == .inProgress else { throw MirrorStopped() }
-                let start = starts[started]
-                let batch = Array(cids[min(start, cids.count)..<min(start + Self.batchSize, cids.count)])
+                let batch = Array(cids[batches[started]])
                 group.addTask { try await copyBatch(batch, of: row, from: directory) }
                 started += 1
             }
-            while started < min(starts.count, Self.batchesInFlight) { try await startNext() }
+            while started < min(batches.count, Self.batchesInFlight) { try await startNext() }
             var completed = 0
             while let outcome = try await group.next() {
                 completed += 1
-                // Copies an interrupted round journalled were not counted then (a batch is counted after its
-                // journal entries are removed): they are counted when finished, so a kill loses no count.
-                let first = completed == 1 && method != nil
+                let tally = MirrorPlan.tally(outcome, completed: completed, of: pass)
                 try await repository.add(
-                    row.id, method: method, discovered: first ? discovered : 0, copied: outcome.copied,
-                    alreadyPresent: first ? discovered - cids.count : 0, rejected: outcome.rejected,
-                    bytes: outcome.bytes + (first ? reconciliationBytes : 0),
-                    inStep: method != nil && completed == starts.count && outcome.vanished == 0 && outcome.rejected == 0)
-                if started < starts.count { try await startNext() }
+                    row.id, method: method?.rawValue, discovered: tally.discovered, copied: tally.copied,
+                    alreadyPresent: tally.alreadyPresent, rejected: tally.rejected, bytes: tally.bytes, inStep: tally.inStep)
+                if started < batches.count { try await startNext() }
             }
         }
     }
@@ -204,42 +210,18 @@ public struct SyncMirror: Sendable {
     /// Batches copied at once by one mirror.
     static let batchesInFlight = 3
 
-    struct BatchOutcome: Sendable {
-        var copied = 0
-        /// Asked for but no longer on the remote.
-        var vanished = 0
-        var rejected = 0
-        var bytes = 0
-    }
-
-    /// Copies one batch: pulled, verified by hash, stored with referrers (marked as copies in progress
+    /// Copies one batch: pulled, verified by hash, stored with referrers (journalled as copies in progress
     /// meanwhile, so a killed worker's successor finishes them), published.
-    private func copyBatch(_ batch: [String], of row: SyncRepository.Row, from directory: RemoteDirectory) async throws -> BatchOutcome {
-        let pulled = try await directory.records(batch)
-        var outcome = BatchOutcome(vanished: batch.count - pulled.count)
-        var verified: [Wharf_Store_V1_TransferredRecord] = []
-        for cid in batch {
-            guard let record = pulled[cid] else { continue }
-            guard !record.canonicalJson.isEmpty else {
-                outcome.rejected += 1
-                logger.warning("mirrored record rejected: its data has no canonical JSON", metadata: ["sync_id": "\(row.id)", "cid": "\(cid)"])
-                continue
-            }
-            // The CID is the hash of the canonical JSON: one hash verifies the record.
-            let actual = RecordCID.of(canonicalJSON: record.canonicalJson)
-            guard actual == cid else {
-                outcome.rejected += 1
-                logger.warning(
-                    "mirrored record rejected: its content does not hash to its CID",
-                    metadata: ["sync_id": "\(row.id)", "expected_cid": "\(cid)", "actual_cid": "\(actual)"])
-                continue
-            }
-            outcome.bytes += record.canonicalJson.count
-            verified.append(record)
+    private func copyBatch(_ batch: [String], of row: SyncRepository.Row, from directory: RemoteDirectory) async throws -> MirrorPlan.BatchOutcome {
+        let verification = MirrorPlan.verify(batch, pulled: try await directory.records(batch))
+        var outcome = MirrorPlan.BatchOutcome(
+            vanished: verification.vanished, rejected: verification.rejected.count, bytes: verification.bytes)
+        for (cid, reason) in verification.rejected {
+            logger.warning("mirrored record rejected: \(reason)", metadata: ["sync_id": "\(row.id)", "cid": "\(cid)"])
         }
-        let verifiedCIDs = verified.map(\.cid)
+        let verifiedCIDs = verification.verified.map(\.cid)
         try await repository.beginCopies(row.id, cids: verifiedCIDs)
-        let (stored, refusedByStore) = try await local.importRecords(verified)
+        let (stored, refusedByStore) = try await local.importRecords(verification.verified)
         for refused in refusedByStore {
             // The hash matched, so the remote keeps something this store would not take (JSON that is not
             // canonical, a record over a limit): copying it again would not change that.
