@@ -280,6 +280,16 @@ let package = Package(
             dependencies: ["WharfTestSupport", "WharfProto", "WharfRuntime", "ServiceContracts"] + grpc,
             path: "Tests/FederationTests"
         ),
+        // wharfctl's own logic (argument checks, what it prints from hostile servers, credentials, files), with
+        // the executable's module imported for testing; its calls to services are tested beside each service.
+        .testTarget(
+            name: "WharfctlTests",
+            dependencies: [
+                "wharfctl", "WharfTestSupport", "WharfProto", "WharfRuntime", "BLAKE3",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ] + grpc,
+            path: "Tests/WharfctlTests"
+        ),
         .testTarget(
             name: "ServiceContractsTests",
             dependencies: ["ServiceContracts", "WharfProto"] + grpc,
