@@ -57,6 +57,7 @@ enum GRPCFrames {
         static let cancelled = 1
         static let invalidArgument = 3
         static let deadlineExceeded = 4
+        static let notFound = 5
         static let resourceExhausted = 8
         static let unimplemented = 12
         static let unavailable = 14

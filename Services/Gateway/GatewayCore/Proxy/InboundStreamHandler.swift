@@ -9,53 +9,31 @@ import WharfRuntime
 /// same event loop and relays HEADERS, DATA and trailers both ways as they flow, each side reading only
 /// while the other can take more (HTTP/2 flow control holds the rest). Never a hung stream: unknown
 /// services, unreachable upstreams, expired deadlines and resets all end it with a status or a reset.
+/// What to do at each event is `ProxyStream`'s decision and what the gateway answers itself is
+/// `GatewayLocalResponder`'s; this handler does the I/O.
 final class InboundStreamHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias OutboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
 
-    private enum State {
-        case awaitingHeaders
-        /// Upstream stream being opened; frames read meanwhile wait here (reads are held, so at most one batch).
-        case connecting(buffered: [HTTP2Frame.FramePayload])
-        case proxying(upstream: any Channel)
-        /// `grpc.health.v1.Health`, answered by the gateway itself.
-        case localHealth(LocalHealthCall)
-        case finished
-    }
-
     private let gateway: Gateway
-    private var state = State.awaitingHeaders
+    private let responder: GatewayLocalResponder
+    private var stream = ProxyStream<any Channel>(replayLimit: InboundStreamHandler.replayLimit)
     private var context: ChannelHandlerContext?
-    private var readPending = false
-    private var responseStarted = false
     private var deadline: Scheduled<Void>?
     private var exchange: Exchange?
     /// The request's `authorization` header (checked against the route's tokens; kept for the local health).
     private var authorization: String?
     /// The request's `wharf-admin-token` values (the gateway's own status calls need the admin token).
     private var adminTokens: [String] = []
-    /// The request frames sent upstream, kept until the first response frame (up to `replayLimit` bytes), so
-    /// that a stream the upstream refused unprocessed (REFUSED_STREAM, or opened after its GOAWAY) is sent
-    /// to another connection — gRPC's transparent retry.
-    private var replay: [HTTP2Frame.FramePayload]? = []
-    private var replayBytes = 0
-    private var retriesLeft = 2
     private var cluster: UpstreamCluster?
     static let replayLimit = 1 << 20
     /// Set for Connect clients: requests and responses are translated to and from gRPC.
     private var bridge: ConnectBridge?
-    /// The upstream stream of this call once attached, whatever the state: it is closed on every end of the
-    /// call (the response ended, the client reset or left) while its request half is still open, so the
-    /// replica's open-stream count that the load balancer reads returns to zero when callers leave. A
-    /// response that ended while the client's request half was still open left the upstream stream
-    /// half-open for ever. A stream whose request end was forwarded is left to close by itself: a reset
-    /// sent as the upstream closes it too can reach it on a closed stream.
-    private var attachedUpstream: (any Channel)?
-    private var requestEndForwarded = false
 
     init(gateway: Gateway) {
         self.gateway = gateway
+        responder = GatewayLocalResponder(gateway: gateway)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -66,59 +44,43 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         let payload = unwrapInboundIn(data)
         // Stream channels also see WINDOW_UPDATE and PRIORITY: flow control is per hop, never forwarded.
         guard Self.isMessageFrame(payload) else { return }
-        switch state {
+        switch stream.state {
         case .awaitingHeaders:
             guard case .headers(let headers) = payload else { return reset(context) }
             start(context, headers: headers)
-        case .connecting(var buffered):
+        case .connecting, .proxying:
+            if stream.upstream != nil { exchange?.countRequest(payload) }
             guard let frames = bridged(context, payload), acceptsHeaders(context, frames) else { return }
-            buffered += frames
-            state = .connecting(buffered: buffered)
-        case .proxying(let upstream):
-            exchange?.countRequest(payload)
-            guard let frames = bridged(context, payload), acceptsHeaders(context, frames) else { return }
-            for frame in frames {
-                keepForReplay(frame)
-                noteRequestEnd(frame)
-                upstream.write(forwardable(frame), promise: nil)
+            if case .send(let frames, let upstream) = stream.clientSent(frames) {
+                for frame in frames { upstream.write(forwardable(frame), promise: nil) }
             }
-        case .localHealth(var call):
-            let complete = call.append(payload)
-            state = .localHealth(call)
-            if complete { answerHealth(context, call) }
+        case .local:
+            if let call = stream.localRequest(payload) { answerLocally(context, call) }
         case .finished:
             break
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if case .proxying(let upstream) = state { upstream.flush() }
+        stream.upstream?.flush()
         context.fireChannelReadComplete()
     }
 
     /// Reads from the client only while the upstream stream can take what they bring.
     func read(context: ChannelHandlerContext) {
-        switch state {
-        case .proxying(let upstream) where upstream.isWritable:
-            context.read()
-        case .awaitingHeaders, .finished, .localHealth:
-            context.read()
-        default:
-            readPending = true
-        }
+        if stream.readRequested(upstreamWritable: stream.upstream?.isWritable ?? false) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .proxying(let upstream) = state, context.channel.isWritable { upstream.read() }
+        if context.channel.isWritable { stream.upstream?.read() }
         context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         // The client reset or went away: cancel the upstream call at once (and a finished one whose request
         // half the client never closed).
-        if case .proxying(let upstream) = state { upstream.close(promise: nil) } else { closeHalfOpenUpstream() }
-        attachedUpstream = nil
-        finish(status: GRPCFrames.Status.cancelled, context: context, clientGone: true)
+        stream.clientGone()?.close(promise: nil)
+        finish(status: GRPCFrames.Status.cancelled, clientGone: true)
         context.fireChannelInactive()
     }
 
@@ -143,12 +105,12 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         let service = RouteTable.service(ofPath: Substring(path))
         let local = [Substring(LocalHealthCall.service), Substring(LocalHealthCall.statusService)]
         if let service, local.contains(service), gateway.routes.route(forService: service) == nil {
-            guard var call = LocalHealthCall(path: path) else {
+            guard let call = LocalHealthCall(path: path) else {
                 return respond(context, status: GRPCFrames.Status.unimplemented, message: "unknown method: \(path)")
             }
             exchange?.route = String(service)
-            state = .localHealth(call)
-            if call.append(.headers(headers)) { answerHealth(context, call) }
+            stream.answerLocally(call)
+            if let complete = stream.localRequest(.headers(headers)) { answerLocally(context, complete) }
             return
         }
         let route = service.flatMap { gateway.routes.route(forService: $0) }
@@ -166,7 +128,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         if let reason = ConnectBridge.unsupported(headers.headers) {
             gateway.logger.debug("unsupported Connect codec", metadata: ["reason": "\(reason)"])
             context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: [":status": "415"], endStream: true))), promise: nil)
-            return finish(status: nil, context: context, clientGone: false)
+            return finish(status: nil, clientGone: false)
         }
         var headers = headers
         var initial: [HTTP2Frame.FramePayload] = []
@@ -193,14 +155,14 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         guard let cluster = gateway.cluster(named: route.service) else {
             return respond(context, status: GRPCFrames.Status.unavailable, message: "no upstream configured for \(route.service)")
         }
-        state = .connecting(buffered: initial)
+        stream.connect(sending: initial)
         exchange?.countRequest(.headers(headers))
         self.cluster = cluster
         connect(context, cluster: cluster, candidates: cluster.candidates()[...], lastError: nil)
     }
 
     private func connect(_ context: ChannelHandlerContext, cluster: UpstreamCluster, candidates: ArraySlice<HostPort>, lastError: (any Error)?) {
-        guard case .connecting = state else { return }
+        guard case .connecting = stream.state else { return }
         guard let address = candidates.first else {
             let reason = lastError.map { ": \($0)" } ?? ""
             return respond(
@@ -231,6 +193,18 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         }
     }
 
+    private func attach(_ context: ChannelHandlerContext, upstream: any Channel) {
+        switch stream.attach(upstream, upstreamWritable: upstream.isWritable) {
+        case .close:
+            // The client left or the deadline passed while connecting.
+            upstream.close(promise: nil)
+        case .send(let frames, let readNow):
+            for frame in frames { upstream.write(forwardable(frame), promise: nil) }
+            upstream.flush()
+            if readNow { context.read() }
+        }
+    }
+
     /// Request trailers too large for the upstream end this call (and only its upstream stream).
     private func acceptsHeaders(_ context: ChannelHandlerContext, _ frames: [HTTP2Frame.FramePayload]) -> Bool {
         for case .headers(let headers) in frames {
@@ -242,40 +216,6 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         return true
     }
 
-    private func noteRequestEnd(_ payload: HTTP2Frame.FramePayload) {
-        switch payload {
-        case .headers(let headers) where headers.endStream: requestEndForwarded = true
-        case .data(let data) where data.endStream: requestEndForwarded = true
-        default: break
-        }
-    }
-
-    private func closeHalfOpenUpstream() {
-        if !requestEndForwarded { attachedUpstream?.close(promise: nil) }
-        attachedUpstream = nil
-    }
-
-    private func attach(_ context: ChannelHandlerContext, upstream: any Channel) {
-        guard case .connecting(let buffered) = state else {
-            // The client left or the deadline passed while connecting.
-            upstream.close(promise: nil)
-            return
-        }
-        state = .proxying(upstream: upstream)
-        attachedUpstream = upstream
-        requestEndForwarded = false
-        for payload in buffered {
-            keepForReplay(payload)
-            noteRequestEnd(payload)
-            upstream.write(forwardable(payload), promise: nil)
-        }
-        upstream.flush()
-        if readPending, upstream.isWritable {
-            readPending = false
-            context.read()
-        }
-    }
-
     /// The frames to send upstream for a client frame (a Connect unary body waits for its end); nil when the
     /// call was answered instead.
     private func bridged(_ context: ChannelHandlerContext, _ payload: HTTP2Frame.FramePayload) -> [HTTP2Frame.FramePayload]? {
@@ -283,18 +223,12 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         switch bridge?.requestFrame(payload) {
         case .forward(let frames): return frames
         case .tooLarge, nil:
-            respond(context, status: 8, message: "request message larger than \(gateway.maximumMessageBytes) bytes")
+            respond(context, status: GRPCFrames.Status.resourceExhausted, message: "request message larger than \(gateway.maximumMessageBytes) bytes")
             return nil
         case .invalid(let problem):
             respond(context, status: GRPCFrames.Status.invalidArgument, message: problem)
             return nil
         }
-    }
-
-    private func keepForReplay(_ payload: HTTP2Frame.FramePayload) {
-        guard replay != nil else { return }
-        if case .data(let data) = payload { replayBytes += data.data.readableBytes }
-        if replayBytes > Self.replayLimit { replay = nil } else { replay?.append(payload) }
     }
 
     private func forwardable(_ payload: HTTP2Frame.FramePayload) -> HTTP2Frame.FramePayload {
@@ -313,26 +247,21 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     }
 
     func upstreamRead(_ payload: HTTP2Frame.FramePayload) {
-        guard Self.isMessageFrame(payload), let context, case .proxying = state else { return }
-        replay = nil
+        guard Self.isMessageFrame(payload), let context, stream.upstreamResponded(payload) else { return }
         var status: Int?
-        if case .headers(let headers) = payload {
-            if headers.endStream { status = headers.headers.first(name: "grpc-status").flatMap { Int($0) } }
-            responseStarted = true
+        if case .headers(let headers) = payload, headers.endStream {
+            status = headers.headers.first(name: "grpc-status").flatMap { Int($0) }
         }
         exchange?.countResponse(payload)
         let frames: [HTTP2Frame.FramePayload]
         if bridge != nil {
             frames = bridge?.responseFrame(payload) ?? []
             if let problem = bridge?.responseProblem {
-                responseStarted = false
+                stream.responseReplaced()
                 return respond(context, status: problem.status, message: problem.message)
             }
-        } else if case .headers(var headers) = payload {
-            headers.headers = GRPCFrames.forwardable(headers.headers)
-            frames = [.headers(headers)]
         } else {
-            frames = [payload]
+            frames = [forwardable(payload)]
         }
         var ended = false
         for frame in frames {
@@ -346,18 +275,17 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         if ended {
             // Finished first: the flush can close the stream (and run channelInactive) at once. The end goes
             // out now, since the upstream stream may close before its read completes.
-            finish(status: status ?? exchange?.status, context: context, clientGone: false)
+            finish(status: status ?? exchange?.status, clientGone: false)
             context.flush()
             // The call is over: an upstream stream whose request half the client left open is closed too.
-            closeHalfOpenUpstream()
+            stream.responseEnded()?.close(promise: nil)
         }
     }
 
     func upstreamReadComplete() { context?.flush() }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
-        guard writable, readPending, let context else { return }
-        readPending = false
+        guard writable, let context, stream.upstreamBecameWritable() else { return }
         context.read()
     }
 
@@ -365,19 +293,18 @@ final class InboundStreamHandler: ChannelDuplexHandler {
 
     /// The upstream stream closed before the response ended (reset, GOAWAY, connection lost).
     func upstreamClosed(failure: (any Error)?) {
-        guard let context, case .proxying = state else { return }
-        if !responseStarted, let replay, retriesLeft > 0, let cluster, Self.wasRefusedUnprocessed(failure) {
-            retriesLeft -= 1
-            state = .connecting(buffered: replay)
-            self.replay = []
-            replayBytes = 0
-            return connect(context, cluster: cluster, candidates: cluster.candidates()[...], lastError: failure)
-        }
-        if responseStarted {
+        guard let context else { return }
+        switch stream.upstreamClosed(refusedUnprocessed: Self.wasRefusedUnprocessed(failure)) {
+        case .ignored:
+            break
+        case .retry:
+            guard let cluster else { return respond(context, status: GRPCFrames.Status.unavailable, message: "no upstream to retry on") }
+            connect(context, cluster: cluster, candidates: cluster.candidates()[...], lastError: failure)
+        case .failResponse:
             // Part of the response is out: the client must see the call fail, not end early.
-            finish(status: GRPCFrames.Status.unavailable, context: context, clientGone: false)
+            finish(status: GRPCFrames.Status.unavailable, clientGone: false)
             context.close(promise: nil)
-        } else {
+        case .answerUnavailable:
             respond(context, status: GRPCFrames.Status.unavailable, message: "upstream closed the stream before answering")
         }
     }
@@ -392,118 +319,51 @@ final class InboundStreamHandler: ChannelDuplexHandler {
         }
     }
 
-    // MARK: The gateway's own health
+    // MARK: The gateway's own answers
 
-    private func answerHealth(_ context: ChannelHandlerContext, _ call: LocalHealthCall) {
-        guard !call.oversized else {
-            return respond(context, status: 8, message: "health request larger than \(LocalHealthCall.maximumRequestBytes) bytes")
-        }
-        if call.method == .listRoutes { return answerRoutes(context, call) }
-        guard let name = call.serviceName else {
-            return respond(context, status: 3, message: "expected one HealthCheckRequest message")
-        }
-        // The whole gateway's status ("") is for probes; a route's status needs what the route needs.
-        if !name.isEmpty, let failure = gateway.authorize(authorization, route: gateway.routes.route(forService: Substring(name))?.service) {
-            return respond(context, status: GRPCFrames.Status.unauthenticated, message: failure)
-        }
-        guard let status = gateway.health.status(of: name) else {
-            return respond(context, status: 5, message: "unknown service \(name)")
-        }
-        responseStarted = true
-        context.write(wrapOutboundOut(LocalHealthCall.responseHeaders), promise: nil)
-        context.write(wrapOutboundOut(LocalHealthCall.message(status)), promise: nil)
-        switch call.method {
-        case .check, .listRoutes:  // ListRoutes was answered above
-            context.writeAndFlush(wrapOutboundOut(LocalHealthCall.ok), promise: nil)
-            finish(status: 0, context: context, clientGone: false)
-        case .watch:
+    private func answerLocally(_ context: ChannelHandlerContext, _ call: LocalHealthCall) {
+        switch responder.answer(call, authorization: authorization, adminTokens: adminTokens) {
+        case .status(let status, let message):
+            respond(context, status: status, message: message)
+        case .frames(let frames, let watch):
+            stream.localResponseStarted()
+            for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
             context.flush()
-            watchHealth(context, name: name, last: status)
+            if let watch { watchHealth(watch) } else { finish(status: 0, clientGone: false) }
         }
-    }
-
-    /// `wharf.gateway.v1.GatewayStatus/ListRoutes`: every route and its replicas, behind the admin token.
-    private func answerRoutes(_ context: ChannelHandlerContext, _ call: LocalHealthCall) {
-        var metadata = Metadata()
-        for value in adminTokens { metadata.addString(value, forKey: AdminBoundaryInterceptor.metadataKey) }
-        let method = MethodDescriptor(fullyQualifiedService: LocalHealthCall.statusService, method: "ListRoutes")
-        if let refusal = AdminBoundaryInterceptor.refusal(token: gateway.adminToken, metadata: metadata, method: method) {
-            return respond(context, status: GRPCFrames.Status.unauthenticated, message: refusal.message)
-        }
-        guard let bytes = call.messageBytes, (try? Wharf_Gateway_V1_ListRoutesRequest(serializedBytes: bytes)) != nil else {
-            return respond(context, status: 3, message: "expected one ListRoutesRequest message")
-        }
-        let response = Wharf_Gateway_V1_ListRoutesResponse.with { response in
-            response.routes = gateway.routeStatuses().map { route in
-                .with {
-                    $0.service = route.service
-                    $0.serving = route.serving
-                    $0.replicas = route.replicas.map { replica in
-                        .with {
-                            $0.address = replica.address.description
-                            $0.serving = replica.serving
-                            $0.consecutiveFailures = UInt32(clamping: replica.consecutiveFailures)
-                            $0.openStreams = UInt32(clamping: replica.openStreams)
-                        }
-                    }
-                }
-            }
-        }
-        responseStarted = true
-        context.write(wrapOutboundOut(LocalHealthCall.responseHeaders), promise: nil)
-        context.write(wrapOutboundOut(LocalHealthCall.message(bytes: (try? response.serializedBytes() as [UInt8]) ?? [])), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(LocalHealthCall.ok), promise: nil)
-        finish(status: 0, context: context, clientGone: false)
     }
 
     /// Watch: a message whenever the status changes, until the client goes away.
-    private func watchHealth(_ context: ChannelHandlerContext, name: String, last: GatewayHealth.Status) {
-        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [weak self] in
-            guard let self, case .localHealth = self.state, let context = self.context else { return }
-            let status = self.gateway.health.status(of: name) ?? .serviceUnknown
-            if status != last {
-                context.writeAndFlush(self.wrapOutboundOut(LocalHealthCall.message(status)), promise: nil)
-            }
-            self.watchHealth(context, name: name, last: status)
+    private func watchHealth(_ watch: GatewayLocalResponder.Watch) {
+        context?.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [weak self] in
+            guard let self, case .local = self.stream.state, let context = self.context else { return }
+            let (message, next) = self.responder.watchStep(watch)
+            if let message { context.writeAndFlush(self.wrapOutboundOut(message), promise: nil) }
+            self.watchHealth(next)
         }
     }
 
     // MARK: Ending
 
     private func deadlineExpired() {
-        guard let context else { return }
-        switch state {
-        case .connecting, .proxying:
-            respond(context, status: GRPCFrames.Status.deadlineExceeded, message: "deadline exceeded")
-        case .awaitingHeaders, .localHealth, .finished:
-            break
-        }
+        guard let context, stream.deadlineApplies else { return }
+        respond(context, status: GRPCFrames.Status.deadlineExceeded, message: "deadline exceeded")
     }
 
     /// Answers with a status (after what the response already carried), then ends the stream.
     private func respond(_ context: ChannelHandlerContext, status: Int, message: String) {
-        if case .finished = state { return }
-        var upstream: (any Channel)?
-        if case .proxying(let channel) = state { upstream = channel }
-        let frames: [HTTP2Frame.FramePayload]
-        if bridge != nil {
-            frames = bridge?.localError(status: status, message: message) ?? []
-        } else if responseStarted {
-            frames = [GRPCFrames.trailers(status: status, message: message)]
-        } else {
-            frames = [GRPCFrames.trailersOnly(status: status, message: message)]
-        }
+        guard let (responseStarted, upstream) = stream.answering() else { return }
+        let frames = GatewayLocalResponder.ending(status: status, message: message, bridge: &bridge, responseStarted: responseStarted)
         for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
         // Finished before the flush (which may close the stream) and before the upstream's close, which must
         // find this call answered rather than reset the client's stream.
-        finish(status: status, context: context, clientGone: false)
+        finish(status: status, clientGone: false)
         context.flush()
         upstream?.close(promise: nil)
     }
 
-    private func finish(status: Int?, context: ChannelHandlerContext, clientGone: Bool) {
-        if case .finished = state { return }
-        state = .finished
+    private func finish(status: Int?, clientGone: Bool) {
+        guard stream.finish() else { return }
         deadline?.cancel()
         deadline = nil
         exchange?.finish(status: status ?? (clientGone ? GRPCFrames.Status.cancelled : nil))
@@ -511,7 +371,7 @@ final class InboundStreamHandler: ChannelDuplexHandler {
     }
 
     private func reset(_ context: ChannelHandlerContext) {
-        state = .finished
+        _ = stream.finish()
         context.close(promise: nil)
     }
 }
