@@ -248,6 +248,7 @@ let package = Package(
             name: "WharfTestSupport",
             dependencies: [
                 "WharfRuntime", "WharfProto", "WharfTopology", "GatewayCore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -61,7 +61,7 @@ struct GarbageCollectionSafetyTests {
             let server = RunningBlobServer(services)
             let data = randomBytes(6 << 20)
             let blobStore = try BlobServer.makeStore(try blobSettings(server, store), host: server.host)
-            let leases = UploadLeases(client: server.host.postgres, logger: server.host.logger)
+            let leases = PostgresUploadLeases(client: server.host.postgres, logger: server.host.logger)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 let collected = Mutex(0)
@@ -92,7 +92,7 @@ struct GarbageCollectionSafetyTests {
         try await withServices([.blob(.postgres, environment: ["WHARF_BLOB_PUT_IDLE_TIMEOUT": "3s", "WHARF_BLOB_PUT_MAX_DURATION": "6s"])]) {
             services in
             let server = RunningBlobServer(services)
-            let leases = UploadLeases(client: server.host.postgres, logger: server.host.logger)
+            let leases = PostgresUploadLeases(client: server.host.postgres, logger: server.host.logger)
             try await withTestClient(port: server.port) { client in
                 let blobs = Tvix_Castore_V1_BlobService.Client(wrapping: client)
                 // One message, then silence (the stream stays open).

@@ -68,13 +68,13 @@ public enum BlobServer: WharfServiceProgram {
     }
 
     /// One collection: chunks no blob refers to, older than `grace`, and older than every upload in progress.
-    public static func collectGarbage(store: any BlobStore, leases: UploadLeases, grace: Duration) async throws -> Int {
+    public static func collectGarbage(store: any BlobStore, leases: any UploadLeaseStore, grace: Duration) async throws -> Int {
         try await store.collectGarbage(grace: grace, keepingSince: try await leases.oldestLiveStart())
     }
 
     public static func build(host: WharfServiceHost, settings: BlobSettings) async throws -> WharfServiceParts {
         let store = try makeStore(settings, host: host)
-        let leases = UploadLeases(client: host.postgres, logger: host.logger)
+        let leases = PostgresUploadLeases(client: host.postgres, logger: host.logger)
         let core = BlobServiceCore(
             store: store, leases: leases, maximumBlobSize: settings.maximumBlobSize,
             putIdleTimeout: settings.putIdleTimeout, putMaximumDuration: settings.putMaximumDuration,

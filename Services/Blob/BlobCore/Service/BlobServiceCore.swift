@@ -15,7 +15,7 @@ public struct BlobServiceCore: Sendable {
     public let store: any BlobStore
     public let maximumBlobSize: Int64
     /// Held by every Put so that the collector leaves its chunks alone, however slow it is.
-    let leases: UploadLeases
+    let leases: any UploadLeaseStore
     /// A Put that sends nothing for `putIdleTimeout`, or runs longer than `putMaximumDuration`, is ended and
     /// its lease given back: one stalled upload cannot stop garbage collection for ever.
     let putIdleTimeout: Duration
@@ -23,7 +23,7 @@ public struct BlobServiceCore: Sendable {
     let logger: Logger
 
     public init(
-        store: any BlobStore, leases: UploadLeases, maximumBlobSize: Int64, putIdleTimeout: Duration = .seconds(30),
+        store: any BlobStore, leases: any UploadLeaseStore, maximumBlobSize: Int64, putIdleTimeout: Duration = .seconds(30),
         putMaximumDuration: Duration = .seconds(6 * 3600), logger: Logger = Logger(label: "wharf.blob")
     ) {
         self.store = store
@@ -104,7 +104,7 @@ public struct BlobServiceCore: Sendable {
     func put<Messages: AsyncSequence & Sendable>(_ messages: Messages, data: @escaping @Sendable (Messages.Element) -> Data)
         async throws(BlobServiceError) -> BlobDigest
     {
-        let lease: UploadLeases.Lease
+        let lease: any UploadLease
         do {
             lease = try await leases.take()
         } catch {

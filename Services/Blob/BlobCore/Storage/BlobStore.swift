@@ -21,7 +21,7 @@ public protocol BlobStore: Sendable {
     func readChunk(_ digest: BlobDigest) async throws -> ByteBuffer?
 
     /// Removes chunks no blob refers to that are older than `grace` and were not written or touched since
-    /// `keepingSince` (the start of the oldest upload in progress, `UploadLeases`), and whatever partial files
+    /// `keepingSince` (the start of the oldest upload in progress, `UploadLeaseStore`), and whatever partial files
     /// a crashed writer left. Returns the number of chunks removed.
     func collectGarbage(grace: Duration, keepingSince: Date?) async throws -> Int
 }

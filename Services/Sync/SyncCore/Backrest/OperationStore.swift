@@ -57,110 +57,74 @@ public struct OperationStore: Sendable {
     }
 
     /// Upserts `operations` of `peerKeyID`. Invalid ones are skipped with their reason. When one id comes
-    /// several times the last copy wins (a garbled batch repeats operations).
+    /// several times the last copy wins (a garbled batch repeats operations). Reads what the database knows,
+    /// plans the rows (`OperationUpsertPlan`) and writes them, in one transaction.
     public func upsert(_ operations: [V1_Operation], peerKeyID: String, peerInstanceID: String) async throws -> Applied {
-        var applied = Applied()
-        var latest: [Int64: V1_Operation] = [:]
-        var order: [Int64] = []
-        for operation in operations {
-            if let reason = Self.problem(with: operation, peerInstanceID: peerInstanceID) {
-                applied.skipped.append((operation.id, reason))
-                continue
-            }
-            if latest.updateValue(operation, forKey: operation.id) == nil { order.append(operation.id) }
-        }
-        guard !order.isEmpty else { return applied }
-        let batch = order.compactMap { latest[$0] }
+        let plan = OperationUpsertPlan(operations, peerInstanceID: peerInstanceID)
+        var applied = Applied(skipped: plan.skipped)
+        guard !plan.batch.isEmpty else { return applied }
+        let logger = logger
         try await unwrappingTransactionError(PeerRemoved.self) {
             try await client.withTransaction(logger: logger) { connection in
                 // One peer's batches are applied one at a time (two sessions of a reconnecting client, or two
                 // replicas), so flow mapping and id assignment see each other's rows.
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext('backrest.operations'), hashtext(\(peerKeyID)))", logger: logger)
                 try await Self.requireAuthorized(peerKeyID, instanceID: peerInstanceID, on: connection, logger: logger)
-                let originalIDs = batch.map(\.id)
-                var known: [Int64: Int64] = [:]
-                for try await (originalID, id) in try await connection.query(
-                    "SELECT original_id, id FROM backrest.operations WHERE peer_keyid = \(peerKeyID) AND original_id = ANY(\(originalIDs))",
-                    logger: logger
-                ).decode((Int64, Int64).self) {
-                    known[originalID] = id
-                }
-                let flows = Array(Set(batch.map(\.flowID)))
-                var flowOf: [Int64: Int64] = [:]
-                for try await (originalFlow, flow) in try await connection.query(
+                let known = try await Self.pairs(
+                    "SELECT original_id, id FROM backrest.operations WHERE peer_keyid = \(peerKeyID) AND original_id = ANY(\(plan.originalIDs))",
+                    on: connection, logger: logger)
+                let flows = try await Self.pairs(
                     """
                     SELECT DISTINCT ON (original_flow_id) original_flow_id, flow_id FROM backrest.operations
-                    WHERE peer_keyid = \(peerKeyID) AND original_flow_id = ANY(\(flows)) ORDER BY original_flow_id, id
-                    """, logger: logger
-                ).decode((Int64, Int64).self) {
-                    flowOf[originalFlow] = flow
-                }
-                let newCount = batch.filter { known[$0.id] == nil }.count
-                var freshIDs: [Int64] = []
-                if newCount > 0 {
-                    for try await id in try await connection.query(
-                        "SELECT nextval('backrest.operation_ids') FROM generate_series(1, \(newCount))", logger: logger
-                    ).decode(Int64.self) {
-                        freshIDs.append(id)
-                    }
-                }
-                var modnos: [Int64] = []
-                for try await modno in try await connection.query(
-                    "SELECT nextval('backrest.modnos') FROM generate_series(1, \(batch.count))", logger: logger
-                ).decode(Int64.self) {
-                    modnos.append(modno)
-                }
-                guard freshIDs.count == newCount, modnos.count == batch.count else {
-                    throw PostgresSequenceShortfall()
-                }
-                var ids: [Int64] = [], originals: [Int64] = [], originalFlows: [Int64] = [], peerModnos: [Int64] = []
-                var flowIDs: [Int64] = [], rowModnos: [Int64] = [], instances: [String] = [], repos: [String] = []
-                var guids: [String] = [], plans: [String] = [], snapshots: [String] = [], statuses: [Int32] = []
-                var starts: [Int64] = [], blobs: [ByteBuffer] = []
-                var fresh = freshIDs.makeIterator()
-                for (index, operation) in batch.enumerated() {
-                    guard let id = known[operation.id] ?? fresh.next() else { throw PostgresSequenceShortfall() }
-                    // A flow first seen now takes the id of its first operation, as backrest's oplog does.
-                    let flow: Int64
-                    if let mapped = flowOf[operation.flowID] {
-                        flow = mapped
-                    } else {
-                        flow = id
-                        if operation.flowID != 0 { flowOf[operation.flowID] = id }
-                    }
-                    var stored = operation
-                    stored.originalInstanceKeyid = peerKeyID
-                    stored.originalID = operation.id
-                    stored.originalFlowID = operation.flowID
-                    stored.id = id
-                    stored.flowID = flow
-                    stored.modno = modnos[index]
-                    ids.append(id); originals.append(operation.id); originalFlows.append(operation.flowID)
-                    peerModnos.append(operation.modno); flowIDs.append(flow); rowModnos.append(modnos[index])
-                    instances.append(operation.instanceID); repos.append(operation.repoID); guids.append(operation.repoGuid)
-                    plans.append(operation.planID); snapshots.append(operation.snapshotID);
-                    statuses.append(Int32(truncatingIfNeeded: operation.status.rawValue))
-                    starts.append(operation.unixTimeStartMs); blobs.append(ByteBuffer(bytes: try stored.serializedBytes() as [UInt8]))
-                }
-                try await connection.query(
-                    """
-                    INSERT INTO backrest.operations (id, peer_keyid, original_id, original_flow_id, peer_modno, flow_id, modno,
-                        instance_id, repo_id, repo_guid, plan_id, snapshot_id, status, start_time_ms, operation)
-                    SELECT i, \(peerKeyID), o, f, pm, fl, m, inst, r, g, p, s, st, t, b
-                    FROM unnest(\(ids)::bigint[], \(originals)::bigint[], \(originalFlows)::bigint[], \(peerModnos)::bigint[],
-                                \(flowIDs)::bigint[], \(rowModnos)::bigint[], \(instances)::text[], \(repos)::text[], \(guids)::text[],
-                                \(plans)::text[], \(snapshots)::text[], \(statuses)::integer[], \(starts)::bigint[], \(blobs)::bytea[])
-                         AS t(i, o, f, pm, fl, m, inst, r, g, p, s, st, t, b)
-                    ON CONFLICT (peer_keyid, original_id) DO UPDATE SET
-                        original_flow_id = excluded.original_flow_id, peer_modno = excluded.peer_modno, flow_id = excluded.flow_id,
-                        modno = excluded.modno, instance_id = excluded.instance_id, repo_id = excluded.repo_id,
-                        repo_guid = excluded.repo_guid, plan_id = excluded.plan_id, snapshot_id = excluded.snapshot_id,
-                        status = excluded.status, start_time_ms = excluded.start_time_ms, operation = excluded.operation
-                    """, logger: logger)
+                    WHERE peer_keyid = \(peerKeyID) AND original_flow_id = ANY(\(plan.originalFlowIDs)) ORDER BY original_flow_id, id
+                    """, on: connection, logger: logger)
+                let freshIDs = try await Self.next(plan.newOperations(known: known), of: "backrest.operation_ids", on: connection, logger: logger)
+                let modnos = try await Self.next(plan.batch.count, of: "backrest.modnos", on: connection, logger: logger)
+                let rows = try plan.rows(peerKeyID: peerKeyID, known: known, flows: flows, freshIDs: freshIDs, modnos: modnos)
+                try await Self.write(rows, peerKeyID: peerKeyID, on: connection, logger: logger)
             }
         }
-        applied.stored = batch.count
+        applied.stored = plan.batch.count
         return applied
+    }
+
+    /// The write step: the planned rows, inserted or (for ids stored before) updated in one statement.
+    private static func write(_ rows: OperationUpsertPlan.Rows, peerKeyID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        let blobs = try rows.stored.map { ByteBuffer(bytes: try $0.serializedBytes() as [UInt8]) }
+        try await connection.query(
+            """
+            INSERT INTO backrest.operations (id, peer_keyid, original_id, original_flow_id, peer_modno, flow_id, modno,
+                instance_id, repo_id, repo_guid, plan_id, snapshot_id, status, start_time_ms, operation)
+            SELECT i, \(peerKeyID), o, f, pm, fl, m, inst, r, g, p, s, st, t, b
+            FROM unnest(\(rows.ids)::bigint[], \(rows.originals)::bigint[], \(rows.originalFlows)::bigint[], \(rows.peerModnos)::bigint[],
+                        \(rows.flowIDs)::bigint[], \(rows.modnos)::bigint[], \(rows.instances)::text[], \(rows.repos)::text[],
+                        \(rows.guids)::text[], \(rows.plans)::text[], \(rows.snapshots)::text[], \(rows.statuses)::integer[],
+                        \(rows.starts)::bigint[], \(blobs)::bytea[])
+                 AS t(i, o, f, pm, fl, m, inst, r, g, p, s, st, t, b)
+            ON CONFLICT (peer_keyid, original_id) DO UPDATE SET
+                original_flow_id = excluded.original_flow_id, peer_modno = excluded.peer_modno, flow_id = excluded.flow_id,
+                modno = excluded.modno, instance_id = excluded.instance_id, repo_id = excluded.repo_id,
+                repo_guid = excluded.repo_guid, plan_id = excluded.plan_id, snapshot_id = excluded.snapshot_id,
+                status = excluded.status, start_time_ms = excluded.start_time_ms, operation = excluded.operation
+            """, logger: logger)
+    }
+
+    /// (key, value) rows of `query` as a dictionary.
+    private static func pairs(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [Int64: Int64] {
+        var found: [Int64: Int64] = [:]
+        for try await (key, value) in try await connection.query(query, logger: logger).decode((Int64, Int64).self) { found[key] = value }
+        return found
+    }
+
+    /// `count` values of the sequence `sequence` (a name from this file, never from input).
+    private static func next(_ count: Int, of sequence: StaticString, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        guard count > 0 else { return [] }
+        var values: [Int64] = []
+        var query = PostgresQuery(unsafeSQL: "SELECT nextval('\(sequence)') FROM generate_series(1, $1)")
+        query.binds.append(count)
+        for try await value in try await connection.query(query, logger: logger).decode(Int64.self) { values.append(value) }
+        guard values.count == count else { throw PostgresSequenceShortfall() }
+        return values
     }
 
     /// Deletes the peer's operations with these (peer) ids; returns how many existed.

@@ -8,7 +8,7 @@ import WharfRuntime
 /// both stores), renewed while the upload lives. The collector keeps every chunk written or touched since the
 /// oldest live lease began, however long that upload takes; a lease whose holder died stops counting once it
 /// has not been renewed for `timeToLive`.
-public struct UploadLeases: Sendable {
+public struct PostgresUploadLeases: UploadLeaseStore {
     public static let timeToLive: Duration = .seconds(60)
     static let renewalInterval: Duration = .seconds(15)
 
@@ -21,7 +21,7 @@ public struct UploadLeases: Sendable {
     }
 
     /// A lease of one Put, renewed every 15 s until released (at the latest when it is deinitialised).
-    public final class Lease: Sendable {
+    public final class Lease: UploadLease {
         private let id: UUID
         private let client: PostgresClient
         private let logger: Logger
@@ -34,7 +34,7 @@ public struct UploadLeases: Sendable {
             self.logger = logger
             renewal = Task {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: UploadLeases.renewalInterval)
+                    try? await Task.sleep(for: PostgresUploadLeases.renewalInterval)
                     guard !Task.isCancelled else { return }
                     do {
                         try await client.query("UPDATE blob.upload_leases SET renewed_at = now() WHERE id = \(id)", logger: logger)
@@ -61,14 +61,14 @@ public struct UploadLeases: Sendable {
     }
 
     /// Takes a lease for a Put that starts now.
-    func take() async throws -> Lease {
+    public func take() async throws -> any UploadLease {
         let id = UUID()
         try await client.query("INSERT INTO blob.upload_leases (id) VALUES (\(id))", logger: logger)
         return Lease(id: id, client: client, logger: logger)
     }
 
     /// When the oldest live upload began (nil when none is in progress); leases of dead holders are removed.
-    func oldestLiveStart() async throws -> Date? {
+    public func oldestLiveStart() async throws -> Date? {
         let seconds = Double(Self.timeToLive.components.seconds)
         try await client.query("DELETE FROM blob.upload_leases WHERE renewed_at < now() - \(seconds) * interval '1 second'", logger: logger)
         let rows = try await client.query("SELECT min(started_at) FROM blob.upload_leases", logger: logger)
