@@ -15,6 +15,16 @@ struct WharfctlStatusTests {
                 let wharfctl = try builtExecutable("wharfctl")
                 let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
                 let address = ["--address", "127.0.0.1:\(port)"]
+                // On a loaded machine the first probe of the live replica can time out (ejecting it until the
+                // next probe passes, 200 ms later): wait until the gateway has seen it answer.
+                let liveSeen = try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                    let json = try await runExecutable(wharfctl, ["status", "--output", "json"] + address, environment: admin)
+                    let replicas = json.output.split(separator: "\n").compactMap {
+                        (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                    }.flatMap { ($0["replicas"] as? [[String: Any]]) ?? [] }
+                    return replicas.contains { $0["address"] as? String == "127.0.0.1:\(upstream)" && $0["serving"] as? Bool == true }
+                }
+                #expect(liveSeen, "the live replica was never probed successfully")
                 let text = try await runExecutable(wharfctl, ["status"] + address, environment: admin)
                 #expect(text.status == 2, "a route is not serving: \(text.output)")
                 let lines = text.output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
