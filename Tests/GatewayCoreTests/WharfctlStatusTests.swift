@@ -15,19 +15,19 @@ struct WharfctlStatusTests {
                 let wharfctl = try builtExecutable("wharfctl")
                 let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
                 let address = ["--address", "127.0.0.1:\(port)"]
-                // On a loaded machine the first probe of the live replica can time out (ejecting it until the
-                // next probe passes, 200 ms later): wait until the gateway has seen it answer.
-                let liveSeen = try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
-                    let json = try await runExecutable(wharfctl, ["status", "--output", "json"] + address, environment: admin)
-                    let replicas = json.output.split(separator: "\n").compactMap {
-                        (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
-                    }.flatMap { ($0["replicas"] as? [[String: Any]]) ?? [] }
-                    return replicas.contains { $0["address"] as? String == "127.0.0.1:\(upstream)" && $0["serving"] as? Bool == true }
+                // On a loaded machine a probe of the live replica can time out, ejecting it until the next probe
+                // passes (200 ms later): each answer is read from a moment the gateway saw the live replica answer.
+                func words(_ output: String) -> [[String]] {
+                    output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
                 }
-                #expect(liveSeen, "the live replica was never probed successfully")
-                let text = try await runExecutable(wharfctl, ["status"] + address, environment: admin)
+                var text: (status: Int32?, output: String) = (nil, "")
+                #expect(
+                    try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                        text = try await runExecutable(wharfctl, ["status"] + address, environment: admin)
+                        return words(text.output).contains { $0.prefix(4) == [EchoService.service, "SERVING", "127.0.0.1:\(upstream)", "up"] }
+                    }, "the live replica was never seen up: \(text.output)")
                 #expect(text.status == 2, "a route is not serving: \(text.output)")
-                let lines = text.output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+                let lines = words(text.output)
                 #expect(lines.first == ["gateway", "127.0.0.1:\(port):", "NOT_SERVING"], "\(text.output)")
                 #expect(lines.dropFirst().first == ["SERVICE", "HEALTH", "REPLICA", "STATE", "FAILURES", "STREAMS"], "\(text.output)")
                 #expect(lines.contains { $0.prefix(4) == [EchoService.service, "SERVING", "127.0.0.1:\(upstream)", "up"] }, "\(text.output)")
@@ -36,10 +36,16 @@ struct WharfctlStatusTests {
                     "\(text.output)")
                 #expect(lines.contains { $0.prefix(4) == ["wharf.test.Gone", "NOT_SERVING", "127.0.0.1:\(alsoDead)", "ejected"] }, "\(text.output)")
 
-                let json = try await runExecutable(wharfctl, ["status", "--output", "json"] + address, environment: admin)
-                let objects = json.output.split(separator: "\n").compactMap {
-                    (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
-                }
+                var json: (status: Int32?, output: String) = (nil, "")
+                var objects: [[String: Any]] = []
+                #expect(
+                    try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                        json = try await runExecutable(wharfctl, ["status", "--output", "json"] + address, environment: admin)
+                        objects = json.output.split(separator: "\n").compactMap {
+                            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                        }
+                        return objects.first?["serving"] as? Bool == true
+                    }, "\(json.output)")
                 #expect(objects.map { $0["service"] as? String } == [EchoService.service, "wharf.test.Gone"], "\(json.output)")
                 let echo = try #require(objects.first)
                 #expect(echo["serving"] as? Bool == true)
