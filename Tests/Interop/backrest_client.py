@@ -154,25 +154,25 @@ def sync(address, protos, folder, instance, hub_keyid, count):
               f"the hub opened with {sorted(seen)}")
         return session, seen["request_operations"].request_operations
 
-    session, request = connect()
-    check(request.high_opid == 0, f"a new client is asked from operation {request.high_opid}")
     operations = [operations_pb2.Operation(
         id=index, flow_id=index, modno=index, instance_id=instance, repo_id="smoke-repo", repo_guid="smoke-guid",
         plan_id="daily", unix_time_start_ms=1_765_000_000_000 + index, status=operations_pb2.STATUS_SUCCESS,
         display_message=f"backup {index}") for index in range(1, count + 1)]
-    for start in range(0, count, 256):
-        session.send(Item(receive_operations=Item.SyncActionReceiveOperations(event=operations_pb2.OperationEvent(
-            created_operations=operations_pb2.OperationList(operations=operations[start:start + 256])))))
-    # Stored operations show in the catch-up point the hub gives the next session (a newer session of the
-    # same client displaces this one).
-    deadline = time.time() + 30
-    while True:
+    session, request = connect()
+    check(request.high_opid == 0, f"a new client is asked from operation {request.high_opid}")
+    # As backrest does: each session sends, in batches of 256, what the hub's request_operations asks for (the
+    # operations after its catch-up point); a newer session of the same client displaces the older one, so
+    # what the older one had not delivered is asked for again. Done when the hub asks for nothing more.
+    deadline = time.time() + 60
+    while request.high_opid < count and time.time() < deadline:
+        missing = [operation for operation in operations if operation.id > request.high_opid]
+        for start in range(0, len(missing), 256):
+            session.send(Item(receive_operations=Item.SyncActionReceiveOperations(event=operations_pb2.OperationEvent(
+                created_operations=operations_pb2.OperationList(operations=missing[start:start + 256])))))
+        time.sleep(0.5)
         reconnected, request = connect()
         session.close()
         session = reconnected
-        if request.high_opid == count or time.time() > deadline:
-            break
-        time.sleep(0.5)
     check(request.high_opid == count and request.high_modno == count,
           f"after {count} operations the hub asks from operation {request.high_opid}, modno {request.high_modno}")
     session.close()

@@ -5,7 +5,7 @@ import WharfProto
 import WharfRuntime
 import WharfTestSupport
 
-@Suite("Routing peers are proven, not claimed; the hop budget is the server's", .serialized)
+@Suite("Routing peers are proven, not claimed; the hop budget is the server's")
 struct PeerTrustTests {
     static let secret = "routing-trust-secret-0002"
 

@@ -5,7 +5,7 @@ import Testing
 import WharfProto
 import WharfTestSupport
 
-@Suite("wharf.routing.v1 RecordPublishing: many Publishes per message", .serialized)
+@Suite("wharf.routing.v1 RecordPublishing: many Publishes per message")
 struct PublishManyTests {
     /// A skill name JSON has to escape, to show the labels travel intact.
     static let escaped = "quoted \"name\"/back\\slash/ünïcode \u{1F}unit-separator"

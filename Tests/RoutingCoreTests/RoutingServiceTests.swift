@@ -6,7 +6,7 @@ import Testing
 import WharfProto
 import WharfTestSupport
 
-@Suite("Routing service with the store, over gRPC", .serialized)
+@Suite("Routing service with the store, over gRPC")
 struct RoutingServiceTests {
     static let generation = "natural_language_processing/natural_language_generation/text_completion"
     static let reasoning = "natural_language_processing/analytical_reasoning/problem_solving"
