@@ -6,7 +6,7 @@ import Synchronization
 /// A `BlobStore` in this process's memory, as tvix's `MemoryBlobService`: the reference of the protocol's
 /// behaviour, which the store contract tests hold every backend to, and the store of tests that exercise the
 /// blob service rather than a backend. Not offered as `WHARF_BLOB_STORE`: everything is lost at exit.
-public final class MemoryBlobStore: BlobStore {
+package final class MemoryBlobStore: BlobStore {
     private struct Chunk {
         var bytes: ByteBuffer
         var touched: Date
@@ -21,11 +21,11 @@ public final class MemoryBlobStore: BlobStore {
     private let now: @Sendable () -> Date
 
     /// `now`: the clock chunk ages are measured with (tests move it).
-    public init(now: @escaping @Sendable () -> Date = Date.init) {
+    package init(now: @escaping @Sendable () -> Date = Date.init) {
         self.now = now
     }
 
-    public func putChunk(_ digest: BlobDigest, _ bytes: ByteBuffer) async throws {
+    package func putChunk(_ digest: BlobDigest, _ bytes: ByteBuffer) async throws {
         let time = now()
         contents.withLock { contents in
             if contents.chunks[digest] != nil {
@@ -36,7 +36,7 @@ public final class MemoryBlobStore: BlobStore {
         }
     }
 
-    public func commitBlob(_ digest: BlobDigest, size: Int64, chunks: [ChunkRef]) async throws {
+    package func commitBlob(_ digest: BlobDigest, size: Int64, chunks: [ChunkRef]) async throws {
         try contents.withLock { contents in
             guard contents.blobs[digest] == nil else { return }
             if let missing = chunks.first(where: { contents.chunks[$0.digest] == nil }) { throw BlobStoreError.missingChunk(missing.digest) }
@@ -44,7 +44,7 @@ public final class MemoryBlobStore: BlobStore {
         }
     }
 
-    public func record(of digest: BlobDigest) async throws -> BlobRecord? {
+    package func record(of digest: BlobDigest) async throws -> BlobRecord? {
         contents.withLock { contents in
             if let blob = contents.blobs[digest] { return blob }
             guard let chunk = contents.chunks[digest] else { return nil }
@@ -53,11 +53,11 @@ public final class MemoryBlobStore: BlobStore {
         }
     }
 
-    public func readChunk(_ digest: BlobDigest) async throws -> ByteBuffer? {
+    package func readChunk(_ digest: BlobDigest) async throws -> ByteBuffer? {
         contents.withLock { $0.chunks[digest]?.bytes }
     }
 
-    public func collectGarbage(grace: Duration, keepingSince: Date?) async throws -> Int {
+    package func collectGarbage(grace: Duration, keepingSince: Date?) async throws -> Int {
         let cutoff = now().addingTimeInterval(-Self.seconds(grace))
         let keep = keepingSince ?? .distantFuture
         return contents.withLock { contents in
@@ -71,11 +71,11 @@ public final class MemoryBlobStore: BlobStore {
     }
 
     /// Damages a stored chunk in place (tests of what a read does with storage that went bad).
-    public func damage(_ digest: BlobDigest, with bytes: ByteBuffer) {
+    package func damage(_ digest: BlobDigest, with bytes: ByteBuffer) {
         contents.withLock { $0.chunks[digest]?.bytes = bytes }
     }
 
-    public var chunkCount: Int { contents.withLock { $0.chunks.count } }
+    package var chunkCount: Int { contents.withLock { $0.chunks.count } }
 
     private static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18

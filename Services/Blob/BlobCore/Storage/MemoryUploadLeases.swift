@@ -2,21 +2,21 @@ import Foundation
 import Synchronization
 
 /// Upload leases of one process (the in-memory store's, and tests'): a lease counts until released.
-public final class MemoryUploadLeases: UploadLeaseStore {
+package final class MemoryUploadLeases: UploadLeaseStore {
     private let live = Mutex<[UUID: Date]>([:])
 
-    public init() {}
+    package init() {}
 
-    public func take() async throws -> any UploadLease {
+    package func take() async throws -> any UploadLease {
         let id = UUID()
         live.withLock { $0[id] = Date() }
         return Lease { [self] in live.withLock { _ = $0.removeValue(forKey: id) } }
     }
 
-    public func oldestLiveStart() async throws -> Date? { live.withLock { $0.values.min() } }
+    package func oldestLiveStart() async throws -> Date? { live.withLock { $0.values.min() } }
 
     /// Leases held now.
-    public var count: Int { live.withLock { $0.count } }
+    package var count: Int { live.withLock { $0.count } }
 
     final class Lease: UploadLease {
         private let onRelease: Mutex<(@Sendable () -> Void)?>
