@@ -317,7 +317,7 @@ let package = Package(
         .testTarget(
             name: "SyncCoreTests",
             dependencies: [
-                "SyncCore", "WharfTestSupport", "WharfProto", .product(name: "Crypto", package: "swift-crypto"),
+                "SyncCore", "WharfTestSupport", "WharfProto", "WharfEncoding", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ] + grpc,
             path: "Tests/SyncCoreTests"

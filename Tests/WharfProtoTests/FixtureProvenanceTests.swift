@@ -11,7 +11,7 @@ struct FixtureProvenanceTests {
         let names = ["README.md", "wire-agntcy.txt", "wire-backrest.txt", "wire-orly.txt", "wire-tvix.txt"]
         let vectors = [
             "agntcy_dir_cid_vectors.json", "blake3_test_vectors.json", "negentropy_v1_vectors.json",
-            "nostr_event_id_vectors.json",
+            "nostr_event_id_vectors.json", "hpke_pq_mlkem1024_p384_vector.json",
         ]
         return names.map { ("spec/\($0)", "spec/\($0)") } + vectors.map { ("testdata/\($0)", "testdata/\($0)") }
     }()
