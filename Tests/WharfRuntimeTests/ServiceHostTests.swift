@@ -51,6 +51,17 @@ extension InProcessService {
     }
 }
 
+/// A stopped server: a call to `port` fails (within 2 s).
+func expectNothingListens(on port: Int, sourceLocation: SourceLocation = #_sourceLocation) async {
+    await #expect(throws: (any Error).self, sourceLocation: sourceLocation) {
+        try await withTestClient(port: port) { client in
+            var options = CallOptions.defaults
+            options.timeout = .seconds(2)
+            _ = try await Tvix_Castore_V1_BlobService.Client(wrapping: client).stat(.init(), options: options)
+        }
+    }
+}
+
 @Suite("Service host: gRPC health, metrics, graceful shutdown")
 struct ServiceHostTests {
     @Test("health Check answers SERVING, NOT_SERVING while PostgreSQL is stopped (liveness stays SERVING), SERVING again after; Watch sees it")
@@ -142,13 +153,7 @@ struct ServiceHostTests {
         }
         // run() has returned: once stopped, nothing listens on the port any more.
         let port = grpcPort
-        await #expect(throws: (any Error).self) {
-            try await withTestClient(port: port) { client in
-                var options = CallOptions.defaults
-                options.timeout = .seconds(2)
-                _ = try await Tvix_Castore_V1_BlobService.Client(wrapping: client).stat(.init(), options: options)
-            }
-        }
+        await expectNothingListens(on: port)
     }
 
     @Test("as a ServiceLifecycle Service, a host serves until its group shuts down gracefully, then returns")
@@ -171,13 +176,7 @@ struct ServiceHostTests {
         #expect(answer.bao == Data("done".utf8))
         await group.triggerGracefulShutdown()
         try await running.value
-        await #expect(throws: (any Error).self) {
-            try await withTestClient(port: port) { client in
-                var options = CallOptions.defaults
-                options.timeout = .seconds(2)
-                _ = try await Tvix_Castore_V1_BlobService.Client(wrapping: client).stat(.init(), options: options)
-            }
-        }
+        await expectNothingListens(on: port)
     }
 
     @Test("withServices: a service that cannot start fails the call with its error and stops those started before it")

@@ -6,13 +6,7 @@ import WharfProto
 /// as records a client pushes: each record's JSON parsed into a `Struct` as upstream's SDKs do.
 public enum UpstreamRecordVectors {
     public static func load() throws -> [(record: Agntcy_Dir_Core_V1_Record, cid: String)] {
-        let data = try Data(contentsOf: ProjectPaths.fixture("testdata/agntcy_dir_cid_vectors.json"))
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let vectors = object["record_vectors"] as? [[String: Any]]
-        else {
-            throw TestSupportError("agntcy_dir_cid_vectors.json has no record_vectors")
-        }
-        return try vectors.map { vector in
+        try recordVectors().map { vector in
             guard let record = vector["record"], let cid = vector["cid"] as? String else {
                 throw TestSupportError("a record vector lacks its record or cid")
             }
@@ -24,17 +18,21 @@ public enum UpstreamRecordVectors {
 
     /// Each vector's canonical JSON (the bytes upstream hashes) with its CID.
     public static func canonical() throws -> [(canonicalJSON: Data, cid: String)] {
+        try recordVectors().map { vector in
+            guard let json = vector["canonical_json"] as? String, let cid = vector["cid"] as? String else {
+                throw TestSupportError("a record vector lacks its canonical_json or cid")
+            }
+            return (Data(json.utf8), cid)
+        }
+    }
+
+    private static func recordVectors() throws -> [[String: Any]] {
         let data = try Data(contentsOf: ProjectPaths.fixture("testdata/agntcy_dir_cid_vectors.json"))
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
             let vectors = object["record_vectors"] as? [[String: Any]]
         else {
             throw TestSupportError("agntcy_dir_cid_vectors.json has no record_vectors")
         }
-        return try vectors.map { vector in
-            guard let json = vector["canonical_json"] as? String, let cid = vector["cid"] as? String else {
-                throw TestSupportError("a record vector lacks its canonical_json or cid")
-            }
-            return (Data(json.utf8), cid)
-        }
+        return vectors
     }
 }

@@ -6,6 +6,7 @@ enum SHAKE256 {
     static func hash(_ input: [UInt8], outputLength: Int) -> [UInt8] {
         var state = [UInt64](repeating: 0, count: 25)
         var offset = 0
+        // offset never passes input.count: neither expression can overflow.
         while input.count - offset >= rate {
             absorb(input[offset..<offset + rate], into: &state)
             keccakF1600(&state)
