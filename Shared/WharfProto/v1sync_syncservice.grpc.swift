@@ -348,9 +348,23 @@ public enum V1sync_BackrestSyncStateService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "SetRemoteClientConfig" metadata.
+        public enum SetRemoteClientConfig: Sendable {
+            /// Request type for "SetRemoteClientConfig".
+            public typealias Input = Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest
+            /// Response type for "SetRemoteClientConfig".
+            public typealias Output = Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse
+            /// Descriptor for "SetRemoteClientConfig".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "v1sync.BackrestSyncStateService"),
+                method: "SetRemoteClientConfig",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "v1sync.BackrestSyncStateService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            GetPeerSyncStatesStream.descriptor
+            GetPeerSyncStatesStream.descriptor,
+            SetRemoteClientConfig.descriptor
         ]
     }
 }
@@ -394,6 +408,25 @@ extension V1sync_BackrestSyncStateService {
             request: GRPCCore.StreamingServerRequest<V1sync_SyncStateStreamRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<V1sync_PeerState>
+
+        /// Handle the "SetRemoteClientConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added in backrest 1.13 (protocol 3): pushes a config change to a connected authorized client. Its messages
+        /// > are in wharf.backrest.protocol3 so that this package stays the 1.11-1.12 schema exactly.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse` messages.
+        func setRemoteClientConfig(
+            request: GRPCCore.StreamingServerRequest<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>
     }
 
     /// Service protocol for the "v1sync.BackrestSyncStateService" service.
@@ -421,6 +454,25 @@ extension V1sync_BackrestSyncStateService {
             request: GRPCCore.ServerRequest<V1sync_SyncStateStreamRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<V1sync_PeerState>
+
+        /// Handle the "SetRemoteClientConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added in backrest 1.13 (protocol 3): pushes a config change to a connected authorized client. Its messages
+        /// > are in wharf.backrest.protocol3 so that this package stays the 1.11-1.12 schema exactly.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse` message.
+        func setRemoteClientConfig(
+            request: GRPCCore.ServerRequest<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>
     }
 
     /// Simple service protocol for the "v1sync.BackrestSyncStateService" service.
@@ -447,6 +499,25 @@ extension V1sync_BackrestSyncStateService {
             response: GRPCCore.RPCWriter<V1sync_PeerState>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "SetRemoteClientConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added in backrest 1.13 (protocol 3): pushes a config change to a connected authorized client. Its messages
+        /// > are in wharf.backrest.protocol3 so that this package stays the 1.11-1.12 schema exactly.
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse` to respond with.
+        func setRemoteClientConfig(
+            request: Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse
     }
 }
 
@@ -460,6 +531,17 @@ extension V1sync_BackrestSyncStateService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<V1sync_PeerState>(),
             handler: { request, context in
                 try await self.getPeerSyncStatesStream(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: V1sync_BackrestSyncStateService.Method.SetRemoteClientConfig.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>(),
+            handler: { request, context in
+                try await self.setRemoteClientConfig(
                     request: request,
                     context: context
                 )
@@ -481,6 +563,17 @@ extension V1sync_BackrestSyncStateService.ServiceProtocol {
         )
         return response
     }
+
+    public func setRemoteClientConfig(
+        request: GRPCCore.StreamingServerRequest<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse> {
+        let response = try await self.setRemoteClientConfig(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -500,6 +593,19 @@ extension V1sync_BackrestSyncStateService.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func setRemoteClientConfig(
+        request: GRPCCore.ServerRequest<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse> {
+        return GRPCCore.ServerResponse<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>(
+            message: try await self.setRemoteClientConfig(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -534,6 +640,30 @@ extension V1sync_BackrestSyncStateService {
             deserializer: some GRPCCore.MessageDeserializer<V1sync_PeerState>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<V1sync_PeerState>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetRemoteClientConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added in backrest 1.13 (protocol 3): pushes a config change to a connected authorized client. Its messages
+        /// > are in wharf.backrest.protocol3 so that this package stays the 1.11-1.12 schema exactly.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest` message.
+        ///   - serializer: A serializer for `Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setRemoteClientConfig<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -584,6 +714,41 @@ extension V1sync_BackrestSyncStateService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "SetRemoteClientConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added in backrest 1.13 (protocol 3): pushes a config change to a connected authorized client. Its messages
+        /// > are in wharf.backrest.protocol3 so that this package stays the 1.11-1.12 schema exactly.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest` message.
+        ///   - serializer: A serializer for `Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setRemoteClientConfig<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: V1sync_BackrestSyncStateService.Method.SetRemoteClientConfig.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -608,6 +773,36 @@ extension V1sync_BackrestSyncStateService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<V1sync_SyncStateStreamRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<V1sync_PeerState>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetRemoteClientConfig" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Added in backrest 1.13 (protocol 3): pushes a config change to a connected authorized client. Its messages
+    /// > are in wharf.backrest.protocol3 so that this package stays the 1.11-1.12 schema exactly.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setRemoteClientConfig<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setRemoteClientConfig(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -638,6 +833,40 @@ extension V1sync_BackrestSyncStateService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getPeerSyncStatesStream(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetRemoteClientConfig" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Added in backrest 1.13 (protocol 3): pushes a config change to a connected authorized client. Its messages
+    /// > are in wharf.backrest.protocol3 so that this package stays the 1.11-1.12 schema exactly.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setRemoteClientConfig<Result>(
+        _ message: Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Backrest_Protocol3_SetRemoteClientConfigResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setRemoteClientConfig(
             request: request,
             options: options,
             onResponse: handleResponse

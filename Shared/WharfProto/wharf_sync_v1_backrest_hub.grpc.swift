@@ -89,13 +89,55 @@ public enum Wharf_Sync_V1_BackrestHub: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CreatePairingToken" metadata.
+        public enum CreatePairingToken: Sendable {
+            /// Request type for "CreatePairingToken".
+            public typealias Input = Wharf_Sync_V1_CreatePairingTokenRequest
+            /// Response type for "CreatePairingToken".
+            public typealias Output = Wharf_Sync_V1_CreatePairingTokenResponse
+            /// Descriptor for "CreatePairingToken".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "wharf.sync.v1.BackrestHub"),
+                method: "CreatePairingToken",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListPairingTokens" metadata.
+        public enum ListPairingTokens: Sendable {
+            /// Request type for "ListPairingTokens".
+            public typealias Input = Wharf_Sync_V1_ListPairingTokensRequest
+            /// Response type for "ListPairingTokens".
+            public typealias Output = Wharf_Sync_V1_ListPairingTokensResponse
+            /// Descriptor for "ListPairingTokens".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "wharf.sync.v1.BackrestHub"),
+                method: "ListPairingTokens",
+                type: .unary
+            )
+        }
+        /// Namespace for "RevokePairingToken" metadata.
+        public enum RevokePairingToken: Sendable {
+            /// Request type for "RevokePairingToken".
+            public typealias Input = Wharf_Sync_V1_RevokePairingTokenRequest
+            /// Response type for "RevokePairingToken".
+            public typealias Output = Wharf_Sync_V1_RevokePairingTokenResponse
+            /// Descriptor for "RevokePairingToken".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "wharf.sync.v1.BackrestHub"),
+                method: "RevokePairingToken",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "wharf.sync.v1.BackrestHub" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetIdentity.descriptor,
             AddClient.descriptor,
             RemoveClient.descriptor,
             ListClients.descriptor,
-            PushConfig.descriptor
+            PushConfig.descriptor,
+            CreatePairingToken.descriptor,
+            ListPairingTokens.descriptor,
+            RevokePairingToken.descriptor
         ]
     }
 }
@@ -212,6 +254,61 @@ extension Wharf_Sync_V1_BackrestHub {
             request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_PushConfigRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_PushConfigResponse>
+
+        /// Handle the "CreatePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a pairing token for backrest 1.13+ clients (protocol 3), printed once in backrest's format
+        /// > "<hub ed25519 keyid>:<64 hex secret>#<hub instance id>"; the hub keeps only its SHA-256.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Sync_V1_CreatePairingTokenRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Sync_V1_CreatePairingTokenResponse` messages.
+        func createPairingToken(
+            request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_CreatePairingTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_CreatePairingTokenResponse>
+
+        /// Handle the "ListPairingTokens" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the pairing tokens not yet expired, used up or revoked (never their secrets).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Sync_V1_ListPairingTokensRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Sync_V1_ListPairingTokensResponse` messages.
+        func listPairingTokens(
+            request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListPairingTokensRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListPairingTokensResponse>
+
+        /// Handle the "RevokePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a token no client can pair with any more; the clients it paired stay authorized.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Sync_V1_RevokePairingTokenRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Sync_V1_RevokePairingTokenResponse` messages.
+        func revokePairingToken(
+            request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_RevokePairingTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse>
     }
 
     /// Service protocol for the "wharf.sync.v1.BackrestHub" service.
@@ -312,6 +409,61 @@ extension Wharf_Sync_V1_BackrestHub {
             request: GRPCCore.ServerRequest<Wharf_Sync_V1_PushConfigRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_PushConfigResponse>
+
+        /// Handle the "CreatePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a pairing token for backrest 1.13+ clients (protocol 3), printed once in backrest's format
+        /// > "<hub ed25519 keyid>:<64 hex secret>#<hub instance id>"; the hub keeps only its SHA-256.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_CreatePairingTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Sync_V1_CreatePairingTokenResponse` message.
+        func createPairingToken(
+            request: GRPCCore.ServerRequest<Wharf_Sync_V1_CreatePairingTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_CreatePairingTokenResponse>
+
+        /// Handle the "ListPairingTokens" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the pairing tokens not yet expired, used up or revoked (never their secrets).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListPairingTokensRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Sync_V1_ListPairingTokensResponse` message.
+        func listPairingTokens(
+            request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListPairingTokensRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListPairingTokensResponse>
+
+        /// Handle the "RevokePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a token no client can pair with any more; the clients it paired stay authorized.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_RevokePairingTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Sync_V1_RevokePairingTokenResponse` message.
+        func revokePairingToken(
+            request: GRPCCore.ServerRequest<Wharf_Sync_V1_RevokePairingTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse>
     }
 
     /// Simple service protocol for the "wharf.sync.v1.BackrestHub" service.
@@ -410,6 +562,61 @@ extension Wharf_Sync_V1_BackrestHub {
             request: Wharf_Sync_V1_PushConfigRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Wharf_Sync_V1_PushConfigResponse
+
+        /// Handle the "CreatePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a pairing token for backrest 1.13+ clients (protocol 3), printed once in backrest's format
+        /// > "<hub ed25519 keyid>:<64 hex secret>#<hub instance id>"; the hub keeps only its SHA-256.
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Sync_V1_CreatePairingTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Sync_V1_CreatePairingTokenResponse` to respond with.
+        func createPairingToken(
+            request: Wharf_Sync_V1_CreatePairingTokenRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Sync_V1_CreatePairingTokenResponse
+
+        /// Handle the "ListPairingTokens" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the pairing tokens not yet expired, used up or revoked (never their secrets).
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Sync_V1_ListPairingTokensRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Sync_V1_ListPairingTokensResponse` to respond with.
+        func listPairingTokens(
+            request: Wharf_Sync_V1_ListPairingTokensRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Sync_V1_ListPairingTokensResponse
+
+        /// Handle the "RevokePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a token no client can pair with any more; the clients it paired stay authorized.
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Sync_V1_RevokePairingTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Sync_V1_RevokePairingTokenResponse` to respond with.
+        func revokePairingToken(
+            request: Wharf_Sync_V1_RevokePairingTokenRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Sync_V1_RevokePairingTokenResponse
     }
 }
 
@@ -472,6 +679,39 @@ extension Wharf_Sync_V1_BackrestHub.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Wharf_Sync_V1_BackrestHub.Method.CreatePairingToken.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_CreatePairingTokenRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_CreatePairingTokenResponse>(),
+            handler: { request, context in
+                try await self.createPairingToken(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Wharf_Sync_V1_BackrestHub.Method.ListPairingTokens.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListPairingTokensRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListPairingTokensResponse>(),
+            handler: { request, context in
+                try await self.listPairingTokens(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Wharf_Sync_V1_BackrestHub.Method.RevokePairingToken.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_RevokePairingTokenRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_RevokePairingTokenResponse>(),
+            handler: { request, context in
+                try await self.revokePairingToken(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -527,6 +767,39 @@ extension Wharf_Sync_V1_BackrestHub.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_PushConfigResponse> {
         let response = try await self.pushConfig(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func createPairingToken(
+        request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_CreatePairingTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_CreatePairingTokenResponse> {
+        let response = try await self.createPairingToken(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listPairingTokens(
+        request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListPairingTokensRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListPairingTokensResponse> {
+        let response = try await self.listPairingTokens(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func revokePairingToken(
+        request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_RevokePairingTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse> {
+        let response = try await self.revokePairingToken(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -595,6 +868,45 @@ extension Wharf_Sync_V1_BackrestHub.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_PushConfigResponse> {
         return GRPCCore.ServerResponse<Wharf_Sync_V1_PushConfigResponse>(
             message: try await self.pushConfig(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func createPairingToken(
+        request: GRPCCore.ServerRequest<Wharf_Sync_V1_CreatePairingTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_CreatePairingTokenResponse> {
+        return GRPCCore.ServerResponse<Wharf_Sync_V1_CreatePairingTokenResponse>(
+            message: try await self.createPairingToken(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listPairingTokens(
+        request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListPairingTokensRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListPairingTokensResponse> {
+        return GRPCCore.ServerResponse<Wharf_Sync_V1_ListPairingTokensResponse>(
+            message: try await self.listPairingTokens(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func revokePairingToken(
+        request: GRPCCore.ServerRequest<Wharf_Sync_V1_RevokePairingTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse> {
+        return GRPCCore.ServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse>(
+            message: try await self.revokePairingToken(
                 request: request.message,
                 context: context
             ),
@@ -726,6 +1038,76 @@ extension Wharf_Sync_V1_BackrestHub {
             deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_PushConfigResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_PushConfigResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreatePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a pairing token for backrest 1.13+ clients (protocol 3), printed once in backrest's format
+        /// > "<hub ed25519 keyid>:<64 hex secret>#<hub instance id>"; the hub keeps only its SHA-256.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_CreatePairingTokenRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_CreatePairingTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_CreatePairingTokenResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createPairingToken<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_CreatePairingTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_CreatePairingTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_CreatePairingTokenResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_CreatePairingTokenResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListPairingTokens" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the pairing tokens not yet expired, used up or revoked (never their secrets).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListPairingTokensRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_ListPairingTokensRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_ListPairingTokensResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listPairingTokens<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListPairingTokensRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_ListPairingTokensRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListPairingTokensResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListPairingTokensResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RevokePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a token no client can pair with any more; the clients it paired stay authorized.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_RevokePairingTokenRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_RevokePairingTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_RevokePairingTokenResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func revokePairingToken<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_RevokePairingTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_RevokePairingTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_RevokePairingTokenResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_RevokePairingTokenResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -915,6 +1297,109 @@ extension Wharf_Sync_V1_BackrestHub {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "CreatePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a pairing token for backrest 1.13+ clients (protocol 3), printed once in backrest's format
+        /// > "<hub ed25519 keyid>:<64 hex secret>#<hub instance id>"; the hub keeps only its SHA-256.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_CreatePairingTokenRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_CreatePairingTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_CreatePairingTokenResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func createPairingToken<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_CreatePairingTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_CreatePairingTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_CreatePairingTokenResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_CreatePairingTokenResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Wharf_Sync_V1_BackrestHub.Method.CreatePairingToken.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListPairingTokens" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the pairing tokens not yet expired, used up or revoked (never their secrets).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListPairingTokensRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_ListPairingTokensRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_ListPairingTokensResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listPairingTokens<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListPairingTokensRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_ListPairingTokensRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListPairingTokensResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListPairingTokensResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Wharf_Sync_V1_BackrestHub.Method.ListPairingTokens.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RevokePairingToken" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a token no client can pair with any more; the clients it paired stay authorized.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_RevokePairingTokenRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_RevokePairingTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_RevokePairingTokenResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func revokePairingToken<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_RevokePairingTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_RevokePairingTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_RevokePairingTokenResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_RevokePairingTokenResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Wharf_Sync_V1_BackrestHub.Method.RevokePairingToken.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1062,6 +1547,94 @@ extension Wharf_Sync_V1_BackrestHub.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_PushConfigRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_PushConfigResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreatePairingToken" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: a pairing token for backrest 1.13+ clients (protocol 3), printed once in backrest's format
+    /// > "<hub ed25519 keyid>:<64 hex secret>#<hub instance id>"; the hub keeps only its SHA-256.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Sync_V1_CreatePairingTokenRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createPairingToken<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Sync_V1_CreatePairingTokenRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_CreatePairingTokenResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createPairingToken(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_CreatePairingTokenRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_CreatePairingTokenResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListPairingTokens" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: the pairing tokens not yet expired, used up or revoked (never their secrets).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Sync_V1_ListPairingTokensRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listPairingTokens<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListPairingTokensRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListPairingTokensResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listPairingTokens(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListPairingTokensRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListPairingTokensResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RevokePairingToken" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: a token no client can pair with any more; the clients it paired stay authorized.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Sync_V1_RevokePairingTokenRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokePairingToken<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Sync_V1_RevokePairingTokenRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_RevokePairingTokenResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.revokePairingToken(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_RevokePairingTokenRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_RevokePairingTokenResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1231,6 +1804,106 @@ extension Wharf_Sync_V1_BackrestHub.ClientProtocol {
             metadata: metadata
         )
         return try await self.pushConfig(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreatePairingToken" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: a pairing token for backrest 1.13+ clients (protocol 3), printed once in backrest's format
+    /// > "<hub ed25519 keyid>:<64 hex secret>#<hub instance id>"; the hub keeps only its SHA-256.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createPairingToken<Result>(
+        _ message: Wharf_Sync_V1_CreatePairingTokenRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_CreatePairingTokenResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Sync_V1_CreatePairingTokenRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createPairingToken(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListPairingTokens" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: the pairing tokens not yet expired, used up or revoked (never their secrets).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listPairingTokens<Result>(
+        _ message: Wharf_Sync_V1_ListPairingTokensRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListPairingTokensResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Sync_V1_ListPairingTokensRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listPairingTokens(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RevokePairingToken" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: a token no client can pair with any more; the clients it paired stay authorized.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokePairingToken<Result>(
+        _ message: Wharf_Sync_V1_RevokePairingTokenRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_RevokePairingTokenResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Sync_V1_RevokePairingTokenRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.revokePairingToken(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -43,8 +43,13 @@ public nonisolated struct Wharf_Sync_V1_HubIdentity: Sendable {
 
   public var keyid: String = String()
 
-  /// PEM "EC PUBLIC" (what backrest calls ed25519pub).
+  /// PEM "EC PUBLIC" (what backrest calls ed25519pub): the protocol-1 identity (backrest 1.11-1.12).
   public var publicKeyPem: String = String()
+
+  /// The protocol-3 identity (backrest 1.13+): "ed25519." + base64url(SHA-256(key)), and the raw key in base64.
+  public var ed25519Keyid: String = String()
+
+  public var ed25519PublicKey: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -64,6 +69,9 @@ public nonisolated struct Wharf_Sync_V1_BackrestClient: Sendable {
 
   /// RFC 3339.
   public var addedAt: String = String()
+
+  /// The pairing token that authorized it, empty when an operator added it.
+  public var pairedWithToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -168,6 +176,123 @@ public nonisolated struct Wharf_Sync_V1_PushConfigResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Wharf_Sync_V1_PairingToken: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A short public name of the token (not its secret): what list shows and revoke takes.
+  public var id: String = String()
+
+  public var label: String = String()
+
+  /// RFC 3339.
+  public var createdAt: String = String()
+
+  public var expiresAt: String = String()
+
+  /// 0: any number of clients until it expires.
+  public var maxUses: Int32 = 0
+
+  public var uses: Int32 = 0
+
+  public var permissions: [V1_Multihost.Permission] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Wharf_Sync_V1_CreatePairingTokenRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var label: String = String()
+
+  /// How long the token pairs clients, in seconds (1 s to 365 days).
+  public var ttlSeconds: Int64 = 0
+
+  /// How many clients may pair with it; 0 means any number until it expires.
+  public var maxUses: Int32 = 0
+
+  public var permissions: [V1_Multihost.Permission] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Wharf_Sync_V1_CreatePairingTokenResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// What the client's operator pastes into backrest (Settings, Multihost, add known host): shown once.
+  public var token: String = String()
+
+  public var pairingToken: Wharf_Sync_V1_PairingToken {
+    get {_pairingToken ?? Wharf_Sync_V1_PairingToken()}
+    set {_pairingToken = newValue}
+  }
+  /// Returns true if `pairingToken` has been explicitly set.
+  public var hasPairingToken: Bool {self._pairingToken != nil}
+  /// Clears the value of `pairingToken`. Subsequent reads from it will return its default value.
+  public mutating func clearPairingToken() {self._pairingToken = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _pairingToken: Wharf_Sync_V1_PairingToken? = nil
+}
+
+public nonisolated struct Wharf_Sync_V1_ListPairingTokensRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Wharf_Sync_V1_ListPairingTokensResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tokens: [Wharf_Sync_V1_PairingToken] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Wharf_Sync_V1_RevokePairingTokenRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Wharf_Sync_V1_RevokePairingTokenResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var revoked: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "wharf.sync.v1"
@@ -193,7 +318,7 @@ nonisolated extension Wharf_Sync_V1_GetIdentityRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Wharf_Sync_V1_HubIdentity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HubIdentity"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}instance_id\0\u{1}keyid\0\u{3}public_key_pem\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}instance_id\0\u{1}keyid\0\u{3}public_key_pem\0\u{3}ed25519_keyid\0\u{3}ed25519_public_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -204,6 +329,8 @@ nonisolated extension Wharf_Sync_V1_HubIdentity: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularStringField(value: &self.instanceID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.keyid) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.publicKeyPem) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.ed25519Keyid) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.ed25519PublicKey) }()
       default: break
       }
     }
@@ -219,6 +346,12 @@ nonisolated extension Wharf_Sync_V1_HubIdentity: SwiftProtobuf.Message, SwiftPro
     if !self.publicKeyPem.isEmpty {
       try visitor.visitSingularStringField(value: self.publicKeyPem, fieldNumber: 3)
     }
+    if !self.ed25519Keyid.isEmpty {
+      try visitor.visitSingularStringField(value: self.ed25519Keyid, fieldNumber: 4)
+    }
+    if !self.ed25519PublicKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.ed25519PublicKey, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -226,6 +359,8 @@ nonisolated extension Wharf_Sync_V1_HubIdentity: SwiftProtobuf.Message, SwiftPro
     if lhs.instanceID != rhs.instanceID {return false}
     if lhs.keyid != rhs.keyid {return false}
     if lhs.publicKeyPem != rhs.publicKeyPem {return false}
+    if lhs.ed25519Keyid != rhs.ed25519Keyid {return false}
+    if lhs.ed25519PublicKey != rhs.ed25519PublicKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -233,7 +368,7 @@ nonisolated extension Wharf_Sync_V1_HubIdentity: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Wharf_Sync_V1_BackrestClient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BackrestClient"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}instance_id\0\u{1}keyid\0\u{1}permissions\0\u{3}added_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}instance_id\0\u{1}keyid\0\u{1}permissions\0\u{3}added_at\0\u{3}paired_with_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -245,6 +380,7 @@ nonisolated extension Wharf_Sync_V1_BackrestClient: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeSingularStringField(value: &self.keyid) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.permissions) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.addedAt) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.pairedWithToken) }()
       default: break
       }
     }
@@ -263,6 +399,9 @@ nonisolated extension Wharf_Sync_V1_BackrestClient: SwiftProtobuf.Message, Swift
     if !self.addedAt.isEmpty {
       try visitor.visitSingularStringField(value: self.addedAt, fieldNumber: 4)
     }
+    if !self.pairedWithToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pairedWithToken, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -271,6 +410,7 @@ nonisolated extension Wharf_Sync_V1_BackrestClient: SwiftProtobuf.Message, Swift
     if lhs.keyid != rhs.keyid {return false}
     if lhs.permissions != rhs.permissions {return false}
     if lhs.addedAt != rhs.addedAt {return false}
+    if lhs.pairedWithToken != rhs.pairedWithToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -489,6 +629,259 @@ nonisolated extension Wharf_Sync_V1_PushConfigResponse: SwiftProtobuf.Message, S
 
   public static func ==(lhs: Wharf_Sync_V1_PushConfigResponse, rhs: Wharf_Sync_V1_PushConfigResponse) -> Bool {
     if lhs.delivered != rhs.delivered {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Wharf_Sync_V1_PairingToken: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PairingToken"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}label\0\u{3}created_at\0\u{3}expires_at\0\u{3}max_uses\0\u{1}uses\0\u{1}permissions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.label) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.createdAt) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.expiresAt) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.maxUses) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.uses) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.permissions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.label.isEmpty {
+      try visitor.visitSingularStringField(value: self.label, fieldNumber: 2)
+    }
+    if !self.createdAt.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdAt, fieldNumber: 3)
+    }
+    if !self.expiresAt.isEmpty {
+      try visitor.visitSingularStringField(value: self.expiresAt, fieldNumber: 4)
+    }
+    if self.maxUses != 0 {
+      try visitor.visitSingularInt32Field(value: self.maxUses, fieldNumber: 5)
+    }
+    if self.uses != 0 {
+      try visitor.visitSingularInt32Field(value: self.uses, fieldNumber: 6)
+    }
+    if !self.permissions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.permissions, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Wharf_Sync_V1_PairingToken, rhs: Wharf_Sync_V1_PairingToken) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.label != rhs.label {return false}
+    if lhs.createdAt != rhs.createdAt {return false}
+    if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.maxUses != rhs.maxUses {return false}
+    if lhs.uses != rhs.uses {return false}
+    if lhs.permissions != rhs.permissions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Wharf_Sync_V1_CreatePairingTokenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreatePairingTokenRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}label\0\u{3}ttl_seconds\0\u{3}max_uses\0\u{1}permissions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.label) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.ttlSeconds) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.maxUses) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.permissions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.label.isEmpty {
+      try visitor.visitSingularStringField(value: self.label, fieldNumber: 1)
+    }
+    if self.ttlSeconds != 0 {
+      try visitor.visitSingularInt64Field(value: self.ttlSeconds, fieldNumber: 2)
+    }
+    if self.maxUses != 0 {
+      try visitor.visitSingularInt32Field(value: self.maxUses, fieldNumber: 3)
+    }
+    if !self.permissions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.permissions, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Wharf_Sync_V1_CreatePairingTokenRequest, rhs: Wharf_Sync_V1_CreatePairingTokenRequest) -> Bool {
+    if lhs.label != rhs.label {return false}
+    if lhs.ttlSeconds != rhs.ttlSeconds {return false}
+    if lhs.maxUses != rhs.maxUses {return false}
+    if lhs.permissions != rhs.permissions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Wharf_Sync_V1_CreatePairingTokenResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreatePairingTokenResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{3}pairing_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.token) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._pairingToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.token.isEmpty {
+      try visitor.visitSingularStringField(value: self.token, fieldNumber: 1)
+    }
+    try { if let v = self._pairingToken {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Wharf_Sync_V1_CreatePairingTokenResponse, rhs: Wharf_Sync_V1_CreatePairingTokenResponse) -> Bool {
+    if lhs.token != rhs.token {return false}
+    if lhs._pairingToken != rhs._pairingToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Wharf_Sync_V1_ListPairingTokensRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListPairingTokensRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Wharf_Sync_V1_ListPairingTokensRequest, rhs: Wharf_Sync_V1_ListPairingTokensRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Wharf_Sync_V1_ListPairingTokensResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListPairingTokensResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tokens\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.tokens) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tokens.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tokens, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Wharf_Sync_V1_ListPairingTokensResponse, rhs: Wharf_Sync_V1_ListPairingTokensResponse) -> Bool {
+    if lhs.tokens != rhs.tokens {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Wharf_Sync_V1_RevokePairingTokenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokePairingTokenRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Wharf_Sync_V1_RevokePairingTokenRequest, rhs: Wharf_Sync_V1_RevokePairingTokenRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Wharf_Sync_V1_RevokePairingTokenResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokePairingTokenResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revoked\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.revoked) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.revoked != false {
+      try visitor.visitSingularBoolField(value: self.revoked, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Wharf_Sync_V1_RevokePairingTokenResponse, rhs: Wharf_Sync_V1_RevokePairingTokenResponse) -> Bool {
+    if lhs.revoked != rhs.revoked {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

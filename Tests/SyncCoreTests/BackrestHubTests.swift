@@ -214,7 +214,7 @@ struct BackrestHubTests {
     }
 
     @Test(
-        "refused: unknown key, wrong keyid, bad signature, signature over timestamp ‖ payload, stale timestamp, instance mismatch, non-handshake first message, a backrest 1.13 client"
+        "refused: unknown key, wrong keyid, bad signature, signature over timestamp ‖ payload, stale timestamp, instance mismatch, non-handshake first message, a protocol-3 key exchange with a bad key"
     )
     func refusedHandshakes() async throws {
         try await withServices([.sync]) { services in
@@ -319,10 +319,12 @@ struct BackrestHubTests {
             ("stale timestamp", try laptop.handshake(at: Date().addingTimeInterval(-301)), .unauthenticated, "5 minutes"),
             ("instance id mismatch", try laptop.handshake(payload: "desktop"), .permissionDenied, "belongs to instance laptop"),
             ("not a handshake first", .with { $0.heartbeat = .init() }, .unauthenticated, "must be a handshake"),
-            // backrest 1.13+: establish_shared_secret is field 2, unknown to protocol 1.
+            // backrest 1.13+: establish_shared_secret (field 2, unknown to protocol 1) opens a protocol-3 session, whose
+            // key exchange refuses a 5-byte KEM public key.
             (
-                "a backrest 1.13 client", try V1sync_SyncStreamItem(serializedBytes: [0x12, 0x03, 0x0A, 0x01, 0x41]), .failedPrecondition,
-                "protocol 1 (backrest 1.11 to 1.12)"
+                "a protocol-3 key exchange with a short key",
+                try V1sync_SyncStreamItem(serializedBytes: [0x12, 0x09, 0x08, 0x01, 0x12, 0x05, 0x41, 0x41, 0x41, 0x41, 0x41]),
+                .invalidArgument, "KEM public key of 5 bytes"
             ),
         ]
     }

@@ -45,6 +45,14 @@ public enum SyncServer: WharfServiceProgram {
         services: [any RegistrableRPCService], instanceID: String
     ) {
         let identity = try settings.loadOrCreateIdentity()
+        // Without its ed25519 key the hub still serves protocol 1; protocol-3 clients are told why they cannot connect.
+        let ed25519: Result<BackrestEd25519Identity, ConfigurationProblem>
+        do {
+            ed25519 = .success(try settings.loadOrCreateEd25519Identity())
+        } catch let problem as ConfigurationProblem {
+            host.logger.error("the backrest hub cannot serve protocol 3 (backrest 1.13+)", metadata: ["reason": "\(problem)"])
+            ed25519 = .failure(problem)
+        }
         let instanceID = settings.instanceID ?? host.configuration.nodeID
         if let problem = BackrestClients.instanceIDProblem(instanceID) {
             throw ConfigurationProblem(
@@ -56,16 +64,24 @@ public enum SyncServer: WharfServiceProgram {
         }
         let peerStates = PeerStates(client: host.postgres, events: host.events, logger: host.logger)
         let configPushes = ConfigPushes(client: host.postgres, events: host.events, logger: host.logger)
+        let pairingTokens = PairingTokens(client: host.postgres, logger: host.logger)
         let hub = BackrestSyncHub(
-            identity: identity, instanceID: instanceID, clients: clients,
+            identity: identity, ed25519: ed25519, instanceID: instanceID, clients: clients, pairingTokens: pairingTokens,
             operations: OperationStore(client: host.postgres, logger: host.logger), peerStates: peerStates,
             configPushes: configPushes, events: host.events, settings: settings, logger: host.logger)
-        host.logger.info("backrest hub identity", metadata: ["instance_id": "\(instanceID)", "keyid": "\(identity.publicKey.keyid)"])
+        host.logger.info(
+            "backrest hub identity",
+            metadata: [
+                "instance_id": "\(instanceID)", "keyid": "\(identity.publicKey.keyid)",
+                "ed25519_keyid": "\((try? ed25519.get())?.keyid ?? "-")",
+            ])
         return (
             [
-                hub, BackrestSyncStateService(clients: clients, peerStates: peerStates, logger: host.logger),
+                hub,
+                BackrestSyncStateService(clients: clients, peerStates: peerStates, configPushes: configPushes, logger: host.logger),
                 BackrestHubService(
-                    identity: identity, instanceID: instanceID, clients: clients, configPushes: configPushes,
+                    identity: identity, ed25519: ed25519, instanceID: instanceID, clients: clients, pairingTokens: pairingTokens,
+                    configPushes: configPushes,
                     events: host.events, logger: host.logger),
             ],
             instanceID

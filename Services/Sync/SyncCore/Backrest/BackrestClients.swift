@@ -15,6 +15,12 @@ public struct BackrestClients: Sendable {
         public var keyid: String
         public var permissions: [V1_Multihost.Permission]
         public var addedAt: Date
+        /// The pairing token that authorized it (protocol 3); nil when an operator added it.
+        public var pairedWithToken: String? = nil
+
+        /// The sync protocol its keyid belongs to: P-256 keys (`ecdsa.`) are backrest 1.11–1.12's, ed25519 keys 1.13+'s.
+        public var protocolVersion: Int { keyid.hasPrefix(Self.ed25519Prefix) ? 3 : 1 }
+        static let ed25519Prefix = "ed25519."
     }
 
     public init(client: PostgresClient, logger: Logger) {
@@ -26,14 +32,26 @@ public struct BackrestClients: Sendable {
     /// of the form backrest derives, permissions whose scopes parse).
     public static func problem(instanceID: String, keyid: String, permissions: [V1_Multihost.Permission]) -> String? {
         if let problem = instanceIDProblem(instanceID) { return problem }
-        guard keyid.hasPrefix("ecdsa."), keyid.utf8.count == 49,
-            keyid.utf8.dropFirst(6).allSatisfy({ $0.isBase64URL })
-        else {
-            return "keyid must be \"ecdsa.\" followed by 43 base64url characters, as backrest derives it"
+        if let problem = keyidProblem(keyid) { return problem }
+        return permissionsProblem(permissions)
+    }
+
+    /// A keyid of either form backrest derives: `ecdsa.` (P-256, protocol 1) or `ed25519.` (protocol 3), then
+    /// 43 base64url characters.
+    public static func keyidProblem(_ keyid: String) -> String? {
+        for prefix in ["ecdsa.", Client.ed25519Prefix] where keyid.hasPrefix(prefix) {
+            let body = keyid.utf8.dropFirst(prefix.utf8.count)
+            if body.count == 43, body.allSatisfy({ $0.isBase64URL }) { return nil }
         }
+        return "keyid must be \"ecdsa.\" (backrest 1.11–1.12) or \"ed25519.\" (1.13+) followed by 43 base64url characters, as backrest derives it"
+    }
+
+    /// Permissions whose types are known and whose scopes parse (a pairing token's or a client's).
+    public static func permissionsProblem(_ permissions: [V1_Multihost.Permission]) -> String? {
         guard permissions.count <= 64 else { return "at most 64 permissions per client" }
         for permission in permissions {
-            guard (1...3).contains(permission.type.rawValue) else { return "unknown permission type \(permission.type.rawValue)" }
+            // 4 is PERMISSION_RECEIVE_SHARED_REPOS (1.13+), past the 1.11–1.12 enum Wharf's proto has.
+            guard (1...4).contains(permission.type.rawValue) else { return "unknown permission type \(permission.type.rawValue)" }
             guard !permission.scopes.isEmpty, permission.scopes.count <= 256 else { return "a permission needs 1 to 256 scopes" }
             for scope in permission.scopes where BackrestScope(scope) == nil {
                 return "invalid scope \"\(scope)\" (one of *, repo:ID, plan:ID, !repo:ID, !plan:ID)"
@@ -63,10 +81,10 @@ public struct BackrestClients: Sendable {
             """
             INSERT INTO backrest.clients (keyid, instance_id, peer) VALUES (\(keyid), \(instanceID), \(bytes))
             ON CONFLICT (keyid) DO UPDATE SET instance_id = excluded.instance_id, peer = excluded.peer
-            RETURNING added_at
+            RETURNING added_at, paired_with_token
             """, logger: logger)
-        let addedAt = try await rows.decode(Date.self).first(where: { _ in true }) ?? Date()
-        return Client(instanceID: instanceID, keyid: keyid, permissions: permissions, addedAt: addedAt)
+        let stored = try await rows.decode((Date, String?).self).first(where: { _ in true })
+        return Client(instanceID: instanceID, keyid: keyid, permissions: permissions, addedAt: stored?.0 ?? Date(), pairedWithToken: stored?.1)
     }
 
     @discardableResult
@@ -86,15 +104,15 @@ public struct BackrestClients: Sendable {
     }
 
     private func select(_ tail: PostgresQuery) async throws -> [Client] {
-        var query = PostgresQuery(unsafeSQL: "SELECT keyid, instance_id, peer, added_at FROM backrest.clients ")
+        var query = PostgresQuery(unsafeSQL: "SELECT keyid, instance_id, peer, added_at, paired_with_token FROM backrest.clients ")
         query.sql += tail.sql
         query.binds = tail.binds
         var clients: [Client] = []
-        for try await (keyid, instanceID, peer, addedAt) in try await client.query(query, logger: logger).decode(
-            (String, String, ByteBuffer, Date).self)
+        for try await (keyid, instanceID, peer, addedAt, token) in try await client.query(query, logger: logger).decode(
+            (String, String, ByteBuffer, Date, String?).self)
         {
             let permissions = (try? V1_Multihost.Peer(serializedBytes: Array(peer.readableBytesView)))?.permissions ?? []
-            clients.append(Client(instanceID: instanceID, keyid: keyid, permissions: permissions, addedAt: addedAt))
+            clients.append(Client(instanceID: instanceID, keyid: keyid, permissions: permissions, addedAt: addedAt, pairedWithToken: token))
         }
         return clients
     }

@@ -21,3 +21,11 @@ struct BackrestClientChanged: WharfEvent, Equatable {
     static let topic = "backrest.client-changed"
     var keyid: String
 }
+
+/// Published on `wharf.backrest.session-began` when a client's session is established: that client's older
+/// sessions, on any replica, end ("displaced by a newer connection from the same peer", as backrest).
+struct BackrestSessionBegan: WharfEvent, Equatable {
+    static let topic = "backrest.session-began"
+    var keyid: String
+    var session: String
+}

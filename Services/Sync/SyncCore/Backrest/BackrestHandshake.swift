@@ -17,12 +17,12 @@ enum BackrestHandshake {
     /// The handshake's proven identity, or why it is not one.
     static func prove(_ item: V1sync_SyncStreamItem, now: Date) throws(BackrestSessionError) -> Proven {
         guard case .handshake(let handshake)? = item.action else {
-            if item.action == nil, item.unknownFields.data.first == 0x12 { throw .newerProtocol }  // field 2, LEN
             throw .unauthenticated("the first message must be a handshake, not \(BackrestSyncHub.describe(item))")
         }
         guard handshake.protocolVersion == protocolVersion else {
-            if handshake.protocolVersion > protocolVersion { throw .newerProtocol }
-            throw .protocolError("unsupported sync protocol version \(handshake.protocolVersion); this hub speaks 1")
+            throw .protocolError(
+                "unsupported sync protocol version \(handshake.protocolVersion) in a plain handshake; this hub speaks 1 that way, "
+                    + "and 3 after an establish_shared_secret key exchange (backrest 1.13+)")
         }
         let signed = handshake.instanceID
         guard !signed.payload.isEmpty, !signed.signature.isEmpty, !handshake.publicKey.keyid.isEmpty else {

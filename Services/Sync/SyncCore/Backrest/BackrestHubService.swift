@@ -10,11 +10,15 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
     static let administrativeMethods: Set<MethodDescriptor> = [
         Wharf_Sync_V1_BackrestHub.Method.AddClient.descriptor, Wharf_Sync_V1_BackrestHub.Method.RemoveClient.descriptor,
         Wharf_Sync_V1_BackrestHub.Method.ListClients.descriptor, Wharf_Sync_V1_BackrestHub.Method.PushConfig.descriptor,
+        Wharf_Sync_V1_BackrestHub.Method.CreatePairingToken.descriptor, Wharf_Sync_V1_BackrestHub.Method.ListPairingTokens.descriptor,
+        Wharf_Sync_V1_BackrestHub.Method.RevokePairingToken.descriptor,
     ]
 
     let identity: BackrestIdentity
+    let ed25519: Result<BackrestEd25519Identity, ConfigurationProblem>
     let instanceID: String
     let clients: BackrestClients
+    let pairingTokens: PairingTokens
     let configPushes: ConfigPushes
     let events: EventBus
     let logger: Logger
@@ -24,6 +28,67 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
             $0.instanceID = instanceID
             $0.keyid = identity.publicKey.keyid
             $0.publicKeyPem = identity.publicKey.pem
+            if case .success(let ed25519) = ed25519 {
+                $0.ed25519Keyid = ed25519.keyid
+                $0.ed25519PublicKey = ed25519.publicKeyText
+            }
+        }
+    }
+
+    public func createPairingToken(
+        request: Wharf_Sync_V1_CreatePairingTokenRequest, context: ServerContext
+    ) async throws -> Wharf_Sync_V1_CreatePairingTokenResponse {
+        guard case .success(let ed25519) = ed25519 else {
+            throw RPCError(code: .failedPrecondition, message: "the hub has no ed25519 identity, so no client can pair with it (see its log)")
+        }
+        let maximumSeconds = PairingTokens.maximumLifetime.components.seconds
+        guard (1...maximumSeconds).contains(request.ttlSeconds) else {
+            throw RPCError(code: .invalidArgument, message: "ttl_seconds must be 1 to \(maximumSeconds) (365 days)")
+        }
+        guard request.maxUses >= 0 else { throw RPCError(code: .invalidArgument, message: "max_uses must be 0 (unlimited) or more") }
+        guard request.label.utf8.count <= 256, PostgresText.canStore(request.label) else {
+            throw RPCError(code: .invalidArgument, message: "label must be at most 256 bytes without NUL")
+        }
+        if let problem = BackrestClients.permissionsProblem(request.permissions) { throw RPCError(code: .invalidArgument, message: problem) }
+        let (token, secret) = try await storage("create pairing token") {
+            try await pairingTokens.create(
+                label: request.label, lifetime: .seconds(request.ttlSeconds), maxUses: request.maxUses, permissions: request.permissions)
+        }
+        logger.notice("backrest pairing token created", metadata: ["token": "\(token.id)", "max_uses": "\(token.maxUses)"])
+        return .with {
+            $0.token = PairingTokens.text(hubKeyID: ed25519.keyid, secret: secret, hubInstanceID: instanceID)
+            $0.pairingToken = Self.proto(token)
+        }
+    }
+
+    public func listPairingTokens(
+        request: Wharf_Sync_V1_ListPairingTokensRequest, context: ServerContext
+    ) async throws -> Wharf_Sync_V1_ListPairingTokensResponse {
+        let tokens = try await storage("list pairing tokens") { try await pairingTokens.active() }
+        return .with { $0.tokens = tokens.map(Self.proto) }
+    }
+
+    public func revokePairingToken(
+        request: Wharf_Sync_V1_RevokePairingTokenRequest, context: ServerContext
+    ) async throws -> Wharf_Sync_V1_RevokePairingTokenResponse {
+        guard !request.id.isEmpty, request.id.utf8.count <= 256 else {
+            throw RPCError(code: .invalidArgument, message: "id is required (at most 256 bytes)")
+        }
+        let revoked = try await storage("revoke pairing token") { try await pairingTokens.revoke(id: request.id) }
+        guard revoked else { throw RPCError(code: .notFound, message: "no pairing token \(request.id) can still pair a client") }
+        logger.notice("backrest pairing token revoked", metadata: ["token": "\(request.id)"])
+        return .with { $0.revoked = true }
+    }
+
+    static func proto(_ token: PairingTokens.Token) -> Wharf_Sync_V1_PairingToken {
+        .with {
+            $0.id = token.id
+            $0.label = token.label
+            $0.createdAt = RFC3339.format(token.createdAt)
+            $0.expiresAt = RFC3339.format(token.expiresAt)
+            $0.maxUses = token.maxUses
+            $0.uses = token.uses
+            $0.permissions = token.permissions
         }
     }
 
@@ -63,9 +128,9 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
         guard let client = try await storage("push config", { try await clients.find(keyid: request.keyid) }) else {
             throw RPCError(code: .notFound, message: "no authorized backrest client has keyid \(request.keyid)")
         }
-        // The client itself refuses set_config without write-config permission (and ends its session), so the
-        // hub never sends one it would refuse.
-        guard client.acceptsConfigPushes else {
+        // A 1.11–1.12 client refuses set_config without write-config permission (and ends its session), so the
+        // hub never sends one it would refuse. A 1.13+ client checks its own grants to the hub (not visible here).
+        guard client.protocolVersion == 3 || client.acceptsConfigPushes else {
             throw RPCError(code: .failedPrecondition, message: "client \(client.instanceID) does not hold PERMISSION_READ_WRITE_CONFIG")
         }
         try await storage("push config") { try await configPushes.queue(request.setConfig, for: client.keyid) }
@@ -83,6 +148,7 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
             $0.keyid = client.keyid
             $0.permissions = client.permissions
             $0.addedAt = RFC3339.format(client.addedAt)
+            $0.pairedWithToken = client.pairedWithToken ?? ""
         }
     }
 

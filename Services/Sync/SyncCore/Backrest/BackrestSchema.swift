@@ -1,7 +1,7 @@
 import WharfRuntime
 
 /// The backrest hub's tables (schema `backrest`): authorized clients, the operations they pushed, their
-/// peer states, and config pushes waiting for a client's next connection.
+/// peer states, config pushes waiting for a client's next connection, and pairing tokens (protocol 3).
 enum BackrestSchema {
     static let migrations = MigrationSet(
         schema: "backrest",
@@ -62,6 +62,28 @@ enum BackrestSchema {
                         requested_at timestamptz NOT NULL DEFAULT now()
                     )
                     """,
-                ])
+                ]),
+            Migration(
+                version: 2, name: "pairing tokens (protocol 3)",
+                sql: [
+                    "ALTER TABLE backrest.clients ADD COLUMN paired_with_token text",
+                    // The session that wrote a peer's state: an older session ending does not overwrite a newer one's.
+                    "ALTER TABLE backrest.peer_states ADD COLUMN session_id text",
+                    """
+                    CREATE TABLE backrest.pairing_tokens (
+                        id text PRIMARY KEY,
+                        -- SHA-256 of the 64-hex secret: the secret itself is shown once and never stored
+                        secret_sha256 bytea NOT NULL UNIQUE,
+                        label text NOT NULL,
+                        created_at timestamptz NOT NULL DEFAULT now(),
+                        expires_at timestamptz NOT NULL,
+                        max_uses integer NOT NULL,
+                        uses integer NOT NULL DEFAULT 0,
+                        -- repeated v1.Multihost.Permission, as a serialized v1.Multihost.Peer
+                        permissions bytea NOT NULL,
+                        revoked_at timestamptz
+                    )
+                    """,
+                ]),
         ])
 }

@@ -16,11 +16,9 @@ struct BackrestSessionError: Error, CustomStringConvertible {
     static func permissionDenied(_ message: String) -> Self { .init(state: .errorAuth, code: .permissionDenied, message: message) }
     static func protocolError(_ message: String) -> Self { .init(state: .errorProtocol, code: .invalidArgument, message: message) }
 
-    /// A backrest 1.13+ client opens with `establish_shared_secret` (field 2, unknown to protocol 1).
-    static let newerProtocol = Self(
-        state: .errorProtocol, code: .failedPrecondition,
-        message: "this hub speaks backrest multihost sync protocol 1 (backrest 1.11 to 1.12); the client speaks a newer protocol "
-            + "(backrest 1.13 or later, which opens with establish_shared_secret): run backrest 1.12 on this client")
+    /// A newer session of the same client began (on any replica): the newest connection wins.
+    static let displaced = Self(
+        state: .disconnected, code: .aborted, message: "displaced by a newer connection from the same peer")
 
     /// The replica is shutting down: the client reconnects (through the gateway, to another replica).
     static let shuttingDown = Self(

@@ -1,17 +1,19 @@
 import Foundation
 import WharfRuntime
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The backrest hub's settings (README "Configuration").
 public struct BackrestSettings: Sendable {
     /// The hub's instance id, which clients have in their known_hosts (`WHARF_BACKREST_INSTANCE_ID`; default
     /// the node id).
     public var instanceID: String?
-    /// PEM file of the hub's P-256 key, created (mode 0600) on first start when absent.
+    /// PEM file of the hub's P-256 key (protocol 1), created (mode 0600) on first start when absent.
     public var keyFile: String
+    /// PEM file (PKCS#8, as `openssl genpkey -algorithm ed25519` writes) of the hub's ed25519 key (protocol 3),
+    /// created on first start when absent; by default beside `keyFile`.
+    public var ed25519KeyFile: String
+    /// Largest decrypted protocol-3 item (`WHARF_BACKREST_MAX_ITEM_BYTES`): a manifest of 100,000 operations is
+    /// about 2 MB. The gRPC message limit (`WHARF_MAX_MESSAGE_BYTES`) bounds it too.
+    public var maximumItemBytes: Int
     /// How often the hub sends a heartbeat (backrest's own default is 600 s; a shorter one keeps proxies open).
     public var heartbeatInterval: Duration
     /// How often clients send theirs (backrest's `--multihost-heartbeat-interval`, 600 s): a session silent
@@ -30,6 +32,8 @@ public struct BackrestSettings: Sendable {
     public init(reader: EnvironmentReader) {
         instanceID = reader.optionalString("WHARF_BACKREST_INSTANCE_ID")
         keyFile = reader.string("WHARF_BACKREST_KEY_FILE", default: "backrest-hub-key.pem")
+        ed25519KeyFile = reader.string("WHARF_BACKREST_ED25519_KEY_FILE", default: Self.besideKeyFile(keyFile))
+        maximumItemBytes = reader.int("WHARF_BACKREST_MAX_ITEM_BYTES", default: 4 << 20, range: 64 << 10...64 << 20)
         heartbeatInterval = reader.duration("WHARF_BACKREST_HEARTBEAT_INTERVAL", default: .seconds(60), minimum: .milliseconds(100))
         clientHeartbeatInterval = reader.duration("WHARF_BACKREST_CLIENT_HEARTBEAT_INTERVAL", default: .seconds(600), minimum: .milliseconds(100))
         handshakeTimeout = reader.duration("WHARF_BACKREST_HANDSHAKE_TIMEOUT", default: .seconds(15), minimum: .milliseconds(100))
@@ -37,34 +41,25 @@ public struct BackrestSettings: Sendable {
         authorizationRecheck = reader.duration("WHARF_BACKREST_AUTHORIZATION_RECHECK", default: .seconds(10), minimum: .milliseconds(100))
     }
 
-    /// Loads the hub's key from `keyFile`, or creates it there (0600) when the file does not exist.
-    func loadOrCreateIdentity() throws -> BackrestIdentity {
+    /// `key.pem` → `key-ed25519.pem`, in the same folder.
+    static func besideKeyFile(_ keyFile: String) -> String {
         let url = URL(fileURLWithPath: keyFile)
-        if let text = try? String(contentsOf: url, encoding: .utf8) {
-            do {
-                return try BackrestIdentity(pem: text)
-            } catch {
-                throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): \(error)")
-            }
-        }
-        let identity = BackrestIdentity.generate()
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        // The key is written whole to a private temporary file (mode 0600 from its creation, so never readable by
-        // others), then hard-linked into place: link(2) fails if the name exists, so a replica starting at the
-        // same moment neither overwrites the key another one wrote nor reads a half-written file.
-        let temporary = "\(keyFile).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        let descriptor = open(temporary, O_CREAT | O_EXCL | O_WRONLY, 0o600)
-        guard descriptor >= 0 else { throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): cannot be created (errno \(errno))") }
-        defer { unlink(temporary) }
-        let bytes = Array(identity.privatePEM.utf8)
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor) == 0
-        close(descriptor)
-        guard written == bytes.count, synced else { throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): cannot be written") }
-        if link(temporary, keyFile) != 0, errno != EEXIST {
-            throw ConfigurationProblem("WHARF_BACKREST_KEY_FILE \(keyFile): cannot be created (errno \(errno))")
-        }
-        // Another replica may have created it first: the file wins.
-        return try BackrestIdentity(pem: String(contentsOf: url, encoding: .utf8))
+        let stem = url.pathExtension.isEmpty ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent
+        let name = "\(stem)-ed25519.pem"
+        return keyFile.contains("/") ? url.deletingLastPathComponent().appendingPathComponent(name).path : name
+    }
+
+    /// Loads the hub's P-256 key (protocol 1) from `keyFile`, or creates it there (0600) when the file does not exist.
+    func loadOrCreateIdentity() throws -> BackrestIdentity {
+        try PrivateKeyFile.loadOrCreate(
+            path: keyFile, setting: "WHARF_BACKREST_KEY_FILE", generate: { BackrestIdentity.generate().privatePEM },
+            parse: { try BackrestIdentity(pem: $0) })
+    }
+
+    /// Loads the hub's ed25519 key (protocol 3) from `ed25519KeyFile`, or creates it there (0600) when absent.
+    func loadOrCreateEd25519Identity() throws -> BackrestEd25519Identity {
+        try PrivateKeyFile.loadOrCreate(
+            path: ed25519KeyFile, setting: "WHARF_BACKREST_ED25519_KEY_FILE",
+            generate: { BackrestEd25519Identity.generate().privatePEM }, parse: { try BackrestEd25519Identity(pem: $0) })
     }
 }

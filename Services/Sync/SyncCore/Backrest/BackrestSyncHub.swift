@@ -6,15 +6,21 @@ import Synchronization
 import WharfProto
 import WharfRuntime
 
-/// `/v1sync.BackrestSyncService/Sync`: a hub for backrest 1.11–1.12 clients (spec/backrest-sync.md, Wharf
-/// decisions). Each stream is one session: both handshakes, then receive_config, receive_resources and
-/// request_operations to the client, and the client's operations stored as upserts until the stream ends,
-/// the client falls silent for twice its heartbeat interval, or it breaks the protocol. Every end of a
-/// session leaves the peer's state at once.
-public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol {
+/// `/v1sync.BackrestSyncService/Sync`: a hub for backrest 1.11–1.12 clients (protocol 1, spec/backrest-sync.md,
+/// Wharf decisions) and 1.13–1.14 clients (protocol 3, §16a) at once. The hub waits for the client's first item:
+/// a `handshake` opens a protocol-1 session, an `establish_shared_secret` a protocol-3 one, and each is read with
+/// its own schema (`BackrestStreamItem`). A session proves and authorizes the client, sends it the hub's config and
+/// resources, and stores its operations as upserts until the stream ends, the client falls silent for twice its
+/// heartbeat interval, breaks the protocol, is removed, or a newer session of the same client displaces it. Every
+/// end of a session leaves the peer's state at once.
+public struct BackrestSyncHub: RegistrableRPCService {
     let identity: BackrestIdentity
+    /// The protocol-3 identity; nil when its key file could not be read or made (protocol-3 clients are then refused
+    /// with the reason, protocol 1 is served).
+    let ed25519: Result<BackrestEd25519Identity, ConfigurationProblem>
     let instanceID: String
     let clients: BackrestClients
+    let pairingTokens: PairingTokens
     let operations: OperationStore
     let peerStates: PeerStates
     let configPushes: ConfigPushes
@@ -25,126 +31,172 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     /// Operations applied per transaction: one message may carry more, and messages waiting back to back
     /// are applied together up to this.
     static let operationsPerTransaction = 5_000
-    /// Messages of an established peer read ahead of the database work.
+    /// Messages read ahead of the database work.
     static let readAheadMessages = 8
 
+    public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        router.registerHandler(
+            forMethod: V1sync_BackrestSyncService.Method.Sync.descriptor, deserializer: BackrestStreamItemDeserializer(),
+            serializer: BackrestStreamItemSerializer()
+        ) { request, context in
+            StreamingServerResponse<BackrestStreamItem>(metadata: [:]) { writer in
+                try await self.sync(request: request.messages, response: writer, context: context)
+                return [:]
+            }
+        }
+    }
+
     public func sync(
-        request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, response: RPCWriter<V1sync_SyncStreamItem>,
-        context: ServerContext
+        request: RPCAsyncSequence<BackrestStreamItem, any Error>, response: RPCWriter<BackrestStreamItem>, context: ServerContext
     ) async throws {
-        let outbox = SessionOutbox(writer: response)
+        let inbox = ReadAhead<BackrestStreamItem>(capacity: Self.readAheadMessages)
         let session = HubSession()
-        do {
-            // Sent at once, before the client's is read, as backrest does.
-            try await outbox.send(.with { $0.handshake = try handshake() })
+        // The reader is not a child task: a child would be awaited when the session ends for its own reasons
+        // (a protocol error, a removed client, a storage failure), and a read of the client's stream returns
+        // only when the client sends again — the session would outlive its reason. Cancelled, it ends with the
+        // RPC, which ends as this returns. It runs at most `readAheadMessages` ahead, so the next batches arrive
+        // while one is being stored (spec §13.10: read promptly), and a fast peer cannot grow the memory held.
+        let reader = Task {
+            do {
+                for try await item in request {
+                    session.touch()
+                    try await inbox.push(item)
+                }
+                inbox.finish()
+            } catch {
+                inbox.finish(throwing: error)
+            }
+        }
+        defer { reader.cancel() }
+        try await withTaskCancellationHandler {
+            try await runSession(session, remote: context.remotePeer) {
+                // Nothing is sent before the client's first item: a 1.13+ client that gets a protocol-1 handshake
+                // first fails with "expected KEM key exchange".
+                switch try await firstItem(inbox, session: session) {
+                case nil: return  // the client left before saying anything
+                case .protocol1(let item)?: try await protocol1Session(first: item, inbox: inbox, session: session, response: response)
+                case .protocol3(let item)?: try await protocol3Session(first: item, inbox: inbox, session: session, response: response)
+                }
+            }
+        } onCancel: {
+            reader.cancel()
+        }
+    }
+
+    /// The client's first item, within the handshake timeout.
+    private func firstItem(_ inbox: ReadAhead<BackrestStreamItem>, session: HubSession) async throws -> BackrestStreamItem? {
+        try await withThrowingTaskGroup(of: BackrestStreamItem?.self) { group in
+            group.addTask { try await inbox.next() }
             let hub = self
+            group.addTask {
+                try await hub.watchSilence(session)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+
+    /// What every session shares around its conversation: a replica shutting down ends it at once, and however
+    /// it ends, the peer's state says so and the client gets the status.
+    private func runSession(_ session: HubSession, remote: String, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        do {
             do {
                 // A replica shutting down ends its sessions at once (backrest reconnects, through the gateway to
                 // another replica) rather than holding its shutdown for the grace period.
-                try await cancelWhenGracefulShutdown {
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { try await hub.watchSilence(session) }
-                        group.addTask { try await hub.converse(request, session: session, outbox: outbox) }
-                        group.addTask { try await hub.sendHeartbeats(outbox) }
-                        group.addTask {
-                            guard let peer = await session.established() else { return try await Self.sleepForever() }
-                            try await hub.deliverConfigPushes(to: peer, outbox: outbox)
-                        }
-                        group.addTask {
-                            guard let peer = await session.established() else { return try await Self.sleepForever() }
-                            try await hub.watchAuthorization(of: peer)
-                        }
-                        try await group.next()
-                        group.cancelAll()
-                    }
-                }
+                try await cancelWhenGracefulShutdown { try await body() }
             } catch is CancellationError where Task.isShuttingDownGracefully {
                 throw BackrestSessionError.shuttingDown
             }
-            if let peer = session.peer { try await ended(peer, state: .disconnected, message: "disconnected") }
+            if let peer = session.peer { try await ended(peer, session: session, state: .disconnected, message: "disconnected") }
         } catch let error as BackrestSessionError {
             logger.info(
                 "backrest session ended",
-                metadata: ["peer": "\(session.peer?.keyid ?? "-")", "remote": "\(context.remotePeer)", "reason": "\(error)"])
-            if let peer = session.peer {
-                try? await ended(peer, state: error.state, message: error.message)
-            } else if error.message == BackrestSessionError.newerProtocol.message {
-                try? await recordNewerClient(context.remotePeer)
-            }
+                metadata: ["peer": "\(session.peer?.keyid ?? "-")", "remote": "\(remote)", "reason": "\(error)"])
+            if let peer = session.peer { try? await ended(peer, session: session, state: error.state, message: error.message) }
             throw error.rpcError
         } catch {
-            if let peer = session.peer { try? await ended(peer, state: .disconnected, message: "disconnected: \(Self.describe(error))") }
+            if let peer = session.peer {
+                try? await ended(peer, session: session, state: .disconnected, message: "disconnected: \(Self.describe(error))")
+            }
             if error is CancellationError || error is RPCError { throw error }
             logger.error("backrest session failed", metadata: ["peer": "\(session.peer?.keyid ?? "-")", "error": "\(String(reflecting: error))"])
             throw RPCError(code: .internalError, message: "the hub could not store the session's data")
         }
     }
 
-    /// The client's side of the session: its handshake, then everything it sends until it ends the stream.
-    /// A reader task runs a few messages ahead of the database (bounded by `readAheadMessages`), so the next
-    /// batches arrive while one is being stored, and batches that are already waiting are stored together in
-    /// one transaction: one peer's ingest is not held to one commit per message (spec §13.10: read promptly).
-    private func converse(_ request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, session: HubSession, outbox: SessionOutbox) async throws {
-        let inbox = ReadAhead<V1sync_SyncStreamItem>(capacity: Self.readAheadMessages)
+    /// Runs an established session's tasks until the first ends: the conversation, heartbeats, config pushes,
+    /// and the watches that end it when the client falls silent, is removed or changed, or connects again.
+    func runTasks(
+        session: HubSession, converse: @escaping @Sendable () async throws -> Void,
+        sendHeartbeat: @escaping @Sendable () async throws -> Void,
+        sendSetConfig: @escaping @Sendable (V1sync_SyncStreamItem.SyncActionSetConfig) async throws -> Void
+    ) async throws {
         let hub = self
-        // The reader is not a child task: a child would be awaited when the session ends for its own reasons
-        // (a protocol error, a removed client, a storage failure), and a read of the client's stream returns
-        // only when the client sends again — the session would outlive its reason. Cancelled, it ends with the
-        // RPC, which ends as this returns.
-        let reader = Task {
-            do {
-                try await hub.receive(request, session: session, outbox: outbox, into: inbox)
-                inbox.finish()
-            } catch {
-                // Thrown by the storing task once it has stored what was read before: nothing read is lost.
-                inbox.finish(throwing: error)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await hub.watchSilence(session) }
+            group.addTask { try await converse() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: hub.settings.heartbeatInterval)
+                    try await sendHeartbeat()
+                }
             }
-        }
-        defer { reader.cancel() }
-        try await withTaskCancellationHandler {
-            try await hub.store(from: inbox, session: session)
-        } onCancel: {
-            reader.cancel()
+            group.addTask {
+                guard let peer = await session.established() else { return try await Self.sleepForever() }
+                try await hub.deliverConfigPushes(to: peer, send: sendSetConfig)
+            }
+            group.addTask {
+                guard let peer = await session.established() else { return try await Self.sleepForever() }
+                try await hub.watchAuthorization(of: peer, session: session)
+            }
+            try await group.next()
+            group.cancelAll()
         }
     }
 
-    /// Proves and authorizes the client's handshake, then queues every later message (only an established
-    /// peer's messages are read ahead).
-    private func receive(
-        _ request: RPCAsyncSequence<V1sync_SyncStreamItem, any Error>, session: HubSession, outbox: SessionOutbox,
-        into inbox: ReadAhead<V1sync_SyncStreamItem>
+    /// Protocol 1: the client's handshake proven and authorized, the hub's own sent at once (even to a client it
+    /// will refuse, as backrest does), then everything the client sends until it ends the stream.
+    private func protocol1Session(
+        first: V1sync_SyncStreamItem, inbox: ReadAhead<BackrestStreamItem>, session: HubSession, response: RPCWriter<BackrestStreamItem>
     ) async throws {
-        var items = request.makeAsyncIterator()
-        guard let first = try await items.next() else { return }  // the client left before saying anything
-        session.touch()
-        let proven = try BackrestHandshake.prove(first, now: Date())
-        let client = try await clients.find(keyid: proven.keyid)
-        let peer: BackrestClients.Client
-        do {
-            peer = try BackrestHandshake.authorize(proven, as: client)
-        } catch {
-            if client != nil { try await recordRefusal(keyid: proven.keyid, instanceID: proven.instanceID, error) }
-            throw error
-        }
-        try await established(peer, outbox: outbox)
-        session.establish(peer)
-        while let item = try await items.next() {
-            session.touch()
-            try await inbox.push(item)
-        }
+        let outbox = SessionOutbox(writer: response)
+        try await outbox.send(.with { $0.handshake = try handshake() })
+        let hub = self
+        try await runTasks(
+            session: session,
+            converse: {
+                let proven = try BackrestHandshake.prove(first, now: Date())
+                let client = try await hub.clients.find(keyid: proven.keyid)
+                let peer: BackrestClients.Client
+                do {
+                    peer = try BackrestHandshake.authorize(proven, as: client)
+                } catch let error as BackrestSessionError {
+                    if client != nil { try await hub.recordRefusal(keyid: proven.keyid, instanceID: proven.instanceID, error) }
+                    throw error
+                }
+                try await hub.begin(peer, session: session)
+                try await hub.established(peer, outbox: outbox)
+                try await hub.store(from: inbox, session: session)
+            },
+            sendHeartbeat: { try await outbox.send(.with { $0.heartbeat = .init() }) },
+            sendSetConfig: { setConfig in try await outbox.send(.with { $0.setConfig = setConfig }) })
     }
 
     /// Acts on the established peer's messages in order; created/updated lists waiting back to back are
     /// upserted together, up to `operationsPerTransaction` (last copy wins, as within one list).
-    private func store(from inbox: ReadAhead<V1sync_SyncStreamItem>, session: HubSession) async throws {
-        while let item = try await inbox.next() {
-            guard let peer = session.peer else { continue }  // never: only an established peer's items are queued
-            guard var operations = Self.upserted(item) else {
+    private func store(from inbox: ReadAhead<BackrestStreamItem>, session: HubSession) async throws {
+        while let next = try await inbox.next() {
+            guard case .protocol1(let item) = next else {
+                throw BackrestSessionError.protocolError("a protocol-1 session received a protocol-3 message (encrypted or establish_shared_secret)")
+            }
+            guard let peer = session.peer else { continue }  // never: the peer is established before this runs
+            guard var operations = Self.upserted(next) else {
                 try await handle(item, from: peer)
                 continue
             }
             while operations.count < Self.operationsPerTransaction,
-                let waiting = inbox.takeReady(if: { Self.upserted($0) != nil }).flatMap(Self.upserted)
+                let waiting = inbox.takeReady(if: { Self.upserted($0) != nil }).flatMap({ Self.upserted($0) })
             {
                 operations += waiting
             }
@@ -153,9 +205,14 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     }
 
     /// The operations of a created or updated list (seed clients send updates in "created" lists, §13.4).
-    static func upserted(_ item: V1sync_SyncStreamItem) -> [V1_Operation]? {
-        guard case .receiveOperations(let received)? = item.action else { return nil }
-        switch received.event.event {
+    static func upserted(_ item: BackrestStreamItem) -> [V1_Operation]? {
+        guard case .protocol1(let item) = item, case .receiveOperations(let received)? = item.action else { return nil }
+        return upserted(received.event)
+    }
+
+    /// The operations of a created or updated list.
+    static func upserted(_ event: V1_OperationEvent) -> [V1_Operation]? {
+        switch event.event {
         case .createdOperations(let list)?, .updatedOperations(let list)?: return list.operations
         default: return nil
         }
@@ -173,14 +230,6 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
     /// After both handshakes: the peer is CONNECTED; it gets the hub's (empty) config and resources, and the
     /// catch-up request in its own numbering, then a config push that waited for it.
     private func established(_ peer: BackrestClients.Client, outbox: SessionOutbox) async throws {
-        try await peerStates.put(
-            .with {
-                $0.peerInstanceID = peer.instanceID
-                $0.peerKeyid = peer.keyid
-                $0.state = .connected
-                $0.statusMessage = "connected"
-                $0.lastHeartbeatMillis = Self.nowMillis()
-            })
         // The hub has no repos or plans of its own to share (it is a viewer of its clients' operations).
         try await outbox.send(.with { $0.receiveConfig = .with { $0.config = .init() } })
         try await outbox.send(.with { $0.receiveResources = .init() })
@@ -206,15 +255,7 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         case .receiveConfig(let received)?:
             try await peerStates.update(keyid: peer.keyid) { $0.remoteConfig = received.config }
         case .receiveResources(let resources)?:
-            try await peerStates.update(keyid: peer.keyid) { state in
-                // Merged by id, never removed (as backrest).
-                var repos = Dictionary(state.knownRepos.map { ($0.id, $0) }) { $1 }
-                for repo in resources.repos { repos[repo.id] = repo }
-                var plans = Dictionary(state.knownPlans.map { ($0.id, $0) }) { $1 }
-                for plan in resources.plans { plans[plan.id] = plan }
-                state.knownRepos = repos.values.sorted { $0.id < $1.id }
-                state.knownPlans = plans.values.sorted { $0.id < $1.id }
-            }
+            try await record(repos: resources.repos, plans: resources.plans, of: peer)
         case .receiveOperations(let received)?:
             try await apply(received.event, from: peer)
         case .requestLog?, .receiveLogData?, .throttle?, .signedMessage?:
@@ -225,7 +266,19 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         }
     }
 
-    private func apply(_ event: V1_OperationEvent, from peer: BackrestClients.Client) async throws {
+    /// The resources a client announced, merged by id into its state and never removed (as backrest).
+    func record(repos: [V1sync_RepoMetadata], plans: [V1sync_PlanMetadata], of peer: BackrestClients.Client) async throws {
+        try await peerStates.update(keyid: peer.keyid) { state in
+            var knownRepos = Dictionary(state.knownRepos.map { ($0.id, $0) }) { $1 }
+            for repo in repos { knownRepos[repo.id] = repo }
+            var knownPlans = Dictionary(state.knownPlans.map { ($0.id, $0) }) { $1 }
+            for plan in plans { knownPlans[plan.id] = plan }
+            state.knownRepos = knownRepos.values.sorted { $0.id < $1.id }
+            state.knownPlans = knownPlans.values.sorted { $0.id < $1.id }
+        }
+    }
+
+    func apply(_ event: V1_OperationEvent, from peer: BackrestClients.Client) async throws {
         switch event.event {
         case .createdOperations(let list)?, .updatedOperations(let list)?:
             try await upsert(list.operations, from: peer)
@@ -244,7 +297,7 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         }
     }
 
-    private func upsert(_ list: [V1_Operation], from peer: BackrestClients.Client) async throws {
+    func upsert(_ list: [V1_Operation], from peer: BackrestClients.Client) async throws {
         for start in stride(from: 0, to: list.count, by: Self.operationsPerTransaction) {
             let chunk = Array(list[start..<min(start + Self.operationsPerTransaction, list.count)])
             let applied: OperationStore.Applied
@@ -265,17 +318,26 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         }
     }
 
-    private func sendHeartbeats(_ outbox: SessionOutbox) async throws {
-        while true {
-            try await Task.sleep(for: settings.heartbeatInterval)
-            try await outbox.send(.with { $0.heartbeat = .init() })
-        }
+    /// The peer is CONNECTED under this session (its state names the protocol), and every session of the same
+    /// client on any replica ends: the newest connection wins (a client that reconnected before the hub noticed
+    /// the old connection die must not be served twice).
+    func begin(_ peer: BackrestClients.Client, session: HubSession) async throws {
+        try await peerStates.put(
+            .with {
+                $0.peerInstanceID = peer.instanceID
+                $0.peerKeyid = peer.keyid
+                $0.state = .connected
+                $0.statusMessage = "connected (protocol \(peer.protocolVersion))"
+                $0.lastHeartbeatMillis = Self.nowMillis()
+            }, session: session.id)
+        session.establish(peer)
+        await events.publishIgnoringFailure(BackrestSessionBegan(keyid: peer.keyid, session: session.id))
     }
 
     /// Ends the session when the client sent no handshake within the handshake timeout (backrest's 15 s),
     /// or nothing for twice its heartbeat interval afterwards: a peer that vanished without closing its
     /// connection is not shown CONNECTED.
-    private func watchSilence(_ session: HubSession) async throws {
+    func watchSilence(_ session: HubSession) async throws {
         while true {
             let handshaken = session.peer != nil
             let limit = handshaken ? settings.clientHeartbeatInterval * 2 : settings.handshakeTimeout
@@ -290,24 +352,34 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         }
     }
 
-    private func deliverConfigPushes(to peer: BackrestClients.Client, outbox: SessionOutbox) async throws {
+    private func deliverConfigPushes(
+        to peer: BackrestClients.Client, send: @Sendable (V1sync_SyncStreamItem.SyncActionSetConfig) async throws -> Void
+    ) async throws {
         let announcements = configPushes.announcements()
-        try await sendPendingConfig(to: peer, outbox: outbox)
+        try await sendPendingConfig(to: peer, send: send)
         for await announcement in announcements where announcement.keyid == peer.keyid {
-            try await sendPendingConfig(to: peer, outbox: outbox)
+            try await sendPendingConfig(to: peer, send: send)
         }
         try await Self.sleepForever()  // the subscription ended (shutdown): the session goes on until it ends
     }
 
     /// Ends the session the moment the operator removes the client or changes what it may do (the session
     /// was authorized for the client as it was): told by an event from any replica, and read again every
-    /// `authorizationRecheck` in case an event was lost (Redis carries hints only).
-    private func watchAuthorization(of peer: BackrestClients.Client) async throws {
+    /// `authorizationRecheck` in case an event was lost (Redis carries hints only); and when a newer session of
+    /// the same client begins on any replica.
+    private func watchAuthorization(of peer: BackrestClients.Client, session: HubSession) async throws {
         let changes = events.events(of: BackrestClientChanged.self)
+        let sessions = events.events(of: BackrestSessionBegan.self)
         try await withThrowingTaskGroup(of: Void.self) { group in
             let hub = self
             group.addTask {
                 for await change in changes where change.keyid == peer.keyid { try await hub.checkAuthorization(of: peer) }
+                try await Self.sleepForever()
+            }
+            group.addTask {
+                for await began in sessions where began.keyid == peer.keyid && began.session != session.id {
+                    throw BackrestSessionError.displaced
+                }
                 try await Self.sleepForever()
             }
             group.addTask {
@@ -336,20 +408,23 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         while true { try await Task.sleep(for: .seconds(3600)) }
     }
 
-    private func sendPendingConfig(to peer: BackrestClients.Client, outbox: SessionOutbox) async throws {
+    private func sendPendingConfig(
+        to peer: BackrestClients.Client, send: @Sendable (V1sync_SyncStreamItem.SyncActionSetConfig) async throws -> Void
+    ) async throws {
         // Permissions are read again: an operator may have changed them since the session began.
-        guard let current = try await clients.find(keyid: peer.keyid), current.acceptsConfigPushes else { return }
+        guard let current = try await clients.find(keyid: peer.keyid), current.protocolVersion == 3 || current.acceptsConfigPushes else { return }
         guard let setConfig = try await configPushes.take(for: peer.keyid) else { return }
-        try await outbox.send(.with { $0.setConfig = setConfig })
+        try await send(setConfig)
         logger.info("config pushed to backrest client", metadata: ["peer": "\(peer.keyid)"])
     }
 
-    private func ended(_ peer: BackrestClients.Client, state: V1sync_ConnectionState, message: String) async throws {
+    /// The state a session leaves its peer in, unless a newer session of the peer holds the state already.
+    private func ended(_ peer: BackrestClients.Client, session: HubSession, state: V1sync_ConnectionState, message: String) async throws {
         // A client that went away cancels this RPC's task, and a cancelled task's queries fail: the state is
         // written from a task of its own, so that the peer is shown DISCONNECTED at once rather than never.
         let peerStates = peerStates
         _ = try await Task {
-            try await peerStates.update(keyid: peer.keyid) {
+            try await peerStates.update(keyid: peer.keyid, session: session.id) {
                 $0.state = state
                 $0.statusMessage = message
                 $0.lastHeartbeatMillis = Self.nowMillis()
@@ -359,7 +434,7 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
 
     /// A refused handshake claiming a configured client's keyid is shown in that client's state, unless a
     /// session of the real client is connected now (a stranger's failed claim must not hide it).
-    private func recordRefusal(keyid: String, instanceID: String, _ error: BackrestSessionError) async throws {
+    func recordRefusal(keyid: String, instanceID: String, _ error: BackrestSessionError) async throws {
         let current = try await peerStates.find(keyid: keyid)
         if current?.state == .connected { return }
         var state =
@@ -370,19 +445,6 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
         state.state = error.state
         state.statusMessage = error.message
         try await peerStates.put(state)
-    }
-
-    /// A backrest 1.13+ client proves no identity; its attempt is recorded under an "unidentified" peer so an
-    /// operator watching the peer states sees why it cannot connect.
-    private func recordNewerClient(_ remote: String) async throws {
-        try await peerStates.put(
-            .with {
-                $0.peerKeyid = "unidentified"
-                $0.peerInstanceID = "backrest 1.13+ client at \(remote)"
-                $0.state = .errorProtocol
-                $0.statusMessage = BackrestSessionError.newerProtocol.message
-                $0.lastHeartbeatMillis = Self.nowMillis()
-            })
     }
 
     static func describe(_ item: V1sync_SyncStreamItem) -> String {
@@ -413,6 +475,9 @@ public struct BackrestSyncHub: V1sync_BackrestSyncService.SimpleServiceProtocol 
 
 /// What the tasks of one session share: when the client last sent something, and who it proved to be.
 final class HubSession: Sendable {
+    /// Names this session in peer states and displacement events.
+    let id = UUID().uuidString
+
     private struct State {
         var lastFrame = ContinuousClock.now
         var peer: BackrestClients.Client?
@@ -456,10 +521,10 @@ final class HubSession: Sendable {
     }
 }
 
-/// Serializes a session's writes: the handshake and catch-up request, heartbeats and config pushes come
-/// from different tasks.
+/// Serializes a protocol-1 session's writes: the handshake and catch-up request, heartbeats and config pushes
+/// come from different tasks.
 actor SessionOutbox {
-    let writer: RPCWriter<V1sync_SyncStreamItem>
-    init(writer: RPCWriter<V1sync_SyncStreamItem>) { self.writer = writer }
-    func send(_ item: V1sync_SyncStreamItem) async throws { try await writer.write(item) }
+    let writer: RPCWriter<BackrestStreamItem>
+    init(writer: RPCWriter<BackrestStreamItem>) { self.writer = writer }
+    func send(_ item: V1sync_SyncStreamItem) async throws { try await writer.write(.protocol1(item)) }
 }

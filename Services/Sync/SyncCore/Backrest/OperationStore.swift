@@ -153,6 +153,15 @@ public struct OperationStore: Sendable {
         return (0, 0)
     }
 
+    /// The peer's stored operations as its manifest names them: the peer's id → the peer's modno (protocol 3).
+    public func manifestState(peerKeyID: String) async throws -> [Int64: Int64] {
+        let rows = try await client.query(
+            "SELECT original_id, peer_modno FROM backrest.operations WHERE peer_keyid = \(peerKeyID)", logger: logger)
+        var state: [Int64: Int64] = [:]
+        for try await (id, modno) in rows.decode((Int64, Int64).self) { state[id] = modno }
+        return state
+    }
+
     /// The peer's stored operations, by hub id (tests and the operator's view).
     public func operations(peerKeyID: String, limit: Int = 100_000) async throws -> [V1_Operation] {
         let rows = try await client.query(

@@ -6,7 +6,7 @@ import Foundation
 /// ML-KEM ciphertext ‖ ephemeral P-384 point; shared secret = SHA3-256(ML-KEM secret ‖ ECDH x-coordinate ‖
 /// ephemeral point ‖ recipient point ‖ "MLKEM1024-P384"). The hub only encapsulates to a client's public key; a
 /// private key (a 32-byte seed) is what the initiator holds, here for tests and test clients.
-enum HybridKEM {
+package enum HybridKEM {
     static let label = Array("MLKEM1024-P384".utf8)
     static let mlkemPublicKeyLength = 1568
     static let mlkemCiphertextLength = 1568
@@ -22,7 +22,7 @@ enum HybridKEM {
         0x48, 0xB0, 0xA7, 0x7A, 0xEC, 0xEC, 0x19, 0x6A, 0xCC, 0xC5, 0x29, 0x73,
     ]
 
-    enum KEMError: Error, Equatable, CustomStringConvertible {
+    package enum KEMError: Error, Equatable, CustomStringConvertible {
         case publicKeyLength(Int)
         case encapsulationLength(Int)
         case invalidMLKEMKey
@@ -30,7 +30,7 @@ enum HybridKEM {
         case seedLength(Int)
         case scalarRejected
 
-        var description: String {
+        package var description: String {
             switch self {
             case .publicKeyLength(let count):
                 "KEM public key of \(count) bytes; MLKEM1024-P384 keys are \(HybridKEM.publicKeyLength)"

@@ -4,7 +4,7 @@ import Foundation
 /// What protocol 3's handshake signs (§16a, step 3), apart from the stream: the transcript of the key exchange
 /// (so a handshake is worthless on any other connection), the Ed25519 signature over the sender's instance id,
 /// pairing secret and that transcript, and ed25519 keyids. No timestamps, no P-256.
-enum Protocol3Handshake {
+package enum Protocol3Handshake {
     static let protocolVersion: UInt64 = 3
     static let transcriptLabel = Array("backrest-sync-transport-transcript/v1\0".utf8)
     static let signatureLabel = Array("backrest-sync-handshake/v1\0".utf8)

@@ -5,17 +5,17 @@ import Foundation
 /// frame, no additional data, tag appended; nonce = 4 zero bytes ‖ a 64-bit big-endian counter from 0. A receiver
 /// takes only the nonce it expects next: a replayed, reordered or skipped frame, a bad tag or a frame over the
 /// limit ends the stream with the reason (`FrameError`), and the counter never wraps.
-struct SessionFrameCipher {
+package struct SessionFrameCipher {
     static let nonceLength = 12
     static let tagLength = 16
 
-    enum FrameError: Error, Equatable, CustomStringConvertible {
+    package enum FrameError: Error, Equatable, CustomStringConvertible {
         case unexpectedNonce(expected: UInt64, received: [UInt8])
         case authenticationFailed(counter: UInt64)
         case frameTooLarge(bytes: Int, limit: Int)
         case counterExhausted
 
-        var description: String {
+        package var description: String {
             switch self {
             case .unexpectedNonce(let expected, let received):
                 let text =
