@@ -179,6 +179,52 @@ public nonisolated struct Wharf_Backrest_Protocol3_SyncStreamItem: Sendable {
 
   }
 
+  public nonisolated enum RepoConnectionState: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case connectionStateUnknown // = 0
+    case connectionStatePending // = 1
+    case connectionStateConnected // = 2
+    case connectionStateUnauthorized // = 3
+    case connectionStateNotFound // = 4
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .connectionStateUnknown
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .connectionStateUnknown
+      case 1: self = .connectionStatePending
+      case 2: self = .connectionStateConnected
+      case 3: self = .connectionStateUnauthorized
+      case 4: self = .connectionStateNotFound
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .connectionStateUnknown: return 0
+      case .connectionStatePending: return 1
+      case .connectionStateConnected: return 2
+      case .connectionStateUnauthorized: return 3
+      case .connectionStateNotFound: return 4
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Wharf_Backrest_Protocol3_SyncStreamItem.RepoConnectionState] = [
+      .connectionStateUnknown,
+      .connectionStatePending,
+      .connectionStateConnected,
+      .connectionStateUnauthorized,
+      .connectionStateNotFound,
+    ]
+
+  }
+
   /// Sent first by each side inside the encryption; the signature binds the sender's ed25519 identity, its
   /// instance id and pairing secret to this connection's key exchange (its transcript).
   public nonisolated struct SyncActionHandshake: Sendable {
@@ -292,6 +338,18 @@ public nonisolated struct Wharf_Backrest_Protocol3_SyncStreamItem: Sendable {
     public var repos: [V1sync_RepoMetadata] = []
 
     public var plans: [V1sync_PlanMetadata] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct SyncActionConnectRepo: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var repoID: String = String()
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -719,6 +777,10 @@ nonisolated extension Wharf_Backrest_Protocol3_SyncStreamItem: SwiftProtobuf.Mes
   }
 }
 
+nonisolated extension Wharf_Backrest_Protocol3_SyncStreamItem.RepoConnectionState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONNECTION_STATE_UNKNOWN\0\u{1}CONNECTION_STATE_PENDING\0\u{1}CONNECTION_STATE_CONNECTED\0\u{1}CONNECTION_STATE_UNAUTHORIZED\0\u{1}CONNECTION_STATE_NOT_FOUND\0")
+}
+
 nonisolated extension Wharf_Backrest_Protocol3_SyncStreamItem.SyncActionHandshake: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = Wharf_Backrest_Protocol3_SyncStreamItem.protoMessageName + ".SyncActionHandshake"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}public_key\0\u{3}instance_id\0\u{3}pairing_secret\0\u{1}signature\0")
@@ -955,6 +1017,36 @@ nonisolated extension Wharf_Backrest_Protocol3_SyncStreamItem.SyncActionReceiveR
   public static func ==(lhs: Wharf_Backrest_Protocol3_SyncStreamItem.SyncActionReceiveResources, rhs: Wharf_Backrest_Protocol3_SyncStreamItem.SyncActionReceiveResources) -> Bool {
     if lhs.repos != rhs.repos {return false}
     if lhs.plans != rhs.plans {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Wharf_Backrest_Protocol3_SyncStreamItem.SyncActionConnectRepo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Wharf_Backrest_Protocol3_SyncStreamItem.protoMessageName + ".SyncActionConnectRepo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}repo_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.repoID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.repoID.isEmpty {
+      try visitor.visitSingularStringField(value: self.repoID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Wharf_Backrest_Protocol3_SyncStreamItem.SyncActionConnectRepo, rhs: Wharf_Backrest_Protocol3_SyncStreamItem.SyncActionConnectRepo) -> Bool {
+    if lhs.repoID != rhs.repoID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

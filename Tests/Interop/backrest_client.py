@@ -95,7 +95,8 @@ def protos_for_python(protos):
     module, which Python's own shadows, so it is copied as `backrest_types/` (proto packages, and so the wire,
     are unchanged)."""
     copy = tempfile.mkdtemp(prefix="wharf-backrest-protos-")
-    for folder, renamed in [("types", "backrest_types"), ("v1", "v1"), ("v1sync", "v1sync")]:
+    for folder, renamed in [("types", "backrest_types"), ("v1", "v1"), ("v1sync", "v1sync"),
+                            ("wharf/backrest", "wharf/backrest")]:
         shutil.copytree(os.path.join(protos, folder), os.path.join(copy, renamed))
     for folder in ["v1", "v1sync"]:
         for name in os.listdir(os.path.join(copy, folder)):
@@ -109,7 +110,9 @@ def protos_for_python(protos):
 
 def sync(address, protos, folder, instance, hub_keyid, count):
     generate(protos_for_python(protos), ["backrest_types/value.proto", "v1/crypto.proto", "v1/restic.proto",
-                                         "v1/config.proto", "v1/operations.proto", "v1sync/syncservice.proto"])
+                                         "v1/config.proto", "v1/operations.proto",
+                                         "wharf/backrest/protocol3/remote_client_config.proto",
+                                         "v1sync/syncservice.proto"])
     from v1 import crypto_pb2, operations_pb2
     from v1sync import syncservice_pb2, syncservice_pb2_grpc
 

@@ -86,6 +86,7 @@ struct BackrestConnectTests {
         case .unauthenticated: "unauthenticated"
         case .permissionDenied: "permission_denied"
         case .failedPrecondition: "failed_precondition"
+        case .invalidArgument: "invalid_argument"
         case .unavailable: "unavailable"
         default: "\(code)"
         }

@@ -94,32 +94,64 @@ struct WireTableTests {
     func fieldsMatch() throws {
         let compiled = try CompiledProtos()
         for (file, tables) in try Self.allTables() {
-            for (messageName, fields) in tables.messages {
-                guard let message = compiled.messages[messageName] else {
-                    Issue.record("\(file): message \(messageName) is not in Shared/Protos")
-                    continue
-                }
-                let actualNumbers = Set(message.field.map { Int($0.number) })
-                #expect(actualNumbers == Set(fields.keys), "\(file): \(messageName) field numbers")
-                for field in message.field {
-                    guard let expected = fields[Int(field.number)] else { continue }
-                    let type = compiled.typeName(of: field)
-                    let isMap = type.hasPrefix("map<")
-                    let oneof =
-                        field.hasOneofIndex && !field.proto3Optional
-                        ? message.oneofDecl[Int(field.oneofIndex)].name : nil
-                    #expect(field.name == expected.name, "\(file): \(messageName) #\(field.number) name")
-                    #expect(
-                        typeMatches(expected: expected.type, actual: type),
-                        "\(file): \(messageName) #\(field.number) \(field.name) is \(type), spec says \(expected.type)")
-                    #expect(
-                        (field.label == .repeated && !isMap) == expected.repeated,
-                        "\(file): \(messageName) #\(field.number) \(field.name) repeated")
-                    #expect(
-                        field.proto3Optional == expected.optional,
-                        "\(file): \(messageName) #\(field.number) \(field.name) optional")
-                    #expect(oneof == expected.oneof, "\(file): \(messageName) #\(field.number) \(field.name) oneof")
-                }
+            Self.checkFields(of: tables.messages, in: file, against: compiled)
+        }
+    }
+
+    /// Protocol 3's messages (backrest 1.13–1.14): Appendix B lists them in package v1sync; Wharf keeps them in
+    /// wharf.backrest.protocol3 (v1sync is the 1.11–1.12 schema), with every field as upstream has it.
+    @Test("protocol 3's stream items and SetRemoteClientConfig match Appendix B field for field (in their own package)")
+    func protocol3Matches() throws {
+        let text = try Fixtures.text("spec/wire-backrest.txt")
+        let appendix = try #require(text.range(of: "APPENDIX B —"))
+        let tables = WireTables.parseTabular(String(text[appendix.upperBound...]), stopAt: "\u{0}")
+        let ported = ["v1sync.SyncStreamItem", "v1sync.SetRemoteClientConfig"]
+        func renamed(_ name: String) -> String {
+            guard let prefix = ported.first(where: name.hasPrefix) else { return name }
+            return "wharf.backrest.protocol3." + name.dropFirst("v1sync.".count)
+        }
+        var messages: [String: [Int: ExpectedField]] = [:]
+        for (name, fields) in tables.messages where ported.contains(where: name.hasPrefix) {
+            messages[renamed(name)] = fields.mapValues { field in
+                var field = field
+                field.type = renamed(field.type)
+                return field
+            }
+        }
+        // SyncStreamItem and its 15 nested messages, the request and the response.
+        #expect(messages.count == 16 + 2)
+        Self.checkFields(of: messages, in: "wire-backrest.txt Appendix B", against: try CompiledProtos())
+        let method = try #require(try CompiledProtos().methods["/v1sync.BackrestSyncStateService/SetRemoteClientConfig"])
+        #expect(method.inputType == ".wharf.backrest.protocol3.SetRemoteClientConfigRequest")
+        #expect(!method.clientStreaming && !method.serverStreaming)
+    }
+
+    static func checkFields(of documented: [String: [Int: ExpectedField]], in file: String, against compiled: CompiledProtos) {
+        for (messageName, fields) in documented {
+            guard let message = compiled.messages[messageName] else {
+                Issue.record("\(file): message \(messageName) is not in Shared/Protos")
+                continue
+            }
+            let actualNumbers = Set(message.field.map { Int($0.number) })
+            #expect(actualNumbers == Set(fields.keys), "\(file): \(messageName) field numbers")
+            for field in message.field {
+                guard let expected = fields[Int(field.number)] else { continue }
+                let type = compiled.typeName(of: field)
+                let isMap = type.hasPrefix("map<")
+                let oneof =
+                    field.hasOneofIndex && !field.proto3Optional
+                    ? message.oneofDecl[Int(field.oneofIndex)].name : nil
+                #expect(field.name == expected.name, "\(file): \(messageName) #\(field.number) name")
+                #expect(
+                    typeMatches(expected: expected.type, actual: type),
+                    "\(file): \(messageName) #\(field.number) \(field.name) is \(type), spec says \(expected.type)")
+                #expect(
+                    (field.label == .repeated && !isMap) == expected.repeated,
+                    "\(file): \(messageName) #\(field.number) \(field.name) repeated")
+                #expect(
+                    field.proto3Optional == expected.optional,
+                    "\(file): \(messageName) #\(field.number) \(field.name) optional")
+                #expect(oneof == expected.oneof, "\(file): \(messageName) #\(field.number) \(field.name) oneof")
             }
         }
     }
