@@ -128,6 +128,19 @@ public enum Wharf_Sync_V1_BackrestHub: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListRefusedPeers" metadata.
+        public enum ListRefusedPeers: Sendable {
+            /// Request type for "ListRefusedPeers".
+            public typealias Input = Wharf_Sync_V1_ListRefusedPeersRequest
+            /// Response type for "ListRefusedPeers".
+            public typealias Output = Wharf_Sync_V1_ListRefusedPeersResponse
+            /// Descriptor for "ListRefusedPeers".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "wharf.sync.v1.BackrestHub"),
+                method: "ListRefusedPeers",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "wharf.sync.v1.BackrestHub" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetIdentity.descriptor,
@@ -137,7 +150,8 @@ public enum Wharf_Sync_V1_BackrestHub: Sendable {
             PushConfig.descriptor,
             CreatePairingToken.descriptor,
             ListPairingTokens.descriptor,
-            RevokePairingToken.descriptor
+            RevokePairingToken.descriptor,
+            ListRefusedPeers.descriptor
         ]
     }
 }
@@ -309,6 +323,25 @@ extension Wharf_Sync_V1_BackrestHub {
             request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_RevokePairingTokenRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse>
+
+        /// Handle the "ListRefusedPeers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: keys that are no authorized client and were refused (no or a bad pairing token), newest
+        /// > first, each with the reason: what a client's operator needs to get pairing right. The last 100 are kept.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Sync_V1_ListRefusedPeersRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Sync_V1_ListRefusedPeersResponse` messages.
+        func listRefusedPeers(
+            request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListRefusedPeersRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse>
     }
 
     /// Service protocol for the "wharf.sync.v1.BackrestHub" service.
@@ -464,6 +497,25 @@ extension Wharf_Sync_V1_BackrestHub {
             request: GRPCCore.ServerRequest<Wharf_Sync_V1_RevokePairingTokenRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse>
+
+        /// Handle the "ListRefusedPeers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: keys that are no authorized client and were refused (no or a bad pairing token), newest
+        /// > first, each with the reason: what a client's operator needs to get pairing right. The last 100 are kept.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListRefusedPeersRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Sync_V1_ListRefusedPeersResponse` message.
+        func listRefusedPeers(
+            request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListRefusedPeersRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse>
     }
 
     /// Simple service protocol for the "wharf.sync.v1.BackrestHub" service.
@@ -617,6 +669,25 @@ extension Wharf_Sync_V1_BackrestHub {
             request: Wharf_Sync_V1_RevokePairingTokenRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Wharf_Sync_V1_RevokePairingTokenResponse
+
+        /// Handle the "ListRefusedPeers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: keys that are no authorized client and were refused (no or a bad pairing token), newest
+        /// > first, each with the reason: what a client's operator needs to get pairing right. The last 100 are kept.
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Sync_V1_ListRefusedPeersRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Sync_V1_ListRefusedPeersResponse` to respond with.
+        func listRefusedPeers(
+            request: Wharf_Sync_V1_ListRefusedPeersRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Sync_V1_ListRefusedPeersResponse
     }
 }
 
@@ -712,6 +783,17 @@ extension Wharf_Sync_V1_BackrestHub.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Wharf_Sync_V1_BackrestHub.Method.ListRefusedPeers.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListRefusedPeersRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListRefusedPeersResponse>(),
+            handler: { request, context in
+                try await self.listRefusedPeers(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -800,6 +882,17 @@ extension Wharf_Sync_V1_BackrestHub.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse> {
         let response = try await self.revokePairingToken(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listRefusedPeers(
+        request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListRefusedPeersRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse> {
+        let response = try await self.listRefusedPeers(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -907,6 +1000,19 @@ extension Wharf_Sync_V1_BackrestHub.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse> {
         return GRPCCore.ServerResponse<Wharf_Sync_V1_RevokePairingTokenResponse>(
             message: try await self.revokePairingToken(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listRefusedPeers(
+        request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListRefusedPeersRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse> {
+        return GRPCCore.ServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse>(
+            message: try await self.listRefusedPeers(
                 request: request.message,
                 context: context
             ),
@@ -1108,6 +1214,30 @@ extension Wharf_Sync_V1_BackrestHub {
             deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_RevokePairingTokenResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_RevokePairingTokenResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListRefusedPeers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: keys that are no authorized client and were refused (no or a bad pairing token), newest
+        /// > first, each with the reason: what a client's operator needs to get pairing right. The last 100 are kept.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListRefusedPeersRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_ListRefusedPeersRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_ListRefusedPeersResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listRefusedPeers<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListRefusedPeersRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_ListRefusedPeersRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListRefusedPeersResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListRefusedPeersResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1400,6 +1530,41 @@ extension Wharf_Sync_V1_BackrestHub {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListRefusedPeers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: keys that are no authorized client and were refused (no or a bad pairing token), newest
+        /// > first, each with the reason: what a client's operator needs to get pairing right. The last 100 are kept.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListRefusedPeersRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_ListRefusedPeersRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_ListRefusedPeersResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listRefusedPeers<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListRefusedPeersRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_ListRefusedPeersRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListRefusedPeersResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListRefusedPeersResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Wharf_Sync_V1_BackrestHub.Method.ListRefusedPeers.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1635,6 +1800,36 @@ extension Wharf_Sync_V1_BackrestHub.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_RevokePairingTokenRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_RevokePairingTokenResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListRefusedPeers" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: keys that are no authorized client and were refused (no or a bad pairing token), newest
+    /// > first, each with the reason: what a client's operator needs to get pairing right. The last 100 are kept.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Sync_V1_ListRefusedPeersRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listRefusedPeers<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListRefusedPeersRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListRefusedPeersResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listRefusedPeers(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListRefusedPeersRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListRefusedPeersResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1904,6 +2099,40 @@ extension Wharf_Sync_V1_BackrestHub.ClientProtocol {
             metadata: metadata
         )
         return try await self.revokePairingToken(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListRefusedPeers" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: keys that are no authorized client and were refused (no or a bad pairing token), newest
+    /// > first, each with the reason: what a client's operator needs to get pairing right. The last 100 are kept.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listRefusedPeers<Result>(
+        _ message: Wharf_Sync_V1_ListRefusedPeersRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListRefusedPeersResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Sync_V1_ListRefusedPeersRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listRefusedPeers(
             request: request,
             options: options,
             onResponse: handleResponse

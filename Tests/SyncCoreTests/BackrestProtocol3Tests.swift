@@ -110,3 +110,177 @@ struct BackrestProtocol3Tests {
         }
     }
 }
+
+extension BackrestProtocol3Tests {
+    /// The status a protocol-3 session ends with after `body` has sent what it sends (nil: it ended cleanly).
+    static func refusal(
+        _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ body: @escaping @Sendable (Protocol3SessionIO) async throws -> Void
+    ) async throws -> RPCError? {
+        do {
+            try await withProtocol3Session(client) { io in
+                try await body(io)
+                while try await io.next() != nil {}
+            }
+            return nil
+        } catch let error as RPCError {
+            return error
+        }
+    }
+
+    static func expectRefusal(
+        _ error: RPCError?, _ code: RPCError.Code, _ says: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(error?.code == code, "\(name): \(String(describing: error))", sourceLocation: sourceLocation)
+        #expect(error?.message.contains(says) == true, "\(name): \(String(describing: error))", sourceLocation: sourceLocation)
+    }
+
+    @Test(
+        "every refusal of §16a ends the stream with its status and reason: bad KEM messages, a wrong transcript signature, unknown key without token, unknown, expired, used-up and revoked tokens, instance mismatch, nonce misuse, a bad tag, an oversized frame, a protocol-1 item, items a hub must not receive, a bad manifest; refused pairings are shown to the operator"
+    )
+    func refusals() async throws {
+        try await withServices([.sync(environment: ["WHARF_BACKREST_MAX_ITEM_BYTES": "65536"])]) { services in
+            let database = services.database
+            let postgres = try await TestPostgres.shared()
+            try await withTestClient(port: services.port("sync"), admin: true) { client in
+                let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
+                let laptop = Protocol3ClientIdentity(instanceID: "laptop")
+                let pairing = try await Self.pairingToken(hub)
+
+                // The key exchange.
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        io.send.yield(
+                            .with {
+                                $0.establishSharedSecret = .with {
+                                    $0.protocolVersion = 1; $0.kemPublicKey = Data(count: 1600)
+                                }
+                            })
+                    }, .invalidArgument, "KEM public key of 1600 bytes", "short KEM key")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        let initiator = try Protocol3Channel.Initiator()
+                        var first = initiator.first
+                        first.establishSharedSecret.protocolVersion = 2
+                        io.send.yield(first)
+                    }, .invalidArgument, "transport protocol version 2", "transport version")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        io.send.yield(
+                            .with {
+                                $0.encrypted = .with {
+                                    $0.nonce = Data(count: 12); $0.ciphertext = Data(count: 40)
+                                }
+                            })
+                    }, .invalidArgument, "expected KEM key exchange", "encrypted before the key exchange")
+                // The handshake.
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        try await io.exchangeKeys()
+                        try io.sendEncrypted(try laptop.handshake(transcript: Array(repeating: 7, count: 32), pairingSecret: pairing.secret))
+                    }, .unauthenticated, "does not verify over this connection's transcript", "signature over another transcript")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        let transcript = try await io.exchangeKeys()
+                        var handshake = try laptop.handshake(transcript: transcript)
+                        handshake.handshake.protocolVersion = 1
+                        try io.sendEncrypted(handshake)
+                    }, .invalidArgument, "version 1 in the encrypted handshake", "protocol version 1 inside")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        try await io.exchangeKeys()
+                        try io.sendEncrypted(.with { $0.heartbeat = .init() })
+                    }, .unauthenticated, "must be a handshake", "no handshake")
+                // Authorization and pairing.
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in _ = try await io.connect(as: laptop) }, .permissionDenied,
+                    "no pairing secret was given", "unknown key without a token")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in _ = try await io.connect(as: laptop, pairingSecret: String(repeating: "ab", count: 32)) },
+                    .permissionDenied, "matches no pairing token", "unknown secret")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in _ = try await io.connect(as: laptop, pairingSecret: "not-hex") }, .permissionDenied,
+                    "is not 64 hexadecimal characters", "malformed secret")
+                let expired = try await Self.pairingToken(hub)
+                try await postgres.query(
+                    database: database, "UPDATE backrest.pairing_tokens SET expires_at = now() - interval '1 second' WHERE id = '\(expired.id)'")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in _ = try await io.connect(as: laptop, pairingSecret: expired.secret) }, .permissionDenied,
+                    "has expired", "expired token")
+                let revoked = try await Self.pairingToken(hub)
+                #expect(try await hub.revokePairingToken(.with { $0.id = revoked.id }).revoked)
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in _ = try await io.connect(as: laptop, pairingSecret: revoked.secret) }, .permissionDenied,
+                    "was revoked", "revoked token")
+                // Pairs (max_uses 1), then the token is used up for anyone else.
+                try await withProtocol3Session(client) { io in _ = try await io.connect(as: laptop, pairingSecret: pairing.secret) }
+                let desktop = Protocol3ClientIdentity(instanceID: "desktop")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in _ = try await io.connect(as: desktop, pairingSecret: pairing.secret) }, .permissionDenied,
+                    "is used up (1 clients paired with it)", "used-up token")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in _ = try await io.connect(as: laptop, instanceID: "desktop") }, .permissionDenied,
+                    "belongs to instance laptop", "instance mismatch")
+                let refused = try await hub.listRefusedPeers(.init()).peers
+                #expect(refused.contains { $0.peerKeyid == desktop.keyid && $0.statusMessage.contains("used up") && $0.state == .errorAuth })
+                #expect(try await Self.states(client).first { $0.peerKeyid == laptop.keyid }?.statusMessage.contains("belongs to instance") == true)
+
+                // The frames, after a valid handshake.
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        _ = try await io.connect(as: laptop)
+                        guard var channel = io.channel else { return }
+                        _ = try channel.seal(.with { $0.heartbeat = .init() })  // counter 1 is skipped
+                        io.send.yield(try channel.seal(.with { $0.heartbeat = .init() }))
+                    }, .invalidArgument, "out of order: expected nonce counter 1, got counter 2", "skipped counter")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        let transcript = try await io.exchangeKeys()
+                        guard var channel = io.channel else { return }
+                        let frame = try channel.seal(try laptop.handshake(transcript: transcript))
+                        io.send.yield(frame)
+                        io.send.yield(frame)
+                    }, .invalidArgument, "expected nonce counter 1, got counter 0", "replayed frame")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        let transcript = try await io.exchangeKeys()
+                        guard var channel = io.channel else { return }
+                        var frame = try channel.seal(try laptop.handshake(transcript: transcript))
+                        frame.encrypted.ciphertext[frame.encrypted.ciphertext.count - 1] ^= 1
+                        io.send.yield(frame)
+                    }, .invalidArgument, "does not authenticate", "bad tag")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        _ = try await io.connect(as: laptop)
+                        try io.sendEncrypted(.with { $0.receiveLogData = .with { $0.chunk = Data(count: 70_000) } })
+                    }, .invalidArgument, "larger than", "oversized frame")
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        _ = try await io.connect(as: laptop)
+                        io.send.yield(.with { $0.heartbeat = .init() })  // in the clear: protocol 1's field
+                    }, .invalidArgument, "received a protocol-1 message", "a protocol-1 item")
+                for (name, item) in [
+                    ("request_operation_data", P3Item.with { $0.requestOperationData = .with { $0.opIds = [1] } }),
+                    ("set_config", .with { $0.setConfig = .init() }), ("request_resources", .with { $0.requestResources = .init() }),
+                    ("handshake", .with { $0.handshake = .init() }),
+                    ("establish_shared_secret", .with { $0.establishSharedSecret = .init() }),
+                ] {
+                    Self.expectRefusal(
+                        try await Self.refusal(client) { io in
+                            _ = try await io.connect(as: laptop)
+                            try io.sendEncrypted(item)
+                        }, .invalidArgument, name, "\(name) from a client")
+                }
+                Self.expectRefusal(
+                    try await Self.refusal(client) { io in
+                        _ = try await io.connect(as: laptop)
+                        try io.sendEncrypted(
+                            .with {
+                                $0.operationManifest = .with {
+                                    $0.opIds = [1, 2]; $0.modnos = [1]
+                                }
+                            })
+                    }, .invalidArgument, "mismatched op_ids (2) and modnos (1)", "mismatched manifest")
+            }
+        }
+    }
+}

@@ -81,7 +81,7 @@ public enum SyncServer: WharfServiceProgram {
                 BackrestSyncStateService(clients: clients, peerStates: peerStates, configPushes: configPushes, logger: host.logger),
                 BackrestHubService(
                     identity: identity, ed25519: ed25519, instanceID: instanceID, clients: clients, pairingTokens: pairingTokens,
-                    configPushes: configPushes,
+                    peerStates: peerStates, configPushes: configPushes,
                     events: host.events, logger: host.logger),
             ],
             instanceID

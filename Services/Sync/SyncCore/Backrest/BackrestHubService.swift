@@ -11,7 +11,7 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
         Wharf_Sync_V1_BackrestHub.Method.AddClient.descriptor, Wharf_Sync_V1_BackrestHub.Method.RemoveClient.descriptor,
         Wharf_Sync_V1_BackrestHub.Method.ListClients.descriptor, Wharf_Sync_V1_BackrestHub.Method.PushConfig.descriptor,
         Wharf_Sync_V1_BackrestHub.Method.CreatePairingToken.descriptor, Wharf_Sync_V1_BackrestHub.Method.ListPairingTokens.descriptor,
-        Wharf_Sync_V1_BackrestHub.Method.RevokePairingToken.descriptor,
+        Wharf_Sync_V1_BackrestHub.Method.RevokePairingToken.descriptor, Wharf_Sync_V1_BackrestHub.Method.ListRefusedPeers.descriptor,
     ]
 
     let identity: BackrestIdentity
@@ -19,6 +19,7 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
     let instanceID: String
     let clients: BackrestClients
     let pairingTokens: PairingTokens
+    let peerStates: PeerStates
     let configPushes: ConfigPushes
     let events: EventBus
     let logger: Logger
@@ -78,6 +79,13 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
         guard revoked else { throw RPCError(code: .notFound, message: "no pairing token \(request.id) can still pair a client") }
         logger.notice("backrest pairing token revoked", metadata: ["token": "\(request.id)"])
         return .with { $0.revoked = true }
+    }
+
+    public func listRefusedPeers(
+        request: Wharf_Sync_V1_ListRefusedPeersRequest, context: ServerContext
+    ) async throws -> Wharf_Sync_V1_ListRefusedPeersResponse {
+        let peers = try await storage("list refused peers") { try await peerStates.strangers() }
+        return .with { $0.peers = peers }
     }
 
     static func proto(_ token: PairingTokens.Token) -> Wharf_Sync_V1_PairingToken {
