@@ -30,10 +30,7 @@ struct ConnectHubSession {
                 if case .heartbeat? = item.action { continue }
                 return item
             case .end(let json):
-                let end = (try? JSONSerialization.jsonObject(with: Data(json))) as? [String: Any]
-                if let error = end?["error"] as? [String: Any] {
-                    throw ConnectEndError(code: error["code"] as? String ?? "", message: error["message"] as? String ?? "")
-                }
+                if let error = ConnectEndError(json) { throw error }
                 return nil
             }
         }
@@ -53,6 +50,18 @@ struct ConnectHubSession {
 struct ConnectEndError: Error, Equatable {
     let code: String
     let message: String
+
+    init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The error an end-of-stream envelope's JSON carries; nil when it carries none.
+    init?(_ json: [UInt8]) {
+        let end = (try? JSONSerialization.jsonObject(with: Data(json))) as? [String: Any]
+        guard let error = end?["error"] as? [String: Any] else { return nil }
+        self.init(code: error["code"] as? String ?? "", message: error["message"] as? String ?? "")
+    }
 }
 
 /// Peer states as subscribers on several replicas saw them.

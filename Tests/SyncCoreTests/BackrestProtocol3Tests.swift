@@ -29,7 +29,7 @@ struct BackrestProtocol3Tests {
 
     /// The ids the hub requests after the manifest `entries`, read until `expecting` have come (all batches).
     static func requested(after entries: [(id: Int64, modno: Int64)], expecting: Int, io: Protocol3SessionIO) async throws -> [Int64] {
-        try io.sendEncrypted(manifest(entries))
+        try await io.sendEncrypted(manifest(entries))
         var ids: [Int64] = []
         while ids.count < expecting, let item = try await io.next() {
             guard case .requestOperationData(let request)? = item.action else {
@@ -76,7 +76,7 @@ struct BackrestProtocol3Tests {
                     let entries: [(id: Int64, modno: Int64)] = (1...30).map { (Int64($0), Int64($0) * 10) }
                     let asked = try await Self.requested(after: entries, expecting: 30, io: io)
                     #expect(asked == entries.map(\.id))
-                    try io.sendEncrypted(received(asked.map { laptop.operation($0, flow: $0, modno: $0 * 10) }))
+                    try await io.sendEncrypted(received(asked.map { laptop.operation($0, flow: $0, modno: $0 * 10) }))
                     let stored = try await eventually { try await postgres.count("backrest.operations", database: database) == 30 }
                     #expect(stored)
                 }
@@ -98,7 +98,7 @@ struct BackrestProtocol3Tests {
                     entries.insert((1, 10), at: 0)
                     let asked = try await Self.requested(after: entries, expecting: 2, io: io)
                     #expect(asked == [3, 31])
-                    try io.sendEncrypted(received([laptop.operation(3, flow: 3, modno: 999), laptop.operation(31, flow: 31, modno: 310)]))
+                    try await io.sendEncrypted(received([laptop.operation(3, flow: 3, modno: 999), laptop.operation(31, flow: 31, modno: 310)]))
                     let stored = try await eventually { try await postgres.count("backrest.operations", database: database) == 30 }
                     #expect(stored)
                 }
@@ -149,7 +149,7 @@ extension BackrestProtocol3Tests {
                 // The key exchange.
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
-                        io.send.yield(
+                        try await io.sendRaw(
                             .with {
                                 $0.establishSharedSecret = .with {
                                     $0.protocolVersion = 1; $0.kemPublicKey = Data(count: 1600)
@@ -161,11 +161,11 @@ extension BackrestProtocol3Tests {
                         let initiator = try Protocol3Channel.Initiator()
                         var first = initiator.first
                         first.establishSharedSecret.protocolVersion = 2
-                        io.send.yield(first)
+                        try await io.sendRaw(first)
                     }, .invalidArgument, "transport protocol version 2", "transport version")
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
-                        io.send.yield(
+                        try await io.sendRaw(
                             .with {
                                 $0.encrypted = .with {
                                     $0.nonce = Data(count: 12); $0.ciphertext = Data(count: 40)
@@ -176,19 +176,19 @@ extension BackrestProtocol3Tests {
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
                         try await io.exchangeKeys()
-                        try io.sendEncrypted(try laptop.handshake(transcript: Array(repeating: 7, count: 32), pairingSecret: pairing.secret))
+                        try await io.sendEncrypted(try laptop.handshake(transcript: Array(repeating: 7, count: 32), pairingSecret: pairing.secret))
                     }, .unauthenticated, "does not verify over this connection's transcript", "signature over another transcript")
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
                         let transcript = try await io.exchangeKeys()
                         var handshake = try laptop.handshake(transcript: transcript)
                         handshake.handshake.protocolVersion = 1
-                        try io.sendEncrypted(handshake)
+                        try await io.sendEncrypted(handshake)
                     }, .invalidArgument, "version 1 in the encrypted handshake", "protocol version 1 inside")
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
                         try await io.exchangeKeys()
-                        try io.sendEncrypted(.with { $0.heartbeat = .init() })
+                        try await io.sendEncrypted(.with { $0.heartbeat = .init() })
                     }, .unauthenticated, "must be a handshake", "no handshake")
                 // Authorization and pairing.
                 Self.expectRefusal(
@@ -230,15 +230,15 @@ extension BackrestProtocol3Tests {
                         _ = try await io.connect(as: laptop)
                         guard var channel = io.channel else { return }
                         _ = try channel.seal(.with { $0.heartbeat = .init() })  // counter 1 is skipped
-                        io.send.yield(try channel.seal(.with { $0.heartbeat = .init() }))
+                        try await io.sendRaw(try channel.seal(.with { $0.heartbeat = .init() }))
                     }, .invalidArgument, "out of order: expected nonce counter 1, got counter 2", "skipped counter")
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
                         let transcript = try await io.exchangeKeys()
                         guard var channel = io.channel else { return }
                         let frame = try channel.seal(try laptop.handshake(transcript: transcript))
-                        io.send.yield(frame)
-                        io.send.yield(frame)
+                        try await io.sendRaw(frame)
+                        try await io.sendRaw(frame)
                     }, .invalidArgument, "expected nonce counter 1, got counter 0", "replayed frame")
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
@@ -246,17 +246,17 @@ extension BackrestProtocol3Tests {
                         guard var channel = io.channel else { return }
                         var frame = try channel.seal(try laptop.handshake(transcript: transcript))
                         frame.encrypted.ciphertext[frame.encrypted.ciphertext.count - 1] ^= 1
-                        io.send.yield(frame)
+                        try await io.sendRaw(frame)
                     }, .invalidArgument, "does not authenticate", "bad tag")
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
                         _ = try await io.connect(as: laptop)
-                        try io.sendEncrypted(.with { $0.receiveLogData = .with { $0.chunk = Data(count: 70_000) } })
+                        try await io.sendEncrypted(.with { $0.receiveLogData = .with { $0.chunk = Data(count: 70_000) } })
                     }, .invalidArgument, "larger than", "oversized frame")
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
                         _ = try await io.connect(as: laptop)
-                        io.send.yield(.with { $0.heartbeat = .init() })  // in the clear: protocol 1's field
+                        try await io.sendRaw(.with { $0.heartbeat = .init() })  // in the clear: protocol 1's field
                     }, .invalidArgument, "received a protocol-1 message", "a protocol-1 item")
                 for (name, item) in [
                     ("request_operation_data", P3Item.with { $0.requestOperationData = .with { $0.opIds = [1] } }),
@@ -267,13 +267,13 @@ extension BackrestProtocol3Tests {
                     Self.expectRefusal(
                         try await Self.refusal(client) { io in
                             _ = try await io.connect(as: laptop)
-                            try io.sendEncrypted(item)
+                            try await io.sendEncrypted(item)
                         }, .invalidArgument, name, "\(name) from a client")
                 }
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in
                         _ = try await io.connect(as: laptop)
-                        try io.sendEncrypted(
+                        try await io.sendEncrypted(
                             .with {
                                 $0.operationManifest = .with {
                                     $0.opIds = [1, 2]; $0.modnos = [1]

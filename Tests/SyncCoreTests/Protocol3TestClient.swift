@@ -52,37 +52,41 @@ struct Protocol3ClientIdentity: Sendable {
 }
 
 /// One protocol-3 Sync stream as a 1.14 client drives it: the same path, its own schema; items sent when the test
-/// says, answers read one by one, encrypted once the key exchange is done.
-final class Protocol3SessionIO {
-    let send: AsyncStream<P3Item>.Continuation
-    var incoming: RPCAsyncSequence<P3Item, any Error>.AsyncIterator
+/// says, answers read one by one, encrypted once the key exchange is done. Used by one task at a time (a test
+/// may hand it to another task while it waits itself).
+final class Protocol3SessionIO: @unchecked Sendable {
+    /// Sends an item as it is (the key exchange in the clear, or a frame the test made itself).
+    let sendRaw: (P3Item) async throws -> Void
+    /// The next item as it came (nil at the end of the stream).
+    let receiveRaw: () async throws -> P3Item?
     var channel: Protocol3Channel?
 
-    init(send: AsyncStream<P3Item>.Continuation, incoming: RPCAsyncSequence<P3Item, any Error>.AsyncIterator) {
-        self.send = send
-        self.incoming = incoming
+    init(send: @escaping (P3Item) async throws -> Void, receive: @escaping () async throws -> P3Item?) {
+        sendRaw = send
+        receiveRaw = receive
     }
 
     /// Sends the client's KEM public key and completes the exchange with the hub's answer; the transcript.
     @discardableResult
     func exchangeKeys() async throws -> [UInt8] {
         let initiator = try Protocol3Channel.Initiator()
-        send.yield(initiator.first)
-        guard let reply = try await incoming.next() else { throw HubTestError("the hub ended the stream during the key exchange") }
+        try await sendRaw(initiator.first)
+        guard let reply = try await receiveRaw() else { throw HubTestError("the hub ended the stream during the key exchange") }
         let channel = try initiator.complete(reply: reply)
         self.channel = channel
         return channel.transcript
     }
 
-    func sendEncrypted(_ inner: P3Item) throws {
+    func sendEncrypted(_ inner: P3Item) async throws {
         guard var channel else { throw HubTestError("no key exchange yet") }
-        send.yield(try channel.seal(inner))
+        let frame = try channel.seal(inner)
         self.channel = channel
+        try await sendRaw(frame)
     }
 
     /// The next decrypted item that is not a heartbeat.
     func next() async throws -> P3Item? {
-        while let outer = try await incoming.next() {
+        while let outer = try await receiveRaw() {
             guard var channel else { throw HubTestError("no key exchange yet") }
             let inner = try channel.open(outer)
             self.channel = channel
@@ -97,7 +101,7 @@ final class Protocol3SessionIO {
         -> P3Item.SyncActionHandshake
     {
         let transcript = try await exchangeKeys()
-        try sendEncrypted(try identity.handshake(transcript: transcript, pairingSecret: pairingSecret, instanceID: instanceID))
+        try await sendEncrypted(try identity.handshake(transcript: transcript, pairingSecret: pairingSecret, instanceID: instanceID))
         guard let item = try await next(), case .handshake(let handshake)? = item.action else {
             throw HubTestError("the hub's first encrypted item is not a handshake")
         }
@@ -121,7 +125,8 @@ func withProtocol3Session<T: Sendable>(
         descriptor: V1sync_BackrestSyncService.Method.Sync.descriptor, serializer: ProtobufSerializer<P3Item>(),
         deserializer: ProtobufDeserializer<P3Item>(), options: .defaults
     ) { response in
-        let io = Protocol3SessionIO(send: send, incoming: response.messages.makeAsyncIterator())
+        var incoming = response.messages.makeAsyncIterator()
+        let io = Protocol3SessionIO(send: { send.yield($0) }, receive: { try await incoming.next() })
         defer { send.finish() }
         return try await body(io)
     }
