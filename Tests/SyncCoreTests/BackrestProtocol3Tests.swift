@@ -112,6 +112,64 @@ struct BackrestProtocol3Tests {
 }
 
 extension BackrestProtocol3Tests {
+    /// Answers the hub's request_operation_data messages as backrest does (the operations in batches of 512),
+    /// until `expecting` ids were asked for; returns the size of each request.
+    static func serveRequests(io: Protocol3SessionIO, expecting: Int, operation: (Int64) -> V1_Operation) async throws -> [Int] {
+        var sizes: [Int] = []
+        while sizes.reduce(0, +) < expecting, let item = try await io.next() {
+            guard case .requestOperationData(let request)? = item.action else {
+                throw HubTestError("unexpected \(Protocol3Channel.describe(item))")
+            }
+            sizes.append(request.opIds.count)
+            for start in stride(from: 0, to: request.opIds.count, by: 512) {
+                let ids = request.opIds[start..<min(start + 512, request.opIds.count)]
+                try await io.sendEncrypted(received(ids.map(operation)))
+            }
+        }
+        return sizes
+    }
+
+    @Test(
+        "a manifest of 100,000 operations is requested in messages of at most 10,000 ids and stored whole; after 100 changes only those 100 are requested"
+    )
+    func largeManifest() async throws {
+        try await withServices([.sync]) { services in
+            let database = services.database
+            let postgres = try await TestPostgres.shared()
+            try await withTestClient(port: services.port("sync"), admin: true) { client in
+                let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
+                let token = try await Self.pairingToken(hub)
+                let laptop = Protocol3ClientIdentity(instanceID: "laptop")
+                let count = 100_000
+                try await withProtocol3Session(client) { io in
+                    _ = try await io.connect(as: laptop, pairingSecret: token.secret)
+                    _ = try await io.next()
+                    _ = try await io.next()
+                    try await io.sendEncrypted(manifest((1...count).map { (Int64($0), 1) }))
+                    let sizes = try await Self.serveRequests(io: io, expecting: count) { laptop.operation($0, flow: ($0 + 9) / 10, modno: 1) }
+                    #expect(sizes == Array(repeating: 10_000, count: 10))
+                    let stored = try await eventually(timeout: .seconds(60)) {
+                        try await postgres.count("backrest.operations", database: database) == count
+                    }
+                    #expect(stored)
+                }
+                try await withProtocol3Session(client) { io in
+                    _ = try await io.connect(as: laptop)
+                    _ = try await io.next()
+                    _ = try await io.next()
+                    let changed = Set(stride(from: Int64(1_000), to: 101_000, by: 1_000))
+                    try await io.sendEncrypted(manifest((1...count).map { (Int64($0), changed.contains(Int64($0)) ? 2 : 1) }))
+                    let sizes = try await Self.serveRequests(io: io, expecting: 100) { laptop.operation($0, flow: ($0 + 9) / 10, modno: 2) }
+                    #expect(sizes == [100])
+                    let updated = try await eventually {
+                        try await postgres.count("backrest.operations WHERE peer_modno = 2", database: database) == 100
+                    }
+                    #expect(updated)
+                }
+            }
+        }
+    }
+
     /// The status a protocol-3 session ends with after `body` has sent what it sends (nil: it ended cleanly).
     static func refusal(
         _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ body: @escaping @Sendable (Protocol3SessionIO) async throws -> Void
