@@ -4,13 +4,16 @@ import WharfProto
 /// (names also as the proto spells them, `PERMISSION_READ_CONFIG`). One spelling for the hub's
 /// WHARF_BACKREST_AUTHORIZED_CLIENTS and for `wharfctl backrest client add --permission`.
 public enum BackrestPermissionText {
-    public static let names = "read-operations, read-config or read-write-config"
+    public static let names = "read-operations, read-config, read-write-config or receive-shared-repos"
+    /// PERMISSION_RECEIVE_SHARED_REPOS (backrest 1.13+), past the 1.11–1.12 enum Wharf's proto has.
+    public static let receiveSharedRepos = V1_Multihost.Permission.TypeEnum.UNRECOGNIZED(4)
 
     public static func type(named name: String) -> V1_Multihost.Permission.TypeEnum? {
         switch name.lowercased().replacingOccurrences(of: "_", with: "-") {
         case "read-operations", "permission-read-operations": .permissionReadOperations
         case "read-config", "permission-read-config": .permissionReadConfig
         case "read-write-config", "permission-read-write-config": .permissionReadWriteConfig
+        case "receive-shared-repos", "permission-receive-shared-repos": receiveSharedRepos
         default: nil
         }
     }
@@ -20,6 +23,7 @@ public enum BackrestPermissionText {
         case .permissionReadOperations: "read-operations"
         case .permissionReadConfig: "read-config"
         case .permissionReadWriteConfig: "read-write-config"
+        case receiveSharedRepos: "receive-shared-repos"
         default: "unknown-\(type.rawValue)"
         }
     }

@@ -26,9 +26,19 @@ struct WharfctlBackrestTests {
                     try await Wharf_Sync_V1_BackrestHub.Client(wrapping: $0).getIdentity(.init())
                 }
                 let text = try await run(["identity"], environment: [:])
-                #expect(text.status == 0 && text.output == "instance_id: wharf-hub\nkeyid: \(identity.keyid)\n", "\(text.output)")
+                #expect(
+                    text.status == 0
+                        && text.output == """
+                            instance_id: wharf-hub
+                            keyid: \(identity.keyid)   (backrest 1.11–1.12)
+                            ed25519_keyid: \(identity.ed25519Keyid)   (backrest 1.13+)
+
+                            """,
+                    "\(text.output)")
                 let json = try await run(["identity", "--output", "json"], environment: [:])
-                #expect(json.output == "{\"instance_id\":\"wharf-hub\",\"keyid\":\"\(identity.keyid)\"}\n", "\(json.output)")
+                let parsed = (try? JSONSerialization.jsonObject(with: Data(json.output.utf8))) as? [String: String]
+                #expect(
+                    parsed == ["instance_id": "wharf-hub", "keyid": identity.keyid, "ed25519_keyid": identity.ed25519Keyid], "\(json.output)")
 
                 let laptop = BackrestClientIdentity(instanceID: "laptop")
                 let desktop = BackrestClientIdentity(instanceID: "desktop")
@@ -114,6 +124,82 @@ struct WharfctlBackrestTests {
                     ![noToken, badPermission, badKeyid, refused, notJSON, again].contains {
                         $0.output.contains("Stack") || $0.output.contains("Fatal")
                     })
+            }
+        }
+    }
+
+    @Test(
+        "pair prints a token in backrest's format that pairs a 1.14 client; pair list shows uses and expiry (never the secret); pair revoke; client list shows what paired it; peers shows the protocol and --refused the reason a pairing failed"
+    )
+    func pairing() async throws {
+        try await withServices([.sync]) { services in
+            let sync = services.port("sync")
+            try await withGateway(routes: BackrestConnectTests.routes(sync)) { gateway, _ in
+                let wharfctl = try builtExecutable("wharfctl")
+                let admin = ["WHARF_ADMIN_TOKEN": TestCredentials.adminTokenText]
+                @Sendable func run(_ arguments: [String]) async throws -> (status: Int32?, output: String) {
+                    try await runExecutable(
+                        wharfctl, ["backrest"] + arguments + ["--address", "127.0.0.1:\(gateway)"], environment: admin, timeout: .seconds(30))
+                }
+                let identity = try await withTestClient(port: gateway) {
+                    try await Wharf_Sync_V1_BackrestHub.Client(wrapping: $0).getIdentity(.init())
+                }
+                let badTTL = try await run(["pair", "--ttl", "soon"])
+                #expect(badTTL.status == 78 && badTTL.output.hasPrefix("wharfctl: --ttl: "), "\(badTTL.output)")
+                let tooLong = try await run(["pair", "--ttl", "400d"])
+                #expect(tooLong.status == 1 && tooLong.output.hasPrefix("wharfctl: INVALID_ARGUMENT: "), "\(tooLong.output)")
+                let created = try await run([
+                    "pair", "--ttl", "2h", "--uses", "2", "--label", "office laptops", "--permission", "read-operations=*",
+                    "--permission", "receive-shared-repos=*",
+                ])
+                #expect(created.status == 0, "\(created.output)")
+                let token = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                let match = try #require(token.firstMatch(of: /^(ed25519\.[A-Za-z0-9_-]{43}):([0-9a-f]{64})#(.+)$/), "\(token)")
+                #expect(String(match.1) == identity.ed25519Keyid)
+                #expect(String(match.3) == "wharf-hub")
+                let secret = String(match.2)
+
+                let listed = try await run(["pair", "list", "--output", "json"])
+                let tokens = listed.output.split(separator: "\n").compactMap {
+                    (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                }
+                #expect(tokens.count == 1)
+                #expect(tokens.first?["label"] as? String == "office laptops")
+                #expect(tokens.first?["max_uses"] as? Int == 2 && tokens.first?["uses"] as? Int == 0)
+                #expect(tokens.first?["permissions"] as? [String] == ["read-operations=*", "receive-shared-repos=*"])
+                #expect(!listed.output.contains(secret))
+                let id = try #require(tokens.first?["id"] as? String)
+
+                let laptop = Protocol3ClientIdentity(instanceID: "laptop")
+                try await withTestClient(port: gateway) { client in
+                    try await withProtocol3Session(client) { io in
+                        _ = try await io.connect(as: laptop, pairingSecret: secret)
+                        _ = try await io.next()
+                        let peers = try await run(["peers"])
+                        #expect(
+                            peers.output.split(separator: "\n").contains { $0.hasPrefix("laptop\t\(laptop.keyid)\tprotocol 3\tCONNECTED\t") },
+                            "\(peers.output)")
+                    }
+                }
+                let clients = try await run(["client", "list"])
+                #expect(
+                    clients.output == "laptop\t\(laptop.keyid)\tread-operations=* receive-shared-repos=*\tpaired with \(id)\n", "\(clients.output)")
+                let used = try await run(["pair", "list"])
+                #expect(used.output.hasPrefix("\(id)\toffice laptops\texpires ") && used.output.contains("\t1/2\t"), "\(used.output)")
+
+                #expect(try await run(["pair", "revoke", id]).status == 0)
+                let again = try await run(["pair", "revoke", id])
+                #expect(again.status == 1 && again.output.hasPrefix("wharfctl: NOT_FOUND: "), "\(again.output)")
+                #expect(try await run(["pair", "list"]).output.isEmpty)
+                let desktop = Protocol3ClientIdentity(instanceID: "desktop")
+                let refusal = try await withTestClient(port: gateway) { client in
+                    try await BackrestProtocol3Tests.refusal(client) { io in _ = try await io.connect(as: desktop, pairingSecret: secret) }
+                }
+                #expect(refusal?.code == .permissionDenied)
+                let refused = try await run(["peers", "--refused"])
+                #expect(
+                    refused.output.hasPrefix("desktop\t\(desktop.keyid)\tprotocol 3\tERROR_AUTH\t")
+                        && refused.output.contains("pairing refused: pairing token \(id) was revoked"), "\(refused.output)")
             }
         }
     }

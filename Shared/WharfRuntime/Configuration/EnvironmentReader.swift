@@ -112,8 +112,9 @@ public final class EnvironmentReader {
     /// The longest duration a setting may have (100 years): longer ones are refused, never converted with a trap.
     static let longestDuration: Double = 100 * 365 * 86_400
 
-    static func parseDuration(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+    /// `500ms`, `15s`, `10m`, `24h`, `7d`, or a bare number of seconds; nil when it is none of these or out of range.
+    public static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         func milliseconds(_ number: Substring, _ secondsPerUnit: Double) -> Duration? {
             // Double() also reads "inf", "nan" and "1e400": only finite values within range become durations.
             guard let value = Double(number), value.isFinite, value >= 0, value * secondsPerUnit <= longestDuration else { return nil }

@@ -129,14 +129,17 @@ extension BackrestSyncHub {
             }
         }
         let error = BackrestSessionError.permissionDenied(refusal)
-        try await peerStates.putStranger(
-            .with {
-                $0.peerKeyid = keyid
-                $0.peerInstanceID = String(instance.prefix(256))
-                $0.state = error.state
-                $0.statusMessage = refusal
-                $0.lastHeartbeatMillis = Self.nowMillis()
-            })
+        let state = V1sync_PeerState.with {
+            $0.peerKeyid = keyid
+            $0.peerInstanceID = String(instance.prefix(256))
+            $0.state = error.state
+            $0.statusMessage = refusal
+            $0.lastHeartbeatMillis = Self.nowMillis()
+        }
+        // Written from a task of its own: a client that hangs up at once cancels this RPC, and the operator must
+        // still see why it was refused.
+        let peerStates = peerStates
+        try await Task { try await peerStates.putStranger(state) }.value
         logger.info("backrest pairing refused", metadata: ["keyid": "\(keyid)", "instance": "\(instance.prefix(256))", "reason": "\(refusal)"])
         throw error
     }

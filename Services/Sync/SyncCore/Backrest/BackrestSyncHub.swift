@@ -435,16 +435,20 @@ public struct BackrestSyncHub: RegistrableRPCService {
     /// A refused handshake claiming a configured client's keyid is shown in that client's state, unless a
     /// session of the real client is connected now (a stranger's failed claim must not hide it).
     func recordRefusal(keyid: String, instanceID: String, _ error: BackrestSessionError) async throws {
-        let current = try await peerStates.find(keyid: keyid)
-        if current?.state == .connected { return }
-        var state =
-            current
-            ?? .with {
-                $0.peerKeyid = keyid; $0.peerInstanceID = instanceID
-            }
-        state.state = error.state
-        state.statusMessage = error.message
-        try await peerStates.put(state)
+        // From a task of its own, as `ended`: a client that hangs up at once must not erase the reason.
+        let peerStates = peerStates
+        try await Task {
+            let current = try await peerStates.find(keyid: keyid)
+            if current?.state == .connected { return }
+            var state =
+                current
+                ?? .with {
+                    $0.peerKeyid = keyid; $0.peerInstanceID = instanceID
+                }
+            state.state = error.state
+            state.statusMessage = error.message
+            try await peerStates.put(state)
+        }.value
     }
 
     static func describe(_ item: V1sync_SyncStreamItem) -> String {

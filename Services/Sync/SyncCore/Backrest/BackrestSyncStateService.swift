@@ -30,11 +30,15 @@ public struct BackrestSyncStateService: V1sync_BackrestSyncStateService.SimpleSe
             throw RPCError(code: .invalidArgument, message: "peer_keyid is required (at most 256 bytes)")
         }
         let keyid = request.peerKeyid
-        guard let client = try await storage({ try await clients.find(keyid: keyid) }),
-            try await storage({ try await peerStates.find(keyid: keyid) })?.state == .connected
-        else { throw RPCError(code: .notFound, message: "peer \"\(keyid)\" is not connected") }
+        guard let client = try await storage({ try await clients.find(keyid: keyid) }) else {
+            throw RPCError(code: .notFound, message: "peer \"\(keyid)\" is not connected (no authorized client has this keyid)")
+        }
+        // A 1.11–1.12 client ends its session on a set_config it may not apply: never sent one.
         guard client.protocolVersion == 3 || client.acceptsConfigPushes else {
             throw RPCError(code: .failedPrecondition, message: "client \(client.instanceID) does not hold PERMISSION_READ_WRITE_CONFIG")
+        }
+        guard try await storage({ try await peerStates.find(keyid: keyid) })?.state == .connected else {
+            throw RPCError(code: .notFound, message: "peer \"\(keyid)\" is not connected")
         }
         let setConfig = V1sync_SyncStreamItem.SyncActionSetConfig.with {
             $0.repos = request.repos
