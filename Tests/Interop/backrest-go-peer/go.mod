@@ -1,0 +1,3 @@
+module wharf.test/backrestpeer
+
+go 1.26
