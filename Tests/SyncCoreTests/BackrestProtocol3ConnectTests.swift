@@ -9,9 +9,9 @@ import WharfTestSupport
 
 /// A protocol-3 session as a 1.14 client with an `http` hub URL opens it: Connect (`application/connect+proto`)
 /// over h2c, here through the gateway.
-func connectProtocol3Session(gateway: Int) async throws -> (io: Protocol3SessionIO, stream: ConnectStream) {
+func connectProtocol3Session(gateway: Int) async throws -> (io: Protocol3ClientSession, stream: ConnectStream) {
     let stream = try await ConnectStream.open(port: gateway, path: "/v1sync.BackrestSyncService/Sync")
-    let io = Protocol3SessionIO(
+    let io = Protocol3ClientSession(
         send: { try await stream.send(try $0.serializedBytes()) },
         receive: {
             guard let frame = try await stream.next() else { return nil }

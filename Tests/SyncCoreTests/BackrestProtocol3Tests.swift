@@ -28,7 +28,7 @@ struct BackrestProtocol3Tests {
     }
 
     /// The ids the hub requests after the manifest `entries`, read until `expecting` have come (all batches).
-    static func requested(after entries: [(id: Int64, modno: Int64)], expecting: Int, io: Protocol3SessionIO) async throws -> [Int64] {
+    static func requested(after entries: [(id: Int64, modno: Int64)], expecting: Int, io: Protocol3ClientSession) async throws -> [Int64] {
         try await io.sendEncrypted(manifest(entries))
         var ids: [Int64] = []
         while ids.count < expecting, let item = try await io.next() {
@@ -114,7 +114,7 @@ struct BackrestProtocol3Tests {
 extension BackrestProtocol3Tests {
     /// Answers the hub's request_operation_data messages as backrest does (the operations in batches of 512),
     /// until `expecting` ids were asked for; returns the size of each request.
-    static func serveRequests(io: Protocol3SessionIO, expecting: Int, operation: (Int64) -> V1_Operation) async throws -> [Int] {
+    static func serveRequests(io: Protocol3ClientSession, expecting: Int, operation: (Int64) -> V1_Operation) async throws -> [Int] {
         var sizes: [Int] = []
         while sizes.reduce(0, +) < expecting, let item = try await io.next() {
             guard case .requestOperationData(let request)? = item.action else {
@@ -170,18 +170,30 @@ extension BackrestProtocol3Tests {
         }
     }
 
-    /// The status a protocol-3 session ends with after `body` has sent what it sends (nil: it ended cleanly).
+    /// The status a protocol-3 session ends with after `body` has sent what it sends (nil: it ended cleanly, or was
+    /// not ended within 30 s — a session the hub kept is a failure, not a hang).
     static func refusal(
-        _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ body: @escaping @Sendable (Protocol3SessionIO) async throws -> Void
+        _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ body: @escaping @Sendable (Protocol3ClientSession) async throws -> Void
     ) async throws -> RPCError? {
-        do {
-            try await withProtocol3Session(client) { io in
-                try await body(io)
-                while try await io.next() != nil {}
+        try await withThrowingTaskGroup(of: RPCError?.self) { group in
+            group.addTask {
+                do {
+                    try await withProtocol3Session(client) { io in
+                        try await body(io)
+                        while try await io.next() != nil {}
+                    }
+                    return nil
+                } catch let error as RPCError {
+                    return error
+                }
             }
-            return nil
-        } catch let error as RPCError {
-            return error
+            group.addTask {
+                try await Task.sleep(for: .seconds(30))
+                Issue.record("the hub kept a session it should have refused")
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
     }
 
@@ -269,8 +281,12 @@ extension BackrestProtocol3Tests {
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in _ = try await io.connect(as: laptop, pairingSecret: revoked.secret) }, .permissionDenied,
                     "was revoked", "revoked token")
-                // Pairs (max_uses 1), then the token is used up for anyone else.
-                try await withProtocol3Session(client) { io in _ = try await io.connect(as: laptop, pairingSecret: pairing.secret) }
+                // Pairs (max_uses 1), then the token is used up for anyone else. The hub's config follows its
+                // authorization: read, so that the pairing is done before the client hangs up.
+                try await withProtocol3Session(client) { io in
+                    _ = try await io.connect(as: laptop, pairingSecret: pairing.secret)
+                    _ = try await io.next()
+                }
                 let desktop = Protocol3ClientIdentity(instanceID: "desktop")
                 Self.expectRefusal(
                     try await Self.refusal(client) { io in _ = try await io.connect(as: desktop, pairingSecret: pairing.secret) }, .permissionDenied,

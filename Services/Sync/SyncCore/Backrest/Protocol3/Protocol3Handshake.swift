@@ -9,13 +9,13 @@ package enum Protocol3Handshake {
     static let transcriptLabel = Array("backrest-sync-transport-transcript/v1\0".utf8)
     static let signatureLabel = Array("backrest-sync-handshake/v1\0".utf8)
 
-    enum HandshakeError: Error, Equatable, CustomStringConvertible {
+    package enum HandshakeError: Error, Equatable, CustomStringConvertible {
         case fieldTooLong(String)
         case publicKeyEncoding
         case keyidMismatch(claimed: String, derived: String)
         case badSignature
 
-        var description: String {
+        package var description: String {
             switch self {
             case .fieldTooLong(let field): "handshake field \(field) is too long"
             case .publicKeyEncoding: "handshake public key is not 32 bytes of base64 (ed25519)"
@@ -37,7 +37,7 @@ package enum Protocol3Handshake {
     }
 
     /// SHA-256 of the label, the transport version (1) and both KEM messages.
-    static func transcript(kemPublicKey: [UInt8], kemEncapsulation: [UInt8]) throws(HandshakeError) -> [UInt8] {
+    package static func transcript(kemPublicKey: [UInt8], kemEncapsulation: [UInt8]) throws(HandshakeError) -> [UInt8] {
         let message =
             transcriptLabel + [0, 0, 0, 1] + (try lengthPrefixed(kemPublicKey, field: "kem_public_key"))
             + (try lengthPrefixed(kemEncapsulation, field: "kem_encapsulation"))
@@ -54,7 +54,7 @@ package enum Protocol3Handshake {
         return Array(SHA256.hash(data: message))
     }
 
-    static func sign(
+    package static func sign(
         with key: Curve25519.Signing.PrivateKey, instanceID: String, pairingSecret: String, transcript: [UInt8]
     ) throws -> [UInt8] {
         Array(try key.signature(for: signedDigest(instanceID: instanceID, pairingSecret: pairingSecret, transcript: transcript)))
@@ -62,7 +62,7 @@ package enum Protocol3Handshake {
 
     /// Checks a peer's handshake: its key from `ed25519pub` (32 bytes, base64 without padding), the keyid derived
     /// from it, and the signature over this connection's transcript. Returns the key.
-    static func verify(
+    package static func verify(
         keyid: String, publicKeyText: String, instanceID: String, pairingSecret: String, signature: [UInt8],
         transcript: [UInt8]
     ) throws(HandshakeError) -> Curve25519.Signing.PublicKey {
@@ -77,7 +77,7 @@ package enum Protocol3Handshake {
     }
 
     /// `"ed25519." + base64url_nopad(SHA-256(public key))`.
-    static func keyid(of key: Curve25519.Signing.PublicKey) -> String {
+    package static func keyid(of key: Curve25519.Signing.PublicKey) -> String {
         let digest = Data(SHA256.hash(data: key.rawRepresentation)).base64EncodedString()
         return "ed25519."
             + digest.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
@@ -85,7 +85,7 @@ package enum Protocol3Handshake {
     }
 
     /// The key as `ed25519pub` carries it.
-    static func publicKeyText(_ key: Curve25519.Signing.PublicKey) -> String {
+    package static func publicKeyText(_ key: Curve25519.Signing.PublicKey) -> String {
         key.rawRepresentation.base64EncodedString().replacingOccurrences(of: "=", with: "")
     }
 

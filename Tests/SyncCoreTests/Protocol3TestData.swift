@@ -1,0 +1,35 @@
+import Foundation
+import SyncCore
+import WharfProto
+
+typealias P3Item = Wharf_Backrest_Protocol3_SyncStreamItem
+
+extension Protocol3ClientIdentity {
+    func operation(_ id: Int64, flow: Int64, modno: Int64, message: String = "") -> V1_Operation {
+        .with {
+            $0.id = id
+            $0.flowID = flow
+            $0.modno = modno
+            $0.instanceID = instanceID
+            $0.repoID = "repo1"
+            $0.repoGuid = "guid-repo1"
+            $0.planID = "daily"
+            $0.unixTimeStartMs = 1_762_000_000_000 + id
+            $0.status = .statusSuccess
+            $0.displayMessage = message
+        }
+    }
+}
+
+func received(_ operations: [V1_Operation]) -> P3Item {
+    .with { $0.receiveOperations = .with { $0.event = .with { $0.updatedOperations = .with { $0.operations = operations } } } }
+}
+
+func manifest(_ entries: [(id: Int64, modno: Int64)]) -> P3Item {
+    .with {
+        $0.operationManifest = .with {
+            $0.opIds = entries.map(\.id)
+            $0.modnos = entries.map(\.modno)
+        }
+    }
+}
