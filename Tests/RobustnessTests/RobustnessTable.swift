@@ -205,8 +205,8 @@ enum RobustnessTable {
                             $0.nodeID = "robustness-node"
                         })
                 ]),
-            // v1sync (the backrest hub): a first item that is no handshake, a stale vector handshake, a backrest
-            // 1.13+ opening (field 2), and the hub's own services
+            // v1sync (the backrest hub): a first item that is no handshake, a stale vector handshake, protocol 3's
+            // openings, and the hub's own services
             RobustnessRow(
                 method: "/v1sync.BackrestSyncService/Sync",
                 seeds: [
@@ -225,7 +225,20 @@ enum RobustnessTable {
                                 }
                             }
                         }),
-                    [0x12, 0x03, 0x0A, 0x01, 0x41],
+                    // Protocol 3's opening (backrest 1.13+): a KEM key exchange with a key of the right length but
+                    // no valid ML-KEM key, then an encrypted frame before any exchange.
+                    bytes(
+                        Wharf_Backrest_Protocol3_SyncStreamItem.with {
+                            $0.establishSharedSecret = .with {
+                                $0.protocolVersion = 1; $0.kemPublicKey = Data(repeating: 0xFF, count: 1665)
+                            }
+                        }),
+                    bytes(
+                        Wharf_Backrest_Protocol3_SyncStreamItem.with {
+                            $0.encrypted = .with {
+                                $0.nonce = Data(count: 12); $0.ciphertext = Data(count: 32)
+                            }
+                        }),
                 ]),
             // With subscribe set the stream stays open for changes; with no peer state to send, the call's
             // deadline ends it.
@@ -248,6 +261,38 @@ enum RobustnessTable {
             RobustnessRow(method: "/wharf.sync.v1.BackrestHub/ListClients"),
             RobustnessRow(
                 method: "/wharf.sync.v1.BackrestHub/PushConfig", seeds: [bytes(Wharf_Sync_V1_PushConfigRequest.with { $0.keyid = "ecdsa.unknown" })]),
+            RobustnessRow(
+                method: "/v1sync.BackrestSyncStateService/SetRemoteClientConfig",
+                seeds: [
+                    bytes(
+                        Wharf_Backrest_Protocol3_SetRemoteClientConfigRequest.with {
+                            $0.peerKeyid = "ed25519.unknown"
+                            $0.repos = [
+                                .with {
+                                    $0.id = "offsite"; $0.uri = "/srv/restic"
+                                }
+                            ]
+                            $0.plansToDelete = ["old"]
+                        })
+                ]),
+            RobustnessRow(
+                method: "/wharf.sync.v1.BackrestHub/CreatePairingToken",
+                seeds: [
+                    bytes(
+                        Wharf_Sync_V1_CreatePairingTokenRequest.with {
+                            $0.label = "robustness"; $0.ttlSeconds = 60; $0.maxUses = 1
+                            $0.permissions = [
+                                .with {
+                                    $0.type = .permissionReadOperations; $0.scopes = ["*"]
+                                }
+                            ]
+                        })
+                ]),
+            RobustnessRow(method: "/wharf.sync.v1.BackrestHub/ListPairingTokens"),
+            RobustnessRow(
+                method: "/wharf.sync.v1.BackrestHub/RevokePairingToken",
+                seeds: [bytes(Wharf_Sync_V1_RevokePairingTokenRequest.with { $0.id = "pt-000000000000" })]),
+            RobustnessRow(method: "/wharf.sync.v1.BackrestHub/ListRefusedPeers"),
             // routing.v1.RoutingService (List includes the legacy list request; max_hops > 20 is UNKNOWN as upstream)
             RobustnessRow(method: "/routing.v1.RoutingService/Publish", seeds: [bytes(Routing_V1_PublishRequest.with { $0.recordCid = cid })]),
             RobustnessRow(

@@ -110,9 +110,11 @@ package func withProtocol3Session<T: Sendable, Transport: ClientTransport>(
     _ client: GRPCClient<Transport>, _ body: @escaping @Sendable (Protocol3ClientSession) async throws -> T
 ) async throws -> T {
     let (outgoing, send) = AsyncStream.makeStream(of: Protocol3Channel.Item.self)
+    let (writerEnded, endWriter) = AsyncStream.makeStream(of: Never.self)
     defer { send.finish() }
     return try await client.bidirectionalStreaming(
         request: StreamingClientRequest<Protocol3Channel.Item> { writer in
+            defer { endWriter.finish() }
             for await item in outgoing { try await writer.write(item) }
         },
         descriptor: V1sync_BackrestSyncService.Method.Sync.descriptor, serializer: ProtobufSerializer<Protocol3Channel.Item>(),
@@ -120,7 +122,16 @@ package func withProtocol3Session<T: Sendable, Transport: ClientTransport>(
     ) { response in
         var incoming = response.messages.makeAsyncIterator()
         let io = Protocol3ClientSession(send: { send.yield($0) }, receive: { try await incoming.next() })
-        defer { send.finish() }
-        return try await body(io)
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(io))
+        } catch {
+            result = .failure(error)
+        }
+        // The request side ends before the call does: grpc-swift-nio-transport traps ("Client is closed, cannot send
+        // a message") on a write still queued when the call is torn down.
+        send.finish()
+        for await _ in writerEnded {}
+        return try result.get()
     }
 }
