@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import SyncCore
+import Synchronization
 import WharfProto
 import WharfRuntime
 
@@ -12,6 +13,9 @@ import WharfRuntime
 // 3. catch-up: the first peer, now holding `operations` stored operations, reconnects after editing 100 (and
 //    then 1,000) of them offline; time from dialling to the hub having stored every edit, next to a reconnect
 //    with nothing to catch up.
+// 4. the same for protocol 3 (backrest 1.13+: key exchange, every message AES-256-GCM): ingest from 1 and 10
+//    peers (live created lists of 500 after the handshake), then a peer holding `operations` reconnects with a
+//    manifest of all of them and 0, 100 and 1,000 changed: time until the hub has requested and stored the changes.
 // A session's time runs until the hub ends the call after the client closed its side: the hub applies each
 // message before it reads the next, so by then every operation is in PostgreSQL.
 
@@ -160,6 +164,78 @@ guard let adminText = ProcessInfo.processInfo.environment["WHARF_ADMIN_TOKEN"], 
     exit(2)
 }
 
+/// One protocol-3 session through the gateway: connect (key exchange, handshakes), read the hub's config and
+/// resources, run `body`, close the client's side and wait for the hub to end the call.
+func protocol3Session(
+    _ client: Client, _ identity: Protocol3ClientIdentity, _ body: @escaping @Sendable (Protocol3ClientSession) async throws -> Void
+) async throws {
+    try await withProtocol3Session(client) { io in
+        _ = try await io.connect(as: identity)
+        _ = try await io.next()
+        _ = try await io.next()
+        try await body(io)
+        io.finishSending()
+        while try await io.next() != nil {}
+    }
+}
+
+func protocol3Item(_ event: V1_OperationEvent) -> Protocol3Channel.Item {
+    .with { $0.receiveOperations = .with { $0.event = event } }
+}
+
+func protocol3Ingest(_ client: Client, peers: [(Protocol3ClientIdentity, Peer)], each: Int64) async throws -> Duration {
+    let clock = ContinuousClock()
+    let started = clock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for (identity, shape) in peers {
+            group.addTask {
+                try await protocol3Session(client, identity) { io in
+                    for start in stride(from: Int64(1), through: each, by: 500) {
+                        let operations = (start...min(start + 499, each)).map { shape.operation($0, modno: 1) }
+                        try await io.sendEncrypted(protocol3Item(.with { $0.createdOperations = .with { $0.operations = operations } }))
+                    }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    return clock.now - started
+}
+
+/// A manifest of ids 1...`holding` where `changed` of them (spread evenly) have modno `changed + 1` (each run's
+/// changed ids include the previous, smaller run's, with a new modno); the peer answers the hub's requests in
+/// batches of 512 as backrest does. Returns the wall time and the number of ids the hub asked for.
+func protocol3ManifestSync(_ client: Client, _ identity: Protocol3ClientIdentity, shape: Peer, holding: Int64, changed: Int64)
+    async throws -> (Duration, Int)
+{
+    let step = changed > 0 ? max(1, holding / changed) : holding + 1
+    let modno: @Sendable (Int64) -> Int64 = { id in changed > 0 && (id - 1) % step == 0 && (id - 1) / step < changed ? changed + 1 : 1 }
+    let clock = ContinuousClock()
+    let started = clock.now
+    let asked = Mutex(0)
+    try await protocol3Session(client, identity) { io in
+        try await io.sendEncrypted(
+            .with {
+                $0.operationManifest = .with {
+                    $0.opIds = Array(1...holding)
+                    $0.modnos = (1...holding).map(modno)
+                }
+            })
+        var outstanding = Int(changed)
+        while outstanding > 0, let item = try await io.next() {
+            guard case .requestOperationData(let request)? = item.action else { continue }
+            asked.withLock { $0 += request.opIds.count }
+            outstanding -= request.opIds.count
+            for start in stride(from: 0, to: request.opIds.count, by: 512) {
+                let ids = request.opIds[start..<min(start + 512, request.opIds.count)]
+                try await io.sendEncrypted(
+                    protocol3Item(.with { $0.updatedOperations = .with { $0.operations = ids.map { shape.operation($0, modno: modno($0)) } } }))
+            }
+        }
+    }
+    return (clock.now - started, asked.withLock { $0 })
+}
+
 let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
 let solo = Peer(instanceID: "bench-\(run)-solo")
 let crowd = (0..<10).map { Peer(instanceID: "bench-\(run)-peer\($0)") }
@@ -213,4 +289,38 @@ try await withGRPCClient(transport: transport, interceptors: [AdminTokenClientIn
     let (_, final) = try await catchUp(client, solo, holding: operations, edits: 0, modnoBase: modno)
     guard final.highModno == modno else { throw BenchFailure(description: "edits not all stored: point \(final.highModno), expected \(modno)") }
     report("catch-up point after the edits: high_opid \(final.highOpid), high_modno \(final.highModno) (all edits stored)")
+
+    // Protocol 3: the same shapes of operation, each peer with its own ed25519 key.
+    let p3solo = (Protocol3ClientIdentity(instanceID: "bench-\(run)-p3solo"), Peer(instanceID: "bench-\(run)-p3solo"))
+    let p3crowd = (0..<10).map { (Protocol3ClientIdentity(instanceID: "bench-\(run)-p3peer\($0)"), Peer(instanceID: "bench-\(run)-p3peer\($0)")) }
+    for (identity, _) in [p3solo] + p3crowd {
+        _ = try await hub.addClient(
+            .with {
+                $0.instanceID = identity.instanceID
+                $0.keyid = identity.keyid
+                $0.permissions = [
+                    .with {
+                        $0.type = .permissionReadOperations; $0.scopes = ["*"]
+                    }
+                ]
+            })
+    }
+    let p3one = try await protocol3Ingest(client, peers: [p3solo], each: operations)
+    report(
+        String(
+            format: "protocol 3 ingest, 1 peer: %lld operations in %.2f s = %.0f ops/s (%.0f %% of protocol 1's)", operations, seconds(p3one),
+            Double(operations) / seconds(p3one), 100 * seconds(one) / seconds(p3one)))
+    let p3ten = try await protocol3Ingest(client, peers: p3crowd, each: each)
+    report(
+        String(
+            format: "protocol 3 ingest, 10 peers at once: %lld operations in %.2f s = %.0f ops/s (%.0f %% of protocol 1's)", each * 10,
+            seconds(p3ten), Double(each * 10) / seconds(p3ten), 100 * seconds(ten) / seconds(p3ten)))
+    for changed: Int64 in [0, 100, 1_000] {
+        let (time, asked) = try await protocol3ManifestSync(client, p3solo.0, shape: p3solo.1, holding: operations, changed: changed)
+        guard asked == changed else { throw BenchFailure(description: "the hub asked for \(asked) operations, \(changed) changed") }
+        report(
+            String(
+                format: "protocol 3 manifest catch-up of a peer holding %lld operations with %lld changed: %.0f ms (asked for %d)", operations,
+                changed, seconds(time) * 1000, asked))
+    }
 }

@@ -91,9 +91,11 @@ extension RobustnessSuites {
                 let variants = Self.variants(row, conversations: conversations).variants
                 guard !variants.isEmpty else { continue }  // a message without fields (Empty) has no leaf
                 let started = ContinuousClock.now
+                // One backrest client's sessions run one at a time: a newer session of a client displaces its older one.
+                let width = row.method == "/v1sync.BackrestSyncService/Sync" ? 1 : 8
                 for port in Robustness.directPorts(row, in: system) {
                     try await withRawClient(port: port) { client in
-                        await Robustness.forEach(variants) { variant in
+                        await Robustness.forEach(variants, width: width) { variant in
                             let outcome = await rawCall(
                                 client, method: row.method, messages: variant.messages, timeout: row.timeout,
                                 readAtMost: row.readAtMost)

@@ -161,8 +161,13 @@ extension RobustnessSuites {
         @Test("backrest sessions aborted through the gateway leave no open stream counted at the gateway")
         func gatewayCountsReturnToZero() async throws {
             let system = try await Robustness.system()
-            let backrest = try await BackrestConversation.register(in: system, instanceID: "robustness-gateway-counts")
-            let conversation = try backrest.conversation()
+            // One client per open session: a newer session of a client ends (displaces) its older one.
+            var registered: [[UInt8]] = []
+            for index in 0..<30 {
+                let backrest = try await BackrestConversation.register(in: system, instanceID: "robustness-gateway-counts-\(index)")
+                registered.append(try backrest.conversation()[0])
+            }
+            let openings = registered
             try await withRawClient(port: system.port("gateway")) { client in
                 // Fifteen sessions the hub ends (an unknown key) while the client's request is still open, and
                 // fifteen the client abandons after the hub answered its handshake: the client resets each.
@@ -179,7 +184,7 @@ extension RobustnessSuites {
                     for index in 0..<30 {
                         group.addTask {
                             await rawCall(
-                                client, method: "/v1sync.BackrestSyncService/Sync", messages: [index < 15 ? refusedHandshake : conversation[0]],
+                                client, method: "/v1sync.BackrestSyncService/Sync", messages: [index < 15 ? refusedHandshake : openings[index]],
                                 timeout: .seconds(30), metadata: [:], halfOpen: true, readAtMost: index < 15 ? .max : 4)
                         }
                     }
@@ -190,10 +195,10 @@ extension RobustnessSuites {
                 // And fifteen whose task is cancelled while the session is open.
                 let open = Task {
                     await withTaskGroup(of: Void.self) { group in
-                        for _ in 0..<15 {
+                        for index in 0..<15 {
                             group.addTask {
                                 _ = await holdCall(
-                                    client, method: "/v1sync.BackrestSyncService/Sync", messages: [conversation[0]], timeout: .seconds(60))
+                                    client, method: "/v1sync.BackrestSyncService/Sync", messages: [openings[index]], timeout: .seconds(60))
                             }
                         }
                     }

@@ -149,4 +149,39 @@ struct BackrestGoPeerTests {
             }
         }
     }
+
+    @Test("over TLS (ALPN h2) where the gateway serves it, as 1.14 speaks to an https:// hub: the Go peer pairs and syncs over Connect and over gRPC")
+    func goPeerOverTLS() async throws {
+        let (certificate, key) = try await TestCertificates.selfSigned()
+        let state = try TemporaryDirectories.make(prefix: "backrest-go-tls")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try await withServices([.sync]) { services in
+            let sync = services.port("sync")
+            let database = services.database
+            let postgres = try await TestPostgres.shared()
+            let token = try await withTestClient(port: sync, admin: true) { client in
+                try await BackrestProtocol3Tests.pairingToken(Wharf_Sync_V1_BackrestHub.Client(wrapping: client))
+            }
+            try await withGateway(
+                routes: BackrestConnectTests.routes(sync), environment: ["WHARF_TLS_CERT": certificate, "WHARF_TLS_KEY": key]
+            ) { gateway, _ in
+                for (run, protocolName) in ["connect", "grpc"].enumerated() {
+                    let pairing = run == 0 ? ["-pair", token.text] : []
+                    let peer = try await GoPeerRun.start(
+                        [
+                            "-address", "localhost:\(gateway)", "-ca", certificate, "-protocol", protocolName, "-instance", "tls-laptop",
+                            "-ops", "500", "-changed", "\(run * 10)",
+                        ] + pairing, state: state)
+                    #expect(await eventually(timeout: .seconds(30)) { peer.event("connected") != nil }, "\(peer.output)")
+                    #expect(peer.event("connected")?["tls"] as? Bool == true, "\(peer.output)")
+                    #expect(peer.event("connected")?["http"] as? String == "HTTP/2.0", "\(peer.output)")
+                    let stored = try await eventually(timeout: .seconds(30)) {
+                        try await postgres.count("backrest.operations WHERE peer_modno = \(run + 1)", database: database) == (run == 0 ? 500 : 10)
+                    }
+                    #expect(stored, "\(peer.output)")
+                    #expect(try await peer.finish()["requested"] as? Int == (run == 0 ? 500 : 10))
+                }
+            }
+        }
+    }
 }

@@ -82,6 +82,7 @@ func main() {
 	operations := flag.Int("ops", 0, "operations this client holds: ids 1..N")
 	changed := flag.Int("changed", 0, "how many of them (from id 1) changed since the last run: their modno is 2, not 1")
 	exitAfterConfig := flag.Bool("exit-after-config", false, "end the session once a set_config arrived")
+	caFile := flag.String("ca", "", "speak HTTP/2 over TLS (an https:// hub URL), trusting this CA certificate (PEM)")
 	flag.Parse()
 
 	key := loadOrCreateKey(*folder)
@@ -97,7 +98,7 @@ func main() {
 		fail("no known host: pair first with -pair")
 	}
 
-	s, err := open(*address, *protocol)
+	s, err := open(*address, *protocol, *caFile)
 	if err != nil {
 		fail("open: %v", err)
 	}
@@ -121,7 +122,10 @@ func main() {
 	if text, err := json.Marshal(host); err == nil {
 		os.WriteFile(hostPath, text, 0o600)
 	}
-	emit("connected", map[string]any{"keyid": keyid(key.Public().(ed25519.PublicKey)), "hub_keyid": host.KeyID, "hub_instance": host.Instance})
+	emit("connected", map[string]any{
+		"keyid": keyid(key.Public().(ed25519.PublicKey)), "hub_keyid": host.KeyID, "hub_instance": host.Instance,
+		"http": s.response.Proto, "tls": s.response.TLS != nil && s.response.TLS.NegotiatedProtocol == "h2",
+	})
 
 	// What a client sends once connected: its config, its resources, then the manifest of its operations.
 	repo := appendStringField(appendStringField(nil, 1, "repo1"), 2, "/srv/restic/repo1")

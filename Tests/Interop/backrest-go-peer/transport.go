@@ -7,11 +7,14 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 )
 
@@ -41,12 +44,30 @@ var grpcCodes = map[string]string{
 	"15": "data_loss", "16": "unauthenticated",
 }
 
-func open(address, protocol string) (*stream, error) {
+// open starts the call: h2c with prior knowledge, or with caFile HTTP/2 over TLS negotiated by ALPN (what 1.14 does
+// for an https:// hub URL).
+func open(address, protocol, caFile string) (*stream, error) {
 	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	client := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+	transport := &http.Transport{Protocols: &protocols}
+	scheme := "http://"
+	if caFile == "" {
+		protocols.SetUnencryptedHTTP2(true)
+	} else {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no certificate", caFile)
+		}
+		protocols.SetHTTP2(true)
+		transport.TLSClientConfig = &tls.Config{RootCAs: roots, NextProtos: []string{"h2"}}
+		scheme = "https://"
+	}
+	client := &http.Client{Transport: transport}
 	reader, writer := io.Pipe()
-	request, err := http.NewRequest(http.MethodPost, "http://"+address+syncPath, reader)
+	request, err := http.NewRequest(http.MethodPost, scheme+address+syncPath, reader)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +98,9 @@ func open(address, protocol string) (*stream, error) {
 	}
 	if response.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %d", response.StatusCode)
+	}
+	if response.ProtoMajor != 2 {
+		return nil, fmt.Errorf("the hub answered over %s, not HTTP/2", response.Proto)
 	}
 	s.response = response
 	s.body = bufio.NewReaderSize(response.Body, 1<<20)

@@ -7,27 +7,29 @@ import WharfProto
 /// (the client's `establish_shared_secret` with its KEM public key, the hub's with the encapsulation), then every
 /// item sealed as `encrypted{nonce, ciphertext}` with one key per direction. The transcript of the exchange is what
 /// both handshakes sign.
-package struct Protocol3Channel {
-    package typealias Item = Wharf_Backrest_Protocol3_SyncStreamItem
+public struct Protocol3Channel: Sendable {
+    public typealias Item = Wharf_Backrest_Protocol3_SyncStreamItem
     /// The transport's version in `establish_shared_secret` (not the sync protocol's, which is 3).
     static let transportVersion: UInt32 = 1
 
-    package enum ChannelError: Error, Equatable, CustomStringConvertible {
+    public enum ChannelError: Error, Equatable, CustomStringConvertible {
         case expectedKeyExchange(received: String)
         case transportVersion(UInt32)
-        case kem(HybridKEM.KEMError)
-        case frame(SessionFrameCipher.FrameError)
+        /// What was wrong with the KEM key or encapsulation (`HybridKEM.KEMError`'s description).
+        case kem(String)
+        /// What was wrong with a frame (`SessionFrameCipher.FrameError`'s description).
+        case frame(String)
         case expectedEncrypted(received: String)
         case innerItem(String)
 
-        package var description: String {
+        public var description: String {
             switch self {
             case .expectedKeyExchange(let received):
                 "expected KEM key exchange (establish_shared_secret with kem_public_key) as the first message, got \(received)"
             case .transportVersion(let version):
                 "unsupported transport protocol version \(version) in establish_shared_secret; this hub speaks 1"
-            case .kem(let error): "key exchange failed: \(error)"
-            case .frame(let error): "\(error)"
+            case .kem(let problem): "key exchange failed: \(problem)"
+            case .frame(let problem): problem
             case .expectedEncrypted(let received): "after the key exchange every message must be encrypted, got \(received)"
             case .innerItem(let problem): "decrypted message is not a sync stream item: \(problem)"
             }
@@ -37,7 +39,7 @@ package struct Protocol3Channel {
     private var receiving: SessionFrameCipher
     private var sending: SessionFrameCipher
     /// SHA-256 over both KEM messages: what each side's handshake signature binds to this connection.
-    package let transcript: [UInt8]
+    public let transcript: [UInt8]
 
     private init(receivingKey: SymmetricKey, sendingKey: SymmetricKey, transcript: [UInt8], maximumItemBytes: Int) {
         let frameLimit = maximumItemBytes.addingClamped(SessionFrameCipher.tagLength)
@@ -47,7 +49,7 @@ package struct Protocol3Channel {
     }
 
     /// The hub's side: answers the client's first item (its KEM public key) with an encapsulation to it.
-    package static func respond(to first: Item, maximumItemBytes: Int) throws(ChannelError) -> (channel: Protocol3Channel, reply: Item) {
+    public static func respond(to first: Item, maximumItemBytes: Int) throws(ChannelError) -> (channel: Protocol3Channel, reply: Item) {
         guard case .establishSharedSecret(let exchange)? = first.action, !exchange.kemPublicKey.isEmpty else {
             throw .expectedKeyExchange(received: Self.describe(first))
         }
@@ -57,14 +59,14 @@ package struct Protocol3Channel {
         do {
             (sharedSecret, encapsulation) = try HybridKEM.encapsulate(to: publicKey)
         } catch {
-            throw .kem(error)
+            throw .kem(error.description)
         }
         let keys = TransportKeys(sharedSecret: sharedSecret)
         let transcript: [UInt8]
         do {
             transcript = try Protocol3Handshake.transcript(kemPublicKey: publicKey, kemEncapsulation: encapsulation)
         } catch {
-            throw .kem(.publicKeyLength(publicKey.count))  // unreachable: the key's length was checked
+            throw .kem(error.description)  // unreachable: the key's length was checked
         }
         let channel = Protocol3Channel(
             receivingKey: keys.initiatorToResponder, sendingKey: keys.responderToInitiator, transcript: transcript,
@@ -79,16 +81,16 @@ package struct Protocol3Channel {
     }
 
     /// A client's side (test clients and benchmarks): its first item, then `complete(reply:)` with the hub's.
-    package struct Initiator {
+    public struct Initiator {
         let key: HybridKEM.PrivateKey
         let publicKey: [UInt8]
 
-        package init() throws {
+        public init() throws {
             key = try HybridKEM.PrivateKey.generate()
             publicKey = key.publicKey
         }
 
-        package var first: Item {
+        public var first: Item {
             .with {
                 $0.establishSharedSecret = .with {
                     $0.protocolVersion = Protocol3Channel.transportVersion
@@ -97,7 +99,7 @@ package struct Protocol3Channel {
             }
         }
 
-        package func complete(reply: Item, maximumItemBytes: Int = 4 << 20) throws -> Protocol3Channel {
+        public func complete(reply: Item, maximumItemBytes: Int = 4 << 20) throws -> Protocol3Channel {
             guard case .establishSharedSecret(let exchange)? = reply.action, !exchange.kemEncapsulation.isEmpty else {
                 throw ChannelError.expectedKeyExchange(received: Protocol3Channel.describe(reply))
             }
@@ -114,12 +116,12 @@ package struct Protocol3Channel {
     }
 
     /// Seals `inner` as the next frame.
-    package mutating func seal(_ inner: Item) throws -> Item {
+    public mutating func seal(_ inner: Item) throws -> Item {
         try seal(serialized: try inner.serializedBytes())
     }
 
     /// Seals bytes as they are (a test client's hostile item, which may not even parse).
-    package mutating func seal(serialized inner: [UInt8]) throws -> Item {
+    public mutating func seal(serialized inner: [UInt8]) throws -> Item {
         let (nonce, ciphertext) = try sending.seal(inner)
         return .with {
             $0.encrypted = .with {
@@ -131,13 +133,13 @@ package struct Protocol3Channel {
 
     /// Opens the next frame: it must be `encrypted`, carry the nonce expected next, authenticate, and hold an
     /// item that is not itself part of the transport (a nested `encrypted` or a second key exchange).
-    package mutating func open(_ outer: Item) throws(ChannelError) -> Item {
+    public mutating func open(_ outer: Item) throws(ChannelError) -> Item {
         guard case .encrypted(let frame)? = outer.action else { throw .expectedEncrypted(received: Self.describe(outer)) }
         let plaintext: [UInt8]
         do {
             plaintext = try receiving.open(nonce: Array(frame.nonce), ciphertext: Array(frame.ciphertext))
         } catch {
-            throw .frame(error)
+            throw .frame(error.description)
         }
         let inner: Item
         do {
@@ -151,7 +153,7 @@ package struct Protocol3Channel {
         }
     }
 
-    package static func describe(_ item: Item) -> String {
+    public static func describe(_ item: Item) -> String {
         switch item.action {
         case .signedMessage?: "signed_message"
         case .establishSharedSecret?: "establish_shared_secret"

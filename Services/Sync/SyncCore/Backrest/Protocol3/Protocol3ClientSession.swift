@@ -5,20 +5,20 @@ import GRPCProtobuf
 import WharfProto
 
 /// A backrest 1.13+ client's identity (spec §16a): an ed25519 key and an instance id. For test clients and
-/// benchmarks; the hub never plays the client.
-package struct Protocol3ClientIdentity: Sendable {
-    package let key: Curve25519.Signing.PrivateKey
-    package let instanceID: String
+/// benchmarks (public for the Benchmarks package); the hub never plays the client.
+public struct Protocol3ClientIdentity: Sendable {
+    public let key: Curve25519.Signing.PrivateKey
+    public let instanceID: String
 
-    package init(instanceID: String, key: Curve25519.Signing.PrivateKey = .init()) {
+    public init(instanceID: String, key: Curve25519.Signing.PrivateKey = .init()) {
         self.instanceID = instanceID
         self.key = key
     }
 
-    package var keyid: String { Protocol3Handshake.keyid(of: key.publicKey) }
+    public var keyid: String { Protocol3Handshake.keyid(of: key.publicKey) }
 
     /// Its handshake over `transcript`; `instanceID` claims another instance than its own (refusal tests).
-    package func handshake(transcript: [UInt8], pairingSecret: String = "", instanceID claimed: String? = nil) throws
+    public func handshake(transcript: [UInt8], pairingSecret: String = "", instanceID claimed: String? = nil) throws
         -> Protocol3Channel.Item
     {
         let instance = claimed ?? instanceID
@@ -41,27 +41,32 @@ package struct Protocol3ClientIdentity: Sendable {
 /// One protocol-3 Sync stream driven as a 1.14 client drives it, over any transport that sends and receives whole
 /// items: the key exchange in the clear, then encrypted items. Used by one task at a time (a caller may hand it to
 /// another task while it waits itself).
-package final class Protocol3ClientSession: @unchecked Sendable {
-    package typealias Item = Protocol3Channel.Item
+public final class Protocol3ClientSession: @unchecked Sendable {
+    public typealias Item = Protocol3Channel.Item
 
     /// Sends an item as it is (the key exchange in the clear, or a frame the caller made itself).
-    package let sendRaw: (Item) async throws -> Void
+    public let sendRaw: (Item) async throws -> Void
     /// The next item as it came (nil at the end of the stream).
-    package let receiveRaw: () async throws -> Item?
-    package var channel: Protocol3Channel?
+    public let receiveRaw: () async throws -> Item?
+    /// Ends the client's side of the stream (the hub then ends the call once it has acted on everything before).
+    public let finishSending: () -> Void
+    public var channel: Protocol3Channel?
 
-    package struct SessionError: Error, CustomStringConvertible {
-        package let description: String
+    public struct SessionError: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    package init(send: @escaping (Item) async throws -> Void, receive: @escaping () async throws -> Item?) {
+    public init(
+        send: @escaping (Item) async throws -> Void, receive: @escaping () async throws -> Item?, finish: @escaping () -> Void = {}
+    ) {
         sendRaw = send
         receiveRaw = receive
+        finishSending = finish
     }
 
     /// Sends the client's KEM public key and completes the exchange with the hub's answer; the transcript.
     @discardableResult
-    package func exchangeKeys() async throws -> [UInt8] {
+    public func exchangeKeys() async throws -> [UInt8] {
         let initiator = try Protocol3Channel.Initiator()
         try await sendRaw(initiator.first)
         guard let reply = try await receiveRaw() else { throw SessionError(description: "the hub ended the stream during the key exchange") }
@@ -70,7 +75,7 @@ package final class Protocol3ClientSession: @unchecked Sendable {
         return channel.transcript
     }
 
-    package func sendEncrypted(_ inner: Item) async throws {
+    public func sendEncrypted(_ inner: Item) async throws {
         guard var channel else { throw SessionError(description: "no key exchange yet") }
         let frame = try channel.seal(inner)
         self.channel = channel
@@ -78,7 +83,7 @@ package final class Protocol3ClientSession: @unchecked Sendable {
     }
 
     /// The next decrypted item that is not a heartbeat.
-    package func next() async throws -> Item? {
+    public func next() async throws -> Item? {
         while let outer = try await receiveRaw() {
             guard var channel else { throw SessionError(description: "no key exchange yet") }
             let inner = try channel.open(outer)
@@ -90,7 +95,7 @@ package final class Protocol3ClientSession: @unchecked Sendable {
     }
 
     /// Key exchange and both handshakes; returns the hub's handshake, verified against the transcript.
-    package func connect(as identity: Protocol3ClientIdentity, pairingSecret: String = "", instanceID: String? = nil) async throws
+    public func connect(as identity: Protocol3ClientIdentity, pairingSecret: String = "", instanceID: String? = nil) async throws
         -> Item.SyncActionHandshake
     {
         let transcript = try await exchangeKeys()
@@ -106,7 +111,7 @@ package final class Protocol3ClientSession: @unchecked Sendable {
 }
 
 /// Runs one protocol-3 stream against the hub behind `client`: the same path as protocol 1, its own schema.
-package func withProtocol3Session<T: Sendable, Transport: ClientTransport>(
+public func withProtocol3Session<T: Sendable, Transport: ClientTransport>(
     _ client: GRPCClient<Transport>, _ body: @escaping @Sendable (Protocol3ClientSession) async throws -> T
 ) async throws -> T {
     let (outgoing, send) = AsyncStream.makeStream(of: Protocol3Channel.Item.self)
@@ -121,7 +126,7 @@ package func withProtocol3Session<T: Sendable, Transport: ClientTransport>(
         deserializer: ProtobufDeserializer<Protocol3Channel.Item>(), options: .defaults
     ) { response in
         var incoming = response.messages.makeAsyncIterator()
-        let io = Protocol3ClientSession(send: { send.yield($0) }, receive: { try await incoming.next() })
+        let io = Protocol3ClientSession(send: { send.yield($0) }, receive: { try await incoming.next() }, finish: { send.finish() })
         let result: Result<T, any Error>
         do {
             result = .success(try await body(io))
