@@ -166,7 +166,7 @@ guard let adminText = ProcessInfo.processInfo.environment["WHARF_ADMIN_TOKEN"], 
 
 /// One protocol-3 session through the gateway: connect (key exchange, handshakes), read the hub's config and
 /// resources, run `body`, close the client's side and wait for the hub to end the call.
-func protocol3Session(
+@Sendable func protocol3Session(
     _ client: Client, _ identity: Protocol3ClientIdentity, _ body: @escaping @Sendable (Protocol3ClientSession) async throws -> Void
 ) async throws {
     try await withProtocol3Session(client) { io in
@@ -179,7 +179,7 @@ func protocol3Session(
     }
 }
 
-func protocol3Item(_ event: V1_OperationEvent) -> Protocol3Channel.Item {
+@Sendable func protocol3Item(_ event: V1_OperationEvent) -> Protocol3Channel.Item {
     .with { $0.receiveOperations = .with { $0.event = event } }
 }
 

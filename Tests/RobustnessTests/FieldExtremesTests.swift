@@ -80,27 +80,41 @@ extension RobustnessSuites {
         @Test("every leaf of every accepted message at its extremes, straight to each service")
         func everyFieldAtItsExtremes() async throws {
             let system = try await Robustness.system()
-            let backrest = try await BackrestConversation.register(in: system)
+            // Eight backrest clients, each running its share of the hub's variants one after another: a newer session
+            // of a client displaces its older one, so no two sessions of one client may overlap.
+            var backrests: [BackrestConversation] = []
+            for worker in 0..<8 { backrests.append(try await BackrestConversation.register(in: system, instanceID: "robustness-extremes-\(worker)")) }
             let failures = FailureLog()
             var calls = 0
             for row in RobustnessTable.rows {
-                var conversations = row.conversations
-                // The hub's seeds are all refused at their first message (that is what they test); here its one
-                // conversation is a registered client's: a valid handshake, then an item of a live session.
-                if row.method == "/v1sync.BackrestSyncService/Sync" { conversations = [try backrest.conversation()] }
-                let variants = Self.variants(row, conversations: conversations).variants
+                // The hub's seeds are all refused at their first message (that is what they test); here its
+                // conversations are registered clients': a valid handshake, then an item of a live session.
+                let shares: [[Variant]]
+                if row.method == "/v1sync.BackrestSyncService/Sync" {
+                    let perClient = try backrests.map { Self.variants(row, conversations: [try $0.conversation()]).variants }
+                    shares = perClient.enumerated().map { worker, variants in
+                        variants.indices.filter { $0 % perClient.count == worker }.map { variants[$0] }
+                    }
+                } else {
+                    shares = [Self.variants(row, conversations: row.conversations).variants]
+                }
+                let variants = shares.flatMap { $0 }
                 guard !variants.isEmpty else { continue }  // a message without fields (Empty) has no leaf
                 let started = ContinuousClock.now
-                // One backrest client's sessions run one at a time: a newer session of a client displaces its older one.
-                let width = row.method == "/v1sync.BackrestSyncService/Sync" ? 1 : 8
                 for port in Robustness.directPorts(row, in: system) {
                     try await withRawClient(port: port) { client in
-                        await Robustness.forEach(variants, width: width) { variant in
-                            let outcome = await rawCall(
-                                client, method: row.method, messages: variant.messages, timeout: row.timeout,
-                                readAtMost: row.readAtMost)
-                            if let problem = Robustness.problem(outcome, allowed: row.alsoAllowed) {
-                                failures.record("\(row.method) [\(variant.label)] on port \(port): \(problem)")
+                        await withTaskGroup(of: Void.self) { group in
+                            for share in shares {
+                                group.addTask {
+                                    await Robustness.forEach(share, width: shares.count == 1 ? 8 : 1) { variant in
+                                        let outcome = await rawCall(
+                                            client, method: row.method, messages: variant.messages, timeout: row.timeout,
+                                            readAtMost: row.readAtMost)
+                                        if let problem = Robustness.problem(outcome, allowed: row.alsoAllowed) {
+                                            failures.record("\(row.method) [\(variant.label)] on port \(port): \(problem)")
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
