@@ -141,6 +141,45 @@ public enum Wharf_Sync_V1_BackrestHub: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "PutSharedRepo" metadata.
+        public enum PutSharedRepo: Sendable {
+            /// Request type for "PutSharedRepo".
+            public typealias Input = Wharf_Sync_V1_PutSharedRepoRequest
+            /// Response type for "PutSharedRepo".
+            public typealias Output = Wharf_Sync_V1_PutSharedRepoResponse
+            /// Descriptor for "PutSharedRepo".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "wharf.sync.v1.BackrestHub"),
+                method: "PutSharedRepo",
+                type: .unary
+            )
+        }
+        /// Namespace for "RemoveSharedRepo" metadata.
+        public enum RemoveSharedRepo: Sendable {
+            /// Request type for "RemoveSharedRepo".
+            public typealias Input = Wharf_Sync_V1_RemoveSharedRepoRequest
+            /// Response type for "RemoveSharedRepo".
+            public typealias Output = Wharf_Sync_V1_RemoveSharedRepoResponse
+            /// Descriptor for "RemoveSharedRepo".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "wharf.sync.v1.BackrestHub"),
+                method: "RemoveSharedRepo",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListSharedRepos" metadata.
+        public enum ListSharedRepos: Sendable {
+            /// Request type for "ListSharedRepos".
+            public typealias Input = Wharf_Sync_V1_ListSharedReposRequest
+            /// Response type for "ListSharedRepos".
+            public typealias Output = Wharf_Sync_V1_ListSharedReposResponse
+            /// Descriptor for "ListSharedRepos".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "wharf.sync.v1.BackrestHub"),
+                method: "ListSharedRepos",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "wharf.sync.v1.BackrestHub" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetIdentity.descriptor,
@@ -151,7 +190,10 @@ public enum Wharf_Sync_V1_BackrestHub: Sendable {
             CreatePairingToken.descriptor,
             ListPairingTokens.descriptor,
             RevokePairingToken.descriptor,
-            ListRefusedPeers.descriptor
+            ListRefusedPeers.descriptor,
+            PutSharedRepo.descriptor,
+            RemoveSharedRepo.descriptor,
+            ListSharedRepos.descriptor
         ]
     }
 }
@@ -342,6 +384,62 @@ extension Wharf_Sync_V1_BackrestHub {
             request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListRefusedPeersRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse>
+
+        /// Handle the "PutSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a repo the hub shares (adds or replaces it by id). Backrest 1.13+ clients holding
+        /// > PERMISSION_RECEIVE_SHARED_REPOS on it get it in a set_config, marked shared with the hub as its origin, when they
+        /// > connect and whenever the shared repos change.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Sync_V1_PutSharedRepoRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Sync_V1_PutSharedRepoResponse` messages.
+        func putSharedRepo(
+            request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_PutSharedRepoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_PutSharedRepoResponse>
+
+        /// Handle the "RemoveSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: stops sharing a repo (clients keep what they were given, as with backrest's own hub).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Sync_V1_RemoveSharedRepoRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Sync_V1_RemoveSharedRepoResponse` messages.
+        func removeSharedRepo(
+            request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_RemoveSharedRepoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_RemoveSharedRepoResponse>
+
+        /// Handle the "ListSharedRepos" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the shared repos, by id.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Sync_V1_ListSharedReposRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Sync_V1_ListSharedReposResponse` messages.
+        func listSharedRepos(
+            request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListSharedReposRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListSharedReposResponse>
     }
 
     /// Service protocol for the "wharf.sync.v1.BackrestHub" service.
@@ -516,6 +614,62 @@ extension Wharf_Sync_V1_BackrestHub {
             request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListRefusedPeersRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse>
+
+        /// Handle the "PutSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a repo the hub shares (adds or replaces it by id). Backrest 1.13+ clients holding
+        /// > PERMISSION_RECEIVE_SHARED_REPOS on it get it in a set_config, marked shared with the hub as its origin, when they
+        /// > connect and whenever the shared repos change.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_PutSharedRepoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Sync_V1_PutSharedRepoResponse` message.
+        func putSharedRepo(
+            request: GRPCCore.ServerRequest<Wharf_Sync_V1_PutSharedRepoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_PutSharedRepoResponse>
+
+        /// Handle the "RemoveSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: stops sharing a repo (clients keep what they were given, as with backrest's own hub).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_RemoveSharedRepoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Sync_V1_RemoveSharedRepoResponse` message.
+        func removeSharedRepo(
+            request: GRPCCore.ServerRequest<Wharf_Sync_V1_RemoveSharedRepoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_RemoveSharedRepoResponse>
+
+        /// Handle the "ListSharedRepos" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the shared repos, by id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListSharedReposRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Sync_V1_ListSharedReposResponse` message.
+        func listSharedRepos(
+            request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListSharedReposRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListSharedReposResponse>
     }
 
     /// Simple service protocol for the "wharf.sync.v1.BackrestHub" service.
@@ -688,6 +842,62 @@ extension Wharf_Sync_V1_BackrestHub {
             request: Wharf_Sync_V1_ListRefusedPeersRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Wharf_Sync_V1_ListRefusedPeersResponse
+
+        /// Handle the "PutSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a repo the hub shares (adds or replaces it by id). Backrest 1.13+ clients holding
+        /// > PERMISSION_RECEIVE_SHARED_REPOS on it get it in a set_config, marked shared with the hub as its origin, when they
+        /// > connect and whenever the shared repos change.
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Sync_V1_PutSharedRepoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Sync_V1_PutSharedRepoResponse` to respond with.
+        func putSharedRepo(
+            request: Wharf_Sync_V1_PutSharedRepoRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Sync_V1_PutSharedRepoResponse
+
+        /// Handle the "RemoveSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: stops sharing a repo (clients keep what they were given, as with backrest's own hub).
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Sync_V1_RemoveSharedRepoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Sync_V1_RemoveSharedRepoResponse` to respond with.
+        func removeSharedRepo(
+            request: Wharf_Sync_V1_RemoveSharedRepoRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Sync_V1_RemoveSharedRepoResponse
+
+        /// Handle the "ListSharedRepos" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the shared repos, by id.
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Sync_V1_ListSharedReposRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Sync_V1_ListSharedReposResponse` to respond with.
+        func listSharedRepos(
+            request: Wharf_Sync_V1_ListSharedReposRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Sync_V1_ListSharedReposResponse
     }
 }
 
@@ -794,6 +1004,39 @@ extension Wharf_Sync_V1_BackrestHub.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Wharf_Sync_V1_BackrestHub.Method.PutSharedRepo.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_PutSharedRepoRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_PutSharedRepoResponse>(),
+            handler: { request, context in
+                try await self.putSharedRepo(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Wharf_Sync_V1_BackrestHub.Method.RemoveSharedRepo.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_RemoveSharedRepoRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_RemoveSharedRepoResponse>(),
+            handler: { request, context in
+                try await self.removeSharedRepo(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Wharf_Sync_V1_BackrestHub.Method.ListSharedRepos.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListSharedReposRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListSharedReposResponse>(),
+            handler: { request, context in
+                try await self.listSharedRepos(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -893,6 +1136,39 @@ extension Wharf_Sync_V1_BackrestHub.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse> {
         let response = try await self.listRefusedPeers(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func putSharedRepo(
+        request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_PutSharedRepoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_PutSharedRepoResponse> {
+        let response = try await self.putSharedRepo(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func removeSharedRepo(
+        request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_RemoveSharedRepoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_RemoveSharedRepoResponse> {
+        let response = try await self.removeSharedRepo(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listSharedRepos(
+        request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListSharedReposRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListSharedReposResponse> {
+        let response = try await self.listSharedRepos(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1013,6 +1289,45 @@ extension Wharf_Sync_V1_BackrestHub.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse> {
         return GRPCCore.ServerResponse<Wharf_Sync_V1_ListRefusedPeersResponse>(
             message: try await self.listRefusedPeers(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func putSharedRepo(
+        request: GRPCCore.ServerRequest<Wharf_Sync_V1_PutSharedRepoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_PutSharedRepoResponse> {
+        return GRPCCore.ServerResponse<Wharf_Sync_V1_PutSharedRepoResponse>(
+            message: try await self.putSharedRepo(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func removeSharedRepo(
+        request: GRPCCore.ServerRequest<Wharf_Sync_V1_RemoveSharedRepoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_RemoveSharedRepoResponse> {
+        return GRPCCore.ServerResponse<Wharf_Sync_V1_RemoveSharedRepoResponse>(
+            message: try await self.removeSharedRepo(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listSharedRepos(
+        request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListSharedReposRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListSharedReposResponse> {
+        return GRPCCore.ServerResponse<Wharf_Sync_V1_ListSharedReposResponse>(
+            message: try await self.listSharedRepos(
                 request: request.message,
                 context: context
             ),
@@ -1238,6 +1553,77 @@ extension Wharf_Sync_V1_BackrestHub {
             deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListRefusedPeersResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListRefusedPeersResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PutSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a repo the hub shares (adds or replaces it by id). Backrest 1.13+ clients holding
+        /// > PERMISSION_RECEIVE_SHARED_REPOS on it get it in a set_config, marked shared with the hub as its origin, when they
+        /// > connect and whenever the shared repos change.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_PutSharedRepoRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_PutSharedRepoRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_PutSharedRepoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func putSharedRepo<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_PutSharedRepoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_PutSharedRepoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_PutSharedRepoResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_PutSharedRepoResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RemoveSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: stops sharing a repo (clients keep what they were given, as with backrest's own hub).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_RemoveSharedRepoRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_RemoveSharedRepoRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_RemoveSharedRepoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func removeSharedRepo<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_RemoveSharedRepoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_RemoveSharedRepoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_RemoveSharedRepoResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_RemoveSharedRepoResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListSharedRepos" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the shared repos, by id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListSharedReposRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_ListSharedReposRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_ListSharedReposResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listSharedRepos<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListSharedReposRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_ListSharedReposRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListSharedReposResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListSharedReposResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1565,6 +1951,110 @@ extension Wharf_Sync_V1_BackrestHub {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "PutSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: a repo the hub shares (adds or replaces it by id). Backrest 1.13+ clients holding
+        /// > PERMISSION_RECEIVE_SHARED_REPOS on it get it in a set_config, marked shared with the hub as its origin, when they
+        /// > connect and whenever the shared repos change.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_PutSharedRepoRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_PutSharedRepoRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_PutSharedRepoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func putSharedRepo<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_PutSharedRepoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_PutSharedRepoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_PutSharedRepoResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_PutSharedRepoResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Wharf_Sync_V1_BackrestHub.Method.PutSharedRepo.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RemoveSharedRepo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: stops sharing a repo (clients keep what they were given, as with backrest's own hub).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_RemoveSharedRepoRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_RemoveSharedRepoRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_RemoveSharedRepoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func removeSharedRepo<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_RemoveSharedRepoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_RemoveSharedRepoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_RemoveSharedRepoResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_RemoveSharedRepoResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Wharf_Sync_V1_BackrestHub.Method.RemoveSharedRepo.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListSharedRepos" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the shared repos, by id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListSharedReposRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_ListSharedReposRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_ListSharedReposResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listSharedRepos<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListSharedReposRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_ListSharedReposRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListSharedReposResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListSharedReposResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Wharf_Sync_V1_BackrestHub.Method.ListSharedRepos.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1830,6 +2320,95 @@ extension Wharf_Sync_V1_BackrestHub.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListRefusedPeersRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListRefusedPeersResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PutSharedRepo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: a repo the hub shares (adds or replaces it by id). Backrest 1.13+ clients holding
+    /// > PERMISSION_RECEIVE_SHARED_REPOS on it get it in a set_config, marked shared with the hub as its origin, when they
+    /// > connect and whenever the shared repos change.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Sync_V1_PutSharedRepoRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func putSharedRepo<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Sync_V1_PutSharedRepoRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_PutSharedRepoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.putSharedRepo(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_PutSharedRepoRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_PutSharedRepoResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveSharedRepo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: stops sharing a repo (clients keep what they were given, as with backrest's own hub).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Sync_V1_RemoveSharedRepoRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeSharedRepo<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Sync_V1_RemoveSharedRepoRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_RemoveSharedRepoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.removeSharedRepo(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_RemoveSharedRepoRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_RemoveSharedRepoResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSharedRepos" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: the shared repos, by id.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Sync_V1_ListSharedReposRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSharedRepos<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListSharedReposRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListSharedReposResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listSharedRepos(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListSharedReposRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListSharedReposResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2133,6 +2712,107 @@ extension Wharf_Sync_V1_BackrestHub.ClientProtocol {
             metadata: metadata
         )
         return try await self.listRefusedPeers(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PutSharedRepo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: a repo the hub shares (adds or replaces it by id). Backrest 1.13+ clients holding
+    /// > PERMISSION_RECEIVE_SHARED_REPOS on it get it in a set_config, marked shared with the hub as its origin, when they
+    /// > connect and whenever the shared repos change.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func putSharedRepo<Result>(
+        _ message: Wharf_Sync_V1_PutSharedRepoRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_PutSharedRepoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Sync_V1_PutSharedRepoRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.putSharedRepo(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveSharedRepo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: stops sharing a repo (clients keep what they were given, as with backrest's own hub).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeSharedRepo<Result>(
+        _ message: Wharf_Sync_V1_RemoveSharedRepoRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_RemoveSharedRepoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Sync_V1_RemoveSharedRepoRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.removeSharedRepo(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSharedRepos" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: the shared repos, by id.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSharedRepos<Result>(
+        _ message: Wharf_Sync_V1_ListSharedReposRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListSharedReposResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Sync_V1_ListSharedReposRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listSharedRepos(
             request: request,
             options: options,
             onResponse: handleResponse

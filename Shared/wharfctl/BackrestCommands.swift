@@ -11,7 +11,7 @@ import WharfRuntime
 struct Backrest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the backrest multihost hub: its identity, the clients it accepts, their peer states, config pushes.",
-        subcommands: [Identity.self, ClientCommands.self, Pair.self, Peers.self, PushConfig.self])
+        subcommands: [Identity.self, ClientCommands.self, Pair.self, SharedRepo.self, Peers.self, PushConfig.self])
 
     typealias Hub = Wharf_Sync_V1_BackrestHub.Client
 
@@ -274,6 +274,75 @@ struct Backrest: AsyncParsableCommand {
                         try await Hub(wrapping: client).revokePairingToken(.with { $0.id = id }, options: options)
                     }
                     emit(gateway.output, text: "revoked \(id)", json: ["id": id, "revoked": true])
+                }
+            }
+        }
+    }
+
+    /// The repos the hub shares with 1.13+ clients: `shared-repo put FILE`, `shared-repo list`, `shared-repo remove ID`.
+    struct SharedRepo: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "shared-repo", abstract: "The repos the hub shares with backrest 1.13+ clients (administrative).",
+            subcommands: [Put.self, List.self, Remove.self])
+
+        struct Put: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Share a repo (or replace the shared repo with its id): a v1.Repo in proto JSON, as in backrest's config.json.")
+            @OptionGroup var gateway: GatewayOptions
+            @Argument(help: "the JSON file, or - for standard input") var file: String
+
+            func run() async throws {
+                try await reportingFailures {
+                    let data: Data
+                    do {
+                        data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
+                    } catch {
+                        throw CommandFailure.configuration("\(file): cannot be read (\(error.localizedDescription))")
+                    }
+                    let repo: V1_Repo
+                    do {
+                        repo = try V1_Repo(jsonUTF8Data: data)
+                    } catch {
+                        throw CommandFailure.configuration("\(file): not a repo in proto JSON (\(error))")
+                    }
+                    _ = try await gateway.withClient(admin: true) { client, options in
+                        try await Hub(wrapping: client).putSharedRepo(.with { $0.repo = repo }, options: options)
+                    }
+                    emit(gateway.output, text: "sharing \(repo.id)", json: ["id": repo.id, "shared": true])
+                }
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List the shared repos: id, guid, uri.")
+            @OptionGroup var gateway: GatewayOptions
+
+            func run() async throws {
+                try await reportingFailures {
+                    let repos = try await gateway.withClient(admin: true) { client, options in
+                        try await Hub(wrapping: client).listSharedRepos(.init(), options: options).repos
+                    }
+                    for repo in repos {
+                        emit(
+                            gateway.output,
+                            text: [repo.id, repo.guid, repo.uri].map { ServerText.safe($0, singleLine: true) }.joined(separator: "\t"),
+                            json: ["id": repo.id, "guid": repo.guid, "uri": repo.uri])
+                    }
+                }
+            }
+        }
+
+        struct Remove: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Stop sharing a repo; clients keep what they were given.")
+            @OptionGroup var gateway: GatewayOptions
+            @Argument(help: "the repo's id") var id: String
+
+            func run() async throws {
+                try await reportingFailures {
+                    _ = try await gateway.withClient(admin: true) { client, options in
+                        try await Hub(wrapping: client).removeSharedRepo(.with { $0.id = id }, options: options)
+                    }
+                    emit(gateway.output, text: "no longer sharing \(id)", json: ["id": id, "shared": false])
                 }
             }
         }

@@ -293,6 +293,20 @@ enum RobustnessTable {
                 method: "/wharf.sync.v1.BackrestHub/RevokePairingToken",
                 seeds: [bytes(Wharf_Sync_V1_RevokePairingTokenRequest.with { $0.id = "pt-000000000000" })]),
             RobustnessRow(method: "/wharf.sync.v1.BackrestHub/ListRefusedPeers"),
+            RobustnessRow(
+                method: "/wharf.sync.v1.BackrestHub/PutSharedRepo",
+                seeds: [
+                    bytes(
+                        Wharf_Sync_V1_PutSharedRepoRequest.with {
+                            $0.repo = .with {
+                                $0.id = "robustness-shared"; $0.uri = "/srv/restic"; $0.guid = "robustness-guid"
+                            }
+                        })
+                ]),
+            RobustnessRow(
+                method: "/wharf.sync.v1.BackrestHub/RemoveSharedRepo",
+                seeds: [bytes(Wharf_Sync_V1_RemoveSharedRepoRequest.with { $0.id = "robustness-absent" })]),
+            RobustnessRow(method: "/wharf.sync.v1.BackrestHub/ListSharedRepos"),
             // routing.v1.RoutingService (List includes the legacy list request; max_hops > 20 is UNKNOWN as upstream)
             RobustnessRow(method: "/routing.v1.RoutingService/Publish", seeds: [bytes(Routing_V1_PublishRequest.with { $0.recordCid = cid })]),
             RobustnessRow(

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import ServiceContracts
 import Testing
 import WharfProto
 import WharfRuntime
@@ -112,6 +113,83 @@ struct BackrestProtocol3Tests {
 }
 
 extension BackrestProtocol3Tests {
+    @Test(
+        "shared repos reach a 1.13+ client holding receive-shared-repos on them, after the hub's config and resources, marked shared with the hub as origin (fields 13 and 14), and again when they change; a client without the grant gets none"
+    )
+    func sharedRepos() async throws {
+        try await withServices([.sync]) { services in
+            try await withTestClient(port: services.port("sync"), admin: true) { client in
+                let hub = Wharf_Sync_V1_BackrestHub.Client(wrapping: client)
+                let offsite = V1_Repo.with {
+                    $0.id = "offsite"; $0.uri = "sftp:backup@example.org:/srv/restic"; $0.guid = "guid-offsite"
+                }
+                let archive = V1_Repo.with {
+                    $0.id = "archive"; $0.uri = "/mnt/archive"; $0.guid = "guid-archive"
+                }
+                for repo in [offsite, archive] { _ = try await hub.putSharedRepo(.with { $0.repo = repo }) }
+                await #expect(throws: RPCError.self) {
+                    _ = try await hub.putSharedRepo(
+                        .with {
+                            $0.repo = .with {
+                                $0.id = "noguid"; $0.uri = "/x"
+                            }
+                        })
+                }
+                #expect(try await hub.listSharedRepos(.init()).repos.map(\.id) == ["archive", "offsite"])
+                func token(_ permissions: [V1_Multihost.Permission]) async throws -> String {
+                    let created = try await hub.createPairingToken(
+                        .with {
+                            $0.ttlSeconds = 600; $0.maxUses = 1; $0.permissions = permissions
+                        })
+                    return String(created.token.split(separator: ":")[1].split(separator: "#")[0])
+                }
+                let receiving = try await token(
+                    Self.readOperations + [
+                        .with {
+                            $0.type = BackrestPermissionText.receiveSharedRepos; $0.scopes = ["repo:offsite"]
+                        }
+                    ])
+                let plain = try await token(Self.readOperations)
+                let laptop = Protocol3ClientIdentity(instanceID: "laptop")
+                let desktop = Protocol3ClientIdentity(instanceID: "desktop")
+
+                try await withProtocol3Session(client) { io in
+                    _ = try await io.connect(as: laptop, pairingSecret: receiving)
+                    let opening = [try await io.next(), try await io.next(), try await io.next()].map { $0.map(Protocol3Channel.describe) }
+                    #expect(opening == ["receive_config", "receive_resources", "set_config"])
+                    // The set_config carried only the repo the grant covers, marked as backrest 1.13 marks a pushed repo.
+                    _ = try await hub.putSharedRepo(
+                        .with {
+                            $0.repo = offsite; $0.repo.uri = "sftp:backup@example.org:/srv/restic2"
+                        })
+                    guard let pushed = try await io.next(), case .setConfig(let setConfig)? = pushed.action else {
+                        throw HubTestError("expected a second set_config")
+                    }
+                    #expect(setConfig.repos.map(\.id) == ["offsite"])
+                    #expect(setConfig.repos.first?.uri == "sftp:backup@example.org:/srv/restic2")
+                    let marks = try Wharf_Backrest_Protocol3_RepoSharing(serializedBytes: setConfig.repos.first?.unknownFields.data ?? Data())
+                    #expect(marks.shared && marks.originInstanceID == "wharf-hub")
+                }
+                try await withProtocol3Session(client) { io in
+                    _ = try await io.connect(as: desktop, pairingSecret: plain)
+                    _ = try await io.next()
+                    _ = try await io.next()
+                    // What comes next is the operator's push, not a shared repo.
+                    _ = try await V1sync_BackrestSyncStateService.Client(wrapping: client).setRemoteClientConfig(
+                        .with {
+                            $0.peerKeyid = desktop.keyid; $0.plansToDelete = ["marker"]
+                        })
+                    guard let next = try await io.next(), case .setConfig(let setConfig)? = next.action else {
+                        throw HubTestError("expected set_config")
+                    }
+                    #expect(setConfig.repos.isEmpty && setConfig.plansToDelete == ["marker"])
+                }
+                #expect(try await hub.removeSharedRepo(.with { $0.id = "archive" }).removed)
+                await #expect(throws: RPCError.self) { _ = try await hub.removeSharedRepo(.with { $0.id = "archive" }) }
+            }
+        }
+    }
+
     /// Answers the hub's request_operation_data messages as backrest does (the operations in batches of 512),
     /// until `expecting` ids were asked for; returns the size of each request.
     static func serveRequests(io: Protocol3ClientSession, expecting: Int, operation: (Int64) -> V1_Operation) async throws -> [Int] {

@@ -65,10 +65,11 @@ public enum SyncServer: WharfServiceProgram {
         let peerStates = PeerStates(client: host.postgres, events: host.events, logger: host.logger)
         let configPushes = ConfigPushes(client: host.postgres, events: host.events, logger: host.logger)
         let pairingTokens = PairingTokens(client: host.postgres, logger: host.logger)
+        let sharedRepos = SharedRepos(client: host.postgres, events: host.events, logger: host.logger)
         let hub = BackrestSyncHub(
             identity: identity, ed25519: ed25519, instanceID: instanceID, clients: clients, pairingTokens: pairingTokens,
             operations: OperationStore(client: host.postgres, logger: host.logger), peerStates: peerStates,
-            configPushes: configPushes, events: host.events, settings: settings, logger: host.logger)
+            configPushes: configPushes, sharedRepos: sharedRepos, events: host.events, settings: settings, logger: host.logger)
         host.logger.info(
             "backrest hub identity",
             metadata: [
@@ -81,7 +82,7 @@ public enum SyncServer: WharfServiceProgram {
                 BackrestSyncStateService(clients: clients, peerStates: peerStates, configPushes: configPushes, logger: host.logger),
                 BackrestHubService(
                     identity: identity, ed25519: ed25519, instanceID: instanceID, clients: clients, pairingTokens: pairingTokens,
-                    peerStates: peerStates, configPushes: configPushes,
+                    peerStates: peerStates, sharedRepos: sharedRepos, configPushes: configPushes,
                     events: host.events, logger: host.logger),
             ],
             instanceID

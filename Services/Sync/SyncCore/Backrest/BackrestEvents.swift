@@ -29,3 +29,10 @@ struct BackrestSessionBegan: WharfEvent, Equatable {
     var keyid: String
     var session: String
 }
+
+/// Published on `wharf.backrest.shared-repos` when an operator changed the hub's shared repos: every replica sends the
+/// current set to its protocol-3 sessions that may receive them.
+struct BackrestSharedReposChanged: WharfEvent, Equatable {
+    static let topic = "backrest.shared-repos"
+    var changed = true
+}

@@ -12,6 +12,8 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
         Wharf_Sync_V1_BackrestHub.Method.ListClients.descriptor, Wharf_Sync_V1_BackrestHub.Method.PushConfig.descriptor,
         Wharf_Sync_V1_BackrestHub.Method.CreatePairingToken.descriptor, Wharf_Sync_V1_BackrestHub.Method.ListPairingTokens.descriptor,
         Wharf_Sync_V1_BackrestHub.Method.RevokePairingToken.descriptor, Wharf_Sync_V1_BackrestHub.Method.ListRefusedPeers.descriptor,
+        Wharf_Sync_V1_BackrestHub.Method.PutSharedRepo.descriptor, Wharf_Sync_V1_BackrestHub.Method.RemoveSharedRepo.descriptor,
+        Wharf_Sync_V1_BackrestHub.Method.ListSharedRepos.descriptor,
     ]
 
     let identity: BackrestIdentity
@@ -20,6 +22,7 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
     let clients: BackrestClients
     let pairingTokens: PairingTokens
     let peerStates: PeerStates
+    let sharedRepos: SharedRepos
     let configPushes: ConfigPushes
     let events: EventBus
     let logger: Logger
@@ -86,6 +89,40 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
     ) async throws -> Wharf_Sync_V1_ListRefusedPeersResponse {
         let peers = try await storage("list refused peers") { try await peerStates.strangers() }
         return .with { $0.peers = peers }
+    }
+
+    public func putSharedRepo(request: Wharf_Sync_V1_PutSharedRepoRequest, context: ServerContext) async throws -> Wharf_Sync_V1_PutSharedRepoResponse
+    {
+        if let problem = SharedRepos.problem(request.repo) { throw RPCError(code: .invalidArgument, message: problem) }
+        let stored: Bool = try await storage("share repo") {
+            do {
+                try await sharedRepos.put(request.repo)
+                return true
+            } catch is SharedRepos.TooMany {
+                return false
+            }
+        }
+        guard stored else { throw RPCError(code: .resourceExhausted, message: "the hub shares at most \(SharedRepos.maximumCount) repos") }
+        logger.notice("backrest repo shared", metadata: ["repo": "\(request.repo.id)"])
+        return .with { $0.repo = request.repo }
+    }
+
+    public func removeSharedRepo(
+        request: Wharf_Sync_V1_RemoveSharedRepoRequest, context: ServerContext
+    ) async throws -> Wharf_Sync_V1_RemoveSharedRepoResponse {
+        guard !request.id.isEmpty, request.id.utf8.count <= 256 else {
+            throw RPCError(code: .invalidArgument, message: "id is required (at most 256 bytes)")
+        }
+        let removed = try await storage("stop sharing repo") { try await sharedRepos.remove(id: request.id) }
+        guard removed else { throw RPCError(code: .notFound, message: "the hub shares no repo \(request.id)") }
+        return .with { $0.removed = true }
+    }
+
+    public func listSharedRepos(request: Wharf_Sync_V1_ListSharedReposRequest, context: ServerContext) async throws
+        -> Wharf_Sync_V1_ListSharedReposResponse
+    {
+        let repos = try await storage("list shared repos") { try await sharedRepos.all() }
+        return .with { $0.repos = repos }
     }
 
     static func proto(_ token: PairingTokens.Token) -> Wharf_Sync_V1_PairingToken {

@@ -85,5 +85,17 @@ enum BackrestSchema {
                     )
                     """,
                 ]),
+            Migration(
+                version: 3, name: "shared repos (protocol 3)",
+                sql: [
+                    """
+                    CREATE TABLE backrest.shared_repos (
+                        id text PRIMARY KEY,
+                        -- a serialized v1.Repo
+                        repo bytea NOT NULL,
+                        updated_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """
+                ]),
         ])
 }

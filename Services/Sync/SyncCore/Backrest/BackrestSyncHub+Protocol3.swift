@@ -59,6 +59,7 @@ extension BackrestSyncHub {
                 let peer = try await hub.authorizeProtocol3(handshake, transcript: channel.transcript)
                 try await hub.begin(peer, session: session)
                 try await hub.established(peer, outbox: outbox)
+                session.establish(peer)
                 try await hub.converseProtocol3(with: peer, receiver: &receiver, outbox: outbox)
             },
             sendHeartbeat: { try await outbox.send(.with { $0.heartbeat = .init() }) },
@@ -66,7 +67,24 @@ extension BackrestSyncHub {
                 // The same message on the wire in both protocols.
                 let converted = try Protocol3Item.SyncActionSetConfig(serializedBytes: try setConfig.serializedBytes() as [UInt8])
                 try await outbox.send(.with { $0.setConfig = converted })
-            })
+            },
+            whileEstablished: { peer in try await hub.shareRepos(with: peer, outbox: outbox) })
+    }
+
+    /// The hub's shared repos the client may receive, in one set_config when it connects (after the hub's config and
+    /// resources) and again whenever they change; nothing when there are none for it.
+    private func shareRepos(with peer: BackrestClients.Client, outbox: Protocol3Outbox) async throws {
+        let changes = sharedRepos.changes()
+        try await sendSharedRepos(to: peer, outbox: outbox)
+        for await _ in changes { try await sendSharedRepos(to: peer, outbox: outbox) }
+        try await Self.sleepForever()  // the subscription ended (shutdown): the session goes on until it ends
+    }
+
+    private func sendSharedRepos(to peer: BackrestClients.Client, outbox: Protocol3Outbox) async throws {
+        let repos = try SharedRepos.offered(try await sharedRepos.all(), to: peer, hubInstanceID: instanceID)
+        guard !repos.isEmpty else { return }
+        try await outbox.send(.with { $0.setConfig = .with { $0.repos = repos } })
+        logger.info("shared repos sent to backrest client", metadata: ["peer": "\(peer.keyid)", "repos": "\(repos.count)"])
     }
 
     /// The client's proven identity (its handshake verified against this connection's transcript) and the

@@ -24,6 +24,7 @@ public struct BackrestSyncHub: RegistrableRPCService {
     let operations: OperationStore
     let peerStates: PeerStates
     let configPushes: ConfigPushes
+    let sharedRepos: SharedRepos
     let events: EventBus
     let settings: BackrestSettings
     let logger: Logger
@@ -130,10 +131,17 @@ public struct BackrestSyncHub: RegistrableRPCService {
     func runTasks(
         session: HubSession, converse: @escaping @Sendable () async throws -> Void,
         sendHeartbeat: @escaping @Sendable () async throws -> Void,
-        sendSetConfig: @escaping @Sendable (V1sync_SyncStreamItem.SyncActionSetConfig) async throws -> Void
+        sendSetConfig: @escaping @Sendable (V1sync_SyncStreamItem.SyncActionSetConfig) async throws -> Void,
+        whileEstablished: (@Sendable (BackrestClients.Client) async throws -> Void)? = nil
     ) async throws {
         let hub = self
         try await withThrowingTaskGroup(of: Void.self) { group in
+            if let whileEstablished {
+                group.addTask {
+                    guard let peer = await session.established() else { return try await Self.sleepForever() }
+                    try await whileEstablished(peer)
+                }
+            }
             group.addTask { try await hub.watchSilence(session) }
             group.addTask { try await converse() }
             group.addTask {
@@ -177,6 +185,7 @@ public struct BackrestSyncHub: RegistrableRPCService {
                 }
                 try await hub.begin(peer, session: session)
                 try await hub.established(peer, outbox: outbox)
+                session.establish(peer)
                 try await hub.store(from: inbox, session: session)
             },
             sendHeartbeat: { try await outbox.send(.with { $0.heartbeat = .init() }) },
@@ -320,7 +329,8 @@ public struct BackrestSyncHub: RegistrableRPCService {
 
     /// The peer is CONNECTED under this session (its state names the protocol), and every session of the same
     /// client on any replica ends: the newest connection wins (a client that reconnected before the hub noticed
-    /// the old connection die must not be served twice).
+    /// the old connection die must not be served twice). The session's own tasks (config pushes, the authorization
+    /// watch) start when the caller establishes it, after the hub's opening items, which must come first.
     func begin(_ peer: BackrestClients.Client, session: HubSession) async throws {
         try await peerStates.put(
             .with {
@@ -330,7 +340,6 @@ public struct BackrestSyncHub: RegistrableRPCService {
                 $0.statusMessage = "connected (protocol \(peer.protocolVersion))"
                 $0.lastHeartbeatMillis = Self.nowMillis()
             }, session: session.id)
-        session.establish(peer)
         await events.publishIgnoringFailure(BackrestSessionBegan(keyid: peer.keyid, session: session.id))
     }
 
