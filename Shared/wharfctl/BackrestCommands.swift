@@ -157,18 +157,9 @@ struct Backrest: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFailures {
-                let data: Data
-                do {
-                    data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
-                } catch {
-                    throw CommandFailure.configuration("\(file): cannot be read (\(error.localizedDescription))")
-                }
-                let setConfig: V1sync_SyncStreamItem.SyncActionSetConfig
-                do {
-                    setConfig = try V1sync_SyncStreamItem.SyncActionSetConfig(jsonUTF8Data: data)
-                } catch {
-                    throw CommandFailure.configuration("\(file): not a SyncActionSetConfig in proto JSON (\(error))")
-                }
+                let setConfig = try ProtoJSONFile.read(
+                    file, as: V1sync_SyncStreamItem.SyncActionSetConfig.self, described: "a SyncActionSetConfig in proto JSON",
+                    failure: CommandFailure.configuration)
                 let delivered = try await gateway.withClient(admin: true) { client, options in
                     guard queue else {
                         _ = try await V1sync_BackrestSyncStateService.Client(wrapping: client).setRemoteClientConfig(
@@ -293,18 +284,8 @@ struct Backrest: AsyncParsableCommand {
 
             func run() async throws {
                 try await reportingFailures {
-                    let data: Data
-                    do {
-                        data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
-                    } catch {
-                        throw CommandFailure.configuration("\(file): cannot be read (\(error.localizedDescription))")
-                    }
-                    let repo: V1_Repo
-                    do {
-                        repo = try V1_Repo(jsonUTF8Data: data)
-                    } catch {
-                        throw CommandFailure.configuration("\(file): not a repo in proto JSON (\(error))")
-                    }
+                    let repo = try ProtoJSONFile.read(
+                        file, as: V1_Repo.self, described: "a repo in proto JSON", failure: CommandFailure.configuration)
                     _ = try await gateway.withClient(admin: true) { client, options in
                         try await Hub(wrapping: client).putSharedRepo(.with { $0.repo = repo }, options: options)
                     }

@@ -162,16 +162,6 @@ struct Record: AsyncParsableCommand {
 /// A record file: a JSON object, read from a path or standard input (`-`).
 enum RecordFile {
     static func read(_ path: String) throws -> Google_Protobuf_Struct {
-        let data: Data
-        do {
-            data = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw CommandFailure.input("\(path): cannot be read (\(error.localizedDescription))")
-        }
-        do {
-            return try Google_Protobuf_Struct(jsonUTF8Bytes: data)
-        } catch {
-            throw CommandFailure.input("\(path): not a JSON object (\(error))")
-        }
+        try ProtoJSONFile.read(path, as: Google_Protobuf_Struct.self, described: "a JSON object", failure: CommandFailure.input)
     }
 }
