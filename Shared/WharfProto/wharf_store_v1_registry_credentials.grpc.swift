@@ -51,10 +51,24 @@ public enum Wharf_Store_V1_RegistryCredentials: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "List" metadata.
+        public enum List: Sendable {
+            /// Request type for "List".
+            public typealias Input = Wharf_Store_V1_ListCredentialsRequest
+            /// Response type for "List".
+            public typealias Output = Wharf_Store_V1_ListCredentialsResponse
+            /// Descriptor for "List".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "wharf.store.v1.RegistryCredentials"),
+                method: "List",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "wharf.store.v1.RegistryCredentials" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Issue.descriptor,
-            Revoke.descriptor
+            Revoke.descriptor,
+            List.descriptor
         ]
     }
 }
@@ -116,6 +130,24 @@ extension Wharf_Store_V1_RegistryCredentials {
             request: GRPCCore.StreamingServerRequest<Wharf_Store_V1_RevokeCredentialsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Store_V1_RevokeCredentialsResponse>
+
+        /// Handle the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The credentials issued lately (live, expired or revoked), newest first: never their passwords.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Store_V1_ListCredentialsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Store_V1_ListCredentialsResponse` messages.
+        func list(
+            request: GRPCCore.StreamingServerRequest<Wharf_Store_V1_ListCredentialsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Store_V1_ListCredentialsResponse>
     }
 
     /// Service protocol for the "wharf.store.v1.RegistryCredentials" service.
@@ -161,6 +193,24 @@ extension Wharf_Store_V1_RegistryCredentials {
             request: GRPCCore.ServerRequest<Wharf_Store_V1_RevokeCredentialsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Wharf_Store_V1_RevokeCredentialsResponse>
+
+        /// Handle the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The credentials issued lately (live, expired or revoked), newest first: never their passwords.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Store_V1_ListCredentialsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Store_V1_ListCredentialsResponse` message.
+        func list(
+            request: GRPCCore.ServerRequest<Wharf_Store_V1_ListCredentialsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Store_V1_ListCredentialsResponse>
     }
 
     /// Simple service protocol for the "wharf.store.v1.RegistryCredentials" service.
@@ -204,6 +254,24 @@ extension Wharf_Store_V1_RegistryCredentials {
             request: Wharf_Store_V1_RevokeCredentialsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Wharf_Store_V1_RevokeCredentialsResponse
+
+        /// Handle the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The credentials issued lately (live, expired or revoked), newest first: never their passwords.
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Store_V1_ListCredentialsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Store_V1_ListCredentialsResponse` to respond with.
+        func list(
+            request: Wharf_Store_V1_ListCredentialsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Store_V1_ListCredentialsResponse
     }
 }
 
@@ -228,6 +296,17 @@ extension Wharf_Store_V1_RegistryCredentials.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Store_V1_RevokeCredentialsResponse>(),
             handler: { request, context in
                 try await self.revoke(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Wharf_Store_V1_RegistryCredentials.Method.List.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Store_V1_ListCredentialsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Store_V1_ListCredentialsResponse>(),
+            handler: { request, context in
+                try await self.list(
                     request: request,
                     context: context
                 )
@@ -260,6 +339,17 @@ extension Wharf_Store_V1_RegistryCredentials.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func list(
+        request: GRPCCore.StreamingServerRequest<Wharf_Store_V1_ListCredentialsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Store_V1_ListCredentialsResponse> {
+        let response = try await self.list(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -284,6 +374,19 @@ extension Wharf_Store_V1_RegistryCredentials.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Wharf_Store_V1_RevokeCredentialsResponse> {
         return GRPCCore.ServerResponse<Wharf_Store_V1_RevokeCredentialsResponse>(
             message: try await self.revoke(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func list(
+        request: GRPCCore.ServerRequest<Wharf_Store_V1_ListCredentialsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Store_V1_ListCredentialsResponse> {
+        return GRPCCore.ServerResponse<Wharf_Store_V1_ListCredentialsResponse>(
+            message: try await self.list(
                 request: request.message,
                 context: context
             ),
@@ -345,6 +448,29 @@ extension Wharf_Store_V1_RegistryCredentials {
             deserializer: some GRPCCore.MessageDeserializer<Wharf_Store_V1_RevokeCredentialsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Store_V1_RevokeCredentialsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The credentials issued lately (live, expired or revoked), newest first: never their passwords.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Store_V1_ListCredentialsRequest` message.
+        ///   - serializer: A serializer for `Wharf_Store_V1_ListCredentialsRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Store_V1_ListCredentialsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func list<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Store_V1_ListCredentialsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Store_V1_ListCredentialsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Store_V1_ListCredentialsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Store_V1_ListCredentialsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -431,6 +557,40 @@ extension Wharf_Store_V1_RegistryCredentials {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The credentials issued lately (live, expired or revoked), newest first: never their passwords.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Store_V1_ListCredentialsRequest` message.
+        ///   - serializer: A serializer for `Wharf_Store_V1_ListCredentialsRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Store_V1_ListCredentialsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func list<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Store_V1_ListCredentialsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Store_V1_ListCredentialsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Store_V1_ListCredentialsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Store_V1_ListCredentialsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Wharf_Store_V1_RegistryCredentials.Method.List.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -490,6 +650,35 @@ extension Wharf_Store_V1_RegistryCredentials.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Store_V1_RevokeCredentialsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Store_V1_RevokeCredentialsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "List" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The credentials issued lately (live, expired or revoked), newest first: never their passwords.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Store_V1_ListCredentialsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func list<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Store_V1_ListCredentialsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Store_V1_ListCredentialsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.list(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Store_V1_ListCredentialsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Store_V1_ListCredentialsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -559,6 +748,39 @@ extension Wharf_Store_V1_RegistryCredentials.ClientProtocol {
             metadata: metadata
         )
         return try await self.revoke(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "List" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The credentials issued lately (live, expired or revoked), newest first: never their passwords.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func list<Result>(
+        _ message: Wharf_Store_V1_ListCredentialsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Store_V1_ListCredentialsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Store_V1_ListCredentialsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.list(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -180,6 +180,19 @@ public enum Wharf_Sync_V1_BackrestHub: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListOperations" metadata.
+        public enum ListOperations: Sendable {
+            /// Request type for "ListOperations".
+            public typealias Input = Wharf_Sync_V1_ListOperationsRequest
+            /// Response type for "ListOperations".
+            public typealias Output = Wharf_Sync_V1_ListOperationsResponse
+            /// Descriptor for "ListOperations".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "wharf.sync.v1.BackrestHub"),
+                method: "ListOperations",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "wharf.sync.v1.BackrestHub" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetIdentity.descriptor,
@@ -193,7 +206,8 @@ public enum Wharf_Sync_V1_BackrestHub: Sendable {
             ListRefusedPeers.descriptor,
             PutSharedRepo.descriptor,
             RemoveSharedRepo.descriptor,
-            ListSharedRepos.descriptor
+            ListSharedRepos.descriptor,
+            ListOperations.descriptor
         ]
     }
 }
@@ -440,6 +454,25 @@ extension Wharf_Sync_V1_BackrestHub {
             request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListSharedReposRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListSharedReposResponse>
+
+        /// Handle the "ListOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the operations clients pushed, newest start first, filtered by client, plan and status
+        /// > (the console's per-host history).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Wharf_Sync_V1_ListOperationsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Wharf_Sync_V1_ListOperationsResponse` messages.
+        func listOperations(
+            request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListOperationsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListOperationsResponse>
     }
 
     /// Service protocol for the "wharf.sync.v1.BackrestHub" service.
@@ -670,6 +703,25 @@ extension Wharf_Sync_V1_BackrestHub {
             request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListSharedReposRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListSharedReposResponse>
+
+        /// Handle the "ListOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the operations clients pushed, newest start first, filtered by client, plan and status
+        /// > (the console's per-host history).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListOperationsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Wharf_Sync_V1_ListOperationsResponse` message.
+        func listOperations(
+            request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListOperationsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListOperationsResponse>
     }
 
     /// Simple service protocol for the "wharf.sync.v1.BackrestHub" service.
@@ -898,6 +950,25 @@ extension Wharf_Sync_V1_BackrestHub {
             request: Wharf_Sync_V1_ListSharedReposRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Wharf_Sync_V1_ListSharedReposResponse
+
+        /// Handle the "ListOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the operations clients pushed, newest start first, filtered by client, plan and status
+        /// > (the console's per-host history).
+        ///
+        /// - Parameters:
+        ///   - request: A `Wharf_Sync_V1_ListOperationsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Wharf_Sync_V1_ListOperationsResponse` to respond with.
+        func listOperations(
+            request: Wharf_Sync_V1_ListOperationsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Wharf_Sync_V1_ListOperationsResponse
     }
 }
 
@@ -1037,6 +1108,17 @@ extension Wharf_Sync_V1_BackrestHub.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Wharf_Sync_V1_BackrestHub.Method.ListOperations.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListOperationsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListOperationsResponse>(),
+            handler: { request, context in
+                try await self.listOperations(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1169,6 +1251,17 @@ extension Wharf_Sync_V1_BackrestHub.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListSharedReposResponse> {
         let response = try await self.listSharedRepos(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listOperations(
+        request: GRPCCore.StreamingServerRequest<Wharf_Sync_V1_ListOperationsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Wharf_Sync_V1_ListOperationsResponse> {
+        let response = try await self.listOperations(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1328,6 +1421,19 @@ extension Wharf_Sync_V1_BackrestHub.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListSharedReposResponse> {
         return GRPCCore.ServerResponse<Wharf_Sync_V1_ListSharedReposResponse>(
             message: try await self.listSharedRepos(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listOperations(
+        request: GRPCCore.ServerRequest<Wharf_Sync_V1_ListOperationsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Wharf_Sync_V1_ListOperationsResponse> {
+        return GRPCCore.ServerResponse<Wharf_Sync_V1_ListOperationsResponse>(
+            message: try await self.listOperations(
                 request: request.message,
                 context: context
             ),
@@ -1624,6 +1730,30 @@ extension Wharf_Sync_V1_BackrestHub {
             deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListSharedReposResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListSharedReposResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the operations clients pushed, newest start first, filtered by client, plan and status
+        /// > (the console's per-host history).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListOperationsRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_ListOperationsRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_ListOperationsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listOperations<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListOperationsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_ListOperationsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListOperationsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListOperationsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2055,6 +2185,41 @@ extension Wharf_Sync_V1_BackrestHub {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Administrative: the operations clients pushed, newest start first, filtered by client, plan and status
+        /// > (the console's per-host history).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Wharf_Sync_V1_ListOperationsRequest` message.
+        ///   - serializer: A serializer for `Wharf_Sync_V1_ListOperationsRequest` messages.
+        ///   - deserializer: A deserializer for `Wharf_Sync_V1_ListOperationsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listOperations<Result>(
+            request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListOperationsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Wharf_Sync_V1_ListOperationsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Wharf_Sync_V1_ListOperationsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListOperationsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Wharf_Sync_V1_BackrestHub.Method.ListOperations.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2409,6 +2574,36 @@ extension Wharf_Sync_V1_BackrestHub.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListSharedReposRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListSharedReposResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListOperations" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: the operations clients pushed, newest start first, filtered by client, plan and status
+    /// > (the console's per-host history).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Wharf_Sync_V1_ListOperationsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listOperations<Result>(
+        request: GRPCCore.ClientRequest<Wharf_Sync_V1_ListOperationsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListOperationsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listOperations(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Wharf_Sync_V1_ListOperationsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Wharf_Sync_V1_ListOperationsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2813,6 +3008,40 @@ extension Wharf_Sync_V1_BackrestHub.ClientProtocol {
             metadata: metadata
         )
         return try await self.listSharedRepos(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListOperations" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Administrative: the operations clients pushed, newest start first, filtered by client, plan and status
+    /// > (the console's per-host history).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listOperations<Result>(
+        _ message: Wharf_Sync_V1_ListOperationsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Wharf_Sync_V1_ListOperationsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Wharf_Sync_V1_ListOperationsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listOperations(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -46,6 +46,7 @@ public enum SystemShape {
         services: [
             Agntcy_Dir_Store_V1_StoreService.descriptor, Wharf_Store_V1_RecordReconciliation.descriptor,
             Wharf_Store_V1_RecordTransfer.descriptor, Wharf_Store_V1_RegistryCredentials.descriptor,
+            Wharf_Store_V1_RecordCatalog.descriptor,
         ])
     public static let sync = ComponentShape(
         component: .sync, grpcPort: 50052, metricsPort: 9102, listeners: [],
@@ -65,7 +66,7 @@ public enum SystemShape {
     public static let negentropy = ComponentShape(
         component: .negentropy, grpcPort: 50055, metricsPort: 9105,
         listeners: [HTTPListener(name: "negentropy-relay", portName: "relay", variable: "WHARF_RELAY_LISTEN", port: relayPort)],
-        services: [Orlysync_Negentropy_V1_NegentropyService.descriptor])
+        services: [Orlysync_Negentropy_V1_NegentropyService.descriptor, Wharf_Negentropy_V1_RelayActivity.descriptor])
     /// The gateway answers its own status service and health; every other service it routes.
     public static let gateway = ComponentShape(
         component: .gateway, grpcPort: 50050, metricsPort: 9100, listeners: [],

@@ -78,7 +78,7 @@ public enum BlobServer: WharfServiceProgram {
         let core = BlobServiceCore(
             store: store, leases: leases, maximumBlobSize: settings.maximumBlobSize,
             putIdleTimeout: settings.putIdleTimeout, putMaximumDuration: settings.putMaximumDuration,
-            logger: host.logger)
+            logger: host.logger, metrics: host.metricsFactory)
         // Orphaned chunks (uploads that never committed) are collected by a recurring job. Runs are keyed by
         // their time slot, so replicas starting together schedule one run per slot between them.
         let jobs = host.jobs
@@ -91,7 +91,7 @@ public enum BlobServer: WharfServiceProgram {
                 uniqueKey: "\(garbageJob)@\(slot)")
         }
         try await schedule(slot: Int64(Date().timeIntervalSince1970 / interval))
-        let failures = Counter(label: "wharf_blob_gc_failures_total")
+        let failures = Counter(label: "wharf_blob_gc_failures_total", factory: host.metricsFactory)
         let collect: JobHandler = { _ in
             let removed: Int
             do {

@@ -27,7 +27,8 @@ public enum NegentropyServer: WharfServiceProgram {
         let registry = SessionRegistry(redis: host.redis, timeout: settings.sessionTimeout)
         let sessions = NegentropySessions(
             registry: registry, store: store, limits: settings.sessionLimits, logger: logger,
-            gauge: LimiterGauge(name: "negentropy_sessions", metrics: host.metricsFactory))
+            gauge: LimiterGauge(name: "negentropy_sessions", limit: settings.sessionLimits.maximumSessions, metrics: host.metricsFactory),
+            log: ReconciliationLog(metrics: host.metricsFactory))
         let live = LiveEvents()
         let replicaID = UUID().uuidString
         let postgres = host.configuration.postgres
@@ -49,7 +50,7 @@ public enum NegentropyServer: WharfServiceProgram {
             maximumMessageSize: settings.relayMaximumMessageSize,
             handshakeTimeout: host.configuration.httpIdleTimeout,
             trustedProxies: settings.relayTrustedProxies,
-            connectionsGauge: LimiterGauge(name: "relay_connections", metrics: host.metricsFactory))
+            connectionsGauge: LimiterGauge(name: "relay_connections", limit: settings.relayLimits.connections, metrics: host.metricsFactory))
         let service = NegentropyService(
             sessions: sessions, coordinator: coordinator, allowedPeers: settings.peerSync.allowedPeers,
             frontEndToken: settings.frontEndToken, adminToken: host.configuration.adminToken,
@@ -67,10 +68,10 @@ public enum NegentropyServer: WharfServiceProgram {
             }
         }
         let parts = WharfServiceParts(
-            rpcServices: [service],
+            rpcServices: [service, RelayActivityService(log: sessions.log)],
             backgroundServices: [relay, background],
             jobHandlers: coordinator.jobHandlers,
-            adminMethods: NegentropyService.administrativeMethods)
+            adminMethods: NegentropyService.administrativeMethods.union(RelayActivityService.administrativeMethods))
         return Built(parts: parts, relay: relay, sessions: sessions)
     }
 }

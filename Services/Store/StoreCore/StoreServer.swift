@@ -14,7 +14,10 @@ public enum StoreServer: WharfServiceProgram {
         MigrationSet(
             schema: "store",
             migrations: RecordRepository.migrations.migrations
-                + [RegistryCredentialStore.migration, RecordChangeFeed.migration, RecordRepository.manifestDigestMigration])
+                + [
+                    RegistryCredentialStore.migration, RecordChangeFeed.migration, RecordRepository.manifestDigestMigration,
+                    RecordCatalogQueries.pushedAtIndexMigration,
+                ])
     ]
     static let pruneChangesJob = "store.prune-changes"
 
@@ -67,7 +70,10 @@ public enum StoreServer: WharfServiceProgram {
             if pruned > 0 { logger.info("pruned the record change feed", metadata: ["count": "\(pruned)"]) }
         }
         return WharfServiceParts(
-            rpcServices: [service, credentialService, reconciliation, transfer],
+            rpcServices: [
+                service, credentialService, reconciliation, transfer,
+                RecordCatalogService(queries: RecordCatalogQueries(client: host.postgres, logger: host.logger), logger: host.logger),
+            ],
             backgroundServices: background,
             jobHandlers: [pruneChangesJob: prune],
             adminMethods: RegistryCredentialsService.administrativeMethods)

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import ServiceLifecycle
 import WharfRuntime
 import WharfTopology
 
@@ -21,8 +22,11 @@ public enum SyncServer: WharfServiceProgram {
             jobs: host.jobs, logger: host.logger)
         // A hub without a usable key (a read-only mount with no Secret, say) is off; the mirrors still run.
         let backrest: [any RegistrableRPCService]
+        var backrestBackground: [any Service] = []
         do {
-            backrest = try await backrestParts(host: host, settings: settings.backrest).services
+            let parts = try await backrestParts(host: host, settings: settings.backrest)
+            backrest = parts.services
+            backrestBackground = parts.background
         } catch let problem as ConfigurationProblem {
             host.logger.error("the backrest hub is off", metadata: ["reason": "\(problem)"])
             backrest = []
@@ -31,7 +35,7 @@ public enum SyncServer: WharfServiceProgram {
             rpcServices: [service, progress] + backrest,
             backgroundServices: [
                 local, SyncMetrics(repository: repository, factory: host.metricsFactory, interval: .seconds(10), logger: host.logger),
-            ],
+            ] + backrestBackground,
             jobHandlers: [SyncMirror.jobKind: mirror.run],
             adminMethods: SyncService.administrativeMethods.union(SyncProgressService.administrativeMethods).union(
                 BackrestSyncStateService.administrativeMethods
@@ -40,9 +44,9 @@ public enum SyncServer: WharfServiceProgram {
     }
 
     /// The backrest hub: its identity (the key file, created on first start), the clients seeded from
-    /// configuration, and its three services.
+    /// configuration, its three services, the backrest metrics and the fill of operation kinds.
     static func backrestParts(host: WharfServiceHost, settings: BackrestSettings) async throws -> (
-        services: [any RegistrableRPCService], instanceID: String
+        services: [any RegistrableRPCService], background: [any Service]
     ) {
         let identity = try settings.loadOrCreateIdentity()
         // Without its ed25519 key the hub still serves protocol 1; protocol-3 clients are told why they cannot connect.
@@ -66,9 +70,10 @@ public enum SyncServer: WharfServiceProgram {
         let configPushes = ConfigPushes(client: host.postgres, events: host.events, logger: host.logger)
         let pairingTokens = PairingTokens(client: host.postgres, logger: host.logger)
         let sharedRepos = SharedRepos(client: host.postgres, events: host.events, logger: host.logger)
+        let operations = OperationStore(client: host.postgres, logger: host.logger)
         let hub = BackrestSyncHub(
             identity: identity, ed25519: ed25519, instanceID: instanceID, clients: clients, pairingTokens: pairingTokens,
-            operations: OperationStore(client: host.postgres, logger: host.logger), peerStates: peerStates,
+            operations: operations, peerStates: peerStates,
             configPushes: configPushes, sharedRepos: sharedRepos, events: host.events, settings: settings, logger: host.logger)
         host.logger.info(
             "backrest hub identity",
@@ -82,10 +87,15 @@ public enum SyncServer: WharfServiceProgram {
                 BackrestSyncStateService(clients: clients, peerStates: peerStates, configPushes: configPushes, logger: host.logger),
                 BackrestHubService(
                     identity: identity, ed25519: ed25519, instanceID: instanceID, clients: clients, pairingTokens: pairingTokens,
-                    peerStates: peerStates, sharedRepos: sharedRepos, configPushes: configPushes,
+                    peerStates: peerStates, sharedRepos: sharedRepos, configPushes: configPushes, operations: operations,
                     events: host.events, logger: host.logger),
             ],
-            instanceID
+            [
+                BackrestMetrics(
+                    clients: clients, peerStates: peerStates, client: host.postgres, settings: settings,
+                    gauges: GaugeSnapshot(factory: host.metricsFactory), interval: .seconds(10), logger: host.logger),
+                OperationKindBackfill(client: host.postgres, logger: host.logger),
+            ]
         )
     }
 }

@@ -62,6 +62,10 @@ public struct RuntimeConfiguration: Sendable {
         public var maxAttempts: Int
     }
 
+    /// Every setting the process read (its own with the shared ones), secrets masked, as it logs them at start:
+    /// filled once everything is read (`WharfServiceMain.loadConfiguration`), empty before.
+    public var effectiveSettings: [ConfigurationSetting] = []
+
     /// Reads the shared settings. Problems are recorded in `reader`; call `reader.validate()` afterwards.
     public init(serviceName: String, defaults: Defaults, reader: EnvironmentReader) {
         self.serviceName = serviceName
@@ -140,5 +144,16 @@ public struct RuntimeConfiguration: Sendable {
         adminToken = reader.secret("WHARF_ADMIN_TOKEN")
         streamIdleTimeout = reader.duration("WHARF_STREAM_IDLE_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
         httpIdleTimeout = reader.duration("WHARF_HTTP_IDLE_TIMEOUT", default: .seconds(10), minimum: .milliseconds(100))
+    }
+}
+
+/// One effective setting as shown: its value, or `***` for a secret.
+public struct ConfigurationSetting: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
     }
 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -35,6 +36,8 @@ public final class HealthMonitor: Service, Sendable {
     /// Fully qualified names of the services this server offers ("" is the server as a whole).
     public let services: Set<String>
     private let dependencies: [HealthDependency]
+    /// Where `wharf_dependency_up{dependency=…}` (1 when its latest probe passed) is recorded.
+    private let metrics: (any MetricsFactory)?
     private let interval: Duration
     private let probeTimeout: Duration
     private let logger: Logger
@@ -42,8 +45,10 @@ public final class HealthMonitor: Service, Sendable {
 
     public init(
         services: [String], dependencies: [HealthDependency], interval: Duration = .seconds(2),
-        probeTimeout: Duration = .seconds(2), logger: Logger = Logger(label: "wharf.health")
+        probeTimeout: Duration = .seconds(2), logger: Logger = Logger(label: "wharf.health"),
+        metrics: (any MetricsFactory)? = nil
     ) {
+        self.metrics = metrics
         self.services = Set(services + [""])
         self.dependencies = dependencies
         self.interval = interval
@@ -61,6 +66,9 @@ public final class HealthMonitor: Service, Sendable {
         guard services.contains(service) else { return nil }
         return state.withLock { $0.overall }
     }
+
+    /// The dependencies probed, in the order given.
+    public var dependencyNames: [String] { dependencies.map(\.name) }
 
     /// Why the server is not serving (dependency name → error), empty when serving.
     public var failures: [String: String] { state.withLock { $0.failing } }
@@ -114,6 +122,12 @@ public final class HealthMonitor: Service, Sendable {
         update { state in
             state.failing = failing
             state.probed = true
+        }
+        if let metrics {
+            for dependency in dependencies {
+                Gauge(label: "wharf_dependency_up", dimensions: [("dependency", dependency.name)], factory: metrics)
+                    .record(failing[dependency.name] == nil ? 1 : 0)
+            }
         }
     }
 

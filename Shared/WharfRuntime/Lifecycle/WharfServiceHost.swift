@@ -68,6 +68,7 @@ public final class WharfServiceHost: Service, Sendable {
     private let served = OnceValue<[String]>()
     private let group = Mutex<ServiceGroup?>(nil)
     private let shutdownRequested = Mutex(false)
+    private let startedAt = Date()
 
     public init(
         configuration: RuntimeConfiguration, migrations: [MigrationSet], logger: Logger? = nil,
@@ -181,12 +182,19 @@ public final class WharfServiceHost: Service, Sendable {
                     guard reply.string == "PONG" else { throw RedisError.unexpectedReply("PING answered \(reply)") }
                 },
             ] + parts.healthDependencies,
-            interval: configuration.healthInterval, logger: logger)
+            interval: configuration.healthInterval, logger: logger, metrics: metricsFactory)
         healthMonitor.set(health)
+        // Every process describes itself (not a routed service: it is left out of `served`).
+        let replicaStatus = ReplicaStatusService(
+            configuration: configuration, startedAt: startedAt, services: serviceNames, health: health,
+            metricsPort: { [weak self] in await self?.metricsPort() })
         let server = GRPCServerHost(
-            options: GRPCServerHost.Options(configuration), services: parts.rpcServices, health: health,
+            options: GRPCServerHost.Options(configuration), services: parts.rpcServices + [replicaStatus], health: health,
             metricsFactory: metricsFactory,
-            interceptors: [AdminBoundaryInterceptor(token: configuration.adminToken, methods: parts.adminMethods)],
+            interceptors: [
+                AdminBoundaryInterceptor(
+                    token: configuration.adminToken, methods: parts.adminMethods.union(ReplicaStatusService.administrativeMethods))
+            ],
             logger: logger)
         grpcHost.set(server)
         let metrics = configuration.metricsListen.map {

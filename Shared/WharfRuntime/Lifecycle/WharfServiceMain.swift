@@ -16,9 +16,11 @@ public enum WharfServiceMain {
         settings: (EnvironmentReader) -> Settings
     ) throws(ConfigurationError) -> (RuntimeConfiguration, Settings, [(String, String)]) {
         let reader = EnvironmentReader(environment: environment)
-        let runtime = RuntimeConfiguration(serviceName: service, defaults: defaults, reader: reader)
+        var runtime = RuntimeConfiguration(serviceName: service, defaults: defaults, reader: reader)
         let own = settings(reader)
         try reader.validate()
+        runtime.effectiveSettings = reader.effectiveConfiguration.map { ConfigurationSetting(name: $0.0, value: $0.1) }
+            .sorted { $0.name < $1.name }
         return (runtime, own, reader.effectiveConfiguration)
     }
 

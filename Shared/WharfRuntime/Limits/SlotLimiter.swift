@@ -8,7 +8,8 @@ import Synchronization
 /// without it releases itself (`deinit`), so a stream reset before its handler ran, a cancelled task and
 /// an error before the first message all return their place. `reservedForCredentialed` places are never
 /// given to anonymous callers, so strangers can never take them all from this node's own services. The
-/// count is exported as `wharf_limiter_slots_in_use{limiter="<name>"}`.
+/// count is exported as `wharf_limiter_slots_in_use{limiter="<name>"}` and its limit as
+/// `wharf_limiter_slots_limit{limiter="<name>"}`.
 public final class SlotLimiter: Sendable {
     public let name: String
     public let limit: Int
@@ -22,6 +23,7 @@ public final class SlotLimiter: Sendable {
         self.reservedForCredentialed = min(max(0, reservedForCredentialed), max(0, limit - 1))
         gauge = metrics.map { Gauge(label: "wharf_limiter_slots_in_use", dimensions: [("limiter", name)], factory: $0) }
         gauge?.record(0)
+        if let metrics { LimiterGauge.recordLimit(self.limit, of: name, metrics: metrics) }
     }
 
     /// Places held now.
@@ -147,14 +149,20 @@ public enum IdleWatchdog {
     }
 }
 
-/// The `wharf_limiter_slots_in_use{limiter=…}` gauge of a limiter that keeps its own count (relay
-/// connections, negentropy sessions), so every limiter's count can be read from the metrics endpoint.
+/// The `wharf_limiter_slots_in_use{limiter=…}` and `wharf_limiter_slots_limit{limiter=…}` gauges of a limiter
+/// that keeps its own count (relay connections, negentropy sessions), so every limiter's count and limit can be
+/// read from the metrics endpoint (saturation is their ratio).
 public final class LimiterGauge: Sendable {
     private let gauge: Gauge
 
-    public init(name: String, metrics: any MetricsFactory) {
+    public init(name: String, limit: Int, metrics: any MetricsFactory) {
         gauge = Gauge(label: "wharf_limiter_slots_in_use", dimensions: [("limiter", name)], factory: metrics)
         gauge.record(0)
+        Self.recordLimit(limit, of: name, metrics: metrics)
+    }
+
+    static func recordLimit(_ limit: Int, of name: String, metrics: any MetricsFactory) {
+        Gauge(label: "wharf_limiter_slots_limit", dimensions: [("limiter", name)], factory: metrics).record(limit)
     }
 
     public func record(_ count: Int) { gauge.record(count) }

@@ -1,4 +1,5 @@
 import BLAKE3
+import CoreMetrics
 import Foundation
 import GRPCCore
 import Logging
@@ -21,11 +22,17 @@ public struct BlobServiceCore: Sendable {
     let putIdleTimeout: Duration
     let putMaximumDuration: Duration
     let logger: Logger
+    /// `wharf_blob_received_bytes_total` (Put) and `wharf_blob_sent_bytes_total` (Read): the blob throughput.
+    private let received: Counter?
+    private let sent: Counter?
 
     public init(
         store: any BlobStore, leases: any UploadLeaseStore, maximumBlobSize: Int64, putIdleTimeout: Duration = .seconds(30),
-        putMaximumDuration: Duration = .seconds(6 * 3600), logger: Logger = Logger(label: "wharf.blob")
+        putMaximumDuration: Duration = .seconds(6 * 3600), logger: Logger = Logger(label: "wharf.blob"),
+        metrics: (any MetricsFactory)? = nil
     ) {
+        received = metrics.map { Counter(label: "wharf_blob_received_bytes_total", factory: $0) }
+        sent = metrics.map { Counter(label: "wharf_blob_sent_bytes_total", factory: $0) }
         self.store = store
         self.leases = leases
         self.putIdleTimeout = putIdleTimeout
@@ -92,6 +99,7 @@ public struct BlobServiceCore: Sendable {
             while data.readableBytes > 0, let piece = data.readSlice(length: min(Self.readMessageBytes, data.readableBytes)) {
                 do {
                     try await send(piece)
+                    sent?.increment(by: piece.readableBytes)
                 } catch {
                     throw .storage(error)  // the client went away; the status is not seen by anyone
                 }
@@ -138,6 +146,7 @@ public struct BlobServiceCore: Sendable {
             for try await message in messages {
                 activity.touch()
                 let bytes = data(message)
+                received?.increment(by: bytes.count)
                 if pending.isEmpty && bytes.count >= 1 << 16 {
                     activity.beginWork()
                     defer { activity.endWork() }

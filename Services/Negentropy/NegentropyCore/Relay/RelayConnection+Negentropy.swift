@@ -94,6 +94,6 @@ extension RelayConnection {
             defer { sessions.removeAll() }
             return sessions
         }
-        for subscription in open { try? await context.sessions.close(connectionID: id, subscriptionID: subscription) }
+        for subscription in open { try? await context.sessions.close(connectionID: id, subscriptionID: subscription, reason: .disconnected) }
     }
 }

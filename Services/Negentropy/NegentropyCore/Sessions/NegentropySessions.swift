@@ -72,6 +72,20 @@ public final class NegentropySessions: Sendable {
         var negentropy: Negentropy<SortedItems>?
         var lastUsed: ContinuousClock.Instant
         var items: Int { negentropy?.storage.count ?? 0 }
+        /// What the reconciliation log records when the session ends.
+        var connectionID: String
+        var subscriptionID: String
+        var startedAt = Date()
+        var rounds = 0
+        var setSize = 0
+        var complete = false
+        var error = ""
+
+        func logged(endedBy reason: ReconciliationLog.Entry.Outcome) -> ReconciliationLog.Entry {
+            ReconciliationLog.Entry(
+                origin: origin, subscriptionID: subscriptionID, connectionID: connectionID, startedAt: startedAt, endedAt: Date(),
+                rounds: rounds, setSize: setSize, outcome: !error.isEmpty ? .error : complete ? .complete : reason, error: error)
+        }
     }
 
     /// Longest connection or subscription id a session may have (NIP-01 allows 64 characters).
@@ -89,13 +103,26 @@ public final class NegentropySessions: Sendable {
 
     /// This replica's session count, exported as a limiter's (nil: not exported).
     private let gauge: LimiterGauge?
+    /// Where sessions that ended are recorded.
+    public let log: ReconciliationLog
 
-    public init(registry: SessionRegistry, store: EventStore, limits: Limits, logger: Logger, gauge: LimiterGauge? = nil) {
+    public init(
+        registry: SessionRegistry, store: EventStore, limits: Limits, logger: Logger, gauge: LimiterGauge? = nil,
+        log: ReconciliationLog = ReconciliationLog()
+    ) {
         self.registry = registry
         self.store = store
         self.limits = limits
         self.logger = logger
         self.gauge = gauge
+        self.log = log
+    }
+
+    /// Removes session `key` from this replica, recording it in the log (`reason` unless it ended complete or
+    /// with an error). Call inside `local`'s lock.
+    private func end(_ key: String, in states: inout [String: Local], reason: ReconciliationLog.Entry.Outcome) {
+        guard let state = states.removeValue(forKey: key) else { return }
+        log.append(state.logged(endedBy: reason))
     }
 
     /// Records the session count after a change (every function that adds or removes one defers this).
@@ -114,10 +141,10 @@ public final class NegentropySessions: Sendable {
             decoding: (try? JSONSerialization.data(withJSONObject: filter.jsonObject, options: [.sortedKeys])) ?? Data("{}".utf8),
             as: UTF8.self)
         let admitted = local.withLock { states -> Bool in
-            states[key] = nil
+            end(key, in: &states, reason: .closed)
             guard states.values.count(where: { $0.origin == origin }) < maximum(origin) else { return false }
             // Reserved while the set is built, so concurrent opens cannot all pass the check.
-            states[key] = Local(origin: origin, negentropy: nil, lastUsed: .now)
+            states[key] = Local(origin: origin, negentropy: nil, lastUsed: .now, connectionID: connectionID, subscriptionID: subscriptionID)
             return true
         }
         guard admitted else { return Answer(error: Self.tooManySessions(maximum(origin)), exhausted: true) }
@@ -130,13 +157,26 @@ public final class NegentropySessions: Sendable {
         let negentropy: Negentropy<SortedItems>
         switch try await build(filter) {
         case .failure(let answer):
-            local.withLock { $0[key] = nil }
+            local.withLock { states in
+                states[key]?.error = answer.error
+                end(key, in: &states, reason: .error)
+            }
             return answer
         case .success(let built): negentropy = built
         }
-        hold(negentropy, for: key, origin: origin)
-        guard !initialMessage.isEmpty else { return Answer(error: Self.missingInitialMessage) }
-        return Self.respond(negentropy, to: initialMessage)
+        hold(negentropy, for: key, origin: origin, connectionID: connectionID, subscriptionID: subscriptionID)
+        guard !initialMessage.isEmpty else { return counted(Answer(error: Self.missingInitialMessage), key: key) }
+        return counted(Self.respond(negentropy, to: initialMessage), key: key)
+    }
+
+    /// Counts an answered message of session `key` (rounds, whether the sets matched, an error).
+    private func counted(_ answer: Answer, key: String) -> Answer {
+        local.withLock { states in
+            states[key]?.rounds += 1
+            states[key]?.complete = answer.complete
+            if !answer.error.isEmpty { states[key]?.error = answer.error }
+        }
+        return answer
     }
 
     /// Answers a later message of an open session.
@@ -144,7 +184,7 @@ public final class NegentropySessions: Sendable {
         defer { publishCount() }
         let key = SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID)
         guard let record = try await registry.touch(connectionID: connectionID, subscriptionID: subscriptionID) else {
-            local.withLock { $0[key] = nil }
+            local.withLock { end(key, in: &$0, reason: .idle) }
             return Answer(error: Self.notFound)
         }
         let held = local.withLock { states -> Local? in
@@ -152,7 +192,7 @@ public final class NegentropySessions: Sendable {
             return states[key]
         }
         if let negentropy = held?.negentropy {
-            return Self.respond(negentropy, to: message)
+            return counted(Self.respond(negentropy, to: message), key: key)
         }
         if held == nil, local.withLock({ $0.values.count(where: { $0.origin == origin }) }) >= maximum(origin) {
             return Answer(error: Self.tooManySessions(maximum(origin)), exhausted: true)
@@ -168,14 +208,15 @@ public final class NegentropySessions: Sendable {
         switch try await build(filter) {
         case .failure(let answer): return answer
         case .success(let negentropy):
-            hold(negentropy, for: key, origin: origin)
-            return Self.respond(negentropy, to: message)
+            hold(negentropy, for: key, origin: origin, connectionID: connectionID, subscriptionID: subscriptionID)
+            return counted(Self.respond(negentropy, to: message), key: key)
         }
     }
 
-    public func close(connectionID: String, subscriptionID: String) async throws {
+    /// Ends a session (`reason`: NEG-CLOSE, or its connection ended).
+    public func close(connectionID: String, subscriptionID: String, reason: ReconciliationLog.Entry.Outcome = .closed) async throws {
         defer { publishCount() }
-        local.withLock { $0[SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID)] = nil }
+        local.withLock { end(SessionRegistry.key(connectionID: connectionID, subscriptionID: subscriptionID), in: &$0, reason: reason) }
         try await registry.close(connectionID: connectionID, subscriptionID: subscriptionID)
     }
 
@@ -191,7 +232,9 @@ public final class NegentropySessions: Sendable {
     public func dropIdle() {
         defer { publishCount() }
         let cutoff = ContinuousClock.now - registry.timeout
-        local.withLock { states in states = states.filter { $0.value.lastUsed >= cutoff } }
+        local.withLock { states in
+            for (key, state) in states where state.lastUsed < cutoff { end(key, in: &states, reason: .idle) }
+        }
     }
 
     public var localSessionCount: Int { local.withLock { $0.count } }
@@ -204,9 +247,14 @@ public final class NegentropySessions: Sendable {
 
     /// Keeps `negentropy` as the set of session `key`, dropping the least recently used other sets while the
     /// held items exceed `maximumHeldItems` (a set larger than the budget on its own is still served).
-    private func hold(_ negentropy: Negentropy<SortedItems>, for key: String, origin: Origin) {
+    private func hold(_ negentropy: Negentropy<SortedItems>, for key: String, origin: Origin, connectionID: String, subscriptionID: String) {
         local.withLock { states in
-            states[key] = Local(origin: origin, negentropy: negentropy, lastUsed: .now)
+            var state = states[key] ?? Local(origin: origin, lastUsed: .now, connectionID: connectionID, subscriptionID: subscriptionID)
+            state.origin = origin
+            state.negentropy = negentropy
+            state.lastUsed = .now
+            state.setSize = negentropy.storage.count
+            states[key] = state
             var held = states.values.reduce(0) { $0 + $1.items }
             guard held > limits.maximumHeldItems else { return }
             let others = states.filter { $0.key != key && $0.value.negentropy != nil }.sorted { $0.value.lastUsed < $1.value.lastUsed }

@@ -107,6 +107,29 @@ public struct RegistryCredentialStore: Sendable {
         return try await rows.decode(Int.self).reduce(0) { count, _ in count + 1 }
     }
 
+    /// A credential as listed: never its password or hash.
+    public struct Listed: Sendable, Equatable {
+        public var username: String
+        public var nodeID: String
+        public var issuedAt: Date
+        public var expiresAt: Date
+        public var revokedAt: Date?
+    }
+
+    /// The newest `limit` rows (live, expired or revoked: the latter two stay until the next issue removes them).
+    public func list(limit: Int) async throws -> [Listed] {
+        let rows = try await client.query(
+            """
+            SELECT username, node_id, issued_at, expires_at, revoked_at FROM store.registry_credentials
+            ORDER BY issued_at DESC, username LIMIT \(limit)
+            """, logger: logger)
+        var listed: [Listed] = []
+        for try await (username, node, issued, expires, revoked) in rows.decode((String, String, Date, Date, Date?).self) {
+            listed.append(Listed(username: username, nodeID: node, issuedAt: issued, expiresAt: expires, revokedAt: revoked))
+        }
+        return listed
+    }
+
     /// The node a username/password pair belongs to, when it is valid now (not expired, not revoked).
     public func verify(username: String, password: String) async throws -> String? {
         guard username.utf8.count <= 64, password.utf8.count <= 128, PostgresText.canStore(username) else { return nil }

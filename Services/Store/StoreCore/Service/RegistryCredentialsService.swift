@@ -5,10 +5,11 @@ import WharfProto
 import WharfRuntime
 
 /// `wharf.store.v1.RegistryCredentials`: issues and revokes the registry's credentials for the sync service
-/// (both RPCs are administrative: the admin token is checked by the host's AdminBoundaryInterceptor).
+/// and lists them without their passwords (every RPC is administrative: the admin token is checked by the host's AdminBoundaryInterceptor).
 struct RegistryCredentialsService: Wharf_Store_V1_RegistryCredentials.SimpleServiceProtocol {
     static let administrativeMethods: Set<MethodDescriptor> = [
         Wharf_Store_V1_RegistryCredentials.Method.Issue.descriptor, Wharf_Store_V1_RegistryCredentials.Method.Revoke.descriptor,
+        Wharf_Store_V1_RegistryCredentials.Method.List.descriptor,
     ]
 
     let store: RegistryCredentialStore
@@ -57,6 +58,32 @@ struct RegistryCredentialsService: Wharf_Store_V1_RegistryCredentials.SimpleServ
         }
         logger.notice("registry credentials revoked", metadata: ["node": "\(node)", "count": "\(revoked)"])
         return .with { $0.revoked = UInt32(clamping: revoked) }
+    }
+
+    /// Listed at most (a page of the console).
+    static let maximumListed = 1_000
+
+    func list(request: Wharf_Store_V1_ListCredentialsRequest, context: ServerContext) async throws -> Wharf_Store_V1_ListCredentialsResponse {
+        guard request.limit <= Self.maximumListed else {
+            throw RPCError(code: .invalidArgument, message: "limit \(request.limit) is above \(Self.maximumListed)")
+        }
+        let limit = request.limit == 0 ? 100 : Int(request.limit)
+        let listed = try await withLoggedFailure(
+            "list registry credentials", logger: logger, "registry credential storage failed", as: Self.unavailable
+        ) {
+            try await store.list(limit: limit)
+        }
+        return .with { response in
+            response.credentials = listed.map { credential in
+                .with {
+                    $0.username = credential.username
+                    $0.nodeID = credential.nodeID
+                    $0.issuedAt = Int64(credential.issuedAt.timeIntervalSince1970)
+                    $0.expiresAt = Int64(credential.expiresAt.timeIntervalSince1970)
+                    $0.revokedAt = credential.revokedAt.map { Int64($0.timeIntervalSince1970) } ?? 0
+                }
+            }
+        }
     }
 
     private static func nodeID(_ text: String) throws -> String {

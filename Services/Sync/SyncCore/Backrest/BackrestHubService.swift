@@ -13,7 +13,7 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
         Wharf_Sync_V1_BackrestHub.Method.CreatePairingToken.descriptor, Wharf_Sync_V1_BackrestHub.Method.ListPairingTokens.descriptor,
         Wharf_Sync_V1_BackrestHub.Method.RevokePairingToken.descriptor, Wharf_Sync_V1_BackrestHub.Method.ListRefusedPeers.descriptor,
         Wharf_Sync_V1_BackrestHub.Method.PutSharedRepo.descriptor, Wharf_Sync_V1_BackrestHub.Method.RemoveSharedRepo.descriptor,
-        Wharf_Sync_V1_BackrestHub.Method.ListSharedRepos.descriptor,
+        Wharf_Sync_V1_BackrestHub.Method.ListSharedRepos.descriptor, Wharf_Sync_V1_BackrestHub.Method.ListOperations.descriptor,
     ]
 
     let identity: BackrestIdentity
@@ -24,6 +24,7 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
     let peerStates: PeerStates
     let sharedRepos: SharedRepos
     let configPushes: ConfigPushes
+    let operations: OperationStore
     let events: EventBus
     let logger: Logger
 
@@ -123,6 +124,44 @@ public struct BackrestHubService: Wharf_Sync_V1_BackrestHub.SimpleServiceProtoco
     {
         let repos = try await storage("list shared repos") { try await sharedRepos.all() }
         return .with { $0.repos = repos }
+    }
+
+    /// Operations listed at most per call.
+    static let maximumListedOperations = 1_000
+
+    public func listOperations(request: Wharf_Sync_V1_ListOperationsRequest, context: ServerContext) async throws
+        -> Wharf_Sync_V1_ListOperationsResponse
+    {
+        guard request.limit <= Self.maximumListedOperations else {
+            throw RPCError(code: .invalidArgument, message: "limit \(request.limit) is above \(Self.maximumListedOperations)")
+        }
+        if !request.kind.isEmpty, !OperationKind.all.contains(request.kind) {
+            throw RPCError(
+                code: .invalidArgument, message: "kind must be one of \(OperationKind.all.joined(separator: ", ")) or empty")
+        }
+        for (field, text) in [("keyid", request.keyid), ("plan_id", request.planID)]
+        where text.utf8.count > 1024 || !PostgresText.canStore(text) {
+            throw RPCError(code: .invalidArgument, message: "\(field) is longer than 1024 bytes or contains NUL")
+        }
+        let status: V1_OperationStatus?
+        switch request.status {
+        case .statusUnknown: status = nil
+        case .UNRECOGNIZED(let value): throw RPCError(code: .invalidArgument, message: "status \(value) is no OperationStatus")
+        default: status = request.status
+        }
+        let found = try await storage("list operations") {
+            try await operations.recent(
+                peerKeyID: request.keyid, planID: request.planID, kind: request.kind, status: status,
+                limit: request.limit == 0 ? 100 : Int(request.limit))
+        }
+        return .with { response in
+            response.operations = found.map { entry in
+                .with {
+                    $0.keyid = entry.keyid
+                    $0.operation = entry.operation
+                }
+            }
+        }
     }
 
     static func proto(_ token: PairingTokens.Token) -> Wharf_Sync_V1_PairingToken {

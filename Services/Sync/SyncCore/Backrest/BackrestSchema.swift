@@ -97,5 +97,14 @@ enum BackrestSchema {
                     )
                     """
                 ]),
+            Migration(
+                version: 4, name: "operation kinds, operations by start time (the console's history)",
+                sql: [
+                    // NULL until OperationKindBackfill has read the row's operation (rows stored before version 4).
+                    "ALTER TABLE backrest.operations ADD COLUMN kind text",
+                    "CREATE INDEX operations_latest_kind ON backrest.operations (peer_keyid, plan_id, kind, start_time_ms DESC)",
+                    "CREATE INDEX operations_peer_start ON backrest.operations (peer_keyid, start_time_ms DESC, id DESC)",
+                    "CREATE INDEX operations_start ON backrest.operations (start_time_ms DESC, id DESC)",
+                ]),
         ])
 }

@@ -94,18 +94,19 @@ public struct OperationStore: Sendable {
         try await connection.query(
             """
             INSERT INTO backrest.operations (id, peer_keyid, original_id, original_flow_id, peer_modno, flow_id, modno,
-                instance_id, repo_id, repo_guid, plan_id, snapshot_id, status, start_time_ms, operation)
-            SELECT i, \(peerKeyID), o, f, pm, fl, m, inst, r, g, p, s, st, t, b
+                instance_id, repo_id, repo_guid, plan_id, snapshot_id, status, start_time_ms, operation, kind)
+            SELECT i, \(peerKeyID), o, f, pm, fl, m, inst, r, g, p, s, st, t, b, k
             FROM unnest(\(rows.ids)::bigint[], \(rows.originals)::bigint[], \(rows.originalFlows)::bigint[], \(rows.peerModnos)::bigint[],
                         \(rows.flowIDs)::bigint[], \(rows.modnos)::bigint[], \(rows.instances)::text[], \(rows.repos)::text[],
                         \(rows.guids)::text[], \(rows.plans)::text[], \(rows.snapshots)::text[], \(rows.statuses)::integer[],
-                        \(rows.starts)::bigint[], \(blobs)::bytea[])
-                 AS t(i, o, f, pm, fl, m, inst, r, g, p, s, st, t, b)
+                        \(rows.starts)::bigint[], \(blobs)::bytea[], \(rows.kinds)::text[])
+                 AS t(i, o, f, pm, fl, m, inst, r, g, p, s, st, t, b, k)
             ON CONFLICT (peer_keyid, original_id) DO UPDATE SET
                 original_flow_id = excluded.original_flow_id, peer_modno = excluded.peer_modno, flow_id = excluded.flow_id,
                 modno = excluded.modno, instance_id = excluded.instance_id, repo_id = excluded.repo_id,
                 repo_guid = excluded.repo_guid, plan_id = excluded.plan_id, snapshot_id = excluded.snapshot_id,
-                status = excluded.status, start_time_ms = excluded.start_time_ms, operation = excluded.operation
+                status = excluded.status, start_time_ms = excluded.start_time_ms, operation = excluded.operation,
+                kind = excluded.kind
             """, logger: logger)
     }
 
@@ -171,6 +172,27 @@ public struct OperationStore: Sendable {
             operations.append(try V1_Operation(serializedBytes: Array(bytes.readableBytesView)))
         }
         return operations
+    }
+
+    /// The newest `limit` operations by start time of one peer (or all, `peerKeyID` empty), one plan (or all),
+    /// one kind (or all, `kind` empty) and one status (or all, `status` nil), with the keyid of the peer that
+    /// pushed each.
+    public func recent(peerKeyID: String, planID: String, kind: String, status: V1_OperationStatus?, limit: Int) async throws
+        -> [(keyid: String, operation: V1_Operation)]
+    {
+        let statusValue = status.map { Int32($0.rawValue) } ?? -1
+        let rows = try await client.query(
+            """
+            SELECT peer_keyid, operation FROM backrest.operations
+            WHERE (\(peerKeyID) = '' OR peer_keyid = \(peerKeyID)) AND (\(planID) = '' OR plan_id = \(planID))
+              AND (\(statusValue) < 0 OR status = \(statusValue)) AND (\(kind) = '' OR kind = \(kind))
+            ORDER BY start_time_ms DESC, id DESC LIMIT \(limit)
+            """, logger: logger)
+        var found: [(keyid: String, operation: V1_Operation)] = []
+        for try await (keyid, bytes) in rows.decode((String, ByteBuffer).self) {
+            found.append((keyid, try V1_Operation(serializedBytes: Array(bytes.readableBytesView))))
+        }
+        return found
     }
 }
 

@@ -38,7 +38,7 @@ struct OperationUpsertPlan {
         var ids: [Int64] = [], originals: [Int64] = [], originalFlows: [Int64] = [], peerModnos: [Int64] = []
         var flowIDs: [Int64] = [], modnos: [Int64] = [], instances: [String] = [], repos: [String] = []
         var guids: [String] = [], plans: [String] = [], snapshots: [String] = [], statuses: [Int32] = []
-        var starts: [Int64] = []
+        var starts: [Int64] = [], kinds: [String] = []
         /// Each operation as stored: the hub's ids, the peer's kept in `original_*`.
         var stored: [V1_Operation] = []
     }
@@ -80,6 +80,7 @@ struct OperationUpsertPlan {
             rows.snapshots.append(operation.snapshotID)
             rows.statuses.append(Int32(truncatingIfNeeded: operation.status.rawValue))
             rows.starts.append(operation.unixTimeStartMs)
+            rows.kinds.append(OperationKind.of(operation))
             rows.stored.append(stored)
         }
         return rows
