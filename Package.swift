@@ -45,6 +45,7 @@ let package = Package(
         .executable(name: "routing", targets: ["routing"]),
         .executable(name: "negentropy", targets: ["negentropy"]),
         .executable(name: "gateway", targets: ["gateway"]),
+        .executable(name: "console", targets: ["console"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -63,6 +64,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
@@ -243,11 +245,30 @@ let package = Package(
             path: "Services/Gateway/GatewayCore"
         ),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore"], path: "Services/Gateway/gateway"),
+        // Console: the operator's web pages, reading the system only through the services' gRPC APIs and
+        // their metrics endpoints (server-rendered HTML, SVG charts, no build step).
+        .target(
+            name: "ConsoleCore",
+            dependencies: [
+                "WharfRuntime", "WharfProto", "WharfTopology", "WharfEncoding", "ServiceContracts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ] + grpc + nioHTTP2,
+            path: "Services/Console/ConsoleCore"
+        ),
+        .executableTarget(name: "console", dependencies: ["ConsoleCore"], path: "Services/Console/console"),
         // Starts throw-away PostgreSQL and Redis servers from the installed Debian binaries.
         .target(
             name: "WharfTestSupport",
             dependencies: [
-                "WharfRuntime", "WharfProto", "WharfTopology", "GatewayCore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "WharfRuntime", "WharfProto", "WharfTopology", "GatewayCore", "SyncCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -348,6 +369,15 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ] + grpc,
             path: "Tests/GatewayCoreTests"
+        ),
+        .testTarget(
+            name: "ConsoleCoreTests",
+            dependencies: [
+                "ConsoleCore", "WharfTestSupport", "WharfProto", "WharfRuntime", "StoreCore", "SyncCore", "RoutingCore", "NegentropyCore",
+                "BlobCore", "GatewayCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ] + grpc,
+            path: "Tests/ConsoleCoreTests"
         ),
         .testTarget(
             name: "WharfRuntimeTests",

@@ -39,6 +39,10 @@ public enum SystemShape {
     public static let ociRegistryPort = 5000
     /// The negentropy service's NIP-01/NIP-77 WebSocket relay.
     public static let relayPort = 7777
+    /// The console's web pages (HTTP; not a gRPC component: it reads the others through the gateway).
+    public static let consolePort = 8088
+    /// The console's own metrics endpoint.
+    public static let consoleMetricsPort = 9106
 
     public static let store = ComponentShape(
         component: .store, grpcPort: 50051, metricsPort: 9101,

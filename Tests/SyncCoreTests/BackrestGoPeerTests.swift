@@ -5,36 +5,6 @@ import WharfProto
 import WharfRuntime
 import WharfTestSupport
 
-/// A run of the Go peer (Tests/Interop/backrest-go-peer): its JSON events as they come.
-struct GoPeerRun {
-    let process: SpawnedProcess
-    let outputPath: String
-
-    static func start(_ arguments: [String], state: String) async throws -> GoPeerRun {
-        let outputPath = state + "/run-\(UUID().uuidString).out"
-        let process = try SpawnedProcess.spawn(try await backrestGoPeer(), arguments + ["-state", state], outputPath: outputPath)
-        return GoPeerRun(process: process, outputPath: outputPath)
-    }
-
-    var events: [[String: Any]] {
-        ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
-        }
-    }
-
-    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
-
-    func event(_ name: String) -> [String: Any]? { events.last { $0["event"] as? String == name } }
-
-    /// Ends the session (SIGTERM) and returns the peer's summary of what the hub asked for.
-    func finish() async throws -> [String: Any] {
-        process.send(SIGTERM)
-        let status = await process.waitForExit(timeout: .seconds(30))
-        #expect(status == 0, "\(output)")
-        return try #require(event("done"), "\(output)")
-    }
-}
-
 @Suite("backrest hub: a protocol-3 peer built on Go's standard library (crypto/hpke, as backrest), driven as a process")
 struct BackrestGoPeerTests {
     @Test(

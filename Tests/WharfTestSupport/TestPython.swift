@@ -35,3 +35,34 @@ public func backrestGoPeer() async throws -> String {
 }
 
 private let builtGoPeer = OncePerProcess<String>()
+
+/// A run of the Go peer (Tests/Interop/backrest-go-peer): its JSON events as they come.
+public struct GoPeerRun: Sendable {
+    public let process: SpawnedProcess
+    public let outputPath: String
+
+    public static func start(_ arguments: [String], state: String) async throws -> GoPeerRun {
+        let outputPath = state + "/run-\(UUID().uuidString).out"
+        let process = try SpawnedProcess.spawn(try await backrestGoPeer(), arguments + ["-state", state], outputPath: outputPath)
+        return GoPeerRun(process: process, outputPath: outputPath)
+    }
+
+    public var events: [[String: Any]] {
+        ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+        }
+    }
+
+    public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    public func event(_ name: String) -> [String: Any]? { events.last { $0["event"] as? String == name } }
+
+    /// Ends the session (SIGTERM) and returns the peer's summary of what the hub asked for.
+    public func finish() async throws -> [String: Any] {
+        process.send(SIGTERM)
+        let status = await process.waitForExit(timeout: .seconds(30))
+        guard status == 0 else { throw TestSupportError("the Go peer ended with status \(status.map(String.init) ?? "none"): \(output)") }
+        guard let done = event("done") else { throw TestSupportError("the Go peer printed no summary: \(output)") }
+        return done
+    }
+}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 var (
@@ -83,7 +84,9 @@ func main() {
 	changed := flag.Int("changed", 0, "how many of them (from id 1) changed since the last run: their modno is 2, not 1")
 	exitAfterConfig := flag.Bool("exit-after-config", false, "end the session once a set_config arrived")
 	caFile := flag.String("ca", "", "speak HTTP/2 over TLS (an https:// hub URL), trusting this CA certificate (PEM)")
+	varied := flag.Bool("varied", false, "backups of two plans over the last N hours, every fifth failed, the others with a summary")
 	flag.Parse()
+	started := time.Now().UnixMilli()
 
 	key := loadOrCreateKey(*folder)
 	hostPath := filepath.Join(*folder, "known_host.json")
@@ -197,7 +200,12 @@ func main() {
 				var batch [][]byte
 				for _, id := range wanted[start:min(start+512, len(wanted))] {
 					if id >= 1 && id <= int64(*operations) {
-						batch = append(batch, operation(id, (id+9)/10, modno(id), *instance, 1_762_000_000_000+id*1000))
+						if *varied {
+							hoursAgo := int64(*operations) - id
+							batch = append(batch, variedOperation(id, (id+9)/10, modno(id), *instance, started-hoursAgo*3_600_000))
+						} else {
+							batch = append(batch, operation(id, (id+9)/10, modno(id), *instance, 1_762_000_000_000+id*1000))
+						}
 					}
 				}
 				s.send <- c.seal(receivedOperations(batch))

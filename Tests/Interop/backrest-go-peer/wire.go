@@ -162,20 +162,44 @@ func packedInts(fields []field, number int) ([]int64, error) {
 
 // operation encodes a v1.Operation as backrest writes one for a finished backup.
 func operation(id, flow, modno int64, instance string, startMillis int64) []byte {
+	return backupOperation(id, flow, modno, instance, startMillis, "daily", 3, fmt.Sprintf("backup %d", id),
+		appendIntField(nil, 5, 1)) // operation_backup {dry_run = true}: a 1.13 field (5) the 1.11-1.12 schema lacks.
+}
+
+// variedOperation is a backup as a host running two plans reports them: "daily" (odd ids) and "hourly" (even
+// ids), every fifth one failed (STATUS_ERROR with backrest's message), the others finished with a summary
+// (data added, snapshot id).
+func variedOperation(id, flow, modno int64, instance string, startMillis int64) []byte {
+	plan := "daily"
+	if id%2 == 0 {
+		plan = "hourly"
+	}
+	if id%5 == 0 {
+		return backupOperation(id, flow, modno, instance, startMillis, plan, 4, "backup failed: repository is already locked", nil)
+	}
+	var summary []byte
+	summary = appendIntField(summary, 9, id*1_000_000)                      // data_added
+	summary = appendStringField(summary, 13, fmt.Sprintf("%064x", id*7919)) // snapshot_id
+	lastStatus := appendBytesField(nil, 2, summary)                         // BackupProgressEntry.summary
+	return backupOperation(id, flow, modno, instance, startMillis, plan, 3, fmt.Sprintf("backup %d", id),
+		appendBytesField(nil, 3, lastStatus)) // OperationBackup.last_status
+}
+
+func backupOperation(id, flow, modno int64, instance string, startMillis int64, plan string, status int64, message string,
+	backup []byte) []byte {
 	var b []byte
 	b = appendIntField(b, 1, id)
 	b = appendStringField(b, 2, "repo1")
-	b = appendStringField(b, 3, "daily")
-	b = appendIntField(b, 4, 3) // STATUS_SUCCESS
+	b = appendStringField(b, 3, plan)
+	b = appendIntField(b, 4, status)
 	b = appendIntField(b, 5, startMillis)
 	b = appendIntField(b, 6, startMillis+1500)
-	b = appendStringField(b, 7, fmt.Sprintf("backup %d", id))
+	b = appendStringField(b, 7, message)
 	b = appendIntField(b, 10, flow)
 	b = appendStringField(b, 11, instance)
 	b = appendIntField(b, 12, modno)
 	b = appendStringField(b, 15, "guid-repo1")
-	// operation_backup {dry_run = true}: a 1.13 field (5) the 1.11-1.12 schema lacks.
-	b = appendBytesField(b, 100, appendIntField(nil, 5, 1))
+	b = appendBytesField(b, 100, backup)
 	return b
 }
 

@@ -1,0 +1,4 @@
+import ConsoleCore
+
+// The console: the operator's web pages over the services' gRPC APIs. Configuration: README.md.
+await ConsoleRunner.main()
