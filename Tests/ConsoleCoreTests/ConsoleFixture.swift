@@ -22,6 +22,8 @@ struct ConsoleFixture: Sendable {
     let services: InProcessServices
     let gatewayPort: Int
     let consolePort: Int
+    /// The store's OCI registry.
+    let registryPort: Int
     let runner: ConsoleRunner
 
     func browser() -> ConsoleHTTPClient { ConsoleHTTPClient(port: consolePort) }
@@ -30,13 +32,14 @@ struct ConsoleFixture: Sendable {
         try await withTestClient(port: gatewayPort, admin: true, body)
     }
 
-    static var everyService: [InProcessService] {
+    static func everyService(registryPort: Int) -> [InProcessService] {
         [
-            InProcessService(StoreServer.self),
+            InProcessService(StoreServer.self, environment: ["WHARF_STORE_OCI_LISTEN": "127.0.0.1:\(registryPort)"]),
             InProcessService(RoutingServer.self) { ["WHARF_ROUTING_STORE": $0.address("store")] },
             InProcessService(SyncServer.self) { services in
                 [
                     "WHARF_SYNC_STORE": services.address("store"), "WHARF_SYNC_ROUTING": services.address("routing"),
+                    "WHARF_SYNC_ALLOWED_REMOTES": "127.0.0.1",
                     "WHARF_BACKREST_INSTANCE_ID": "console-hub", "WHARF_BACKREST_HEARTBEAT_INTERVAL": "1s",
                     "WHARF_BACKREST_KEY_FILE": services.folder + "/hub.pem",
                 ]
@@ -47,7 +50,8 @@ struct ConsoleFixture: Sendable {
     }
 
     static func run<T: Sendable>(_ body: (ConsoleFixture) async throws -> T) async throws -> T {
-        try await withServices(everyService, environment: ["WHARF_METRICS_LISTEN": "127.0.0.1:0"]) { services in
+        let registryPort = try freePort()
+        return try await withServices(everyService(registryPort: registryPort), environment: ["WHARF_METRICS_LISTEN": "127.0.0.1:0"]) { services in
             let routes = SystemShape.gatewayRoutes { services.address($0.name) }
             return try await withGateway(
                 routes: routes,
@@ -68,7 +72,8 @@ struct ConsoleFixture: Sendable {
                 return try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await runner.run(handleSignals: false) }
                     let port = await runner.server.boundPort()
-                    let fixture = ConsoleFixture(services: services, gatewayPort: gatewayPort, consolePort: port, runner: runner)
+                    let fixture = ConsoleFixture(
+                        services: services, gatewayPort: gatewayPort, consolePort: port, registryPort: registryPort, runner: runner)
                     let result: Result<T, any Error>
                     do { result = .success(try await body(fixture)) } catch { result = .failure(error) }
                     await runner.shutdownGracefully()

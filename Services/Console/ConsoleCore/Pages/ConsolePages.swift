@@ -43,12 +43,45 @@ struct ConsolePages: Sendable {
                 }
             }
         }
+        registerMirrors(on: router, server: server)
+        registerRecords(on: router, server: server)
+        router.get("relay") { request, _ in await server.page(request) { _ in await RelayPage(backend: backend, monitor: monitor).model() } }
+        router.get("relay.json") { request, _ in await server.live(request) { _ in await RelayPage(backend: backend, monitor: monitor).model() } }
         router.post("hosts/config") { request, _ in
             try await server.submit(request) { _, fields in
                 await answer(await forms.pushConfig(fields), request: request, server: server, back: "/hosts") { _ in
                     await hostsPage(request).model()
                 }
             }
+        }
+    }
+
+    private func registerMirrors(on router: Router<ConsoleContext>, server: ConsoleServer) {
+        let page = MirrorsPage(backend: backend)
+        let forms = MirrorForms(backend: backend)
+        router.get("mirrors") { request, _ in await server.page(request, notice: Self.notice(request)) { _ in await page.model() } }
+        router.get("mirrors.json") { request, _ in await server.live(request) { _ in await page.model() } }
+        let posts: [(String, @Sendable (FormFields) async -> FormOutcome)] = [
+            ("mirrors", forms.create), ("mirrors/delete", forms.delete), ("mirrors/credentials/revoke", forms.revokeCredentials),
+        ]
+        for (path, handle) in posts {
+            router.post(RouterPath(path)) { request, _ in
+                try await server.submit(request) { _, fields in
+                    await answer(await handle(fields), request: request, server: server, back: "/mirrors") { _ in await page.model() }
+                }
+            }
+        }
+    }
+
+    private func registerRecords(on router: Router<ConsoleContext>, server: ConsoleServer) {
+        let records: @Sendable (Request) -> RecordsPage = { request in
+            RecordsPage(backend: backend, query: String((request.uri.queryParameters.get("q") ?? "").prefix(4096)))
+        }
+        router.get("records") { request, _ in await server.page(request) { _ in await records(request).model() } }
+        router.get("records.json") { request, _ in await server.live(request) { _ in await records(request).model() } }
+        router.get("records/:cid") { request, context in
+            let cid = context.parameters.get("cid") ?? ""
+            return await server.page(request) { _ in await RecordPage(backend: backend, cid: cid).model() }
         }
     }
 
@@ -61,7 +94,7 @@ struct ConsolePages: Sendable {
 
     /// A form's answer: back to `back` with a notice, or the page again showing what was made or what went wrong.
     private func answer(
-        _ outcome: HostForms.Outcome, request: Request, server: ConsoleServer, back: String,
+        _ outcome: FormOutcome, request: Request, server: ConsoleServer, back: String,
         page: (String?) async -> PageModel
     ) async -> Response {
         switch outcome {

@@ -10,16 +10,7 @@ import WharfProto
 struct HostForms {
     let backend: ConsoleBackend
 
-    enum Outcome {
-        /// Done: go back to the page with this notice code.
-        case done(String)
-        /// Created a pairing token: show the page with it, once.
-        case createdToken(String)
-        /// Refused or failed: show the page with this problem.
-        case problem(String)
-    }
-
-    func createToken(_ fields: FormFields) async -> Outcome {
+    func createToken(_ fields: FormFields) async -> FormOutcome {
         guard let hours = Int(fields["hours"] ?? ""), (1...8760).contains(hours) else {
             return .problem("Valid for: a number of hours from 1 to 8760.")
         }
@@ -49,7 +40,7 @@ struct HostForms {
         }
     }
 
-    func revokeToken(_ fields: FormFields) async -> Outcome {
+    func revokeToken(_ fields: FormFields) async -> FormOutcome {
         let id = fields["id"] ?? ""
         guard !id.isEmpty, id.utf8.count <= 128 else { return .problem("No pairing token named.") }
         do {
@@ -61,7 +52,7 @@ struct HostForms {
         }
     }
 
-    func pushConfig(_ fields: FormFields) async -> Outcome {
+    func pushConfig(_ fields: FormFields) async -> FormOutcome {
         let keyid = fields["keyid"] ?? ""
         guard !keyid.isEmpty else { return .problem("Choose a host.") }
         let setConfig: V1sync_SyncStreamItem.SyncActionSetConfig

@@ -35,3 +35,13 @@ enum StateClass {
     static let bad = "state bad"
     static let neutral = "state"
 }
+
+/// What a form did.
+enum FormOutcome {
+    /// Done: go back to the page with this notice code.
+    case done(String)
+    /// Created a secret (a pairing token): show the page with it, once.
+    case createdToken(String)
+    /// Refused or failed: show the page with this problem.
+    case problem(String)
+}

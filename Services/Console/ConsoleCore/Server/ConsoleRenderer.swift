@@ -21,7 +21,7 @@ struct ConsoleRenderer: Sendable {
 
     func render(_ model: PageModel, session: ConsoleSession, csrf: String, notice: String?) -> String {
         var context = model.context
-        let section = model.page.split(separator: ":").first.map(String.init) ?? model.page
+        let section = model.page == "record" ? "records" : model.page
         context["title"] = model.title
         context["page"] = model.page
         context["refresh"] = model.refresh ?? false
@@ -41,13 +41,14 @@ struct ConsoleRenderer: Sendable {
         library.render(["csrf": csrf, "problem": problem ?? false] as [String: Any], withTemplate: "login") ?? ""
     }
 
-    /// "hosts:one" renders the template "hosts:one"; the navigation marks "hosts".
     static func template(of page: String) -> String { page }
 }
 
 /// Every page template by name.
 enum ConsoleTemplates {
     static let pages: [(String, String)] = [
-        ("system", SystemTemplate.page), ("hosts", HostsTemplate.page),
+        ("system", SystemTemplate.page), ("hosts", HostsTemplate.page), ("mirrors", MirrorsTemplate.page),
+        ("records", RecordsTemplate.page), ("record", RecordsTemplate.record),
+        ("relay", RelayTemplate.page),
     ]
 }
