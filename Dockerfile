@@ -12,7 +12,7 @@ COPY Tests Tests
 ARG SWIFT_CONFIGURATION=release
 RUN swift build -c "$SWIFT_CONFIGURATION" --static-swift-stdlib \
  && mkdir /out \
- && for product in wharfctl store sync routing blob negentropy gateway; do \
+ && for product in wharfctl store sync routing blob negentropy gateway console; do \
       cp ".build/$SWIFT_CONFIGURATION/$product" /out/ && strip "/out/$product"; \
     done
 

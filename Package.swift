@@ -370,6 +370,16 @@ let package = Package(
             ] + grpc,
             path: "Tests/GatewayCoreTests"
         ),
+        // The console in Debian's chromium and Debian's Prometheus with deploy/ against a running system with data
+        // (real processes); run by scripts/wharf test as a phase of its own.
+        .testTarget(
+            name: "ObservabilityTests",
+            dependencies: [
+                "WharfTestSupport", "WharfProto", "WharfRuntime", "WharfEncoding", "NegentropyProtocol", "SyncCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ] + grpc,
+            path: "Tests/ObservabilityTests"
+        ),
         .testTarget(
             name: "ConsoleCoreTests",
             dependencies: [

@@ -161,10 +161,12 @@ public func eventually(
 }
 
 /// A value created once per test process by the first caller; later callers wait for the same one.
-final class OncePerProcess<Value: Sendable>: Sendable {
+public final class OncePerProcess<Value: Sendable>: Sendable {
+    public init() {}
+
     private let task = Mutex<Task<Value, any Error>?>(nil)
 
-    func value(_ make: @escaping @Sendable () async throws -> Value) async throws -> Value {
+    public func value(_ make: @escaping @Sendable () async throws -> Value) async throws -> Value {
         let task = task.withLock { task in
             if let task { return task }
             let created = Task { try await make() }

@@ -42,6 +42,7 @@ public struct GoPeerRun: Sendable {
     public let outputPath: String
 
     public static func start(_ arguments: [String], state: String) async throws -> GoPeerRun {
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let outputPath = state + "/run-\(UUID().uuidString).out"
         let process = try SpawnedProcess.spawn(try await backrestGoPeer(), arguments + ["-state", state], outputPath: outputPath)
         return GoPeerRun(process: process, outputPath: outputPath)

@@ -5,6 +5,7 @@ package main
 // and a hand encoding is also an independent check of the field numbers Wharf's generated code uses.
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -178,9 +179,9 @@ func variedOperation(id, flow, modno int64, instance string, startMillis int64) 
 		return backupOperation(id, flow, modno, instance, startMillis, plan, 4, "backup failed: repository is already locked", nil)
 	}
 	var summary []byte
-	summary = appendIntField(summary, 9, id*1_000_000)                      // data_added
-	summary = appendStringField(summary, 13, fmt.Sprintf("%064x", id*7919)) // snapshot_id
-	lastStatus := appendBytesField(nil, 2, summary)                         // BackupProgressEntry.summary
+	summary = appendIntField(summary, 9, id*1_000_000)                                                 // data_added
+	summary = appendStringField(summary, 13, fmt.Sprintf("%x", sha256.Sum256([]byte(fmt.Sprint(id))))) // snapshot_id
+	lastStatus := appendBytesField(nil, 2, summary)                                                    // BackupProgressEntry.summary
 	return backupOperation(id, flow, modno, instance, startMillis, plan, 3, fmt.Sprintf("backup %d", id),
 		appendBytesField(nil, 3, lastStatus)) // OperationBackup.last_status
 }

@@ -2,7 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// One plain-HTTP GET of a process's `/metrics`, bounded in time and size (a metrics endpoint is a service of
+/// One plain-HTTP GET of a process's `/metrics` (or of a page, for the container's health probe), bounded in time and size (a metrics endpoint is a service of
 /// ours, but one that hangs or answers without end must not hold the console).
 public struct MetricsFetcher: Sendable {
     public struct Failure: Error, CustomStringConvertible {

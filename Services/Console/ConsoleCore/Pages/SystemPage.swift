@@ -68,7 +68,23 @@ struct SystemPage {
                 settings[component, default: [:]][setting.name] = setting.value
             }
         }
-        let gateway = monitor.gateway.rates(over: 60)
+        // The gateway itself: its own metrics (it is not behind a route).
+        let gatewayView = monitor.gateway
+        let gateway = gatewayView.rates(over: 60)
+        if !gatewayView.readings.isEmpty {
+            let fresh = gatewayView.readings.last.map { Date().timeIntervalSince($0.at) < 30 } ?? false
+            model.context["gateway"] = [
+                [
+                    "component": "gateway", "address": gatewayView.address, "health": fresh ? "serving" : "metrics not read lately",
+                    "healthClass": StateClass.of(ok: fresh), "problem": false,
+                    "rate": gateway.map { ConsoleText.rate($0.requestsPerSecond) } ?? "–",
+                    "errors": gateway.map { ConsoleText.percent($0.errorRatio) } ?? "–", "p99": ConsoleText.milliseconds(gateway?.p99),
+                    "sparkline": Sparkline.svg(gatewayView.requestRateSeries, label: "gateway requests/s"),
+                ] as [String: Any]
+            ]
+            model.live.text["rate:\(gatewayView.address)"] = gateway.map { ConsoleText.rate($0.requestsPerSecond) } ?? "–"
+            model.live.svg["spark:\(gatewayView.address)"] = Sparkline.svg(gatewayView.requestRateSeries, label: "gateway requests/s")
+        }
         model.context["gatewayRate"] = gateway.map { ConsoleText.rate($0.requestsPerSecond) } ?? "–"
         model.context["gatewayErrors"] = gateway.map { ConsoleText.percent($0.errorRatio) } ?? "–"
         model.context["gatewayP99"] = ConsoleText.milliseconds(gateway?.p99)

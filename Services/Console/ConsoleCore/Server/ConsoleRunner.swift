@@ -82,8 +82,26 @@ public final class ConsoleRunner: Sendable {
         return (runtime, settings, gatewayMetrics, shown)
     }
 
+    /// `console probe http://host:port/path`: exits 0 when the page answers 200 within 3 s (a container's health
+    /// check; the image has no curl).
+    static func probe(_ url: String) async -> Never {
+        guard let components = URLComponents(string: url), components.scheme == "http", let host = components.host else {
+            FileHandle.standardError.write(Data("console probe: expected http://host:port/path, got \(url)\n".utf8))
+            exit(2)
+        }
+        do {
+            _ = try await MetricsFetcher().get(host: host, port: components.port ?? 80, path: components.path.isEmpty ? "/" : components.path)
+            exit(0)
+        } catch {
+            FileHandle.standardError.write(Data("console probe: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
     /// The whole `main` of the console executable.
     public static func main() async -> Never {
+        let arguments = CommandLine.arguments
+        if arguments.count == 3, arguments[1] == "probe" { await probe(arguments[2]) }
         let loaded: (runtime: RuntimeConfiguration, settings: ConsoleSettings, gatewayMetrics: HostPort?, effective: [(String, String)])
         do {
             loaded = try configuration(environment: ProcessInfo.processInfo.environment)

@@ -7,6 +7,7 @@ enum LayoutTemplates {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>{{title}} · Wharf console</title>
+        <link rel="icon" href="data:,">
         <link rel="stylesheet" href="/static/console.css">
         <script src="/static/console.js" defer></script>
         </head>
@@ -36,6 +37,7 @@ enum LayoutTemplates {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>Sign in · Wharf console</title>
+        <link rel="icon" href="data:,">
         <link rel="stylesheet" href="/static/console.css">
         </head>
         <body data-page="login">

@@ -15,6 +15,10 @@ enum SystemTemplate {
         <table id="replicas">
         <thead><tr><th>Component</th><th>Address</th><th>Health</th><th class="num">Requests/s</th><th class="num">Errors</th><th class="num">p99</th><th>Last 10 minutes</th><th>Up since</th></tr></thead>
         <tbody>
+        {{#gateway}}<tr data-gateway="{{address}}"><td>gateway</td><td class="mono">{{address}}</td>
+        <td><span class="{{healthClass}}">{{health}}</span></td><td class="num" data-live="rate:{{address}}">{{rate}}</td><td class="num">{{errors}}</td>
+        <td class="num">{{p99}}</td><td data-live-svg="spark:{{address}}">{{{sparkline}}}</td><td>–</td></tr>
+        {{/gateway}}
         {{#replicas}}<tr data-address="{{address}}" data-component="{{component}}">
         <td>{{component}}</td><td class="mono">{{address}}</td>
         <td><span class="{{healthClass}}" data-live="health:{{address}}">{{health}}</span>{{#problem}}<div class="error">{{problem}}</div>{{/problem}}</td>
@@ -56,7 +60,8 @@ enum SystemTemplate {
         </table>
         </section>
         <section>
-        <h2>Limits configured</h2>
+        <details id="settings-details">
+        <summary><h2 style="display:inline">Limits configured</h2> <span class="muted">(each component's WHARF_* limits and timeouts)</span></summary>
         <table id="settings">
         <thead><tr><th>Component</th><th>Setting</th><th>Value</th></tr></thead>
         <tbody>
@@ -64,6 +69,7 @@ enum SystemTemplate {
         {{/settings}}
         </tbody>
         </table>
+        </details>
         </section>
         {{/body}}{{/layout}}
         """
