@@ -70,7 +70,8 @@ def pages(base, token, folder, cid):
             driver.get(base + path)
             WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
             page = driver.execute_script(READ_PAGE, ROW_ATTRIBUTES)
-            # The whole page in the screenshot.
+            # What a person sees first (the README shows these), then the whole page.
+            driver.save_screenshot(os.path.join(folder, name + "-top.png"))
             height = driver.execute_script("return document.documentElement.scrollHeight")
             driver.set_window_size(1400, max(800, min(int(height) + 40, 8000)))
             screenshot = os.path.join(folder, name + ".png")

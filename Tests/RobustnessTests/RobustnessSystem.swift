@@ -38,6 +38,7 @@ enum Robustness {
     static func directPorts(_ row: RobustnessRow, in system: WharfSystem) -> [Int] {
         if row.service == "grpc.health.v1.Health" { return system.components.map(\.grpcPort) }
         if row.service == "wharf.gateway.v1.GatewayStatus" { return [system.port("gateway")] }
+        if row.service == "wharf.runtime.v1.ReplicaStatus" { return system.components.filter { $0.name != "gateway" }.map(\.grpcPort) }
         guard let owner = SystemShape.component(serving: row.service) else { return [] }
         return [system.port(owner.rawValue)]
     }

@@ -101,6 +101,10 @@ enum RobustnessTable {
                         })
                 ]),
             RobustnessRow(
+                method: "/wharf.store.v1.RegistryCredentials/List", seeds: [bytes(Wharf_Store_V1_ListCredentialsRequest.with { $0.limit = 10 })]),
+            RobustnessRow(
+                method: "/wharf.store.v1.RecordCatalog/Summarize", seeds: [bytes(Wharf_Store_V1_SummarizeRecordsRequest.with { $0.recent = 10 })]),
+            RobustnessRow(
                 method: "/wharf.store.v1.RecordReconciliation/Reconcile",
                 seeds: [
                     bytes(
@@ -307,6 +311,14 @@ enum RobustnessTable {
                 method: "/wharf.sync.v1.BackrestHub/RemoveSharedRepo",
                 seeds: [bytes(Wharf_Sync_V1_RemoveSharedRepoRequest.with { $0.id = "robustness-absent" })]),
             RobustnessRow(method: "/wharf.sync.v1.BackrestHub/ListSharedRepos"),
+            RobustnessRow(
+                method: "/wharf.sync.v1.BackrestHub/ListOperations",
+                seeds: [
+                    bytes(
+                        Wharf_Sync_V1_ListOperationsRequest.with {
+                            $0.planID = "daily"; $0.kind = "backup"; $0.limit = 10
+                        })
+                ]),
             // routing.v1.RoutingService (List includes the legacy list request; max_hops > 20 is UNKNOWN as upstream)
             RobustnessRow(method: "/routing.v1.RoutingService/Publish", seeds: [bytes(Routing_V1_PublishRequest.with { $0.recordCid = cid })]),
             RobustnessRow(
@@ -442,6 +454,9 @@ enum RobustnessTable {
                 seeds: [bytes(Orlysync_Negentropy_V1_PeerSyncStateRequest.with { $0.peerURL = "ws://127.0.0.1:1" })]),
             RobustnessRow(method: "/orlysync.negentropy.v1.NegentropyService/ListSessions"),
             RobustnessRow(
+                method: "/wharf.negentropy.v1.RelayActivity/ListReconciliations",
+                seeds: [bytes(Wharf_Negentropy_V1_ListReconciliationsRequest.with { $0.limit = 10 })]),
+            RobustnessRow(
                 method: "/orlysync.negentropy.v1.NegentropyService/CloseSession",
                 seeds: [
                     bytes(
@@ -454,6 +469,8 @@ enum RobustnessTable {
             RobustnessRow(method: "/grpc.health.v1.Health/Check", seeds: [bytes(Grpc_Health_V1_HealthCheckRequest.with { $0.service = "" })]),
             // wharf.gateway.v1.GatewayStatus, answered by the gateway itself (administrative)
             RobustnessRow(method: "/wharf.gateway.v1.GatewayStatus/ListRoutes"),
+            // wharf.runtime.v1.ReplicaStatus, answered by every service process for itself (administrative; not routed)
+            RobustnessRow(method: "/wharf.runtime.v1.ReplicaStatus/Describe"),
             RobustnessRow(
                 method: "/grpc.health.v1.Health/Watch", seeds: [bytes(Grpc_Health_V1_HealthCheckRequest.with { $0.service = "" })], readAtMost: 1),
         ]

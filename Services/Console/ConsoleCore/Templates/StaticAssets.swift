@@ -15,6 +15,8 @@ enum StaticAssets {
         main { padding: 16px 24px; max-width: 1400px; }
         h1 { font-size: 20px; margin: 8px 0 16px; }
         h2 { font-size: 16px; margin: 24px 0 8px; }
+        summary { cursor: pointer; }
+        summary h2 { display: inline; }
         section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 12px 16px; margin-bottom: 16px; }
         table { border-collapse: collapse; width: 100%; }
         th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }

@@ -61,7 +61,7 @@ enum SystemTemplate {
         </section>
         <section>
         <details id="settings-details">
-        <summary><h2 style="display:inline">Limits configured</h2> <span class="muted">(each component's WHARF_* limits and timeouts)</span></summary>
+        <summary><h2>Limits configured</h2> <span class="muted">(each component's WHARF_* limits and timeouts)</span></summary>
         <table id="settings">
         <thead><tr><th>Component</th><th>Setting</th><th>Value</th></tr></thead>
         <tbody>
