@@ -393,6 +393,7 @@ let package = Package(
             name: "WharfRuntimeTests",
             dependencies: [
                 "WharfRuntime", "WharfTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ] + grpc,
             path: "Tests/WharfRuntimeTests"
         ),

@@ -27,8 +27,21 @@ final class ConsoleHTTPClient: @unchecked Sendable {
     /// Posts `fields` (urlencoded, in order).
     func post(_ path: String, _ fields: [(String, String)], headers: [String: String] = [:]) async throws -> Answer {
         let body = fields.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
+        return try await post(body: body, to: path, headers: headers)
+    }
+
+    /// Posts `body` from a file (a form of megabytes is longer than an argument list may be).
+    private func post(body: String, to path: String, headers: [String: String]) async throws -> Answer {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("console-form-\(UUID().uuidString)").path
+        try Data(body.utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
         return try await send(
-            ["-X", "POST", "-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", body], path: path, headers: headers)
+            ["-X", "POST", "-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", "@" + file], path: path, headers: headers)
+    }
+
+    /// Posts `body` exactly as given (urlencoded, however malformed).
+    func send(raw body: String, to path: String) async throws -> Answer {
+        try await post(body: body, to: path, headers: [:])
     }
 
     func forget(_ name: String) { cookies[name] = nil }

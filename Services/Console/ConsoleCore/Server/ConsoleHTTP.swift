@@ -94,10 +94,12 @@ struct FormFields: Sendable {
     let pairs: [(String, String)]
 
     init(_ text: String) {
+        // A pair whose name or value does not decode (invalid percent-encoding, not UTF-8) is dropped.
         pairs = text.split(separator: "&").compactMap { piece in
             let parts = piece.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let name = parts.first.flatMap({ Self.decode($0) }) else { return nil }
-            return (name, parts.count > 1 ? Self.decode(parts[1]) ?? "" : "")
+            guard parts.count > 1 else { return (name, "") }
+            return Self.decode(parts[1]).map { (name, $0) }
         }
     }
 
