@@ -58,6 +58,9 @@ struct ConsoleBrowserTests {
                 let size = (try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0
                 #expect(size > 10_000, "\(screenshot): \(size) bytes")
             }
+            // What each page weighs, beside its screenshot (docs/performance.md quotes it).
+            let sizes = names.map { name in "\(name) \((result[name] as? [String: Any])?["bytes"] as? Int ?? 0)" }
+            try sizes.joined(separator: "\n").write(toFile: folder + "/page-bytes.txt", atomically: true, encoding: .utf8)
             let refresh = try #require(result["refresh"] as? [String: Any])
             #expect((refresh["errors"] as? [String]) == [] && refresh["stale"] is NSNull, "\(refresh)")
 

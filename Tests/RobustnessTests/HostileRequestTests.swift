@@ -30,7 +30,8 @@ extension RobustnessSuites {
                 Agntcy_Dir_Store_V1_SyncService.Method.descriptors,
                 Wharf_Sync_V1_SyncProgress.Method.descriptors, V1sync_BackrestSyncService.Method.descriptors,
                 V1sync_BackrestSyncStateService.Method.descriptors, Wharf_Sync_V1_BackrestHub.Method.descriptors,
-                Wharf_Gateway_V1_GatewayStatus.Method.descriptors,
+                Wharf_Gateway_V1_GatewayStatus.Method.descriptors, Wharf_Store_V1_RecordCatalog.Method.descriptors,
+                Wharf_Negentropy_V1_RelayActivity.Method.descriptors, Wharf_Runtime_V1_ReplicaStatus.Method.descriptors,
             ].joined().map { "/\($0.fullyQualifiedMethod)" }
             #expect(Set(generated) == served)
         }
