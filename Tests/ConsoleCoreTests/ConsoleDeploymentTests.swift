@@ -41,12 +41,22 @@ struct ConsoleDeploymentTests {
         #expect("\(policy)".contains("console"))
     }
 
-    @Test("without an admin token the console lets nobody sign in; a short viewer token or a gateway address without a port is refused at start")
+    @Test(
+        "without an admin token the console lets nobody sign in; a short viewer token, a gateway address without a port or an origin that is no scheme://host is refused at start"
+    )
     func noAdminToken() throws {
         let loaded = try ConsoleRunner.configuration(environment: ["WHARF_LISTEN": "127.0.0.1:0"])
         #expect(loaded.runtime.adminToken == nil)
         #expect(!ConsoleSessionSigner(adminToken: nil, viewerToken: nil).canSignIn)
         #expect(throws: ConfigurationError.self) { try ConsoleRunner.configuration(environment: ["WHARF_CONSOLE_VIEWER_TOKEN": "short"]) }
         #expect(throws: ConfigurationError.self) { try ConsoleRunner.configuration(environment: ["WHARF_CONSOLE_GATEWAY": "no-port"]) }
+        for origin in ["console.example.org", "ftp://console.example.org", "https://console.example.org/path", "https://"] {
+            #expect(throws: ConfigurationError.self, "\(origin)") {
+                try ConsoleRunner.configuration(environment: ["WHARF_CONSOLE_ORIGIN": origin])
+            }
+        }
+        #expect(
+            try ConsoleRunner.configuration(environment: ["WHARF_CONSOLE_ORIGIN": "https://console.example.org/"]).settings.publicOrigin
+                == "https://console.example.org")
     }
 }

@@ -88,6 +88,12 @@ struct ConsoleHostileInputTests {
         #expect(fields["a"] == "3" && fields.all("a") == ["1 2", "3"])
         #expect(fields["b"] == "é" && fields["c"] == nil && fields["d"] == "")
         #expect(ConsoleText.reason(TestSupportError(String(repeating: "x", count: 10_000))).count <= 300)
+        // A form's Origin: the request's own host, or the configured public origin behind a proxy that changes Host.
+        #expect(ConsoleServer.allowed(origin: "http://127.0.0.1:8088", host: "127.0.0.1:8088", publicOrigin: nil))
+        #expect(!ConsoleServer.allowed(origin: "http://evil.example", host: "127.0.0.1:8088", publicOrigin: nil))
+        #expect(!ConsoleServer.allowed(origin: "null", host: "127.0.0.1:8088", publicOrigin: nil))
+        #expect(ConsoleServer.allowed(origin: "https://Console.Example.org", host: "console:8088", publicOrigin: "https://console.example.org"))
+        #expect(!ConsoleServer.allowed(origin: "http://console:8088", host: "console:8088", publicOrigin: "https://console.example.org"))
         #expect(ConsoleText.duration(milliseconds: Int64.max) != "" && ConsoleText.bytes(Int64.min) != "")
     }
 }

@@ -89,7 +89,7 @@ public final class ConsoleServer: Service, Sendable {
         -> Response
     {
         guard let session = session(request) else { return ConsoleHTTP.text("sign in first", status: .unauthorized) }
-        if let origin = request.headers[.origin], !Self.sameOrigin(origin, host: request.head.authority) {
+        if let origin = request.headers[.origin], !Self.allowed(origin: origin, host: request.head.authority, publicOrigin: settings.publicOrigin) {
             return ConsoleHTTP.text("refused: the form was posted from another site (\(origin.prefix(100)))", status: .forbidden)
         }
         let fields: FormFields
@@ -107,8 +107,10 @@ public final class ConsoleServer: Service, Sendable {
         return try await handle(session, fields)
     }
 
-    /// Whether an Origin header (`scheme://host[:port]`) names the host the request was sent to.
-    static func sameOrigin(_ origin: String, host: String?) -> Bool {
+    /// Whether an Origin header (`scheme://host[:port]`) is the console's: the configured public origin when
+    /// there is one (a proxy in front changes Host), else the host the request was sent to.
+    static func allowed(origin: String, host: String?, publicOrigin: String?) -> Bool {
+        if let publicOrigin { return origin.lowercased() == publicOrigin.lowercased() }
         guard let host, let schemeEnd = origin.range(of: "://") else { return false }
         return origin[schemeEnd.upperBound...].lowercased() == host.lowercased()
     }

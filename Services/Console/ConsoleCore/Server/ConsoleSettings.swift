@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import WharfRuntime
 
@@ -14,6 +15,9 @@ public struct ConsoleSettings: Sendable {
     public var viewerToken: SharedSecret?
     /// Session cookies carry `Secure` (set when the console is reached over HTTPS, through a TLS proxy).
     public var secureCookies: Bool
+    /// The origin browsers load the console from (`https://console.example.org`), when a proxy in front of it
+    /// changes the Host header; a form's `Origin` must be this one. nil: the request's own Host.
+    public var publicOrigin: String?
     public var sessionLifetime: Duration
     /// How often every replica's metrics and status are read.
     public var scrapeInterval: Duration
@@ -29,6 +33,14 @@ public struct ConsoleSettings: Sendable {
         gatewayToken = reader.raw("WHARF_CONSOLE_GATEWAY_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
         viewerToken = reader.secret("WHARF_CONSOLE_VIEWER_TOKEN")
         secureCookies = reader.bool("WHARF_CONSOLE_SECURE_COOKIES", default: false)
+        publicOrigin =
+            reader.parsed("WHARF_CONSOLE_ORIGIN", default: "") { text throws(ConfigurationProblem) -> String? in
+                guard !text.isEmpty else { return nil }
+                guard let components = URLComponents(string: text), ["http", "https"].contains(components.scheme ?? ""),
+                    components.host?.isEmpty == false, components.path.isEmpty || components.path == "/", components.query == nil
+                else { throw ConfigurationProblem("expected scheme://host[:port] (http or https), got \"\(text.prefix(200))\"") }
+                return text.hasSuffix("/") ? String(text.dropLast()) : text
+            } ?? nil
         sessionLifetime = reader.duration("WHARF_CONSOLE_SESSION_LIFETIME", default: .seconds(12 * 3600), minimum: .seconds(60))
         scrapeInterval = reader.duration("WHARF_CONSOLE_SCRAPE_INTERVAL", default: .seconds(5), minimum: .milliseconds(200))
         callTimeout = reader.duration("WHARF_CONSOLE_CALL_TIMEOUT", default: .seconds(5), minimum: .milliseconds(100))

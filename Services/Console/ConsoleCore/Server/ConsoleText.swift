@@ -34,8 +34,8 @@ public enum ConsoleText {
         if milliseconds < 1000 { return "\(milliseconds) ms" }
         if milliseconds < 60_000 { return String(format: "%.1f s", Double(milliseconds) / 1000) }
         let seconds = milliseconds / 1000
-        if seconds < 3600 { return String(format: "%d min %02d s", seconds / 60, seconds % 60) }
-        return String(format: "%d h %02d min", seconds / 3600, (seconds % 3600) / 60)
+        if seconds < 3600 { return String(format: "%lld min %02lld s", seconds / 60, seconds % 60) }
+        return String(format: "%lld h %02lld min", seconds / 3600, (seconds % 3600) / 60)
     }
 
     /// Unix milliseconds as `2026-12-07 14:03:21 UTC`; "–" for 0.
