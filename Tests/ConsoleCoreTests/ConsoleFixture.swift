@@ -84,3 +84,8 @@ struct ConsoleFixture: Sendable {
         }
     }
 }
+
+/// The suites that run a whole system in this process, one at a time: each starts five services, a gateway and
+/// a console, and side by side they loaded the 2-core machine enough to slow other suites' timing.
+@Suite("console against a system in process", .serialized)
+struct ConsoleSystemSuites {}
