@@ -84,6 +84,13 @@ extension ConsoleSystemSuites {
             ])
             #expect(!svg.contains("<script>") && svg.contains("&lt;script&gt;") && svg.contains("a &amp; &lt;b&gt;"))
             #expect(!svg.contains("error\"/>"))
+            // Start times a backup host reported, at the ends of Int64: drawn, not trapped on.
+            let extremes = BackupTimeline.svg([
+                .init(row: "a", startMilliseconds: .min, status: "success", label: "min"),
+                .init(row: "a", startMilliseconds: .max, status: "error", label: "max"),
+            ])
+            #expect(extremes.components(separatedBy: "<circle").count == 3)
+            #expect(ConsoleText.count(3) == "3" && ConsoleText.count(.nan) == "–" && ConsoleText.count(1e300) == "1e+300")
             let sparkline = Sparkline.svg([1, .nan, .infinity, -3, 2], label: "<x>")
             #expect(sparkline.contains("&lt;x&gt;") && !sparkline.contains("nan") && !sparkline.contains("inf"))
             let fields = FormFields("a=1+2&b=%C3%A9&c=%FF&d&a=3&=x")

@@ -27,9 +27,11 @@ enum BackupTimeline {
     static func svg(_ marks: [Mark], now: Date = Date()) -> String {
         let rows = Array(Set(marks.map(\.row))).sorted()
         guard !rows.isEmpty else { return "<p class=\"muted\" id=\"timeline-empty\">No backups yet.</p>" }
+        // Start times are what backup hosts reported: any Int64. The scale is computed in Double, where no
+        // difference of two of them can overflow.
         let end = max(Int64(now.timeIntervalSince1970 * 1000), marks.map(\.startMilliseconds).max() ?? 0)
-        let start = min(marks.map(\.startMilliseconds).min() ?? end, end - 3_600_000)
-        let span = Double(max(1, end - start))
+        let start = min(marks.map(\.startMilliseconds).min() ?? end, end.subtractingReportingOverflow(3_600_000).partialValue)
+        let span = max(1, Double(end) - Double(start))
         let plot = width - labelWidth - 10
         let height = rowHeight * Double(rows.count) + 24
         var svg = "<svg id=\"backup-timeline\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" "
@@ -43,7 +45,7 @@ enum BackupTimeline {
         let rowIndex = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($1, $0) })
         for mark in marks {
             guard let index = rowIndex[mark.row] else { continue }
-            let x = labelWidth + plot * Double(mark.startMilliseconds - start) / span
+            let x = labelWidth + plot * (Double(mark.startMilliseconds) - Double(start)) / span
             let y = rowHeight * Double(index) + rowHeight / 2
             svg += "<circle class=\"backup \(SVGText.escape(mark.status))\" cx=\"\(SVGText.number(x))\" cy=\"\(SVGText.number(y))\" r=\"5\" "
             svg += "fill=\"\(color(mark.status))\"><title>\(SVGText.escape(mark.label))</title></circle>"

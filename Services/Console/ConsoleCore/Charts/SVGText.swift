@@ -16,9 +16,9 @@ enum SVGText {
         return escaped
     }
 
-    /// A coordinate with at most one decimal.
+    /// A coordinate with at most one decimal (0 for one no chart can have: not finite, or beyond 10^12).
     static func number(_ value: Double) -> String {
-        guard value.isFinite else { return "0" }
+        guard value.isFinite, abs(value) < 1e12 else { return "0" }
         let rounded = (value * 10).rounded() / 10
         return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
     }

@@ -58,10 +58,10 @@ struct SystemPage {
                 for (name, value) in latest.limiters.sorted(by: { $0.key < $1.key }) {
                     let saturation = value.limit.map { $0 > 0 ? ConsoleText.percent(value.inUse / $0) : "–" } ?? "–"
                     limiterRows.append([
-                        "component": component, "address": replica.address, "name": name, "inUse": Int(value.inUse),
-                        "limit": value.limit.map { String(Int($0)) } ?? "–", "saturation": saturation,
+                        "component": component, "address": replica.address, "name": name, "inUse": ConsoleText.count(value.inUse),
+                        "limit": value.limit.map(ConsoleText.count) ?? "–", "saturation": saturation,
                     ])
-                    model.live.text["limiter:\(replica.address):\(name)"] = String(Int(value.inUse))
+                    model.live.text["limiter:\(replica.address):\(name)"] = ConsoleText.count(value.inUse)
                 }
             }
             for setting in replica.description?.settings ?? [] where Self.isLimit(setting.name) {

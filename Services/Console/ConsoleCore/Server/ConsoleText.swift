@@ -64,6 +64,14 @@ public enum ConsoleText {
         return String(format: "%.1f", value)
     }
 
+    /// A count read from a metrics endpoint (a Double): whole numbers as such, anything a process should not
+    /// report (not finite, beyond 10^15) without converting it to an integer, which would trap.
+    public static func count(_ value: Double) -> String {
+        guard value.isFinite else { return "–" }
+        guard abs(value) < 1e15 else { return String(format: "%.3g", value) }
+        return String(Int64(value))
+    }
+
     /// Seconds as milliseconds, `–` when unknown.
     public static func milliseconds(_ seconds: Double?) -> String {
         guard let seconds, seconds.isFinite else { return "–" }
