@@ -82,7 +82,6 @@ struct PrometheusTests {
                 return (result as? [Any])?.isEmpty == false
             })
 
-        let exported = Set((try await get("/label/__name__/values")["data"] as? [String]) ?? [])
         var expressions: [String] = []
         let rules = try #require(try await DeploymentFiles.documents("deploy/prometheus/rules/wharf.yml").first)
         for group in rules["groups"] as? [[String: Any]] ?? [] {
@@ -96,6 +95,14 @@ struct PrometheusTests {
             for target in panel["targets"] as? [[String: Any]] ?? [] { if let expr = target["expr"] as? String { expressions.append(expr) } }
         }
         #expect(expressions.count >= 30)
+        // Some gauges are published from PostgreSQL every 10 s (syncs, backup hosts): wait until every name the
+        // expressions read has been scraped, or a minute has passed.
+        let named = Set(expressions.flatMap { PromQLNames.metrics(in: $0) })
+        var exported = Set<String>()
+        _ = try await eventually(timeout: .seconds(60), every: .seconds(1)) {
+            exported = Set((try await get("/label/__name__/values")["data"] as? [String]) ?? [])
+            return named.isSubset(of: exported)
+        }
         for expression in expressions {
             let answer = try await get("/query?query=" + Self.encode(expression))
             #expect(answer["status"] as? String == "success", "\(expression): \(answer)")
