@@ -45,7 +45,7 @@ struct WharfServicesThroughGatewayTests {
             try await withGateway(routes: routes) { port, _ in
                 try await withClient(port: port) { client in
                     // A probe that timed out on a loaded machine leaves a route NOT_SERVING until the next one passes.
-                    #expect(try await eventually(timeout: .seconds(10)) { try await healthStatus(client, service: "") == .serving })
+                    #expect(try await eventually(timeout: .seconds(30)) { try await healthStatus(client, service: "") == .serving })
 
                     // Store: Push and Pull are bidirectional streams.
                     let vectors =
