@@ -1,23 +1,13 @@
 import Foundation
 import SyncCore
 import WharfProto
+import WharfTestSupport
 
 typealias P3Item = Wharf_Backrest_Protocol3_SyncStreamItem
 
 extension Protocol3ClientIdentity {
     func operation(_ id: Int64, flow: Int64, modno: Int64, message: String = "") -> V1_Operation {
-        .with {
-            $0.id = id
-            $0.flowID = flow
-            $0.modno = modno
-            $0.instanceID = instanceID
-            $0.repoID = "repo1"
-            $0.repoGuid = "guid-repo1"
-            $0.planID = "daily"
-            $0.unixTimeStartMs = 1_762_000_000_000 + id
-            $0.status = .statusSuccess
-            $0.displayMessage = message
-        }
+        backrestTestOperation(id, flow: flow, modno: modno, instanceID: instanceID, message: message)
     }
 }
 

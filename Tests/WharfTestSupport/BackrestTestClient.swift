@@ -63,18 +63,23 @@ public struct BackrestClientIdentity: Sendable {
     }
 
     public func operation(_ id: Int64, flow: Int64, modno: Int64, message: String = "") -> V1_Operation {
-        .with {
-            $0.id = id
-            $0.flowID = flow
-            $0.modno = modno
-            $0.instanceID = instanceID
-            $0.repoID = "repo1"
-            $0.repoGuid = "guid-repo1"
-            $0.planID = "daily"
-            $0.unixTimeStartMs = 1_762_000_000_000 + id
-            $0.status = .statusSuccess
-            $0.displayMessage = message
-        }
+        backrestTestOperation(id, flow: flow, modno: modno, instanceID: instanceID, message: message)
+    }
+}
+
+/// A finished backup of plan "daily" in repo1 as a backrest client of `instanceID` reports it (the hub tests' data).
+public func backrestTestOperation(_ id: Int64, flow: Int64, modno: Int64, instanceID: String, message: String = "") -> V1_Operation {
+    .with {
+        $0.id = id
+        $0.flowID = flow
+        $0.modno = modno
+        $0.instanceID = instanceID
+        $0.repoID = "repo1"
+        $0.repoGuid = "guid-repo1"
+        $0.planID = "daily"
+        $0.unixTimeStartMs = 1_762_000_000_000 + id
+        $0.status = .statusSuccess
+        $0.displayMessage = message
     }
 }
 

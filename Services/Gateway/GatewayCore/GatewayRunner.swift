@@ -16,7 +16,7 @@ public final class GatewayRunner: Sendable {
     private let runtime: RuntimeConfiguration
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
-    private let group = Mutex<ServiceGroup?>(nil)
+    private let group = RunnerServiceGroup()
     private let metrics = OnceValue<MetricsEndpoint?>()
 
     public init(runtime: RuntimeConfiguration, settings: GatewaySettings, registry: PrometheusCollectorRegistry, logger: Logger) {
@@ -40,23 +40,15 @@ public final class GatewayRunner: Sendable {
                 quietTimeout: runtime.httpIdleTimeout)
         }
         metrics.set(endpoint)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: server.prober, successTerminationBehavior: .ignore, serviceName: "prober")
-        ]
-        if let endpoint { services.append(.init(service: endpoint, successTerminationBehavior: .ignore, serviceName: "metrics")) }
-        services.append(.init(service: server, serviceName: "gateway"))
-        var configuration = ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
-        configuration.maximumGracefulShutdownDuration = runtime.shutdownGrace
-        configuration.maximumCancellationDuration = .seconds(5)
-        let serviceGroup = ServiceGroup(configuration: configuration)
-        group.withLock { $0 = serviceGroup }
-        try await serviceGroup.run()
+        var helpers: [(service: any Service, name: String)] = [(server.prober, "prober")]
+        if let endpoint { helpers.append((endpoint, "metrics")) }
+        try await group.run(
+            helpers: helpers, main: (server, "gateway"), handleSignals: handleSignals, shutdownGrace: runtime.shutdownGrace, logger: logger)
         logger.info("gateway stopped")
     }
 
     public func shutdownGracefully() async {
-        await group.withLock { $0 }?.triggerGracefulShutdown()
+        await group.shutdownGracefully()
     }
 
     /// The whole `main` of the gateway executable.

@@ -19,7 +19,7 @@ public final class ConsoleRunner: Sendable {
     private let runtime: RuntimeConfiguration
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
-    private let group = Mutex<ServiceGroup?>(nil)
+    private let group = RunnerServiceGroup()
 
     public init(
         runtime: RuntimeConfiguration, settings: ConsoleSettings, gatewayMetrics: HostPort?, registry: PrometheusCollectorRegistry,
@@ -41,24 +41,15 @@ public final class ConsoleRunner: Sendable {
         let endpoint = runtime.metricsListen.map {
             MetricsEndpoint(registry: registry, address: $0, isServing: { true }, logger: logger, quietTimeout: runtime.httpIdleTimeout)
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: backend, successTerminationBehavior: .ignore, serviceName: "gateway-client"),
-            .init(service: monitor, successTerminationBehavior: .ignore, serviceName: "monitor"),
-        ]
-        if let endpoint { services.append(.init(service: endpoint, successTerminationBehavior: .ignore, serviceName: "metrics")) }
-        services.append(.init(service: server, serviceName: "console"))
-        var configuration = ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
-        configuration.maximumGracefulShutdownDuration = runtime.shutdownGrace
-        configuration.maximumCancellationDuration = .seconds(5)
-        let serviceGroup = ServiceGroup(configuration: configuration)
-        group.withLock { $0 = serviceGroup }
-        try await serviceGroup.run()
+        var helpers: [(service: any Service, name: String)] = [(backend, "gateway-client"), (monitor, "monitor")]
+        if let endpoint { helpers.append((endpoint, "metrics")) }
+        try await group.run(
+            helpers: helpers, main: (server, "console"), handleSignals: handleSignals, shutdownGrace: runtime.shutdownGrace, logger: logger)
         logger.info("console stopped")
     }
 
     public func shutdownGracefully() async {
-        await group.withLock { $0 }?.triggerGracefulShutdown()
+        await group.shutdownGracefully()
     }
 
     /// Reads the console's configuration from `environment`, reporting every problem together.
