@@ -111,39 +111,59 @@ func findExecutable(_ name: String, extraFolders: [String] = []) -> String? {
     return nil
 }
 
-/// A TCP port nobody listens on right now (bound to port 0 and released).
+/// A TCP port nobody listens on right now, for a service that must know its own or a peer's port before it starts.
+/// Taken below the kernel's ephemeral range (32768–60999 here) and handed out once per test process: a port the
+/// kernel chose for `bind(0)` is the next outgoing connection's source port on a busy machine, and another test's
+/// server bound to port 0 can take it before the service binds (CI saw a routing node fail to listen that way).
 public func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestSupportError("socket() failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    for _ in 0..<PortAllotment.span {
+        let port = PortAllotment.next()
+        if canBind(port: port) { return port }
     }
-    guard bound == 0 else { throw TestSupportError("bind() failed") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    throw TestSupportError("no free port in \(PortAllotment.first)..<\(PortAllotment.first + PortAllotment.span)")
+}
+
+/// The test process's walk through ports 20000–32767, starting at a place chosen by its process id so that two
+/// test processes on one machine rarely walk the same ports.
+private enum PortAllotment {
+    static let first = 20000
+    static let span = 12768
+    private static let cursor = Atomic<Int>(Int(getpid()) &* 7919 % span)
+    static func next() -> Int {
+        let step = cursor.add(1, ordering: .relaxed).oldValue
+        return first + (step % span + span) % span
     }
-    guard named == 0 else { throw TestSupportError("getsockname() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// True when a socket may bind 127.0.0.1:`port` now.
+private func canBind(port: Int) -> Bool {
+    withLoopbackSocket(port: port) { fd, address, length in
+        var reuse: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        return bind(fd, address, length) == 0
+    }
 }
 
 /// True when something accepts TCP connections on 127.0.0.1:`port`.
 public func isListening(port: Int) -> Bool {
+    withLoopbackSocket(port: port) { fd, address, length in connect(fd, address, length) == 0 }
+}
+
+/// Runs `body` with a new TCP socket and the address 127.0.0.1:`port`; the socket is closed after.
+private func withLoopbackSocket(
+    port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool
+) -> Bool {
+    guard let port = UInt16(exactly: port) else { return false }
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_port = in_port_t(port.bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
