@@ -19,6 +19,12 @@ struct IDSum: Equatable, Sendable {
 
     mutating func add(_ other: IDSum) { add(other.limbs) }
 
+    func adding(_ other: IDSum) -> IDSum {
+        var sum = self
+        sum.add(other)
+        return sum
+    }
+
     private mutating func add(_ other: (UInt64, UInt64, UInt64, UInt64)) {
         var carry: UInt64 = 0
         func step(_ a: UInt64, _ b: UInt64) -> UInt64 {

@@ -28,6 +28,10 @@ public struct Negentropy<Storage: NegentropyStorage>: Sendable {
     }
 
     /// The initiator's first message: the whole set, split.
+    // Specialised here for the storages Wharf uses: called from another module, a generic method would run
+    // unspecialised (every item and fingerprint through a witness table) and pay first-use metadata lookups.
+    @_specialize(exported:true,where Storage == SortedItems)
+    @_specialize(exported:true,where Storage == ItemIndexSnapshot)
     public func initiate() -> [UInt8] {
         var output: [UInt8] = [Self.protocolVersion]
         var encoder = BoundEncoder()
@@ -45,6 +49,8 @@ public struct Negentropy<Storage: NegentropyStorage>: Sendable {
         public var need: [EventID]
     }
 
+    @_specialize(exported:true,where Storage == SortedItems)
+    @_specialize(exported:true,where Storage == ItemIndexSnapshot)
     public func reconcileAsInitiator(_ message: [UInt8]) throws -> InitiatorStep {
         var step = InitiatorStep(next: nil, have: [], need: [])
         let output = try reconcile(message, initiator: true, have: &step.have, need: &step.need)
@@ -60,6 +66,8 @@ public struct Negentropy<Storage: NegentropyStorage>: Sendable {
         public var need: [EventID]
     }
 
+    @_specialize(exported:true,where Storage == SortedItems)
+    @_specialize(exported:true,where Storage == ItemIndexSnapshot)
     public func reconcileAsResponder(_ message: [UInt8]) throws -> ResponderStep {
         var step = ResponderStep(reply: [], have: [], need: [])
         step.reply = try reconcile(message, initiator: false, have: &step.have, need: &step.need)

@@ -18,6 +18,7 @@ struct NegentropyNode {
     var host: WharfServiceHost
     var sessions: NegentropySessions?
     var relay: RelayServer
+    var indexes: ResidentIndexes?
     var relayURL: String { "ws://127.0.0.1:\(relayPort)" }
 
     init(_ services: InProcessServices, name: String = NegentropyServer.name) async {
@@ -27,6 +28,7 @@ struct NegentropyNode {
         host = services.host(name)
         sessions = built.sessions
         relay = built.relay
+        indexes = built.indexes
     }
 }
 

@@ -19,16 +19,20 @@ public enum NegentropyServer: WharfServiceProgram {
         public var relay: RelayServer
         /// The sessions this replica serves (tests read their counts).
         public var sessions: NegentropySessions
+        public var indexes: ResidentIndexes?
     }
 
     public static func build(host: WharfServiceHost, settings: NegentropySettings) async throws -> Built {
         let logger = host.logger
         let store = EventStore(client: host.postgres, logger: logger, queryTimeout: settings.relayQueryTimeout)
         let registry = SessionRegistry(redis: host.redis, timeout: settings.sessionTimeout)
+        let indexes = settings.residentIndexes.map {
+            ResidentIndexes(settings: $0, client: host.postgres, commits: store.commits, logger: logger, metrics: host.metricsFactory)
+        }
         let sessions = NegentropySessions(
-            registry: registry, store: store, limits: settings.sessionLimits, logger: logger,
+            registry: registry, store: store, indexes: indexes, limits: settings.sessionLimits, logger: logger,
             gauge: LimiterGauge(name: "negentropy_sessions", limit: settings.sessionLimits.maximumSessions, metrics: host.metricsFactory),
-            log: ReconciliationLog(metrics: host.metricsFactory))
+            log: ReconciliationLog(metrics: host.metricsFactory), metrics: host.metricsFactory)
         let live = LiveEvents()
         let replicaID = UUID().uuidString
         let postgres = host.configuration.postgres
@@ -58,6 +62,7 @@ public enum NegentropyServer: WharfServiceProgram {
         let background = BackgroundTask(name: "negentropy live events and idle sessions") {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await live.relay(from: host.events, deployment: deployment, replicaID: replicaID) }
+                if let indexes { group.addTask { await indexes.run() } }
                 group.addTask {
                     while !Task.isCancelled {
                         // Idle sessions give their places back within their timeout (at most every 30 s).
@@ -72,7 +77,7 @@ public enum NegentropyServer: WharfServiceProgram {
             backgroundServices: [relay, background],
             jobHandlers: coordinator.jobHandlers,
             adminMethods: NegentropyService.administrativeMethods.union(RelayActivityService.administrativeMethods))
-        return Built(parts: parts, relay: relay, sessions: sessions)
+        return Built(parts: parts, relay: relay, sessions: sessions, indexes: indexes)
     }
 }
 

@@ -22,6 +22,9 @@ public struct NegentropySettings: Sendable {
     public var relayTrustedProxies: Set<String>
     /// How long a query shaped by a client's filter may run.
     public var relayQueryTimeout: Duration
+    /// The resident negentropy indexes (`WHARF_NEGENTROPY_INDEXES`); nil: every session's set is read from
+    /// PostgreSQL.
+    public var residentIndexes: ResidentIndexes.Settings?
 
     public init(reader: EnvironmentReader) {
         relayAddress =
@@ -40,6 +43,8 @@ public struct NegentropySettings: Sendable {
         relayLimits.eventRules.maximumTags = reader.int("WHARF_RELAY_MAX_EVENT_TAGS", default: 2_000, range: 1...1_000_000)
         relayLimits.eventRules.maximumFuture = reader.duration("WHARF_RELAY_MAX_FUTURE", default: .seconds(900), minimum: .zero)
         relayLimits.maximumPendingLiveBytes = reader.int("WHARF_RELAY_MAX_PENDING_OUTPUT", default: 4 << 20, range: 4096...(1 << 30))
+        relayLimits.eventsInFlight = reader.int("WHARF_RELAY_EVENTS_IN_FLIGHT", default: 1000, range: 1...100_000)
+        relayLimits.eventBytesInFlight = reader.int("WHARF_RELAY_EVENT_BYTES_IN_FLIGHT", default: 8 << 20, range: 4096...(1 << 30))
         relayLimits.slowReaderTimeout = reader.duration("WHARF_RELAY_SLOW_READER_TIMEOUT", default: .seconds(30), minimum: .milliseconds(100))
         relayTrustedProxies =
             reader.parsed("WHARF_RELAY_TRUSTED_PROXIES", default: "", display: { $0.sorted().joined(separator: ",") }) {
@@ -86,7 +91,32 @@ public struct NegentropySettings: Sendable {
         peerSync.maximumSetSize = sessionLimits.maximumSetSize
         peerSync.eventRules = relayLimits.eventRules
         peerSync.allowedPeers = reader.allowList("WHARF_NEGENTROPY_ALLOWED_PEERS")
+        residentIndexes =
+            reader.parsed(
+                "WHARF_NEGENTROPY_INDEXES", default: "[]",
+                display: { $0.map { "\($0.definitions.count) filters besides every event" } ?? "off" }
+            ) { text throws(ConfigurationProblem) in
+                try Self.indexSettings(text)
+            } ?? ResidentIndexes.Settings()
         sessionTimeout = reader.duration("WHARF_NEGENTROPY_SESSION_TIMEOUT", default: .seconds(300), minimum: .seconds(1))
+    }
+
+    /// `off`, or a JSON array of NIP-01 filters with only authors, kinds and tags (`[]`: every event alone).
+    static func indexSettings(_ text: String) throws(ConfigurationProblem) -> ResidentIndexes.Settings? {
+        if text.trimmingCharacters(in: .whitespaces) == "off" { return nil }
+        guard let objects = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [Any] else {
+            throw ConfigurationProblem("expected off, or a JSON array of NIP-01 filters such as [{\"kinds\":[1]}]")
+        }
+        var settings = ResidentIndexes.Settings()
+        for object in objects {
+            guard let object = object as? [String: Any] else { throw ConfigurationProblem("every indexed filter must be a JSON object") }
+            do {
+                settings.definitions.append(try IndexDefinition(try NostrFilter(json: object)))
+            } catch {
+                throw ConfigurationProblem(error.description)
+            }
+        }
+        return settings
     }
 
     /// A negentropy frame size limit: 0 (unlimited) or at least 4096 bytes, as the protocol requires.

@@ -29,6 +29,10 @@ public struct RelayContext: Sendable {
         public var slowReaderTimeout: Duration = .seconds(30)
         /// JSON bytes of stored events read from the database per page of a REQ's answer (at least one event).
         public var answerPageBytes = 512 << 10
+        /// EVENTs one connection may have sent without an OK yet, and their bytes: they are verified on every
+        /// core and stored in group commits; beyond either the relay stops reading the connection.
+        public var eventsInFlight = 1000
+        public var eventBytesInFlight = 8 << 20
 
         public init() {}
     }
@@ -68,6 +72,8 @@ final class RelayConnection: Sendable {
     let output: RelayOutput
     let subscriptions: RelaySubscriptions
     let negentropySessions = Mutex<Set<String>>([])
+    /// EVENTs read and not yet answered.
+    let eventsInFlight: InFlightLimit
     private let requests: AsyncStream<RelaySubscriptions.Answer>
     private let requestsContinuation: AsyncStream<RelaySubscriptions.Answer>.Continuation
 
@@ -76,6 +82,7 @@ final class RelayConnection: Sendable {
         self.context = context
         self.output = output
         subscriptions = RelaySubscriptions(limits: context.limits)
+        eventsInFlight = InFlightLimit(maximumCount: context.limits.eventsInFlight, maximumWeight: context.limits.eventBytesInFlight)
         (requests, requestsContinuation) = AsyncStream.makeStream(of: RelaySubscriptions.Answer.self)
     }
 
@@ -85,7 +92,7 @@ final class RelayConnection: Sendable {
             output.drop("error: slow reader: more than \(maximumLiveBytes) bytes of live events waiting; closing the connection")
         }
         defer { context.live.unsubscribe(liveID) }
-        await withTaskGroup(of: Void.self) { group in
+        await withDiscardingTaskGroup { group in
             group.addTask { [self] in await deliverLive(liveQueue) }
             group.addTask { [self] in await answerRequests() }
             group.addTask { [output] in await output.superviseSlowReader() }
@@ -94,6 +101,17 @@ final class RelayConnection: Sendable {
                 for try await message in inbound.messages(maxSize: maximumMessageSize) {
                     guard case .text(let text) = message else {
                         try await output.send(RelayFrame.notice("error: binary messages are not supported"))
+                        continue
+                    }
+                    if EventFrame.isEvent(text) {
+                        // Pipelined: parsed, verified and stored by its own task (group commits, every core);
+                        // the next frame is read meanwhile, within the connection's in-flight bounds.
+                        let weight = text.utf8.count
+                        try await eventsInFlight.enter(weight: weight)
+                        group.addTask { [self] in
+                            defer { eventsInFlight.leave(weight: weight) }
+                            try? await handleEvent(text)
+                        }
                         continue
                     }
                     try await handle(text)
@@ -116,13 +134,17 @@ final class RelayConnection: Sendable {
         }
         switch verb {
         case "EVENT": try await handleEvent(frame)
-        case "REQ": try await handleRequest(frame)
+        case "REQ":
+            await eventsInFlight.idle()  // a REQ sees the events this connection sent before it
+            try await handleRequest(frame)
         case "CLOSE":
             guard frame.count >= 2, let subscription = frame[1] as? String else {
                 return try await output.send(RelayFrame.notice("error: CLOSE needs a subscription id"))
             }
             subscriptions.close(subscription)
-        case "NEG-OPEN": try await handleNegOpen(frame)
+        case "NEG-OPEN":
+            await eventsInFlight.idle()
+            try await handleNegOpen(frame)
         case "NEG-MSG": try await handleNegMessage(frame)
         case "NEG-CLOSE":
             guard frame.count >= 2, let subscription = frame[1] as? String else {
@@ -132,47 +154,6 @@ final class RelayConnection: Sendable {
             try? await context.sessions.close(connectionID: id, subscriptionID: subscription)
         default:
             try await output.send(RelayFrame.notice("error: unknown message type \(verb.prefix(64))"))
-        }
-    }
-
-    // MARK: EVENT
-
-    private func handleEvent(_ frame: [Any]) async throws {
-        guard frame.count >= 2, let object = frame[1] as? [String: Any] else {
-            return try await output.send(RelayFrame.notice("error: EVENT needs an event object"))
-        }
-        let claimedID = String((object["id"] as? String ?? "").prefix(64))
-        let event: NostrEvent
-        do {
-            event = try JSONDecoder().decode(NostrEvent.self, from: try JSONSerialization.data(withJSONObject: object))
-        } catch {
-            return try await output.send(
-                RelayFrame.ok(
-                    eventID: claimedID, accepted: false,
-                    message: "invalid: malformed event (id, pubkey, created_at, kind, tags, content and sig are required, with their NIP-01 types)"))
-        }
-        do {
-            try event.validate()
-        } catch {
-            return try await output.send(RelayFrame.ok(eventID: claimedID, accepted: false, message: error.description))
-        }
-        if let refusal = context.limits.eventRules.refusal(of: event, now: EventRules.now) {
-            return try await output.send(RelayFrame.ok(eventID: event.id, accepted: false, message: refusal.description))
-        }
-        let outcome: EventStore.SaveOutcome
-        do {
-            outcome = try await context.store.save(event)
-        } catch {
-            context.logger.error("event not stored", metadata: ["id": "\(event.id)", "error": "\(String(reflecting: error))"])
-            return try await output.send(RelayFrame.ok(eventID: event.id, accepted: false, message: "error: could not store the event, try again"))
-        }
-        switch outcome {
-        case .duplicate(let message):
-            try await output.send(RelayFrame.ok(eventID: event.id, accepted: true, message: message))
-        case .stored, .ephemeral:
-            try await output.send(RelayFrame.ok(eventID: event.id, accepted: true, message: ""))
-            context.live.deliver(event)
-            await context.bus?.publishIgnoringFailure(NostrEventAccepted(deployment: context.deployment, origin: context.replicaID, event: event))
         }
     }
 

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import NegentropyProtocol
@@ -69,9 +70,9 @@ public final class NegentropySessions: Sendable {
     private struct Local: Sendable {
         var origin: Origin
         /// nil once dropped to stay within `maximumHeldItems` (rebuilt at the next message).
-        var negentropy: Negentropy<SortedItems>?
+        var negentropy: ReconciliationSet?
         var lastUsed: ContinuousClock.Instant
-        var items: Int { negentropy?.storage.count ?? 0 }
+        var items: Int { negentropy?.heldItems ?? 0 }
         /// What the reconciliation log records when the session ends.
         var connectionID: String
         var subscriptionID: String
@@ -97,6 +98,9 @@ public final class NegentropySessions: Sendable {
 
     public let registry: SessionRegistry
     private let store: EventStore
+    /// Where indexed filters' sets come from without reading PostgreSQL (nil: every set is read from it).
+    private let indexes: ResidentIndexes?
+    private let setSources: SetSourceCounts
     private let limits: Limits
     private let logger: Logger
     private let local = Mutex<[String: Local]>([:])
@@ -107,11 +111,13 @@ public final class NegentropySessions: Sendable {
     public let log: ReconciliationLog
 
     public init(
-        registry: SessionRegistry, store: EventStore, limits: Limits, logger: Logger, gauge: LimiterGauge? = nil,
-        log: ReconciliationLog = ReconciliationLog()
+        registry: SessionRegistry, store: EventStore, indexes: ResidentIndexes? = nil, limits: Limits, logger: Logger,
+        gauge: LimiterGauge? = nil, log: ReconciliationLog = ReconciliationLog(), metrics: (any MetricsFactory)? = nil
     ) {
         self.registry = registry
         self.store = store
+        self.indexes = indexes
+        setSources = SetSourceCounts(metrics: metrics)
         self.limits = limits
         self.logger = logger
         self.gauge = gauge
@@ -154,7 +160,7 @@ public final class NegentropySessions: Sendable {
             local.withLock { $0[key] = nil }
             throw error
         }
-        let negentropy: Negentropy<SortedItems>
+        let negentropy: ReconciliationSet
         switch try await build(filter) {
         case .failure(let answer):
             local.withLock { states in
@@ -166,7 +172,7 @@ public final class NegentropySessions: Sendable {
         }
         hold(negentropy, for: key, origin: origin, connectionID: connectionID, subscriptionID: subscriptionID)
         guard !initialMessage.isEmpty else { return counted(Answer(error: Self.missingInitialMessage), key: key) }
-        return counted(Self.respond(negentropy, to: initialMessage), key: key)
+        return counted(negentropy.respond(to: initialMessage), key: key)
     }
 
     /// Counts an answered message of session `key` (rounds, whether the sets matched, an error).
@@ -192,7 +198,7 @@ public final class NegentropySessions: Sendable {
             return states[key]
         }
         if let negentropy = held?.negentropy {
-            return counted(Self.respond(negentropy, to: message), key: key)
+            return counted(negentropy.respond(to: message), key: key)
         }
         if held == nil, local.withLock({ $0.values.count(where: { $0.origin == origin }) }) >= maximum(origin) {
             return Answer(error: Self.tooManySessions(maximum(origin)), exhausted: true)
@@ -209,7 +215,7 @@ public final class NegentropySessions: Sendable {
         case .failure(let answer): return answer
         case .success(let negentropy):
             hold(negentropy, for: key, origin: origin, connectionID: connectionID, subscriptionID: subscriptionID)
-            return counted(Self.respond(negentropy, to: message), key: key)
+            return counted(negentropy.respond(to: message), key: key)
         }
     }
 
@@ -247,13 +253,13 @@ public final class NegentropySessions: Sendable {
 
     /// Keeps `negentropy` as the set of session `key`, dropping the least recently used other sets while the
     /// held items exceed `maximumHeldItems` (a set larger than the budget on its own is still served).
-    private func hold(_ negentropy: Negentropy<SortedItems>, for key: String, origin: Origin, connectionID: String, subscriptionID: String) {
+    private func hold(_ negentropy: ReconciliationSet, for key: String, origin: Origin, connectionID: String, subscriptionID: String) {
         local.withLock { states in
             var state = states[key] ?? Local(origin: origin, lastUsed: .now, connectionID: connectionID, subscriptionID: subscriptionID)
             state.origin = origin
             state.negentropy = negentropy
             state.lastUsed = .now
-            state.setSize = negentropy.storage.count
+            state.setSize = negentropy.count
             states[key] = state
             var held = states.values.reduce(0) { $0 + $1.items }
             guard held > limits.maximumHeldItems else { return }
@@ -266,11 +272,22 @@ public final class NegentropySessions: Sendable {
     }
 
     private enum Built {
-        case success(Negentropy<SortedItems>)
+        case success(ReconciliationSet)
         case failure(Answer)
     }
 
+    /// Sets built for sessions so far, by where they were read from.
+    public var setsBuilt: (fromIndex: Int, fromDatabase: Int) { setSources.counts }
+
     private func build(_ filter: NostrFilter) async throws -> Built {
+        if let resident = indexes?.snapshot(for: filter) {
+            guard resident.count <= limits.maximumSetSize else {
+                return .failure(Answer(error: Self.tooManyResults, limit: limits.maximumSetSize))
+            }
+            setSources.count(.index)
+            return .success(.resident(try Negentropy(storage: resident, frameSizeLimit: limits.frameSizeLimit)))
+        }
+        setSources.count(.database)
         let snapshot: EventStore.SnapshotResult
         do {
             snapshot = try await store.snapshot(filter, maximum: limits.maximumSetSize)
@@ -283,16 +300,7 @@ public final class NegentropySessions: Sendable {
         case .tooMany:
             return .failure(Answer(error: Self.tooManyResults, limit: limits.maximumSetSize))
         case .items(let items):
-            return .success(try Negentropy(storage: items, frameSizeLimit: limits.frameSizeLimit))
-        }
-    }
-
-    private static func respond(_ negentropy: Negentropy<SortedItems>, to message: [UInt8]) -> Answer {
-        do {
-            let step = try negentropy.reconcileAsResponder(message)
-            return Answer(message: step.reply, haveIDs: step.have, needIDs: step.need, complete: step.reply.count <= 1)
-        } catch {
-            return Answer(error: "reconcile failed: \(error)")
+            return .success(.database(try Negentropy(storage: items, frameSizeLimit: limits.frameSizeLimit)))
         }
     }
 }

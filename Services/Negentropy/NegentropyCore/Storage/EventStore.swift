@@ -53,7 +53,23 @@ public struct EventStore: Sendable {
                     )
                     """,
                     "INSERT INTO negentropy.sync_loop DEFAULT VALUES",
-                ])
+                ]),
+            Migration(
+                version: 2, name: "change feed",
+                sql: [
+                    // One row per event stored or removed, written by the statement that stores or removes it:
+                    // what each replica's resident index follows.
+                    """
+                    CREATE TABLE negentropy.changes (
+                        seq bigserial PRIMARY KEY,
+                        id bytea NOT NULL,
+                        created_at bigint NOT NULL,
+                        present boolean NOT NULL,
+                        at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                    "CREATE INDEX changes_at ON negentropy.changes (at)",
+                ]),
         ])
 
     public enum SaveOutcome: Sendable, Equatable {
@@ -68,11 +84,31 @@ public struct EventStore: Sendable {
     let logger: Logger
     /// How long one query a client's filter shapes may run (REQ pages, reconciliation sets).
     let queryTimeout: Duration
+    /// Regular events stored concurrently (one connection's pipelined EVENTs, or many connections') share one
+    /// statement and one commit.
+    private let insertBatcher: KeyBatcher<EventRow, Result<Bool, any Error>>
+    /// Told of every event this replica stores or removes, after its commit.
+    public let commits = CommitListeners()
+
+    /// Group inserts under way at once, and events in one.
+    static let insertLanes = 2
+    static let maximumInsertBatch = 1000
 
     public init(client: PostgresClient, logger: Logger, queryTimeout: Duration = .seconds(15)) {
         self.client = client
         self.logger = logger
         self.queryTimeout = queryTimeout
+        let commits = self.commits
+        insertBatcher = KeyBatcher(lanes: Self.insertLanes, maximumBatch: Self.maximumInsertBatch) { rows in
+            let outcomes = try await Self.insertBatch(rows, client: client, logger: logger)
+            commits.publish(
+                rows.filter { (try? outcomes[$0]?.get()) == true }.map {
+                    EventChange(
+                        item: NegentropyItem(timestamp: UInt64(clamping: $0.createdAt), id: EventID(bytes: $0.id) ?? .zero),
+                        fields: .init(pubkey: $0.pubkey, kind: $0.kind, tagKeys: $0.tagKeys))
+                })
+            return outcomes
+        }
     }
 
     /// Runs `body` in a transaction whose statements PostgreSQL cancels after `queryTimeout`: a query shaped by
@@ -95,10 +131,15 @@ public struct EventStore: Sendable {
         if (20000..<30000).contains(event.kind) { return .ephemeral }
         let tagKeys = event.indexKeys
         let json = String(decoding: event.json, as: UTF8.self)
-        let address = Self.replaceableAddress(of: event)
+        guard let address = Self.replaceableAddress(of: event) else {
+            let row = EventRow(id: id, pubkey: pubkey, createdAt: event.created_at, kind: event.kind, tagKeys: tagKeys, json: json)
+            let stored = try await insertBatcher.load(row)?.get() ?? false
+            return stored ? .stored : .duplicate("duplicate: already have this event")
+        }
         let idBuffer = ByteBuffer(data: id), pubkeyBuffer = ByteBuffer(data: pubkey)
-        return try await client.withTransaction(logger: logger) { connection in
-            if let address {
+        let (outcome, replaced) = try await client.withTransaction(logger: logger) { connection -> (SaveOutcome, [EventChange]) in
+            var replaced: [EventChange] = []
+            do {
                 // One writer per address at a time, across replicas.
                 try await connection.query(
                     "SELECT pg_advisory_xact_lock(hashtextextended(\(event.pubkey + ":" + String(event.kind) + ":" + address), 0))",
@@ -111,25 +152,107 @@ public struct EventStore: Sendable {
                     """, logger: logger)
                 for try await (heldID, heldCreatedAt) in newest.decode((ByteBuffer, Int64).self) {
                     let held = Data(buffer: heldID)
-                    if held == id { return .duplicate("duplicate: already have this event") }
+                    if held == id { return (.duplicate("duplicate: already have this event"), []) }
                     if heldCreatedAt > event.created_at || (heldCreatedAt == event.created_at && held.lexicographicallyPrecedes(id)) {
-                        return .duplicate("duplicate: have a newer version of this replaceable event")
+                        return (.duplicate("duplicate: have a newer version of this replaceable event"), [])
                     }
                 }
-                try await connection.query(
-                    "DELETE FROM negentropy.events WHERE pubkey = \(pubkeyBuffer) AND kind = \(event.kind) AND d_tag = \(address)",
+                let removed = try await connection.query(
+                    """
+                    WITH replaced AS (
+                        DELETE FROM negentropy.events WHERE pubkey = \(pubkeyBuffer) AND kind = \(event.kind) AND d_tag = \(address)
+                        RETURNING id, created_at
+                    )
+                    INSERT INTO negentropy.changes (id, created_at, present) SELECT id, created_at, false FROM replaced
+                    RETURNING id, created_at
+                    """,
                     logger: logger)
+                for try await (removedID, createdAt) in removed.decode((ByteBuffer, Int64).self) {
+                    guard let removedID = EventID(bytes: removedID.readableBytesView) else { continue }
+                    replaced.append(EventChange(item: NegentropyItem(timestamp: UInt64(clamping: createdAt), id: removedID), fields: nil))
+                }
             }
             let inserted = try await connection.query(
                 """
-                INSERT INTO negentropy.events (id, pubkey, created_at, kind, d_tag, tag_keys, json)
-                VALUES (\(idBuffer), \(pubkeyBuffer), \(event.created_at), \(event.kind), \(address), \(tagKeys), \(json))
-                ON CONFLICT (id) DO NOTHING RETURNING 1
+                WITH inserted AS (
+                    INSERT INTO negentropy.events (id, pubkey, created_at, kind, d_tag, tag_keys, json)
+                    VALUES (\(idBuffer), \(pubkeyBuffer), \(event.created_at), \(event.kind), \(address), \(tagKeys), \(json))
+                    ON CONFLICT (id) DO NOTHING RETURNING id, created_at
+                )
+                INSERT INTO negentropy.changes (id, created_at, present) SELECT id, created_at, true FROM inserted RETURNING 1
                 """, logger: logger)
             var stored = false
             for try await _ in inserted { stored = true }
-            return stored ? .stored : .duplicate("duplicate: already have this event")
+            return (stored ? .stored : .duplicate("duplicate: already have this event"), replaced)
         }
+        var changes = replaced
+        if outcome == .stored, let item = event.negentropyItem {
+            changes.append(EventChange(item: item, fields: .init(pubkey: pubkey, kind: event.kind, tagKeys: tagKeys)))
+        }
+        commits.publish(changes)
+        return outcome
+    }
+
+    /// A regular event's row, for a group insert; one per id.
+    struct EventRow: Hashable, Sendable {
+        var id: Data
+        var pubkey: Data
+        var createdAt: Int64
+        var kind: Int
+        var tagKeys: [String]
+        var json: String
+        static func == (lhs: Self, rhs: Self) -> Bool { lhs.id == rhs.id }
+        func hash(into hasher: inout Hasher) { hasher.combine(id) }
+    }
+
+    /// Inserts `rows` in one statement with their change-feed rows; each gets whether it was inserted (false:
+    /// already stored). A failing statement is retried one row at a time, so a bad row fails only its own EVENT.
+    private static func insertBatch(_ rows: [EventRow], client: PostgresClient, logger: Logger) async throws
+        -> [EventRow: Result<Bool, any Error>]
+    {
+        do {
+            let inserted = try await insertRows(rows, client: client, logger: logger)
+            return Dictionary(rows.map { ($0, .success(inserted.contains($0.id))) }) { first, _ in first }
+        } catch  where rows.count > 1 {
+            var outcomes: [EventRow: Result<Bool, any Error>] = [:]
+            for row in rows {
+                do {
+                    outcomes[row] = .success(try await insertRows([row], client: client, logger: logger).contains(row.id))
+                } catch {
+                    outcomes[row] = .failure(error)
+                }
+            }
+            return outcomes
+        }
+    }
+
+    private static func insertRows(_ rows: [EventRow], client: PostgresClient, logger: Logger) async throws -> Set<Data> {
+        let encoder = JSONEncoder()
+        var ids: [ByteBuffer] = [], pubkeys: [ByteBuffer] = [], createdAts: [Int64] = [], kinds: [Int32] = []
+        var tagKeyLists: [String] = [], jsons: [String] = []
+        for row in rows {
+            ids.append(ByteBuffer(data: row.id))
+            pubkeys.append(ByteBuffer(data: row.pubkey))
+            createdAts.append(row.createdAt)
+            kinds.append(Int32(clamping: row.kind))
+            tagKeyLists.append(String(decoding: try encoder.encode(row.tagKeys), as: UTF8.self))
+            jsons.append(row.json)
+        }
+        let inserted = try await client.query(
+            """
+            WITH inserted AS (
+                INSERT INTO negentropy.events (id, pubkey, created_at, kind, d_tag, tag_keys, json)
+                SELECT i, p, c, k, NULL, ARRAY(SELECT e FROM jsonb_array_elements_text(t) WITH ORDINALITY AS x(e, n) ORDER BY n), j
+                FROM unnest(\(ids)::bytea[], \(pubkeys)::bytea[], \(createdAts)::bigint[], \(kinds)::integer[],
+                            \(tagKeyLists)::text[]::jsonb[], \(jsons)::text[]) AS r(i, p, c, k, t, j)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id, created_at
+            )
+            INSERT INTO negentropy.changes (id, created_at, present) SELECT id, created_at, true FROM inserted RETURNING id
+            """, logger: logger)
+        var stored = Set<Data>()
+        for try await id in inserted.decode(ByteBuffer.self) { stored.insert(Data(buffer: id)) }
+        return stored
     }
 
     /// The `d`-tag address of a replaceable event ("" for plain replaceable kinds); nil for regular events.

@@ -4,8 +4,8 @@ import Synchronization
 /// `lanes` fetches are running, otherwise it waits and joins the next batch. Under light load every read
 /// is its own query (no added latency); under heavy load one `= ANY($1)` query answers many streams' reads,
 /// which costs PostgreSQL and the connection pool far less per key than one query each.
-final class KeyBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    typealias Fetch = @Sendable ([Key]) async throws -> [Key: Value]
+public final class KeyBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    public typealias Fetch = @Sendable ([Key]) async throws -> [Key: Value]
     private typealias Waiter = (key: Key, continuation: CheckedContinuation<Value?, any Error>)
 
     private struct State {
@@ -18,14 +18,14 @@ final class KeyBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private let fetch: Fetch
     private let state = Mutex(State())
 
-    init(lanes: Int, maximumBatch: Int, fetch: @escaping Fetch) {
+    public init(lanes: Int, maximumBatch: Int, fetch: @escaping Fetch) {
         self.lanes = lanes
         self.maximumBatch = maximumBatch
         self.fetch = fetch
     }
 
     /// The value stored for `key`, or nil.
-    func load(_ key: Key) async throws -> Value? {
+    public func load(_ key: Key) async throws -> Value? {
         try await withCheckedThrowingContinuation { continuation in
             let batch = state.withLock { state -> [Waiter]? in
                 state.waiting.append((key, continuation))
