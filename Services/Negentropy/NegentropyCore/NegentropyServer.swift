@@ -38,7 +38,7 @@ public enum NegentropyServer: WharfServiceProgram {
         let postgres = host.configuration.postgres
         let deployment = "\(postgres.host):\(postgres.port)/\(postgres.database)"
         let peers = PeerRepository(client: host.postgres, logger: logger)
-        let sync = PeerSync(store: store, live: live, settings: settings.peerSync, logger: logger)
+        let sync = PeerSync(store: store, indexes: indexes, live: live, settings: settings.peerSync, logger: logger)
         let coordinator = SyncCoordinator(
             peers: peers, jobs: host.jobs, sync: sync, filter: settings.syncFilter,
             interval: settings.syncInterval, logger: logger)

@@ -54,6 +54,8 @@ extension RelayConnection {
         switch outcome {
         case .duplicate(let message):
             try await output.send(RelayFrame.ok(eventID: event.id, accepted: true, message: message))
+        case .deleted:
+            try await output.send(RelayFrame.ok(eventID: event.id, accepted: false, message: EventStore.SaveOutcome.deletedMessage))
         case .stored, .ephemeral:
             try await output.send(RelayFrame.ok(eventID: event.id, accepted: true, message: ""))
             context.live.deliver(event)

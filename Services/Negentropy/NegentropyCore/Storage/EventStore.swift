@@ -70,6 +70,33 @@ public struct EventStore: Sendable {
                     """,
                     "CREATE INDEX changes_at ON negentropy.changes (at)",
                 ]),
+            Migration(
+                version: 3, name: "deletions (NIP-09)",
+                sql: [
+                    // An id a kind-5 event of `pubkey` deleted. It refuses only that author's event (a deletion
+                    // names any id it likes); `confirmed` once an event of that id and author was seen, from then
+                    // on peer syncs never fetch the id again.
+                    """
+                    CREATE TABLE negentropy.tombstones (
+                        id bytea NOT NULL CHECK (length(id) = 32),
+                        pubkey bytea NOT NULL,
+                        deleted_by bytea NOT NULL,
+                        confirmed boolean NOT NULL DEFAULT false,
+                        at timestamptz NOT NULL DEFAULT now(),
+                        PRIMARY KEY (id, pubkey)
+                    )
+                    """,
+                    // Addressable events (`a` tags) deleted up to a time: versions not newer are refused.
+                    """
+                    CREATE TABLE negentropy.address_tombstones (
+                        pubkey bytea NOT NULL,
+                        kind integer NOT NULL,
+                        d_tag text NOT NULL,
+                        until bigint NOT NULL,
+                        PRIMARY KEY (pubkey, kind, d_tag)
+                    )
+                    """,
+                ]),
         ])
 
     public enum SaveOutcome: Sendable, Equatable {
@@ -78,6 +105,10 @@ public struct EventStore: Sendable {
         case duplicate(String)
         /// Ephemeral kinds (20000–29999) are relayed, never stored.
         case ephemeral
+        /// Refused: its author deleted it (NIP-09).
+        case deleted
+
+        public static let deletedMessage = "blocked: this event was deleted by its author"
     }
 
     let client: PostgresClient
@@ -86,7 +117,7 @@ public struct EventStore: Sendable {
     let queryTimeout: Duration
     /// Regular events stored concurrently (one connection's pipelined EVENTs, or many connections') share one
     /// statement and one commit.
-    private let insertBatcher: KeyBatcher<EventRow, Result<Bool, any Error>>
+    private let insertBatcher: KeyBatcher<EventRow, Result<SaveOutcome, any Error>>
     /// Told of every event this replica stores or removes, after its commit.
     public let commits = CommitListeners()
 
@@ -102,7 +133,7 @@ public struct EventStore: Sendable {
         insertBatcher = KeyBatcher(lanes: Self.insertLanes, maximumBatch: Self.maximumInsertBatch) { rows in
             let outcomes = try await Self.insertBatch(rows, client: client, logger: logger)
             commits.publish(
-                rows.filter { (try? outcomes[$0]?.get()) == true }.map {
+                rows.filter { (try? outcomes[$0]?.get()) == .stored }.map {
                     EventChange(
                         item: NegentropyItem(timestamp: UInt64(clamping: $0.createdAt), id: EventID(bytes: $0.id) ?? .zero),
                         fields: .init(pubkey: $0.pubkey, kind: $0.kind, tagKeys: $0.tagKeys))
@@ -131,14 +162,19 @@ public struct EventStore: Sendable {
         if (20000..<30000).contains(event.kind) { return .ephemeral }
         let tagKeys = event.indexKeys
         let json = String(decoding: event.json, as: UTF8.self)
+        if event.kind == Self.deletionKind { return try await saveDeletion(event, id: id, pubkey: pubkey, tagKeys: tagKeys, json: json) }
         guard let address = Self.replaceableAddress(of: event) else {
             let row = EventRow(id: id, pubkey: pubkey, createdAt: event.created_at, kind: event.kind, tagKeys: tagKeys, json: json)
-            let stored = try await insertBatcher.load(row)?.get() ?? false
-            return stored ? .stored : .duplicate("duplicate: already have this event")
+            return try await insertBatcher.load(row)?.get() ?? .duplicate("duplicate: already have this event")
         }
         let idBuffer = ByteBuffer(data: id), pubkeyBuffer = ByteBuffer(data: pubkey)
         let (outcome, replaced) = try await client.withTransaction(logger: logger) { connection -> (SaveOutcome, [EventChange]) in
             var replaced: [EventChange] = []
+            if try await Self.isDeleted(
+                id: idBuffer, pubkey: pubkeyBuffer, kind: event.kind, address: address, createdAt: event.created_at, on: connection, logger: logger)
+            {
+                return (.deleted, [])
+            }
             do {
                 // One writer per address at a time, across replicas.
                 try await connection.query(
@@ -205,25 +241,47 @@ public struct EventStore: Sendable {
         func hash(into hasher: inout Hasher) { hasher.combine(id) }
     }
 
-    /// Inserts `rows` in one statement with their change-feed rows; each gets whether it was inserted (false:
-    /// already stored). A failing statement is retried one row at a time, so a bad row fails only its own EVENT.
+    /// Inserts `rows` in one statement with their change-feed rows; each gets stored, duplicate or deleted (its
+    /// author deleted it). A failing statement is retried one row at a time, so a bad row fails only its own EVENT.
     private static func insertBatch(_ rows: [EventRow], client: PostgresClient, logger: Logger) async throws
-        -> [EventRow: Result<Bool, any Error>]
+        -> [EventRow: Result<SaveOutcome, any Error>]
     {
         do {
-            let inserted = try await insertRows(rows, client: client, logger: logger)
-            return Dictionary(rows.map { ($0, .success(inserted.contains($0.id))) }) { first, _ in first }
+            let outcomes = try await outcomes(
+                of: rows, inserted: try await insertRows(rows, client: client, logger: logger), client: client, logger: logger)
+            return Dictionary(rows.map { ($0, .success(outcomes[$0.id] ?? .stored)) }) { first, _ in first }
         } catch  where rows.count > 1 {
-            var outcomes: [EventRow: Result<Bool, any Error>] = [:]
+            var outcomes: [EventRow: Result<SaveOutcome, any Error>] = [:]
             for row in rows {
                 do {
-                    outcomes[row] = .success(try await insertRows([row], client: client, logger: logger).contains(row.id))
+                    let inserted = try await insertRows([row], client: client, logger: logger)
+                    outcomes[row] = .success(
+                        try await Self.outcomes(of: [row], inserted: inserted, client: client, logger: logger)[row.id] ?? .stored)
                 } catch {
                     outcomes[row] = .failure(error)
                 }
             }
             return outcomes
         }
+    }
+
+    /// What became of rows a group insert did not insert: deleted when a tombstone of their author holds their
+    /// id (then confirmed: peer syncs stop fetching it), else already stored.
+    private static func outcomes(of rows: [EventRow], inserted: Set<Data>, client: PostgresClient, logger: Logger) async throws
+        -> [Data: SaveOutcome]
+    {
+        var outcomes: [Data: SaveOutcome] = [:]
+        let refused = rows.filter { !inserted.contains($0.id) }
+        guard !refused.isEmpty else { return outcomes }
+        for row in refused { outcomes[row.id] = .duplicate("duplicate: already have this event") }
+        let confirmed = try await client.query(
+            """
+            UPDATE negentropy.tombstones t SET confirmed = true
+            FROM unnest(\(refused.map { ByteBuffer(data: $0.id) })::bytea[], \(refused.map { ByteBuffer(data: $0.pubkey) })::bytea[]) AS r(i, p)
+            WHERE t.id = r.i AND t.pubkey = r.p RETURNING t.id
+            """, logger: logger)
+        for try await id in confirmed.decode(ByteBuffer.self) { outcomes[Data(buffer: id)] = .deleted }
+        return outcomes
     }
 
     private static func insertRows(_ rows: [EventRow], client: PostgresClient, logger: Logger) async throws -> Set<Data> {
@@ -245,6 +303,7 @@ public struct EventStore: Sendable {
                 SELECT i, p, c, k, NULL, ARRAY(SELECT e FROM jsonb_array_elements_text(t) WITH ORDINALITY AS x(e, n) ORDER BY n), j
                 FROM unnest(\(ids)::bytea[], \(pubkeys)::bytea[], \(createdAts)::bigint[], \(kinds)::integer[],
                             \(tagKeyLists)::text[]::jsonb[], \(jsons)::text[]) AS r(i, p, c, k, t, j)
+                WHERE NOT EXISTS (SELECT 1 FROM negentropy.tombstones d WHERE d.id = r.i AND d.pubkey = r.p)
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id, created_at
             )

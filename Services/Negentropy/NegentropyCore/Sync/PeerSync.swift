@@ -15,6 +15,10 @@ public struct PeerSyncProgress: Sendable, Equatable {
     /// Needed events received, valid and stored; our events the peer accepted.
     public var fetched = 0
     public var sent = 0
+    /// Events the peer sent for our REQs (stored or not), and needed ids never asked for because their
+    /// authors deleted them here.
+    public var received = 0
+    public var skippedDeleted = 0
 }
 
 public struct PeerSyncError: Error, CustomStringConvertible, Sendable {
@@ -34,8 +38,13 @@ public struct PeerSync: Sendable {
         public var initialTimeout: Duration = .seconds(10)
         public var idleTimeout: Duration = .seconds(30)
         public var maximumRounds = 10_000
-        /// Ids per REQ and events per upload batch.
-        public var batchSize = 100
+        /// Ids per REQ, and REQs under way at once; events uploaded without their OK yet.
+        public var batchSize = 500
+        public var requestsInFlight = 4
+        public var uploadWindow = 1000
+        /// Received events being verified and stored at once, and their bytes.
+        public var savesInFlight = 2000
+        public var saveBytesInFlight = 32 << 20
         /// What a fetched event must satisfy to be stored (the relay's own rules for EVENTs).
         public var eventRules = EventRules()
         /// Hosts a sync may dial (`WHARF_NEGENTROPY_ALLOWED_PEERS`); checked before every dial.
@@ -45,12 +54,15 @@ public struct PeerSync: Sendable {
     }
 
     private let store: EventStore
+    /// This side's set comes from here when the sync's filter is indexed (nil, or not indexed: PostgreSQL).
+    private let indexes: ResidentIndexes?
     private let live: LiveEvents?
     private let settings: Settings
     private let logger: Logger
 
-    public init(store: EventStore, live: LiveEvents?, settings: Settings = Settings(), logger: Logger) {
+    public init(store: EventStore, indexes: ResidentIndexes? = nil, live: LiveEvents?, settings: Settings = Settings(), logger: Logger) {
         self.store = store
+        self.indexes = indexes
         self.live = live
         self.settings = settings
         self.logger = logger
@@ -73,11 +85,22 @@ public struct PeerSync: Sendable {
         case .failure(let refusal): throw PeerSyncError(refusal.description)
         case .success(let target): dialled = target
         }
-        let storage: SortedItems
+        if let resident = indexes?.snapshot(for: filter) {
+            guard resident.count <= settings.maximumSetSize else {
+                throw PeerSyncError("too many local events match the filter (more than \(settings.maximumSetSize))")
+            }
+            return try await run(peerURL: peerURL, dialled: dialled, filter: filter, storage: resident, progress: progress)
+        }
         switch try await store.snapshot(filter, maximum: settings.maximumSetSize) {
         case .tooMany: throw PeerSyncError("too many local events match the filter (more than \(settings.maximumSetSize))")
-        case .items(let items): storage = items
+        case .items(let items): return try await run(peerURL: peerURL, dialled: dialled, filter: filter, storage: items, progress: progress)
         }
+    }
+
+    private func run<Storage: NegentropyStorage>(
+        peerURL: String, dialled: String, filter: NostrFilter, storage: Storage,
+        progress: @escaping @Sendable (PeerSyncProgress) async -> Void
+    ) async throws -> PeerSyncProgress {
         let negentropy = try Negentropy(storage: storage, frameSizeLimit: settings.frameSizeLimit)
         // Set by the session; what the socket does after it (the close handshake) does not change it.
         let outcome = Mutex<Result<PeerSyncProgress, PeerSyncError>?>(nil)
@@ -126,8 +149,8 @@ public struct PeerSync: Sendable {
     }
 
     /// One connection's work, in order: reconcile, download, upload.
-    private struct Session {
-        var negentropy: Negentropy<SortedItems>
+    private struct Session<Storage: NegentropyStorage> {
+        var negentropy: Negentropy<Storage>
         var inbox: FrameInbox<RelayMessage>
         var outbound: WebSocketOutboundWriter
         var store: EventStore
@@ -155,7 +178,7 @@ public struct PeerSync: Sendable {
                 case .negMessage(subscription, let hex):
                     answered = true
                     guard let message = Data(hexString: hex) else { throw PeerSyncError("peer sent a NEG-MSG that is not hex") }
-                    let step: Negentropy<SortedItems>.InitiatorStep
+                    let step: Negentropy<Storage>.InitiatorStep
                     do { step = try negentropy.reconcileAsInitiator(Array(message)) } catch {
                         throw PeerSyncError("reconcile failed: \(error)")
                     }
@@ -181,65 +204,108 @@ public struct PeerSync: Sendable {
                 }
             }
             try await send(["NEG-CLOSE", subscription])
-            counters.fetched = try await download(Array(need), subscription: subscription, counters: counters)
+            try await download(Array(need), subscription: subscription, counters: &counters)
             await progress(counters)
             counters.sent = try await upload(Array(have), counters: counters)
             await progress(counters)
             return counters
         }
 
-        /// REQs by id in batches; every received event is validated and stored. Returns how many were stored.
-        private func download(_ ids: [EventID], subscription: String, counters: PeerSyncProgress) async throws -> Int {
-            var fetched = 0
-            for (number, start) in stride(from: 0, to: ids.count, by: settings.batchSize).enumerated() {
-                let batch = ids[start..<min(start + settings.batchSize, ids.count)]
-                let wanted = Set(batch.map(\.hex))
-                let request = "\(subscription)-fetch-\(number)"
-                try await send(["REQ", request, ["ids": Array(wanted)]])
-                receiving: while let frame = try await inbox.next(timeout: settings.idleTimeout) {
+        /// REQs by id, `requestsInFlight` at once, each for `batchSize` ids; every received event is validated and
+        /// stored by its own task (group commits), within `savesInFlight`. Ids whose events were deleted here are
+        /// never asked for. Returns how many were stored.
+        private func download(_ ids: [EventID], subscription: String, counters: inout PeerSyncProgress) async throws {
+            var deleted = Set<EventID>()
+            for start in stride(from: 0, to: ids.count, by: 10_000) {
+                deleted.formUnion(try await store.deletedIDs(among: Array(ids[start..<min(start + 10_000, ids.count)])))
+            }
+            counters.skippedDeleted = deleted.count
+            let wanted = ids.filter { !deleted.contains($0) }
+            let base = counters
+            let batches = stride(from: 0, to: wanted.count, by: settings.batchSize).map {
+                Set(wanted[$0..<min($0 + settings.batchSize, wanted.count)].map(\.hex))
+            }
+            let fetched = SyncCount(), received = SyncCount()
+            let saving = InFlightLimit(maximumCount: settings.savesInFlight, maximumWeight: settings.saveBytesInFlight)
+            try await withThrowingDiscardingTaskGroup { group in
+                var open: [String: Set<String>] = [:]
+                var next = 0
+                func openNextRequest() async throws {
+                    let request = "\(subscription)-fetch-\(next)"
+                    open[request] = batches[next]
+                    try await send(["REQ", request, ["ids": Array(batches[next])]])
+                    next += 1
+                }
+                while next < batches.count, open.count < settings.requestsInFlight { try await openNextRequest() }
+                while !open.isEmpty {
+                    guard let frame = try await inbox.next(timeout: settings.idleTimeout) else {
+                        throw PeerSyncError("peer closed the connection while sending events")
+                    }
                     switch frame {
-                    case .event(request, let event?):
-                        guard wanted.contains(event.id), (try? event.validate()) != nil,
-                            settings.eventRules.refusal(of: event, now: EventRules.now) == nil
-                        else { continue }
-                        if try await store.save(event) == .stored {
-                            fetched += 1
-                            live?.deliver(event)
+                    case .event(let request, let event?):
+                        guard open[request]?.contains(event.id) == true else { continue }
+                        received.add(1)
+                        let weight = event.content.utf8.count + 1024
+                        try await saving.enter(weight: weight)
+                        group.addTask { [store, live, settings] in
+                            defer { saving.leave(weight: weight) }
+                            guard (try? event.validate()) != nil, settings.eventRules.refusal(of: event, now: EventRules.now) == nil else {
+                                return
+                            }
+                            if try await store.save(event) == .stored {
+                                fetched.add(1)
+                                live?.deliver(event)
+                            }
                         }
-                    case .endOfStoredEvents(request), .closed(request, _):
-                        break receiving
+                    case .endOfStoredEvents(let request), .closed(let request, _):
+                        guard open.removeValue(forKey: request) != nil else { continue }
+                        try await send(["CLOSE", request])
+                        if next < batches.count { try await openNextRequest() }
+                        var reported = base
+                        reported.fetched = fetched.value
+                        reported.received = received.value
+                        await progress(reported)
                     default:
                         continue
                     }
                 }
-                try await send(["CLOSE", request])
-                var reported = counters
-                reported.fetched = fetched
-                await progress(reported)
             }
-            return fetched
+            counters.fetched = fetched.value
+            counters.received = received.value
         }
 
-        /// EVENTs in batches, each batch's OKs awaited before the next. Returns how many the peer accepted.
+        /// EVENTs read from the store a batch at a time, up to `uploadWindow` of them unanswered. Returns how
+        /// many the peer accepted.
         private func upload(_ ids: [EventID], counters: PeerSyncProgress) async throws -> Int {
             var sent = 0
+            var pending = Set<String>()
+            func receiveOK() async throws {
+                guard let frame = try await inbox.next(timeout: settings.idleTimeout) else {
+                    throw PeerSyncError("peer closed the connection while receiving events")
+                }
+                guard case .ok(let id, let accepted, _) = frame, pending.remove(id) != nil else { return }
+                if accepted { sent += 1 }
+            }
             for start in stride(from: 0, to: ids.count, by: settings.batchSize) {
                 let batch = Array(ids[start..<min(start + settings.batchSize, ids.count)])
-                var pending = Set<String>()
                 for event in try await store.events(ids: batch) {
-                    let id = Data(event.id).hexString
-                    pending.insert(id)
+                    while pending.count >= settings.uploadWindow { try await receiveOK() }
+                    pending.insert(Data(event.id).hexString)
                     try await outbound.write(.text("[\"EVENT\",\(event.json)]"))
-                }
-                while !pending.isEmpty, let frame = try await inbox.next(timeout: settings.idleTimeout) {
-                    guard case .ok(let id, let accepted, _) = frame, pending.remove(id) != nil else { continue }
-                    if accepted { sent += 1 }
                 }
                 var reported = counters
                 reported.sent = sent
                 await progress(reported)
             }
+            while !pending.isEmpty { try await receiveOK() }
             return sent
         }
     }
+}
+
+/// A count several tasks add to.
+final class SyncCount: Sendable {
+    private let count = Mutex(0)
+    func add(_ amount: Int) { count.withLock { $0 += amount } }
+    var value: Int { count.withLock { $0 } }
 }

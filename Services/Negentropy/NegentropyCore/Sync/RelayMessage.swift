@@ -13,6 +13,11 @@ enum RelayMessage: Sendable {
     case other
 
     init(text: String) {
+        // The frame a sync receives most, decoded in one pass.
+        if text.hasPrefix("[\"EVENT\""), let frame = try? JSONDecoder().decode(SubscriptionEventFrame.self, from: Data(text.utf8)) {
+            self = .event(subscription: frame.subscription, event: frame.event)
+            return
+        }
         guard let frame = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any], let verb = frame.first as? String else {
             self = .other
             return
@@ -32,5 +37,20 @@ enum RelayMessage: Sendable {
             self = .event(subscription: string(1), event: event)
         default: self = .other
         }
+    }
+}
+
+/// `["EVENT", <subscription>, <event>]`.
+private struct SubscriptionEventFrame: Decodable {
+    var subscription: String
+    var event: NostrEvent
+
+    init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        guard try container.decode(String.self) == "EVENT" else {
+            throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath, debugDescription: "not an EVENT frame"))
+        }
+        subscription = try container.decode(String.self)
+        event = try container.decode(NostrEvent.self)
     }
 }
