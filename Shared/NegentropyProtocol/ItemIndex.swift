@@ -127,12 +127,31 @@ public struct ItemIndex: Sendable {
 final class ItemBlock: Sendable {
     let items: [NegentropyItem]
     let sum: IDSum
+    /// `chunkSums[c]` is the id sum of `items[0 ..< c * chunk]`: a prefix sum inside the block costs at most
+    /// `chunk - 1` additions (about one byte an item).
+    private let chunkSums: [IDSum]
+    static let chunk = 32
 
     init(_ items: [NegentropyItem]) {
         self.items = items
         var sum = IDSum()
-        for item in items { sum.add(item.id) }
+        var chunkSums: [IDSum] = []
+        chunkSums.reserveCapacity(items.count / Self.chunk + 1)
+        for (index, item) in items.enumerated() {
+            if index % Self.chunk == 0 { chunkSums.append(sum) }
+            sum.add(item.id)
+        }
+        if items.count % Self.chunk == 0 { chunkSums.append(sum) }
         self.sum = sum
+        self.chunkSums = chunkSums
+    }
+
+    /// The id sum of `items[0 ..< offset]`.
+    func prefixSum(_ offset: Int) -> IDSum {
+        let chunk = offset / Self.chunk
+        var sum = chunkSums[chunk]
+        for index in (chunk * Self.chunk)..<offset { sum.add(items[index].id) }
+        return sum
     }
 
     /// Where `item` is, or would be inserted.
@@ -182,16 +201,14 @@ final class ItemBlock: Sendable {
         return blocks
     }
 
-    /// The sum of the ids of `items[range]`, added from whichever end is shorter.
+    /// The sum of the ids of `items[range]`.
     func sum(of range: Range<Int>) -> IDSum {
-        var sum = IDSum()
-        if range.count <= items.count / 2 {
+        if range.count < Self.chunk {
+            var sum = IDSum()
             for index in range { sum.add(items[index].id) }
             return sum
         }
-        for index in 0..<range.lowerBound { sum.add(items[index].id) }
-        for index in range.upperBound..<items.count { sum.add(items[index].id) }
-        return self.sum.subtracting(sum)
+        return prefixSum(range.upperBound).subtracting(prefixSum(range.lowerBound))
     }
 }
 
@@ -203,6 +220,10 @@ public struct ItemIndexSnapshot: NegentropyStorage {
     private let starts: [Int]
     /// `sums[b]` is the id sum of the blocks before `b`.
     private let sums: [IDSum]
+    /// `firstBlock[p >> bucketShift]` is the block holding position `p` rounded down to its bucket: the search
+    /// for a position's block starts there and moves a block or two (the reconciler reads items one by one).
+    private let firstBlock: [Int32]
+    private static let bucketShift = 8
     /// The positions in the whole set this snapshot shows.
     public let window: Range<Int>
 
@@ -220,8 +241,17 @@ public struct ItemIndexSnapshot: NegentropyStorage {
         }
         starts.append(position)
         sums.append(sum)
+        var firstBlock: [Int32] = []
+        firstBlock.reserveCapacity(position >> Self.bucketShift + 1)
+        var block = 0
+        for bucket in 0...(position >> Self.bucketShift) {
+            let bucketStart = bucket << Self.bucketShift
+            while block + 1 < blocks.count, starts[block + 1] <= bucketStart { block += 1 }
+            firstBlock.append(Int32(clamping: block))
+        }
         self.starts = starts
         self.sums = sums
+        self.firstBlock = firstBlock
         window = 0..<position
     }
 
@@ -229,6 +259,7 @@ public struct ItemIndexSnapshot: NegentropyStorage {
         blocks = base.blocks
         starts = base.starts
         sums = base.sums
+        firstBlock = base.firstBlock
         self.window = window
     }
 
@@ -271,16 +302,14 @@ public struct ItemIndexSnapshot: NegentropyStorage {
         if position >= (starts.last ?? 0) { return sums.last ?? IDSum() }
         let block = blockIndex(containing: position)
         let offset = position - starts[block]
-        return sums[block].adding(blocks[block].sum(of: 0..<offset))
+        return sums[block].adding(blocks[block].prefixSum(offset))
     }
 
     /// The block holding position `position` of the whole set (the last block for the end position).
     private func blockIndex(containing position: Int) -> Int {
-        var low = 0, high = blocks.count
-        while low < high {
-            let middle = low + (high - low) / 2
-            if starts[middle + 1] <= position { low = middle + 1 } else { high = middle }
-        }
-        return min(low, max(0, blocks.count - 1))
+        let bucket = position >> Self.bucketShift
+        var block = bucket < firstBlock.count ? Int(firstBlock[bucket]) : max(0, blocks.count - 1)
+        while block + 1 < blocks.count, starts[block + 1] <= position { block += 1 }
+        return block
     }
 }
