@@ -19,10 +19,21 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // In-process reconciliation of a million items per side (scripts/bench-negentropy).
         .executableTarget(name: "NegentropyBench", dependencies: [.product(name: "WharfProtocols", package: "Wharf")], path: "NegentropyBench"),
+        // A relay loaded and reconciled end to end: signed events, pipelined ingest, Wharf→Wharf SyncWithPeer
+        // (scripts/bench-negentropy-relay).
+        .executableTarget(
+            name: "NegentropyRelayBench",
+            dependencies: [
+                .product(name: "WharfServices", package: "Wharf"), .product(name: "WharfRuntime", package: "Wharf"),
+                .product(name: "WharfProto", package: "Wharf"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ] + grpc,
+            path: "NegentropyRelayBench"),
         // Search latency over a million indexed records (scripts/bench-routing).
         .executableTarget(
             name: "RoutingBench",

@@ -1,0 +1,84 @@
+"""rust-nostr (PyPI nostr-sdk 0.45) as a relay's users run it, for scripts/bench-negentropy-relay.
+
+  nostr_relay_clients.py sync <relay ws url> <scratch folder> <clients> <expected events>
+      <clients> nostr-sdk clients at once, each with an empty LMDB database: a reconcile-only run (dry_run), then
+      a full sync down. Prints one JSON object per client, then one with the totals.
+  nostr_relay_clients.py local-relay <port>
+      Runs rust-nostr's in-memory LocalRelay on 127.0.0.1:<port> (the anchor) until stdin closes; prints "ready".
+  nostr_relay_clients.py reconcile <relay ws url> <expected events>
+      One reconcile-only run with an empty in-memory database (what LocalRelay allows: its full sync fails).
+"""
+import asyncio, datetime, json, os, shutil, sys, time
+
+import nostr_sdk
+from nostr_sdk import (ClientBuilder, Client, Filter, LocalRelayBuilder, NostrLmdb, RateLimit, RelayUrl, SyncDirection,
+                       SyncOptions)
+
+EVERYTHING = Filter()
+
+
+async def one_client(url, path, expected):
+    shutil.rmtree(path, ignore_errors=True)
+    database = await NostrLmdb.open(path)
+    client = ClientBuilder().database(database).build()
+    await client.add_relay(url)
+    await client.connect(datetime.timedelta(seconds=10))
+    started = time.monotonic()
+    dry = (await client.sync(EVERYTHING, opts=SyncOptions().dry_run())).report
+    reconcile = time.monotonic() - started
+    started = time.monotonic()
+    report = (await client.sync(EVERYTHING, opts=SyncOptions().direction(SyncDirection.DOWN))).report
+    whole = time.monotonic() - started
+    stored = await database.count(EVERYTHING)
+    await client.shutdown()
+    return {"need": len(dry.remote), "reconcile_seconds": round(reconcile, 3), "received": len(report.received),
+            "stored": stored, "sync_seconds": round(whole, 3), "events_per_second": round(len(report.received) / whole) if whole else 0,
+            "complete": stored == expected}
+
+
+async def sync(address, scratch, clients, expected):
+    nostr_sdk.uniffi_set_event_loop(asyncio.get_running_loop())
+    url = RelayUrl.parse(address)
+    started = time.monotonic()
+    results = await asyncio.gather(*(one_client(url, os.path.join(scratch, f"client-{i}"), expected) for i in range(clients)))
+    wall = time.monotonic() - started
+    for result in results:
+        print(json.dumps(result))
+    print(json.dumps({"clients": clients, "wall_seconds": round(wall, 3), "all_complete": all(r["complete"] for r in results)}))
+    return 0 if all(r["complete"] for r in results) else 1
+
+
+async def local_relay(port):
+    nostr_sdk.uniffi_set_event_loop(asyncio.get_running_loop())
+    relay = (LocalRelayBuilder().port(port).max_filter_limit(1_000_000)
+             .rate_limit(RateLimit(max_reqs=1_000_000, notes_per_minute=100_000_000)).build())
+    await relay.run()
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await relay.shutdown()
+    return 0
+
+
+async def reconcile(address, expected):
+    nostr_sdk.uniffi_set_event_loop(asyncio.get_running_loop())
+    client = Client()
+    await client.add_relay(RelayUrl.parse(address))
+    await client.connect(datetime.timedelta(seconds=10))
+    started = time.monotonic()
+    dry = (await client.sync(EVERYTHING, opts=SyncOptions().dry_run())).report
+    seconds = time.monotonic() - started
+    await client.shutdown()
+    print(json.dumps({"need": len(dry.remote), "reconcile_seconds": round(seconds, 3), "complete": len(dry.remote) == expected}))
+    return 0 if len(dry.remote) == expected else 1
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "sync":
+        status = asyncio.run(sync(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))
+    elif mode == "local-relay":
+        status = asyncio.run(local_relay(int(sys.argv[2])))
+    else:
+        status = asyncio.run(reconcile(sys.argv[2], int(sys.argv[3])))
+    sys.stdout.flush()
+    os._exit(status)  # nostr-sdk's FFI finalizers can crash a normal interpreter exit
