@@ -42,19 +42,21 @@ func run(items count: Int, difference: Difference, clientLimit: Int, serverLimit
     server.reserveCapacity(count)
     var expectedHave = Set<EventID>(), expectedNeed = Set<EventID>()
     var exactly: Set<Int> = []
-    if case .exactly(let k) = difference { while exactly.count < k { exactly.insert(Int.random(in: 0..<count, using: &generator)) } }
+    // Draws made as plain SplitMix64 outputs (modulo, one bit) so that the C++ reference's harness
+    // (Benchmarks/NegentropyReference) builds exactly the same sets from the same seed.
+    if case .exactly(let k) = difference { while exactly.count < k { exactly.insert(Int(generator.next() % UInt64(count))) } }
     for index in 0..<count {
         let id = EventID(bytes: (0..<4).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } })!
-        let item = NegentropyItem(timestamp: 1_700_000_000 + UInt64.random(in: 0..<UInt64(count), using: &generator), id: id)
+        let item = NegentropyItem(timestamp: 1_700_000_000 + generator.next() % UInt64(count), id: id)
         let differs: Bool
         switch difference {
-        case .probability(let p): differs = Double.random(in: 0..<1, using: &generator) < p
+        case .probability(let p): differs = generator.next() % 1_000_000 < UInt64(p * 1_000_000)
         case .exactly: differs = exactly.contains(index)
         }
         if !differs {
             client.append(item)
             server.append(item)
-        } else if Bool.random(using: &generator) {
+        } else if generator.next() & 1 == 1 {
             client.append(item)
             expectedHave.insert(id)
         } else {

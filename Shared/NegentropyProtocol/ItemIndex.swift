@@ -69,27 +69,27 @@ public struct ItemIndex: Sendable {
         if blocks.isEmpty { blocks = [ItemBlock([])] }
 
         let before = count
-        var rebuilt: [ItemBlock] = []
-        rebuilt.reserveCapacity(blocks.count + 1)
-        var next = 0  // the first change not yet applied
-        for (index, block) in blocks.enumerated() {
-            // The changes for this block: those sorting before the next block's first item.
-            var end = next
-            if index + 1 < blocks.count, let boundary = blocks[index + 1].items.first {
-                while end < changes.count, changes[end].item < boundary { end += 1 }
-            } else {
-                end = changes.count
-            }
-            guard end > next else {
-                rebuilt.append(block)
-                continue
-            }
-            let merged = block.merging(changes[next..<end])
-            next = end
-            count += merged.count - block.items.count
-            rebuilt += ItemBlock.split(merged, maximum: Self.maximumBlockSize)
+        // Each run of changes goes to the block it sorts into (the last whose first item is not after it); only
+        // those blocks are rebuilt, so a change costs its block, not the set.
+        var replacements: [(index: Int, blocks: [ItemBlock])] = []
+        var smallBlocks = false
+        var start = 0
+        while start < changes.count {
+            let target = blockIndex(for: changes[start].item)
+            let next = target + 1 < blocks.count ? blocks[target + 1].items.first : nil
+            var end = start + 1
+            while end < changes.count, next.map({ changes[end].item < $0 }) ?? true { end += 1 }
+            let merged = blocks[target].merging(changes[start..<end])
+            count += merged.count - blocks[target].items.count
+            let rebuilt = ItemBlock.split(merged, maximum: Self.maximumBlockSize)
+            smallBlocks = smallBlocks || rebuilt.contains { $0.items.count < Self.minimumBlockSize }
+            replacements.append((target, rebuilt))
+            start = end
         }
-        blocks = Self.mergingSmall(rebuilt)
+        for replacement in replacements.reversed() {
+            blocks.replaceSubrange(replacement.index...replacement.index, with: replacement.blocks)
+        }
+        if smallBlocks { blocks = Self.mergingSmall(blocks) }
         return count - before
     }
 

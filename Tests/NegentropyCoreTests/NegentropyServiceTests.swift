@@ -166,6 +166,25 @@ struct NegentropyServiceTests {
         }
     }
 
+    @Test("two systems on one Redis database (their own WHARF_REDIS_CHANNEL_PREFIX) never list each other's sessions")
+    func sessionsKeptPerSystem() async throws {
+        try await withServices([.negentropy]) { first in
+            let node = await NegentropyNode(first)
+            try await withServices([.negentropy]) { second in
+                let other = await NegentropyNode(second)
+                let client = RelayTestClient(url: node.relayURL)
+                let empty = try Negentropy(storage: try SortedItems([])).initiate().hexString
+                try client.send(["NEG-OPEN", "mine", [String: Any](), empty])
+                #expect(try await client.receive()[0] as? String == "NEG-MSG")
+                let listedHere = try await withNegentropyClient(port: node.grpcPort) { try await $0.listSessions(.init()).sessions }
+                #expect(listedHere.map(\.subscriptionID) == ["mine"])
+                let listedThere = try await withNegentropyClient(port: other.grpcPort) { try await $0.listSessions(.init()).sessions }
+                #expect(listedThere.isEmpty, "\(listedThere)")
+                await client.close()
+            }
+        }
+    }
+
     @Test("SyncWithPeer: two relays end with the same events; progress counts the differences; peer state is kept")
     func syncWithPeer() async throws {
         try await withServices([.negentropy]) { services in

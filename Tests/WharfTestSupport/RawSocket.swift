@@ -35,6 +35,11 @@ public final class RawSocket: @unchecked Sendable {
 
     deinit { close(descriptor) }
 
+    /// Ends the connection both ways at once; a send blocked on another thread returns with an error.
+    public func shutdown() {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
     public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     public func send(_ bytes: [UInt8]) throws {

@@ -25,7 +25,7 @@ public enum NegentropyServer: WharfServiceProgram {
     public static func build(host: WharfServiceHost, settings: NegentropySettings) async throws -> Built {
         let logger = host.logger
         let store = EventStore(client: host.postgres, logger: logger, queryTimeout: settings.relayQueryTimeout)
-        let registry = SessionRegistry(redis: host.redis, timeout: settings.sessionTimeout)
+        let registry = SessionRegistry(redis: host.redis, timeout: settings.sessionTimeout, prefix: host.configuration.redis.channelPrefix)
         let indexes = settings.residentIndexes.map {
             ResidentIndexes(settings: $0, client: host.postgres, commits: store.commits, logger: logger, metrics: host.metricsFactory)
         }
@@ -50,7 +50,7 @@ public enum NegentropyServer: WharfServiceProgram {
             address: settings.relayAddress,
             context: RelayContext(
                 store: store, sessions: sessions, live: live, bus: host.events, deployment: deployment, replicaID: replicaID,
-                limits: settings.relayLimits, logger: logger),
+                limits: settings.relayLimits, logger: logger, intake: RelayIntake(metrics: host.metricsFactory)),
             maximumMessageSize: settings.relayMaximumMessageSize,
             handshakeTimeout: host.configuration.httpIdleTimeout,
             trustedProxies: settings.relayTrustedProxies,

@@ -37,7 +37,9 @@ public final class ResidentIndexes: Sendable {
 
     private struct State {
         var indexes: [ItemIndex]
-        var snapshots: [ItemIndexSnapshot]
+        /// Each index's snapshot, taken when a session first asks after a change (ingest changes the indexes far
+        /// more often than sessions open).
+        var snapshots: [ItemIndexSnapshot?]
         var loaded = false
         /// The highest change sequence number applied; numbers below it in `gaps` are not applied yet.
         var watermark: Int64 = 0
@@ -56,7 +58,7 @@ public final class ResidentIndexes: Sendable {
         self.settings = settings
         self.client = client
         self.logger = logger
-        state = Mutex(State(indexes: definitions.map { _ in ItemIndex() }, snapshots: definitions.map { _ in ItemIndex().snapshot }))
+        state = Mutex(State(indexes: definitions.map { _ in ItemIndex() }, snapshots: definitions.map { _ in nil }))
         itemGauges = metrics.map { factory in
             definitions.indices.map { Gauge(label: "wharf_negentropy_index_items", dimensions: [("index", String($0))], factory: factory) }
         }
@@ -76,7 +78,14 @@ public final class ResidentIndexes: Sendable {
     /// filter's time range and limit; nil when no index answers the filter or the indexes are still loading.
     public func snapshot(for filter: NostrFilter) -> ItemIndexSnapshot? {
         guard let position = definitions.firstIndex(where: { $0.answers(filter) }) else { return nil }
-        guard let snapshot = state.withLock({ $0.loaded ? $0.snapshots[position] : nil }) else { return nil }
+        let snapshot = state.withLock { state -> ItemIndexSnapshot? in
+            guard state.loaded else { return nil }
+            if let taken = state.snapshots[position] { return taken }
+            let taken = state.indexes[position].snapshot
+            state.snapshots[position] = taken
+            return taken
+        }
+        guard let snapshot else { return nil }
         return snapshot.window(
             since: UInt64(clamping: filter.since ?? 0), until: filter.until.map { UInt64(clamping: $0) } ?? .max, limit: filter.limit)
     }
@@ -174,7 +183,7 @@ public final class ResidentIndexes: Sendable {
         let now = ContinuousClock.now
         let counts = state.withLock { state -> [Int] in
             state.indexes = indexes
-            state.snapshots = indexes.map(\.snapshot)
+            state.snapshots = indexes.map { _ in nil }
             state.watermark = loaded.watermark
             state.gaps = Dictionary(loaded.gaps.map { ($0, now) }) { first, _ in first }
             state.loaded = true
@@ -271,7 +280,7 @@ public final class ResidentIndexes: Sendable {
                 }
                 guard !inserting.isEmpty || !removing.isEmpty else { continue }
                 state.indexes[position].apply(inserting: inserting, removing: removing)
-                state.snapshots[position] = state.indexes[position].snapshot
+                state.snapshots[position] = nil
             }
             return state.indexes.map(\.count)
         }

@@ -22,11 +22,12 @@ public final class LiveEvents: Sendable {
 
     public init() {}
 
-    /// A queue of events accepted from now on, at most `maximumBytes` waiting (`overflowed` is called, once,
-    /// when more would be); finish it with `unsubscribe`.
-    func subscribe(maximumBytes: Int, overflowed: @escaping @Sendable () -> Void) -> (UUID, LiveQueue) {
+    /// A queue of events accepted from now on, while `interest` says its connection has subscriptions open; at
+    /// most `maximumBytes` waiting (`overflowed` is called, once, when more would be); finish it with
+    /// `unsubscribe`.
+    func subscribe(maximumBytes: Int, interest: LiveInterest, overflowed: @escaping @Sendable () -> Void) -> (UUID, LiveQueue) {
         let id = UUID()
-        let queue = LiveQueue(maximumBytes: maximumBytes, overflowed: overflowed)
+        let queue = LiveQueue(maximumBytes: maximumBytes, interest: interest, overflowed: overflowed)
         subscribers.withLock { $0[id] = queue }
         return (id, queue)
     }
@@ -35,8 +36,11 @@ public final class LiveEvents: Sendable {
         subscribers.withLock { $0.removeValue(forKey: id) }?.finish()
     }
 
+    /// Queues `event` for every connection with a subscription open. A connection without one (a client only
+    /// publishing) is skipped: it would only wake to match nothing, and, busy publishing, could fill its queue
+    /// and be dropped as a slow reader of events it never asked for.
     public func deliver(_ event: NostrEvent) {
-        let queues = subscribers.withLock { Array($0.values) }
+        let queues = subscribers.withLock { $0.values.filter(\.interest.isListening) }
         guard !queues.isEmpty else { return }
         let prepared = MatchableEvent(event)
         for queue in queues { queue.offer(prepared) }
@@ -58,13 +62,15 @@ final class LiveQueue: Sendable {
     }
 
     let maximumBytes: Int
+    let interest: LiveInterest
     let events: AsyncStream<MatchableEvent>
     private let continuation: AsyncStream<MatchableEvent>.Continuation
     private let state = Mutex(State())
     private let overflowHandler: @Sendable () -> Void
 
-    init(maximumBytes: Int, overflowed: @escaping @Sendable () -> Void) {
+    init(maximumBytes: Int, interest: LiveInterest, overflowed: @escaping @Sendable () -> Void) {
         self.maximumBytes = maximumBytes
+        self.interest = interest
         overflowHandler = overflowed
         (events, continuation) = AsyncStream.makeStream(of: MatchableEvent.self, bufferingPolicy: .unbounded)
     }
@@ -102,4 +108,11 @@ final class LiveQueue: Sendable {
     var waitingBytes: Int { state.withLock { $0.bytes } }
 
     func finish() { continuation.finish() }
+}
+
+/// Whether a connection has any subscription open, kept by its subscriptions as they open and close.
+final class LiveInterest: Sendable {
+    private let listening = Mutex(false)
+    var isListening: Bool { listening.withLock { $0 } }
+    func set(_ value: Bool) { listening.withLock { $0 = value } }
 }

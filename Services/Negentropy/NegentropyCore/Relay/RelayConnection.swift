@@ -46,11 +46,14 @@ public struct RelayContext: Sendable {
     public var replicaID: String
     public var limits: Limits
     public var logger: Logger
+    /// EVENTs under way on every connection.
+    public let intake: RelayIntake
 
     public init(
         store: EventStore, sessions: NegentropySessions, live: LiveEvents, bus: EventBus?, deployment: String,
-        replicaID: String, limits: Limits, logger: Logger
+        replicaID: String, limits: Limits, logger: Logger, intake: RelayIntake = RelayIntake()
     ) {
+        self.intake = intake
         self.store = store
         self.sessions = sessions
         self.live = live
@@ -88,7 +91,7 @@ final class RelayConnection: Sendable {
 
     func run(_ inbound: WebSocketInboundStream, maximumMessageSize: Int) async {
         let maximumLiveBytes = context.limits.maximumPendingLiveBytes
-        let (liveID, liveQueue) = context.live.subscribe(maximumBytes: maximumLiveBytes) { [output] in
+        let (liveID, liveQueue) = context.live.subscribe(maximumBytes: maximumLiveBytes, interest: subscriptions.interest) { [output] in
             output.drop("error: slow reader: more than \(maximumLiveBytes) bytes of live events waiting; closing the connection")
         }
         defer { context.live.unsubscribe(liveID) }
@@ -108,8 +111,12 @@ final class RelayConnection: Sendable {
                         // the next frame is read meanwhile, within the connection's in-flight bounds.
                         let weight = text.utf8.count
                         try await eventsInFlight.enter(weight: weight)
+                        context.intake.entered()
                         group.addTask { [self] in
-                            defer { eventsInFlight.leave(weight: weight) }
+                            defer {
+                                eventsInFlight.leave(weight: weight)
+                                context.intake.left()
+                            }
                             try? await handleEvent(text)
                         }
                         continue

@@ -12,6 +12,8 @@ import WharfRuntime
 public final class RelayServer: Service, Sendable {
     private let address: HostPort
     private let context: RelayContext
+    /// EVENTs under way on all connections (tests and metrics read it).
+    public var intake: RelayIntake { context.intake }
     private let maximumMessageSize: Int
     private let bound = OnceValue<Int>()
 

@@ -32,6 +32,8 @@ final class RelaySubscriptions: Sendable {
 
     private let limits: RelayContext.Limits
     private let state = Mutex(State())
+    /// Whether any subscription is open: live events are queued for this connection only then.
+    let interest = LiveInterest()
 
     init(limits: RelayContext.Limits) {
         self.limits = limits
@@ -44,7 +46,7 @@ final class RelaySubscriptions: Sendable {
     /// Opens (or replaces) `subscription`, or says why not. A refused REQ also closes a subscription of that id.
     func open(_ subscription: String, filters: [NostrFilter]) -> Opening {
         let bytes = filters.reduce(0) { $0 + $1.parsedBytes }
-        return state.withLock { state -> Opening in
+        let opening = state.withLock { state -> Opening in
             let replaced = state.open.removeValue(forKey: subscription)
             state.bytes -= replaced?.bytes ?? 0
             if state.open.count >= limits.subscriptionsPerConnection {
@@ -65,6 +67,14 @@ final class RelaySubscriptions: Sendable {
             state.waitingAnswers += 1
             return .opened(Answer(subscription: subscription, generation: state.nextGeneration, filters: filters))
         }
+        publishInterest()
+        return opening
+    }
+
+    /// Tells the live fan-out whether this connection listens (under the lock, so that a REQ's subscription
+    /// receives every event accepted after it opened).
+    private func publishInterest() {
+        state.withLock { interest.set(!$0.open.isEmpty) }
     }
 
     func answerStarted() {
@@ -75,6 +85,7 @@ final class RelaySubscriptions: Sendable {
         state.withLock { state in
             if let closed = state.open.removeValue(forKey: subscription) { state.bytes -= closed.bytes }
         }
+        publishInterest()
     }
 
     /// Closes `subscription` if it is still the one `generation` opened.
@@ -83,6 +94,7 @@ final class RelaySubscriptions: Sendable {
             guard state.open[subscription]?.generation == generation else { return }
             if let closed = state.open.removeValue(forKey: subscription) { state.bytes -= closed.bytes }
         }
+        publishInterest()
     }
 
     func isCurrent(_ answer: Answer) -> Bool {

@@ -2,8 +2,10 @@ import Foundation
 import WharfRuntime
 
 /// Client reconciliation sessions registered in Redis, so that any replica can list or close them. A session
-/// is a hash under `wharf:negentropy:session:<connection_id>:<subscription_id>` (ORLY's key) whose expiry is
-/// pushed back on every message: an idle session disappears after the timeout by itself.
+/// is a hash under `<prefix>:negentropy:session:<connection_id>:<subscription_id>` (ORLY's key after the prefix;
+/// the prefix is `WHARF_REDIS_CHANNEL_PREFIX`, `wharf` by default, so that systems sharing one Redis database
+/// never list or close each other's sessions) whose expiry is pushed back on every message: an idle session
+/// disappears after the timeout by itself.
 public struct SessionRegistry: Sendable {
     public struct Record: Sendable, Equatable {
         public var connectionID: String
@@ -17,18 +19,24 @@ public struct SessionRegistry: Sendable {
         public var filterJSON: String
     }
 
-    static let prefix = "wharf:negentropy:session:"
-
+    /// A session's name on this replica (its map of local sets), the same on every replica.
     public static func key(connectionID: String, subscriptionID: String) -> String {
-        prefix + connectionID + ":" + subscriptionID
+        connectionID + ":" + subscriptionID
     }
 
     private let redis: RedisClient
     public let timeout: Duration
+    /// What every session's Redis key starts with.
+    private let keyPrefix: String
 
-    public init(redis: RedisClient, timeout: Duration) {
+    public init(redis: RedisClient, timeout: Duration, prefix: String = RedisConfiguration.defaultChannelPrefix) {
         self.redis = redis
         self.timeout = timeout
+        keyPrefix = prefix + ":negentropy:session:"
+    }
+
+    private func redisKey(connectionID: String, subscriptionID: String) -> String {
+        keyPrefix + Self.key(connectionID: connectionID, subscriptionID: subscriptionID)
     }
 
     private var timeoutMilliseconds: String {
@@ -39,7 +47,7 @@ public struct SessionRegistry: Sendable {
 
     /// Registers a session, replacing one with the same key.
     public func open(connectionID: String, subscriptionID: String, filterJSON: String) async throws {
-        let key = Self.key(connectionID: connectionID, subscriptionID: subscriptionID)
+        let key = redisKey(connectionID: connectionID, subscriptionID: subscriptionID)
         let now = Self.now()
         try check(
             try await redis.send([
@@ -57,7 +65,7 @@ public struct SessionRegistry: Sendable {
 
     /// Counts one more round and pushes the expiry back; nil when the session is gone (closed or expired).
     public func touch(connectionID: String, subscriptionID: String) async throws -> Record? {
-        let key = Self.key(connectionID: connectionID, subscriptionID: subscriptionID)
+        let key = redisKey(connectionID: connectionID, subscriptionID: subscriptionID)
         let reply = try await redis.send([
             "EVAL",
             """
@@ -74,14 +82,14 @@ public struct SessionRegistry: Sendable {
     }
 
     public func record(connectionID: String, subscriptionID: String) async throws -> Record? {
-        let reply = try await redis.send(["HGETALL", Self.key(connectionID: connectionID, subscriptionID: subscriptionID)])
+        let reply = try await redis.send(["HGETALL", redisKey(connectionID: connectionID, subscriptionID: subscriptionID)])
         try check(reply)
         return Self.record(from: reply)
     }
 
     @discardableResult
     public func close(connectionID: String, subscriptionID: String) async throws -> Bool {
-        let reply = try await redis.send(["DEL", Self.key(connectionID: connectionID, subscriptionID: subscriptionID)])
+        let reply = try await redis.send(["DEL", redisKey(connectionID: connectionID, subscriptionID: subscriptionID)])
         try check(reply)
         return (reply.integer ?? 0) > 0
     }
@@ -91,7 +99,7 @@ public struct SessionRegistry: Sendable {
         var records: [Record] = []
         var cursor = "0"
         repeat {
-            let reply = try await redis.send(["SCAN", cursor, "MATCH", Self.prefix + "*", "COUNT", "1000"])
+            let reply = try await redis.send(["SCAN", cursor, "MATCH", keyPrefix + "*", "COUNT", "1000"])
             try check(reply)
             guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
                 throw RedisRegistryError("unexpected SCAN reply")
