@@ -188,7 +188,11 @@ struct GatewayProxyTests {
     @Test("400 concurrent calls on one client connection: more than one upstream connection's stream limit, none fails")
     func concurrency() async throws {
         try await withEchoServer(name: "a", recorder: EchoRecorder()) { upstream, _ in
-            try await withGateway(routes: "\(EchoService.service)=127.0.0.1:\(upstream)") { port, _ in
+            // A loaded machine can take seconds to accept the upstream connections the burst opens at once (a SYN
+            // the full accept queue dropped is sent again after a second, then three): this is about stream limits.
+            try await withGateway(
+                routes: "\(EchoService.service)=127.0.0.1:\(upstream)", environment: ["WHARF_GATEWAY_CONNECT_TIMEOUT": "15s"]
+            ) { port, _ in
                 try await withClient(port: port) { client in
                     // Each call's outcome: nil when it echoed its own message, else what went wrong.
                     let problems = await withTaskGroup(of: String?.self) { group in

@@ -226,7 +226,8 @@ extension BackrestProtocol3Tests {
                     try await io.sendEncrypted(manifest((1...count).map { (Int64($0), 1) }))
                     let sizes = try await Self.serveRequests(io: io, expecting: count) { laptop.operation($0, flow: ($0 + 9) / 10, modno: 1) }
                     #expect(sizes == Array(repeating: 10_000, count: 10))
-                    let stored = try await eventually(timeout: .seconds(60)) {
+                    // 100,000 rows: about 20 s alone, over a minute on a loaded 2-core machine with the suite.
+                    let stored = try await eventually(timeout: .seconds(240), every: .milliseconds(500)) {
                         try await postgres.count("backrest.operations", database: database) == count
                     }
                     #expect(stored)

@@ -40,11 +40,14 @@ struct HostileChangeFeedTests {
                 .with {
                     $0.sequence = 1; $0.cid = cid; $0.present = true
                 })
-            try await Task.sleep(for: .seconds(4))  // a little beyond the follower's window (graceful shutdown waits for it)
+            // Open until the test ends the server.
+            try await Task.sleep(for: .seconds(600))
         }
     }
 
-    private func follow(feedSending cid: String) async throws -> (error: (any Error)?, changed: [String]) {
+    /// Follows the feed for `window`; a hostile change ends the follow sooner (so its window is wide: parsing a
+    /// megabyte on a loaded machine may take seconds).
+    private func follow(feedSending cid: String, for window: Duration) async throws -> (error: (any Error)?, changed: [String]) {
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = 8 << 20 })
@@ -59,23 +62,25 @@ struct HostileChangeFeedTests {
             do {
                 try await RemoteDirectory.with(remote, at: try #require(IPAddressBytes(literal: "127.0.0.1"))) { directory in
                     try await ChangeFollower.follow(
-                        directory, for: .seconds(3), statusCheck: { _ in true }, catchUp: {},
+                        directory, for: window, statusCheck: { _ in true }, catchUp: {},
                         changed: { changed.add($0) })
                 }
             } catch {
                 failure = error
             }
+            // The feed's handler waits for ever: end the server and it with it.
+            group.cancelAll()
             return (failure, changed.all)
         }
     }
 
     @Test("a change whose CID is a megabyte fails the round, naming it; a valid one is handed on")
     func megabyteCID() async throws {
-        let hostile = try await follow(feedSending: String(repeating: "b", count: 1 << 20))
+        let hostile = try await follow(feedSending: String(repeating: "b", count: 1 << 20), for: .seconds(60))
         #expect("\(String(describing: hostile.error))".contains("not a CID (1048576 bytes)"), "\(String(describing: hostile.error))")
         #expect(hostile.changed.isEmpty)
         let cid = try #require(try UpstreamRecordVectors.load().first?.cid)
-        let valid = try await follow(feedSending: cid)
+        let valid = try await follow(feedSending: cid, for: .seconds(6))
         #expect(valid.error == nil, "\(String(describing: valid.error))")
         #expect(valid.changed == [cid])
     }
