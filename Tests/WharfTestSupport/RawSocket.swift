@@ -65,12 +65,20 @@ public final class RawSocket: @unchecked Sendable {
         return count > 0 ? Array(buffer[0..<count]) : nil
     }
 
+    /// What is there now, without waiting (empty when nothing came; nil once the peer closed), else after a
+    /// short sleep that gives the thread back: the async helpers below must never hold one of the test
+    /// process's few cooperative threads in `poll` (with two cores, two such waits stall every other test).
+    private func receiveWithoutBlocking() async -> [UInt8]? {
+        let bytes = receive(timeout: .zero)
+        if bytes?.isEmpty == true { try? await Task.sleep(for: .milliseconds(20)) }
+        return bytes
+    }
+
     /// Whether the peer closes the connection within `timeout` (what it sent meanwhile is read and dropped).
     public func closedByPeer(within timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            guard receive(timeout: .milliseconds(200)) != nil else { return true }
-            await Task.yield()
+            guard await receiveWithoutBlocking() != nil else { return true }
         }
         return false
     }
@@ -99,11 +107,11 @@ public final class RawSocket: @unchecked Sendable {
         var bytes: [UInt8] = []
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            guard let more = receive(timeout: .milliseconds(100)) else { break }
+            guard let more = await receiveWithoutBlocking() else { break }
+            guard !more.isEmpty else { continue }
             bytes += more
             let text = String(decoding: bytes, as: UTF8.self)
             if words.contains(where: text.contains) { return text }
-            await Task.yield()
         }
         return String(decoding: bytes, as: UTF8.self)
     }
