@@ -26,7 +26,9 @@ struct RelayHostileClientTests {
         }
     }
 
-    @Test("EVENTs pipelined without reading a single OK are paced at WHARF_RELAY_EVENTS_IN_FLIGHT; every place comes back when the client leaves mid-stream")
+    @Test(
+        "EVENTs pipelined without reading a single OK are paced at WHARF_RELAY_EVENTS_IN_FLIGHT; every place comes back when the client leaves mid-stream"
+    )
     func pipelinedEventsArePaced() async throws {
         try await withServices([.negentropy(environment: ["WHARF_RELAY_EVENTS_IN_FLIGHT": "50"])]) { services in
             let node = await NegentropyNode(services)

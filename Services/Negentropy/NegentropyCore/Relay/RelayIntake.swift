@@ -15,8 +15,18 @@ public final class RelayIntake: Sendable {
 
     public var inFlight: Int { count.withLock { $0 } }
 
-    func entered() { record(count.withLock { $0 += 1; return $0 }) }
-    func left() { record(count.withLock { $0 = max(0, $0 - 1); return $0 }) }
+    func entered() {
+        record(
+            count.withLock {
+                $0 += 1; return $0
+            })
+    }
+    func left() {
+        record(
+            count.withLock {
+                $0 = max(0, $0 - 1); return $0
+            })
+    }
 
     private func record(_ value: Int) { gauge?.record(value) }
 }
