@@ -1,6 +1,6 @@
 // The reference side of scripts/bench-negentropy: hoytech's C++ negentropy (its headers, fetched apart and never
-// copied here) reconciling the same sets as Benchmarks/NegentropyBench, in the same process layout: the
-// initiator on a sealed Vector, the responder on BTreeMem. The sets come from the same SplitMix64 draws as the
+// copied here) reconciling the same sets as Benchmarks/NegentropyBench, in the same process layout, both
+// sides on BTreeMem (its fastest storage for fingerprints). The sets come from the same SplitMix64 draws as the
 // Swift side (see `Shape` there), so rounds and bytes must match exactly.
 //
 //   reference_bench [items] [seed]
@@ -14,7 +14,6 @@
 
 #include "negentropy.h"
 #include "negentropy/storage/BTreeMem.h"
-#include "negentropy/storage/Vector.h"
 
 struct SplitMix {
     uint64_t state;
@@ -60,7 +59,7 @@ static void run(uint64_t count, uint64_t probability, uint64_t exactly, uint64_t
         }
     }
     auto buildStart = std::chrono::steady_clock::now();
-    negentropy::storage::Vector clientStorage;
+    negentropy::storage::BTreeMem clientStorage;
     for (auto &item : client) clientStorage.insert(item.timestamp, item.id);
     clientStorage.seal();
     negentropy::storage::BTreeMem serverStorage;
