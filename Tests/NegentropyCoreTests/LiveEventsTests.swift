@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+import WharfTestSupport
 
 @testable import NegentropyCore
 
@@ -27,5 +29,34 @@ struct LiveEventsTests {
         readerSubscriptions.close("live")
         live.deliver(note)
         #expect(readerQueue.waitingBytes == queued)
+    }
+}
+
+@Suite("Live events across replicas")
+struct CrossReplicaLiveTests {
+    @Test("a subscriber on one replica receives, live, every event another replica accepts in a pipelined burst")
+    func burstReachesOtherReplica() async throws {
+        let postgres = try await TestPostgres.shared()
+        let database = try await postgres.createDatabase()
+        try await withServices([.negentropy, .negentropy(environment: [:], name: "replica")], database: database) { services in
+            let first = await NegentropyNode(services)
+            let second = await NegentropyNode(services, name: "replica")
+            let subscriber = RelayTestClient(url: second.relayURL)
+            try subscriber.send(["REQ", "live", ["kinds": [1], "since": 1_700_000_000]])
+            #expect(try await subscriber.receive()[0] as? String == "EOSE")
+            let events = (0..<300).map { TestKeys.alice.sign(createdAt: 1_700_000_000 + Int64($0), kind: 1, content: "burst \($0)") }
+            let publisher = RelayTestClient(url: first.relayURL)
+            for event in events { try publisher.send(["EVENT", event.jsonObject]) }
+            var received: [String] = []
+            while received.count < events.count {
+                let frame = try await subscriber.receive(timeout: .seconds(20))
+                guard frame[0] as? String == "EVENT", let object = frame[2] as? [String: Any], let id = object["id"] as? String else { continue }
+                received.append(id)
+            }
+            #expect(Set(received) == Set(events.map(\.id)))
+            #expect(received.count == events.count)
+            await publisher.close()
+            await subscriber.close()
+        }
     }
 }

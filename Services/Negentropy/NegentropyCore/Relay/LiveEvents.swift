@@ -5,6 +5,8 @@ import WharfRuntime
 
 /// A stored (or ephemeral) event, told to every replica so that its relay connections can push it to their
 /// live subscriptions. Like every Redis event, a hint: a client that misses one finds it with its next REQ.
+/// Replicas now publish `NostrEventsAccepted` batches; this single-event form is still received from replicas
+/// of the version before, during a rolling upgrade.
 public struct NostrEventAccepted: WharfEvent {
     public static let topic = "negentropy.event"
     /// The deployment (its event database): replicas of other deployments sharing the Redis server ignore it.
@@ -46,10 +48,29 @@ public final class LiveEvents: Sendable {
         for queue in queues { queue.offer(prepared) }
     }
 
-    /// Delivers what the deployment's other replicas accepted, until cancelled.
+    /// Whether any connection of this replica has a subscription open.
+    var hasListeners: Bool { subscribers.withLock { $0.values.contains { $0.interest.isListening } } }
+
+    /// Delivers what the deployment's other replicas accepted, until cancelled: batches (`NostrEventsAccepted`),
+    /// whose events are decoded only when a connection here listens, and single events from replicas of the
+    /// version before.
     public func relay(from bus: EventBus, deployment: String, replicaID: String) async {
-        for await accepted in bus.events(of: NostrEventAccepted.self) where accepted.deployment == deployment && accepted.origin != replicaID {
-            deliver(accepted.event)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await accepted in bus.events(of: NostrEventsAccepted.self)
+                where accepted.deployment == deployment && accepted.origin != replicaID && self.hasListeners {
+                    let decoder = JSONDecoder()
+                    for json in accepted.events {
+                        if let event = try? decoder.decode(NostrEvent.self, from: Data(json.utf8)) { self.deliver(event) }
+                    }
+                }
+            }
+            group.addTask {
+                for await accepted in bus.events(of: NostrEventAccepted.self)
+                where accepted.deployment == deployment && accepted.origin != replicaID {
+                    self.deliver(accepted.event)
+                }
+            }
         }
     }
 }

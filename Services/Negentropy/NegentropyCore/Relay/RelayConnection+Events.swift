@@ -59,7 +59,7 @@ extension RelayConnection {
         case .stored, .ephemeral:
             try await output.send(RelayFrame.ok(eventID: event.id, accepted: true, message: ""))
             context.live.deliver(event)
-            await context.bus?.publishIgnoringFailure(NostrEventAccepted(deployment: context.deployment, origin: context.replicaID, event: event))
+            context.accepted.publish(event)
         }
     }
 }

@@ -48,12 +48,15 @@ public struct RelayContext: Sendable {
     public var logger: Logger
     /// EVENTs under way on every connection.
     public let intake: RelayIntake
+    /// Where accepted events go to reach the other replicas.
+    let accepted: AcceptedEventsPublisher
 
     public init(
         store: EventStore, sessions: NegentropySessions, live: LiveEvents, bus: EventBus?, deployment: String,
         replicaID: String, limits: Limits, logger: Logger, intake: RelayIntake = RelayIntake()
     ) {
         self.intake = intake
+        accepted = AcceptedEventsPublisher(bus: bus, deployment: deployment, replicaID: replicaID)
         self.store = store
         self.sessions = sessions
         self.live = live
