@@ -394,6 +394,7 @@ let package = Package(
             dependencies: [
                 "WharfRuntime", "WharfTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ] + grpc,
             path: "Tests/WharfRuntimeTests"
         ),

@@ -49,6 +49,15 @@ struct ConsoleFixture: Sendable {
         ]
     }
 
+    /// `run` with a browser signed in with the admin token.
+    static func runSignedIn<T: Sendable>(_ body: (ConsoleFixture, ConsoleHTTPClient) async throws -> T) async throws -> T {
+        try await run { fixture in
+            let browser = fixture.browser()
+            try await browser.signIn(TestCredentials.adminTokenText)
+            return try await body(fixture, browser)
+        }
+    }
+
     static func run<T: Sendable>(_ body: (ConsoleFixture) async throws -> T) async throws -> T {
         let registryPort = try freePort()
         return try await withServices(everyService(registryPort: registryPort), environment: ["WHARF_METRICS_LISTEN": "127.0.0.1:0"]) { services in

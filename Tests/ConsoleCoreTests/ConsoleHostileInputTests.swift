@@ -11,9 +11,7 @@ extension ConsoleSystemSuites {
             "an oversized form is 413, a forged or huge cookie is no session, invalid percent-encoding and extreme filters are refused or ignored, a 1 MiB record id is no record; sign-in attempts beyond ten from one address are 429; the console answers throughout"
         )
         func hostileRequests() async throws {
-            try await ConsoleFixture.run { fixture in
-                let browser = fixture.browser()
-                try await browser.signIn(TestCredentials.adminTokenText)
+            try await ConsoleFixture.runSignedIn { fixture, browser in
                 let page = try await browser.get("/hosts")
                 let csrf = try #require(ConsoleHTTPClient.csrf(in: page.body))
 

@@ -37,9 +37,7 @@ extension ConsoleSystemSuites {
             "both clients are listed with their protocol and state; the counts, the failed plans and the operations match ListClients and ListOperations; filters by host and status; a token created in the page pairs the Go peer; a token revoked in the page refuses it; a config pushed from the page reaches it"
         )
         func hostsPage() async throws {
-            try await ConsoleFixture.run { fixture in
-                let browser = fixture.browser()
-                try await browser.signIn(TestCredentials.adminTokenText)
+            try await ConsoleFixture.runSignedIn { fixture, browser in
                 let state = try TemporaryDirectories.make(prefix: "console-go-peer")
                 let stranger = try TemporaryDirectories.make(prefix: "console-go-stranger")
                 defer {

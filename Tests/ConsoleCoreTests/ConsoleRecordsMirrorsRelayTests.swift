@@ -14,9 +14,7 @@ extension ConsoleSystemSuites {
             "Records: counts and latest pushes as RecordCatalog says; a search's results are routing Search's and link to the record, its JSON and signature"
         )
         func records() async throws {
-            try await ConsoleFixture.run { fixture in
-                let browser = fixture.browser()
-                try await browser.signIn(TestCredentials.adminTokenText)
+            try await ConsoleFixture.runSignedIn { fixture, browser in
                 try await fixture.withGatewayClient { client in
                     let cids = try await client.pushRecords(
                         (0..<3).map { labelledRecord("console-record-\($0)", skills: ["console/search", "other/\($0)"], locators: ["docker-image"]) })
@@ -85,9 +83,7 @@ extension ConsoleSystemSuites {
             "Mirrors: a sync created in the page is listed with the state and counters SyncProgress reports and deleted from the page; registry credentials revoked in the page no longer open the registry"
         )
         func mirrors() async throws {
-            try await ConsoleFixture.run { fixture in
-                let browser = fixture.browser()
-                try await browser.signIn(TestCredentials.adminTokenText)
+            try await ConsoleFixture.runSignedIn { fixture, browser in
                 try await fixture.withGatewayClient { client in
                     var page = try await browser.get("/mirrors")
                     let created = try await browser.post(
@@ -142,9 +138,7 @@ extension ConsoleSystemSuites {
         @Test(
             "Relay: an open NIP-77 session is listed from its replica; a closed one is among the recent reconciliations with its rounds and outcome")
         func relay() async throws {
-            try await ConsoleFixture.run { fixture in
-                let browser = fixture.browser()
-                try await browser.signIn(TestCredentials.adminTokenText)
+            try await ConsoleFixture.runSignedIn { fixture, browser in
                 let relayPort = await fixture.services.built(NegentropyServer.self).relay.boundPort()
                 let client = RelayTestClient(url: "ws://127.0.0.1:\(relayPort)")
                 defer { Task { await client.close() } }

@@ -11,9 +11,7 @@ extension ConsoleSystemSuites {
             "every route and replica the gateway lists is on the page; PostgreSQL and Redis reachable from each; request rates from the replicas' metrics; limiters with their limits; the page's JSON refreshes the same values; the page is under 200 KB"
         )
         func systemPage() async throws {
-            try await ConsoleFixture.run { fixture in
-                let browser = fixture.browser()
-                try await browser.signIn(TestCredentials.adminTokenText)
+            try await ConsoleFixture.runSignedIn { fixture, browser in
                 let routes = try await fixture.withGatewayClient { client in
                     try await Wharf_Gateway_V1_GatewayStatus.Client(wrapping: client).listRoutes(.init()).routes
                 }

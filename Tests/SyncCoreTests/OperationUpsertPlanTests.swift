@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WharfProto
+import WharfTestSupport
 
 @testable import SyncCore
 
@@ -11,17 +12,9 @@ struct OperationUpsertPlanTests {
     static let instance = "laptop"
 
     static func operation(_ id: Int64, flow: Int64, modno: Int64 = 1, snapshot: String = "") -> V1_Operation {
-        .with {
-            $0.id = id
-            $0.flowID = flow
-            $0.modno = modno
-            $0.repoID = "repo"
-            $0.repoGuid = "guid-1"
-            $0.planID = "daily"
-            $0.instanceID = instance
-            $0.unixTimeStartMs = 1_765_000_000_000
-            $0.snapshotID = snapshot
-        }
+        var operation = backrestTestOperation(id, flow: flow, modno: modno, instanceID: instance)
+        operation.snapshotID = snapshot
+        return operation
     }
 
     @Test("invalid operations are skipped with the reason; a repeated id keeps its last copy at its first place")

@@ -76,7 +76,8 @@ public final class HTTPConnectionGuard: Sendable {
         }
     }
 
-    /// `inner` with every accepted connection counted and watched.
+    /// `inner` with every accepted connection counted and watched, what it reads acknowledged at
+    /// once and its flushes coalesced (`PromptAcknowledgementHandler`, `FlushCoalescingHandler`).
     public func guarding<Inner: ServerChildChannel>(_ inner: Inner) -> GuardedChildChannel<Inner> {
         GuardedChildChannel(inner: inner, guard: self)
     }
@@ -157,6 +158,8 @@ public struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel
         channel.closeFuture.whenComplete { _ in check.cancel() }
         do {
             try channel.pipeline.syncOperations.addHandler(WriteNotingHandler(ticket: ticket), position: .first)
+            try channel.pipeline.syncOperations.addHandler(PromptAcknowledgementHandler(), position: .first)
+            try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler(), position: .first)
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }

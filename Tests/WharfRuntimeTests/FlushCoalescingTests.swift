@@ -1,10 +1,9 @@
 import NIOCore
 import NIOEmbedded
 import Testing
+import WharfRuntime
 
-@testable import GatewayCore
-
-@Suite("Flush coalescing under each connection's HTTP/2 handler")
+@Suite("Flush coalescing near the socket (gateway connections, relay and HTTP listeners)")
 struct FlushCoalescingTests {
     func written(_ channel: EmbeddedChannel) throws -> [String] {
         var found: [String] = []
