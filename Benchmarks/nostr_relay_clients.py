@@ -6,13 +6,14 @@
       missing event fetched and verified by the client). Prints one JSON object per client, then one with the totals.
   nostr_relay_clients.py local-relay <port>
       Runs rust-nostr's in-memory LocalRelay on 127.0.0.1:<port> (the anchor) until stdin closes; prints "ready".
-  nostr_relay_clients.py reconcile <relay ws url> <expected events>
-      One reconcile-only run with an empty in-memory database (what LocalRelay allows: its full sync fails).
+  nostr_relay_clients.py reconcile <relay ws url> <expected events> [until]
+      One reconcile-only run with an empty in-memory database (what LocalRelay allows: its full sync fails), of
+      every event or of those created at or before <until>.
 """
 import asyncio, datetime, json, os, shutil, sys, time
 
 import nostr_sdk
-from nostr_sdk import Client, Filter, LocalRelayBuilder, RateLimit, RelayUrl, SyncDirection, SyncOptions
+from nostr_sdk import Client, Filter, LocalRelayBuilder, RateLimit, RelayUrl, SyncDirection, SyncOptions, Timestamp
 
 EVERYTHING = Filter()
 
@@ -58,17 +59,18 @@ async def local_relay(port):
     await relay.run()
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    await relay.shutdown()
+    relay.shutdown()
     return 0
 
 
-async def reconcile(address, expected):
+async def reconcile(address, expected, until=None):
     nostr_sdk.uniffi_set_event_loop(asyncio.get_running_loop())
     client = Client()
     await client.add_relay(RelayUrl.parse(address))
     await client.connect(datetime.timedelta(seconds=10))
     started = time.monotonic()
-    dry = (await client.sync(EVERYTHING, opts=SyncOptions().dry_run())).report
+    wanted = EVERYTHING if until is None else Filter().until(Timestamp.from_secs(until))
+    dry = (await client.sync(wanted, opts=SyncOptions().dry_run())).report
     seconds = time.monotonic() - started
     await client.shutdown()
     print(json.dumps({"need": len(dry.remote), "reconcile_seconds": round(seconds, 3), "complete": len(dry.remote) == expected}))
@@ -82,6 +84,6 @@ if __name__ == "__main__":
     elif mode == "local-relay":
         status = asyncio.run(local_relay(int(sys.argv[2])))
     else:
-        status = asyncio.run(reconcile(sys.argv[2], int(sys.argv[3])))
+        status = asyncio.run(reconcile(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None))
     sys.stdout.flush()
     os._exit(status)  # nostr-sdk's FFI finalizers can crash a normal interpreter exit
