@@ -6,8 +6,10 @@ import WharfTestSupport
 /// behind an unacknowledged one waits for the relay's ACK, which Linux delays by at least 40 ms when the relay
 /// has nothing to send back. That capped nostr-sdk's sync down at about 1,700 events/s (a CLOSE, then the next
 /// REQ, every 100 events).
+/// A latency test: `scripts/wharf test` runs the `LatencyTests` suites in a phase of their own (beside the general
+/// phase's 300 tests a round took 200–800 ms, the process's threads all busy, and nothing was measured).
 @Suite("The relay with clients that keep Nagle's algorithm on")
-struct RelayNagleClientTests {
+struct RelayAcknowledgementLatencyTests {
     @Test(
         "a message the relay does not answer (CLOSE), then one it does, is answered without waiting for a delayed ACK: most of 30 rounds take less than the kernel's 40 ms"
     )
