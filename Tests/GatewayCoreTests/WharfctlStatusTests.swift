@@ -22,7 +22,7 @@ struct WharfctlStatusTests {
                 }
                 var text: (status: Int32?, output: String) = (nil, "")
                 #expect(
-                    try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                    try await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
                         text = try await runExecutable(wharfctl, ["status"] + address, environment: admin)
                         return words(text.output).contains { $0.prefix(4) == [EchoService.service, "SERVING", "127.0.0.1:\(upstream)", "up"] }
                     }, "the live replica was never seen up: \(text.output)")
@@ -39,7 +39,7 @@ struct WharfctlStatusTests {
                 var json: (status: Int32?, output: String) = (nil, "")
                 var objects: [[String: Any]] = []
                 #expect(
-                    try await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                    try await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
                         json = try await runExecutable(wharfctl, ["status", "--output", "json"] + address, environment: admin)
                         objects = json.output.split(separator: "\n").compactMap {
                             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]

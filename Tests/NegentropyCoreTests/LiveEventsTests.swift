@@ -32,8 +32,10 @@ struct LiveEventsTests {
     }
 }
 
+/// A `LoadTests` suite: it runs in the robustness phase of `scripts/wharf test` (a burst signed and verified by a
+/// debug build takes the cores for a while).
 @Suite("Live events across replicas")
-struct CrossReplicaLiveTests {
+struct CrossReplicaLiveLoadTests {
     @Test("a subscriber on one replica receives, live, every event another replica accepts in a pipelined burst")
     func burstReachesOtherReplica() async throws {
         let postgres = try await TestPostgres.shared()

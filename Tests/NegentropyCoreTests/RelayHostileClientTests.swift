@@ -26,34 +26,6 @@ struct RelayHostileClientTests {
         }
     }
 
-    @Test(
-        "EVENTs pipelined without reading a single OK are paced at WHARF_RELAY_EVENTS_IN_FLIGHT; every place comes back when the client leaves mid-stream"
-    )
-    func pipelinedEventsArePaced() async throws {
-        try await withServices([.negentropy(environment: ["WHARF_RELAY_EVENTS_IN_FLIGHT": "50"])]) { services in
-            let node = await NegentropyNode(services)
-            let socket = try RawSocket(port: node.relayPort, receiveBuffer: 4096)
-            try socket.upgradeToWebSocket()
-            let frames = Self.bigEvents(3_000, bytes: 300).map { "[\"EVENT\",\(String(decoding: $0.json, as: UTF8.self))]" }
-            // A blocking sender on a thread of its own (the relay stops reading when the bound is reached, and
-            // the socket's send then blocks); it stops when the socket is closed.
-            let sender = Thread {
-                for frame in frames where (try? socket.sendWebSocketText(frame)) == nil { return }
-            }
-            sender.start()
-            var highest = 0
-            let stored = await eventually(timeout: .seconds(60), every: .milliseconds(5)) {
-                highest = max(highest, node.relay.intake.inFlight)
-                return (try? await node.host.postgresCount()) ?? 0 >= 1_000
-            }
-            #expect(stored)
-            #expect(highest > 1 && highest <= 50, "\(highest) EVENTs were under way at once")
-            socket.shutdown()
-            #expect(await eventually(timeout: .seconds(30)) { node.relay.intake.inFlight == 0 }, "\(node.relay.intake.inFlight) left")
-            #expect(await eventually(timeout: .seconds(30)) { node.relay.connections.admittedConnections == 0 })
-        }
-    }
-
     @Test("a client that sends a REQ and never reads is dropped after the slow-reader timeout; a reader gets every event, then EOSE")
     func silentReaderIsDropped() async throws {
         try await withServices([.negentropy(environment: ["WHARF_RELAY_SLOW_READER_TIMEOUT": "1s"])]) { services in

@@ -13,15 +13,19 @@ import WharfRuntime
 /// nothing from PostgreSQL.
 ///
 /// The feed is followed by sequence number. A number allocated by a transaction that has not committed yet
-/// shows as a gap; gaps are read again until they fill or `gapLifetime` passes (a rolled-back insert never
-/// fills its own). The whole set is reloaded every `reloadInterval`, and after the feed could not be read for
-/// longer than the feed is kept.
+/// shows as a gap, read again until it fills or until every transaction that could fill it has ended: a gap
+/// remembers the snapshot's `xmax` when it was seen (the transaction holding the number has an id below it:
+/// every writer of the feed writes its event row first, so it has an id before it takes a number), and is given
+/// up once PostgreSQL's oldest running transaction (`xmin`) is past that and a read since shows no row — a
+/// rolled-back insert. A gap held longer than `gapLifetime` (a transaction open that long) is given up with a
+/// reload, which reads whatever it held. The whole set is also reloaded every `reloadInterval`, and after the
+/// feed could not be read for longer than the feed is kept.
 public final class ResidentIndexes: Sendable {
     public struct Settings: Sendable {
         /// Filters indexed besides every event.
         public var definitions: [IndexDefinition] = []
         public var followInterval: Duration = .milliseconds(200)
-        public var gapLifetime: Duration = .seconds(30)
+        public var gapLifetime: Duration = .seconds(600)
         public var reloadInterval: Duration = .seconds(6 * 3600)
         /// Change-feed rows older than this are deleted (by every replica, harmlessly often).
         public var feedRetention: Duration = .seconds(3600)
@@ -43,8 +47,15 @@ public final class ResidentIndexes: Sendable {
         var loaded = false
         /// The highest change sequence number applied; numbers below it in `gaps` are not applied yet.
         var watermark: Int64 = 0
-        var gaps: [Int64: ContinuousClock.Instant] = [:]
+        var gaps: [Int64: Gap] = [:]
         var reloadWanted = false
+    }
+
+    /// A change-feed number not visible yet: when it was first seen missing, and the `xmax` of that read's
+    /// snapshot (the transaction that took the number has an id below it).
+    private struct Gap {
+        var seenAt: ContinuousClock.Instant
+        var xmax: Int64
     }
 
     private let state: Mutex<State>
@@ -70,6 +81,9 @@ public final class ResidentIndexes: Sendable {
 
     /// The highest change-feed number applied (changes below it may still be gaps).
     public var feedWatermark: Int64 { state.withLock { $0.watermark } }
+
+    /// Change-feed numbers below the watermark not seen yet (transactions still open, or rolled back).
+    public var feedGapCount: Int { state.withLock { $0.gaps.count } }
 
     /// Items in each index, in `definitions` order.
     public var counts: [Int] { state.withLock { $0.indexes.map(\.count) } }
@@ -133,6 +147,7 @@ public final class ResidentIndexes: Sendable {
         var items: [[NegentropyItem]]
         var watermark: Int64
         var gaps: [Int64]
+        var xmax: Int64
     }
 
     private func load() async throws {
@@ -143,6 +158,7 @@ public final class ResidentIndexes: Sendable {
             // One snapshot for the set and the feed position: a change after it is in the feed, above it.
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             var watermark: Int64 = 0
+            let (_, xmax) = try await Self.transactionBounds(on: connection, logger: logger)
             for try await seq in try await connection.query("SELECT coalesce(max(seq), 0) FROM negentropy.changes", logger: logger)
                 .decode(Int64.self)
             {
@@ -177,7 +193,7 @@ public final class ResidentIndexes: Sendable {
                     items[0].append(NegentropyItem(timestamp: UInt64(clamping: createdAt), id: eventID))
                 }
             }
-            return Loaded(items: items, watermark: watermark, gaps: gaps)
+            return Loaded(items: items, watermark: watermark, gaps: gaps, xmax: xmax)
         }
         let indexes = try loaded.items.map { try ItemIndex(sorted: $0) }
         let now = ContinuousClock.now
@@ -185,7 +201,7 @@ public final class ResidentIndexes: Sendable {
             state.indexes = indexes
             state.snapshots = indexes.map { _ in nil }
             state.watermark = loaded.watermark
-            state.gaps = Dictionary(loaded.gaps.map { ($0, now) }) { first, _ in first }
+            state.gaps = Dictionary(loaded.gaps.map { ($0, Gap(seenAt: now, xmax: loaded.xmax)) }) { first, _ in first }
             state.loaded = true
             state.reloadWanted = false
             return indexes.map(\.count)
@@ -204,16 +220,27 @@ public final class ResidentIndexes: Sendable {
     /// Reads and applies one page of the feed from the oldest gap (or the watermark); returns the rows read.
     private func follow() async throws -> Int {
         let after = state.withLock { state in state.gaps.keys.min().map { $0 - 1 } ?? state.watermark }
+        // The page and the snapshot's bounds in one statement, so under one snapshot: a transaction that took a
+        // number missing here has an id below its `xmax`, and one below its `xmin` has ended and would be seen.
         let rows = try await client.query(
             """
-            SELECT c.seq, c.id, c.created_at, c.present, e.pubkey, e.kind, e.tag_keys
-            FROM negentropy.changes c LEFT JOIN negentropy.events e ON c.present AND e.id = c.id
-            WHERE c.seq > \(after) ORDER BY c.seq LIMIT \(Self.feedPage)
+            WITH bounds AS (
+                SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+                       pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
+            page AS (
+                SELECT c.seq, c.id, c.created_at, c.present, e.pubkey, e.kind, e.tag_keys
+                FROM negentropy.changes c LEFT JOIN negentropy.events e ON c.present AND e.id = c.id
+                WHERE c.seq > \(after) ORDER BY c.seq LIMIT \(Self.feedPage))
+            SELECT b.xmin, b.xmax, p.seq, p.id, p.created_at, p.present, p.pubkey, p.kind, p.tag_keys
+            FROM bounds b LEFT JOIN page p ON true ORDER BY p.seq
             """, logger: logger)
         var read: [(seq: Int64, change: EventChange?)] = []
-        for try await (seq, id, createdAt, present, pubkey, kind, tagKeys) in rows.decode(
-            (Int64, ByteBuffer, Int64, Bool, ByteBuffer?, Int?, [String]?).self)
+        var xmin: Int64 = 0, xmax = Int64.max
+        for try await (snapshotXmin, snapshotXmax, seq, id, createdAt, present, pubkey, kind, tagKeys) in rows.decode(
+            (Int64, Int64, Int64?, ByteBuffer?, Int64?, Bool?, ByteBuffer?, Int?, [String]?).self)
         {
+            (xmin, xmax) = (snapshotXmin, snapshotXmax)
+            guard let seq, let id, let createdAt, let present else { continue }  // an empty page: the bounds alone
             guard let eventID = EventID(bytes: id.readableBytesView) else {
                 read.append((seq, nil))
                 continue
@@ -239,18 +266,33 @@ public final class ResidentIndexes: Sendable {
                         if missing + Int64(state.gaps.count) > Int64(Self.maximumGaps) {
                             state.reloadWanted = true
                         } else {
-                            for gap in (state.watermark + 1)..<seq { state.gaps[gap] = now }
+                            for gap in (state.watermark + 1)..<seq { state.gaps[gap] = Gap(seenAt: now, xmax: xmax) }
                         }
                     }
                     state.watermark = seq
                 }
                 if let change { changes.append(change) }
             }
-            state.gaps = state.gaps.filter { now - $0.value < settings.gapLifetime }
+            // Gaps this read covered whose transactions had all ended before it will never fill.
+            let covered = read.count < Self.feedPage ? Int64.max : (read.last?.seq ?? after)
+            state.gaps = state.gaps.filter { seq, gap in !(seq <= covered && gap.xmax <= xmin) }
+            let held = state.gaps.count
+            state.gaps = state.gaps.filter { now - $0.value.seenAt < settings.gapLifetime }
+            if state.gaps.count < held { state.reloadWanted = true }
             return changes
         }
         apply(changes)
         return read.count
+    }
+
+    /// The current snapshot's `xmin` (the oldest transaction still running) and `xmax` (the first id not yet
+    /// given out), as numbers.
+    private static func transactionBounds(on connection: PostgresConnection, logger: Logger) async throws -> (xmin: Int64, xmax: Int64) {
+        let rows = try await connection.query(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+            logger: logger)
+        for try await bounds in rows.decode((Int64, Int64).self) { return bounds }
+        return (0, 0)
     }
 
     private func prune() async throws {
