@@ -36,8 +36,9 @@ public final class RelayTestClient: Sendable {
 
     public func sendRaw(_ text: String) { outgoing.yield(text) }
 
-    /// The next frame, parsed; fails after `timeout`.
-    public func receive(timeout: Duration = .seconds(10)) async throws -> [Any] {
+    /// The next frame, parsed; fails after `timeout` (30 s: a frame answered in milliseconds alone took over 10 s
+    /// in the general phase on two cores, and the wait ends as soon as it comes).
+    public func receive(timeout: Duration = .seconds(30)) async throws -> [Any] {
         guard let text = try await inbox.next(timeout: timeout) else { throw TestSupportError("relay closed the connection") }
         guard let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any] else {
             throw TestSupportError("not a JSON array: \(text)")
@@ -46,7 +47,7 @@ public final class RelayTestClient: Sendable {
     }
 
     /// Frames until one whose verb is `verb` (the skipped ones are returned too).
-    public func receive(until verb: String, timeout: Duration = .seconds(10)) async throws -> [[Any]] {
+    public func receive(until verb: String, timeout: Duration = .seconds(30)) async throws -> [[Any]] {
         var frames: [[Any]] = []
         while true {
             let frame = try await receive(timeout: timeout)

@@ -13,12 +13,12 @@ import WharfRuntime
 /// nothing from PostgreSQL.
 ///
 /// The feed is followed by sequence number. A number allocated by a transaction that has not committed yet
-/// shows as a gap, read again until it fills or until every transaction that could fill it has ended: a gap
-/// remembers the snapshot's `xmax` when it was seen (the transaction holding the number has an id below it:
-/// every writer of the feed writes its event row first, so it has an id before it takes a number), and is given
-/// up once PostgreSQL's oldest running transaction (`xmin`) is past that and a read since shows no row — a
-/// rolled-back insert. A gap held longer than `gapLifetime` (a transaction open that long) is given up with a
-/// reload, which reads whatever it held. The whole set is also reloaded every `reloadInterval`, and after the
+/// shows as a gap, read again (by number) until it fills or until every transaction that could fill it has
+/// ended: a gap remembers the transactions running under the snapshot that found it (the one holding the number
+/// is among them: every writer of the feed writes its event row first, so it has an id before it takes a
+/// number), and is given up once none of them runs and a read since shows no row — a rolled-back insert. A gap
+/// held longer than `gapLifetime` (a transaction open that long) is given up with a reload, which reads whatever
+/// it held; `gapsGivenUpByAge` counts those. The whole set is also reloaded every `reloadInterval`, and after the
 /// feed could not be read for longer than the feed is kept.
 public final class ResidentIndexes: Sendable {
     public struct Settings: Sendable {
@@ -49,18 +49,32 @@ public final class ResidentIndexes: Sendable {
         var watermark: Int64 = 0
         var gaps: [Int64: Gap] = [:]
         var reloadWanted = false
+        var gapsGivenUpByAge = 0
     }
 
-    /// A change-feed number not visible yet: when it was first seen missing, and the `xmax` of that read's
-    /// snapshot (the transaction that took the number has an id below it).
+    /// A change-feed number not visible yet: when it was first seen missing, and the transactions running under
+    /// the snapshot that found it (the one that took the number is one of them).
     private struct Gap {
         var seenAt: ContinuousClock.Instant
-        var xmax: Int64
+        var running: [Int64]
+    }
+
+    /// The transactions of one snapshot: the oldest still running (`xmin`) and those running below `xmax`.
+    private struct RunningTransactions: Sendable {
+        var xmin: Int64
+        var running: Set<Int64>
+
+        /// Whether every one of `transactions` had ended when this snapshot was taken.
+        func haveEnded(_ transactions: [Int64]) -> Bool {
+            transactions.allSatisfy { $0 < xmin || !running.contains($0) }
+        }
     }
 
     private let state: Mutex<State>
     static let feedPage = 10_000
     static let maximumGaps = 50_000
+    /// Gaps asked for by number in one read of the feed (the oldest first).
+    static let gapsPerRead = 1000
 
     public init(settings: Settings, client: PostgresClient, commits: CommitListeners, logger: Logger, metrics: (any MetricsFactory)? = nil) {
         var definitions = [IndexDefinition.everything]
@@ -84,6 +98,9 @@ public final class ResidentIndexes: Sendable {
 
     /// Change-feed numbers below the watermark not seen yet (transactions still open, or rolled back).
     public var feedGapCount: Int { state.withLock { $0.gaps.count } }
+
+    /// Gaps given up because they stayed open longer than `gapLifetime` (each followed by a reload).
+    public var gapsGivenUpByAge: Int { state.withLock { $0.gapsGivenUpByAge } }
 
     /// Items in each index, in `definitions` order.
     public var counts: [Int] { state.withLock { $0.indexes.map(\.count) } }
@@ -147,7 +164,7 @@ public final class ResidentIndexes: Sendable {
         var items: [[NegentropyItem]]
         var watermark: Int64
         var gaps: [Int64]
-        var xmax: Int64
+        var running: [Int64]
     }
 
     private func load() async throws {
@@ -158,7 +175,7 @@ public final class ResidentIndexes: Sendable {
             // One snapshot for the set and the feed position: a change after it is in the feed, above it.
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             var watermark: Int64 = 0
-            let (_, xmax) = try await Self.transactionBounds(on: connection, logger: logger)
+            let running = try await Self.runningTransactions(on: connection, logger: logger).running
             for try await seq in try await connection.query("SELECT coalesce(max(seq), 0) FROM negentropy.changes", logger: logger)
                 .decode(Int64.self)
             {
@@ -193,7 +210,7 @@ public final class ResidentIndexes: Sendable {
                     items[0].append(NegentropyItem(timestamp: UInt64(clamping: createdAt), id: eventID))
                 }
             }
-            return Loaded(items: items, watermark: watermark, gaps: gaps, xmax: xmax)
+            return Loaded(items: items, watermark: watermark, gaps: gaps, running: Array(running))
         }
         let indexes = try loaded.items.map { try ItemIndex(sorted: $0) }
         let now = ContinuousClock.now
@@ -201,7 +218,7 @@ public final class ResidentIndexes: Sendable {
             state.indexes = indexes
             state.snapshots = indexes.map { _ in nil }
             state.watermark = loaded.watermark
-            state.gaps = Dictionary(loaded.gaps.map { ($0, Gap(seenAt: now, xmax: loaded.xmax)) }) { first, _ in first }
+            state.gaps = Dictionary(loaded.gaps.map { ($0, Gap(seenAt: now, running: loaded.running)) }) { first, _ in first }
             state.loaded = true
             state.reloadWanted = false
             return indexes.map(\.count)
@@ -219,27 +236,34 @@ public final class ResidentIndexes: Sendable {
 
     /// Reads and applies one page of the feed from the oldest gap (or the watermark); returns the rows read.
     private func follow() async throws -> Int {
-        let after = state.withLock { state in state.gaps.keys.min().map { $0 - 1 } ?? state.watermark }
-        // The page and the snapshot's bounds in one statement, so under one snapshot: a transaction that took a
-        // number missing here has an id below its `xmax`, and one below its `xmin` has ended and would be seen.
+        // New rows above the watermark, and the oldest gaps by number (not the whole range above them again); each
+        // half on the primary key (an OR of the two made PostgreSQL scan the whole feed, every 200 ms).
+        let (watermark, asked) = state.withLock { state in (state.watermark, Array(state.gaps.keys.sorted().prefix(Self.gapsPerRead))) }
+        // The page and the running transactions in one statement, so under one snapshot: a transaction that took
+        // a number missing here is running under it, and one that ended before it would be seen.
         let rows = try await client.query(
             """
-            WITH bounds AS (
-                SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
-                       pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
+            WITH snapshot AS (SELECT pg_current_snapshot() AS s),
+            bounds AS (
+                SELECT pg_snapshot_xmin(s)::text::bigint AS xmin,
+                       ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x) AS running FROM snapshot),
+            numbers AS (
+                (SELECT seq FROM negentropy.changes WHERE seq = ANY(\(asked)))
+                UNION ALL
+                (SELECT seq FROM negentropy.changes WHERE seq > \(watermark) ORDER BY seq LIMIT \(Self.feedPage))),
             page AS (
                 SELECT c.seq, c.id, c.created_at, c.present, e.pubkey, e.kind, e.tag_keys
-                FROM negentropy.changes c LEFT JOIN negentropy.events e ON c.present AND e.id = c.id
-                WHERE c.seq > \(after) ORDER BY c.seq LIMIT \(Self.feedPage))
-            SELECT b.xmin, b.xmax, p.seq, p.id, p.created_at, p.present, p.pubkey, p.kind, p.tag_keys
+                FROM numbers n JOIN negentropy.changes c ON c.seq = n.seq
+                LEFT JOIN negentropy.events e ON c.present AND e.id = c.id)
+            SELECT b.xmin, b.running, p.seq, p.id, p.created_at, p.present, p.pubkey, p.kind, p.tag_keys
             FROM bounds b LEFT JOIN page p ON true ORDER BY p.seq
             """, logger: logger)
         var read: [(seq: Int64, change: EventChange?)] = []
-        var xmin: Int64 = 0, xmax = Int64.max
-        for try await (snapshotXmin, snapshotXmax, seq, id, createdAt, present, pubkey, kind, tagKeys) in rows.decode(
-            (Int64, Int64, Int64?, ByteBuffer?, Int64?, Bool?, ByteBuffer?, Int?, [String]?).self)
+        var transactions = RunningTransactions(xmin: 0, running: [])
+        for try await (xmin, running, seq, id, createdAt, present, pubkey, kind, tagKeys) in rows.decode(
+            (Int64, [Int64], Int64?, ByteBuffer?, Int64?, Bool?, ByteBuffer?, Int?, [String]?).self)
         {
-            (xmin, xmax) = (snapshotXmin, snapshotXmax)
+            if transactions.xmin == 0 { transactions = RunningTransactions(xmin: xmin, running: Set(running)) }
             guard let seq, let id, let createdAt, let present else { continue }  // an empty page: the bounds alone
             guard let eventID = EventID(bytes: id.readableBytesView) else {
                 read.append((seq, nil))
@@ -255,6 +279,7 @@ public final class ResidentIndexes: Sendable {
             }
         }
         let now = ContinuousClock.now
+        let runningNow = Array(transactions.running)
         let changes = state.withLock { state -> [EventChange] in
             var changes: [EventChange] = []
             for (seq, change) in read {
@@ -266,33 +291,39 @@ public final class ResidentIndexes: Sendable {
                         if missing + Int64(state.gaps.count) > Int64(Self.maximumGaps) {
                             state.reloadWanted = true
                         } else {
-                            for gap in (state.watermark + 1)..<seq { state.gaps[gap] = Gap(seenAt: now, xmax: xmax) }
+                            for gap in (state.watermark + 1)..<seq { state.gaps[gap] = Gap(seenAt: now, running: runningNow) }
                         }
                     }
                     state.watermark = seq
                 }
                 if let change { changes.append(change) }
             }
-            // Gaps this read covered whose transactions had all ended before it will never fill.
-            let covered = read.count < Self.feedPage ? Int64.max : (read.last?.seq ?? after)
-            state.gaps = state.gaps.filter { seq, gap in !(seq <= covered && gap.xmax <= xmin) }
+            // Gaps this read asked for whose transactions had all ended before it will never fill (the gaps come
+            // first in the page, below every new row).
+            for seq in asked where state.gaps[seq].map({ transactions.haveEnded($0.running) }) == true {
+                state.gaps.removeValue(forKey: seq)
+            }
             let held = state.gaps.count
             state.gaps = state.gaps.filter { now - $0.value.seenAt < settings.gapLifetime }
-            if state.gaps.count < held { state.reloadWanted = true }
+            if state.gaps.count < held {
+                state.gapsGivenUpByAge += held - state.gaps.count
+                state.reloadWanted = true
+            }
             return changes
         }
         apply(changes)
         return read.count
     }
 
-    /// The current snapshot's `xmin` (the oldest transaction still running) and `xmax` (the first id not yet
-    /// given out), as numbers.
-    private static func transactionBounds(on connection: PostgresConnection, logger: Logger) async throws -> (xmin: Int64, xmax: Int64) {
+    /// The transactions running under the current snapshot.
+    private static func runningTransactions(on connection: PostgresConnection, logger: Logger) async throws -> RunningTransactions {
         let rows = try await connection.query(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
-            logger: logger)
-        for try await bounds in rows.decode((Int64, Int64).self) { return bounds }
-        return (0, 0)
+            """
+            SELECT pg_snapshot_xmin(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x)
+            FROM (SELECT pg_current_snapshot() AS s) AS snapshot
+            """, logger: logger)
+        for try await (xmin, running) in rows.decode((Int64, [Int64]).self) { return RunningTransactions(xmin: xmin, running: Set(running)) }
+        return RunningTransactions(xmin: 0, running: [])
     }
 
     private func prune() async throws {
