@@ -59,7 +59,8 @@ public struct Negentropy<Storage: NegentropyStorage>: Sendable {
     }
 
     /// What a responder answers, with the differences it could see exactly: in every range the initiator sent
-    /// as an IdList, ids only the responder has (`have`) and ids only the initiator has (`need`).
+    /// as an IdList, ids only the responder has (`have`) and ids only the initiator has (`need`) — both empty
+    /// when they were not asked for.
     public struct ResponderStep: Sendable {
         public var reply: [UInt8]
         public var have: [EventID]
@@ -68,13 +69,18 @@ public struct Negentropy<Storage: NegentropyStorage>: Sendable {
 
     @_specialize(exported:true,where Storage == SortedItems)
     @_specialize(exported:true,where Storage == ItemIndexSnapshot)
-    public func reconcileAsResponder(_ message: [UInt8]) throws -> ResponderStep {
+    public func reconcileAsResponder(_ message: [UInt8], differences: Bool = true) throws -> ResponderStep {
         var step = ResponderStep(reply: [], have: [], need: [])
-        step.reply = try reconcile(message, initiator: false, have: &step.have, need: &step.need)
+        step.reply = try reconcile(message, initiator: false, differences: differences, have: &step.have, need: &step.need)
         return step
     }
 
-    private func reconcile(_ message: [UInt8], initiator: Bool, have: inout [EventID], need: inout [EventID]) throws -> [UInt8] {
+    /// `differences`: whether to work out `have`/`need` from the peer's id lists. A responder whose caller
+    /// does not report them (a NIP-77 relay: the client learns them from the reply) skips that work, which
+    /// is most of a responder's time when an empty client is sent a large set id by id.
+    private func reconcile(
+        _ message: [UInt8], initiator: Bool, differences: Bool = true, have: inout [EventID], need: inout [EventID]
+    ) throws -> [UInt8] {
         var reader = MessageReader(message)
         var encoder = BoundEncoder()
         var output: [UInt8] = [Self.protocolVersion]
@@ -120,13 +126,17 @@ public struct Negentropy<Storage: NegentropyStorage>: Sendable {
 
             case .idList:
                 let count = try reader.count(ofItemsSized: EventID.byteCount)
-                var theirs = Set<EventID>(minimumCapacity: count)
-                for _ in 0..<count { theirs.insert(try reader.id()) }
-                for index in lower..<upper {
-                    let id = storage.item(at: index).id
-                    if theirs.remove(id) == nil { have.append(id) }
+                if differences {
+                    var theirs = Set<EventID>(minimumCapacity: count)
+                    for _ in 0..<count { theirs.insert(try reader.id()) }
+                    for index in lower..<upper {
+                        let id = storage.item(at: index).id
+                        if theirs.remove(id) == nil { have.append(id) }
+                    }
+                    need.append(contentsOf: theirs.sorted())
+                } else {
+                    _ = try reader.bytes(count * EventID.byteCount)
                 }
-                need.append(contentsOf: theirs.sorted())
 
                 if initiator {
                     skipPending = true

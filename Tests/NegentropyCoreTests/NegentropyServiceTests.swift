@@ -63,6 +63,24 @@ struct NegentropyServiceTests {
                 need.formUnion(step.need)
                 next = step.next
 
+                // A set under 32 items goes as one id list: the answer names the exact differences (the relay's
+                // NEG-MSG does not carry them and skips that work; this API must not).
+                let small = try Negentropy(storage: try SortedItems((Array(notes.prefix(10)) + own).compactMap(\.negentropyItem)))
+                let differences = try await client.handleNegOpen(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "small"
+                        $0.filter = .with { $0.kinds = [1] }
+                        $0.initialMessage = Data(small.initiate())
+                    })
+                #expect(Set(differences.haveIds) == Set(notes.dropFirst(10).compactMap { $0.eventID.map { Data($0.bytes) } }))
+                #expect(Set(differences.needIds) == Set(own.compactMap { $0.eventID.map { Data($0.bytes) } }))
+                _ = try await client.handleNegClose(
+                    .with {
+                        $0.connectionID = connection
+                        $0.subscriptionID = "small"
+                    })
+
                 let missing = try await client.handleNegOpen(
                     .with {
                         $0.connectionID = connection

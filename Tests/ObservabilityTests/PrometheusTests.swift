@@ -120,6 +120,7 @@ struct PrometheusTests {
             ("sum(max by (instance_id, plan_id) (wharf_backrest_backup_last_failed))", Double(failedPlans)),
             ("count(max by (sync_id) (wharf_sync_lag_seconds))", 1.0),
             ("sum(wharf_negentropy_reconciliations_total)", 1.0),
+            ("sum(wharf_negentropy_reconciliation_duration_seconds_count)", 1.0),
         ] {
             var value = -1.0
             let seen = try await eventually(timeout: .seconds(30), every: .milliseconds(500)) {

@@ -39,7 +39,8 @@ public final class NegentropySessions: Sendable {
     /// What a NEG-OPEN or NEG-MSG produced.
     public struct Answer: Sendable, Equatable {
         public var message: [UInt8] = []
-        /// Exact differences seen in ranges the client sent as id lists: ids only we have, ids only they have.
+        /// Exact differences seen in ranges the client sent as id lists: ids only we have, ids only they have
+        /// (gRPC sessions only: a relay client works them out from the reply, so they are not computed).
         public var haveIDs: [EventID] = []
         public var needIDs: [EventID] = []
         /// The reply is a bare version byte: every range the client sent matched.
@@ -172,7 +173,7 @@ public final class NegentropySessions: Sendable {
         }
         hold(negentropy, for: key, origin: origin, connectionID: connectionID, subscriptionID: subscriptionID)
         guard !initialMessage.isEmpty else { return counted(Answer(error: Self.missingInitialMessage), key: key) }
-        return counted(negentropy.respond(to: initialMessage), key: key)
+        return counted(negentropy.respond(to: initialMessage, differences: origin == .frontEnd), key: key)
     }
 
     /// Counts an answered message of session `key` (rounds, whether the sets matched, an error).
@@ -198,7 +199,7 @@ public final class NegentropySessions: Sendable {
             return states[key]
         }
         if let negentropy = held?.negentropy {
-            return counted(negentropy.respond(to: message), key: key)
+            return counted(negentropy.respond(to: message, differences: origin == .frontEnd), key: key)
         }
         if held == nil, local.withLock({ $0.values.count(where: { $0.origin == origin }) }) >= maximum(origin) {
             return Answer(error: Self.tooManySessions(maximum(origin)), exhausted: true)
@@ -215,7 +216,7 @@ public final class NegentropySessions: Sendable {
         case .failure(let answer): return answer
         case .success(let negentropy):
             hold(negentropy, for: key, origin: origin, connectionID: connectionID, subscriptionID: subscriptionID)
-            return counted(negentropy.respond(to: message), key: key)
+            return counted(negentropy.respond(to: message, differences: origin == .frontEnd), key: key)
         }
     }
 

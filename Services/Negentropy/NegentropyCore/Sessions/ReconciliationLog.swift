@@ -32,7 +32,8 @@ public final class ReconciliationLog: Sendable {
 
     public static let capacity = 200
     private let entries = Mutex<[Entry]>([])
-    /// Where `wharf_negentropy_reconciliations_total{transport,outcome}` counts every session that ended.
+    /// Where `wharf_negentropy_reconciliations_total{transport,outcome}` counts every session that ended and
+    /// `wharf_negentropy_reconciliation_duration_seconds` records how long it ran.
     private let metrics: (any MetricsFactory)?
 
     public init(metrics: (any MetricsFactory)? = nil) {
@@ -41,11 +42,11 @@ public final class ReconciliationLog: Sendable {
 
     public func append(_ entry: Entry) {
         if let metrics {
-            Counter(
-                label: "wharf_negentropy_reconciliations_total",
-                dimensions: [("transport", entry.origin == .relay ? "relay" : "grpc"), ("outcome", entry.outcome.rawValue)],
-                factory: metrics
-            ).increment()
+            let dimensions = [("transport", entry.origin == .relay ? "relay" : "grpc"), ("outcome", entry.outcome.rawValue)]
+            Counter(label: "wharf_negentropy_reconciliations_total", dimensions: dimensions, factory: metrics).increment()
+            // From NEG-OPEN to the session's end: how long the protocol itself took, whatever a client does after.
+            Timer(label: "wharf_negentropy_reconciliation_duration_seconds", dimensions: dimensions, factory: metrics)
+                .recordSeconds(max(0, entry.endedAt.timeIntervalSince(entry.startedAt)))
         }
         entries.withLock { entries in
             entries.append(entry)

@@ -23,16 +23,20 @@ enum ReconciliationSet: Sendable {
         }
     }
 
-    func respond(to message: [UInt8]) -> NegentropySessions.Answer {
+    /// `differences`: whether the answer carries the have/need ids seen in the peer's id lists (the gRPC
+    /// session API returns them; a relay's NEG-MSG does not).
+    func respond(to message: [UInt8], differences: Bool) -> NegentropySessions.Answer {
         switch self {
-        case .database(let negentropy): Self.respond(negentropy, to: message)
-        case .resident(let negentropy): Self.respond(negentropy, to: message)
+        case .database(let negentropy): Self.respond(negentropy, to: message, differences: differences)
+        case .resident(let negentropy): Self.respond(negentropy, to: message, differences: differences)
         }
     }
 
-    private static func respond<Storage>(_ negentropy: Negentropy<Storage>, to message: [UInt8]) -> NegentropySessions.Answer {
+    private static func respond<Storage>(
+        _ negentropy: Negentropy<Storage>, to message: [UInt8], differences: Bool
+    ) -> NegentropySessions.Answer {
         do {
-            let step = try negentropy.reconcileAsResponder(message)
+            let step = try negentropy.reconcileAsResponder(message, differences: differences)
             return NegentropySessions.Answer(message: step.reply, haveIDs: step.have, needIDs: step.need, complete: step.reply.count <= 1)
         } catch {
             return NegentropySessions.Answer(error: "reconcile failed: \(error)")

@@ -80,7 +80,7 @@ struct RecordReconciliationService: Wharf_Store_V1_RecordReconciliation.ServiceP
                     guard rounds <= Self.maximumRounds else { throw Self.tooManyRounds }
                     let step: Negentropy<SortedItems>.ResponderStep
                     do {
-                        step = try negentropy.reconcileAsResponder(Array(message.negentropy))
+                        step = try negentropy.reconcileAsResponder(Array(message.negentropy), differences: false)
                     } catch {
                         throw RPCError(code: .invalidArgument, message: "negentropy message \(rounds) is invalid: \(error)")
                     }

@@ -92,7 +92,7 @@ public final class LocalDirectory: Service, Sendable {
                     case .set(let negentropy):
                         defer { fromResponderInput.finish() }
                         for await message in toResponder {
-                            fromResponderInput.yield(Data(try negentropy.reconcileAsResponder(Array(message)).reply))
+                            fromResponderInput.yield(Data(try negentropy.reconcileAsResponder(Array(message), differences: false).reply))
                         }
                     }
                 } catch {
