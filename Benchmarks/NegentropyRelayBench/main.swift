@@ -13,6 +13,10 @@ import WharfRuntime
 //   NegentropyRelayBench ingest <ws url> <file> <connections> [events per connection before a new one]
 //                                                        EVENTs pipelined, 1,000 unanswered on each connection
 //   NegentropyRelayBench peer-sync <grpc port> <peer ws url> <expected>   SyncWithPeer (WHARF_ADMIN_TOKEN)
+//   NegentropyRelayBench slow-read <ws url> <file> <events per second>
+//                                                        every event of the file fetched by REQs of 500 ids, 8 asked
+//                                                        ahead, read no faster than the rate (the relay must pace
+//                                                        its answers, not buffer them)
 
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
@@ -137,9 +141,59 @@ func peerSync(port: Int, peer: String, expected: Int) async throws {
     }
 }
 
+/// A client that asks for much and reads slowly: REQs of 500 ids, 8 unanswered at any time, events taken no faster
+/// than `rate` a second (the socket fills and the relay must wait, not queue the rest in memory).
+func slowRead(url: String, file: String, rate: Int) async throws {
+    let ids = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map { line -> String in
+        guard line.hasPrefix(#"{"id":""#) else { fail("an event line does not start with its id") }
+        return String(line.dropFirst(7).prefix(64))
+    }
+    let batches = stride(from: 0, to: ids.count, by: 500).map { Array(ids[$0..<min($0 + 500, ids.count)]) }
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    let asked = InFlightLimit(maximumCount: 8, maximumWeight: .max)
+    let received = Tally()
+    let clock = ContinuousClock()
+    let started = clock.now
+    _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 20), logger: logger) { inbound, outbound, _ in
+        let reader = Task {
+            var count = 0
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                guard case .text(let text) = message else { continue }
+                if text.hasPrefix("[\"EOSE\"") || text.hasPrefix("[\"CLOSED\"") {
+                    if text.hasPrefix("[\"CLOSED\"") { fail("a REQ was refused: \(text)") }
+                    asked.leave(weight: 0)
+                    if received.value.accepted == ids.count { return }
+                    continue
+                }
+                guard text.hasPrefix("[\"EVENT\"") else { continue }
+                received.ok(true)
+                count += 1
+                let due = started + .seconds(Double(count) / Double(max(1, rate)))
+                if due > clock.now { try await Task.sleep(until: due) }
+            }
+        }
+        for (index, batch) in batches.enumerated() {
+            try await asked.enter(weight: 0)
+            // Answers come in order: the REQ eight back has had its EOSE.
+            if index >= 8 { try await outbound.write(.text(#"["CLOSE","slow-\#(index - 8)"]"#)) }
+            let list = batch.map { "\"\($0)\"" }.joined(separator: ",")
+            try await outbound.write(.text(#"["REQ","slow-\#(index)",{"ids":[\#(list)]}]"#))
+        }
+        _ = try await reader.value
+        try? await outbound.close(.normalClosure, reason: nil)
+    }
+    let elapsed = seconds(clock.now - started)
+    print(
+        #"{"events": \#(ids.count), "received": \#(received.value.accepted), "seconds": \#(String(format: "%.3f", elapsed)), "events_per_second": \#(Int(Double(received.value.accepted) / elapsed))}"#
+    )
+}
+
 let arguments = CommandLine.arguments
 guard arguments.count >= 4 else {
-    fail("usage: generate <events> <file> | ingest <url> <file> <connections> [per connection] | peer-sync <port> <peer url> <expected>")
+    fail(
+        "usage: generate <events> <file> | ingest <url> <file> <connections> [per connection] | peer-sync <port> <peer url> <expected> | slow-read <url> <file> <rate>"
+    )
 }
 switch arguments[1] {
 case "generate":
@@ -151,6 +205,9 @@ case "ingest":
 case "peer-sync":
     guard arguments.count >= 5, let port = Int(arguments[2]), let expected = Int(arguments[4]) else { fail("peer-sync <port> <peer url> <expected>") }
     try await peerSync(port: port, peer: arguments[3], expected: expected)
+case "slow-read":
+    guard arguments.count >= 5, let rate = Int(arguments[4]) else { fail("slow-read <url> <file> <events per second>") }
+    try await slowRead(url: arguments[2], file: arguments[3], rate: rate)
 default:
     fail("unknown command \(arguments[1])")
 }

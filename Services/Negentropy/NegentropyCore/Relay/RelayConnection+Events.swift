@@ -4,9 +4,12 @@ import NegentropyProtocol
 /// EVENT: decoded, verified (BIP-340) and stored, then answered with OK; accepted events reach live
 /// subscriptions here and on the other replicas.
 extension RelayConnection {
-    /// An EVENT frame as read: decoded straight into the event when it is well formed, else parsed generally
-    /// so that the answer can name what is wrong.
+    /// An EVENT frame as read: scanned straight into the event when it is shaped as clients write it, else
+    /// decoded (other well-formed shapes), else parsed generally so that the answer can name what is wrong.
     func handleEvent(_ text: String) async throws {
+        if let event = EventFrameScanner.event(in: text) {
+            return try await accept(event, claimedID: event.id)
+        }
         if let frame = try? JSONDecoder().decode(EventFrame.self, from: Data(text.utf8)) {
             return try await accept(frame.event, claimedID: frame.event.id)
         }
