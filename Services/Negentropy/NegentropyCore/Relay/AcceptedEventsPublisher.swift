@@ -32,9 +32,9 @@ final class AcceptedEventsPublisher: Sendable {
         self.replicaID = replicaID
     }
 
-    func publish(_ event: NostrEvent) {
+    /// Queues one accepted event, `json` as stored.
+    func publish(json: String) {
         guard bus != nil else { return }
-        let json = String(decoding: event.json, as: UTF8.self)
         let startDrain = state.withLock { state -> Bool in
             state.pending.append(json)
             guard !state.draining else { return false }

@@ -47,9 +47,11 @@ extension RelayConnection {
         if let refusal = context.limits.eventRules.refusal(of: event, now: EventRules.now) {
             return try await output.send(RelayFrame.ok(eventID: event.id, accepted: false, message: refusal.description))
         }
+        // Written once: stored, and sent to the other replicas, as the same text.
+        let json = String(decoding: event.json, as: UTF8.self)
         let outcome: EventStore.SaveOutcome
         do {
-            outcome = try await context.store.save(event)
+            outcome = try await context.store.save(event, json: json)
         } catch {
             context.logger.error("event not stored", metadata: ["id": "\(event.id)", "error": "\(String(reflecting: error))"])
             return try await output.send(RelayFrame.ok(eventID: event.id, accepted: false, message: "error: could not store the event, try again"))
@@ -62,7 +64,7 @@ extension RelayConnection {
         case .stored, .ephemeral:
             try await output.send(RelayFrame.ok(eventID: event.id, accepted: true, message: ""))
             context.live.deliver(event)
-            context.accepted.publish(event)
+            context.accepted.publish(json: json)
         }
     }
 }

@@ -155,13 +155,14 @@ public struct EventStore: Sendable {
     /// Stores a validated event. Replaceable kinds (0, 3, 10000–19999) keep the newest event per author and
     /// kind, addressable kinds (30000–39999) per author, kind and `d` tag (NIP-01; on equal `created_at` the
     /// lowest id stays).
-    public func save(_ event: NostrEvent) async throws -> SaveOutcome {
+    /// `json`: the event's JSON as `NostrEvent.json` writes it, when the caller has it already.
+    public func save(_ event: NostrEvent, json: String? = nil) async throws -> SaveOutcome {
         guard let id = Data(hexString: event.id), let pubkey = Data(hexString: event.pubkey) else {
             throw EventRejection("invalid: id and pubkey must be hex")
         }
         if (20000..<30000).contains(event.kind) { return .ephemeral }
         let tagKeys = event.indexKeys
-        let json = String(decoding: event.json, as: UTF8.self)
+        let json = json ?? String(decoding: event.json, as: UTF8.self)
         if event.kind == Self.deletionKind { return try await saveDeletion(event, id: id, pubkey: pubkey, tagKeys: tagKeys, json: json) }
         guard let address = Self.replaceableAddress(of: event) else {
             let row = EventRow(id: id, pubkey: pubkey, createdAt: event.created_at, kind: event.kind, tagKeys: tagKeys, json: json)
